@@ -1,0 +1,160 @@
+//! The MIMI DS bodies that `ds.*` events and their responses carry, shaped after
+//! draft-robert-mimi-delivery-service (`DSRequest`, `DSResponse`, `DSKeyPackage`,
+//! `ExternalCommitInfo`), generalised to the main spec's proposal-commit model.
+//!
+//! Every body travels inside a DS header, `DSProtocolVersion version; DSRequestType
+//! request_type;` (or `DSResponseType response_type`), written by [`crate::message`]. MLS
+//! objects are opaque, length-prefixed bytes at this layer ([`MlsBytes`]).
+
+use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize};
+
+use crate::bounded::{BoundedVec, Opaque};
+use crate::enums::wire_enum;
+use crate::ident::{ClientId, UserId};
+use crate::limits::*;
+
+/// One serialized MLS object (MLSMessage, KeyPackage, GroupInfo, Welcome, ratchet tree).
+pub type MlsBytes = Opaque<MAX_MLS_OBJECT_LEN>;
+
+wire_enum! {
+    /// The MIMI DS protocol version in every DS request and response.
+    pub enum DsProtocolVersion: u16, "DSProtocolVersion" {
+        /// MIMI DS 1.0.
+        MimiDs10 = 1,
+    }
+}
+
+wire_enum! {
+    /// `DSRequestType`. Values 10 and 12 are the DS draft's; 14 to 16 are this project's
+    /// for the main spec's generic proposal, commit and group-info operations.
+    pub enum DsRequestType: u8, "DSRequestType" {
+        /// `ds_send_message`.
+        SendMessage = 10,
+        /// `ds_key_packages`.
+        KeyPackages = 12,
+        /// A `ds.proposal`: one or more proposals.
+        Proposal = 14,
+        /// A `ds.commit`: a commit bundle.
+        Commit = 15,
+        /// A `ds.fetch_group_info`.
+        GroupInfo = 16,
+    }
+}
+
+wire_enum! {
+    /// `DSResponseType` (values as in the DS draft).
+    pub enum DsResponseType: u8, "DSResponseType" {
+        /// `ExternalCommitInfo`: what a joiner needs.
+        ExternalCommitInfo = 4,
+        /// `KeyPackages`.
+        KeyPackages = 6,
+    }
+}
+
+wire_enum! {
+    /// `DSKeyPackageType`.
+    pub enum KeyPackageType: u8, "DSKeyPackageType" {
+        /// An MLS KeyPackage.
+        MlsKeyPackage = 0,
+    }
+}
+
+/// `ds.proposal`: one or more MLS proposals (MLSMessages) the sender asks the hub to queue
+/// for the next commit.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+pub struct ProposalRequest {
+    /// The proposals, each a PublicMessage.
+    pub proposals: BoundedVec<MlsBytes, MAX_MLS_MESSAGES>,
+}
+
+/// `ds.commit`: a commit and what the hub needs around it.
+///
+/// ```text
+/// struct {
+///   MLSMessage commit;
+///   MLSMessage group_info;    // the GroupInfo of the new epoch, signed by the committer
+///   MLSMessage welcomes<V>;   // Welcomes for the clients the commit adds
+/// } CommitBundle;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+pub struct CommitRequest {
+    /// The commit (a PublicMessage).
+    pub commit: MlsBytes,
+    /// The GroupInfo of the epoch the commit creates: the hub serves it to joiners (the
+    /// DS draft's full GroupInfo variant of `AssistedMLSMessage`).
+    pub group_info: MlsBytes,
+    /// Welcomes for added clients.
+    pub welcomes: BoundedVec<MlsBytes, MAX_MLS_MESSAGES>,
+}
+
+/// `ds.fetch_key_packages`: claim key packages of one user's clients at the user's server.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+pub struct KeyPackagesRequest {
+    /// The MLS cipher suite the key packages must use.
+    pub cipher_suite: u16,
+    /// The user.
+    pub user: UserId,
+    /// Which of the user's clients; empty means all of them.
+    pub clients: BoundedVec<ClientId, MAX_KEY_PACKAGES>,
+}
+
+/// `ds.fetch_group_info`: ask the hub for what a joiner needs. The room is the message's
+/// room; the body is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupInfoRequest;
+
+impl tls_codec::Size for GroupInfoRequest {
+    fn tls_serialized_len(&self) -> usize {
+        0
+    }
+}
+
+impl tls_codec::Serialize for GroupInfoRequest {
+    fn tls_serialize<W: std::io::Write>(&self, _: &mut W) -> Result<usize, tls_codec::Error> {
+        Ok(0)
+    }
+}
+
+impl tls_codec::Deserialize for GroupInfoRequest {
+    fn tls_deserialize<R: std::io::Read>(_: &mut R) -> Result<Self, tls_codec::Error> {
+        Ok(GroupInfoRequest)
+    }
+}
+
+/// `ds.send_message`: an application message (a PrivateMessage) for the room.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+pub struct SendMessageRequest {
+    /// The application message.
+    pub application_message: MlsBytes,
+}
+
+/// One claimed key package (`DSKeyPackage`, with the client it belongs to).
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+pub struct KeyPackageEntry {
+    /// The client.
+    pub client: ClientId,
+    /// The kind of key package.
+    pub kind: KeyPackageType,
+    /// The serialized KeyPackage (an MLSMessage of wire format mls_key_package).
+    pub key_package: MlsBytes,
+}
+
+/// The `KeyPackages` DS response: one key package per requested client.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+pub struct KeyPackagesResponse {
+    /// The key packages.
+    pub key_packages: BoundedVec<KeyPackageEntry, MAX_KEY_PACKAGES>,
+}
+
+/// The `ExternalCommitInfo` DS response: the GroupInfo, the ratchet tree and the proposals
+/// the hub has accepted in this epoch (the main spec: "the group info returned to the sender
+/// includes any pending proposals").
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+pub struct GroupInfoResponse {
+    /// The GroupInfo (an MLSMessage), signed by the member who made the last commit.
+    pub group_info: MlsBytes,
+    /// The ratchet tree, TLS-encoded as in RFC 9420 (`optional<Node> ratchet_tree<V>`).
+    pub ratchet_tree: MlsBytes,
+    /// Proposals accepted by the hub this epoch that the next commit must include.
+    pub pending_proposals: BoundedVec<MlsBytes, MAX_MLS_MESSAGES>,
+}

@@ -1,0 +1,1 @@
+//! # mimi-signaling (being written)
