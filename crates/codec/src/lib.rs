@@ -24,6 +24,7 @@ mod error;
 mod ident;
 pub mod limits;
 pub mod message;
+pub mod mls_ids;
 pub mod room;
 
 use std::io::Read;
