@@ -67,6 +67,27 @@ impl Value {
         }
     }
 
+    /// Puts every map (at any depth) in deterministic order, the order in which
+    /// decoding returns entries, so that built and decoded values compare equal.
+    pub fn canonicalize(&mut self) {
+        match self {
+            Value::Array(items) => items.iter_mut().for_each(Value::canonicalize),
+            Value::Map(entries) => {
+                for (k, v) in entries.iter_mut() {
+                    k.canonicalize();
+                    v.canonicalize();
+                }
+                entries.sort_by_cached_key(|(k, _)| {
+                    let mut e = Encoder::default();
+                    e.value(k);
+                    e.finish()
+                });
+            }
+            Value::Tag(_, inner) => inner.canonicalize(),
+            _ => {}
+        }
+    }
+
     /// Encodes this value deterministically.
     ///
     /// Fails if the value violates the MIMI data model (see [`Value::validate`]).
@@ -203,7 +224,8 @@ impl Encoder {
             self.buf.extend_from_slice(&h.to_be_bytes());
         } else if f64::from(f as f32) == f {
             self.buf.push(0xfa);
-            self.buf.extend_from_slice(&(f as f32).to_bits().to_be_bytes());
+            self.buf
+                .extend_from_slice(&(f as f32).to_bits().to_be_bytes());
         } else {
             self.buf.push(0xfb);
             self.buf.extend_from_slice(&f.to_bits().to_be_bytes());
@@ -401,7 +423,12 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn expect(&mut self, major: u8, field: &'static str, expected: &'static str) -> Result<Head, Error> {
+    fn expect(
+        &mut self,
+        major: u8,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<Head, Error> {
         let save = self.pos;
         let h = self.head()?;
         if h.major != major {
@@ -416,7 +443,12 @@ impl<'a> Decoder<'a> {
         Ok(self.expect(MAJOR_UINT, field, "unsigned integer")?.arg)
     }
 
-    fn string_body(&mut self, len: u64, field: &'static str, max: usize) -> Result<&'a [u8], Error> {
+    fn string_body(
+        &mut self,
+        len: u64,
+        field: &'static str,
+        max: usize,
+    ) -> Result<&'a [u8], Error> {
         if len > max as u64 {
             return Err(Error::LimitExceeded {
                 field,
@@ -443,7 +475,11 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads an array header and checks its exact length.
-    pub(crate) fn array_exact(&mut self, field: &'static str, expected: usize) -> Result<(), Error> {
+    pub(crate) fn array_exact(
+        &mut self,
+        field: &'static str,
+        expected: usize,
+    ) -> Result<(), Error> {
         let h = self.expect(MAJOR_ARRAY, field, "array")?;
         if h.arg != expected as u64 {
             return Err(Error::WrongArrayLength {
@@ -469,7 +505,13 @@ impl<'a> Decoder<'a> {
 
     /// Checks a declared element count against a limit and the remaining input
     /// (each element needs at least `min_item_len` bytes) before anyone allocates.
-    fn bounded_count(&self, n: u64, field: &'static str, max: usize, min_item_len: u64) -> Result<usize, Error> {
+    fn bounded_count(
+        &self,
+        n: u64,
+        field: &'static str,
+        max: usize,
+        min_item_len: u64,
+    ) -> Result<usize, Error> {
         if n > max as u64 {
             return Err(Error::LimitExceeded {
                 field,
@@ -523,7 +565,8 @@ impl<'a> Decoder<'a> {
             MAJOR_BYTES => Value::Bytes(self.string_body(h.arg, FIELD, usize::MAX)?.to_vec()),
             MAJOR_TEXT => {
                 let raw = self.string_body(h.arg, FIELD, usize::MAX)?;
-                let s = std::str::from_utf8(raw).map_err(|_| Error::InvalidUtf8 { offset: h.offset })?;
+                let s = std::str::from_utf8(raw)
+                    .map_err(|_| Error::InvalidUtf8 { offset: h.offset })?;
                 Value::Text(s.to_owned())
             }
             MAJOR_ARRAY => {
@@ -587,7 +630,12 @@ impl<'a> Decoder<'a> {
 }
 
 /// Enforces strictly increasing encoded map keys (deterministic order, no duplicates).
-pub(crate) fn check_key_order(prev: Option<&[u8]>, key: &[u8], offset: usize, field: &'static str) -> Result<(), Error> {
+pub(crate) fn check_key_order(
+    prev: Option<&[u8]>,
+    key: &[u8],
+    offset: usize,
+    field: &'static str,
+) -> Result<(), Error> {
     match prev {
         Some(p) if p == key => Err(Error::DuplicateMapKey { field }),
         Some(p) if p > key => Err(Error::NonDeterministic { offset }),
