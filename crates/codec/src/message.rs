@@ -15,7 +15,7 @@ use crate::enums::wire_enum;
 use crate::error::park;
 use crate::ident::{RoomId, Sender};
 use crate::limits::*;
-use crate::room::InfoEvent;
+use crate::room::{InfoEvent, UserEvent};
 use crate::CodecError;
 
 wire_enum! {
@@ -43,6 +43,10 @@ wire_enum! {
 pub mod event_type {
     /// `m.room.user`.
     pub const ROOM_USER: &str = "m.room.user";
+    /// `m.room.user.unsigned`: this project's transport-authenticated `m.room.user` for a
+    /// user who has no client in the room's MLS group and so cannot sign an MLS proposal
+    /// (a join after an invite, a knock, a decline). See `docs/spec-decisions.md`.
+    pub const ROOM_USER_UNSIGNED: &str = "m.room.user.unsigned";
     /// `m.room.info`.
     pub const ROOM_INFO: &str = "m.room.info";
     /// `ds.proposal`.
@@ -64,6 +68,9 @@ pub mod event_type {
 pub enum Event {
     /// `m.room.user`: an MLSMessage carrying a UserEvent proposal.
     RoomUser(MlsBytes),
+    /// `m.room.user.unsigned`: a UserEvent about the sender itself, authenticated by the
+    /// transport (the sender's server is the TLS peer) instead of an MLS signature.
+    RoomUserUnsigned(UserEvent),
     /// `m.room.info`.
     RoomInfo(InfoEvent),
     /// `ds.proposal`.
@@ -84,6 +91,7 @@ impl Event {
         use event_type::*;
         match self {
             Event::RoomUser(_) => ROOM_USER,
+            Event::RoomUserUnsigned(_) => ROOM_USER_UNSIGNED,
             Event::RoomInfo(_) => ROOM_INFO,
             Event::DsProposal(_) => DS_PROPOSAL,
             Event::DsCommit(_) => DS_COMMIT,
@@ -95,7 +103,7 @@ impl Event {
 
     fn ds_type(&self) -> Option<DsRequestType> {
         match self {
-            Event::RoomUser(_) | Event::RoomInfo(_) => None,
+            Event::RoomUser(_) | Event::RoomUserUnsigned(_) | Event::RoomInfo(_) => None,
             Event::DsProposal(_) => Some(DsRequestType::Proposal),
             Event::DsCommit(_) => Some(DsRequestType::Commit),
             Event::DsFetchKeyPackages(_) => Some(DsRequestType::KeyPackages),
@@ -107,6 +115,7 @@ impl Event {
     fn body_len(&self) -> usize {
         match self {
             Event::RoomUser(m) => m.tls_serialized_len(),
+            Event::RoomUserUnsigned(u) => u.tls_serialized_len(),
             Event::RoomInfo(i) => i.tls_serialized_len(),
             Event::DsProposal(b) => b.tls_serialized_len(),
             Event::DsCommit(b) => b.tls_serialized_len(),
@@ -136,6 +145,7 @@ impl Serialize for Event {
         }
         n += match self {
             Event::RoomUser(m) => m.tls_serialize(w)?,
+            Event::RoomUserUnsigned(u) => u.tls_serialize(w)?,
             Event::RoomInfo(i) => i.tls_serialize(w)?,
             Event::DsProposal(b) => b.tls_serialize(w)?,
             Event::DsCommit(b) => b.tls_serialize(w)?,
@@ -174,6 +184,7 @@ impl Deserialize for Event {
         let ty = ty.as_str();
         let event = match ty {
             ROOM_USER => Event::RoomUser(MlsBytes::tls_deserialize(r)?),
+            ROOM_USER_UNSIGNED => Event::RoomUserUnsigned(UserEvent::tls_deserialize(r)?),
             ROOM_INFO => Event::RoomInfo(InfoEvent::tls_deserialize(r)?),
             DS_PROPOSAL => {
                 read_ds_request_header(r, DS_PROPOSAL, DsRequestType::Proposal)?;
