@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 
 use tls_codec::{Deserialize, Serialize, Size};
 
-use crate::error::park;
 use crate::CodecError;
+use crate::error::park;
 
 /// The largest length a variable-length prefix can express (2^30 - 1).
 pub const MAX_VARINT: usize = (1 << 30) - 1;
@@ -27,16 +27,29 @@ pub(crate) fn vl_len(len: usize) -> usize {
     varint_len(len) + len
 }
 
-pub(crate) fn write_varint<W: Write>(len: usize, writer: &mut W) -> Result<usize, tls_codec::Error> {
+pub(crate) fn write_varint<W: Write>(
+    len: usize,
+    writer: &mut W,
+) -> Result<usize, tls_codec::Error> {
     if len > MAX_VARINT {
         return Err(tls_codec::Error::InvalidVectorLength);
     }
     // Invariant: len <= 2^30 - 1 fits in u32.
     let v = len as u32;
+    // `write_all`, not `write`: a writer may accept fewer bytes than offered.
     let written = match varint_len(len) {
-        1 => writer.write(&[v as u8])?,
-        2 => writer.write(&((v as u16) | 0x4000).to_be_bytes())?,
-        _ => writer.write(&(v | 0x8000_0000).to_be_bytes())?,
+        1 => {
+            writer.write_all(&[v as u8])?;
+            1
+        }
+        2 => {
+            writer.write_all(&((v as u16) | 0x4000).to_be_bytes())?;
+            2
+        }
+        _ => {
+            writer.write_all(&(v | 0x8000_0000).to_be_bytes())?;
+            4
+        }
     };
     Ok(written)
 }
@@ -82,6 +95,15 @@ pub(crate) fn read_vl_bytes<R: Read>(
     if len > max {
         return Err(park(CodecError::TooLong { len, max }));
     }
+    read_exact_vec(reader, len)
+}
+
+/// Read exactly `len` bytes. The caller has checked `len` against its limit; memory grows
+/// only with the bytes actually read.
+pub(crate) fn read_exact_vec<R: Read>(
+    reader: &mut R,
+    len: usize,
+) -> Result<Vec<u8>, tls_codec::Error> {
     let mut out = Vec::new();
     reader.take(len as u64).read_to_end(&mut out)?;
     if out.len() != len {

@@ -102,8 +102,7 @@ impl Serialize for IdentifierRequest {
     fn tls_serialize<W: Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
         let mut n = self.query.identifier_type().tls_serialize(w)?;
         n += self.search_value.tls_serialize(w)?;
-        if let IdentifierQuery::OidcStdClaim(name) | IdentifierQuery::VcardField(name) =
-            &self.query
+        if let IdentifierQuery::OidcStdClaim(name) | IdentifierQuery::VcardField(name) = &self.query
         {
             n += name.tls_serialize(w)?;
         }

@@ -94,8 +94,9 @@ pub(crate) fn clear_parked() {
 pub(crate) fn from_tls(error: tls_codec::Error) -> CodecError {
     let parked = PARKED.with(|slot| slot.borrow_mut().take());
     match error {
-        tls_codec::Error::DecodingError(ref m) if m == PARKED_MARKER => parked
-            .unwrap_or_else(|| CodecError::Malformed("lost typed decoding error".into())),
+        tls_codec::Error::DecodingError(ref m) if m == PARKED_MARKER => {
+            parked.unwrap_or_else(|| CodecError::Malformed("lost typed decoding error".into()))
+        }
         tls_codec::Error::EndOfStream => CodecError::EndOfInput,
         tls_codec::Error::TrailingData => CodecError::TrailingBytes,
         tls_codec::Error::InvalidVectorLength => CodecError::InvalidLength,

@@ -92,10 +92,7 @@ impl fmt::Display for IdentifierKind {
 
 fn check_len(kind: IdentifierKind, s: &str) -> Result<(), IdentifierError> {
     if s.len() > MAX_IDENTIFIER_LEN {
-        return Err(IdentifierError::TooLong {
-            kind,
-            len: s.len(),
-        });
+        return Err(IdentifierError::TooLong { kind, len: s.len() });
     }
     Ok(())
 }
@@ -112,7 +109,10 @@ fn check_server_name(s: &str) -> Result<(), IdentifierError> {
         if label.len() > MAX_LABEL_LEN {
             return Err(Bad("label longer than 63 characters"));
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(Bad("only letters, digits, '-' and '.' are allowed"));
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -153,6 +153,34 @@ fn split_sigiled(
     }
     check_server_name(server)?;
     Ok(1 + colon)
+}
+
+/// Read an identifier's `opaque<V>`. A length over [`MAX_IDENTIFIER_LEN`] is an
+/// [`IdentifierError::TooLong`] of the kind `kind` names from the first byte (read only
+/// then, one byte, to tell a sender's kind); nothing is allocated for it.
+fn read_identifier_bytes<R: std::io::Read>(
+    reader: &mut R,
+    kind: fn(Option<u8>) -> IdentifierKind,
+) -> Result<Vec<u8>, tls_codec::Error> {
+    let len = crate::bounded::read_varint(reader)?;
+    if len > MAX_IDENTIFIER_LEN {
+        let mut first = [0u8; 1];
+        let first = reader.read_exact(&mut first).ok().map(|()| first[0]);
+        let kind = kind(first);
+        return Err(crate::error::park(crate::CodecError::InvalidIdentifier(
+            IdentifierError::TooLong { kind, len },
+        )));
+    }
+    crate::bounded::read_exact_vec(reader, len)
+}
+
+/// A sender starting with `@` is a user; anything else must be a server name.
+fn sender_kind(first: Option<u8>) -> IdentifierKind {
+    if first == Some(b'@') {
+        IdentifierKind::User
+    } else {
+        IdentifierKind::Server
+    }
 }
 
 macro_rules! string_identifier {
@@ -219,7 +247,7 @@ macro_rules! string_identifier {
 
         impl tls_codec::Deserialize for $name {
             fn tls_deserialize<R: std::io::Read>(bytes: &mut R) -> Result<Self, tls_codec::Error> {
-                let raw = crate::bounded::read_vl_bytes(bytes, MAX_IDENTIFIER_LEN)?;
+                let raw = read_identifier_bytes(bytes, |_| $kind)?;
                 $name::try_from(raw.as_slice())
                     .map_err(|e| crate::error::park(crate::CodecError::InvalidIdentifier(e)))
             }
@@ -315,7 +343,9 @@ impl FromStr for ClientId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let kind = IdentifierKind::Client;
         check_len(kind, s)?;
-        let hash = s.rfind('#').ok_or(IdentifierError::MissingServer { kind })?;
+        let hash = s
+            .rfind('#')
+            .ok_or(IdentifierError::MissingServer { kind })?;
         let (user, device) = (&s[..hash], &s[hash + 1..]);
         user.parse::<UserId>()?;
         if device.is_empty() {
@@ -409,12 +439,302 @@ impl tls_codec::Serialize for Sender {
 
 impl tls_codec::Deserialize for Sender {
     fn tls_deserialize<R: std::io::Read>(bytes: &mut R) -> Result<Self, tls_codec::Error> {
-        let raw = crate::bounded::read_vl_bytes(bytes, MAX_IDENTIFIER_LEN)?;
+        let raw = read_identifier_bytes(bytes, sender_kind)?;
         std::str::from_utf8(&raw)
             .map_err(|_| IdentifierError::NotUtf8 {
-                kind: IdentifierKind::User,
+                kind: sender_kind(raw.first().copied()),
             })
             .and_then(str::parse)
             .map_err(|e| crate::error::park(crate::CodecError::InvalidIdentifier(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IdentifierError as E;
+    use IdentifierKind::*;
+
+    #[test]
+    fn server_names() {
+        for ok in [
+            "a",
+            "example.org",
+            "Mimi.Example.ORG",
+            "xn--bcher-kva.example",
+            "1.2.3.4",
+            "a-b.c-d.e",
+            &format!("{}.example", "a".repeat(63)),
+        ] {
+            let name: ServerName = ok.parse().unwrap();
+            assert_eq!(name.as_str(), ok, "case and text kept");
+        }
+        let refused = [
+            ("", E::InvalidServerName("empty")),
+            ("a..b", E::InvalidServerName("empty label")),
+            (".a", E::InvalidServerName("empty label")),
+            ("a.", E::InvalidServerName("empty label")),
+            (
+                "-a.b",
+                E::InvalidServerName("a label must not start or end with '-'"),
+            ),
+            (
+                "a-.b",
+                E::InvalidServerName("a label must not start or end with '-'"),
+            ),
+            (
+                "a_b.example",
+                E::InvalidServerName("only letters, digits, '-' and '.' are allowed"),
+            ),
+            (
+                "a.example:8448",
+                E::InvalidServerName("only letters, digits, '-' and '.' are allowed"),
+            ),
+            (
+                "b\u{fc}cher.example",
+                E::InvalidServerName("only letters, digits, '-' and '.' are allowed"),
+            ),
+            (
+                &format!("{}.example", "a".repeat(64)),
+                E::InvalidServerName("label longer than 63 characters"),
+            ),
+        ];
+        for (bad, expected) in refused {
+            assert_eq!(bad.parse::<ServerName>(), Err(expected), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn user_ids() {
+        for ok in [
+            "@alice:example.org",
+            "@watch/for/slashes:example.org",
+            "@a.b_c=d-e+f/0:Example.ORG",
+            "@0:a",
+        ] {
+            let user: UserId = ok.parse().unwrap();
+            assert_eq!(user.to_string(), ok);
+        }
+        let refused = [
+            (
+                "alice:example.org",
+                E::MissingSigil {
+                    kind: User,
+                    sigil: '@',
+                },
+            ),
+            (
+                "!alice:example.org",
+                E::MissingSigil {
+                    kind: User,
+                    sigil: '@',
+                },
+            ),
+            ("@alice", E::MissingServer { kind: User }),
+            ("@:example.org", E::EmptyLocalpart { kind: User }),
+            (
+                "@Alice:example.org",
+                E::InvalidChar {
+                    kind: User,
+                    found: 'A',
+                },
+            ),
+            (
+                "@al ice:example.org",
+                E::InvalidChar {
+                    kind: User,
+                    found: ' ',
+                },
+            ),
+            (
+                "@al#ice:example.org",
+                E::InvalidChar {
+                    kind: User,
+                    found: '#',
+                },
+            ),
+            ("@alice:", E::InvalidServerName("empty")),
+            (
+                "@alice:exa_mple.org",
+                E::InvalidServerName("only letters, digits, '-' and '.' are allowed"),
+            ),
+        ];
+        for (bad, expected) in refused {
+            assert_eq!(bad.parse::<UserId>(), Err(expected), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn room_ids_keep_case() {
+        let room: RoomId = "!cEXuEjziVcCzbxbqmN:Example.org".parse().unwrap();
+        assert_eq!(room.as_str(), "!cEXuEjziVcCzbxbqmN:Example.org");
+        assert_eq!(room.server().as_str(), "Example.org");
+        assert_eq!(
+            "!a.b~c_d-E9:x".parse::<RoomId>().unwrap().as_str(),
+            "!a.b~c_d-E9:x"
+        );
+        let refused = [
+            (
+                "@r:example.org",
+                E::MissingSigil {
+                    kind: Room,
+                    sigil: '!',
+                },
+            ),
+            ("!r", E::MissingServer { kind: Room }),
+            ("!:example.org", E::EmptyLocalpart { kind: Room }),
+            (
+                "!r/1:example.org",
+                E::InvalidChar {
+                    kind: Room,
+                    found: '/',
+                },
+            ),
+            (
+                "!r1:-example.org",
+                E::InvalidServerName("a label must not start or end with '-'"),
+            ),
+        ];
+        for (bad, expected) in refused {
+            assert_eq!(bad.parse::<RoomId>(), Err(expected), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_ids_and_accessors() {
+        let client: ClientId = "@bob:b.example#Phone-1".parse().unwrap();
+        assert_eq!(client.user().as_str(), "@bob:b.example");
+        assert_eq!(client.device(), "Phone-1");
+        assert_eq!(client.user().server().as_str(), "b.example");
+        assert_eq!(client.user().localpart(), "bob");
+        let server: ServerName = "b.example".parse().unwrap();
+        let user = UserId::new("bob", &server).unwrap();
+        assert_eq!(ClientId::new(&user, "Phone-1").unwrap(), client);
+        assert_eq!(
+            ClientId::new(&user, ""),
+            Err(E::EmptyLocalpart { kind: Client })
+        );
+        let refused = [
+            ("@bob:b.example", E::MissingServer { kind: Client }),
+            ("@bob:b.example#", E::EmptyLocalpart { kind: Client }),
+            (
+                "@bob:b.example#a#b",
+                E::InvalidServerName("only letters, digits, '-' and '.' are allowed"),
+            ),
+            (
+                "@bob:b.example#a b",
+                E::InvalidChar {
+                    kind: Client,
+                    found: ' ',
+                },
+            ),
+            (
+                "@Bob:b.example#a",
+                E::InvalidChar {
+                    kind: User,
+                    found: 'B',
+                },
+            ),
+            (
+                "bob:b.example#a",
+                E::MissingSigil {
+                    kind: User,
+                    sigil: '@',
+                },
+            ),
+        ];
+        for (bad, expected) in refused {
+            assert_eq!(bad.parse::<ClientId>(), Err(expected), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn senders() {
+        assert_eq!(
+            "@alice:a.example".parse::<Sender>().unwrap(),
+            Sender::User("@alice:a.example".parse().unwrap())
+        );
+        let hub: Sender = "Hub.a.example".parse().unwrap();
+        assert_eq!(hub, Sender::Server("Hub.a.example".parse().unwrap()));
+        assert_eq!(hub.server().as_str(), "Hub.a.example");
+        assert_eq!(hub.to_string(), "Hub.a.example");
+        let user: Sender = "@alice:a.example".parse().unwrap();
+        assert_eq!(user.server().as_str(), "a.example");
+        assert_eq!(
+            "!r:a.example".parse::<Sender>(),
+            Err(E::InvalidServerName(
+                "only letters, digits, '-' and '.' are allowed"
+            ))
+        );
+    }
+
+    #[test]
+    fn the_limit_is_255_characters() {
+        // Server: 63 + 1 + 63 + 1 + 63 + 1 + 63 = 255.
+        let label = "a".repeat(63);
+        let server255 = [label.as_str(); 4].join(".");
+        assert_eq!(server255.len(), 255);
+        assert!(server255.parse::<ServerName>().is_ok());
+        let server256 = format!("b{server255}");
+        assert_eq!(
+            server256.parse::<ServerName>(),
+            Err(E::TooLong {
+                kind: Server,
+                len: 256
+            })
+        );
+
+        let user255 = format!("@{}:a.example", "u".repeat(244));
+        assert_eq!(user255.len(), 255);
+        assert_eq!(user255.parse::<UserId>().unwrap().as_str(), user255);
+        let user256 = format!("@{}:a.example", "u".repeat(245));
+        assert_eq!(
+            user256.parse::<UserId>(),
+            Err(E::TooLong {
+                kind: User,
+                len: 256
+            })
+        );
+
+        let room255 = format!("!{}:a.example", "R".repeat(244));
+        assert!(room255.parse::<RoomId>().is_ok());
+        let room256 = format!("!{}:a.example", "R".repeat(245));
+        assert_eq!(
+            room256.parse::<RoomId>(),
+            Err(E::TooLong {
+                kind: Room,
+                len: 256
+            })
+        );
+
+        let client255 = format!("@u:a.example#{}", "d".repeat(242));
+        assert_eq!(client255.len(), 255);
+        assert_eq!(client255.parse::<ClientId>().unwrap().device().len(), 242);
+        let client256 = format!("@u:a.example#{}", "d".repeat(243));
+        assert_eq!(
+            client256.parse::<ClientId>(),
+            Err(E::TooLong {
+                kind: Client,
+                len: 256
+            })
+        );
+    }
+
+    #[test]
+    fn bytes_must_be_utf8() {
+        assert_eq!(
+            UserId::try_from(&b"@a\xff:b"[..]),
+            Err(E::NotUtf8 { kind: User })
+        );
+        assert_eq!(
+            RoomId::try_from(&b"!r1:a.example"[..]).unwrap().as_str(),
+            "!r1:a.example"
+        );
+        assert_eq!(
+            ServerName::try_from(String::from("a.example"))
+                .unwrap()
+                .as_str(),
+            "a.example"
+        );
     }
 }

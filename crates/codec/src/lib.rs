@@ -40,7 +40,8 @@ pub use room::*;
 /// A top-level structure that travels on its own (an HTTP body, an MLS extension or
 /// proposal payload): encoding checks the whole-message limit, decoding is exact.
 pub trait Wire: Sized + tls_codec::Serialize + tls_codec::Deserialize {
-    /// Encode, refusing output over [`limits::MAX_MESSAGE_LEN`].
+    /// Encode, refusing output over [`limits::MAX_MESSAGE_LEN`] and anything the decoder
+    /// would refuse (a `ds.proposal` without proposals gives [`CodecError::Empty`]).
     fn encode(&self) -> Result<Vec<u8>, CodecError> {
         let len = self.tls_serialized_len();
         if len > limits::MAX_MESSAGE_LEN {
@@ -50,6 +51,7 @@ pub trait Wire: Sized + tls_codec::Serialize + tls_codec::Deserialize {
             });
         }
         let mut out = Vec::with_capacity(len);
+        error::clear_parked();
         self.tls_serialize(&mut out).map_err(error::from_tls)?;
         Ok(out)
     }

@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 
 use tls_codec::{Deserialize, Serialize, Size, TlsDeserialize, TlsSerialize, TlsSize};
 
+use crate::CodecError;
 use crate::bounded::{BoundedVec, Opaque, Text};
 use crate::ds::*;
 use crate::enums::wire_enum;
@@ -16,7 +17,6 @@ use crate::error::park;
 use crate::ident::{RoomId, Sender};
 use crate::limits::*;
 use crate::room::{InfoEvent, UserEvent};
-use crate::CodecError;
 
 wire_enum! {
     /// `ProtocolVersion`.
@@ -131,13 +131,23 @@ const DS_HEADER_LEN: usize = 3;
 
 impl Size for Event {
     fn tls_serialized_len(&self) -> usize {
-        let header = if self.ds_type().is_some() { DS_HEADER_LEN } else { 0 };
+        let header = if self.ds_type().is_some() {
+            DS_HEADER_LEN
+        } else {
+            0
+        };
         crate::bounded::vl_len(self.event_type().len()) + header + self.body_len()
     }
 }
 
 impl Serialize for Event {
     fn tls_serialize<W: Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
+        // Never emit what the decoder refuses.
+        if let Event::DsProposal(b) = self
+            && b.proposals.is_empty()
+        {
+            return Err(park(CodecError::Empty("ds.proposal proposals")));
+        }
         let mut n = crate::bounded::write_vl_bytes(self.event_type().as_bytes(), w)?;
         if let Some(t) = self.ds_type() {
             n += DsProtocolVersion::MimiDs10.tls_serialize(w)?;
@@ -523,9 +533,7 @@ fn mimi10_after_version<R: Read>(r: &mut R) -> Result<MimiMessage, tls_codec::Er
     let sender = Sender::tls_deserialize(r)?;
     let body = match MimiMessageType::tls_deserialize(r)? {
         MimiMessageType::Event => MessageBody::Event(Event::tls_deserialize(r)?),
-        MimiMessageType::EventResponse => {
-            MessageBody::Response(EventResponse::tls_deserialize(r)?)
-        }
+        MimiMessageType::EventResponse => MessageBody::Response(EventResponse::tls_deserialize(r)?),
         MimiMessageType::Fanout => MessageBody::Fanout(FanoutEvent::tls_deserialize(r)?),
     };
     Ok(MimiMessage {

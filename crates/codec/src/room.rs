@@ -13,12 +13,12 @@ use std::str::FromStr;
 
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize};
 
+use crate::CodecError;
 use crate::bounded::{BoundedVec, Opaque, Text};
 use crate::enums::wire_enum;
 use crate::error::park;
 use crate::ident::{RoomId, UserId};
 use crate::limits::*;
-use crate::CodecError;
 
 wire_enum! {
     /// A user's participation state (`enum { invite, join, ban, knock } ParticipationState`).
@@ -119,10 +119,9 @@ impl FromStr for Role {
                 max: MAX_ROLE_LEN,
             });
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-        {
+        if !s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        }) {
             return Err(CodecError::Malformed(format!("invalid role name {s:?}")));
         }
         Ok(Role(s.to_owned()))

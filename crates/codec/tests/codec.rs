@@ -1,34 +1,17 @@
 //! The codec's tests: fixed-byte vectors, round trips, property tests and malformed input.
+//!
+//! One test binary; its parts live in `tests/codec/`. The vectors are hand-written hex
+//! files in `tests/vectors/` (format: `#` starts a comment, hex may be split by spaces and
+//! lines), following `docs/wire-format.md`.
 
-use mimi_codec::*;
+// Helpers outside `#[test]` functions unwrap too; a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
 
-fn room() -> RoomId {
-    "!r1:a.example".parse().unwrap()
-}
-
-#[test]
-fn fetch_group_info_event_has_the_documented_bytes() {
-    let msg = MimiMessage::new(
-        room(),
-        Sender::User("@alice:a.example".parse().unwrap()),
-        MessageBody::Event(Event::DsFetchGroupInfo(GroupInfoRequest)),
-    );
-    let bytes = msg.encode().unwrap();
-    let mut expected = vec![0x00, 0x01, 13];
-    expected.extend_from_slice(b"!r1:a.example");
-    expected.push(16);
-    expected.extend_from_slice(b"@alice:a.example");
-    expected.push(0x01);
-    expected.push(19);
-    expected.extend_from_slice(b"ds.fetch_group_info");
-    expected.extend_from_slice(&[0x00, 0x01, 16]);
-    assert_eq!(hex::encode(&bytes), hex::encode(&expected));
-    assert_eq!(MimiMessage::decode(&bytes).unwrap(), msg);
-    let mut trailing = bytes.clone();
-    trailing.push(0);
-    assert_eq!(MimiMessage::decode(&trailing), Err(CodecError::TrailingBytes));
-    assert_eq!(
-        MimiMessage::decode(&bytes[..bytes.len() - 1]),
-        Err(CodecError::EndOfInput)
-    );
-}
+#[path = "codec/fixtures.rs"]
+mod fixtures;
+#[path = "codec/malformed.rs"]
+mod malformed;
+#[path = "codec/props.rs"]
+mod props;
+#[path = "codec/vectors.rs"]
+mod vectors;
