@@ -273,6 +273,47 @@ wire_enum! {
     }
 }
 
+impl ErrorCode {
+    /// The HTTP status a server answers with when it refuses a request with this code
+    /// (`docs/wire-format.md`): 400 malformed or refused by a rule, 403 forbidden, 404 not
+    /// found, 409 conflicts with the room's current state, 413 too large, 421 sent to a
+    /// server that is not the hub, 500 internal.
+    pub fn http_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            Malformed
+            | UnsupportedVersion
+            | InvalidParticipationChange
+            | InvalidMlsMessage
+            | ClientNotAllowed
+            | ClientsNotRemoved
+            | UnsupportedEvent => 400,
+            SenderMismatch | ForbiddenByPolicy | InviteRejected => 403,
+            UnknownRoom | UnknownUser | NoKeyPackages => 404,
+            StaleEpoch | MissingProposals | RoomStateMismatch | RoomExists => 409,
+            TooLarge => 413,
+            NotHub => 421,
+            Internal => 500,
+        }
+    }
+}
+
+impl CodecError {
+    /// The `EventErrorType` a server reports when a request body fails to decode with this
+    /// error: an unsupported version or event type names itself, a length over a limit is
+    /// `too_large`, anything else is `malformed`.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            CodecError::UnsupportedVersion(_) | CodecError::UnsupportedDsVersion(_) => {
+                ErrorCode::UnsupportedVersion
+            }
+            CodecError::UnknownEventType(_) => ErrorCode::UnsupportedEvent,
+            CodecError::TooLong { .. } => ErrorCode::TooLarge,
+            _ => ErrorCode::Malformed,
+        }
+    }
+}
+
 /// `EventError`: a code and a human-readable detail (which names the rule that failed).
 #[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
 pub struct EventError {

@@ -404,3 +404,81 @@ fn ds_bodies() {
     check_tls("ds_group_info_response.hex", &group_info_response());
     check_tls("event_error.hex", &EventError::new(ErrorCode::TooLarge, ""));
 }
+
+#[test]
+fn error_codes_map_to_http_statuses() {
+    let statuses: Vec<(u16, u16)> = ErrorCode::ALL
+        .iter()
+        .map(|c| (c.wire_value(), c.http_status()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (1, 400),
+            (2, 400),
+            (3, 404),
+            (4, 421),
+            (5, 403),
+            (6, 403),
+            (7, 400),
+            (8, 409),
+            (9, 409),
+            (10, 400),
+            (11, 404),
+            (12, 404),
+            (13, 403),
+            (14, 400),
+            (15, 400),
+            (16, 409),
+            (17, 409),
+            (18, 400),
+            (19, 413),
+            (20, 500),
+        ]
+    );
+}
+
+#[test]
+fn decode_errors_map_to_error_codes() {
+    let cases = [
+        (
+            CodecError::UnsupportedVersion(2),
+            ErrorCode::UnsupportedVersion,
+        ),
+        (
+            CodecError::UnsupportedDsVersion(2),
+            ErrorCode::UnsupportedVersion,
+        ),
+        (
+            CodecError::UnknownEventType("x".into()),
+            ErrorCode::UnsupportedEvent,
+        ),
+        (CodecError::TooLong { len: 2, max: 1 }, ErrorCode::TooLarge),
+        (CodecError::EndOfInput, ErrorCode::Malformed),
+        (CodecError::TrailingBytes, ErrorCode::Malformed),
+        (CodecError::InvalidLength, ErrorCode::Malformed),
+        (CodecError::InvalidUtf8, ErrorCode::Malformed),
+        (CodecError::Empty("x"), ErrorCode::Malformed),
+        (
+            CodecError::UnknownValue {
+                what: "MIMIMessageType",
+                value: 9,
+            },
+            ErrorCode::Malformed,
+        ),
+        (
+            CodecError::BodyTypeMismatch {
+                outer: "ds.commit",
+                found: 10,
+            },
+            ErrorCode::Malformed,
+        ),
+        (
+            CodecError::InvalidIdentifier(IdentifierError::InvalidServerName("empty")),
+            ErrorCode::Malformed,
+        ),
+    ];
+    for (error, code) in cases {
+        assert_eq!(error.error_code(), code, "{error:?}");
+    }
+}
