@@ -9,3 +9,35 @@
 //! Must not depend on: signaling, the delivery service, openmls or storage. It moves
 //! TLS-encoded `mimi-codec` values between servers and hands decoded input to a handler
 //! trait implemented by the layer above.
+//!
+//! Map:
+//! - [`server`]: [`serve`], the [`Handler`] seam, routing and the status mapping.
+//! - [`client`]: [`MimiClient`] (pooled, bounded, retrying).
+//! - [`resolve`]: [`Resolver`], [`StaticResolver`], [`DnsResolver`], [`WellKnownResolver`].
+//! - [`tls`]: PEM loading, rustls configs (always the `ring` provider, passed explicitly),
+//!   peer certificate → server name.
+//! - [`check`]: pure checks for the hub (sender on the TLS peer, follower sources).
+//! - [`backoff`]: the pure backoff schedule.
+//! - [`body`]: error bodies.
+//! - `pki` (feature `pki`): a CA and certificates for tests, the demo and local providers.
+
+pub mod backoff;
+pub mod body;
+pub mod check;
+pub mod client;
+mod error;
+#[cfg(feature = "pki")]
+pub mod pki;
+pub mod resolve;
+pub mod server;
+pub mod tls;
+
+pub use backoff::{Jitter, RandomJitter, RetryPolicy};
+pub use check::{check_follower_source, check_sender};
+pub use client::{CheckInviteOutcome, ClientConfig, MimiClient, SendOutcome};
+pub use error::{BoxError, TimeoutStage, TransportError};
+pub use resolve::{
+    DnsResolver, Endpoint, ResolveError, Resolver, StaticResolver, WellKnownResolver,
+};
+pub use server::{CheckInviteReply, Handler, Reply, ServerConfig, serve};
+pub use tls::{Identity, PeerNameError, TlsConfigError};

@@ -1,0 +1,655 @@
+//! The HTTPS server of the MIMI endpoints.
+//!
+//! [`serve`] takes a bound listener and a shutdown future (as mini-redis does): it accepts
+//! TLS connections, maps each client certificate to the peer's server name, routes requests
+//! ([`route`]), enforces the body limit and content type, decodes the TLS-encoded bodies and
+//! hands them to a [`Handler`], then maps the handler's reply to an HTTP status.
+//!
+//! | situation | status | body |
+//! |---|---|---|
+//! | accepted | 200 | encoded response message, or empty |
+//! | refused by the handler | 400 | the handler's `MIMIMessage` with an `EventResponse` error |
+//! | body does not decode, or bad `{domain}` | 400 | bare `EventResponse` error, `Malformed` |
+//! | no (valid) client certificate, any endpoint but `.well-known` | 403 | bare `EventResponse` error, `SenderMismatch` |
+//! | unknown path | 404 | empty |
+//! | wrong method | 405 + `Allow` | empty |
+//! | body not read in time | 408 | empty |
+//! | body over `max_body` | 413 | bare `EventResponse` error, `TooLarge` |
+//! | `Content-Type` other than `application/octet-stream` | 415 | empty |
+//! | handler unavailable, or a response that cannot be encoded | 503 / 500 | bare `EventResponse` error, `Internal` |
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use mimi_codec::{
+    CheckInviteRequest, CodecError, ErrorCode, EventError, EventResponse, IdentifierError,
+    IdentifierRequest, IdentifierResponse, MessageBody, MimiMessage, Sender, ServerName, Wire,
+    limits::MAX_MESSAGE_LEN,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::body::encode_error_response;
+use crate::tls::{PeerNameError, peer_server_name};
+
+/// Path of the endpoint discovery document.
+pub const WELL_KNOWN_PATH: &str = "/.well-known/mimi/domain";
+/// Path of Send Event.
+pub const SEND_PATH: &str = "/send";
+/// Path of Check Invite.
+pub const CHECK_INVITE_PATH: &str = "/check-invite";
+/// Path prefix of Identifier Discovery (`/identifierDiscovery/{domain}`).
+pub const IDENTIFIER_DISCOVERY_PREFIX: &str = "/identifierDiscovery/";
+/// The content type of every TLS-encoded body.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+/// The content type of the `.well-known` answer.
+pub const TEXT_PLAIN: &str = "text/plain";
+
+/// Default bound on the TLS handshake of an accepted connection.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on receiving a request's headers (also bounds an idle kept-alive
+/// connection).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default bound on receiving a request's body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time in-flight requests get to finish after shutdown starts.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Default number of connections served at once; further connections wait in the
+/// listener's backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Pause after a failed `accept` (for example when out of file descriptors).
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The server's configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The rustls configuration (see [`crate::tls::server_config`]).
+    pub tls: Arc<rustls::ServerConfig>,
+    /// This server's name: the sender of the refusals the transport frames itself.
+    pub server_name: ServerName,
+    /// The FQDN answered on `GET /.well-known/mimi/domain` (usually `server_name`).
+    pub well_known_domain: ServerName,
+    /// Largest request body accepted; larger ones get `413`.
+    pub max_body: usize,
+    /// Bound on the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Bound on receiving request headers.
+    pub header_timeout: Duration,
+    /// Bound on receiving a request body.
+    pub body_timeout: Duration,
+    /// Time in-flight requests get after shutdown starts.
+    pub shutdown_grace: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// A configuration with the default limits, answering `server_name` on `.well-known`.
+    pub fn new(tls: Arc<rustls::ServerConfig>, server_name: ServerName) -> Self {
+        ServerConfig {
+            tls,
+            well_known_domain: server_name.clone(),
+            server_name,
+            max_body: MAX_MESSAGE_LEN,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// The handler's answer to `POST /send`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `200`, with the response message as the body, or an empty body.
+    Accepted(Option<MimiMessage>),
+    /// `400`, with this message (whose body should be an `EventResponse` error) as the body.
+    Refused(MimiMessage),
+    /// `503`: the server cannot process the event now (the sender retries later).
+    Unavailable(EventError),
+}
+
+/// The handler's answer to `POST /check-invite`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckInviteReply {
+    /// `200`, empty body.
+    Accepted,
+    /// `400`; the body is a `MIMIMessage` in the invite's room, sent by this server, with
+    /// this error.
+    Refused(EventError),
+    /// `503`: the server cannot decide now.
+    Unavailable(EventError),
+}
+
+/// What the layer above does with authenticated, decoded requests. `peer` is the server
+/// name of the client certificate of the connection.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// `POST /send`.
+    async fn send(&self, peer: &ServerName, message: MimiMessage) -> Reply;
+    /// `POST /check-invite`.
+    async fn check_invite(
+        &self,
+        peer: &ServerName,
+        request: CheckInviteRequest,
+    ) -> CheckInviteReply;
+    /// `GET /identifierDiscovery/{domain}`.
+    async fn identifier_discovery(
+        &self,
+        peer: &ServerName,
+        domain: &ServerName,
+        request: IdentifierRequest,
+    ) -> IdentifierResponse;
+}
+
+/// An endpoint of the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /.well-known/mimi/domain`.
+    WellKnown,
+    /// `POST /send`.
+    Send,
+    /// `POST /check-invite`.
+    CheckInvite,
+    /// `GET /identifierDiscovery/{domain}`.
+    IdentifierDiscovery(ServerName),
+}
+
+/// Why a request matches no endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// No endpoint has this path (`404`).
+    NotFound,
+    /// The path exists for another method (`405`, with this `Allow` value).
+    MethodNotAllowed {
+        /// The method the path allows.
+        allow: &'static str,
+    },
+    /// The `{domain}` of identifier discovery is not a server name (`400`).
+    BadDomain(IdentifierError),
+}
+
+/// Match a method and path to an endpoint (pure).
+pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
+    let (route, allowed) = match path {
+        WELL_KNOWN_PATH => (Route::WellKnown, Method::GET),
+        SEND_PATH => (Route::Send, Method::POST),
+        CHECK_INVITE_PATH => (Route::CheckInvite, Method::POST),
+        _ => {
+            let domain = path
+                .strip_prefix(IDENTIFIER_DISCOVERY_PREFIX)
+                .filter(|d| !d.is_empty() && !d.contains('/'))
+                .ok_or(RouteError::NotFound)?;
+            if method != Method::GET {
+                return Err(RouteError::MethodNotAllowed { allow: "GET" });
+            }
+            let domain = domain.parse().map_err(RouteError::BadDomain)?;
+            return Ok(Route::IdentifierDiscovery(domain));
+        }
+    };
+    if method != allowed {
+        let allow = if allowed == Method::GET {
+            "GET"
+        } else {
+            "POST"
+        };
+        return Err(RouteError::MethodNotAllowed { allow });
+    }
+    Ok(route)
+}
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PeerIdentity {
+    /// No client certificate.
+    Anonymous,
+    /// A verified certificate naming this server.
+    Server(ServerName),
+    /// A verified certificate that names no single server.
+    Invalid(PeerNameError),
+}
+
+impl PeerIdentity {
+    fn of(certificates: Option<&[rustls::pki_types::CertificateDer<'static>]>) -> Self {
+        match certificates.and_then(<[_]>::first) {
+            None => PeerIdentity::Anonymous,
+            Some(end_entity) => match peer_server_name(end_entity) {
+                Ok(name) => PeerIdentity::Server(name),
+                Err(e) => PeerIdentity::Invalid(e),
+            },
+        }
+    }
+}
+
+struct Context {
+    config: ServerConfig,
+    handler: Arc<dyn Handler>,
+}
+
+/// Serve the MIMI endpoints on `listener` until `shutdown` completes.
+///
+/// On shutdown the listener is closed at once, idle connections are closed, and requests in
+/// flight get [`ServerConfig::shutdown_grace`] to finish before their connections are
+/// dropped. Returns when every connection is gone.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    handler: Arc<dyn Handler>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(config.tls.clone());
+    let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let grace = config.shutdown_grace;
+    let context = Arc::new(Context { config, handler });
+    let (stop_tx, stop_rx) = watch::channel(());
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        while connections.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (tcp, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        tracing::debug!(%remote, "connection accepted");
+        let acceptor = acceptor.clone();
+        let context = context.clone();
+        let stop = stop_rx.clone();
+        connections.spawn(async move {
+            serve_connection(tcp, acceptor, context, stop).await;
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    drop(stop_tx);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("shutdown grace expired; dropping connections still open");
+        connections.shutdown().await;
+    }
+}
+
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: TlsAcceptor,
+    context: Arc<Context>,
+    mut stop: watch::Receiver<()>,
+) {
+    let handshake = tokio::time::timeout(context.config.handshake_timeout, acceptor.accept(tcp));
+    let tls = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                return;
+            }
+        },
+        _ = stop.changed() => return,
+    };
+    let peer = Arc::new(PeerIdentity::of(tls.get_ref().1.peer_certificates()));
+    let header_timeout = context.config.header_timeout;
+    let service = service_fn(move |request| {
+        let context = context.clone();
+        let peer = peer.clone();
+        async move { Ok::<_, Infallible>(handle(request, &context, &peer).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            return;
+        }
+        _ = stop.changed() => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, "connection ended with an error during shutdown");
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn respond(
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Some(content_type) = content_type {
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    response
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    respond(status, None, Vec::new())
+}
+
+fn error(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Response<Body> {
+    let body = encode_error_response(&EventError::new(code, detail));
+    respond(status, Some(OCTET_STREAM), body)
+}
+
+fn message(status: StatusCode, message: &MimiMessage) -> Response<Body> {
+    match message.encode() {
+        Ok(body) => respond(status, Some(OCTET_STREAM), body),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            format!("response cannot be encoded: {e}"),
+        ),
+    }
+}
+
+fn malformed(e: &CodecError) -> Response<Body> {
+    let code = match e {
+        CodecError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+        _ => ErrorCode::Malformed,
+    };
+    error(
+        StatusCode::BAD_REQUEST,
+        code,
+        format!("body does not decode: {e}"),
+    )
+}
+
+/// Whether a request's `Content-Type` is acceptable: absent, or `application/octet-stream`
+/// with any parameters.
+fn content_type_ok(value: Option<&HeaderValue>) -> bool {
+    let Some(value) = value else { return true };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case(OCTET_STREAM)
+}
+
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Broken,
+}
+
+async fn read_body(
+    request: Request<Incoming>,
+    max: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyError> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let limited = Limited::new(request.into_body(), max);
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(BodyError::Timeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(_)) => Err(BodyError::Broken),
+    }
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    context: &Context,
+    peer: &PeerIdentity,
+) -> Response<Body> {
+    let route = match route(request.method(), request.uri().path()) {
+        Ok(route) => route,
+        Err(RouteError::NotFound) => return empty(StatusCode::NOT_FOUND),
+        Err(RouteError::MethodNotAllowed { allow }) => {
+            let mut response = empty(StatusCode::METHOD_NOT_ALLOWED);
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+            return response;
+        }
+        Err(RouteError::BadDomain(e)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::Malformed,
+                format!("invalid domain in path: {e}"),
+            );
+        }
+    };
+    if route == Route::WellKnown {
+        let domain = context
+            .config
+            .well_known_domain
+            .as_str()
+            .as_bytes()
+            .to_vec();
+        return respond(StatusCode::OK, Some(TEXT_PLAIN), domain);
+    }
+    // Rule TR-MTLS-1: every endpoint but `.well-known` requires a client certificate.
+    let peer = match peer {
+        PeerIdentity::Server(name) => name,
+        PeerIdentity::Anonymous => {
+            return error(
+                StatusCode::FORBIDDEN,
+                ErrorCode::SenderMismatch,
+                "a client certificate is required",
+            );
+        }
+        PeerIdentity::Invalid(e) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                ErrorCode::SenderMismatch,
+                format!("client certificate refused: {e}"),
+            );
+        }
+    };
+    if !content_type_ok(request.headers().get(CONTENT_TYPE)) {
+        return empty(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    let body = match read_body(
+        request,
+        context.config.max_body,
+        context.config.body_timeout,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::TooLarge,
+                format!(
+                    "body is over the limit of {} bytes",
+                    context.config.max_body
+                ),
+            );
+        }
+        Err(BodyError::Timeout) => return empty(StatusCode::REQUEST_TIMEOUT),
+        Err(BodyError::Broken) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::Malformed,
+                "body could not be read",
+            );
+        }
+    };
+    let handler = &context.handler;
+    match route {
+        Route::Send => {
+            let decoded = match MimiMessage::decode(&body) {
+                Ok(decoded) => decoded,
+                Err(e) => return malformed(&e),
+            };
+            match handler.send(peer, decoded).await {
+                Reply::Accepted(None) => empty(StatusCode::OK),
+                Reply::Accepted(Some(response)) => message(StatusCode::OK, &response),
+                Reply::Refused(refusal) => message(StatusCode::BAD_REQUEST, &refusal),
+                Reply::Unavailable(e) => unavailable(&e),
+            }
+        }
+        Route::CheckInvite => {
+            let decoded = match CheckInviteRequest::decode(&body) {
+                Ok(decoded) => decoded,
+                Err(e) => return malformed(&e),
+            };
+            let room_id = decoded.invite.room_id.clone();
+            match handler.check_invite(peer, decoded).await {
+                CheckInviteReply::Accepted => empty(StatusCode::OK),
+                CheckInviteReply::Refused(e) => message(
+                    StatusCode::BAD_REQUEST,
+                    &MimiMessage::new(
+                        room_id,
+                        Sender::Server(context.config.server_name.clone()),
+                        MessageBody::Response(EventResponse::Error(e)),
+                    ),
+                ),
+                CheckInviteReply::Unavailable(e) => unavailable(&e),
+            }
+        }
+        Route::IdentifierDiscovery(domain) => {
+            let decoded = match IdentifierRequest::decode(&body) {
+                Ok(decoded) => decoded,
+                Err(e) => return malformed(&e),
+            };
+            let response = handler.identifier_discovery(peer, &domain, decoded).await;
+            match response.encode() {
+                Ok(body) => respond(StatusCode::OK, Some(OCTET_STREAM), body),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    format!("response cannot be encoded: {e}"),
+                ),
+            }
+        }
+        // Answered above.
+        Route::WellKnown => empty(StatusCode::NOT_FOUND),
+    }
+}
+
+fn unavailable(e: &EventError) -> Response<Body> {
+    respond(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(OCTET_STREAM),
+        encode_error_response(e),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_every_endpoint() {
+        assert_eq!(route(&Method::GET, WELL_KNOWN_PATH), Ok(Route::WellKnown));
+        assert_eq!(route(&Method::POST, "/send"), Ok(Route::Send));
+        assert_eq!(
+            route(&Method::POST, "/check-invite"),
+            Ok(Route::CheckInvite)
+        );
+        assert_eq!(
+            route(&Method::GET, "/identifierDiscovery/b.example"),
+            Ok(Route::IdentifierDiscovery("b.example".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn wrong_methods_name_the_allowed_one() {
+        assert_eq!(
+            route(&Method::GET, "/send"),
+            Err(RouteError::MethodNotAllowed { allow: "POST" })
+        );
+        assert_eq!(
+            route(&Method::POST, WELL_KNOWN_PATH),
+            Err(RouteError::MethodNotAllowed { allow: "GET" })
+        );
+        assert_eq!(
+            route(&Method::POST, "/identifierDiscovery/b.example"),
+            Err(RouteError::MethodNotAllowed { allow: "GET" })
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_not_found() {
+        for path in [
+            "/",
+            "/sendx",
+            "/send/",
+            "/identifierDiscovery/",
+            "/identifierDiscovery/a/b",
+        ] {
+            assert_eq!(
+                route(&Method::GET, path),
+                Err(RouteError::NotFound),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_domain_is_refused() {
+        assert!(matches!(
+            route(&Method::GET, "/identifierDiscovery/-bad-"),
+            Err(RouteError::BadDomain(_))
+        ));
+    }
+
+    #[test]
+    fn content_type_rules() {
+        assert!(content_type_ok(None));
+        assert!(content_type_ok(Some(&HeaderValue::from_static(
+            "application/octet-stream"
+        ))));
+        assert!(content_type_ok(Some(&HeaderValue::from_static(
+            "Application/Octet-Stream; q=1"
+        ))));
+        assert!(!content_type_ok(Some(&HeaderValue::from_static(
+            "application/json"
+        ))));
+    }
+}

@@ -1,0 +1,1141 @@
+//! Integration tests of mimi-transport: real HTTPS with mutual TLS on 127.0.0.1, real
+//! certificates from a private CA, and a handler that records what it received.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use mimi_codec::{
+    CheckInviteRequest, ErrorCode, Event, EventError, EventResponse, IdentifierDiscoveryCode,
+    IdentifierQuery, IdentifierRequest, IdentifierResponse, InfoEvent, JoinRule, MessageBody,
+    MimiMessage, Opaque, RoomId, RoomPolicy, RoomState, SecurityConfig, Sender, ServerName, Text,
+    Wire,
+};
+use mimi_transport::body::decode_error_body;
+use mimi_transport::pki::CertificateAuthority;
+use mimi_transport::server::{OCTET_STREAM, WELL_KNOWN_PATH};
+use mimi_transport::tls::{self, PeerNameError, peer_server_name};
+use mimi_transport::{
+    CheckInviteOutcome, CheckInviteReply, ClientConfig, Endpoint, Handler, MimiClient, Reply,
+    ResolveError, Resolver, RetryPolicy, ServerConfig, StaticResolver, TimeoutStage,
+    TransportError, WellKnownResolver, check_sender, serve,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, oneshot};
+use tokio::task::JoinHandle;
+
+const HUB: &str = "hub.example";
+const B: &str = "b.example";
+const C: &str = "c.example";
+/// Bound on waiting for a server task to finish (a hang guard, not a timing assertion).
+const TASK_BOUND: Duration = Duration::from_secs(20);
+
+fn name(s: &str) -> ServerName {
+    s.parse().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// PKI
+
+struct Pki {
+    ca: CertificateAuthority,
+    other: CertificateAuthority,
+}
+
+impl Pki {
+    fn new() -> Self {
+        Pki {
+            ca: CertificateAuthority::generate("MIMI test CA").unwrap(),
+            other: CertificateAuthority::generate("Another CA").unwrap(),
+        }
+    }
+
+    fn server_tls(&self, server: &str) -> Arc<rustls::ServerConfig> {
+        let identity = self.ca.issue(&name(server)).unwrap().identity().unwrap();
+        tls::server_config(identity, &self.ca.roots().unwrap()).unwrap()
+    }
+
+    fn client_tls(&self, client: Option<&str>) -> Arc<rustls::ClientConfig> {
+        let identity = client.map(|c| self.ca.issue(&name(c)).unwrap().identity().unwrap());
+        tls::client_config(identity, &self.ca.roots().unwrap()).unwrap()
+    }
+
+    /// A client whose certificate comes from the other CA (it trusts our CA for servers).
+    fn foreign_client_tls(&self, client: &str) -> Arc<rustls::ClientConfig> {
+        let identity = self.other.issue(&name(client)).unwrap().identity().unwrap();
+        tls::client_config(Some(identity), &self.ca.roots().unwrap()).unwrap()
+    }
+
+    fn client_tls_with_names(&self, names: &[&str]) -> Arc<rustls::ClientConfig> {
+        let names = names.iter().map(|s| s.to_string()).collect();
+        let identity = self
+            .ca
+            .issue_for_dns_names(names)
+            .unwrap()
+            .identity()
+            .unwrap();
+        tls::client_config(Some(identity), &self.ca.roots().unwrap()).unwrap()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A recording handler
+
+#[derive(Default)]
+struct Recorder {
+    own: Option<ServerName>,
+    room_hub: Option<ServerName>,
+    sends: std::sync::Mutex<Vec<(ServerName, MimiMessage)>>,
+    invites: std::sync::Mutex<Vec<(ServerName, CheckInviteRequest)>>,
+    lookups: std::sync::Mutex<Vec<(ServerName, ServerName, IdentifierRequest)>>,
+    /// When set, the next send signals `entered` and waits for `release`.
+    gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+}
+
+impl Recorder {
+    fn new(own: &str, room_hub: &str) -> Self {
+        Recorder {
+            own: Some(name(own)),
+            room_hub: Some(name(room_hub)),
+            ..Recorder::default()
+        }
+    }
+
+    fn own(&self) -> ServerName {
+        self.own.clone().unwrap()
+    }
+
+    fn sends(&self) -> Vec<(ServerName, MimiMessage)> {
+        self.sends.lock().unwrap().clone()
+    }
+}
+
+fn ack(room: &RoomId, from: &ServerName) -> MimiMessage {
+    MimiMessage::new(
+        room.clone(),
+        Sender::Server(from.clone()),
+        MessageBody::Response(EventResponse::Ok),
+    )
+}
+
+#[async_trait]
+impl Handler for Recorder {
+    async fn send(&self, peer: &ServerName, message: MimiMessage) -> Reply {
+        self.sends
+            .lock()
+            .unwrap()
+            .push((peer.clone(), message.clone()));
+        let gate = self.gate.lock().await.take();
+        if let Some((entered, release)) = gate {
+            entered.send(()).unwrap();
+            release.await.unwrap();
+        }
+        let hub = self.room_hub.clone().unwrap();
+        match check_sender(peer, &message, &hub) {
+            Ok(()) => Reply::Accepted(Some(ack(&message.room_id, &self.own()))),
+            Err(error) => Reply::Refused(MimiMessage::new(
+                message.room_id,
+                Sender::Server(self.own()),
+                MessageBody::Response(EventResponse::Error(error)),
+            )),
+        }
+    }
+
+    async fn check_invite(
+        &self,
+        peer: &ServerName,
+        request: CheckInviteRequest,
+    ) -> CheckInviteReply {
+        self.invites
+            .lock()
+            .unwrap()
+            .push((peer.clone(), request.clone()));
+        if request.invite.sender.to_string().starts_with("@spammer:") {
+            CheckInviteReply::Refused(EventError::new(ErrorCode::InviteRejected, "no spam"))
+        } else {
+            CheckInviteReply::Accepted
+        }
+    }
+
+    async fn identifier_discovery(
+        &self,
+        peer: &ServerName,
+        domain: &ServerName,
+        request: IdentifierRequest,
+    ) -> IdentifierResponse {
+        self.lookups
+            .lock()
+            .unwrap()
+            .push((peer.clone(), domain.clone(), request));
+        IdentifierResponse {
+            code: IdentifierDiscoveryCode::Success,
+            uri: Text::new(format!("@bob:{domain}")).unwrap(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers
+
+struct TestServer {
+    addr: SocketAddr,
+    handler: Arc<Recorder>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).unwrap();
+        }
+        tokio::time::timeout(TASK_BOUND, self.task)
+            .await
+            .expect("server stops")
+            .unwrap();
+    }
+}
+
+async fn start_on(
+    listener: TcpListener,
+    pki: &Pki,
+    server: &str,
+    handler: Arc<Recorder>,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> TestServer {
+    let addr = listener.local_addr().unwrap();
+    let mut config = ServerConfig::new(pki.server_tls(server), name(server));
+    tweak(&mut config);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let dyn_handler: Arc<dyn Handler> = handler.clone();
+    let task = tokio::spawn(serve(listener, config, dyn_handler, async {
+        let _ = stopped.await;
+    }));
+    TestServer {
+        addr,
+        handler,
+        stop: Some(stop),
+        task,
+    }
+}
+
+async fn start(pki: &Pki, server: &str, room_hub: &str) -> TestServer {
+    start_with(pki, server, room_hub, |_| {}).await
+}
+
+async fn start_with(
+    pki: &Pki,
+    server: &str,
+    room_hub: &str,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handler = Arc::new(Recorder::new(server, room_hub));
+    start_on(listener, pki, server, handler, tweak).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients
+
+fn quick_config(tls: Arc<rustls::ClientConfig>) -> ClientConfig {
+    let mut config = ClientConfig::new(tls);
+    config.connect_timeout = Duration::from_secs(5);
+    config.request_timeout = Duration::from_secs(10);
+    config.operation_timeout = Duration::from_secs(60);
+    config.retry = RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_millis(10),
+        cap: Duration::from_millis(50),
+    };
+    config
+}
+
+fn resolver(entries: &[(&str, SocketAddr)]) -> Arc<dyn Resolver> {
+    let mut map = StaticResolver::new();
+    for (server, addr) in entries {
+        map.insert(name(server), *addr);
+    }
+    Arc::new(map)
+}
+
+fn client_to(tls: Arc<rustls::ClientConfig>, entries: &[(&str, SocketAddr)]) -> MimiClient {
+    MimiClient::new(quick_config(tls), resolver(entries))
+}
+
+fn room() -> RoomId {
+    RoomId::new("room1", &name(HUB)).unwrap()
+}
+
+fn event_from(sender: &str, payload_len: usize) -> MimiMessage {
+    MimiMessage::new(
+        room(),
+        sender.parse::<Sender>().unwrap(),
+        MessageBody::Event(Event::RoomUser(
+            Opaque::new(vec![7u8; payload_len]).unwrap(),
+        )),
+    )
+}
+
+fn invite_from(sender: &str) -> CheckInviteRequest {
+    CheckInviteRequest {
+        invite: event_from(sender, 16),
+        room_info: InfoEvent {
+            room_state: RoomState {
+                room_id: room(),
+                participants: mimi_codec::BoundedVec::new(vec![]).unwrap(),
+                policy: RoomPolicy {
+                    policy_id: Text::new("default").unwrap(),
+                    join_rule: JoinRule::MembersOnly,
+                    permissions: mimi_codec::BoundedVec::new(vec![]).unwrap(),
+                },
+                security: SecurityConfig {
+                    protocol: Text::new("mls10").unwrap(),
+                    cipher_suite: 1,
+                },
+            },
+        },
+    }
+}
+
+/// One raw HTTPS request on a fresh connection (for bodies and methods the typed client
+/// never sends).
+async fn raw_request(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    server: &str,
+    request: Request<Full<Bytes>>,
+) -> (StatusCode, hyper::HeaderMap, Bytes) {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls_name = rustls::pki_types::ServerName::try_from(server.to_string()).unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(tls_name, tcp)
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body)
+}
+
+fn post(path: &str, body: Vec<u8>) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(CONTENT_TYPE, OCTET_STREAM)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+fn error_code(body: &[u8]) -> ErrorCode {
+    decode_error_body(body).expect("an error body").code
+}
+
+// ---------------------------------------------------------------------------------------
+// Mutual TLS and the peer's name
+
+#[tokio::test]
+async fn client_without_certificate_gets_well_known_but_not_send() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let anonymous = client_to(pki.client_tls(None), &[(HUB, server.addr)]);
+
+    assert_eq!(anonymous.well_known(&name(HUB)).await.unwrap(), name(HUB));
+    match anonymous
+        .send(&name(HUB), &event_from("@bob:b.example", 8))
+        .await
+    {
+        Err(TransportError::Refused { status: 403, error }) => {
+            assert_eq!(error.unwrap().code, ErrorCode::SenderMismatch)
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    match anonymous
+        .identifier_discovery(&name(HUB), &name(B), &handle_request("bob"))
+        .await
+    {
+        Err(TransportError::Refused { status: 403, .. }) => {}
+        other => panic!("expected 403, got {other:?}"),
+    }
+    assert!(server.handler.sends().is_empty());
+    assert!(server.handler.lookups.lock().unwrap().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_certificate_from_another_ca_fails_the_handshake() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let foreign = client_to(pki.foreign_client_tls(B), &[(HUB, server.addr)]);
+
+    match foreign
+        .send(&name(HUB), &event_from("@bob:b.example", 8))
+        .await
+    {
+        Err(TransportError::Tls(rustls::Error::AlertReceived(_))) => {}
+        other => panic!("expected a TLS alert, got {other:?}"),
+    }
+    // Not even .well-known: the handshake itself fails.
+    assert!(matches!(
+        foreign.well_known(&name(HUB)).await,
+        Err(TransportError::Tls(_))
+    ));
+    assert!(server.handler.sends().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn server_certificate_must_carry_the_target_name_and_chain_to_our_ca() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    // We ask for c.example but reach a server whose certificate says hub.example.
+    let misdirected = client_to(pki.client_tls(Some(B)), &[(C, server.addr)]);
+    match misdirected
+        .send(&name(C), &event_from("@bob:b.example", 8))
+        .await
+    {
+        Err(TransportError::Tls(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForNameContext { .. },
+        ))) => {}
+        other => panic!("expected a name mismatch, got {other:?}"),
+    }
+    // A client trusting only another CA refuses the server.
+    let other_roots = pki.other.roots().unwrap();
+    let distrustful = tls::client_config(None, &other_roots).unwrap();
+    let distrustful = client_to(distrustful, &[(HUB, server.addr)]);
+    match distrustful.well_known(&name(HUB)).await {
+        Err(TransportError::Tls(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ))) => {}
+        other => panic!("expected an unknown issuer, got {other:?}"),
+    }
+    assert!(server.handler.sends().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn handler_sees_the_peer_name_from_the_certificate() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, server.addr)]);
+    let message = event_from("@bob:b.example", 32);
+
+    let outcome = client.send(&name(HUB), &message).await.unwrap();
+
+    assert_eq!(outcome.response, Some(ack(&room(), &name(HUB))));
+    assert_eq!(outcome.attempts, 1);
+    assert_eq!(server.handler.sends(), vec![(name(B), message)]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn certificate_with_two_dns_names_is_refused() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let ambiguous = client_to(pki.client_tls_with_names(&[B, C]), &[(HUB, server.addr)]);
+    match ambiguous
+        .send(&name(HUB), &event_from("@bob:b.example", 8))
+        .await
+    {
+        Err(TransportError::Refused { status: 403, error }) => {
+            assert_eq!(error.unwrap().code, ErrorCode::SenderMismatch)
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    assert!(server.handler.sends().is_empty());
+    server.stop().await;
+}
+
+#[test]
+fn peer_name_is_the_single_dns_name() {
+    let pki = Pki::new();
+    let der = |names: &[&str]| {
+        let issued = pki
+            .ca
+            .issue_for_dns_names(names.iter().map(|s| s.to_string()).collect())
+            .unwrap();
+        issued.identity().unwrap().chain.remove(0)
+    };
+    assert_eq!(peer_server_name(&der(&[B])), Ok(name(B)));
+    assert_eq!(
+        peer_server_name(&der(&[B, C])),
+        Err(PeerNameError::SeveralDnsNames(2))
+    );
+    assert!(matches!(
+        peer_server_name(&der(&["*.example"])),
+        Err(PeerNameError::InvalidServerName(_))
+    ));
+    assert_eq!(
+        peer_server_name(&rustls::pki_types::CertificateDer::from(vec![1, 2, 3])),
+        Err(PeerNameError::BadCertificate)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The sender's server must be the peer
+
+#[tokio::test]
+async fn sender_on_another_server_is_refused_once_with_400() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, server.addr)]);
+    let forged = event_from("@carol:c.example", 8);
+
+    match client.send(&name(HUB), &forged).await {
+        Err(TransportError::Refused { status: 400, error }) => {
+            assert_eq!(error.unwrap().code, ErrorCode::SenderMismatch)
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
+    // A 400 is never retried: the handler was called exactly once.
+    assert_eq!(server.handler.sends(), vec![(name(B), forged)]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn follower_accepts_the_hub_relaying_another_servers_event() {
+    let pki = Pki::new();
+    // b.example is a follower in a room whose hub is hub.example.
+    let follower = start(&pki, B, HUB).await;
+    let hub = client_to(pki.client_tls(Some(HUB)), &[(B, follower.addr)]);
+    let relayed = event_from("@carol:c.example", 8);
+
+    let outcome = hub.send(&name(B), &relayed).await.unwrap();
+
+    assert_eq!(outcome.response, Some(ack(&room(), &name(B))));
+    assert_eq!(follower.handler.sends(), vec![(name(HUB), relayed)]);
+    follower.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Bodies, statuses, routing
+
+#[tokio::test]
+async fn oversize_body_gets_413_and_the_server_stays_up() {
+    let pki = Pki::new();
+    let server = start_with(&pki, HUB, HUB, |c| c.max_body = 1024).await;
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, server.addr)]);
+
+    let big = event_from("@bob:b.example", 4096);
+    assert!(matches!(
+        client.send(&name(HUB), &big).await,
+        Err(TransportError::TooLarge)
+    ));
+    let small = event_from("@bob:b.example", 16);
+    let outcome = client.send(&name(HUB), &small).await.unwrap();
+    assert_eq!(outcome.response, Some(ack(&room(), &name(HUB))));
+    assert_eq!(server.handler.sends(), vec![(name(B), small)]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversize_streamed_body_without_length_gets_413() {
+    let pki = Pki::new();
+    let server = start_with(&pki, HUB, HUB, |c| c.max_body = 1024).await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let tls_name = rustls::pki_types::ServerName::try_from(HUB.to_string()).unwrap();
+    let stream = tokio_rustls::TlsConnector::from(pki.client_tls(Some(B)))
+        .connect(tls_name, tcp)
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let (mut tx, body) = http_body_util::channel::Channel::<Bytes>::new(4);
+    tokio::spawn(async move {
+        for _ in 0..8 {
+            if tx.send_data(Bytes::from(vec![0u8; 512])).await.is_err() {
+                break;
+            }
+        }
+    });
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/send")
+        .header(CONTENT_TYPE, OCTET_STREAM)
+        .body(body)
+        .unwrap();
+    assert_eq!(request.headers().get(hyper::header::CONTENT_LENGTH), None);
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(error_code(&body), ErrorCode::TooLarge);
+    assert!(server.handler.sends().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_with_an_error_body() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let tls = pki.client_tls(Some(B));
+
+    for path in ["/send", "/check-invite"] {
+        let (status, headers, body) =
+            raw_request(server.addr, tls.clone(), HUB, post(path, vec![0, 1, 0xff])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(headers.get(CONTENT_TYPE).unwrap(), OCTET_STREAM);
+        assert_eq!(error_code(&body), ErrorCode::Malformed, "{path}");
+    }
+    // A valid message followed by a trailing byte.
+    let mut trailing = event_from("@bob:b.example", 8).encode().unwrap();
+    trailing.push(0);
+    let (status, _, body) =
+        raw_request(server.addr, tls.clone(), HUB, post("/send", trailing)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), ErrorCode::Malformed);
+    // An unknown protocol version.
+    let (status, _, body) = raw_request(
+        server.addr,
+        tls.clone(),
+        HUB,
+        post("/send", vec![0, 9, 0, 0, 1]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), ErrorCode::UnsupportedVersion);
+    // Identifier discovery with an undecodable request, and with a bad domain.
+    let mut bad = get("/identifierDiscovery/b.example");
+    *bad.body_mut() = Full::new(Bytes::from_static(&[99]));
+    let (status, _, body) = raw_request(server.addr, tls.clone(), HUB, bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), ErrorCode::Malformed);
+    let (status, _, body) = raw_request(
+        server.addr,
+        tls.clone(),
+        HUB,
+        get("/identifierDiscovery/-x-"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), ErrorCode::Malformed);
+
+    assert!(server.handler.sends().is_empty());
+    assert!(server.handler.invites.lock().unwrap().is_empty());
+    assert!(server.handler.lookups.lock().unwrap().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_get_404_wrong_methods_405_wrong_types_415() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let tls = pki.client_tls(Some(B));
+
+    let (status, _, body) = raw_request(server.addr, tls.clone(), HUB, get("/nothing")).await;
+    assert_eq!((status, body.len()), (StatusCode::NOT_FOUND, 0));
+
+    let (status, headers, _) = raw_request(server.addr, tls.clone(), HUB, get("/send")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers.get(ALLOW).unwrap(), "POST");
+
+    let (status, headers, _) =
+        raw_request(server.addr, tls.clone(), HUB, post(WELL_KNOWN_PATH, vec![])).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers.get(ALLOW).unwrap(), "GET");
+
+    let (status, headers, _) = raw_request(
+        server.addr,
+        tls.clone(),
+        HUB,
+        post("/identifierDiscovery/b.example", vec![]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers.get(ALLOW).unwrap(), "GET");
+
+    let mut json = post("/send", event_from("@bob:b.example", 8).encode().unwrap());
+    json.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let (status, _, _) = raw_request(server.addr, tls.clone(), HUB, json).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    assert!(server.handler.sends().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn well_known_answers_the_domain_as_text_plain() {
+    let pki = Pki::new();
+    let server = start_with(&pki, HUB, HUB, |c| {
+        c.well_known_domain = name("mimi.hub.example")
+    })
+    .await;
+    // No client certificate needed.
+    let (status, headers, body) =
+        raw_request(server.addr, pki.client_tls(None), HUB, get(WELL_KNOWN_PATH)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers.get(CONTENT_TYPE).unwrap(), "text/plain");
+    assert_eq!(&body[..], b"mimi.hub.example");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn identifier_discovery_routes_the_domain_parameter() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, server.addr)]);
+    let request = handle_request("bob");
+
+    let response = client
+        .identifier_discovery(&name(HUB), &name(C), &request)
+        .await
+        .unwrap();
+
+    assert_eq!(response.code, IdentifierDiscoveryCode::Success);
+    assert_eq!(response.uri.as_str(), "@bob:c.example");
+    assert_eq!(
+        *server.handler.lookups.lock().unwrap(),
+        vec![(name(B), name(C), request)]
+    );
+    server.stop().await;
+}
+
+fn handle_request(handle: &str) -> IdentifierRequest {
+    IdentifierRequest {
+        query: IdentifierQuery::Handle,
+        search_value: Text::new(handle).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn check_invite_accepts_and_refuses_by_status() {
+    let pki = Pki::new();
+    let server = start(&pki, B, HUB).await;
+    let hub = client_to(pki.client_tls(Some(HUB)), &[(B, server.addr)]);
+
+    let fine = invite_from("@alice:hub.example");
+    assert_eq!(
+        hub.check_invite(&name(B), &fine).await.unwrap(),
+        CheckInviteOutcome::Accepted
+    );
+    let spam = invite_from("@spammer:hub.example");
+    assert_eq!(
+        hub.check_invite(&name(B), &spam).await.unwrap(),
+        CheckInviteOutcome::Refused(Some(EventError::new(ErrorCode::InviteRejected, "no spam")))
+    );
+    assert_eq!(
+        *server.handler.invites.lock().unwrap(),
+        vec![(name(HUB), fine), (name(HUB), spam.clone())]
+    );
+    // The refusal body is a MIMIMessage in the invite's room, sent by the invitee's server.
+    let (status, _, body) = raw_request(
+        server.addr,
+        pki.client_tls(Some(HUB)),
+        B,
+        post("/check-invite", spam.encode().unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        MimiMessage::decode(&body).unwrap(),
+        MimiMessage::new(
+            room(),
+            Sender::Server(name(B)),
+            MessageBody::Response(EventResponse::Error(EventError::new(
+                ErrorCode::InviteRejected,
+                "no spam"
+            ))),
+        )
+    );
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections, retries, timeouts
+
+/// A TCP relay in front of `target` that counts the connections it accepts.
+async fn counting_relay(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut outbound = TcpStream::connect(target).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    (addr, count)
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_connection() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let (relay, accepted) = counting_relay(server.addr).await;
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, relay)]);
+
+    for i in 0..5 {
+        let outcome = client
+            .send(&name(HUB), &event_from("@bob:b.example", i))
+            .await
+            .unwrap();
+        assert_eq!(outcome.attempts, 1);
+    }
+    client
+        .identifier_discovery(&name(HUB), &name(B), &handle_request("x"))
+        .await
+        .unwrap();
+
+    assert_eq!(server.handler.sends().len(), 5);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    server.stop().await;
+}
+
+/// A port that nothing listens on (bound, then released).
+async fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn send_succeeds_after_retries_when_the_server_comes_up_late() {
+    let pki = Arc::new(Pki::new());
+    let addr = free_port().await;
+    let mut config = quick_config(pki.client_tls(Some(B)));
+    config.retry = RetryPolicy {
+        max_attempts: 50,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(100),
+    };
+    let client = MimiClient::new(config, resolver(&[(HUB, addr)]));
+    let (up_tx, up_rx) = oneshot::channel();
+    let late = {
+        let pki = pki.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let listener = TcpListener::bind(addr).await.unwrap();
+            let handler = Arc::new(Recorder::new(HUB, HUB));
+            let server = start_on(listener, &pki, HUB, handler, |_| {}).await;
+            up_tx.send(()).unwrap();
+            server
+        })
+    };
+    let message = event_from("@bob:b.example", 8);
+
+    let outcome = client.send(&name(HUB), &message).await.unwrap();
+
+    up_rx.await.unwrap();
+    let server = late.await.unwrap();
+    assert!(outcome.attempts > 1, "attempts: {}", outcome.attempts);
+    assert_eq!(outcome.response, Some(ack(&room(), &name(HUB))));
+    assert_eq!(server.handler.sends(), vec![(name(B), message)]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn send_to_a_peer_that_never_comes_up_fails_with_network_after_max_attempts() {
+    let pki = Pki::new();
+    let addr = free_port().await;
+    let mut config = quick_config(pki.client_tls(Some(B)));
+    config.retry.max_attempts = 4;
+    let client = MimiClient::new(config, resolver(&[(HUB, addr)]));
+
+    match client
+        .send(&name(HUB), &event_from("@bob:b.example", 8))
+        .await
+    {
+        Err(TransportError::Network { attempts, .. }) => assert_eq!(attempts, 4),
+        other => panic!("expected a network error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unknown_server_is_a_resolve_error() {
+    let pki = Pki::new();
+    let client = client_to(pki.client_tls(Some(B)), &[]);
+    match client
+        .send(&name(HUB), &event_from("@bob:b.example", 8))
+        .await
+    {
+        Err(TransportError::Resolve(ResolveError::Unknown(server))) => {
+            assert_eq!(server, name(HUB))
+        }
+        other => panic!("expected a resolve error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn peer_that_accepts_tcp_but_never_answers_times_out() {
+    let pki = Pki::new();
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let mut config = quick_config(pki.client_tls(Some(B)));
+    config.connect_timeout = Duration::from_millis(200);
+    config.retry.max_attempts = 2;
+    let client = MimiClient::new(config, resolver(&[(HUB, addr)]));
+
+    match client
+        .send(&name(HUB), &event_from("@bob:b.example", 8))
+        .await
+    {
+        Err(TransportError::Timeout { attempts, stage }) => {
+            assert_eq!((attempts, stage), (2, TimeoutStage::Connect))
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    held.abort();
+}
+
+#[tokio::test]
+async fn peer_that_completes_tls_but_never_responds_times_out() {
+    let pki = Pki::new();
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_tls(HUB));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            if let Ok(tls) = acceptor.accept(stream).await {
+                open.push(tls);
+            }
+        }
+    });
+    let mut config = quick_config(pki.client_tls(Some(B)));
+    config.request_timeout = Duration::from_millis(300);
+    config.retry.max_attempts = 2;
+    let client = MimiClient::new(config, resolver(&[(HUB, addr)]));
+
+    match client
+        .send(&name(HUB), &event_from("@bob:b.example", 8))
+        .await
+    {
+        Err(TransportError::Timeout { attempts, stage }) => {
+            assert_eq!((attempts, stage), (2, TimeoutStage::Request))
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    held.abort();
+}
+
+#[tokio::test]
+async fn whole_operation_timeout_bounds_the_retries() {
+    let pki = Pki::new();
+    let addr = free_port().await;
+    let mut config = quick_config(pki.client_tls(Some(B)));
+    config.operation_timeout = Duration::from_millis(300);
+    config.retry = RetryPolicy {
+        max_attempts: u32::MAX,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(40),
+    };
+    let client = MimiClient::new(config, resolver(&[(HUB, addr)]));
+    match client
+        .send(&name(HUB), &event_from("@bob:b.example", 8))
+        .await
+    {
+        Err(TransportError::Timeout {
+            stage: TimeoutStage::Operation,
+            attempts,
+        }) => assert!(attempts >= 1),
+        other => panic!("expected an operation timeout, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Shutdown
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests_then_stops() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let (entered_tx, entered_rx) = oneshot::channel();
+    let (release_tx, release_rx) = oneshot::channel();
+    *server.handler.gate.lock().await = Some((entered_tx, release_rx));
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, server.addr)]);
+    let addr = server.addr;
+    let message = event_from("@bob:b.example", 8);
+
+    let in_flight = {
+        let client = client.clone();
+        let message = message.clone();
+        tokio::spawn(async move { client.send(&name(HUB), &message).await })
+    };
+    entered_rx.await.unwrap();
+    let handler = server.handler.clone();
+    let stopping = tokio::spawn(server.stop());
+    // The listener closes while the request is still in the handler.
+    let mut refused = false;
+    for _ in 0..200 {
+        if TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "the listener should close on shutdown");
+    release_tx.send(()).unwrap();
+
+    let outcome = in_flight.await.unwrap().unwrap();
+    assert_eq!(outcome.response, Some(ack(&room(), &name(HUB))));
+    tokio::time::timeout(TASK_BOUND, stopping)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(handler.sends(), vec![(name(B), message)]);
+
+    let mut config = quick_config(pki.client_tls(Some(B)));
+    config.retry.max_attempts = 1;
+    let after = MimiClient::new(config, resolver(&[(HUB, addr)]));
+    assert!(matches!(
+        after
+            .send(&name(HUB), &event_from("@bob:b.example", 8))
+            .await,
+        Err(TransportError::Network { attempts: 1, .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Resolvers
+
+#[tokio::test]
+async fn static_resolver_maps_names_to_addresses() {
+    let addr: SocketAddr = "127.0.0.1:4433".parse().unwrap();
+    let resolver = StaticResolver::new().with(name(B), addr);
+    assert_eq!(
+        resolver.resolve(&name(B)).await.unwrap(),
+        Endpoint {
+            addresses: vec![addr],
+            tls_name: name(B),
+        }
+    );
+    assert!(matches!(
+        resolver.resolve(&name(C)).await,
+        Err(ResolveError::Unknown(n)) if n == name(C)
+    ));
+}
+
+#[tokio::test]
+async fn well_known_resolver_discovers_the_domain_over_https_and_caches_it() {
+    let pki = Pki::new();
+    // example.test's origin answers that its MIMI endpoints live on "localhost".
+    let origin = start_with(&pki, "example.test", HUB, |c| {
+        c.well_known_domain = name("localhost")
+    })
+    .await;
+    let target = start(&pki, "localhost", "localhost").await;
+    let origin_map = resolver(&[("example.test", origin.addr)]);
+    let discovery = Arc::new(WellKnownResolver::new(
+        quick_config(pki.client_tls(None)),
+        origin_map.clone(),
+        target.addr.port(),
+        Duration::from_secs(3600),
+    ));
+
+    let endpoint = discovery.resolve(&name("example.test")).await.unwrap();
+    assert_eq!(
+        endpoint,
+        Endpoint {
+            addresses: vec![target.addr],
+            tls_name: name("localhost"),
+        }
+    );
+    // A client using discovery reaches the target, verified as "localhost".
+    let client = MimiClient::new(quick_config(pki.client_tls(Some(B))), discovery.clone());
+    let message = event_from("@bob:b.example", 8);
+    let outcome = client.send(&name("example.test"), &message).await.unwrap();
+    assert_eq!(outcome.response, Some(ack(&room(), &name("localhost"))));
+    assert_eq!(target.handler.sends(), vec![(name(B), message)]);
+    assert!(origin.handler.sends().is_empty());
+
+    // The answer is cached: with the origin gone, resolution still works ...
+    origin.stop().await;
+    assert_eq!(
+        discovery.resolve(&name("example.test")).await.unwrap(),
+        endpoint
+    );
+    // ... but a resolver without a cache entry cannot discover any more.
+    let fresh = WellKnownResolver::new(
+        quick_config(pki.client_tls(None)),
+        origin_map,
+        target.addr.port(),
+        Duration::from_secs(3600),
+    );
+    match fresh.resolve(&name("example.test")).await {
+        Err(ResolveError::WellKnown { server, source }) => {
+            assert_eq!(server, name("example.test"));
+            assert!(
+                matches!(*source, TransportError::Network { attempts: 3, .. }),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected a discovery failure, got {other:?}"),
+    }
+    target.stop().await;
+}
+
+#[tokio::test]
+async fn well_known_answer_that_is_not_a_server_name_is_refused() {
+    let pki = Pki::new();
+    // A plain HTTPS origin (not a MIMI server) answering garbage on .well-known.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_tls("example.test"));
+    let origin = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(|_request| async {
+                    let mut response =
+                        hyper::Response::new(Full::new(Bytes::from_static(b"not a name!\n")));
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                    Ok::<_, std::convert::Infallible>(response)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let discovery = WellKnownResolver::new(
+        quick_config(pki.client_tls(None)),
+        resolver(&[("example.test", addr)]),
+        443,
+        Duration::from_secs(3600),
+    );
+    match discovery.resolve(&name("example.test")).await {
+        Err(ResolveError::WellKnown { source, .. }) => assert!(
+            matches!(*source, TransportError::InvalidResponse(_)),
+            "{source:?}"
+        ),
+        other => panic!("expected an invalid answer, got {other:?}"),
+    }
+    origin.abort();
+}
