@@ -1,0 +1,10 @@
+//! Decode-only: decoding arbitrary bytes as an `IdentifierResponse` must return a value or a typed
+//! `CodecError`, never panic, hang or allocate beyond the limits.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mimi_codec::{IdentifierResponse, Wire};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = IdentifierResponse::decode(data);
+});
