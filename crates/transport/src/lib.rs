@@ -26,6 +26,7 @@ pub mod body;
 pub mod check;
 pub mod client;
 mod error;
+mod io;
 #[cfg(feature = "pki")]
 pub mod pki;
 pub mod resolve;

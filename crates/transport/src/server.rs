@@ -9,7 +9,8 @@
 //! |---|---|---|
 //! | accepted | 200 | encoded response message, or empty |
 //! | refused by the handler | 400 | the handler's `MIMIMessage` with an `EventResponse` error |
-//! | body does not decode, or bad `{domain}` | 400 | bare `EventResponse` error, `Malformed` |
+//! | body does not decode, or bad `{domain}` | 400 | bare `EventResponse` error, `Malformed` (or `UnsupportedVersion`, `UnsupportedEvent`) |
+//! | a field over its limit inside the body | 413 | bare `EventResponse` error, `TooLarge` |
 //! | no (valid) client certificate, any endpoint but `.well-known` | 403 | bare `EventResponse` error, `SenderMismatch` |
 //! | unknown path | 404 | empty |
 //! | wrong method | 405 + `Allow` | empty |
@@ -43,6 +44,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::encode_error_response;
+use crate::io::WriteDeadline;
 use crate::tls::{PeerNameError, peer_server_name};
 
 /// Path of the endpoint discovery document.
@@ -65,6 +67,8 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default bound on receiving a request's body.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default bound on a write to a peer that has stopped reading.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time in-flight requests get to finish after shutdown starts.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Default number of connections served at once; further connections wait in the
@@ -90,6 +94,8 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Bound on receiving a request body.
     pub body_timeout: Duration,
+    /// Bound on a write that makes no progress (a peer that stopped reading).
+    pub write_timeout: Duration,
     /// Time in-flight requests get after shutdown starts.
     pub shutdown_grace: Duration,
     /// Connections served at once.
@@ -107,6 +113,7 @@ impl ServerConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
@@ -325,6 +332,7 @@ async fn serve_connection(
     };
     let peer = Arc::new(PeerIdentity::of(tls.get_ref().1.peer_certificates()));
     let header_timeout = context.config.header_timeout;
+    let write_timeout = context.config.write_timeout;
     let service = service_fn(move |request| {
         let context = context.clone();
         let peer = peer.clone();
@@ -334,7 +342,10 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(tls), service);
+        .serve_connection(
+            TokioIo::new(WriteDeadline::new(tls, write_timeout)),
+            service,
+        );
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {
@@ -388,16 +399,13 @@ fn message(status: StatusCode, message: &MimiMessage) -> Response<Body> {
     }
 }
 
+/// A body that does not decode: the code is `CodecError::error_code` and the status that
+/// code's `http_status` (400, or 413 for a field over its limit), as `docs/wire-format.md`
+/// §7 lays down.
 fn malformed(e: &CodecError) -> Response<Body> {
-    let code = match e {
-        CodecError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
-        _ => ErrorCode::Malformed,
-    };
-    error(
-        StatusCode::BAD_REQUEST,
-        code,
-        format!("body does not decode: {e}"),
-    )
+    let code = e.error_code();
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    error(status, code, format!("body does not decode: {e}"))
 }
 
 /// Whether a request's `Content-Type` is acceptable: absent, or `application/octet-stream`

@@ -97,6 +97,8 @@ struct Recorder {
     sends: std::sync::Mutex<Vec<(ServerName, MimiMessage)>>,
     invites: std::sync::Mutex<Vec<(ServerName, CheckInviteRequest)>>,
     lookups: std::sync::Mutex<Vec<(ServerName, ServerName, IdentifierRequest)>>,
+    /// When set, every send answers `503`.
+    unavailable: std::sync::atomic::AtomicBool,
     /// When set, the next send signals `entered` and waits for `release`.
     gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
 }
@@ -138,6 +140,9 @@ impl Handler for Recorder {
         if let Some((entered, release)) = gate {
             entered.send(()).unwrap();
             release.await.unwrap();
+        }
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Reply::Unavailable(EventError::new(ErrorCode::Internal, "storage is down"));
         }
         let hub = self.room_hub.clone().unwrap();
         match check_sender(peer, &message, &hub) {
@@ -348,6 +353,29 @@ fn get(path: &str) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// Append an RFC 9420 variable-length vector (1- or 2-byte length prefix).
+fn push_vector(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = bytes.len();
+    if len < 64 {
+        out.push(len as u8);
+    } else {
+        assert!(len < 16384);
+        out.push(0x40 | (len >> 8) as u8);
+        out.push(len as u8);
+    }
+    out.extend_from_slice(bytes);
+}
+
+/// The bytes of a `mimi10` MIMIMessage event from `@bob:b.example` in the test room, up to
+/// its event type.
+fn frame_start() -> Vec<u8> {
+    let mut out = vec![0, 1];
+    push_vector(&mut out, room().as_str().as_bytes());
+    push_vector(&mut out, b"@bob:b.example");
+    out.push(1); // event
+    out
+}
+
 fn error_code(body: &[u8]) -> ErrorCode {
     decode_error_body(body).expect("an error body").code
 }
@@ -514,6 +542,32 @@ async fn sender_on_another_server_is_refused_once_with_400() {
 }
 
 #[tokio::test]
+async fn unavailable_is_503_and_retried_up_to_max_attempts() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    server.handler.unavailable.store(true, Ordering::SeqCst);
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, server.addr)]);
+    let message = event_from("@bob:b.example", 8);
+
+    match client.send(&name(HUB), &message).await {
+        Err(TransportError::ServerError {
+            status,
+            attempts,
+            error,
+        }) => {
+            assert_eq!((status, attempts), (503, 3));
+            assert_eq!(
+                error,
+                Some(EventError::new(ErrorCode::Internal, "storage is down"))
+            );
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    assert_eq!(server.handler.sends(), vec![(name(B), message); 3]);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn follower_accepts_the_hub_relaying_another_servers_event() {
     let pki = Pki::new();
     // b.example is a follower in a room whose hub is hub.example.
@@ -616,6 +670,23 @@ async fn malformed_bodies_get_400_with_an_error_body() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&body), ErrorCode::UnsupportedVersion);
+    // An unknown event type.
+    let mut unknown = frame_start();
+    push_vector(&mut unknown, b"m.room.nope");
+    let (status, _, body) =
+        raw_request(server.addr, tls.clone(), HUB, post("/send", unknown)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), ErrorCode::UnsupportedEvent);
+    // A field over its limit inside a body under the body limit: 413, too_large.
+    let mut long_reason = frame_start();
+    push_vector(&mut long_reason, b"m.room.user.unsigned");
+    push_vector(&mut long_reason, b"@bob:b.example");
+    long_reason.push(1); // join
+    push_vector(&mut long_reason, &[b'x'; 2000]);
+    let (status, _, body) =
+        raw_request(server.addr, tls.clone(), HUB, post("/send", long_reason)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&body), ErrorCode::TooLarge);
     // Identifier discovery with an undecodable request, and with a bad domain.
     let mut bad = get("/identifierDiscovery/b.example");
     *bad.body_mut() = Full::new(Bytes::from_static(&[99]));
