@@ -1210,3 +1210,82 @@ async fn well_known_answer_that_is_not_a_server_name_is_refused() {
     }
     origin.abort();
 }
+
+// ---------------------------------------------------------------------------------------
+// PEM files
+
+#[tokio::test]
+async fn configs_load_from_pem_files_and_a_reloaded_ca_still_issues_trusted_certificates() {
+    let dir = std::env::temp_dir().join(format!("mimi-transport-pem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = CertificateAuthority::generate("File CA").unwrap();
+    let (ca_cert, ca_key) = ca.write_pem_files(&dir, "ca").unwrap();
+    let (hub_cert, hub_key) = ca
+        .issue(&name(HUB))
+        .unwrap()
+        .write_pem_files(&dir, "hub")
+        .unwrap();
+    assert_eq!(hub_cert, dir.join("hub.crt"));
+    assert_eq!(hub_key, dir.join("hub.key"));
+
+    // The hub's side: everything from files, nothing from the feature-gated PKI.
+    let roots = tls::certificates_from_pem_file(&ca_cert).unwrap();
+    let identity = mimi_transport::Identity::from_pem_files(&hub_cert, &hub_key).unwrap();
+    let server_tls = tls::server_config(identity, &roots).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = Arc::new(Recorder::new(HUB, HUB));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let dyn_handler: Arc<dyn Handler> = handler.clone();
+    let task = tokio::spawn(serve(
+        listener,
+        ServerConfig::new(server_tls, name(HUB)),
+        dyn_handler,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    // A CA reloaded from its PEM files issues b.example's client certificate.
+    let reloaded = CertificateAuthority::from_pem(
+        &std::fs::read_to_string(&ca_cert).unwrap(),
+        &std::fs::read_to_string(&ca_key).unwrap(),
+    )
+    .unwrap();
+    let b_identity = reloaded.issue(&name(B)).unwrap().identity().unwrap();
+    let client_tls = tls::client_config(Some(b_identity), &roots).unwrap();
+    let client = client_to(client_tls, &[(HUB, addr)]);
+    let message = event_from("@bob:b.example", 8);
+    client.send(&name(HUB), &message).await.unwrap();
+    assert_eq!(handler.sends(), vec![(name(B), message)]);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(TASK_BOUND, task)
+        .await
+        .unwrap()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn pem_parsing_errors_are_typed() {
+    assert!(matches!(
+        tls::certificates_from_pem(b"nothing here"),
+        Err(mimi_transport::TlsConfigError::NoCertificate)
+    ));
+    assert!(matches!(
+        tls::private_key_from_pem(b"nothing here"),
+        Err(mimi_transport::TlsConfigError::NoPrivateKey)
+    ));
+    assert!(matches!(
+        tls::client_config(None, &[]),
+        Err(mimi_transport::TlsConfigError::NoTrustAnchor)
+    ));
+    assert!(matches!(
+        mimi_transport::Identity::from_pem_files(
+            std::path::Path::new("/nonexistent/cert.pem"),
+            std::path::Path::new("/nonexistent/key.pem")
+        ),
+        Err(mimi_transport::TlsConfigError::Read { .. })
+    ));
+}
