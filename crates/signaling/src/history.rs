@@ -1,0 +1,577 @@
+//! The room's linear history: the hub turns limited events into fully-formed ones
+//! ([`Hub`]), followers verify what the hub sends ([`Follower`]).
+//!
+//! A fully-formed event is a [`FanoutEvent`]: its sequence number (the create event is 0),
+//! the hash of the previous fully-formed event, and the sequence numbers of its auth events.
+//! Exact definitions (also in `docs/spec-decisions.md`):
+//!
+//! * **Event hash**: SHA-256 of the `Wire` encoding of
+//!   `MimiMessage { version: mimi10, room_id, sender, body: Fanout(e) }`, where `e` is the
+//!   fully-formed event with, for a `ds.commit`, its `welcomes` emptied ([`hash_form`]):
+//!   the hub gives Welcomes only to the servers of the clients they add, so every other
+//!   server hashes the commit without them.
+//! * **Auth events** of an event sent by `sender` making changes to users `T1..Tn`: the
+//!   create event (0), and the latest earlier event that changed the participation or role
+//!   of the sender and of each `Ti`, when there is one; sorted, without repeats. The create
+//!   event itself has none. Membership and role events are the only state events, so these
+//!   are exactly the events that permit this one.
+//! * **Changes** ([`UserEvent`]s) of an event: the body of `m.room.user.unsigned`, the
+//!   proposal of `m.room.user`, the `m.room.user` proposals of a `ds.proposal` or proposed
+//!   by value in a `ds.commit` (the caller decodes MLS; this crate never parses it).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mimi_codec::{
+    BoundedVec, CodecError, Event, FanoutEvent, MessageBody, MimiMessage, ParticipationState,
+    ParticipationStateChange, RoomId, SecurityConfig, Sender, ServerName, UserEvent, UserId, Wire,
+    WireHash,
+};
+use sha2::{Digest, Sha256};
+
+use crate::policy::{Policy, StandardRole};
+use crate::room::{CreateError, Room, RoomIdSource, StateError, Transition};
+use crate::rules::{Rejection, RuleId};
+
+/// Length of an event hash (SHA-256).
+pub const EVENT_HASH_LEN: usize = 32;
+
+/// Most participation changes one event may carry, so that its auth events (the create
+/// event, the sender's and each target's latest membership event) fit the wire limit
+/// `MAX_AUTH_EVENTS` (256).
+pub const MAX_CHANGES_PER_EVENT: usize = 254;
+
+/// An event hash.
+pub type EventHash = [u8; EVENT_HASH_LEN];
+
+/// The form of a fully-formed event that is hashed: a `ds.commit` without its Welcomes.
+pub fn hash_form(event: &FanoutEvent) -> FanoutEvent {
+    let mut form = event.clone();
+    if let Event::DsCommit(commit) = &mut form.event {
+        commit.welcomes = BoundedVec::default();
+    }
+    form
+}
+
+/// The hash of a fully-formed event (see the module documentation).
+pub fn event_hash(
+    room_id: &RoomId,
+    sender: &Sender,
+    event: &FanoutEvent,
+) -> Result<EventHash, CodecError> {
+    let message = MimiMessage::new(
+        room_id.clone(),
+        sender.clone(),
+        MessageBody::Fanout(hash_form(event)),
+    );
+    Ok(Sha256::digest(message.encode()?).into())
+}
+
+/// One event of the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    /// Who sent it.
+    pub sender: Sender,
+    /// The fully-formed event.
+    pub fanout: FanoutEvent,
+    /// Its participation changes.
+    pub changes: Vec<UserEvent>,
+    /// Its hash.
+    pub hash: EventHash,
+}
+
+impl LoggedEvent {
+    /// The message the hub fans out for this event.
+    pub fn message(&self, room_id: &RoomId) -> MimiMessage {
+        MimiMessage::new(
+            room_id.clone(),
+            self.sender.clone(),
+            MessageBody::Fanout(self.fanout.clone()),
+        )
+    }
+}
+
+/// A room's linear history, the same at the hub and at each follower.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    room_id: RoomId,
+    events: Vec<LoggedEvent>,
+    /// Each user's latest membership (participation or role) event.
+    latest_membership: BTreeMap<UserId, u64>,
+}
+
+impl History {
+    /// The events, in order; an event's index is its sequence number.
+    pub fn events(&self) -> &[LoggedEvent] {
+        &self.events
+    }
+
+    /// The event with this sequence number.
+    pub fn get(&self, sequence: u64) -> Option<&LoggedEvent> {
+        usize::try_from(sequence)
+            .ok()
+            .and_then(|i| self.events.get(i))
+    }
+
+    /// The events from `sequence` on (the backlog for a server that newly receives the
+    /// room's events).
+    pub fn events_from(&self, sequence: u64) -> &[LoggedEvent] {
+        let start = usize::try_from(sequence)
+            .unwrap_or(usize::MAX)
+            .min(self.events.len());
+        &self.events[start..]
+    }
+
+    /// The sequence number the next event gets.
+    pub fn next_sequence(&self) -> u64 {
+        self.events.len() as u64
+    }
+
+    /// The hash of the latest event.
+    pub fn last_hash(&self) -> Option<EventHash> {
+        self.events.last().map(|e| e.hash)
+    }
+
+    /// The auth events of an event `sender` sends with these changes, at the current end of
+    /// the history (see the module documentation).
+    pub fn auth_events_for(&self, sender: &Sender, changes: &[UserEvent]) -> Vec<u64> {
+        let mut auth = BTreeSet::from([0]);
+        let users = std::iter::once(match sender {
+            Sender::User(u) => Some(u),
+            Sender::Server(_) => None,
+        })
+        .flatten()
+        .chain(changes.iter().map(|c| &c.target));
+        for user in users {
+            if let Some(seq) = self.latest_membership.get(user) {
+                auth.insert(*seq);
+            }
+        }
+        auth.into_iter().collect()
+    }
+
+    /// The auth chain of an event: its auth events, theirs, and so on (the event itself
+    /// excluded). `None` if there is no such event.
+    pub fn auth_chain(&self, sequence: u64) -> Option<BTreeSet<u64>> {
+        let start = self.get(sequence)?;
+        let mut chain = BTreeSet::new();
+        let mut todo: Vec<u64> = start.fanout.auth_events.iter().copied().collect();
+        while let Some(seq) = todo.pop() {
+            if chain.insert(seq)
+                && let Some(e) = self.get(seq)
+            {
+                todo.extend(e.fanout.auth_events.iter().copied());
+            }
+        }
+        Some(chain)
+    }
+
+    fn push(&mut self, event: LoggedEvent) {
+        let seq = self.next_sequence();
+        for change in &event.changes {
+            self.latest_membership.insert(change.target.clone(), seq);
+        }
+        if let (0, Sender::User(creator)) = (seq, &event.sender) {
+            self.latest_membership.insert(creator.clone(), 0);
+        }
+        self.events.push(event);
+    }
+
+    /// The fully-formed event that would come next for this limited event.
+    fn form(&self, sender: &Sender, event: Event, changes: &[UserEvent]) -> FanoutEvent {
+        let prev_hash = self
+            .last_hash()
+            .and_then(|h| WireHash::new(h.to_vec()).ok())
+            .unwrap_or_default();
+        FanoutEvent {
+            sequence: self.next_sequence(),
+            prev_hash,
+            auth_events: BoundedVec::new(self.auth_events_for(sender, changes)).unwrap_or_default(),
+            event,
+        }
+    }
+}
+
+/// SIG-HIST-1..4 and SIG-UNSIGNED-1: the event fits in the history after creation, and its
+/// changes match it.
+fn check_shape(event: &Event, sender: &Sender, changes: &[UserEvent]) -> Result<(), Rejection> {
+    use ParticipationStateChange as C;
+    match event {
+        Event::RoomInfo(_) => return Err(RuleId::Hist1.into()),
+        Event::DsFetchKeyPackages(_) | Event::DsFetchGroupInfo(_) => {
+            return Err(RuleId::Hist2.into());
+        }
+        Event::RoomUser(_) if changes.len() != 1 => return Err(RuleId::Hist3.into()),
+        Event::DsSendMessage(_) if !changes.is_empty() => return Err(RuleId::Hist3.into()),
+        Event::RoomUserUnsigned(body) => {
+            if changes != std::slice::from_ref(body) {
+                return Err(RuleId::Hist3.into());
+            }
+            let about_self = matches!(sender, Sender::User(u) if *u == body.target);
+            if !about_self || !matches!(body.change, C::Join | C::Knock | C::Leave) {
+                return Err(RuleId::Unsigned1.into());
+            }
+        }
+        _ => {}
+    }
+    if changes.len() > MAX_CHANGES_PER_EVENT {
+        return Err(RuleId::Hist4.into());
+    }
+    Ok(())
+}
+
+/// Why the hub refused an event. The room and history are unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    /// A rule refused it.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The fully-formed event cannot be encoded (over the size limit).
+    #[error("cannot encode the fully-formed event: {0}")]
+    Encode(CodecError),
+}
+
+impl HubError {
+    /// The wire `EventError` for the sender.
+    pub fn to_event_error(&self) -> mimi_codec::EventError {
+        match self {
+            HubError::Rejected(r) => r.to_event_error(),
+            HubError::Encode(e) => mimi_codec::EventError::new(e.error_code(), self.to_string()),
+        }
+    }
+}
+
+/// An event the hub accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The fully-formed event.
+    pub fanout: FanoutEvent,
+    /// The participation changes it made, in order.
+    pub transitions: Vec<Transition>,
+    /// Where it goes: the participating servers after it, plus each change's extra server
+    /// ([`Transition::fanout_targets`]). The hub leaves out itself.
+    pub targets: BTreeSet<ServerName>,
+}
+
+/// The hub's view of one room: its state and history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hub {
+    room: Room,
+    history: History,
+}
+
+impl Hub {
+    /// Create a room ([`Room::create`]) and its create event, sequence 0: `m.room.info` with
+    /// the initial state, sent by the creator.
+    pub fn create(
+        creator: UserId,
+        id: RoomIdSource,
+        policy: Policy,
+        security: SecurityConfig,
+    ) -> Result<Hub, CreateError> {
+        let room = Room::create(creator.clone(), id, policy, security)?;
+        let mut history = History {
+            room_id: room.id().clone(),
+            events: Vec::new(),
+            latest_membership: BTreeMap::new(),
+        };
+        let sender = Sender::User(creator);
+        let fanout = history.form(&sender, Event::RoomInfo(room.info_event()), &[]);
+        // A one-participant state is far below the message limit; the fallback hash is
+        // never used.
+        let hash = event_hash(room.id(), &sender, &fanout).unwrap_or_default();
+        history.push(LoggedEvent {
+            sender,
+            fanout,
+            changes: Vec::new(),
+            hash,
+        });
+        Ok(Hub { room, history })
+    }
+
+    /// The room.
+    pub fn room(&self) -> &Room {
+        &self.room
+    }
+
+    /// The history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The create event (sequence 0).
+    pub fn create_event(&self) -> Option<&LoggedEvent> {
+        self.history.get(0)
+    }
+
+    /// Check a limited event without changing anything: what [`Hub::accept`] would do.
+    pub fn check(
+        &self,
+        sender: &Sender,
+        event: &Event,
+        changes: &[UserEvent],
+    ) -> Result<Vec<Transition>, Rejection> {
+        check_shape(event, sender, changes)?;
+        self.room.check_all(sender, changes)
+    }
+
+    /// Accept a limited event: check it, apply its changes, and append it to the history
+    /// as a fully-formed event. Atomic: on error nothing changes.
+    pub fn accept(
+        &mut self,
+        sender: Sender,
+        event: Event,
+        changes: Vec<UserEvent>,
+    ) -> Result<Accepted, HubError> {
+        check_shape(&event, &sender, &changes)?;
+        let fanout = self.history.form(&sender, event, &changes);
+        let hash = event_hash(self.room.id(), &sender, &fanout).map_err(HubError::Encode)?;
+        let transitions = self.room.accept_all(&sender, &changes)?;
+        let mut targets = self.room.participating_servers();
+        targets.extend(transitions.iter().map(|t| t.target().server()));
+        self.history.push(LoggedEvent {
+            sender,
+            fanout: fanout.clone(),
+            changes,
+            hash,
+        });
+        Ok(Accepted {
+            fanout,
+            transitions,
+            targets,
+        })
+    }
+
+    /// Record that all of `user`'s clients are out of the group ([`Room::clients_removed`]).
+    pub fn clients_removed(&mut self, user: &UserId) -> bool {
+        self.room.clients_removed(user)
+    }
+
+    /// Record an accepted commit ([`Room::commit_applied`]).
+    pub fn commit_applied(
+        &mut self,
+        users_with_clients: &BTreeSet<UserId>,
+    ) -> Result<(), crate::room::ClientsNotRemoved> {
+        self.room.commit_applied(users_with_clients)
+    }
+}
+
+/// Why a follower refused an event from the hub. The replica is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// An event already received, identical: drop it (delivery is at least once).
+    #[error("duplicate of event {sequence}")]
+    Duplicate {
+        /// Its sequence number.
+        sequence: u64,
+    },
+    /// A different event with a sequence number already used: the hub equivocates.
+    #[error("event {sequence} conflicts with the one already received")]
+    Conflict {
+        /// The sequence number.
+        sequence: u64,
+    },
+    /// Events are missing before this one.
+    #[error("expected event {expected}, got {got}")]
+    Gap {
+        /// The next sequence number expected.
+        expected: u64,
+        /// The one received.
+        got: u64,
+    },
+    /// `prev_hash` is not the hash of the previous event.
+    #[error("event {sequence}: prev_hash does not match the previous event")]
+    PrevHash {
+        /// The sequence number.
+        sequence: u64,
+    },
+    /// `auth_events` are not the ones the rules select.
+    #[error("event {sequence}: auth events {got:?}, expected {expected:?}")]
+    AuthEvents {
+        /// The sequence number.
+        sequence: u64,
+        /// The auth events recomputed here.
+        expected: Vec<u64>,
+        /// The auth events the hub sent.
+        got: Vec<u64>,
+    },
+    /// The create event's room state is refused (SIG-CREATE-3).
+    #[error("create event: {0}")]
+    InvalidCreate(StateError),
+    /// A rule refused the event.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The event cannot be encoded to be hashed.
+    #[error("cannot encode the event: {0}")]
+    Encode(CodecError),
+}
+
+impl From<RuleId> for VerifyError {
+    fn from(rule: RuleId) -> Self {
+        VerifyError::Rejected(Rejection::new(rule))
+    }
+}
+
+impl VerifyError {
+    /// The rule the event broke (`None` for a duplicate, which is no fault).
+    pub fn rule(&self) -> Option<RuleId> {
+        match self {
+            VerifyError::Duplicate { .. } => None,
+            VerifyError::Conflict { .. } | VerifyError::Gap { .. } => Some(RuleId::Seq1),
+            VerifyError::PrevHash { .. } => Some(RuleId::Hash1),
+            VerifyError::AuthEvents { .. } => Some(RuleId::Auth1),
+            VerifyError::InvalidCreate(_) => Some(RuleId::Create3),
+            VerifyError::Rejected(r) => Some(r.rule),
+            VerifyError::Encode(_) => Some(RuleId::Hash1),
+        }
+    }
+}
+
+/// What a follower accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The event's sequence number.
+    pub sequence: u64,
+    /// The participation changes it made.
+    pub transitions: Vec<Transition>,
+}
+
+/// A follower's replica of one room, built by replaying the hub's events from the create
+/// event on and checking each with the hub's own rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Follower {
+    room: Room,
+    history: History,
+}
+
+impl Follower {
+    /// Start from the create event (sequence 0), checking SIG-CREATE-1..4 and SIG-HIST-1.
+    pub fn new(
+        sender: &Sender,
+        room_id: &RoomId,
+        create: &FanoutEvent,
+    ) -> Result<Follower, VerifyError> {
+        if create.sequence != 0 {
+            return Err(VerifyError::Gap {
+                expected: 0,
+                got: create.sequence,
+            });
+        }
+        if !create.prev_hash.is_empty() || !create.auth_events.is_empty() {
+            return Err(RuleId::Create4.into());
+        }
+        let Event::RoomInfo(info) = &create.event else {
+            return Err(RuleId::Hist1.into());
+        };
+        let state = &info.room_state;
+        let creator = match sender {
+            Sender::User(u)
+                if u.server() == state.room_id.server() && state.room_id == *room_id =>
+            {
+                u
+            }
+            _ => return Err(RuleId::Create1.into()),
+        };
+        let room = Room::from_room_state(state).map_err(VerifyError::InvalidCreate)?;
+        let only_creator = room.participants().map(|(u, p)| (u.clone(), p)).eq([(
+            creator.clone(),
+            crate::room::Participant {
+                role: StandardRole::Owner,
+                state: ParticipationState::Join,
+            },
+        )]);
+        if !only_creator {
+            return Err(RuleId::Create2.into());
+        }
+        let hash = event_hash(room_id, sender, create).map_err(VerifyError::Encode)?;
+        let mut history = History {
+            room_id: room_id.clone(),
+            events: Vec::new(),
+            latest_membership: BTreeMap::new(),
+        };
+        history.push(LoggedEvent {
+            sender: sender.clone(),
+            fanout: create.clone(),
+            changes: Vec::new(),
+            hash,
+        });
+        Ok(Follower { room, history })
+    }
+
+    /// The replica of the room.
+    pub fn room(&self) -> &Room {
+        &self.room
+    }
+
+    /// The replica of the history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Verify and apply the next event from the hub: its sequence number (SIG-SEQ-1),
+    /// `prev_hash` (SIG-HASH-1), `auth_events` (SIG-AUTH-1), its shape and every
+    /// participation rule against this replica. `changes` are the event's `m.room.user`
+    /// changes, decoded by the caller. Atomic: on error nothing changes.
+    pub fn receive(
+        &mut self,
+        sender: &Sender,
+        fanout: &FanoutEvent,
+        changes: &[UserEvent],
+    ) -> Result<Received, VerifyError> {
+        let expected = self.history.next_sequence();
+        let sequence = fanout.sequence;
+        if sequence < expected {
+            let known = self.history.get(sequence).map(|e| e.hash);
+            let hash =
+                event_hash(&self.history.room_id, sender, fanout).map_err(VerifyError::Encode)?;
+            return Err(if known == Some(hash) {
+                VerifyError::Duplicate { sequence }
+            } else {
+                VerifyError::Conflict { sequence }
+            });
+        }
+        if sequence > expected {
+            return Err(VerifyError::Gap {
+                expected,
+                got: sequence,
+            });
+        }
+        if self.history.last_hash().as_ref().map(|h| &h[..]) != Some(fanout.prev_hash.as_slice()) {
+            return Err(VerifyError::PrevHash { sequence });
+        }
+        check_shape(&fanout.event, sender, changes)?;
+        let auth = self.history.auth_events_for(sender, changes);
+        if fanout.auth_events.as_slice() != auth.as_slice() {
+            return Err(VerifyError::AuthEvents {
+                sequence,
+                expected: auth,
+                got: fanout.auth_events.iter().copied().collect(),
+            });
+        }
+        let hash =
+            event_hash(&self.history.room_id, sender, fanout).map_err(VerifyError::Encode)?;
+        let transitions = self.room.accept_all(sender, changes)?;
+        self.history.push(LoggedEvent {
+            sender: sender.clone(),
+            fanout: fanout.clone(),
+            changes: changes.to_vec(),
+            hash,
+        });
+        Ok(Received {
+            sequence,
+            transitions,
+        })
+    }
+
+    /// Record that all of `user`'s clients are out of the group ([`Room::clients_removed`]).
+    pub fn clients_removed(&mut self, user: &UserId) -> bool {
+        self.room.clients_removed(user)
+    }
+
+    /// Record an accepted commit ([`Room::commit_applied`]).
+    pub fn commit_applied(
+        &mut self,
+        users_with_clients: &BTreeSet<UserId>,
+    ) -> Result<(), crate::room::ClientsNotRemoved> {
+        self.room.commit_applied(users_with_clients)
+    }
+}
