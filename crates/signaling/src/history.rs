@@ -185,7 +185,13 @@ impl History {
         FanoutEvent {
             sequence: self.next_sequence(),
             prev_hash,
-            auth_events: BoundedVec::new(self.auth_events_for(sender, changes)).unwrap_or_default(),
+            // The create event has no auth events; every later one names it. The count is
+            // within the limit (SIG-HIST-4), so the fallback is never taken.
+            auth_events: if self.events.is_empty() {
+                BoundedVec::default()
+            } else {
+                BoundedVec::new(self.auth_events_for(sender, changes)).unwrap_or_default()
+            },
             event,
         }
     }
