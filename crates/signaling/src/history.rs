@@ -22,14 +22,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use mimi_codec::{
-    BoundedVec, CodecError, Event, FanoutEvent, MessageBody, MimiMessage, ParticipationState,
-    ParticipationStateChange, RoomId, SecurityConfig, Sender, ServerName, UserEvent, UserId, Wire,
-    WireHash,
+    BoundedVec, CodecError, ErrorCode, Event, FanoutEvent, MessageBody, MimiMessage,
+    ParticipationState, ParticipationStateChange, RoomId, SecurityConfig, Sender, ServerName,
+    UserEvent, UserId, Wire, WireHash,
 };
 use sha2::{Digest, Sha256};
 
 use crate::policy::{Policy, StandardRole};
-use crate::room::{CreateError, Room, RoomIdSource, StateError, Transition};
+use crate::room::{ClientsNotRemoved, CreateError, Room, RoomIdSource, StateError, Transition};
 use crate::rules::{Rejection, RuleId};
 
 /// Length of an event hash (SHA-256).
@@ -234,6 +234,9 @@ pub enum HubError {
     /// The fully-formed event cannot be encoded (over the size limit).
     #[error("cannot encode the fully-formed event: {0}")]
     Encode(CodecError),
+    /// The commit leaves clients of departed users in the group (SIG-LEAVE-2).
+    #[error(transparent)]
+    ClientsNotRemoved(#[from] ClientsNotRemoved),
 }
 
 impl HubError {
@@ -242,6 +245,9 @@ impl HubError {
         match self {
             HubError::Rejected(r) => r.to_event_error(),
             HubError::Encode(e) => mimi_codec::EventError::new(e.error_code(), self.to_string()),
+            HubError::ClientsNotRemoved(_) => {
+                mimi_codec::EventError::new(ErrorCode::ClientsNotRemoved, self.to_string())
+            }
         }
     }
 }
@@ -332,6 +338,9 @@ impl Hub {
         let fanout = self.history.form(&sender, event, &changes);
         let hash = event_hash(self.room.id(), &sender, &fanout).map_err(HubError::Encode)?;
         let transitions = self.room.accept_all(&sender, &changes)?;
+        if matches!(fanout.event, Event::DsCommit(_)) {
+            self.room.clear_pending_removals();
+        }
         let mut targets = self.room.participating_servers();
         targets.extend(transitions.iter().map(|t| t.target().server()));
         self.history.push(LoggedEvent {
@@ -347,17 +356,56 @@ impl Hub {
         })
     }
 
+    /// Check a `ds.commit` before accepting it: its `m.room.user` changes by value, and
+    /// SIG-LEAVE-2: `users_with_clients` (the users with at least one client in the group
+    /// after the commit) contains no user whose clients must go, counting those the
+    /// commit's own changes remove. [`Hub::accept`] of the commit then clears the pending
+    /// removals.
+    pub fn check_commit(
+        &self,
+        sender: &Sender,
+        changes: &[UserEvent],
+        users_with_clients: &BTreeSet<UserId>,
+    ) -> Result<Vec<Transition>, HubError> {
+        if changes.len() > MAX_CHANGES_PER_EVENT {
+            return Err(Rejection::new(RuleId::Hist4).into());
+        }
+        let transitions = self.room.check_all(sender, changes)?;
+        let mut pending = self.room.pending_client_removals().clone();
+        pending.extend(
+            transitions
+                .iter()
+                .filter(|t| t.removes_clients())
+                .map(|t| t.target().clone()),
+        );
+        let users: Vec<UserId> = pending.intersection(users_with_clients).cloned().collect();
+        if users.is_empty() {
+            Ok(transitions)
+        } else {
+            Err(ClientsNotRemoved { users }.into())
+        }
+    }
+
+    /// Rebuild a hub from its stored history, verifying every event as a follower would
+    /// (for example after a restart). Removals recorded with [`Hub::clients_removed`] are
+    /// not in the log: the delivery service records them again from its group state.
+    pub fn restore(room_id: &RoomId, events: &[LoggedEvent]) -> Result<Hub, VerifyError> {
+        let Some((create, rest)) = events.split_first() else {
+            return Err(RuleId::Hist1.into());
+        };
+        let mut follower = Follower::new(&create.sender, room_id, &create.fanout)?;
+        for e in rest {
+            follower.receive(&e.sender, &e.fanout, &e.changes)?;
+        }
+        Ok(Hub {
+            room: follower.room,
+            history: follower.history,
+        })
+    }
+
     /// Record that all of `user`'s clients are out of the group ([`Room::clients_removed`]).
     pub fn clients_removed(&mut self, user: &UserId) -> bool {
         self.room.clients_removed(user)
-    }
-
-    /// Record an accepted commit ([`Room::commit_applied`]).
-    pub fn commit_applied(
-        &mut self,
-        users_with_clients: &BTreeSet<UserId>,
-    ) -> Result<(), crate::room::ClientsNotRemoved> {
-        self.room.commit_applied(users_with_clients)
     }
 }
 
@@ -556,6 +604,9 @@ impl Follower {
         let hash =
             event_hash(&self.history.room_id, sender, fanout).map_err(VerifyError::Encode)?;
         let transitions = self.room.accept_all(sender, changes)?;
+        if matches!(fanout.event, Event::DsCommit(_)) {
+            self.room.clear_pending_removals();
+        }
         self.history.push(LoggedEvent {
             sender: sender.clone(),
             fanout: fanout.clone(),
@@ -571,13 +622,5 @@ impl Follower {
     /// Record that all of `user`'s clients are out of the group ([`Room::clients_removed`]).
     pub fn clients_removed(&mut self, user: &UserId) -> bool {
         self.room.clients_removed(user)
-    }
-
-    /// Record an accepted commit ([`Room::commit_applied`]).
-    pub fn commit_applied(
-        &mut self,
-        users_with_clients: &BTreeSet<UserId>,
-    ) -> Result<(), crate::room::ClientsNotRemoved> {
-        self.room.commit_applied(users_with_clients)
     }
 }

@@ -183,7 +183,7 @@ pub enum StateError {
 
 /// Pending client removals that a commit left in place ([`Room::commit_applied`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the commit leaves clients of departed users in the group: {users:?}")]
+#[error("SIG-LEAVE-2: the commit leaves clients of departed users in the group: {users:?}")]
 pub struct ClientsNotRemoved {
     /// The departed users who still have clients.
     pub users: Vec<UserId>,
@@ -393,6 +393,11 @@ impl Room {
         self.check_commit(users_with_clients)?;
         self.pending_removals.clear();
         Ok(())
+    }
+
+    /// A commit was accepted: it removed every departed user's clients.
+    pub(crate) fn clear_pending_removals(&mut self) {
+        self.pending_removals.clear();
     }
 
     fn joined_total(&self) -> usize {

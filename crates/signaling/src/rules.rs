@@ -70,6 +70,8 @@ rules! {
     Pend1 = "SIG-PEND-1", false, "the user's clients have not yet been removed after their departure";
     /// Leave/decline: the user must be invited, joined or knocking.
     Leave1 = "SIG-LEAVE-1", false, "a user leaving must be invited, joined or knocking";
+    /// The commit after a leave, kick or ban removes all of the departed users' clients.
+    Leave2 = "SIG-LEAVE-2", false, "the next commit must remove all clients of every user who left, was kicked or was banned";
     /// Kick: the target must be joined.
     Kick1 = "SIG-KICK-1", false, "the target of a kick must be joined";
     /// Kick: the sender must be joined.

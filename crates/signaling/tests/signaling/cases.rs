@@ -341,6 +341,7 @@ fn every_participation_rule_has_a_case() {
                 | RuleId::Pend1
                 | RuleId::Limit1
                 | RuleId::Unsigned1
+                | RuleId::Leave2
                 | RuleId::Create1
                 | RuleId::Create2
                 | RuleId::Create3

@@ -493,3 +493,56 @@ fn hub_errors_map_to_event_errors() {
         wire.detail
     );
 }
+
+#[test]
+fn a_commit_must_remove_departed_users_clients() {
+    let mut hub = new_hub();
+    let alice = by("@alice:a.example");
+    hub.accept(
+        alice.clone(),
+        commit(1),
+        vec![
+            event("@bob:b.example", C::Join, None),
+            event("@carl:c.example", C::Join, None),
+        ],
+    )
+    .unwrap();
+    hub.accept(
+        by("@bob:b.example"),
+        Event::RoomUserUnsigned(event("@bob:b.example", C::Leave, None)),
+        vec![event("@bob:b.example", C::Leave, None)],
+    )
+    .unwrap();
+    let pending: std::collections::BTreeSet<_> = [user("@bob:b.example")].into();
+    assert_eq!(hub.room().pending_client_removals(), &pending);
+
+    // The commit also kicks Carl by value: both must be gone afterwards.
+    let kick = vec![event("@carl:c.example", C::Leave, None)];
+    let still = [user("@alice:a.example"), user("@carl:c.example")].into();
+    let err = hub.check_commit(&alice, &kick, &still).unwrap_err();
+    assert_eq!(
+        err,
+        HubError::ClientsNotRemoved(mimi_signaling::ClientsNotRemoved {
+            users: vec![user("@carl:c.example")]
+        })
+    );
+    assert_eq!(
+        err.to_event_error().code,
+        mimi_codec::ErrorCode::ClientsNotRemoved
+    );
+    let only_alice = [user("@alice:a.example")].into();
+    let transitions = hub.check_commit(&alice, &kick, &only_alice).unwrap();
+    assert_eq!(transitions.len(), 1);
+    assert!(transitions[0].removes_clients());
+
+    // A follower replaying the log agrees at each step, and the commit clears the obligation.
+    let accepted = hub.accept(alice.clone(), commit(0), kick.clone()).unwrap();
+    assert!(hub.room().pending_client_removals().is_empty());
+    assert_eq!(accepted.targets, servers(&["a.example", "c.example"]));
+    let restored = Hub::restore(hub.room().id(), hub.history().events()).unwrap();
+    assert_eq!(restored, hub);
+    assert_eq!(
+        Hub::restore(hub.room().id(), &[]).unwrap_err().rule(),
+        Some(RuleId::Hist1)
+    );
+}
