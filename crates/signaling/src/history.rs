@@ -225,6 +225,32 @@ fn check_shape(event: &Event, sender: &Sender, changes: &[UserEvent]) -> Result<
     Ok(())
 }
 
+/// SIG-LEAVE-2 for a commit making `changes` by value (see [`Hub::check_commit`]).
+fn check_commit(
+    room: &Room,
+    sender: &Sender,
+    changes: &[UserEvent],
+    users_with_clients: &BTreeSet<UserId>,
+) -> Result<Vec<Transition>, HubError> {
+    if changes.len() > MAX_CHANGES_PER_EVENT {
+        return Err(Rejection::new(RuleId::Hist4).into());
+    }
+    let transitions = room.check_all(sender, changes)?;
+    let mut pending = room.pending_client_removals().clone();
+    pending.extend(
+        transitions
+            .iter()
+            .filter(|t| t.removes_clients())
+            .map(|t| t.target().clone()),
+    );
+    let users: Vec<UserId> = pending.intersection(users_with_clients).cloned().collect();
+    if users.is_empty() {
+        Ok(transitions)
+    } else {
+        Err(ClientsNotRemoved { users }.into())
+    }
+}
+
 /// Why the hub refused an event. The room and history are unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HubError {
@@ -327,7 +353,8 @@ impl Hub {
     }
 
     /// Accept a limited event: check it, apply its changes, and append it to the history
-    /// as a fully-formed event. Atomic: on error nothing changes.
+    /// as a fully-formed event. A `ds.commit` then clears the pending client removals:
+    /// call [`Hub::check_commit`] first. Atomic: on error nothing changes.
     pub fn accept(
         &mut self,
         sender: Sender,
@@ -367,23 +394,7 @@ impl Hub {
         changes: &[UserEvent],
         users_with_clients: &BTreeSet<UserId>,
     ) -> Result<Vec<Transition>, HubError> {
-        if changes.len() > MAX_CHANGES_PER_EVENT {
-            return Err(Rejection::new(RuleId::Hist4).into());
-        }
-        let transitions = self.room.check_all(sender, changes)?;
-        let mut pending = self.room.pending_client_removals().clone();
-        pending.extend(
-            transitions
-                .iter()
-                .filter(|t| t.removes_clients())
-                .map(|t| t.target().clone()),
-        );
-        let users: Vec<UserId> = pending.intersection(users_with_clients).cloned().collect();
-        if users.is_empty() {
-            Ok(transitions)
-        } else {
-            Err(ClientsNotRemoved { users }.into())
-        }
+        check_commit(&self.room, sender, changes, users_with_clients)
     }
 
     /// Rebuild a hub from its stored history, verifying every event as a follower would
@@ -561,10 +572,22 @@ impl Follower {
         &self.history
     }
 
+    /// The follower's side of SIG-LEAVE-2 ([`Hub::check_commit`]): its delivery service
+    /// checks a commit from the hub against the replica before [`Follower::receive`].
+    pub fn check_commit(
+        &self,
+        sender: &Sender,
+        changes: &[UserEvent],
+        users_with_clients: &BTreeSet<UserId>,
+    ) -> Result<Vec<Transition>, HubError> {
+        check_commit(&self.room, sender, changes, users_with_clients)
+    }
+
     /// Verify and apply the next event from the hub: its sequence number (SIG-SEQ-1),
     /// `prev_hash` (SIG-HASH-1), `auth_events` (SIG-AUTH-1), its shape and every
     /// participation rule against this replica. `changes` are the event's `m.room.user`
-    /// changes, decoded by the caller. Atomic: on error nothing changes.
+    /// changes, decoded by the caller. A `ds.commit` clears the pending client removals, as
+    /// at the hub. Atomic: on error nothing changes.
     pub fn receive(
         &mut self,
         sender: &Sender,

@@ -530,6 +530,14 @@ fn a_commit_must_remove_departed_users_clients() {
         err.to_event_error().code,
         mimi_codec::ErrorCode::ClientsNotRemoved
     );
+    let mut follower = follower_of(&hub);
+    for e in &hub.history().events()[1..] {
+        follower.receive(&e.sender, &e.fanout, &e.changes).unwrap();
+    }
+    assert_eq!(
+        follower.check_commit(&alice, &kick, &still).unwrap_err(),
+        err
+    );
     let only_alice = [user("@alice:a.example")].into();
     let transitions = hub.check_commit(&alice, &kick, &only_alice).unwrap();
     assert_eq!(transitions.len(), 1);
