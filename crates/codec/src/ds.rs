@@ -28,6 +28,8 @@ wire_enum! {
     /// `DSRequestType`. Values 10 and 12 are the DS draft's; 14 to 16 are this project's
     /// for the main spec's generic proposal, commit and group-info operations.
     pub enum DsRequestType: u8, "DSRequestType" {
+        /// `ds_create_group`: the group a new room starts with.
+        CreateGroup = 1,
         /// `ds_send_message`.
         SendMessage = 10,
         /// `ds_key_packages`.
@@ -57,6 +59,18 @@ wire_enum! {
         /// An MLS KeyPackage.
         MlsKeyPackage = 0,
     }
+}
+
+/// `ds.create_group` (the DS draft's `CreateGroupRequest`, reduced to what a MIMI room
+/// needs): the GroupInfo and ratchet tree of the room's group at epoch 0, as its creator
+/// made it. The hub logs it right after the create event, so that every follower can
+/// replay the group's public state from the start and check each later MLS message.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+pub struct CreateGroupRequest {
+    /// The GroupInfo (an MLSMessage) of epoch 0.
+    pub group_info: MlsBytes,
+    /// The ratchet tree, TLS-encoded as in RFC 9420.
+    pub ratchet_tree: MlsBytes,
 }
 
 /// `ds.proposal`: one or more MLS proposals (MLSMessages) the sender asks the hub to queue

@@ -49,6 +49,8 @@ pub mod event_type {
     pub const ROOM_USER_UNSIGNED: &str = "m.room.user.unsigned";
     /// `m.room.info`.
     pub const ROOM_INFO: &str = "m.room.info";
+    /// `ds.create_group`.
+    pub const DS_CREATE_GROUP: &str = "ds.create_group";
     /// `ds.proposal`.
     pub const DS_PROPOSAL: &str = "ds.proposal";
     /// `ds.commit`.
@@ -73,6 +75,8 @@ pub enum Event {
     RoomUserUnsigned(UserEvent),
     /// `m.room.info`.
     RoomInfo(InfoEvent),
+    /// `ds.create_group`.
+    DsCreateGroup(CreateGroupRequest),
     /// `ds.proposal`.
     DsProposal(ProposalRequest),
     /// `ds.commit`.
@@ -93,6 +97,7 @@ impl Event {
             Event::RoomUser(_) => ROOM_USER,
             Event::RoomUserUnsigned(_) => ROOM_USER_UNSIGNED,
             Event::RoomInfo(_) => ROOM_INFO,
+            Event::DsCreateGroup(_) => DS_CREATE_GROUP,
             Event::DsProposal(_) => DS_PROPOSAL,
             Event::DsCommit(_) => DS_COMMIT,
             Event::DsFetchKeyPackages(_) => DS_FETCH_KEY_PACKAGES,
@@ -104,6 +109,7 @@ impl Event {
     fn ds_type(&self) -> Option<DsRequestType> {
         match self {
             Event::RoomUser(_) | Event::RoomUserUnsigned(_) | Event::RoomInfo(_) => None,
+            Event::DsCreateGroup(_) => Some(DsRequestType::CreateGroup),
             Event::DsProposal(_) => Some(DsRequestType::Proposal),
             Event::DsCommit(_) => Some(DsRequestType::Commit),
             Event::DsFetchKeyPackages(_) => Some(DsRequestType::KeyPackages),
@@ -117,6 +123,7 @@ impl Event {
             Event::RoomUser(m) => m.tls_serialized_len(),
             Event::RoomUserUnsigned(u) => u.tls_serialized_len(),
             Event::RoomInfo(i) => i.tls_serialized_len(),
+            Event::DsCreateGroup(b) => b.tls_serialized_len(),
             Event::DsProposal(b) => b.tls_serialized_len(),
             Event::DsCommit(b) => b.tls_serialized_len(),
             Event::DsFetchKeyPackages(b) => b.tls_serialized_len(),
@@ -157,6 +164,7 @@ impl Serialize for Event {
             Event::RoomUser(m) => m.tls_serialize(w)?,
             Event::RoomUserUnsigned(u) => u.tls_serialize(w)?,
             Event::RoomInfo(i) => i.tls_serialize(w)?,
+            Event::DsCreateGroup(b) => b.tls_serialize(w)?,
             Event::DsProposal(b) => b.tls_serialize(w)?,
             Event::DsCommit(b) => b.tls_serialize(w)?,
             Event::DsFetchKeyPackages(b) => b.tls_serialize(w)?,
@@ -196,6 +204,10 @@ impl Deserialize for Event {
             ROOM_USER => Event::RoomUser(MlsBytes::tls_deserialize(r)?),
             ROOM_USER_UNSIGNED => Event::RoomUserUnsigned(UserEvent::tls_deserialize(r)?),
             ROOM_INFO => Event::RoomInfo(InfoEvent::tls_deserialize(r)?),
+            DS_CREATE_GROUP => {
+                read_ds_request_header(r, DS_CREATE_GROUP, DsRequestType::CreateGroup)?;
+                Event::DsCreateGroup(CreateGroupRequest::tls_deserialize(r)?)
+            }
             DS_PROPOSAL => {
                 read_ds_request_header(r, DS_PROPOSAL, DsRequestType::Proposal)?;
                 let body = ProposalRequest::tls_deserialize(r)?;

@@ -158,6 +158,12 @@ fn event() -> impl Strategy<Value = Event> {
         key_packages_request().prop_map(Event::DsFetchKeyPackages),
         Just(Event::DsFetchGroupInfo(GroupInfoRequest)),
         send_message_request().prop_map(Event::DsSendMessage),
+        (opaque(), opaque()).prop_map(|(group_info, ratchet_tree)| {
+            Event::DsCreateGroup(CreateGroupRequest {
+                group_info,
+                ratchet_tree,
+            })
+        }),
     ]
 }
 fn event_response() -> impl Strategy<Value = EventResponse> {

@@ -50,6 +50,7 @@ const VECTOR_FILES: &[&str] = &[
     "mimi_message_event_ds_fetch_group_info.hex",
     "mimi_message_event_ds_fetch_key_packages.hex",
     "mimi_message_event_ds_proposal.hex",
+    "mimi_message_event_ds_create_group.hex",
     "mimi_message_event_ds_send_message.hex",
     "mimi_message_event_room_info.hex",
     "mimi_message_event_room_user.hex",
@@ -258,6 +259,15 @@ fn mimi_message_event_ds_send_message_uses_a_two_byte_prefix() {
     check_wire("mimi_message_event_ds_send_message.hex", &value);
     let bytes = value.encode().unwrap();
     assert_eq!(&bytes[bytes.len() - 72..bytes.len() - 70], &[0x40, 0x46]);
+}
+
+#[test]
+fn mimi_message_event_ds_create_group() {
+    let value = event_from_alice(Event::DsCreateGroup(CreateGroupRequest {
+        group_info: mls(&[0xc1, 0xc2, 0xc3]),
+        ratchet_tree: mls(&[0xd1, 0xd2]),
+    }));
+    check_wire("mimi_message_event_ds_create_group.hex", &value);
 }
 
 #[test]
