@@ -1,0 +1,638 @@
+//! The MIMI rules that join a room's signaling state and its MLS group: what the hub does
+//! with each event ([`HubRoom`]), and the same checks at a follower ([`FollowerRoom`]).
+//!
+//! Each event is first *staged*: its MLS content is verified against the group and turned
+//! into the participation changes it carries, and every MIMI rule that needs both the room
+//! and the group is checked. Only when everything passes do the signaling state, the history
+//! and the group change, together.
+
+use std::collections::BTreeSet;
+
+use mimi_codec::{
+    ClientId, CommitRequest, CreateGroupRequest, Event, EventResponse, FanoutEvent, JoinRule,
+    ParticipationState, Sender, ServerName, UserEvent, UserId,
+};
+use mimi_signaling::{Follower, Hub, LoggedEvent, Room, VerifyError};
+use openmls::prelude::ExternalSender;
+
+use crate::error::{DsError, DsRule};
+use crate::fanout::FanoutPlan;
+use crate::group::{
+    HubGroup, HubSender, MlsSender, ProposalKind, StagedCommitInfo, StagedProposal,
+};
+
+/// An event staged against a room: verified, not yet applied.
+enum Staged {
+    /// Proposals to queue (`m.room.user`, `ds.proposal`).
+    Proposals(Vec<StagedProposal>),
+    /// A commit to merge.
+    Commit(Box<StagedCommitInfo>),
+    /// Nothing to do to the group (`m.room.user.unsigned`, `ds.send_message`).
+    Nothing,
+}
+
+/// DS-SND-1: the MIMI sender must be who signed the MLS message.
+fn check_mls_sender(sender: &Sender, mls: &MlsSender) -> Result<(), DsError> {
+    let ok = match (sender, mls) {
+        (Sender::User(u), MlsSender::Member(c) | MlsSender::NewMember(c)) => c.user() == *u,
+        (Sender::Server(s), MlsSender::External(e)) => s == e,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(DsError::refused(
+            DsRule::Snd1,
+            format!("the event is sent by {sender} but the MLS message is signed by {mls:?}"),
+        ))
+    }
+}
+
+/// DS-ADD-1 and DS-RM-2 for one proposal, against `room` (the state after the event's own
+/// participation changes). `hub` is the room's hub server.
+fn check_membership_change(
+    room: &Room,
+    proposer: &MlsSender,
+    kind: &ProposalKind,
+    hub: &ServerName,
+) -> Result<(), DsError> {
+    match kind {
+        ProposalKind::Add(client) => {
+            let user = client.user();
+            if !room.is_joined(&user) {
+                return Err(DsError::refused(
+                    DsRule::Add1,
+                    format!("{client} is added but {user} is not in the join state"),
+                ));
+            }
+            Ok(())
+        }
+        ProposalKind::Remove { client, .. } => {
+            let user = client.user();
+            let allowed = match proposer {
+                // A user removes their own clients at will; anyone in the group removes the
+                // clients of a user who is no longer joined.
+                MlsSender::Member(p) | MlsSender::NewMember(p) => {
+                    p.user() == user || !room.is_joined(&user)
+                }
+                // The hub removes departed users' clients; a follower, its own users'.
+                MlsSender::External(server) => {
+                    (server == hub && !room.is_joined(&user)) || *server == user.server()
+                }
+            };
+            if allowed {
+                Ok(())
+            } else {
+                Err(DsError::refused(
+                    DsRule::Rm2,
+                    format!("{proposer:?} may not remove {client}: {user} is still joined"),
+                ))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Stage `event` from `sender` against `room` and `group`: verify its MLS content, collect
+/// its participation changes, and check the rules that need both. Pure: nothing changes.
+fn stage(
+    room: &Room,
+    group: &HubGroup,
+    hub: &ServerName,
+    sender: &Sender,
+    event: &Event,
+) -> Result<(Staged, Vec<UserEvent>), DsError> {
+    match event {
+        Event::RoomUser(bytes) => {
+            let staged = group.stage_proposal(bytes.as_slice())?;
+            check_mls_sender(sender, &staged.sender)?;
+            let ProposalKind::UserEvent(change) = &staged.kind else {
+                return Err(DsError::refused(
+                    DsRule::Mls4,
+                    "m.room.user must carry a UserEvent proposal",
+                ));
+            };
+            let change = change.clone();
+            Ok((Staged::Proposals(vec![staged]), vec![change]))
+        }
+        Event::RoomUserUnsigned(change) => Ok((Staged::Nothing, vec![change.clone()])),
+        Event::DsProposal(request) => {
+            let mut staged = Vec::new();
+            let mut changes = Vec::new();
+            for bytes in &request.proposals {
+                let proposal = group.stage_proposal(bytes.as_slice())?;
+                check_mls_sender(sender, &proposal.sender)?;
+                if let ProposalKind::UserEvent(c) = &proposal.kind {
+                    changes.push(c.clone());
+                }
+                staged.push(proposal);
+            }
+            let after = room_after(room, sender, &changes)?;
+            for p in &staged {
+                check_membership_change(&after, &p.sender, &p.kind, hub)?;
+            }
+            Ok((Staged::Proposals(staged), changes))
+        }
+        Event::DsCommit(request) => {
+            let info = group.stage_commit(request)?;
+            check_mls_sender(sender, &info.committer)?;
+            // Changes carried by value; those by reference were accepted when proposed.
+            let changes: Vec<UserEvent> = info
+                .proposals
+                .iter()
+                .filter(|p| !p.by_reference)
+                .filter_map(|p| match &p.kind {
+                    ProposalKind::UserEvent(c) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect();
+            let after = room_after(room, sender, &changes)?;
+            if let MlsSender::NewMember(client) = &info.committer
+                && !after.is_joined(&client.user())
+            {
+                return Err(DsError::refused(
+                    DsRule::Add1,
+                    format!("{client} joins by external commit but its user is not joined"),
+                ));
+            }
+            for p in &info.proposals {
+                check_membership_change(&after, &p.proposer, &p.kind, hub)?;
+            }
+            check_room_state(&after, &info, hub)?;
+            Ok((Staged::Commit(Box::new(info)), changes))
+        }
+        Event::DsSendMessage(request) => {
+            let Sender::User(user) = sender else {
+                return Err(DsError::refused(DsRule::Snd1, "messages are sent by users"));
+            };
+            if !room.is_joined(user) {
+                return Err(DsError::refused(
+                    DsRule::Snd1,
+                    format!("{user} is not joined and may not send messages"),
+                ));
+            }
+            group.check_application_message(request.application_message.as_slice())?;
+            Ok((Staged::Nothing, Vec::new()))
+        }
+        Event::DsCreateGroup(_) => Err(DsError::refused(
+            DsRule::Cr2,
+            "ds.create_group is the second event of a room and nowhere else",
+        )),
+        // Not room history: answered (fetches) or refused (m.room.info) by the caller, and
+        // by signaling's SIG-HIST rules.
+        Event::RoomInfo(_) | Event::DsFetchKeyPackages(_) | Event::DsFetchGroupInfo(_) => {
+            Ok((Staged::Nothing, Vec::new()))
+        }
+    }
+}
+
+/// The room after `changes`, checked by signaling (a scratch copy).
+fn room_after(room: &Room, sender: &Sender, changes: &[UserEvent]) -> Result<Room, DsError> {
+    let mut after = room.clone();
+    after
+        .accept_all(sender, changes)
+        .map_err(|r| DsError::Signaling(r.to_event_error().detail.to_string()))?;
+    Ok(after)
+}
+
+/// DS-RS-1 and DS-XS-1 for a commit.
+fn check_room_state(
+    after: &Room,
+    info: &StagedCommitInfo,
+    hub: &ServerName,
+) -> Result<(), DsError> {
+    // An external commit cannot carry a GroupContextExtensions proposal (RFC 9420
+    // §12.4.3.2): the RoomState extension then lags until the next member commit.
+    if matches!(info.committer, MlsSender::Member(_))
+        && info.room_state_after != after.to_room_state()
+    {
+        return Err(DsError::refused(
+            DsRule::Rs1,
+            "the RoomState extension after the commit differs from the room state at the hub",
+        ));
+    }
+    if !info.external_senders_after.contains(hub) {
+        return Err(DsError::refused(
+            DsRule::Xs1,
+            "the commit removes the hub from external_senders",
+        ));
+    }
+    let participating = after.participating_servers();
+    if let Some(s) = info
+        .external_senders_after
+        .iter()
+        .find(|s| *s != hub && !participating.contains(*s))
+    {
+        return Err(DsError::refused(
+            DsRule::Xs1,
+            format!("{s} is in external_senders but has no joined user"),
+        ));
+    }
+    Ok(())
+}
+
+/// The users with at least one client in the group after a commit.
+fn users_after(group: &HubGroup, info: &StagedCommitInfo) -> BTreeSet<UserId> {
+    let removed: BTreeSet<&ClientId> = info.removed.iter().collect();
+    group
+        .members()
+        .into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| !removed.contains(c))
+        .chain(info.added.iter().map(|(c, _)| c.clone()))
+        .chain(match &info.committer {
+            MlsSender::NewMember(c) => Some(c.clone()),
+            _ => None,
+        })
+        .map(|c| c.user())
+        .collect()
+}
+
+/// Apply a staged event's group change.
+fn apply(group: &mut HubGroup, staged: Staged) -> Result<(), DsError> {
+    match staged {
+        Staged::Proposals(ps) => {
+            for p in ps {
+                group.queue(p)?;
+            }
+            Ok(())
+        }
+        Staged::Commit(info) => group.merge(*info),
+        Staged::Nothing => Ok(()),
+    }
+}
+
+/// After changes are accepted: a departed user with no client in the group owes no removal.
+fn settle_removals(
+    group: &HubGroup,
+    pending: &BTreeSet<UserId>,
+    mut clients_removed: impl FnMut(&UserId),
+) {
+    let with_clients: BTreeSet<UserId> =
+        group.members().into_iter().map(|(_, c)| c.user()).collect();
+    for user in pending.iter().filter(|u| !with_clients.contains(*u)) {
+        clients_removed(user);
+    }
+}
+
+/// What the hub did with an accepted event.
+#[derive(Debug, Clone)]
+pub struct HubAccepted {
+    /// The event as logged (fully formed).
+    pub logged: LoggedEvent,
+    /// Where it goes (the hub itself left out).
+    pub plan: FanoutPlan,
+}
+
+/// One room at its hub: the signaling state and history, and the public MLS group.
+#[derive(Debug)]
+pub struct HubRoom {
+    hub: Hub,
+    group: HubGroup,
+    server: ServerName,
+}
+
+impl HubRoom {
+    /// Create a room from signaling's freshly created [`Hub`] (whose history holds the
+    /// create event) and the creator's group (DS-CR-1: its RoomState must be the room's
+    /// initial state). Logs the group as `ds.create_group`, sequence 1, and returns it.
+    pub fn create(
+        mut hub: Hub,
+        server: ServerName,
+        request: CreateGroupRequest,
+        hub_sender: &ExternalSender,
+    ) -> Result<(HubRoom, LoggedEvent), DsError> {
+        let (group, state) = HubGroup::create(
+            request.group_info.as_slice(),
+            request.ratchet_tree.as_slice(),
+            HubSender::Exactly(hub_sender),
+        )?;
+        if state != hub.room().to_room_state() {
+            return Err(DsError::refused(
+                DsRule::Cr1,
+                "the group's RoomState is not the room's initial state",
+            ));
+        }
+        let creator = hub
+            .create_event()
+            .map(|e| e.sender.clone())
+            .ok_or_else(|| DsError::State("the hub has no create event".into()))?;
+        let accepted = hub
+            .accept(creator, Event::DsCreateGroup(request), Vec::new())
+            .map_err(hub_error)?;
+        let logged = hub
+            .history()
+            .get(accepted.fanout.sequence)
+            .cloned()
+            .ok_or_else(|| DsError::State("accepted event missing from the history".into()))?;
+        Ok((HubRoom { hub, group, server }, logged))
+    }
+
+    /// Rebuild from stored parts.
+    pub fn from_parts(hub: Hub, group: HubGroup, server: ServerName) -> HubRoom {
+        let mut room = HubRoom { hub, group, server };
+        let pending = room.hub.room().pending_client_removals().clone();
+        settle_removals(&room.group, &pending, |u| {
+            room.hub.clients_removed(u);
+        });
+        room
+    }
+
+    /// The signaling state and history.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The MLS group.
+    pub fn group(&self) -> &HubGroup {
+        &self.group
+    }
+
+    /// Accept a limited event from `sender` (whose server the transport authenticated):
+    /// every signaling and MLS rule, then the room, history and group advance together.
+    /// Atomic: on error nothing changes.
+    pub fn accept(&mut self, sender: Sender, event: Event) -> Result<HubAccepted, DsError> {
+        let (staged, changes) = stage(self.hub.room(), &self.group, &self.server, &sender, &event)?;
+        if let Staged::Commit(info) = &staged {
+            let users = users_after(&self.group, info);
+            self.hub
+                .check_commit(&sender, &changes, &users)
+                .map_err(hub_error)?;
+        } else {
+            self.hub
+                .check(&sender, &event, &changes)
+                .map_err(|r| DsError::Signaling(r.to_event_error().detail.to_string()))?;
+        }
+        let plan_commit = match (&staged, &event) {
+            (Staged::Commit(info), Event::DsCommit(req)) => Some((req.clone(), info.added.clone())),
+            _ => None,
+        };
+        // Everything is checked. The history first (it refuses an event too large to
+        // encode), then the group, whose steps fail only on an internal storage error.
+        let accepted = self.hub.accept(sender, event, changes).map_err(hub_error)?;
+        apply(&mut self.group, staged)?;
+        let pending = self.hub.room().pending_client_removals().clone();
+        settle_removals(&self.group, &pending, |u| {
+            self.hub.clients_removed(u);
+        });
+        let plan = match plan_commit {
+            Some((req, added)) => FanoutPlan::for_commit(accepted.targets.clone(), &req, &added)?,
+            None => FanoutPlan::broadcast(accepted.targets.clone()),
+        }
+        .without(&self.server);
+        let logged = self
+            .hub
+            .history()
+            .get(accepted.fanout.sequence)
+            .cloned()
+            .ok_or_else(|| DsError::State("accepted event missing from the history".into()))?;
+        Ok(HubAccepted { logged, plan })
+    }
+
+    /// `ds.fetch_group_info`: what a joiner needs. Allowed for users on the participant list
+    /// who are not banned, and for anyone not banned in a public room.
+    pub fn group_info(&self, sender: &Sender) -> Result<EventResponse, DsError> {
+        let Sender::User(user) = sender else {
+            return Err(DsError::refused(
+                DsRule::Snd1,
+                "group info is fetched by users",
+            ));
+        };
+        let room = self.hub.room();
+        let allowed = match room.participant(user) {
+            Some(p) => p.state != ParticipationState::Ban,
+            None => room.policy().join_rule() == JoinRule::Public,
+        };
+        if !allowed {
+            return Err(DsError::refused(
+                DsRule::Snd1,
+                format!("{user} may not fetch this room's group info"),
+            ));
+        }
+        Ok(EventResponse::GroupInfo(self.group.group_info_response()?))
+    }
+
+    /// The alternative leave flow: the hub proposes the removal of every client of every
+    /// departed user whose clients are still in the group, as external sender
+    /// `hub_index`, and logs them as a `ds.proposal` from the hub that the next commit must
+    /// include. `None` if there is nothing to remove.
+    pub fn propose_pending_removals(
+        &mut self,
+        hub_index: u32,
+        signer: &impl openmls_traits::signatures::Signer,
+    ) -> Result<Option<HubAccepted>, DsError> {
+        let pending = self.hub.room().pending_client_removals().clone();
+        let leaves: Vec<u32> = self
+            .group
+            .members()
+            .into_iter()
+            .filter(|(_, c)| pending.contains(&c.user()))
+            .map(|(l, _)| l)
+            .collect();
+        if leaves.is_empty() {
+            return Ok(None);
+        }
+        // Stage on a copy: the proposals are logged only if the history accepts them.
+        let mut group = HubGroup::from_bytes(&self.group.to_bytes()?)?;
+        let messages = group.hub_remove_proposals(&leaves, hub_index, signer)?;
+        let proposals = messages
+            .into_iter()
+            .map(mimi_codec::MlsBytes::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DsError::State(e.to_string()))?;
+        let event = Event::DsProposal(mimi_codec::ProposalRequest {
+            proposals: mimi_codec::BoundedVec::new(proposals)
+                .map_err(|e| DsError::State(e.to_string()))?,
+        });
+        let sender = Sender::Server(self.server.clone());
+        let accepted = self
+            .hub
+            .accept(sender, event, Vec::new())
+            .map_err(hub_error)?;
+        self.group = group;
+        let logged = self
+            .hub
+            .history()
+            .get(accepted.fanout.sequence)
+            .cloned()
+            .ok_or_else(|| DsError::State("accepted event missing from the history".into()))?;
+        let plan = FanoutPlan::broadcast(accepted.targets).without(&self.server);
+        Ok(Some(HubAccepted { logged, plan }))
+    }
+}
+
+fn hub_error(e: mimi_signaling::HubError) -> DsError {
+    match e {
+        mimi_signaling::HubError::ClientsNotRemoved(c) => {
+            DsError::refused(DsRule::Rm1, c.to_string())
+        }
+        other => DsError::Signaling(other.to_event_error().detail.to_string()),
+    }
+}
+
+/// What a follower did with an event from the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowerOutcome {
+    /// Verified and applied.
+    Applied {
+        /// Its sequence number.
+        sequence: u64,
+    },
+    /// Already received: dropped.
+    Duplicate,
+}
+
+/// Why a follower refused an event from the hub.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FollowerError {
+    /// The history checks (sequence, hash link, auth events, participation rules).
+    #[error("history: {0}")]
+    History(#[from] VerifyError),
+    /// The MLS checks.
+    #[error("delivery service: {0}")]
+    Ds(#[from] DsError),
+}
+
+/// One room at a follower: a replica of the signaling state and history, and of the public
+/// MLS group, each event checked with the hub's own rules so that a lying hub is detected.
+#[derive(Debug)]
+pub struct FollowerRoom {
+    follower: Follower,
+    /// `None` until the `ds.create_group` event (sequence 1) arrives.
+    group: Option<HubGroup>,
+    hub_server: ServerName,
+}
+
+impl FollowerRoom {
+    /// Start from the create event (sequence 0).
+    pub fn new(sender: &Sender, create: &FanoutEvent) -> Result<FollowerRoom, FollowerError> {
+        let Event::RoomInfo(info) = &create.event else {
+            return Err(VerifyError::from(mimi_signaling::RuleId::Hist1).into());
+        };
+        let room_id = info.room_state.room_id.clone();
+        let follower = Follower::new(sender, &room_id, create)?;
+        Ok(FollowerRoom {
+            follower,
+            group: None,
+            hub_server: room_id.server(),
+        })
+    }
+
+    /// Rebuild from stored parts.
+    pub fn from_parts(follower: Follower, group: Option<HubGroup>, hub_server: ServerName) -> Self {
+        FollowerRoom {
+            follower,
+            group,
+            hub_server,
+        }
+    }
+
+    /// The replica of the signaling state and history.
+    pub fn follower(&self) -> &Follower {
+        &self.follower
+    }
+
+    /// The replica of the MLS group, once created.
+    pub fn group(&self) -> Option<&HubGroup> {
+        self.group.as_ref()
+    }
+
+    /// Verify and apply the next event from the hub. Atomic: on error nothing changes.
+    pub fn receive(
+        &mut self,
+        sender: &Sender,
+        fanout: &FanoutEvent,
+    ) -> Result<FollowerOutcome, FollowerError> {
+        if let Some(known) = self.follower.history().get(fanout.sequence) {
+            let hash = mimi_signaling::event_hash(self.follower.room().id(), sender, fanout)
+                .map_err(VerifyError::Encode)?;
+            return if known.hash == hash {
+                Ok(FollowerOutcome::Duplicate)
+            } else {
+                Err(VerifyError::Conflict {
+                    sequence: fanout.sequence,
+                }
+                .into())
+            };
+        }
+        let Some(group) = &self.group else {
+            return self.receive_create_group(sender, fanout);
+        };
+        let (staged, changes) = stage(
+            self.follower.room(),
+            group,
+            &self.hub_server,
+            sender,
+            &fanout.event,
+        )?;
+        if let Staged::Commit(info) = &staged {
+            let users = users_after(group, info);
+            self.follower
+                .check_commit(sender, &changes, &users)
+                .map_err(hub_error)?;
+        }
+        let received = self.follower.receive(sender, fanout, &changes)?;
+        let group = self
+            .group
+            .as_mut()
+            .ok_or_else(|| DsError::State("group vanished".into()))?;
+        apply(group, staged)?;
+        let pending = self.follower.room().pending_client_removals().clone();
+        settle_removals(group, &pending, |u| {
+            self.follower.clients_removed(u);
+        });
+        Ok(FollowerOutcome::Applied {
+            sequence: received.sequence,
+        })
+    }
+
+    /// DS-CR-2 at a follower: sequence 1 is the creator's `ds.create_group`.
+    fn receive_create_group(
+        &mut self,
+        sender: &Sender,
+        fanout: &FanoutEvent,
+    ) -> Result<FollowerOutcome, FollowerError> {
+        let creator = self.follower.history().get(0).map(|e| &e.sender);
+        let Event::DsCreateGroup(request) = &fanout.event else {
+            return Err(DsError::refused(
+                DsRule::Cr2,
+                "the event after the create event must be ds.create_group",
+            )
+            .into());
+        };
+        if creator != Some(sender) {
+            return Err(DsError::refused(
+                DsRule::Cr2,
+                "ds.create_group must come from the creator",
+            )
+            .into());
+        }
+        let (group, state) = HubGroup::create(
+            request.group_info.as_slice(),
+            request.ratchet_tree.as_slice(),
+            HubSender::Server(&self.hub_server),
+        )?;
+        if state != self.follower.room().to_room_state() {
+            return Err(DsError::refused(
+                DsRule::Cr1,
+                "the group's RoomState is not the room's initial state",
+            )
+            .into());
+        }
+        let received = self.follower.receive(sender, fanout, &[])?;
+        self.group = Some(group);
+        Ok(FollowerOutcome::Applied {
+            sequence: received.sequence,
+        })
+    }
+}
+
+/// Convenience for callers holding a commit request: the Welcomes stripped, as sent to
+/// servers that add no client.
+pub fn without_welcomes(request: &CommitRequest) -> CommitRequest {
+    CommitRequest {
+        commit: request.commit.clone(),
+        group_info: request.group_info.clone(),
+        welcomes: mimi_codec::BoundedVec::default(),
+    }
+}
