@@ -117,9 +117,12 @@ pub enum DsError {
         /// What exactly was wrong.
         detail: String,
     },
-    /// A signaling rule refused the `m.room.user` event carried by the message.
+    /// A signaling rule refused the `m.room.user` change carried by the message.
     #[error("{0}")]
-    Signaling(String),
+    Signaling(mimi_signaling::Rejection),
+    /// The fully-formed event could not be encoded (over the message size limit).
+    #[error("event too large: {0}")]
+    TooLarge(String),
     /// The stored group state could not be read or written (a bug or corruption, not the
     /// peer's fault).
     #[error("group state: {0}")]
@@ -139,7 +142,7 @@ impl DsError {
         match self {
             DsError::Refused { rule, .. } => Some(*rule),
             DsError::Signaling(_) => Some(DsRule::Signaling),
-            DsError::State(_) => None,
+            DsError::State(_) | DsError::TooLarge(_) => None,
         }
     }
 
@@ -147,9 +150,8 @@ impl DsError {
     pub fn to_event_error(&self) -> EventError {
         match self {
             DsError::Refused { rule, .. } => EventError::new(rule.code(), self.to_string()),
-            DsError::Signaling(r) => {
-                EventError::new(ErrorCode::InvalidParticipationChange, r.clone())
-            }
+            DsError::Signaling(r) => r.to_event_error(),
+            DsError::TooLarge(_) => EventError::new(ErrorCode::TooLarge, self.to_string()),
             DsError::State(_) => EventError::new(ErrorCode::Internal, self.to_string()),
         }
     }

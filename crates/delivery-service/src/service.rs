@@ -12,7 +12,7 @@ use mimi_codec::{
     ClientId, CommitRequest, CreateGroupRequest, Event, EventResponse, FanoutEvent, JoinRule,
     ParticipationState, Sender, ServerName, UserEvent, UserId,
 };
-use mimi_signaling::{Follower, Hub, LoggedEvent, Room, VerifyError};
+use mimi_signaling::{Follower, Hub, LoggedEvent, Room, Transition, VerifyError};
 use openmls::prelude::ExternalSender;
 
 use crate::error::{DsError, DsRule};
@@ -191,7 +191,7 @@ fn room_after(room: &Room, sender: &Sender, changes: &[UserEvent]) -> Result<Roo
     let mut after = room.clone();
     after
         .accept_all(sender, changes)
-        .map_err(|r| DsError::Signaling(r.to_event_error().detail.to_string()))?;
+        .map_err(DsError::Signaling)?;
     Ok(after)
 }
 
@@ -280,7 +280,8 @@ fn settle_removals(
 pub struct HubAccepted {
     /// The event as logged (fully formed).
     pub logged: LoggedEvent,
-    /// Where it goes (the hub itself left out).
+    /// Where it goes, the hub's own server included when its users are concerned (the
+    /// caller delivers that part to its own clients).
     pub plan: FanoutPlan,
 }
 
@@ -348,6 +349,23 @@ impl HubRoom {
         &self.group
     }
 
+    /// Check a limited event from `sender` as [`HubRoom::accept`] would, without changing
+    /// anything; returns the participation changes it would make (the hub uses them to run
+    /// the check-invite exchange before accepting an invite).
+    pub fn check(&self, sender: &Sender, event: &Event) -> Result<Vec<Transition>, DsError> {
+        let (staged, changes) = stage(self.hub.room(), &self.group, &self.server, sender, event)?;
+        if let Staged::Commit(info) = &staged {
+            let users = users_after(&self.group, info);
+            self.hub
+                .check_commit(sender, &changes, &users)
+                .map_err(hub_error)
+        } else {
+            self.hub
+                .check(sender, event, &changes)
+                .map_err(DsError::Signaling)
+        }
+    }
+
     /// Accept a limited event from `sender` (whose server the transport authenticated):
     /// every signaling and MLS rule, then the room, history and group advance together.
     /// Atomic: on error nothing changes.
@@ -361,7 +379,7 @@ impl HubRoom {
         } else {
             self.hub
                 .check(&sender, &event, &changes)
-                .map_err(|r| DsError::Signaling(r.to_event_error().detail.to_string()))?;
+                .map_err(DsError::Signaling)?;
         }
         let plan_commit = match (&staged, &event) {
             (Staged::Commit(info), Event::DsCommit(req)) => Some((req.clone(), info.added.clone())),
@@ -378,8 +396,7 @@ impl HubRoom {
         let plan = match plan_commit {
             Some((req, added)) => FanoutPlan::for_commit(accepted.targets.clone(), &req, &added)?,
             None => FanoutPlan::broadcast(accepted.targets.clone()),
-        }
-        .without(&self.server);
+        };
         let logged = self
             .hub
             .history()
@@ -456,7 +473,7 @@ impl HubRoom {
             .get(accepted.fanout.sequence)
             .cloned()
             .ok_or_else(|| DsError::State("accepted event missing from the history".into()))?;
-        let plan = FanoutPlan::broadcast(accepted.targets).without(&self.server);
+        let plan = FanoutPlan::broadcast(accepted.targets);
         Ok(Some(HubAccepted { logged, plan }))
     }
 }
@@ -466,7 +483,8 @@ fn hub_error(e: mimi_signaling::HubError) -> DsError {
         mimi_signaling::HubError::ClientsNotRemoved(c) => {
             DsError::refused(DsRule::Rm1, c.to_string())
         }
-        other => DsError::Signaling(other.to_event_error().detail.to_string()),
+        mimi_signaling::HubError::Rejected(r) => DsError::Signaling(r),
+        mimi_signaling::HubError::Encode(e) => DsError::TooLarge(e.to_string()),
     }
 }
 
