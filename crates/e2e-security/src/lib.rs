@@ -7,3 +7,42 @@
 //!
 //! Must not depend on: the delivery service, transport, signaling's hub-side logic or the
 //! hub. It produces and consumes the opaque MLS bytes that `mimi-codec` frames.
+//!
+//! ## Code map
+//! - [`MlsClient`] (`client.rs`): one client device; sans-IO, bytes in and bytes out.
+//! - [`RedbStorage`] (`storage.rs`): openmls's storage provider on disk (redb), so a
+//!   client's groups, keys and key packages survive restarts.
+//! - `identity.rs`: the credential rule ([`client_id_from_credential`]), external senders
+//!   and follower certificates, the MIMI capabilities.
+//! - `error.rs`: [`E2eError`].
+//!
+//! ## MLS choices (see `docs/spec-decisions.md`, section mimi-e2e)
+//! - Group ID = the room ID's UTF-8 bytes; cipher suite [`CIPHERSUITE`].
+//! - Group context extensions: RoomState (type
+//!   `mimi_codec::mls_ids::ROOM_STATE_EXTENSION_TYPE`, payload the encoded
+//!   `mimi_codec::RoomState`), `external_senders` (the hub first, then followers) and
+//!   `required_capabilities` (RoomState extension, UserEvent proposal, BasicCredential).
+//! - `m.room.user` events are custom proposals of type
+//!   `mimi_codec::mls_ids::USER_EVENT_PROPOSAL_TYPE` carrying the encoded `UserEvent`.
+//! - Handshakes are PublicMessages (the hub validates them); application messages are
+//!   PrivateMessages. GroupInfos and Welcomes carry the ratchet tree.
+//! - Key packages travel as MLSMessages (wire format `mls_key_package`).
+
+mod client;
+mod error;
+mod identity;
+mod storage;
+
+pub use client::{
+    CIPHERSUITE, CommitPlan, CommitSummary, CreatedRoom, DB_FILE, MessageSender, MlsClient,
+    Processed, ProposalSummary, RemoveTarget, parse_key_package, room_state_of,
+    room_state_of_group_info,
+};
+pub use error::{CredentialError, E2eError, MlsObject, Operation};
+pub use identity::{
+    client_id_from_credential, credential_for, external_sender, follower_certificate,
+    mimi_capabilities, mimi_required_capabilities, parse_follower_certificate,
+    room_state_extension_type, server_of_external_sender, user_event_proposal_type,
+};
+pub use openmls::prelude::ExternalSender;
+pub use storage::{RedbStorage, StorageError};
