@@ -295,10 +295,10 @@ fn sender_of(sender: &Sender, credential: &Credential) -> Result<MessageSender, 
             let bytes = index
                 .tls_serialize_detached()
                 .map_err(E2eError::malformed(MlsObject::ProtocolMessage))?;
-            let mut be = [0u8; 4];
-            if bytes.len() == 4 {
-                be.copy_from_slice(&bytes);
-            }
+            let be =
+                <[u8; 4]>::try_from(bytes.as_slice()).map_err(|_| E2eError::UnexpectedMessage {
+                    expected: MlsObject::ProtocolMessage,
+                })?;
             MessageSender::External(u32::from_be_bytes(be))
         }
         Sender::NewMemberCommit | Sender::NewMemberProposal => {
