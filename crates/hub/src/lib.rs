@@ -7,3 +7,5 @@
 //!
 //! Every other crate of the workspace may be used here; nothing in the workspace depends on
 //! this crate.
+
+pub mod storage;

@@ -1,0 +1,658 @@
+//! # Storage: everything a provider keeps across restarts
+//!
+//! One trait, [`Storage`], with two implementations run by one shared test suite:
+//! [`RedbStorage`] (a redb file on disk, what a provider runs) and [`MemoryStorage`] (the
+//! same semantics in a mutex-guarded map, for tests of the layers above).
+//!
+//! What is stored: rooms (their role on this server, the signaling room state and the
+//! delivery service's group state), each room's event log by sequence number, the fan-out
+//! outbox to other servers, the inboxes of this provider's own clients, key packages, and
+//! the provider's users, their clients and the directory that identifier discovery reads.
+//!
+//! ## Boundaries
+//! Storage knows the identifier types of `mimi-codec` (they are its keys) and nothing of
+//! signaling, MLS or HTTP: room state, group state, log entries and queued messages are
+//! opaque bytes encoded by the layer that owns them. There is deliberately no generic
+//! "put bytes at a key" operation; every write is one of the operations below.
+//!
+//! ## Invariants (held by the shared suite in `tests/storage_suite.rs`)
+//! - [`Storage::commit`] is the only write of room data and is atomic and durable: when it
+//!   returns `Ok`, the log entry, room and group state, outbox and inbox entries are all on
+//!   disk; when it returns `Err`, nothing of the batch was written.
+//! - A room's log sequence numbers have no gaps: each entry is the previous one plus one.
+//!   A hub's log starts at 0; a follower's copy starts at the first event it received.
+//! - Outbox entry ids and inbox cursors come from counters that only grow, across restarts
+//!   and trimming, so the order of ids is the order of commits.
+//! - Directory indexes change in the same transaction as the user record they index.
+//!
+//! ## Concurrency
+//! The trait is synchronous (redb is); async callers use `tokio::task::spawn_blocking`.
+//! Writes are serialised (redb has one writer at a time, [`MemoryStorage`] a mutex), so
+//! [`Batch::expect_last_seq`] is enough for optimistic concurrency between two writers.
+
+mod memory;
+mod redb;
+
+use std::collections::BTreeSet;
+
+use mimi_codec::{ClientId, RoomId, ServerName, UserId};
+
+pub use self::memory::MemoryStorage;
+pub use self::redb::RedbStorage;
+
+/// The most entries one read ([`Storage::log_range`], [`Storage::outbox_peek`],
+/// [`Storage::inbox_read`]) returns, whatever limit the caller asks for: one read never
+/// loads an unbounded log into memory.
+pub const MAX_READ_LIMIT: usize = 1024;
+
+/// The first outbox entry id and the first inbox cursor. `0` is never assigned, so
+/// `inbox_read(client, 0, n)` reads an inbox from its start.
+pub const FIRST_ID: u64 = 1;
+
+/// What can go wrong in storage. Backend errors carry the backend's message as text, so
+/// that no backend type appears in this API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// The backend failed (I/O, a file that is not a database, a lock held elsewhere).
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    /// Stored data does not decode or breaks an invariant of this module.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The write conflicts with what is stored; nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(Conflict),
+    /// A log entry's sequence number is not the next one of its room; nothing was written.
+    #[error("log sequence number {got} is out of order, expected {expected}")]
+    OutOfOrder {
+        /// The sequence number the room's log needs next.
+        expected: u64,
+        /// The sequence number of the batch.
+        got: u64,
+    },
+    /// A room's sequence numbers are used up (its last entry has sequence number `u64::MAX`).
+    #[error("the room's log sequence numbers are exhausted")]
+    SequenceExhausted,
+    /// A batch for a room that is not stored and that the batch does not create.
+    #[error("unknown room {0}")]
+    UnknownRoom(RoomId),
+    /// A client registered for a user that is not stored.
+    #[error("unknown user {0}")]
+    UnknownUser(UserId),
+    /// Key packages published for a client that is not registered.
+    #[error("unknown client {0}")]
+    UnknownClient(ClientId),
+}
+
+/// Why a write conflicts with stored data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// [`Batch::expect_last_seq`] did not match the room's last sequence number (another
+    /// writer committed first).
+    #[error("the room's last sequence number is {actual:?}, the batch expected {expected:?}")]
+    LastSeq {
+        /// What the batch expected.
+        expected: Option<u64>,
+        /// What is stored.
+        actual: Option<u64>,
+    },
+    /// A unique directory value (handle, email, phone) belongs to another user.
+    #[error("that {field:?} belongs to another user")]
+    DirectoryTaken {
+        /// Which field.
+        field: DirectoryField,
+    },
+    /// A key package reference is already stored for another client.
+    #[error("that key package reference belongs to another client")]
+    KeyPackageRef,
+}
+
+/// Which role this server plays for a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RoomRole {
+    /// This server is the room's hub: it sequences the log and holds the group state.
+    Hub,
+    /// This server follows the hub and keeps the room for its own users' clients.
+    Follower,
+}
+
+impl RoomRole {
+    /// The byte a role is stored as.
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            RoomRole::Hub => 0,
+            RoomRole::Follower => 1,
+        }
+    }
+
+    /// The role a stored byte names.
+    pub(crate) fn from_byte(b: u8) -> Result<Self, StorageError> {
+        match b {
+            0 => Ok(RoomRole::Hub),
+            1 => Ok(RoomRole::Follower),
+            other => Err(StorageError::Corrupt(format!("room role byte {other}"))),
+        }
+    }
+}
+
+/// A stored room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// This server's role for the room.
+    pub role: RoomRole,
+    /// The signaling room state, encoded by the signaling layer.
+    pub state: Vec<u8>,
+    /// The delivery service's group state (hub only), encoded by the delivery service.
+    pub group: Option<Vec<u8>>,
+    /// The sequence number of the room's last log entry; `None` before the first one.
+    pub last_seq: Option<u64>,
+}
+
+/// What a batch does to the group state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupUpdate {
+    /// Leave it as stored.
+    Keep,
+    /// Store this group state.
+    Replace(Vec<u8>),
+    /// Remove it (a hub handing the room over, for example).
+    Remove,
+}
+
+/// The new room record a batch writes (creating the room if it is not stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomUpdate {
+    /// This server's role for the room from now on.
+    pub role: RoomRole,
+    /// The new signaling room state.
+    pub state: Vec<u8>,
+    /// What happens to the group state.
+    pub group: GroupUpdate,
+}
+
+/// One log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Its sequence number in the room's log.
+    pub seq: u64,
+    /// The event, encoded by the caller.
+    pub entry: Vec<u8>,
+}
+
+/// Everything accepting (or, on a follower, receiving) one event writes, committed in one
+/// transaction by [`Storage::commit`].
+///
+/// Checks, in this order, before anything is written:
+/// 1. the room must be stored or created by `room_update` ([`StorageError::UnknownRoom`]);
+/// 2. with `dedup`, a log entry whose `seq` is at most the room's last sequence number
+///    makes the whole batch a no-op ([`CommitOutcome::Duplicate`]);
+/// 3. `expect_last_seq` ([`Conflict::LastSeq`]);
+/// 4. the log entry's `seq` must be the room's last plus one; a room without entries
+///    takes `0` if it is (or becomes) a hub room, and any number if it is a follower's copy,
+///    which starts where this server started following ([`StorageError::OutOfOrder`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// The room.
+    pub room: RoomId,
+    /// The new room record, if the room changes (or is created).
+    pub room_update: Option<RoomUpdate>,
+    /// The entry appended to the room's log.
+    pub log: Option<LogEntry>,
+    /// Messages for other servers, in order; each becomes one outbox entry carrying the
+    /// room and the sequence number of `log`.
+    pub outbox: Vec<(ServerName, Vec<u8>)>,
+    /// Deliveries to this provider's own clients, in order; each becomes one inbox entry.
+    pub inbox: Vec<(ClientId, Vec<u8>)>,
+    /// Optimistic concurrency: `Some(x)` fails with [`Conflict::LastSeq`] unless the
+    /// room's last sequence number is `x` (`Some(None)`: the room has no log entry or is not
+    /// stored).
+    pub expect_last_seq: Option<Option<u64>>,
+    /// A follower receiving from the hub: an entry it already has is a duplicate, not an
+    /// error.
+    pub dedup: bool,
+}
+
+impl Batch {
+    /// An empty batch for `room`: no changes, no checks.
+    pub fn new(room: RoomId) -> Self {
+        Batch {
+            room,
+            room_update: None,
+            log: None,
+            outbox: Vec::new(),
+            inbox: Vec::new(),
+            expect_last_seq: None,
+            dedup: false,
+        }
+    }
+}
+
+/// What [`Storage::commit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The batch is durable.
+    Committed {
+        /// The ids of the new outbox entries, in the batch's order.
+        outbox_ids: Vec<u64>,
+        /// The cursors of the new inbox entries, in the batch's order.
+        inbox_cursors: Vec<u64>,
+    },
+    /// The batch (with [`Batch::dedup`]) carried a log entry already stored; nothing was
+    /// written.
+    Duplicate,
+}
+
+/// A message waiting in the outbox for delivery to another server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Its id: unique, and increasing in commit order, across restarts.
+    pub id: u64,
+    /// The server it goes to.
+    pub dest: ServerName,
+    /// The room it belongs to.
+    pub room: RoomId,
+    /// The sequence number of the log entry committed with it, by which the receiver drops
+    /// duplicates; `None` if its batch appended no log entry.
+    pub seq: Option<u64>,
+    /// The message, encoded by the caller.
+    pub message: Vec<u8>,
+}
+
+/// A key package as stored by [`Storage::publish_key_packages`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKeyPackage {
+    /// Its MLS cipher suite.
+    pub cipher_suite: u16,
+    /// A last-resort package is handed out again when no one-time package is left.
+    pub last_resort: bool,
+    /// Its unique reference (the MLS `KeyPackageRef`), computed by the caller.
+    pub hash_ref: Vec<u8>,
+    /// The encoded key package.
+    pub bytes: Vec<u8>,
+}
+
+/// How many key packages a client has stored for one cipher suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyPackageCount {
+    /// One-time packages left.
+    pub one_time: usize,
+    /// Last-resort packages (at most one per cipher suite).
+    pub last_resort: usize,
+}
+
+/// One of the provider's users, with what identifier discovery can find them by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user.
+    pub user_id: UserId,
+    /// A handle, unique among the provider's users (case-insensitively).
+    pub handle: Option<String>,
+    /// An email address, unique among the provider's users (case-insensitively).
+    pub email: Option<String>,
+    /// A phone number, unique among the provider's users (compared on its digits and `+`).
+    pub phone: Option<String>,
+    /// A display name; several users may share one.
+    pub display_name: Option<String>,
+}
+
+/// A field of the user directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DirectoryField {
+    /// [`UserRecord::handle`] (unique).
+    Handle,
+    /// [`UserRecord::email`] (unique).
+    Email,
+    /// [`UserRecord::phone`] (unique).
+    Phone,
+    /// [`UserRecord::display_name`] (shared).
+    DisplayName,
+}
+
+impl DirectoryField {
+    /// Every field, in a fixed order.
+    pub const ALL: [DirectoryField; 4] = [
+        DirectoryField::Handle,
+        DirectoryField::Email,
+        DirectoryField::Phone,
+        DirectoryField::DisplayName,
+    ];
+
+    /// Whether at most one user may hold a value of this field.
+    pub fn is_unique(self) -> bool {
+        !matches!(self, DirectoryField::DisplayName)
+    }
+
+    /// The form a value of this field is indexed and searched by: surrounding whitespace
+    /// removed; handles, emails and display names lowercased; phone numbers reduced to their
+    /// digits and `+`. An empty result is not indexed and matches nobody.
+    pub fn normalize(self, value: &str) -> String {
+        match self {
+            DirectoryField::Phone => value
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect(),
+            DirectoryField::Handle | DirectoryField::Email | DirectoryField::DisplayName => {
+                value.trim().to_lowercase()
+            }
+        }
+    }
+
+    /// The byte a field is stored as.
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            DirectoryField::Handle => 1,
+            DirectoryField::Email => 2,
+            DirectoryField::Phone => 3,
+            DirectoryField::DisplayName => 4,
+        }
+    }
+}
+
+impl UserRecord {
+    /// The record's value of `field`, as given.
+    pub fn field(&self, field: DirectoryField) -> Option<&str> {
+        match field {
+            DirectoryField::Handle => self.handle.as_deref(),
+            DirectoryField::Email => self.email.as_deref(),
+            DirectoryField::Phone => self.phone.as_deref(),
+            DirectoryField::DisplayName => self.display_name.as_deref(),
+        }
+    }
+
+    /// The directory entries of this record: each present field with its normalized,
+    /// non-empty value.
+    pub(crate) fn directory_keys(&self) -> BTreeSet<(DirectoryField, String)> {
+        DirectoryField::ALL
+            .into_iter()
+            .filter_map(|f| {
+                let v = f.normalize(self.field(f)?);
+                (!v.is_empty()).then_some((f, v))
+            })
+            .collect()
+    }
+}
+
+/// A client of one of the provider's users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The client.
+    pub client_id: ClientId,
+    /// The hash of the token the client authenticates to the provider-internal API with.
+    pub token_hash: [u8; 32],
+}
+
+/// A provider's persistent state. See the module documentation for the invariants every
+/// implementation keeps.
+pub trait Storage: Send + Sync + 'static {
+    /// The stored room, if any.
+    fn room(&self, room: &RoomId) -> Result<Option<RoomRecord>, StorageError>;
+
+    /// Every stored room, in identifier order.
+    fn rooms(&self) -> Result<Vec<RoomId>, StorageError>;
+
+    /// Up to `limit` (at most [`MAX_READ_LIMIT`]) log entries of `room` from sequence
+    /// number `from_seq` on, in order. Empty for an unknown room.
+    fn log_range(
+        &self,
+        room: &RoomId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StorageError>;
+
+    /// Write `batch` atomically and durably; see [`Batch`] for the checks. On `Err`
+    /// nothing was written.
+    fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError>;
+
+    /// The servers with undelivered outbox entries, in name order.
+    fn outbox_destinations(&self) -> Result<Vec<ServerName>, StorageError>;
+
+    /// The oldest `limit` (at most [`MAX_READ_LIMIT`]) entries waiting for `dest`, in
+    /// commit order (so in log order per room).
+    fn outbox_peek(
+        &self,
+        dest: &ServerName,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StorageError>;
+
+    /// Remove entry `id` for `dest` once the peer acknowledged it. Removing an entry that
+    /// is not there (acknowledged before) is not an error.
+    fn outbox_ack(&self, dest: &ServerName, id: u64) -> Result<(), StorageError>;
+
+    /// Store key packages of a registered client. A package whose `hash_ref` is stored for
+    /// the same client replaces it; one stored for another client is a
+    /// [`Conflict::KeyPackageRef`]. A new last-resort package replaces the client's
+    /// last-resort package of its cipher suite. All or nothing.
+    fn publish_key_packages(
+        &self,
+        client: &ClientId,
+        packages: Vec<StoredKeyPackage>,
+    ) -> Result<(), StorageError>;
+
+    /// Claim one key package of `cipher_suite` per client of `user` (`clients` names them;
+    /// empty means every registered client; clients not registered for `user` are
+    /// ignored). A one-time package is preferred and removed; otherwise the last-resort one
+    /// is returned and kept. Clients without a package are absent from the result, which
+    /// follows the order of `clients` (or of client identifiers). Atomic.
+    fn claim_key_packages(
+        &self,
+        user: &UserId,
+        clients: &[ClientId],
+        cipher_suite: u16,
+    ) -> Result<Vec<(ClientId, Vec<u8>)>, StorageError>;
+
+    /// How many key packages `client` has stored for `cipher_suite`.
+    fn key_package_count(
+        &self,
+        client: &ClientId,
+        cipher_suite: u16,
+    ) -> Result<KeyPackageCount, StorageError>;
+
+    /// Create or replace a user and its directory entries, in one transaction. A unique
+    /// value held by another user is a [`Conflict::DirectoryTaken`] and writes nothing.
+    fn put_user(&self, user: &UserRecord) -> Result<(), StorageError>;
+
+    /// The stored user, if any.
+    fn user(&self, user: &UserId) -> Result<Option<UserRecord>, StorageError>;
+
+    /// The users whose `field` equals `value` after [`DirectoryField::normalize`], in
+    /// identifier order.
+    fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError>;
+
+    /// Register or replace a client of a stored user ([`StorageError::UnknownUser`]
+    /// otherwise).
+    fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError>;
+
+    /// The registered client, if any.
+    fn client(&self, client: &ClientId) -> Result<Option<ClientRecord>, StorageError>;
+
+    /// The registered clients of `user`, in identifier order.
+    fn clients_of(&self, user: &UserId) -> Result<Vec<ClientId>, StorageError>;
+
+    /// Up to `limit` (at most [`MAX_READ_LIMIT`]) inbox entries of `client` with a cursor
+    /// greater than `after`, in order, as `(cursor, message)`.
+    fn inbox_read(
+        &self,
+        client: &ClientId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError>;
+
+    /// Remove the inbox entries of `client` with a cursor up to `up_to` (the client has
+    /// them). Their cursors are never reused.
+    fn inbox_trim(&self, client: &ClientId, up_to: u64) -> Result<(), StorageError>;
+}
+
+/// The decision of [`check_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Write nothing; the log entry is stored already.
+    Duplicate,
+    /// Write the batch.
+    Apply,
+}
+
+/// The checks of [`Batch`], shared by every backend so that they agree. `current` is the
+/// stored room's role and last sequence number.
+pub(crate) fn check_batch(
+    current: Option<(RoomRole, Option<u64>)>,
+    batch: &Batch,
+) -> Result<Plan, StorageError> {
+    let role = match (&batch.room_update, current) {
+        (Some(update), _) => update.role,
+        (None, Some((role, _))) => role,
+        (None, None) => return Err(StorageError::UnknownRoom(batch.room.clone())),
+    };
+    let last = current.and_then(|(_, last)| last);
+    if let (true, Some(entry), Some(last)) = (batch.dedup, &batch.log, last)
+        && entry.seq <= last
+    {
+        return Ok(Plan::Duplicate);
+    }
+    if let Some(expected) = batch.expect_last_seq
+        && expected != last
+    {
+        return Err(StorageError::Conflict(Conflict::LastSeq {
+            expected,
+            actual: last,
+        }));
+    }
+    if let Some(entry) = &batch.log {
+        let expected = match (last, role) {
+            (Some(last), _) => last.checked_add(1).ok_or(StorageError::SequenceExhausted)?,
+            (None, RoomRole::Hub) => 0,
+            (None, RoomRole::Follower) => entry.seq,
+        };
+        if entry.seq != expected {
+            return Err(StorageError::OutOfOrder {
+                expected,
+                got: entry.seq,
+            });
+        }
+    }
+    Ok(Plan::Apply)
+}
+
+/// The room record after `update`, from the stored one.
+pub(crate) fn updated_room(
+    stored: Option<RoomRecord>,
+    update: Option<RoomUpdate>,
+    new_last: Option<u64>,
+) -> Option<RoomRecord> {
+    let mut record = match (stored, update) {
+        (stored, Some(update)) => {
+            let group = match update.group {
+                GroupUpdate::Keep => stored.as_ref().and_then(|r| r.group.clone()),
+                GroupUpdate::Replace(g) => Some(g),
+                GroupUpdate::Remove => None,
+            };
+            RoomRecord {
+                role: update.role,
+                state: update.state,
+                group,
+                last_seq: stored.and_then(|r| r.last_seq),
+            }
+        }
+        (Some(stored), None) => stored,
+        (None, None) => return None,
+    };
+    if new_last.is_some() {
+        record.last_seq = new_last;
+    }
+    Some(record)
+}
+
+/// The effective limit of one read.
+pub(crate) fn read_limit(limit: usize) -> usize {
+    limit.min(MAX_READ_LIMIT)
+}
+
+/// Parse a stored identifier, reporting failure as corruption.
+pub(crate) fn parse_stored<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, StorageError> {
+    s.parse()
+        .map_err(|_| StorageError::Corrupt(format!("stored {what} {s:?} does not parse")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room() -> RoomId {
+        "!r:hub.example".parse().unwrap()
+    }
+
+    fn batch(log: Option<u64>, role: Option<RoomRole>) -> Batch {
+        let mut b = Batch::new(room());
+        b.log = log.map(|seq| LogEntry { seq, entry: vec![] });
+        b.room_update = role.map(|role| RoomUpdate {
+            role,
+            state: vec![],
+            group: GroupUpdate::Keep,
+        });
+        b
+    }
+
+    #[test]
+    fn hub_logs_start_at_zero_follower_logs_anywhere() {
+        assert_eq!(
+            check_batch(None, &batch(Some(0), Some(RoomRole::Hub))),
+            Ok(Plan::Apply)
+        );
+        assert_eq!(
+            check_batch(None, &batch(Some(3), Some(RoomRole::Hub))),
+            Err(StorageError::OutOfOrder {
+                expected: 0,
+                got: 3
+            })
+        );
+        assert_eq!(
+            check_batch(None, &batch(Some(3), Some(RoomRole::Follower))),
+            Ok(Plan::Apply)
+        );
+        assert_eq!(
+            check_batch(Some((RoomRole::Follower, Some(3))), &batch(Some(5), None)),
+            Err(StorageError::OutOfOrder {
+                expected: 4,
+                got: 5
+            })
+        );
+        assert_eq!(
+            check_batch(None, &batch(Some(0), None)),
+            Err(StorageError::UnknownRoom(room()))
+        );
+    }
+
+    #[test]
+    fn the_last_sequence_number_is_never_reused() {
+        assert_eq!(
+            check_batch(Some((RoomRole::Hub, Some(u64::MAX))), &batch(Some(0), None)),
+            Err(StorageError::SequenceExhausted)
+        );
+    }
+
+    #[test]
+    fn normalization() {
+        assert_eq!(DirectoryField::Handle.normalize(" Alice "), "alice");
+        assert_eq!(
+            DirectoryField::Email.normalize("Alice@Example.ORG"),
+            "alice@example.org"
+        );
+        assert_eq!(
+            DirectoryField::Phone.normalize("+1 (555) 010-0000"),
+            "+15550100000"
+        );
+        let record = UserRecord {
+            user_id: "@a:p.example".parse().unwrap(),
+            handle: Some("  ".into()),
+            email: None,
+            phone: Some("+1 555".into()),
+            display_name: Some("A".into()),
+        };
+        assert_eq!(
+            record.directory_keys().into_iter().collect::<Vec<_>>(),
+            vec![
+                (DirectoryField::Phone, "+1555".to_owned()),
+                (DirectoryField::DisplayName, "a".to_owned())
+            ]
+        );
+    }
+}

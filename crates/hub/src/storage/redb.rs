@@ -1,0 +1,688 @@
+//! [`RedbStorage`]: the storage a provider runs, one redb file on disk.
+//!
+//! ## Schema (version [`SCHEMA_VERSION`])
+//! Identifiers are stored as their strings; composite keys are redb tuples, which order
+//! field by field, so a range over `(room, seq)` is one room's log in order.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | name | `u64` (schema version, next outbox id, next inbox cursor) |
+//! | `rooms` | room | (role, state, group?, last seq?) |
+//! | `log` | (room, seq) | entry |
+//! | `outbox` | (destination, id) | (room, seq?, message) |
+//! | `inbox` | (client, cursor) | message |
+//! | `key_packages` | (client, suite, last resort, ref) | key package |
+//! | `key_package_refs` | ref | (client, suite, last resort) |
+//! | `users` | user | (handle?, email?, phone?, display name?) |
+//! | `directory` (multimap) | (field, normalized value) | user |
+//! | `clients` | client | token hash |
+//!
+//! Every write is one redb write transaction with [`Durability::Immediate`]: it is on disk
+//! when the call returns `Ok`, and a failed check aborts it, so nothing of it is written.
+
+use std::ops::Bound;
+use std::path::Path;
+
+use ::redb::{
+    Builder, Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase,
+    ReadableMultimapTable, ReadableTable, TableDefinition, WriteTransaction,
+};
+use mimi_codec::{ClientId, RoomId, ServerName, UserId};
+
+use super::{
+    Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, FIRST_ID, KeyPackageCount,
+    LogEntry, OutboxEntry, Plan, RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage,
+    UserRecord, check_batch, parse_stored, read_limit, updated_room,
+};
+
+/// The schema this build reads and writes; a file with another version is refused.
+pub const SCHEMA_VERSION: u64 = 1;
+
+const META_SCHEMA: &str = "schema_version";
+const META_NEXT_OUTBOX: &str = "next_outbox_id";
+const META_NEXT_INBOX: &str = "next_inbox_cursor";
+
+/// (role, state, group, last seq).
+type RoomValue = (u8, &'static [u8], Option<&'static [u8]>, Option<u64>);
+/// (room, seq, message).
+type QueuedValue = (&'static str, Option<u64>, &'static [u8]);
+/// (handle, email, phone, display name).
+type UserValue = (
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const ROOMS: TableDefinition<&str, RoomValue> = TableDefinition::new("rooms");
+const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
+const OUTBOX: TableDefinition<(&str, u64), QueuedValue> = TableDefinition::new("outbox");
+const INBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("inbox");
+const KEY_PACKAGES: TableDefinition<(&str, u16, bool, &[u8]), &[u8]> =
+    TableDefinition::new("key_packages");
+const KEY_PACKAGE_REFS: TableDefinition<&[u8], (&str, u16, bool)> =
+    TableDefinition::new("key_package_refs");
+const USERS: TableDefinition<&str, UserValue> = TableDefinition::new("users");
+const DIRECTORY: MultimapTableDefinition<(u8, &str), &str> =
+    MultimapTableDefinition::new("directory");
+const CLIENTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("clients");
+
+const NO_BYTES: &[u8] = &[];
+
+/// Storage in one redb file. Cloning is not offered: share it behind an `Arc`.
+pub struct RedbStorage {
+    db: Database,
+}
+
+impl std::fmt::Debug for RedbStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStorage").finish_non_exhaustive()
+    }
+}
+
+/// A redb error as a [`StorageError`], keeping redb's types out of the public API.
+fn backend(e: impl Into<::redb::Error>) -> StorageError {
+    match e.into() {
+        ::redb::Error::Corrupted(what) => StorageError::Corrupt(what),
+        other => StorageError::Backend(other.to_string()),
+    }
+}
+
+/// `?` for redb results.
+trait OrBackend<T> {
+    fn bk(self) -> Result<T, StorageError>;
+}
+
+impl<T, E: Into<::redb::Error>> OrBackend<T> for Result<T, E> {
+    fn bk(self) -> Result<T, StorageError> {
+        self.map_err(backend)
+    }
+}
+
+/// Whether a write transaction's work is kept.
+enum Finish<T> {
+    /// Commit durably, then return the value.
+    Commit(T),
+    /// Nothing was written; abort and return the value.
+    Abort(T),
+}
+
+fn decode_room(value: (u8, &[u8], Option<&[u8]>, Option<u64>)) -> Result<RoomRecord, StorageError> {
+    let (role, state, group, last_seq) = value;
+    Ok(RoomRecord {
+        role: RoomRole::from_byte(role)?,
+        state: state.to_vec(),
+        group: group.map(<[u8]>::to_vec),
+        last_seq,
+    })
+}
+
+fn decode_user(
+    user_id: UserId,
+    value: (Option<&str>, Option<&str>, Option<&str>, Option<&str>),
+) -> UserRecord {
+    let (handle, email, phone, display_name) = value;
+    UserRecord {
+        user_id,
+        handle: handle.map(str::to_owned),
+        email: email.map(str::to_owned),
+        phone: phone.map(str::to_owned),
+        display_name: display_name.map(str::to_owned),
+    }
+}
+
+/// Read a counter of `meta`.
+fn counter(meta: &impl ReadableTable<&'static str, u64>, name: &str) -> Result<u64, StorageError> {
+    Ok(meta.get(name).bk()?.map_or(FIRST_ID, |g| g.value()))
+}
+
+/// Take the next id of a counter.
+fn next_id(counter: &mut u64) -> Result<u64, StorageError> {
+    let id = *counter;
+    *counter = id
+        .checked_add(1)
+        .ok_or_else(|| StorageError::Corrupt("id counter exhausted".into()))?;
+    Ok(id)
+}
+
+impl RedbStorage {
+    /// Open the database at `path`, creating it if the file does not exist or is empty.
+    ///
+    /// The whole file's integrity is checked on open, so a damaged file is refused with an
+    /// error instead of being trusted; a file that is not a redb database, or a database of
+    /// another schema version, is an error too.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let db = Builder::new()
+            .set_check_integrity_on_open(true)
+            .create(path)
+            .bk()?;
+        let storage = RedbStorage { db };
+        storage.write(|txn| {
+            // Create every table, so that reads never meet a missing one.
+            txn.open_table(ROOMS).bk()?;
+            txn.open_table(LOG).bk()?;
+            txn.open_table(OUTBOX).bk()?;
+            txn.open_table(INBOX).bk()?;
+            txn.open_table(KEY_PACKAGES).bk()?;
+            txn.open_table(KEY_PACKAGE_REFS).bk()?;
+            txn.open_table(USERS).bk()?;
+            txn.open_multimap_table(DIRECTORY).bk()?;
+            txn.open_table(CLIENTS).bk()?;
+            let mut meta = txn.open_table(META).bk()?;
+            let version = meta.get(META_SCHEMA).bk()?.map(|g| g.value());
+            match version {
+                Some(SCHEMA_VERSION) => Ok(Finish::Abort(())),
+                Some(other) => Err(StorageError::Corrupt(format!(
+                    "schema version {other}; this build reads version {SCHEMA_VERSION}"
+                ))),
+                None => {
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION).bk()?;
+                    Ok(Finish::Commit(()))
+                }
+            }
+        })?;
+        Ok(storage)
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StorageError> {
+        self.db.begin_read().bk()
+    }
+
+    /// Run `f` in one write transaction, committed durably if it says so, aborted if it
+    /// fails or says so.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<Finish<T>, StorageError>,
+    ) -> Result<T, StorageError> {
+        let mut txn = self.db.begin_write().bk()?;
+        txn.set_durability(Durability::Immediate).bk()?;
+        match f(&txn) {
+            Ok(Finish::Commit(value)) => {
+                txn.commit().bk()?;
+                Ok(value)
+            }
+            Ok(Finish::Abort(value)) => {
+                txn.abort().bk()?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The batch's error is the one to report; an abort that fails as well
+                // leaves nothing committed either.
+                let _ = txn.abort();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Storage for RedbStorage {
+    fn room(&self, room: &RoomId) -> Result<Option<RoomRecord>, StorageError> {
+        let txn = self.read()?;
+        let rooms = txn.open_table(ROOMS).bk()?;
+        let guard = rooms.get(room.as_str()).bk()?;
+        guard.map(|g| decode_room(g.value())).transpose()
+    }
+
+    fn rooms(&self) -> Result<Vec<RoomId>, StorageError> {
+        let txn = self.read()?;
+        let rooms = txn.open_table(ROOMS).bk()?;
+        let mut out = Vec::new();
+        for item in rooms.iter().bk()? {
+            let (key, _) = item.bk()?;
+            out.push(parse_stored(key.value(), "room ID")?);
+        }
+        Ok(out)
+    }
+
+    fn log_range(
+        &self,
+        room: &RoomId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StorageError> {
+        let txn = self.read()?;
+        let log = txn.open_table(LOG).bk()?;
+        let range = log
+            .range((room.as_str(), from_seq)..=(room.as_str(), u64::MAX))
+            .bk()?;
+        let mut out = Vec::new();
+        for item in range.take(read_limit(limit)) {
+            let (key, entry) = item.bk()?;
+            out.push(LogEntry {
+                seq: key.value().1,
+                entry: entry.value().to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError> {
+        self.write(|txn| {
+            let mut rooms = txn.open_table(ROOMS).bk()?;
+            let stored = rooms
+                .get(batch.room.as_str())
+                .bk()?
+                .map(|g| decode_room(g.value()))
+                .transpose()?;
+            let current = stored.as_ref().map(|r| (r.role, r.last_seq));
+            if check_batch(current, &batch)? == Plan::Duplicate {
+                return Ok(Finish::Abort(CommitOutcome::Duplicate));
+            }
+            let Batch {
+                room,
+                room_update,
+                log,
+                outbox,
+                inbox,
+                ..
+            } = batch;
+            let seq = log.as_ref().map(|l| l.seq);
+            if let Some(r) = updated_room(stored, room_update, seq) {
+                let value = (
+                    r.role.to_byte(),
+                    r.state.as_slice(),
+                    r.group.as_deref(),
+                    r.last_seq,
+                );
+                rooms.insert(room.as_str(), value).bk()?;
+            }
+            if let Some(entry) = &log {
+                let mut table = txn.open_table(LOG).bk()?;
+                table
+                    .insert((room.as_str(), entry.seq), entry.entry.as_slice())
+                    .bk()?;
+            }
+            let mut meta = txn.open_table(META).bk()?;
+            let mut outbox_ids = Vec::with_capacity(outbox.len());
+            if !outbox.is_empty() {
+                let mut next = counter(&meta, META_NEXT_OUTBOX)?;
+                let mut table = txn.open_table(OUTBOX).bk()?;
+                for (dest, message) in &outbox {
+                    let id = next_id(&mut next)?;
+                    table
+                        .insert(
+                            (dest.as_str(), id),
+                            (room.as_str(), seq, message.as_slice()),
+                        )
+                        .bk()?;
+                    outbox_ids.push(id);
+                }
+                meta.insert(META_NEXT_OUTBOX, next).bk()?;
+            }
+            let mut inbox_cursors = Vec::with_capacity(inbox.len());
+            if !inbox.is_empty() {
+                let mut next = counter(&meta, META_NEXT_INBOX)?;
+                let mut table = txn.open_table(INBOX).bk()?;
+                for (client, message) in &inbox {
+                    let cursor = next_id(&mut next)?;
+                    table
+                        .insert((client.as_str(), cursor), message.as_slice())
+                        .bk()?;
+                    inbox_cursors.push(cursor);
+                }
+                meta.insert(META_NEXT_INBOX, next).bk()?;
+            }
+            Ok(Finish::Commit(CommitOutcome::Committed {
+                outbox_ids,
+                inbox_cursors,
+            }))
+        })
+    }
+
+    fn outbox_destinations(&self) -> Result<Vec<ServerName>, StorageError> {
+        let txn = self.read()?;
+        let outbox = txn.open_table(OUTBOX).bk()?;
+        let mut out = Vec::new();
+        // Skip from one destination to the next instead of reading every entry.
+        let mut next = outbox
+            .first()
+            .bk()?
+            .map(|(key, _)| key.value().0.to_owned());
+        while let Some(dest) = next {
+            let after = (Bound::Excluded((dest.as_str(), u64::MAX)), Bound::Unbounded);
+            next = match outbox.range(after).bk()?.next() {
+                Some(item) => Some(item.bk()?.0.value().0.to_owned()),
+                None => None,
+            };
+            out.push(parse_stored(&dest, "server name")?);
+        }
+        Ok(out)
+    }
+
+    fn outbox_peek(
+        &self,
+        dest: &ServerName,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StorageError> {
+        let txn = self.read()?;
+        let outbox = txn.open_table(OUTBOX).bk()?;
+        let range = outbox
+            .range((dest.as_str(), 0)..=(dest.as_str(), u64::MAX))
+            .bk()?;
+        let mut out = Vec::new();
+        for item in range.take(read_limit(limit)) {
+            let (key, value) = item.bk()?;
+            let (room, seq, message) = value.value();
+            out.push(OutboxEntry {
+                id: key.value().1,
+                dest: dest.clone(),
+                room: parse_stored(room, "room ID")?,
+                seq,
+                message: message.to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn outbox_ack(&self, dest: &ServerName, id: u64) -> Result<(), StorageError> {
+        self.write(|txn| {
+            let mut outbox = txn.open_table(OUTBOX).bk()?;
+            let removed = outbox.remove((dest.as_str(), id)).bk()?.is_some();
+            Ok(if removed {
+                Finish::Commit(())
+            } else {
+                Finish::Abort(())
+            })
+        })
+    }
+
+    fn publish_key_packages(
+        &self,
+        client: &ClientId,
+        packages: Vec<StoredKeyPackage>,
+    ) -> Result<(), StorageError> {
+        self.write(|txn| {
+            if txn
+                .open_table(CLIENTS)
+                .bk()?
+                .get(client.as_str())
+                .bk()?
+                .is_none()
+            {
+                return Err(StorageError::UnknownClient(client.clone()));
+            }
+            let mut kps = txn.open_table(KEY_PACKAGES).bk()?;
+            let mut refs = txn.open_table(KEY_PACKAGE_REFS).bk()?;
+            for package in &packages {
+                if let Some(owner) = refs.get(package.hash_ref.as_slice()).bk()?
+                    && owner.value().0 != client.as_str()
+                {
+                    return Err(StorageError::Conflict(Conflict::KeyPackageRef));
+                }
+            }
+            for package in &packages {
+                let old = refs.remove(package.hash_ref.as_slice()).bk()?.map(|g| {
+                    let (_, suite, last_resort) = g.value();
+                    (suite, last_resort)
+                });
+                if let Some((suite, last_resort)) = old {
+                    // The owner is `client`: checked above.
+                    let key = (client.as_str(), suite, last_resort);
+                    kps.remove((key.0, key.1, key.2, package.hash_ref.as_slice()))
+                        .bk()?;
+                }
+                if package.last_resort {
+                    let mut previous = Vec::new();
+                    let from = (client.as_str(), package.cipher_suite, true, NO_BYTES);
+                    for item in kps.range(from..).bk()? {
+                        let (k, _) = item.bk()?;
+                        let (c, s, lr, r) = k.value();
+                        if c != client.as_str() || s != package.cipher_suite || !lr {
+                            break;
+                        }
+                        previous.push(r.to_vec());
+                    }
+                    for r in previous {
+                        kps.remove((client.as_str(), package.cipher_suite, true, r.as_slice()))
+                            .bk()?;
+                        refs.remove(r.as_slice()).bk()?;
+                    }
+                }
+                let key = (
+                    client.as_str(),
+                    package.cipher_suite,
+                    package.last_resort,
+                    package.hash_ref.as_slice(),
+                );
+                kps.insert(key, package.bytes.as_slice()).bk()?;
+                refs.insert(
+                    package.hash_ref.as_slice(),
+                    (client.as_str(), package.cipher_suite, package.last_resort),
+                )
+                .bk()?;
+            }
+            Ok(Finish::Commit(()))
+        })
+    }
+
+    fn claim_key_packages(
+        &self,
+        user: &UserId,
+        clients: &[ClientId],
+        cipher_suite: u16,
+    ) -> Result<Vec<(ClientId, Vec<u8>)>, StorageError> {
+        self.write(|txn| {
+            let registered = txn.open_table(CLIENTS).bk()?;
+            let candidates: Vec<ClientId> = if clients.is_empty() {
+                clients_of(&registered, user)?
+            } else {
+                let mut out: Vec<ClientId> = Vec::new();
+                for c in clients {
+                    if c.user() == *user
+                        && !out.contains(c)
+                        && registered.get(c.as_str()).bk()?.is_some()
+                    {
+                        out.push(c.clone());
+                    }
+                }
+                out
+            };
+            let mut kps = txn.open_table(KEY_PACKAGES).bk()?;
+            let mut refs = txn.open_table(KEY_PACKAGE_REFS).bk()?;
+            let mut claimed = Vec::new();
+            let mut changed = false;
+            for client in candidates {
+                let from = (client.as_str(), cipher_suite, false, NO_BYTES);
+                let found = match kps.range(from..).bk()?.next() {
+                    Some(item) => {
+                        let (k, v) = item.bk()?;
+                        let (c, s, last_resort, r) = k.value();
+                        (c == client.as_str() && s == cipher_suite)
+                            .then(|| (last_resort, r.to_vec(), v.value().to_vec()))
+                    }
+                    None => None,
+                };
+                let Some((last_resort, hash_ref, bytes)) = found else {
+                    continue;
+                };
+                if !last_resort {
+                    kps.remove((client.as_str(), cipher_suite, false, hash_ref.as_slice()))
+                        .bk()?;
+                    refs.remove(hash_ref.as_slice()).bk()?;
+                    changed = true;
+                }
+                claimed.push((client, bytes));
+            }
+            Ok(if changed {
+                Finish::Commit(claimed)
+            } else {
+                Finish::Abort(claimed)
+            })
+        })
+    }
+
+    fn key_package_count(
+        &self,
+        client: &ClientId,
+        cipher_suite: u16,
+    ) -> Result<KeyPackageCount, StorageError> {
+        let txn = self.read()?;
+        let kps = txn.open_table(KEY_PACKAGES).bk()?;
+        let mut count = KeyPackageCount::default();
+        let from = (client.as_str(), cipher_suite, false, NO_BYTES);
+        for item in kps.range(from..).bk()? {
+            let (k, _) = item.bk()?;
+            let (c, s, last_resort, _) = k.value();
+            if c != client.as_str() || s != cipher_suite {
+                break;
+            }
+            if last_resort {
+                count.last_resort += 1;
+            } else {
+                count.one_time += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    fn put_user(&self, user: &UserRecord) -> Result<(), StorageError> {
+        self.write(|txn| {
+            let mut users = txn.open_table(USERS).bk()?;
+            let mut directory = txn.open_multimap_table(DIRECTORY).bk()?;
+            let id = user.user_id.as_str();
+            let new_keys = user.directory_keys();
+            for (field, value) in new_keys.iter().filter(|(f, _)| f.is_unique()) {
+                for owner in directory.get((field.to_byte(), value.as_str())).bk()? {
+                    if owner.bk()?.value() != id {
+                        return Err(StorageError::Conflict(Conflict::DirectoryTaken {
+                            field: *field,
+                        }));
+                    }
+                }
+            }
+            let old = users
+                .get(id)
+                .bk()?
+                .map(|g| decode_user(user.user_id.clone(), g.value()));
+            if let Some(old) = old {
+                for (field, value) in old.directory_keys() {
+                    directory
+                        .remove((field.to_byte(), value.as_str()), id)
+                        .bk()?;
+                }
+            }
+            for (field, value) in &new_keys {
+                directory
+                    .insert((field.to_byte(), value.as_str()), id)
+                    .bk()?;
+            }
+            let value = (
+                user.handle.as_deref(),
+                user.email.as_deref(),
+                user.phone.as_deref(),
+                user.display_name.as_deref(),
+            );
+            users.insert(id, value).bk()?;
+            Ok(Finish::Commit(()))
+        })
+    }
+
+    fn user(&self, user: &UserId) -> Result<Option<UserRecord>, StorageError> {
+        let txn = self.read()?;
+        let users = txn.open_table(USERS).bk()?;
+        let guard = users.get(user.as_str()).bk()?;
+        Ok(guard.map(|g| decode_user(user.clone(), g.value())))
+    }
+
+    fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError> {
+        let value = field.normalize(value);
+        if value.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = self.read()?;
+        let directory = txn.open_multimap_table(DIRECTORY).bk()?;
+        let mut out = Vec::new();
+        for owner in directory.get((field.to_byte(), value.as_str())).bk()? {
+            out.push(parse_stored(owner.bk()?.value(), "user ID")?);
+        }
+        Ok(out)
+    }
+
+    fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        self.write(|txn| {
+            let user = client.client_id.user();
+            if txn
+                .open_table(USERS)
+                .bk()?
+                .get(user.as_str())
+                .bk()?
+                .is_none()
+            {
+                return Err(StorageError::UnknownUser(user));
+            }
+            let mut clients = txn.open_table(CLIENTS).bk()?;
+            clients
+                .insert(client.client_id.as_str(), client.token_hash)
+                .bk()?;
+            Ok(Finish::Commit(()))
+        })
+    }
+
+    fn client(&self, client: &ClientId) -> Result<Option<ClientRecord>, StorageError> {
+        let txn = self.read()?;
+        let clients = txn.open_table(CLIENTS).bk()?;
+        let guard = clients.get(client.as_str()).bk()?;
+        Ok(guard.map(|g| ClientRecord {
+            client_id: client.clone(),
+            token_hash: g.value(),
+        }))
+    }
+
+    fn clients_of(&self, user: &UserId) -> Result<Vec<ClientId>, StorageError> {
+        let txn = self.read()?;
+        let clients = txn.open_table(CLIENTS).bk()?;
+        clients_of(&clients, user)
+    }
+
+    fn inbox_read(
+        &self,
+        client: &ClientId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        let txn = self.read()?;
+        let inbox = txn.open_table(INBOX).bk()?;
+        let range = (
+            Bound::Excluded((client.as_str(), after)),
+            Bound::Included((client.as_str(), u64::MAX)),
+        );
+        let mut out = Vec::new();
+        for item in inbox.range(range).bk()?.take(read_limit(limit)) {
+            let (key, message) = item.bk()?;
+            out.push((key.value().1, message.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn inbox_trim(&self, client: &ClientId, up_to: u64) -> Result<(), StorageError> {
+        self.write(|txn| {
+            let mut inbox = txn.open_table(INBOX).bk()?;
+            inbox
+                .retain_in((client.as_str(), 0)..=(client.as_str(), up_to), |_, _| {
+                    false
+                })
+                .bk()?;
+            Ok(Finish::Commit(()))
+        })
+    }
+}
+
+/// The registered clients of `user`: the keys that start with `user#` (`#` appears in no
+/// user ID, so no other user's clients share the prefix).
+fn clients_of(
+    clients: &impl ReadableTable<&'static str, [u8; 32]>,
+    user: &UserId,
+) -> Result<Vec<ClientId>, StorageError> {
+    let prefix = format!("{user}#");
+    let mut out = Vec::new();
+    for item in clients.range(prefix.as_str()..).bk()? {
+        let (key, _) = item.bk()?;
+        let key = key.value();
+        if !key.starts_with(&prefix) {
+            break;
+        }
+        out.push(parse_stored(key, "client ID")?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,1004 @@
+//! One suite for every `Storage` implementation: each case in `cases` is generic over the
+//! backend and `suite!` runs it against `MemoryStorage` and `RedbStorage` (a real redb file
+//! in a temporary directory). Cases that only a file can have (reopening, a file that is not
+//! a database) are in `redb_only`.
+
+use mimi_codec::{ClientId, RoomId, ServerName, UserId};
+use mimi_hub::storage::{
+    Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate, KeyPackageCount,
+    LogEntry, MAX_READ_LIMIT, MemoryStorage, OutboxEntry, RedbStorage, RoomRecord, RoomRole,
+    RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
+};
+
+fn room(s: &str) -> RoomId {
+    s.parse().unwrap()
+}
+fn server(s: &str) -> ServerName {
+    s.parse().unwrap()
+}
+fn user(s: &str) -> UserId {
+    s.parse().unwrap()
+}
+fn client(s: &str) -> ClientId {
+    s.parse().unwrap()
+}
+
+fn update(role: RoomRole, state: &[u8], group: GroupUpdate) -> Option<RoomUpdate> {
+    Some(RoomUpdate {
+        role,
+        state: state.to_vec(),
+        group,
+    })
+}
+
+fn entry(seq: u64, bytes: &[u8]) -> Option<LogEntry> {
+    Some(LogEntry {
+        seq,
+        entry: bytes.to_vec(),
+    })
+}
+
+/// A hub batch appending `seq` with `outbox` destinations and `inbox` clients, the message
+/// bytes being `"<tag>-><dest or client>"`.
+fn hub_batch(r: &RoomId, seq: u64, tag: &str, outbox: &[&str], inbox: &[&str]) -> Batch {
+    let mut b = Batch::new(r.clone());
+    b.room_update = update(
+        RoomRole::Hub,
+        format!("state{seq}").as_bytes(),
+        GroupUpdate::Replace(format!("group{seq}").into_bytes()),
+    );
+    b.log = entry(seq, tag.as_bytes());
+    b.outbox = outbox
+        .iter()
+        .map(|d| (server(d), format!("{tag}->{d}").into_bytes()))
+        .collect();
+    b.inbox = inbox
+        .iter()
+        .map(|c| (client(c), format!("{tag}->{c}").into_bytes()))
+        .collect();
+    b
+}
+
+fn committed(outbox_ids: Vec<u64>, inbox_cursors: Vec<u64>) -> CommitOutcome {
+    CommitOutcome::Committed {
+        outbox_ids,
+        inbox_cursors,
+    }
+}
+
+fn user_record(id: &str, handle: Option<&str>, email: Option<&str>) -> UserRecord {
+    UserRecord {
+        user_id: user(id),
+        handle: handle.map(str::to_owned),
+        email: email.map(str::to_owned),
+        phone: None,
+        display_name: None,
+    }
+}
+
+fn register(s: &impl Storage, clients: &[&str]) {
+    for c in clients {
+        let c = client(c);
+        if s.user(&c.user()).unwrap().is_none() {
+            s.put_user(&user_record(c.user().as_str(), None, None))
+                .unwrap();
+        }
+        s.put_client(&ClientRecord {
+            client_id: c,
+            token_hash: [7; 32],
+        })
+        .unwrap();
+    }
+}
+
+fn kp(suite: u16, last_resort: bool, hash_ref: &[u8], bytes: &[u8]) -> StoredKeyPackage {
+    StoredKeyPackage {
+        cipher_suite: suite,
+        last_resort,
+        hash_ref: hash_ref.to_vec(),
+        bytes: bytes.to_vec(),
+    }
+}
+
+/// Rooms, logs, outbox queues and inboxes, in the order asked for.
+type Snapshot = (
+    Vec<Option<RoomRecord>>,
+    Vec<Vec<LogEntry>>,
+    Vec<Vec<OutboxEntry>>,
+    Vec<Vec<(u64, Vec<u8>)>>,
+);
+
+/// Everything a batch can touch, to compare before and after a refused batch.
+fn snapshot(s: &impl Storage, rooms: &[&RoomId], dests: &[&str], clients: &[&str]) -> Snapshot {
+    (
+        rooms.iter().map(|r| s.room(r).unwrap()).collect(),
+        rooms
+            .iter()
+            .map(|r| s.log_range(r, 0, 100).unwrap())
+            .collect(),
+        dests
+            .iter()
+            .map(|d| s.outbox_peek(&server(d), 100).unwrap())
+            .collect(),
+        clients
+            .iter()
+            .map(|c| s.inbox_read(&client(c), 0, 100).unwrap())
+            .collect(),
+    )
+}
+
+mod cases {
+    use super::*;
+
+    pub fn commit_writes_room_log_outbox_and_inbox(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        let out = s
+            .commit(hub_batch(
+                &r,
+                0,
+                "e0",
+                &["b.example", "a.example"],
+                &["@u:hub.example#phone"],
+            ))
+            .unwrap();
+        assert_eq!(out, committed(vec![1, 2], vec![1]));
+        assert_eq!(
+            s.room(&r).unwrap(),
+            Some(RoomRecord {
+                role: RoomRole::Hub,
+                state: b"state0".to_vec(),
+                group: Some(b"group0".to_vec()),
+                last_seq: Some(0),
+            })
+        );
+        assert_eq!(s.rooms().unwrap(), vec![r.clone()]);
+        assert_eq!(
+            s.log_range(&r, 0, 10).unwrap(),
+            vec![LogEntry {
+                seq: 0,
+                entry: b"e0".to_vec()
+            }]
+        );
+        assert_eq!(
+            s.outbox_destinations().unwrap(),
+            vec![server("a.example"), server("b.example")]
+        );
+        assert_eq!(
+            s.outbox_peek(&server("b.example"), 10).unwrap(),
+            vec![OutboxEntry {
+                id: 1,
+                dest: server("b.example"),
+                room: r.clone(),
+                seq: Some(0),
+                message: b"e0->b.example".to_vec(),
+            }]
+        );
+        assert_eq!(
+            s.inbox_read(&client("@u:hub.example#phone"), 0, 10)
+                .unwrap(),
+            vec![(1, b"e0->@u:hub.example#phone".to_vec())]
+        );
+        assert_eq!(s.room(&room("!other:hub.example")).unwrap(), None);
+    }
+
+    pub fn sequence_numbers_have_no_gaps(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        assert_eq!(
+            s.commit(hub_batch(&r, 1, "e1", &[], &[])),
+            Err(StorageError::OutOfOrder {
+                expected: 0,
+                got: 1
+            })
+        );
+        assert_eq!(s.room(&r).unwrap(), None);
+        s.commit(hub_batch(&r, 0, "e0", &[], &[])).unwrap();
+        assert_eq!(
+            s.commit(hub_batch(&r, 2, "e2", &[], &[])),
+            Err(StorageError::OutOfOrder {
+                expected: 1,
+                got: 2
+            })
+        );
+        // Without dedup an old sequence number is an error, not a silent overwrite.
+        assert_eq!(
+            s.commit(hub_batch(&r, 0, "again", &[], &[])),
+            Err(StorageError::OutOfOrder {
+                expected: 1,
+                got: 0
+            })
+        );
+        s.commit(hub_batch(&r, 1, "e1", &[], &[])).unwrap();
+        let seqs: Vec<u64> = s
+            .log_range(&r, 0, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, vec![0, 1]);
+        assert_eq!(s.log_range(&r, 0, 10).unwrap()[0].entry, b"e0".to_vec());
+    }
+
+    pub fn a_refused_batch_writes_nothing(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        let c = "@u:hub.example#phone";
+        s.commit(hub_batch(&r, 0, "e0", &["a.example"], &[c]))
+            .unwrap();
+        let before = snapshot(s, &[&r], &["a.example", "b.example"], &[c]);
+
+        // Out of order, with a room update, outbox and inbox entries.
+        let bad = hub_batch(&r, 5, "e5", &["a.example", "b.example"], &[c]);
+        assert_eq!(
+            s.commit(bad),
+            Err(StorageError::OutOfOrder {
+                expected: 1,
+                got: 5
+            })
+        );
+        assert_eq!(
+            snapshot(s, &[&r], &["a.example", "b.example"], &[c]),
+            before
+        );
+
+        // A stale expectation of the last sequence number.
+        let mut stale = hub_batch(&r, 1, "e1", &["b.example"], &[c]);
+        stale.expect_last_seq = Some(None);
+        assert_eq!(
+            s.commit(stale),
+            Err(StorageError::Conflict(Conflict::LastSeq {
+                expected: None,
+                actual: Some(0)
+            }))
+        );
+        assert_eq!(
+            snapshot(s, &[&r], &["a.example", "b.example"], &[c]),
+            before
+        );
+        assert_eq!(s.outbox_destinations().unwrap(), vec![server("a.example")]);
+
+        // Refused batches consumed no ids: the next ones follow the last committed.
+        let mut ok = hub_batch(&r, 1, "e1", &["b.example"], &[c]);
+        ok.expect_last_seq = Some(Some(0));
+        assert_eq!(s.commit(ok).unwrap(), committed(vec![2], vec![2]));
+    }
+
+    pub fn a_batch_for_an_unknown_room_is_refused(s: &impl Storage) {
+        let r = room("!nowhere:hub.example");
+        let mut b = Batch::new(r.clone());
+        b.log = entry(0, b"e0");
+        b.inbox = vec![(client("@u:hub.example#phone"), b"x".to_vec())];
+        assert_eq!(s.commit(b), Err(StorageError::UnknownRoom(r.clone())));
+        assert_eq!(s.rooms().unwrap(), Vec::<RoomId>::new());
+        assert_eq!(
+            s.inbox_read(&client("@u:hub.example#phone"), 0, 10)
+                .unwrap(),
+            vec![]
+        );
+    }
+
+    pub fn followers_start_anywhere_and_drop_duplicates(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        let c = "@f:follower.example#laptop";
+        let follow = |seq: u64, tag: &str| {
+            let mut b = Batch::new(r.clone());
+            b.room_update = update(
+                RoomRole::Follower,
+                format!("state{seq}").as_bytes(),
+                GroupUpdate::Keep,
+            );
+            b.log = entry(seq, tag.as_bytes());
+            b.inbox = vec![(client(c), tag.as_bytes().to_vec())];
+            b.dedup = true;
+            b
+        };
+        // This server joined at event 5.
+        assert_eq!(
+            s.commit(follow(5, "e5")).unwrap(),
+            committed(vec![], vec![1])
+        );
+        assert_eq!(
+            s.commit(follow(5, "e5 again")),
+            Ok(CommitOutcome::Duplicate)
+        );
+        assert_eq!(s.commit(follow(3, "older")), Ok(CommitOutcome::Duplicate));
+        assert_eq!(
+            s.commit(follow(7, "e7")),
+            Err(StorageError::OutOfOrder {
+                expected: 6,
+                got: 7
+            })
+        );
+        assert_eq!(
+            s.commit(follow(6, "e6")).unwrap(),
+            committed(vec![], vec![2])
+        );
+        assert_eq!(
+            s.log_range(&r, 0, 10).unwrap(),
+            vec![
+                LogEntry {
+                    seq: 5,
+                    entry: b"e5".to_vec()
+                },
+                LogEntry {
+                    seq: 6,
+                    entry: b"e6".to_vec()
+                }
+            ]
+        );
+        assert_eq!(
+            s.inbox_read(&client(c), 0, 10).unwrap(),
+            vec![(1, b"e5".to_vec()), (2, b"e6".to_vec())]
+        );
+        assert_eq!(
+            s.room(&r).unwrap(),
+            Some(RoomRecord {
+                role: RoomRole::Follower,
+                state: b"state6".to_vec(),
+                group: None,
+                last_seq: Some(6),
+            })
+        );
+    }
+
+    pub fn room_and_group_updates(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        s.commit(hub_batch(&r, 0, "e0", &[], &[])).unwrap();
+        // A state change without a log entry keeps the group and the last sequence number.
+        let mut keep = Batch::new(r.clone());
+        keep.room_update = update(RoomRole::Hub, b"state-x", GroupUpdate::Keep);
+        s.commit(keep).unwrap();
+        assert_eq!(
+            s.room(&r).unwrap(),
+            Some(RoomRecord {
+                role: RoomRole::Hub,
+                state: b"state-x".to_vec(),
+                group: Some(b"group0".to_vec()),
+                last_seq: Some(0),
+            })
+        );
+        // A log entry alone advances only the last sequence number.
+        let mut log_only = Batch::new(r.clone());
+        log_only.log = entry(1, b"e1");
+        s.commit(log_only).unwrap();
+        assert_eq!(s.room(&r).unwrap().unwrap().last_seq, Some(1));
+        assert_eq!(s.room(&r).unwrap().unwrap().state, b"state-x".to_vec());
+        // Handing the room over removes the group state.
+        let mut handover = Batch::new(r.clone());
+        handover.room_update = update(RoomRole::Follower, b"state-y", GroupUpdate::Remove);
+        handover.log = entry(2, b"e2");
+        s.commit(handover).unwrap();
+        assert_eq!(
+            s.room(&r).unwrap(),
+            Some(RoomRecord {
+                role: RoomRole::Follower,
+                state: b"state-y".to_vec(),
+                group: None,
+                last_seq: Some(2),
+            })
+        );
+    }
+
+    pub fn log_ranges(s: &impl Storage) {
+        // Room IDs where one is a prefix of the other must not mix.
+        let a = room("!a:hub.example");
+        let ab = room("!a:hub.example.org");
+        for seq in 0..10 {
+            s.commit(hub_batch(&a, seq, &format!("a{seq}"), &[], &[]))
+                .unwrap();
+            s.commit(hub_batch(&ab, seq, &format!("ab{seq}"), &[], &[]))
+                .unwrap();
+        }
+        let range = |r: &RoomId, from, limit| -> Vec<(u64, Vec<u8>)> {
+            s.log_range(r, from, limit)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.seq, e.entry))
+                .collect()
+        };
+        assert_eq!(
+            range(&a, 3, 4),
+            vec![
+                (3, b"a3".to_vec()),
+                (4, b"a4".to_vec()),
+                (5, b"a5".to_vec()),
+                (6, b"a6".to_vec())
+            ]
+        );
+        assert_eq!(
+            range(&ab, 8, 100),
+            vec![(8, b"ab8".to_vec()), (9, b"ab9".to_vec())]
+        );
+        assert_eq!(range(&a, 10, 100), vec![]);
+        assert_eq!(range(&a, 0, 0), vec![]);
+        assert_eq!(range(&room("!none:hub.example"), 0, 10), vec![]);
+        assert_eq!(s.rooms().unwrap(), vec![a, ab]);
+    }
+
+    pub fn outbox_keeps_commit_order_per_destination(s: &impl Storage) {
+        let (a, b) = (room("!a:hub.example"), room("!b:hub.example"));
+        let (d1, d2) = ("one.example", "two.example");
+        s.commit(hub_batch(&a, 0, "a0", &[d1, d2], &[])).unwrap(); // ids 1, 2
+        s.commit(hub_batch(&b, 0, "b0", &[d1], &[])).unwrap(); // 3
+        s.commit(hub_batch(&a, 1, "a1", &[d1], &[])).unwrap(); // 4
+        s.commit(hub_batch(&b, 1, "b1", &[d2], &[])).unwrap(); // 5
+        let peek = |d: &str, limit| -> Vec<(u64, RoomId, Option<u64>, Vec<u8>)> {
+            s.outbox_peek(&server(d), limit)
+                .unwrap()
+                .into_iter()
+                .map(|e| {
+                    assert_eq!(e.dest, server(d));
+                    (e.id, e.room, e.seq, e.message)
+                })
+                .collect()
+        };
+        let msg = |tag: &str, d: &str| format!("{tag}->{d}").into_bytes();
+        assert_eq!(
+            peek(d1, 10),
+            vec![
+                (1, a.clone(), Some(0), msg("a0", d1)),
+                (3, b.clone(), Some(0), msg("b0", d1)),
+                (4, a.clone(), Some(1), msg("a1", d1)),
+            ]
+        );
+        assert_eq!(
+            peek(d2, 10),
+            vec![
+                (2, a.clone(), Some(0), msg("a0", d2)),
+                (5, b.clone(), Some(1), msg("b1", d2)),
+            ]
+        );
+        assert_eq!(peek(d1, 2).iter().map(|e| e.0).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(peek("three.example", 10), vec![]);
+
+        s.outbox_ack(&server(d1), 3).unwrap();
+        assert_eq!(peek(d1, 10).iter().map(|e| e.0).collect::<Vec<_>>(), [1, 4]);
+        s.outbox_ack(&server(d2), 2).unwrap();
+        s.outbox_ack(&server(d2), 5).unwrap();
+        assert_eq!(s.outbox_destinations().unwrap(), vec![server(d1)]);
+
+        // A batch without a log entry queues messages without a sequence number.
+        let mut notice = Batch::new(a.clone());
+        notice.outbox = vec![(server(d2), b"notice".to_vec())];
+        assert_eq!(s.commit(notice).unwrap(), committed(vec![6], vec![]));
+        assert_eq!(peek(d2, 10), vec![(6, a.clone(), None, b"notice".to_vec())]);
+    }
+
+    pub fn outbox_ack_is_idempotent_and_exact(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        s.commit(hub_batch(&r, 0, "e0", &["a.example", "b.example"], &[]))
+            .unwrap();
+        // The id of a.example's entry, acknowledged as b.example's: nothing happens.
+        s.outbox_ack(&server("b.example"), 1).unwrap();
+        assert_eq!(s.outbox_peek(&server("a.example"), 10).unwrap().len(), 1);
+        assert_eq!(s.outbox_peek(&server("b.example"), 10).unwrap().len(), 1);
+        s.outbox_ack(&server("a.example"), 1).unwrap();
+        s.outbox_ack(&server("a.example"), 1).unwrap();
+        s.outbox_ack(&server("a.example"), 99).unwrap();
+        assert_eq!(s.outbox_peek(&server("a.example"), 10).unwrap(), vec![]);
+        assert_eq!(
+            s.outbox_peek(&server("b.example"), 10)
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+    }
+
+    pub fn key_packages_one_time_then_last_resort(s: &impl Storage) {
+        let (phone, laptop) = ("@u:p.example#phone", "@u:p.example#laptop");
+        let u = user("@u:p.example");
+        assert_eq!(
+            s.publish_key_packages(&client(phone), vec![kp(1, false, b"x", b"x")]),
+            Err(StorageError::UnknownClient(client(phone)))
+        );
+        register(s, &[phone, laptop, "@v:p.example#tab"]);
+        s.publish_key_packages(
+            &client(phone),
+            vec![
+                kp(1, false, b"p2", b"phone one-time 2"),
+                kp(1, true, b"pl", b"phone last resort"),
+                kp(1, false, b"p1", b"phone one-time 1"),
+                kp(2, false, b"p-suite2", b"phone suite 2"),
+            ],
+        )
+        .unwrap();
+        s.publish_key_packages(
+            &client(laptop),
+            vec![kp(2, false, b"l-suite2", b"laptop suite 2")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.key_package_count(&client(phone), 1).unwrap(),
+            KeyPackageCount {
+                one_time: 2,
+                last_resort: 1
+            }
+        );
+        let claim = |clients: &[&str], suite| {
+            let clients: Vec<ClientId> = clients.iter().map(|c| client(c)).collect();
+            s.claim_key_packages(&u, &clients, suite).unwrap()
+        };
+        let got = |c: &str, bytes: &[u8]| (client(c), bytes.to_vec());
+        // One per client; the laptop has none of suite 1 and is absent.
+        assert_eq!(claim(&[], 1), vec![got(phone, b"phone one-time 1")]);
+        assert_eq!(claim(&[], 1), vec![got(phone, b"phone one-time 2")]);
+        assert_eq!(claim(&[], 1), vec![got(phone, b"phone last resort")]);
+        assert_eq!(claim(&[], 1), vec![got(phone, b"phone last resort")]);
+        assert_eq!(
+            s.key_package_count(&client(phone), 1).unwrap(),
+            KeyPackageCount {
+                one_time: 0,
+                last_resort: 1
+            }
+        );
+        // Only the requested suite, and the order of the named clients; clients of other
+        // users and repeated names are ignored.
+        assert_eq!(
+            claim(&[laptop, "@v:p.example#tab", phone, laptop], 2),
+            vec![got(laptop, b"laptop suite 2"), got(phone, b"phone suite 2")]
+        );
+        assert_eq!(claim(&[], 2), vec![]);
+        assert_eq!(claim(&[], 3), vec![]);
+        assert_eq!(
+            s.key_package_count(&client(laptop), 2).unwrap(),
+            KeyPackageCount::default()
+        );
+    }
+
+    pub fn key_package_publication_rules(s: &impl Storage) {
+        let (a, b) = ("@u:p.example#a", "@w:p.example#b");
+        register(s, &[a, b]);
+        s.publish_key_packages(&client(a), vec![kp(1, false, b"x", b"a's x")])
+            .unwrap();
+        // A reference held by another client: the whole publication is refused.
+        assert_eq!(
+            s.publish_key_packages(
+                &client(b),
+                vec![kp(1, false, b"y", b"b's y"), kp(1, false, b"x", b"b's x")]
+            ),
+            Err(StorageError::Conflict(Conflict::KeyPackageRef))
+        );
+        assert_eq!(
+            s.key_package_count(&client(b), 1).unwrap(),
+            KeyPackageCount::default()
+        );
+        // The same reference from its own client replaces the package.
+        s.publish_key_packages(&client(a), vec![kp(1, false, b"x", b"a's x v2")])
+            .unwrap();
+        assert_eq!(
+            s.key_package_count(&client(a), 1).unwrap(),
+            KeyPackageCount {
+                one_time: 1,
+                last_resort: 0
+            }
+        );
+        // A new last-resort package replaces the previous one of its suite.
+        s.publish_key_packages(&client(a), vec![kp(1, true, b"lr1", b"old last resort")])
+            .unwrap();
+        s.publish_key_packages(&client(a), vec![kp(1, true, b"lr2", b"new last resort")])
+            .unwrap();
+        assert_eq!(
+            s.key_package_count(&client(a), 1).unwrap(),
+            KeyPackageCount {
+                one_time: 1,
+                last_resort: 1
+            }
+        );
+        let u = user("@u:p.example");
+        assert_eq!(
+            s.claim_key_packages(&u, &[], 1).unwrap(),
+            vec![(client(a), b"a's x v2".to_vec())]
+        );
+        assert_eq!(
+            s.claim_key_packages(&u, &[], 1).unwrap(),
+            vec![(client(a), b"new last resort".to_vec())]
+        );
+        // The replaced last-resort reference is free again; the claimed one-time one too.
+        s.publish_key_packages(
+            &client(b),
+            vec![
+                kp(1, false, b"lr1", b"b's lr1"),
+                kp(1, false, b"x", b"b's x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            s.key_package_count(&client(b), 1).unwrap(),
+            KeyPackageCount {
+                one_time: 2,
+                last_resort: 0
+            }
+        );
+    }
+
+    pub fn directory_stays_consistent(s: &impl Storage) {
+        let alice = UserRecord {
+            user_id: user("@alice:p.example"),
+            handle: Some("Alice".into()),
+            email: Some("Alice@Example.org".into()),
+            phone: Some("+1 555 0100".into()),
+            display_name: Some("Sam".into()),
+        };
+        s.put_user(&alice).unwrap();
+        assert_eq!(s.user(&alice.user_id).unwrap(), Some(alice.clone()));
+        let find = |f, v| s.find_users(f, v).unwrap();
+        let alice_id = vec![alice.user_id.clone()];
+        assert_eq!(find(DirectoryField::Handle, "alice"), alice_id);
+        assert_eq!(find(DirectoryField::Email, "ALICE@example.ORG"), alice_id);
+        assert_eq!(find(DirectoryField::Phone, "+1-555-0100"), alice_id);
+        assert_eq!(find(DirectoryField::Handle, "alic"), vec![]);
+        assert_eq!(find(DirectoryField::Email, "alice"), vec![]);
+        assert_eq!(find(DirectoryField::Handle, ""), vec![]);
+
+        // Bob asks for Alice's handle: refused, and nothing of Bob is stored.
+        let mut bob = UserRecord {
+            user_id: user("@bob:p.example"),
+            handle: Some("ALICE".into()),
+            email: Some("bob@example.org".into()),
+            phone: None,
+            display_name: Some("sam".into()),
+        };
+        assert_eq!(
+            s.put_user(&bob),
+            Err(StorageError::Conflict(Conflict::DirectoryTaken {
+                field: DirectoryField::Handle
+            }))
+        );
+        assert_eq!(s.user(&bob.user_id).unwrap(), None);
+        assert_eq!(find(DirectoryField::Email, "bob@example.org"), vec![]);
+        assert_eq!(find(DirectoryField::DisplayName, "Sam"), alice_id);
+
+        // Alice changes her handle: the old one is free, the new one finds her.
+        let alice2 = UserRecord {
+            handle: Some("al".into()),
+            ..alice.clone()
+        };
+        s.put_user(&alice2).unwrap();
+        s.put_user(&alice2).unwrap(); // the same record again conflicts with nobody
+        assert_eq!(find(DirectoryField::Handle, "alice"), vec![]);
+        assert_eq!(find(DirectoryField::Handle, "AL"), alice_id);
+        s.put_user(&bob).unwrap();
+        assert_eq!(
+            find(DirectoryField::Handle, "alice"),
+            vec![bob.user_id.clone()]
+        );
+        // Display names are shared.
+        assert_eq!(
+            find(DirectoryField::DisplayName, "SAM"),
+            vec![alice.user_id.clone(), bob.user_id.clone()]
+        );
+        // Dropping a field frees it.
+        bob.email = None;
+        s.put_user(&bob).unwrap();
+        assert_eq!(find(DirectoryField::Email, "bob@example.org"), vec![]);
+        // Alice's email is still hers.
+        let mut carol = user_record("@carol:p.example", None, Some("alice@example.org"));
+        assert_eq!(
+            s.put_user(&carol),
+            Err(StorageError::Conflict(Conflict::DirectoryTaken {
+                field: DirectoryField::Email
+            }))
+        );
+        carol.email = Some("carol@example.org".into());
+        s.put_user(&carol).unwrap();
+        assert_eq!(
+            find(DirectoryField::Email, "carol@example.org"),
+            vec![carol.user_id]
+        );
+    }
+
+    pub fn clients_belong_to_stored_users(s: &impl Storage) {
+        let c = client("@a:p.example#phone");
+        let record = ClientRecord {
+            client_id: c.clone(),
+            token_hash: [1; 32],
+        };
+        assert_eq!(
+            s.put_client(&record),
+            Err(StorageError::UnknownUser(user("@a:p.example")))
+        );
+        assert_eq!(s.client(&c).unwrap(), None);
+        // A user whose ID is a prefix of another's must not see that one's clients.
+        s.put_user(&user_record("@a:p.example", None, None))
+            .unwrap();
+        s.put_user(&user_record("@a:p.example.org", None, None))
+            .unwrap();
+        s.put_client(&record).unwrap();
+        register(s, &["@a:p.example.org#x", "@a:p.example#laptop"]);
+        assert_eq!(
+            s.clients_of(&user("@a:p.example")).unwrap(),
+            vec![client("@a:p.example#laptop"), c.clone()]
+        );
+        assert_eq!(
+            s.clients_of(&user("@a:p.example.org")).unwrap(),
+            vec![client("@a:p.example.org#x")]
+        );
+        assert_eq!(s.clients_of(&user("@b:p.example")).unwrap(), vec![]);
+        // A new token replaces the old one.
+        let rotated = ClientRecord {
+            client_id: c.clone(),
+            token_hash: [2; 32],
+        };
+        s.put_client(&rotated).unwrap();
+        assert_eq!(s.client(&c).unwrap(), Some(rotated));
+    }
+
+    pub fn inbox_cursors_only_grow(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        let (c1, c2) = ("@u:hub.example#one", "@u:hub.example#two");
+        s.commit(hub_batch(&r, 0, "e0", &[], &[c1, c2])).unwrap(); // 1, 2
+        s.commit(hub_batch(&r, 1, "e1", &[], &[c1])).unwrap(); // 3
+        s.commit(hub_batch(&r, 2, "e2", &[], &[c2, c1])).unwrap(); // 4, 5
+        let read = |c: &str, after| -> Vec<u64> {
+            s.inbox_read(&client(c), after, 100)
+                .unwrap()
+                .into_iter()
+                .map(|(cursor, _)| cursor)
+                .collect()
+        };
+        assert_eq!(read(c1, 0), [1, 3, 5]);
+        assert_eq!(read(c2, 0), [2, 4]);
+        assert_eq!(read(c1, 3), [5]);
+        assert_eq!(read(c1, 5), Vec::<u64>::new());
+        assert_eq!(
+            s.inbox_read(&client(c1), 1, 1).unwrap(),
+            vec![(3, format!("e1->{c1}").into_bytes())]
+        );
+        s.inbox_trim(&client(c1), 3).unwrap();
+        assert_eq!(read(c1, 0), [5]);
+        assert_eq!(read(c2, 0), [2, 4]);
+        s.inbox_trim(&client(c1), u64::MAX).unwrap();
+        assert_eq!(read(c1, 0), Vec::<u64>::new());
+        // Trimmed cursors are not reused.
+        assert_eq!(
+            s.commit(hub_batch(&r, 3, "e3", &[], &[c1])).unwrap(),
+            committed(vec![], vec![6])
+        );
+        assert_eq!(read(c1, 0), [6]);
+    }
+
+    pub fn reads_are_bounded(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        let c = "@u:hub.example#one";
+        let mut b = hub_batch(&r, 0, "e0", &["a.example"], &[]);
+        b.inbox = (0..=MAX_READ_LIMIT)
+            .map(|i| (client(c), i.to_be_bytes().to_vec()))
+            .collect();
+        b.outbox = (0..=MAX_READ_LIMIT)
+            .map(|i| (server("a.example"), i.to_be_bytes().to_vec()))
+            .collect();
+        s.commit(b).unwrap();
+        let inbox = s.inbox_read(&client(c), 0, usize::MAX).unwrap();
+        assert_eq!(inbox.len(), MAX_READ_LIMIT);
+        assert_eq!(inbox[0], (1, 0usize.to_be_bytes().to_vec()));
+        let outbox = s.outbox_peek(&server("a.example"), usize::MAX).unwrap();
+        assert_eq!(outbox.len(), MAX_READ_LIMIT);
+        assert_eq!(outbox[MAX_READ_LIMIT - 1].id, MAX_READ_LIMIT as u64);
+    }
+
+    pub fn usable_as_a_trait_object(s: impl Storage) {
+        let shared: std::sync::Arc<dyn Storage> = std::sync::Arc::new(s);
+        let r = room("!r:hub.example");
+        let worker = {
+            let shared = shared.clone();
+            let r = r.clone();
+            std::thread::spawn(move || shared.commit(hub_batch(&r, 0, "e0", &[], &[])))
+        };
+        assert_eq!(worker.join().unwrap(), Ok(committed(vec![], vec![])));
+        assert_eq!(shared.room(&r).unwrap().unwrap().last_seq, Some(0));
+    }
+}
+
+/// Run every case of `cases` against one backend. `$make` returns the storage and a guard
+/// that must outlive it (the temporary directory of a redb file).
+macro_rules! suite {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+            suite!(@cases $make;
+                commit_writes_room_log_outbox_and_inbox,
+                sequence_numbers_have_no_gaps,
+                a_refused_batch_writes_nothing,
+                a_batch_for_an_unknown_room_is_refused,
+                followers_start_anywhere_and_drop_duplicates,
+                room_and_group_updates,
+                log_ranges,
+                outbox_keeps_commit_order_per_destination,
+                outbox_ack_is_idempotent_and_exact,
+                key_packages_one_time_then_last_resort,
+                key_package_publication_rules,
+                directory_stays_consistent,
+                clients_belong_to_stored_users,
+                inbox_cursors_only_grow,
+                reads_are_bounded
+            );
+
+            #[test]
+            fn usable_as_a_trait_object() {
+                let (s, _guard) = $make;
+                cases::usable_as_a_trait_object(s);
+            }
+        }
+    };
+    (@cases $make:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                let (s, _guard) = $make;
+                cases::$case(&s);
+            }
+        )*
+    };
+}
+
+fn temp_redb() -> (RedbStorage, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RedbStorage::open(dir.path().join("hub.redb")).unwrap();
+    (storage, dir)
+}
+
+suite!(memory, (MemoryStorage::new(), ()));
+suite!(redb, temp_redb());
+
+mod redb_only {
+    use super::*;
+
+    #[test]
+    fn everything_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let r = room("!r:hub.example");
+        let c = "@u:hub.example#phone";
+        let alice = UserRecord {
+            user_id: user("@u:hub.example"),
+            handle: Some("u".into()),
+            email: Some("u@example.org".into()),
+            phone: Some("+15550100".into()),
+            display_name: Some("You".into()),
+        };
+        {
+            let s = RedbStorage::open(&path).unwrap();
+            s.put_user(&alice).unwrap();
+            register(&s, &[c]);
+            s.publish_key_packages(
+                &client(c),
+                vec![
+                    kp(1, false, b"k1", b"one-time"),
+                    kp(1, true, b"k2", b"last"),
+                ],
+            )
+            .unwrap();
+            s.commit(hub_batch(&r, 0, "e0", &["a.example", "b.example"], &[c]))
+                .unwrap(); // outbox 1, 2; inbox 1
+            s.commit(hub_batch(&r, 1, "e1", &["a.example"], &[c]))
+                .unwrap(); // outbox 3; inbox 2
+            s.outbox_ack(&server("a.example"), 1).unwrap();
+            s.inbox_trim(&client(c), 2).unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        assert_eq!(
+            s.room(&r).unwrap(),
+            Some(RoomRecord {
+                role: RoomRole::Hub,
+                state: b"state1".to_vec(),
+                group: Some(b"group1".to_vec()),
+                last_seq: Some(1),
+            })
+        );
+        assert_eq!(
+            s.log_range(&r, 0, 10)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.seq, e.entry))
+                .collect::<Vec<_>>(),
+            vec![(0, b"e0".to_vec()), (1, b"e1".to_vec())]
+        );
+        // Pending outbox entries are still there, in order.
+        assert_eq!(
+            s.outbox_destinations().unwrap(),
+            vec![server("a.example"), server("b.example")]
+        );
+        assert_eq!(
+            s.outbox_peek(&server("a.example"), 10).unwrap(),
+            vec![OutboxEntry {
+                id: 3,
+                dest: server("a.example"),
+                room: r.clone(),
+                seq: Some(1),
+                message: b"e1->a.example".to_vec(),
+            }]
+        );
+        assert_eq!(
+            s.outbox_peek(&server("b.example"), 10)
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        assert_eq!(s.user(&alice.user_id).unwrap(), Some(alice.clone()));
+        assert_eq!(
+            s.find_users(DirectoryField::Email, "U@example.org")
+                .unwrap(),
+            vec![alice.user_id.clone()]
+        );
+        assert_eq!(
+            s.client(&client(c)).unwrap(),
+            Some(ClientRecord {
+                client_id: client(c),
+                token_hash: [7; 32]
+            })
+        );
+        assert_eq!(
+            s.key_package_count(&client(c), 1).unwrap(),
+            KeyPackageCount {
+                one_time: 1,
+                last_resort: 1
+            }
+        );
+        assert_eq!(s.inbox_read(&client(c), 0, 10).unwrap(), vec![]);
+        // The log continues where it stopped, and ids and cursors keep growing.
+        assert_eq!(
+            s.commit(hub_batch(&r, 1, "again", &[], &[])),
+            Err(StorageError::OutOfOrder {
+                expected: 2,
+                got: 1
+            })
+        );
+        assert_eq!(
+            s.commit(hub_batch(&r, 2, "e2", &["b.example"], &[c]))
+                .unwrap(),
+            committed(vec![4], vec![3])
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        let text = b"these are my notes, not a database\n".repeat(500);
+        std::fs::write(&path, &text).unwrap();
+        assert!(matches!(
+            RedbStorage::open(&path),
+            Err(StorageError::Backend(_))
+        ));
+        // And it was left as it was.
+        assert_eq!(std::fs::read(&path).unwrap(), text);
+        // A directory is not a database either.
+        assert!(matches!(
+            RedbStorage::open(dir.path()),
+            Err(StorageError::Backend(_))
+        ));
+    }
+
+    #[test]
+    fn a_database_of_another_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        {
+            let db = ::redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
+                txn.open_table(meta)
+                    .unwrap()
+                    .insert("schema_version", 2)
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        assert_eq!(
+            RedbStorage::open(&path).unwrap_err(),
+            StorageError::Corrupt("schema version 2; this build reads version 1".into())
+        );
+    }
+
+    #[test]
+    fn a_database_open_elsewhere_is_an_error() {
+        let (_s, dir) = temp_redb();
+        assert!(matches!(
+            RedbStorage::open(dir.path().join("hub.redb")),
+            Err(StorageError::Backend(_))
+        ));
+    }
+}
