@@ -972,6 +972,26 @@ mod redb_only {
     }
 
     #[test]
+    fn a_truncated_database_is_refused_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        {
+            let s = RedbStorage::open(&path).unwrap();
+            let r = room("!r:hub.example");
+            for seq in 0..50 {
+                s.commit(hub_batch(&r, seq, &"x".repeat(3000), &["a.example"], &[]))
+                    .unwrap();
+            }
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(matches!(
+            RedbStorage::open(&path),
+            Err(StorageError::Corrupt(_))
+        ));
+    }
+
+    #[test]
     fn a_database_of_another_schema_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.redb");
