@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <task>` (the cargo-xtask convention).
 //!
 //! Tasks: `ci` runs exactly what `.ci/run` runs; `fuzz <target> <seconds>` runs one
-//! cargo-fuzz target for a bounded time.
+//! cargo-fuzz target for a bounded time; `bench [--quick]` prints the benchmark figures
+//! (`docs/performance.md`).
 
 use std::process::{Command, ExitCode};
 
@@ -10,8 +11,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | fuzz TARGET SECONDS>");
+            eprintln!("usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [--quick]>");
             return ExitCode::from(2);
         }
     };
@@ -56,6 +58,14 @@ fn fuzz(args: &[String]) -> Result<(), String> {
         "cargo",
         &["fuzz", "run", target, "-s", "none", "--", &max_time],
     )
+}
+
+/// `cargo xtask bench [--quick]`: builds `mimi-bench` in release mode and prints every
+/// figure (`mimi-bench all`); further arguments go to `mimi-bench` as they are.
+fn bench(args: &[String]) -> Result<(), String> {
+    let mut command = vec!["run", "--release", "-p", "mimi-bench", "--", "all"];
+    command.extend(args.iter().map(String::as_str));
+    run("cargo", &command)
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {

@@ -1,0 +1,38 @@
+//! # mimi-bench: throughput, latency and scale, against a ceiling measured in the same run
+//!
+//! Owns the benchmark harness of `cargo xtask bench`: a load generator of concurrent
+//! HTTPS clients with mutual TLS ([`loadgen`]), the bare hyper + rustls server that sets
+//! the ceiling ([`ceiling`]), servers run as real processes ([`process`]), the benchmark's
+//! PKI and scratch files ([`setup`]), codec messages of realistic sizes ([`messages`]),
+//! figures as medians with min and max over several runs and the table they are printed in
+//! ([`figure`]), the machine description ([`machine`]), and the figures themselves with how
+//! each is measured ([`suite`]). `docs/performance.md` explains every figure.
+//!
+//! This crate sits above everything it measures and nothing depends on it. It uses
+//! `mimi-transport`'s TLS helpers and PKI, and `mimi-codec` for request bodies; it must not
+//! reach into a crate's internals to measure it (servers are measured over the network as
+//! processes, libraries through their public API), and it never changes what it measures.
+//! Nothing here asserts on time: the figures are reported, and the targets printed beside
+//! them.
+//!
+//! Where the figures still to come plug in:
+//! - hub and scale: start three `mimi-hub` processes with [`process::ChildServer`] and PEM
+//!   files from [`setup::BenchPki`], drive the hub with [`suite::measure_point`] and a
+//!   [`loadgen::Workload`] of `ds.send_message` events over the rooms, and replace
+//!   [`suite::hub_pending`] and [`suite::scale_pending`];
+//! - MLS: time `mimi-ds`'s commit handling and openmls `PublicGroup` on the same commits,
+//!   and replace [`suite::mls_pending`];
+//! - the signaling validation micro-benchmark: `benches/signaling.rs` (see `Cargo.toml`).
+
+pub mod ceiling;
+pub mod figure;
+pub mod loadgen;
+pub mod machine;
+pub mod messages;
+pub mod process;
+pub mod setup;
+pub mod suite;
+
+pub use figure::{Figure, FigureError, Row, Table};
+pub use loadgen::{LoadConfig, LoadReport, Pace, Stop, Workload};
+pub use suite::{BenchError, Settings};

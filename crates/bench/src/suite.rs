@@ -1,0 +1,463 @@
+//! The figures `mimi-bench` prints, and how each is measured.
+//!
+//! Every measured figure is the median of [`Settings::runs`] runs with their min and max.
+//! A *point* is one run at saturation (closed loop) followed by one run at half of the
+//! throughput that saturation run reached (open loop), so that "half load" follows the
+//! machine's speed at that moment. The hub figures will use [`measure_point`] against the
+//! hub process the same way the ceiling does here.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use mimi_codec::{CodecError, ServerName, Wire};
+use rustls::pki_types::ServerName as TlsServerName;
+
+use crate::figure::{Figure, FigureError, Table};
+use crate::loadgen::{
+    self, FixedBody, LatencySummary, LoadConfig, LoadError, LoadReport, Pace, RequestError, Stop,
+    Workload,
+};
+use crate::messages;
+use crate::process::{self, ChildServer, ProcessError};
+use crate::setup::{self, BenchPki, ScratchDir, SetupError};
+
+/// The ceiling server's name (its certificate's one DNS name).
+pub const CEILING_SERVER: &str = "ceiling.bench.test";
+/// The load generator's name (its client certificate's one DNS name).
+pub const LOADGEN_CLIENT: &str = "loadgen.bench.test";
+/// The path the load generator posts to (the MIMI Send Event endpoint).
+pub const SEND_PATH: &str = "/send";
+/// The subcommand of the `mimi-bench` binary that runs the ceiling server process.
+pub const SERVE_CEILING_COMMAND: &str = "serve-ceiling";
+
+/// Target: hub throughput as a fraction of the ceiling, with fan-out to two followers.
+pub const TARGET_HUB_RATIO: &str = ">= 0.30";
+/// Target: p99 latency at half load.
+pub const TARGET_P99_HALF_LOAD: &str = "< 20 ms";
+/// Target: delivery-service commit handling against bare openmls at 1,000 clients.
+pub const TARGET_MLS_RATIO: &str = "<= 1.2 at 1,000 clients";
+/// Target: per-event cost from 1 to 100,000 rooms.
+pub const TARGET_SCALE_FLAT: &str = "flat from 1 to 100,000 rooms";
+
+/// Why a benchmark could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Setting up certificates or files failed.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// A server process failed.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// The load generator could not start.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A benchmark message could not be built or encoded.
+    #[error("benchmark message: {0}")]
+    Codec(#[from] CodecError),
+    /// A figure could not be computed.
+    #[error(transparent)]
+    Figure(#[from] FigureError),
+    /// The async runtime could not be started.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The server under test did not answer every request with `200`: a throughput figure
+    /// over refusals or failures would be wrong, so the run is not counted.
+    #[error(
+        "{phase}: {refused} requests refused (first status {first_refusal:?}) and {failed} failed (first: {first_failure:?})"
+    )]
+    NotAllAccepted {
+        /// Which run.
+        phase: String,
+        /// Requests answered with a status other than `200`.
+        refused: u64,
+        /// The first such status.
+        first_refusal: Option<StatusCode>,
+        /// Requests that got no answer.
+        failed: u64,
+        /// The first such failure.
+        first_failure: Option<RequestError>,
+    },
+    /// A run answered nothing at all.
+    #[error("{0}: no request was answered")]
+    NothingAnswered(String),
+    /// The subcommand measures figures that need a part not built yet.
+    #[error("{0} figures are not measured yet: {1}")]
+    NotYetMeasurable(&'static str, &'static str),
+}
+
+/// How long and how often to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Runs per figure (each figure is their median, with min and max).
+    pub runs: usize,
+    /// Length of each saturation run and each half-load run.
+    pub phase: Duration,
+    /// Unmeasured load before the first run (connections, caches, CPU frequency).
+    pub warmup: Duration,
+    /// Concurrent clients (kept-alive connections) of the load generator.
+    pub clients: usize,
+}
+
+impl Settings {
+    /// The full benchmark: 5 runs of 5 s per phase.
+    pub const FULL: Settings = Settings {
+        runs: 5,
+        phase: Duration::from_secs(5),
+        warmup: Duration::from_secs(2),
+        clients: 32,
+    };
+    /// `--quick`, short enough for CI: 3 runs of 1 s per phase.
+    pub const QUICK: Settings = Settings {
+        runs: 3,
+        phase: Duration::from_secs(1),
+        warmup: Duration::from_millis(500),
+        clients: 32,
+    };
+}
+
+/// What the load generator needs to reach a server under test.
+#[derive(Clone)]
+pub struct Target {
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// The name on the server's certificate.
+    pub server_name: TlsServerName<'static>,
+    /// The load generator's TLS configuration (with its client certificate).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// The path to post to.
+    pub path: String,
+    /// The request bodies.
+    pub workload: Arc<dyn Workload>,
+}
+
+/// One point: a saturation run, then a run at half of its throughput.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PointSample {
+    /// Accepted requests per second at saturation.
+    pub saturation_throughput: f64,
+    /// Latency at saturation.
+    pub saturation_latency: LatencySummary,
+    /// The rate offered at half load (half of `saturation_throughput`).
+    pub half_rate: f64,
+    /// Accepted requests per second at half load.
+    pub half_throughput: f64,
+    /// Latency at half load, from when each request was due.
+    pub half_latency: LatencySummary,
+}
+
+async fn load(
+    target: &Target,
+    clients: usize,
+    pace: Pace,
+    duration: Duration,
+    phase: &str,
+) -> Result<LoadReport, BenchError> {
+    let config = LoadConfig::new(
+        target.addr,
+        target.server_name.clone(),
+        target.tls.clone(),
+        target.path.clone(),
+        clients,
+        pace,
+        Stop::After(duration),
+    );
+    let report = loadgen::run(Arc::new(config), target.workload.clone()).await?;
+    if report.refused > 0 || report.failed > 0 {
+        return Err(BenchError::NotAllAccepted {
+            phase: phase.to_owned(),
+            refused: report.refused,
+            first_refusal: report.first_refusal,
+            failed: report.failed,
+            first_failure: report.first_failure,
+        });
+    }
+    if report.accepted == 0 {
+        return Err(BenchError::NothingAnswered(phase.to_owned()));
+    }
+    Ok(report)
+}
+
+/// Load `target` for `duration` at saturation, unmeasured (to warm it up).
+pub async fn warm_up(target: &Target, settings: &Settings) -> Result<(), BenchError> {
+    load(
+        target,
+        settings.clients,
+        Pace::Saturate,
+        settings.warmup,
+        "warm-up",
+    )
+    .await
+    .map(drop)
+}
+
+/// Measure one point against `target`.
+pub async fn measure_point(
+    target: &Target,
+    settings: &Settings,
+) -> Result<PointSample, BenchError> {
+    let saturation = load(
+        target,
+        settings.clients,
+        Pace::Saturate,
+        settings.phase,
+        "saturation",
+    )
+    .await?;
+    let half_rate = saturation.throughput() / 2.0;
+    let half = load(
+        target,
+        settings.clients,
+        Pace::Rate(half_rate),
+        settings.phase,
+        "half load",
+    )
+    .await?;
+    Ok(PointSample {
+        saturation_throughput: saturation.throughput(),
+        saturation_latency: saturation.latency_summary(),
+        half_rate,
+        half_throughput: half.throughput(),
+        half_latency: half.latency_summary(),
+    })
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The figures of several points, named `<label>: ...`.
+pub fn point_figures(label: &str, samples: &[PointSample]) -> Result<Vec<Figure>, FigureError> {
+    let series = |f: fn(&PointSample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
+    Ok(vec![
+        Figure::from_samples(
+            format!("{label}: throughput at saturation"),
+            "req/s",
+            &series(|s| s.saturation_throughput),
+        )?,
+        Figure::from_samples(
+            format!("{label}: p50 at saturation"),
+            "ms",
+            &series(|s| millis(s.saturation_latency.p50)),
+        )?,
+        Figure::from_samples(
+            format!("{label}: p99 at saturation"),
+            "ms",
+            &series(|s| millis(s.saturation_latency.p99)),
+        )?,
+        Figure::from_samples(
+            format!("{label}: p99.9 at saturation"),
+            "ms",
+            &series(|s| millis(s.saturation_latency.p999)),
+        )?,
+        Figure::from_samples(
+            format!("{label}: throughput at half load"),
+            "req/s",
+            &series(|s| s.half_throughput),
+        )?,
+        Figure::from_samples(
+            format!("{label}: p50 at half load"),
+            "ms",
+            &series(|s| millis(s.half_latency.p50)),
+        )?,
+        Figure::from_samples(
+            format!("{label}: p99 at half load"),
+            "ms",
+            &series(|s| millis(s.half_latency.p99)),
+        )?,
+        Figure::from_samples(
+            format!("{label}: p99.9 at half load"),
+            "ms",
+            &series(|s| millis(s.half_latency.p999)),
+        )?,
+    ])
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(BenchError::Runtime)
+}
+
+fn server_name(s: &str) -> Result<ServerName, BenchError> {
+    Ok(s.parse().map_err(CodecError::from)?)
+}
+
+fn tls_name(name: &ServerName) -> Result<TlsServerName<'static>, BenchError> {
+    TlsServerName::try_from(name.as_str().to_owned()).map_err(|_| {
+        BenchError::Codec(CodecError::Malformed(format!(
+            "{name} is not a TLS server name"
+        )))
+    })
+}
+
+/// The body every ceiling request carries: a `ds.send_message` event with a 1 KiB
+/// application message, as the hub benchmark sends.
+pub fn ceiling_request() -> Result<Bytes, BenchError> {
+    let names = messages::names()?;
+    let room = messages::room(0, &names.hub)?;
+    Ok(Bytes::from(
+        messages::send_message(room, &names.alice)?.encode()?,
+    ))
+}
+
+/// The ceiling's answer: an encoded `EventResponse` `ok`, as the hub answers.
+pub fn ceiling_answer() -> Result<Bytes, BenchError> {
+    let names = messages::names()?;
+    let room = messages::room(0, &names.hub)?;
+    Ok(Bytes::from(messages::accepted(room, &names.hub).encode()?))
+}
+
+/// The ceiling figures: the ceiling server runs as a process of `exe` (the `mimi-bench`
+/// binary, subcommand [`SERVE_CEILING_COMMAND`]) and the load generator drives it from
+/// this process.
+pub fn measure_ceiling(exe: &Path, settings: &Settings) -> Result<Table, BenchError> {
+    let ceiling = server_name(CEILING_SERVER)?;
+    let pki = BenchPki::generate()?;
+    let dir = ScratchDir::new("ceiling")?;
+    pki.write_server_files(dir.path(), &ceiling)?;
+    let mut command = Command::new(exe);
+    command
+        .arg(SERVE_CEILING_COMMAND)
+        .arg(dir.path())
+        .arg(ceiling.as_str());
+    let server = ChildServer::spawn(command)?;
+    let target = Target {
+        addr: server.addr(),
+        server_name: tls_name(&ceiling)?,
+        tls: pki.client_config(&server_name(LOADGEN_CLIENT)?)?,
+        path: SEND_PATH.to_owned(),
+        workload: Arc::new(FixedBody(ceiling_request()?)),
+    };
+    let runtime = runtime()?;
+    let samples = runtime.block_on(async {
+        warm_up(&target, settings).await?;
+        let mut samples = Vec::with_capacity(settings.runs);
+        for _ in 0..settings.runs {
+            samples.push(measure_point(&target, settings).await?);
+        }
+        Ok::<_, BenchError>(samples)
+    })?;
+    let peak_rss = server.peak_rss_bytes()?;
+    server.stop()?;
+
+    let mut table = Table::new(format!(
+        "Ceiling: bare hyper + rustls, mutual TLS, {} kept-alive connections, {}-byte POST",
+        settings.clients,
+        target.workload.body(0, 0).len()
+    ));
+    for figure in point_figures("ceiling", &samples)? {
+        let target = figure
+            .name
+            .ends_with("p99 at half load")
+            .then_some(TARGET_P99_HALF_LOAD);
+        table.measured(figure, target);
+    }
+    table.measured(
+        Figure::from_samples(
+            "ceiling: server peak RSS",
+            "MiB",
+            &[peak_rss as f64 / (1u64 << 20) as f64],
+        )?,
+        None,
+    );
+    Ok(table)
+}
+
+/// The `serve-ceiling DIR NAME` process: load the TLS files [`BenchPki::write_server_files`]
+/// wrote, bind 127.0.0.1 on a free port, announce it, and serve until standard input
+/// closes.
+pub fn serve_ceiling_process(dir: &Path, name: &str) -> Result<(), BenchError> {
+    let name = server_name(name)?;
+    let tls = setup::load_server_config(dir, &name)?;
+    let answer = ceiling_answer()?;
+    runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(ProcessError::Io)?;
+        process::announce(listener.local_addr().map_err(ProcessError::Io)?)
+            .map_err(ProcessError::Io)?;
+        crate::ceiling::serve(listener, tls, answer, process::stdin_closed()).await;
+        Ok(())
+    })
+}
+
+const NEEDS_HUB: &str = "needs the composed mimi-hub server";
+
+/// The hub figures, not measured until the hub server is composed.
+pub fn hub_pending() -> Table {
+    let mut table = Table::new(
+        "Hub: 3 providers as processes, ds.send_message in rooms hubbed at one, fan-out to 2 followers",
+    );
+    for (name, unit, target) in [
+        ("hub: accepted at the hub, saturation", "msg/s", None),
+        ("hub: delivered at the followers, saturation", "msg/s", None),
+        ("hub: p50 submit to follower ack, saturation", "ms", None),
+        ("hub: p99 submit to follower ack, saturation", "ms", None),
+        ("hub: p99.9 submit to follower ack, saturation", "ms", None),
+        ("hub: p50 submit to follower ack, half load", "ms", None),
+        (
+            "hub: p99 submit to follower ack, half load",
+            "ms",
+            Some(TARGET_P99_HALF_LOAD),
+        ),
+        ("hub: p99.9 submit to follower ack, half load", "ms", None),
+        ("hub throughput / ceiling", "ratio", Some(TARGET_HUB_RATIO)),
+    ] {
+        table.not_yet_measured(name, unit, target, NEEDS_HUB);
+    }
+    table
+}
+
+/// The scale figures, not measured until the hub server is composed.
+pub fn scale_pending() -> Table {
+    let mut table = Table::new("Scale: the hub benchmark with 1, 1,000 and 100,000 rooms");
+    for rooms in ["1", "1,000", "100,000"] {
+        table.not_yet_measured(
+            &format!("scale: accepted at the hub, {rooms} rooms"),
+            "msg/s",
+            Some(TARGET_SCALE_FLAT),
+            NEEDS_HUB,
+        );
+        table.not_yet_measured(
+            &format!("scale: hub peak RSS per room, {rooms} rooms"),
+            "KiB",
+            None,
+            NEEDS_HUB,
+        );
+        table.not_yet_measured(
+            &format!("scale: storage per room, {rooms} rooms"),
+            "KiB",
+            None,
+            NEEDS_HUB,
+        );
+    }
+    table
+}
+
+/// The MLS figures, not measured until the delivery service's commit path is composed.
+pub fn mls_pending() -> Table {
+    let mut table = Table::new(
+        "MLS at the hub: validate and apply a commit, delivery service vs bare openmls PublicGroup",
+    );
+    for clients in ["10", "100", "1,000", "10,000"] {
+        table.not_yet_measured(
+            &format!("mls: DS commit handling, {clients} clients"),
+            "ms",
+            None,
+            "needs mimi-ds's commit path",
+        );
+        table.not_yet_measured(
+            &format!("mls: DS / bare openmls, {clients} clients"),
+            "ratio",
+            (clients == "1,000").then_some(TARGET_MLS_RATIO),
+            "needs mimi-ds's commit path",
+        );
+    }
+    table
+}
