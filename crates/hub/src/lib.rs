@@ -7,5 +7,17 @@
 //!
 //! Every other crate of the workspace may be used here; nothing in the workspace depends on
 //! this crate.
+//!
+//! ## Code map
+//! - [`engine::Provider`]: the MIMI logic (hub and follower roles, the transport
+//!   `Handler`, the operations of the client API), with one lock per room.
+//! - [`outbox`]: delivery of the durable outbox to other servers.
+//! - [`storage`]: the storage trait and its redb and in-memory implementations.
+//! - [`persist`]: how log entries and room metadata are encoded for storage.
+//! - [`identity`]: the hub's MLS signing identity.
 
+pub mod engine;
+pub mod identity;
+pub mod outbox;
+pub mod persist;
 pub mod storage;
