@@ -16,6 +16,8 @@
 //! - [`persist`]: how log entries and room metadata are encoded for storage.
 //! - [`identity`]: the hub's MLS signing identity.
 
+pub mod api;
+pub mod config;
 pub mod engine;
 pub mod identity;
 pub mod outbox;

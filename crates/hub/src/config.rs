@@ -1,0 +1,182 @@
+//! `provider.toml`: what one provider's server needs to run.
+//!
+//! ```toml
+//! server_name = "a.example"            # this provider's MIMI server name
+//! listen = "127.0.0.1:8443"            # MIMI endpoints (mutual TLS); port 0 picks one
+//! api_listen = "127.0.0.1:8444"        # the client API (server TLS, bearer tokens)
+//! certificate = "a.example.crt"        # PEM chain, DNS SAN = server_name
+//! private_key = "a.example.key"        # PEM private key
+//! ca = "ca.crt"                        # PEM roots trusted for peers' certificates
+//! storage = "a.example.redb"           # the redb database file
+//! hub_key = "a.example.hub-key"        # optional; default: beside the database
+//! open_registration = true             # optional; default false
+//!
+//! [peers]                              # optional static map; without it, .well-known + DNS
+//! "b.example" = "127.0.0.1:9443"
+//! ```
+//! Relative paths are relative to the configuration file's folder.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use mimi_codec::ServerName;
+use serde::Deserialize;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server_name: String,
+    listen: SocketAddr,
+    api_listen: SocketAddr,
+    certificate: PathBuf,
+    private_key: PathBuf,
+    ca: PathBuf,
+    storage: PathBuf,
+    hub_key: Option<PathBuf>,
+    #[serde(default)]
+    open_registration: bool,
+    #[serde(default)]
+    peers: BTreeMap<String, SocketAddr>,
+}
+
+/// A provider's configuration, validated, with absolute paths.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// This provider's server name.
+    pub server_name: ServerName,
+    /// Where the MIMI endpoints listen.
+    pub listen: SocketAddr,
+    /// Where the client API listens.
+    pub api_listen: SocketAddr,
+    /// PEM certificate chain.
+    pub certificate: PathBuf,
+    /// PEM private key.
+    pub private_key: PathBuf,
+    /// PEM trusted roots.
+    pub ca: PathBuf,
+    /// The redb database.
+    pub storage: PathBuf,
+    /// The hub's MLS key file.
+    pub hub_key: PathBuf,
+    /// Whether anyone may register.
+    pub open_registration: bool,
+    /// Static addresses of peers.
+    pub peers: BTreeMap<ServerName, SocketAddr>,
+}
+
+impl ProviderConfig {
+    /// Load and validate `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parse configuration text; relative paths are taken relative to `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let server_name: ServerName = raw
+            .server_name
+            .parse()
+            .map_err(|e| format!("server_name: {e}"))?;
+        let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let storage = abs(raw.storage);
+        let hub_key = raw
+            .hub_key
+            .map(abs)
+            .unwrap_or_else(|| storage.with_extension("hub-key"));
+        let peers = raw
+            .peers
+            .into_iter()
+            .map(|(name, addr)| {
+                name.parse::<ServerName>()
+                    .map(|n| (n, addr))
+                    .map_err(|e| format!("peers.{name}: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ProviderConfig {
+            server_name,
+            listen: raw.listen,
+            api_listen: raw.api_listen,
+            certificate: abs(raw.certificate),
+            private_key: abs(raw.private_key),
+            ca: abs(raw.ca),
+            storage,
+            hub_key,
+            open_registration: raw.open_registration,
+            peers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_configuration_with_relative_paths() {
+        let text = r#"
+            server_name = "a.example"
+            listen = "127.0.0.1:0"
+            api_listen = "127.0.0.1:0"
+            certificate = "a.crt"
+            private_key = "a.key"
+            ca = "ca.crt"
+            storage = "a.redb"
+            open_registration = true
+            [peers]
+            "b.example" = "127.0.0.1:9443"
+        "#;
+        let c = ProviderConfig::parse(text, Path::new("/etc/mimi")).unwrap();
+        assert_eq!(c.server_name.as_str(), "a.example");
+        assert_eq!(c.certificate, PathBuf::from("/etc/mimi/a.crt"));
+        assert_eq!(c.hub_key, PathBuf::from("/etc/mimi/a.hub-key"));
+        assert!(c.open_registration);
+        assert_eq!(c.peers.len(), 1);
+    }
+
+    #[test]
+    fn refuses_bad_names_and_unknown_fields() {
+        let base = "listen = \"127.0.0.1:0\"\napi_listen = \"127.0.0.1:0\"\ncertificate = \"a\"\nprivate_key = \"a\"\nca = \"a\"\nstorage = \"a\"\n";
+        let bad_name = format!("server_name = \"not a name\"\n{base}");
+        assert!(
+            ProviderConfig::parse(&bad_name, Path::new("/"))
+                .unwrap_err()
+                .contains("server_name")
+        );
+        let unknown = format!("server_name = \"a.example\"\n{base}colour = 1\n");
+        assert!(
+            ProviderConfig::parse(&unknown, Path::new("/"))
+                .unwrap_err()
+                .contains("colour")
+        );
+    }
+}
