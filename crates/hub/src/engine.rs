@@ -395,29 +395,29 @@ impl Provider {
             seq,
             entry: encode_event(room_id, logged).map_err(internal)?,
         });
-        let mut sent_to: Vec<ServerName> = meta.sent_to.as_slice().to_vec();
+        let mut new_meta = meta.clone();
         let history = hub_room.hub().history();
         for dest in accepted.plan.destinations() {
             if dest == self.name {
                 continue;
             }
-            if !sent_to.contains(&dest) {
-                // A new destination first gets the room's history from its start.
-                for earlier in history
-                    .events()
-                    .iter()
-                    .take_while(|e| e.fanout.sequence < seq)
-                {
-                    let msg = message_for(room_id, earlier, None);
-                    batch
-                        .outbox
-                        .push((dest.clone(), msg.encode().map_err(internal)?));
-                }
-                sent_to.push(dest.clone());
+            // Events this destination has not been sent yet come first, without Welcomes.
+            for earlier in history
+                .events_from(meta.next_seq(&dest))
+                .iter()
+                .take_while(|e| e.fanout.sequence < seq)
+            {
+                let msg = message_for(room_id, earlier, None);
+                batch
+                    .outbox
+                    .push((dest.clone(), msg.encode().map_err(internal)?));
             }
             let welcomes = accepted.plan.welcomes_to.get(&dest).map(Vec::as_slice);
             let msg = message_for(room_id, logged, welcomes);
-            batch.outbox.push((dest, msg.encode().map_err(internal)?));
+            batch
+                .outbox
+                .push((dest.clone(), msg.encode().map_err(internal)?));
+            new_meta.sent_up_to(&dest, seq + 1).map_err(internal)?;
         }
         let own_welcomes = accepted.plan.welcomes_to.get(&self.name).map(Vec::as_slice);
         let own_msg = message_for(room_id, logged, own_welcomes)
@@ -438,9 +438,6 @@ impl Provider {
         {
             batch.inbox.push((client, own_msg.clone()));
         }
-        let new_meta = RoomMeta {
-            sent_to: BoundedVec::new(sent_to).map_err(internal)?,
-        };
         batch.room_update = Some(RoomUpdate {
             role: RoomRole::Hub,
             state: new_meta.encode().map_err(internal)?,

@@ -64,12 +64,46 @@ pub fn message_for(
     )
 }
 
-/// What the hub keeps beside a room's state: the servers that have been sent the room's
-/// history (a server that newly becomes a destination first gets the backlog).
+/// How far a destination server has been sent a room's history.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+pub struct Destination {
+    /// The server.
+    pub server: ServerName,
+    /// The sequence number of the next event it has not been sent.
+    pub next_seq: u64,
+}
+
+/// What the hub keeps beside a room's state: how far each destination has been sent the
+/// room's history. A server that becomes a destination (again) first gets the events it
+/// has not been sent, so that its replica has no gap (see `docs/spec-decisions.md`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
 pub struct RoomMeta {
-    /// Servers the room's events have been queued for.
-    pub sent_to: BoundedVec<ServerName, MAX_PARTICIPANTS>,
+    /// The destinations so far.
+    pub sent: BoundedVec<Destination, MAX_PARTICIPANTS>,
+}
+
+impl RoomMeta {
+    /// The next sequence number `server` has not been sent (0 if never).
+    pub fn next_seq(&self, server: &ServerName) -> u64 {
+        self.sent
+            .iter()
+            .find(|d| &d.server == server)
+            .map_or(0, |d| d.next_seq)
+    }
+
+    /// Record that `server` has been sent everything before `next_seq`.
+    pub fn sent_up_to(&mut self, server: &ServerName, next_seq: u64) -> Result<(), CodecError> {
+        let mut all = self.sent.as_slice().to_vec();
+        match all.iter_mut().find(|d| &d.server == server) {
+            Some(d) => d.next_seq = d.next_seq.max(next_seq),
+            None => all.push(Destination {
+                server: server.clone(),
+                next_seq,
+            }),
+        }
+        self.sent = BoundedVec::new(all)?;
+        Ok(())
+    }
 }
 
 impl Wire for RoomMeta {}
