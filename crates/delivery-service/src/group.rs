@@ -160,9 +160,11 @@ fn mls_err(e: impl std::fmt::Display) -> DsError {
 impl HubGroup {
     /// Start tracking a room's group from the creator's GroupInfo and ratchet tree.
     ///
-    /// Checks DS-CR-1: the group ID is the room ID, the group context carries the RoomState
-    /// extension, `external_senders` contains `hub`, and the required capabilities include
-    /// the MIMI extension and proposal types.
+    /// Checks DS-CR-1: the group is at epoch 0, every member's credential names a client,
+    /// the group ID is the room ID, the group context carries the RoomState extension,
+    /// `external_senders` contains `hub`, and the required capabilities include the MIMI
+    /// extension and proposal types. (That the members are the creator's clients is checked
+    /// by the caller, which knows the creator.)
     pub fn create(
         group_info: &[u8],
         ratchet_tree: &[u8],
@@ -215,6 +217,17 @@ impl HubGroup {
                 "required_capabilities must include the RoomState extension and UserEvent proposal types",
             ));
         }
+        if group.group_context().epoch().as_u64() != 0 {
+            return Err(DsError::refused(
+                DsRule::Cr1,
+                "the group must be handed to the hub at epoch 0",
+            ));
+        }
+        for member in group.members() {
+            client_id_from_credential(&member.credential).map_err(|_| {
+                DsError::refused(DsRule::Cr1, "a member's credential names no client")
+            })?;
+        }
         let hub_group = HubGroup {
             crypto,
             storage,
@@ -264,6 +277,20 @@ impl HubGroup {
     /// How many proposals are queued for the next commit.
     pub fn queued_count(&self) -> usize {
         self.queued_bytes.len()
+    }
+
+    /// The leaves that a queued Remove proposal (from anyone) already removes.
+    pub fn queued_removals(&self) -> Result<BTreeSet<u32>, DsError> {
+        Ok(self
+            .group
+            .queued_proposals(&self.storage)
+            .map_err(state_err)?
+            .into_iter()
+            .filter_map(|(_, q)| match q.proposal() {
+                Proposal::Remove(r) => Some(r.removed().u32()),
+                _ => None,
+            })
+            .collect())
     }
 
     fn sender_of(

@@ -47,7 +47,8 @@ pub fn validate_key_package(
     let kp = kp_in
         .validate(&crypto, ProtocolVersion::Mls10)
         .map_err(|e| refuse(format!("invalid KeyPackage: {e}")))?;
-    let client = client_id_from_credential(kp.leaf_node().credential())?;
+    let client = client_id_from_credential(kp.leaf_node().credential())
+        .map_err(|e| refuse(format!("the key package names no client: {e}")))?;
     if &client != publisher {
         return Err(refuse(format!(
             "the key package belongs to {client}, not to the publishing client {publisher}"

@@ -262,6 +262,18 @@ fn apply(group: &mut HubGroup, staged: Staged) -> Result<(), DsError> {
     }
 }
 
+/// The servers of the group's clients. Every member must get its group's handshake
+/// messages (proposals and commits) to stay in step — a departed user's clients included,
+/// which learn from the commit that removes them that they are out — so these go to the
+/// members' servers as well as to the participating ones.
+fn member_servers(group: &HubGroup) -> BTreeSet<ServerName> {
+    group
+        .members()
+        .into_iter()
+        .map(|(_, c)| c.user().server())
+        .collect()
+}
+
 /// After changes are accepted: a departed user with no client in the group owes no removal.
 fn settle_removals(
     group: &HubGroup,
@@ -272,6 +284,25 @@ fn settle_removals(
         group.members().into_iter().map(|(_, c)| c.user()).collect();
     for user in pending.iter().filter(|u| !with_clients.contains(*u)) {
         clients_removed(user);
+    }
+}
+
+/// DS-CR-1 for the group a room starts with: only the creator's clients are in it (any
+/// other client would be in the group without having been added as the rules require).
+fn check_creator_group(group: &HubGroup, creator: &Sender) -> Result<(), DsError> {
+    let Sender::User(creator) = creator else {
+        return Err(DsError::refused(DsRule::Cr1, "rooms are created by users"));
+    };
+    match group
+        .members()
+        .into_iter()
+        .find(|(_, c)| c.user() != *creator)
+    {
+        Some((_, client)) => Err(DsError::refused(
+            DsRule::Cr1,
+            format!("{client} is in the new group but is not a client of the creator {creator}"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -318,6 +349,7 @@ impl HubRoom {
             .create_event()
             .map(|e| e.sender.clone())
             .ok_or_else(|| DsError::State("the hub has no create event".into()))?;
+        check_creator_group(&group, &creator)?;
         let accepted = hub
             .accept(creator, Event::DsCreateGroup(request), Vec::new())
             .map_err(hub_error)?;
@@ -385,6 +417,10 @@ impl HubRoom {
             (Staged::Commit(info), Event::DsCommit(req)) => Some((req.clone(), info.added.clone())),
             _ => None,
         };
+        let members = match &staged {
+            Staged::Proposals(_) | Staged::Commit(_) => member_servers(&self.group),
+            Staged::Nothing => BTreeSet::new(),
+        };
         // Everything is checked. The history first (it refuses an event too large to
         // encode), then the group, whose steps fail only on an internal storage error.
         let accepted = self.hub.accept(sender, event, changes).map_err(hub_error)?;
@@ -393,9 +429,11 @@ impl HubRoom {
         settle_removals(&self.group, &pending, |u| {
             self.hub.clients_removed(u);
         });
+        let mut targets = accepted.targets;
+        targets.extend(members);
         let plan = match plan_commit {
-            Some((req, added)) => FanoutPlan::for_commit(accepted.targets.clone(), &req, &added)?,
-            None => FanoutPlan::broadcast(accepted.targets.clone()),
+            Some((req, added)) => FanoutPlan::for_commit(targets, &req, &added)?,
+            None => FanoutPlan::broadcast(targets),
         };
         let logged = self
             .hub
@@ -432,18 +470,21 @@ impl HubRoom {
     /// The alternative leave flow: the hub proposes the removal of every client of every
     /// departed user whose clients are still in the group, as external sender
     /// `hub_index`, and logs them as a `ds.proposal` from the hub that the next commit must
-    /// include. `None` if there is nothing to remove.
+    /// include. Leaves whose removal is already queued (by the hub or a member) are left
+    /// out: a commit cannot remove a leaf twice, so a second Remove would make every commit
+    /// invalid. `None` if there is nothing to remove.
     pub fn propose_pending_removals(
         &mut self,
         hub_index: u32,
         signer: &impl openmls_traits::signatures::Signer,
     ) -> Result<Option<HubAccepted>, DsError> {
         let pending = self.hub.room().pending_client_removals().clone();
+        let queued = self.group.queued_removals()?;
         let leaves: Vec<u32> = self
             .group
             .members()
             .into_iter()
-            .filter(|(_, c)| pending.contains(&c.user()))
+            .filter(|(l, c)| pending.contains(&c.user()) && !queued.contains(l))
             .map(|(l, _)| l)
             .collect();
         if leaves.is_empty() {
@@ -466,6 +507,8 @@ impl HubRoom {
             .hub
             .accept(sender, event, Vec::new())
             .map_err(hub_error)?;
+        let mut targets = accepted.targets;
+        targets.extend(member_servers(&self.group));
         self.group = group;
         let logged = self
             .hub
@@ -473,7 +516,7 @@ impl HubRoom {
             .get(accepted.fanout.sequence)
             .cloned()
             .ok_or_else(|| DsError::State("accepted event missing from the history".into()))?;
-        let plan = FanoutPlan::broadcast(accepted.targets);
+        let plan = FanoutPlan::broadcast(targets);
         Ok(Some(HubAccepted { logged, plan }))
     }
 }
@@ -637,6 +680,7 @@ impl FollowerRoom {
             )
             .into());
         }
+        check_creator_group(&group, sender)?;
         let received = self.follower.receive(sender, fanout, &[])?;
         self.group = Some(group);
         Ok(FollowerOutcome::Applied {
