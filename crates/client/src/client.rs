@@ -1,0 +1,527 @@
+//! [`Client`]: one registered device with its state directory, driving the protocol flows
+//! over the provider API (`docs/client-api.md`) with MLS from `mimi-e2e`.
+//!
+//! Every operation that commits or proposes first syncs the inbox, so the group is at the
+//! hub's epoch and holds the proposals the hub accepted (a commit must include them).
+
+use std::path::{Path, PathBuf};
+
+use mimi_codec::{
+    Event, EventResponse, GroupInfoRequest, JoinRule, MlsBytes, ParticipationState,
+    ParticipationStateChange as Change, ProposalRequest, RoomId, RoomState, SendMessageRequest,
+    UserEvent, UserId,
+};
+use mimi_e2e::{ExternalSender, MlsClient};
+use tls_codec::Deserialize as _;
+
+use crate::api::{Api, Discovered, INBOX_PAGE, RegisterRequest};
+use crate::config::ClientConfig;
+use crate::error::ClientError;
+use crate::http::{Endpoint, Https};
+use crate::inbox::{self, Outcome, group_epoch};
+use crate::messages::{self, Compose};
+use crate::plan::{plan_commit, state_after, user_event};
+use crate::store::{Store, StoredMessage};
+
+/// Largest number of key packages published at once.
+pub const MAX_KEY_PACKAGES_PER_PUBLISH: usize = 100;
+
+/// How to register a client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registration {
+    /// The provider API URL, `https://host[:port]`.
+    pub api: String,
+    /// Connect to this `host:port` instead of the URL's.
+    pub connect: Option<String>,
+    /// The CA certificate (PEM) of the provider.
+    pub ca: PathBuf,
+    /// The user's localpart.
+    pub localpart: String,
+    /// The device name.
+    pub device: String,
+    /// Discovery handle.
+    pub handle: Option<String>,
+    /// Discovery email.
+    pub email: Option<String>,
+    /// Discovery phone number.
+    pub phone: Option<String>,
+    /// The directory of one of the user's registered clients: its token authorizes this
+    /// new device of the same user.
+    pub token_from: Option<PathBuf>,
+}
+
+/// What a sync did: each processed item's cursor and outcome.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// The items, in order.
+    pub items: Vec<(u64, Outcome)>,
+}
+
+/// A room as `mimi show` presents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomView {
+    /// The room.
+    pub room: RoomId,
+    /// The group's epoch, when this client is in the group.
+    pub epoch: Option<u64>,
+    /// The last known room state.
+    pub state: Option<RoomState>,
+    /// Participation notes: (sequence, text).
+    pub notes: Vec<(u64, String)>,
+    /// The messages, in order of arrival.
+    pub messages: Vec<StoredMessage>,
+}
+
+/// One registered client device.
+#[derive(Debug)]
+pub struct Client {
+    dir: PathBuf,
+    config: ClientConfig,
+    api: Api,
+    mls: MlsClient,
+    store: Store,
+}
+
+fn api_for(config: &ClientConfig, token: Option<String>) -> Result<Api, ClientError> {
+    let endpoint = Endpoint::parse(&config.api, config.connect.as_deref())?;
+    Ok(Api::new(Https::new(endpoint, &config.ca)?, token))
+}
+
+impl Client {
+    /// Register a new client with the provider and create its state directory `dir`.
+    pub async fn register(dir: &Path, registration: Registration) -> Result<Client, ClientError> {
+        if ClientConfig::path(dir).exists() {
+            return Err(ClientError::AlreadyRegistered(dir.to_owned()));
+        }
+        std::fs::create_dir_all(dir).map_err(ClientError::io(dir))?;
+        let token = match &registration.token_from {
+            Some(other) => Some(ClientConfig::load(other)?.token),
+            None => None,
+        };
+        let endpoint = Endpoint::parse(&registration.api, registration.connect.as_deref())?;
+        let api = Api::new(Https::new(endpoint, &registration.ca)?, token);
+        let registered = api
+            .register(&RegisterRequest {
+                localpart: registration.localpart,
+                device: registration.device,
+                handle: registration.handle,
+                email: registration.email,
+                phone: registration.phone,
+                display_name: None,
+            })
+            .await?;
+        let config = ClientConfig {
+            api: registration.api,
+            connect: registration.connect,
+            ca: registration.ca,
+            user_id: registered.user_id,
+            client_id: registered.client_id,
+            token: registered.token,
+            cursor: 0,
+        };
+        // The MLS identity first: a failure leaves no client.json behind.
+        let mls = MlsClient::open(dir, config.client_id.clone())?;
+        let store = Store::open(dir)?;
+        config.save(dir)?;
+        let api = api_for(&config, Some(config.token.clone()))?;
+        Ok(Client {
+            dir: dir.to_owned(),
+            config,
+            api,
+            mls,
+            store,
+        })
+    }
+
+    /// Open the registered client in `dir`.
+    pub fn open(dir: &Path) -> Result<Client, ClientError> {
+        let config = ClientConfig::load(dir)?;
+        let mls = MlsClient::open(dir, config.client_id.clone())?;
+        let store = Store::open(dir)?;
+        let api = api_for(&config, Some(config.token.clone()))?;
+        Ok(Client {
+            dir: dir.to_owned(),
+            config,
+            api,
+            mls,
+            store,
+        })
+    }
+
+    /// The configuration (`client.json`).
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The user.
+    pub fn user_id(&self) -> &UserId {
+        &self.config.user_id
+    }
+
+    /// The room log.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The MLS client.
+    pub fn mls(&mut self) -> &mut MlsClient {
+        &mut self.mls
+    }
+
+    /// Make and publish `count` key packages (and a last-resort one if asked).
+    pub async fn publish_key_packages(
+        &mut self,
+        count: usize,
+        last_resort: bool,
+    ) -> Result<usize, ClientError> {
+        let count = count.min(MAX_KEY_PACKAGES_PER_PUBLISH);
+        let mut key_packages = Vec::with_capacity(count + 1);
+        for _ in 0..count {
+            key_packages.push(self.mls.key_package(false)?);
+        }
+        if last_resort {
+            key_packages.push(self.mls.key_package(true)?);
+        }
+        self.api.publish_key_packages(&key_packages).await
+    }
+
+    /// Find a user by an identifier at provider `domain`.
+    pub async fn discover(
+        &self,
+        domain: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Discovered, ClientError> {
+        self.api.discover(domain, field, value).await
+    }
+
+    /// Create a room: prepare it at the provider, create its MLS group, register the group.
+    pub async fn create_room(&mut self, join_rule: JoinRule) -> Result<RoomId, ClientError> {
+        let prepared = self.api.prepare_room(join_rule).await?;
+        let hub = ExternalSender::tls_deserialize_exact(&prepared.hub_external_sender)
+            .map_err(|_| ClientError::UnexpectedResponse("hub_external_sender does not decode"))?;
+        let room = prepared.room_id.clone();
+        if prepared.room_state.room_id != room {
+            return Err(ClientError::UnexpectedResponse(
+                "the prepared room state is for another room",
+            ));
+        }
+        let created = self.mls.create_room(&prepared.room_state, hub)?;
+        if let Err(e) = self
+            .api
+            .create_room(&room, join_rule, &created.group_info, &created.ratchet_tree)
+            .await
+        {
+            self.mls.forget_room(&room)?;
+            return Err(e);
+        }
+        self.store.note_room(&room)?;
+        self.store.set_state(&prepared.room_state)?;
+        Ok(room)
+    }
+
+    /// Fetch and process the inbox until it is empty; the cursor is saved after each item.
+    pub async fn sync(&mut self) -> Result<SyncReport, ClientError> {
+        let mut report = SyncReport::default();
+        loop {
+            let items = self.api.inbox(self.config.cursor, INBOX_PAGE).await?;
+            let full = items.len() >= INBOX_PAGE as usize;
+            for item in items {
+                if item.cursor <= self.config.cursor {
+                    return Err(ClientError::UnexpectedResponse(
+                        "inbox cursor did not advance",
+                    ));
+                }
+                let outcome = inbox::process(&mut self.mls, &mut self.store, &item.message)?;
+                self.config.cursor = item.cursor;
+                self.config.save(&self.dir)?;
+                report.items.push((item.cursor, outcome));
+            }
+            if !full {
+                return Ok(report);
+            }
+        }
+    }
+
+    async fn in_group(&mut self, room: &RoomId) -> Result<u64, ClientError> {
+        self.sync().await?;
+        group_epoch(&mut self.mls, room)?.ok_or_else(|| ClientError::NotInRoom(room.clone()))
+    }
+
+    /// Commit `changes` (and `adds`) with the pending proposals; merge on acceptance.
+    async fn commit_changes(
+        &mut self,
+        room: &RoomId,
+        changes: Vec<UserEvent>,
+        adds: Vec<Vec<u8>>,
+        epoch: u64,
+    ) -> Result<u64, ClientError> {
+        let hub_state = self.api.room_state(room).await?;
+        let group_state = self.mls.room_state(room)?;
+        let members = self.mls.members(room)?;
+        let already = self
+            .store
+            .room(room)
+            .map(|r| r.pending_removes(epoch))
+            .unwrap_or_default();
+        let plan = plan_commit(
+            &hub_state,
+            &group_state,
+            &self.config.user_id,
+            changes,
+            adds,
+            &members,
+            &already,
+        )?;
+        let request = self.mls.commit(room, plan)?;
+        let commit = request.commit.as_slice().to_vec();
+        match self.api.submit(room, &Event::DsCommit(request)).await {
+            Ok(_) => {
+                self.mls.merge_pending_commit(room)?;
+                self.store.mark_submitted(&commit)?;
+                let state = self.mls.room_state(room)?;
+                self.store.set_state(&state)?;
+                Ok(self.mls.epoch(room)?)
+            }
+            Err(e) => {
+                self.mls.clear_pending_commit(room)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Add `user` (the spec's "Alice adds Bob"): one commit with the join UserEvent, an Add
+    /// for each claimed key package and the new room state; the Welcome rides along.
+    pub async fn add(&mut self, room: &RoomId, user: &UserId) -> Result<u64, ClientError> {
+        let epoch = self.in_group(room).await?;
+        let claimed = self.api.claim_key_packages(room, user).await?;
+        if claimed.is_empty() {
+            return Err(ClientError::NoKeyPackages(user.clone()));
+        }
+        let adds = claimed.into_iter().map(|k| k.key_package).collect();
+        self.commit_changes(
+            room,
+            vec![user_event(user.clone(), Change::Join)],
+            adds,
+            epoch,
+        )
+        .await
+    }
+
+    /// Commit the proposals the hub holds (and remove clients of departed users).
+    pub async fn commit(&mut self, room: &RoomId) -> Result<u64, ClientError> {
+        let epoch = self.in_group(room).await?;
+        self.commit_changes(room, Vec::new(), Vec::new(), epoch)
+            .await
+    }
+
+    /// Kick a joined user: one commit with the leave UserEvent and the removal of all the
+    /// user's clients.
+    pub async fn kick(&mut self, room: &RoomId, user: &UserId) -> Result<u64, ClientError> {
+        let epoch = self.in_group(room).await?;
+        self.commit_changes(
+            room,
+            vec![user_event(user.clone(), Change::Leave)],
+            Vec::new(),
+            epoch,
+        )
+        .await
+    }
+
+    /// Ban a user (preemptively too): one commit with the ban UserEvent, removing the
+    /// user's clients if any.
+    pub async fn ban(&mut self, room: &RoomId, user: &UserId) -> Result<u64, ClientError> {
+        let epoch = self.in_group(room).await?;
+        self.commit_changes(
+            room,
+            vec![user_event(user.clone(), Change::Ban)],
+            Vec::new(),
+            epoch,
+        )
+        .await
+    }
+
+    /// Lift a ban: a commit with the leave UserEvent on the banned user.
+    pub async fn unban(&mut self, room: &RoomId, user: &UserId) -> Result<u64, ClientError> {
+        self.kick(room, user).await
+    }
+
+    /// Submit an MLS-signed `m.room.user` proposal (checked locally first).
+    async fn propose(&mut self, room: &RoomId, event: UserEvent) -> Result<(), ClientError> {
+        self.in_group(room).await?;
+        let hub_state = self.api.room_state(room).await?;
+        state_after(
+            &hub_state,
+            &self.config.user_id,
+            std::slice::from_ref(&event),
+        )?;
+        let proposal = self.mls.propose_user_event(room, &event)?;
+        self.api
+            .submit(room, &Event::RoomUser(MlsBytes::new(proposal.clone())?))
+            .await?;
+        self.store.mark_submitted(&proposal)
+    }
+
+    /// Invite `user`: an `m.room.user` invite proposal; a member's next commit includes it.
+    pub async fn invite(&mut self, room: &RoomId, user: &UserId) -> Result<(), ClientError> {
+        self.propose(room, user_event(user.clone(), Change::Invite))
+            .await
+    }
+
+    /// Submit an `m.room.user.unsigned` change about this user.
+    async fn unsigned(&mut self, room: &RoomId, change: Change) -> Result<(), ClientError> {
+        let event = user_event(self.config.user_id.clone(), change);
+        self.api
+            .submit(room, &Event::RoomUserUnsigned(event))
+            .await?;
+        self.store.note_room(room)
+    }
+
+    /// Knock on a room.
+    pub async fn knock(&mut self, room: &RoomId) -> Result<(), ClientError> {
+        self.unsigned(room, Change::Knock).await
+    }
+
+    /// Leave the room. With a client in the group: an `m.room.user` leave proposal and a
+    /// self-remove proposal (a remaining member's next commit includes them). Without
+    /// (invited, knocking): an unsigned leave (decline, withdraw a knock).
+    pub async fn leave(&mut self, room: &RoomId) -> Result<(), ClientError> {
+        self.sync().await?;
+        if group_epoch(&mut self.mls, room)?.is_none() {
+            return self.unsigned(room, Change::Leave).await;
+        }
+        let me = self.config.user_id.clone();
+        self.propose(room, user_event(me, Change::Leave)).await?;
+        let remove = self.mls.self_remove_proposal(room)?;
+        let request = ProposalRequest {
+            proposals: mimi_codec::BoundedVec::new(vec![MlsBytes::new(remove.clone())?])?,
+        };
+        self.api.submit(room, &Event::DsProposal(request)).await?;
+        self.store.mark_submitted(&remove)
+    }
+
+    /// Join the room by external commit: after an invite (or in a public room) the user's
+    /// unsigned join first; a further device of a joined user joins directly.
+    pub async fn join(&mut self, room: &RoomId) -> Result<u64, ClientError> {
+        self.sync().await?;
+        if let Some(epoch) = group_epoch(&mut self.mls, room)? {
+            return Ok(epoch);
+        }
+        let me = self.config.user_id.clone();
+        let state = match self.api.room_state(room).await {
+            Ok(state) => Some(state),
+            Err(ClientError::Api { status: 404, .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let joined = state.as_ref().is_some_and(|s| {
+            s.participants
+                .iter()
+                .any(|p| p.user_id == me && p.state == ParticipationState::Join)
+        });
+        if !joined {
+            if let Some(state) = &state {
+                state_after(state, &me, &[user_event(me.clone(), Change::Join)])?;
+            }
+            self.unsigned(room, Change::Join).await?;
+        }
+        let info = match self
+            .api
+            .submit(room, &Event::DsFetchGroupInfo(GroupInfoRequest))
+            .await?
+        {
+            EventResponse::GroupInfo(info) => info,
+            _ => {
+                return Err(ClientError::UnexpectedResponse(
+                    "ds.fetch_group_info answered without group info",
+                ));
+            }
+        };
+        if !info.pending_proposals.is_empty() {
+            return Err(ClientError::PendingProposals(info.pending_proposals.len()));
+        }
+        let (joined_room, request) = self.mls.join_by_external_commit(
+            info.group_info.as_slice(),
+            Some(info.ratchet_tree.as_slice()),
+        )?;
+        if joined_room != *room {
+            self.mls.forget_room(&joined_room)?;
+            return Err(ClientError::UnexpectedResponse(
+                "the hub's group info is for another room",
+            ));
+        }
+        let commit = request.commit.as_slice().to_vec();
+        if let Err(e) = self.api.submit(room, &Event::DsCommit(request)).await {
+            self.mls.forget_room(room)?;
+            return Err(e);
+        }
+        self.store.mark_submitted(&commit)?;
+        self.store.note_room(room)?;
+        // The group's RoomState lags after an external commit (it cannot carry a
+        // GroupContextExtensions proposal): keep the hub's.
+        match self.api.room_state(room).await {
+            Ok(state) => self.store.set_state(&state)?,
+            Err(_) => {
+                let state = self.mls.room_state(room)?;
+                self.store.set_state(&state)?;
+            }
+        }
+        Ok(self.mls.epoch(room)?)
+    }
+
+    /// Send a message (text, reply, edit or reaction) with `mimi-content`.
+    pub async fn send(
+        &mut self,
+        room: &RoomId,
+        action: &Compose,
+    ) -> Result<StoredMessage, ClientError> {
+        self.in_group(room).await?;
+        let (body, stored) =
+            messages::compose(&self.config.user_id, room, action, messages::fresh_salt())?;
+        let ciphertext = self.mls.encrypt(room, &body)?;
+        let request = SendMessageRequest {
+            application_message: MlsBytes::new(ciphertext.clone())?,
+        };
+        self.api
+            .submit(room, &Event::DsSendMessage(request))
+            .await?;
+        self.store.mark_submitted(&ciphertext)?;
+        self.store.add_message(room, stored.clone())?;
+        Ok(stored)
+    }
+
+    /// Resolve a message ID (full hex or unique prefix) in the room's log.
+    pub fn find_message(
+        &self,
+        room: &RoomId,
+        prefix: &str,
+    ) -> Result<mimi_content::MessageId, ClientError> {
+        self.store.find_message(room, prefix)
+    }
+
+    /// The rooms this client knows, with its group's epoch in each (if in it).
+    pub fn rooms(&mut self) -> Result<Vec<(RoomId, Option<u64>)>, ClientError> {
+        let rooms: Vec<RoomId> = self.store.rooms().map(|(r, _)| r.clone()).collect();
+        rooms
+            .into_iter()
+            .map(|r| Ok((r.clone(), group_epoch(&mut self.mls, &r)?)))
+            .collect()
+    }
+
+    /// A room's participants, notes and messages.
+    pub fn room_view(&mut self, room: &RoomId) -> Result<RoomView, ClientError> {
+        let epoch = group_epoch(&mut self.mls, room)?;
+        let log = self.store.room(room).cloned().unwrap_or_default();
+        let state = match (log.state, epoch) {
+            (Some(s), _) => Some(s),
+            (None, Some(_)) => Some(self.mls.room_state(room)?),
+            (None, None) => None,
+        };
+        Ok(RoomView {
+            room: room.clone(),
+            epoch,
+            state,
+            notes: log.notes,
+            messages: log.messages,
+        })
+    }
+}
