@@ -1026,6 +1026,74 @@ fn stale_forged_and_misattributed_messages_are_refused() {
 }
 
 #[test]
+fn commit_bundles_are_checked_whole() {
+    let mut flow = Flow::with_alice_and_bob("bundles");
+    let room = flow.room_id.clone();
+
+    // DS-RM-2: Bob removes Alice's client while she is joined.
+    let bundle = flow
+        .bob
+        .commit(
+            &room,
+            CommitPlan {
+                removes: vec![RemoveTarget::Client(cid(ALICE_LAPTOP))],
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    let err = flow.commit(BOB, &bundle).unwrap_err();
+    assert_refused(&err, DsRule::Rm2, ErrorCode::ForbiddenByPolicy);
+    flow.bob.clear_pending_commit(&room).unwrap();
+
+    // DS-GI-1: the GroupInfo of the current epoch instead of the one the commit creates.
+    let genuine = flow.alice.commit(&room, CommitPlan::default()).unwrap();
+    let mut bundle = genuine.clone();
+    bundle.group_info = mls(flow.bob.group_info(&room).unwrap());
+    let err = flow.commit(ALICE, &bundle).unwrap_err();
+    assert_refused(&err, DsRule::Gi1, ErrorCode::InvalidMlsMessage);
+
+    // DS-W-1: a Welcome for a client the commit does not add (from another room).
+    let mut other = Flow::with_alice_and_bob("elsewhere");
+    let kp = other.claim_key_package(CATHY_DESK);
+    let add = user_event(CATHY, ParticipationStateChange::Join, None);
+    let next = other.state_after(ALICE, std::slice::from_ref(&add));
+    let elsewhere = other
+        .alice
+        .commit(
+            &other.room_id,
+            CommitPlan {
+                user_events: vec![add],
+                adds: vec![kp],
+                new_room_state: Some(next),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    let mut bundle = genuine.clone();
+    bundle.welcomes = elsewhere.welcomes.clone();
+    let err = flow.commit(ALICE, &bundle).unwrap_err();
+    assert_refused(&err, DsRule::W1, ErrorCode::InvalidMlsMessage);
+
+    // DS-MLS-2: a commit and an application message of another room's group.
+    let err = flow.commit(ALICE, &elsewhere).unwrap_err();
+    assert_refused(&err, DsRule::Mls2, ErrorCode::InvalidMlsMessage);
+    let foreign = other.bob.encrypt(&other.room_id, b"wrong room").unwrap();
+    let err = flow.refuse(
+        BOB,
+        Event::DsSendMessage(SendMessageRequest {
+            application_message: mls(foreign),
+        }),
+    );
+    assert_refused(&err, DsRule::Mls2, ErrorCode::InvalidMlsMessage);
+
+    // The genuine bundle is accepted.
+    flow.commit(ALICE, &genuine).unwrap();
+    flow.alice.merge_pending_commit(&room).unwrap();
+    flow.process_commit(&genuine, &[BOB_PHONE]);
+    flow.message(BOB_PHONE, b"still here", &[ALICE_LAPTOP]);
+}
+
+#[test]
 fn a_leave_requires_removing_every_client_and_the_hub_proposes_the_removals() {
     let mut flow = Flow::with_alice_and_bob("leave");
     let room = flow.room_id.clone();
