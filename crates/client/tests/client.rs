@@ -902,3 +902,6 @@ fn api_url_parsing() {
         "%21r1%3Aa.example"
     );
 }
+
+#[path = "client/e2e.rs"]
+mod e2e;
