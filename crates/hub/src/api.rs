@@ -73,6 +73,7 @@ pub async fn serve(
                 async move { Ok::<_, Infallible>(handle(&provider, req).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(tls), service)
                 .await

@@ -64,7 +64,6 @@ fn registration(server: &Server, user: &str, device: &str) -> Registration {
 }
 
 #[tokio::test]
-#[ignore = "blocked: mimi_hub::api::serve sets hyper's header_read_timeout without a timer, so every API connection panics (crates/hub/src/api.rs:76)"]
 async fn alice_adds_bob_they_talk_and_bob_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
