@@ -29,6 +29,7 @@ pub mod figure;
 pub mod loadgen;
 pub mod machine;
 pub mod messages;
+pub mod mls;
 pub mod process;
 pub mod setup;
 pub mod suite;

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName as TlsServerName;
@@ -72,6 +72,12 @@ pub enum Stop {
 pub trait Workload: Send + Sync {
     /// The body of request number `sequence` (counted per client) of client `client`.
     fn body(&self, client: usize, sequence: u64) -> Bytes;
+
+    /// The path of that request, when it is not [`LoadConfig::path`] (for example one
+    /// per room).
+    fn path(&self, _client: usize, _sequence: u64) -> Option<&str> {
+        None
+    }
 }
 
 /// The same body for every request.
@@ -105,6 +111,9 @@ pub struct LoadConfig {
     pub connect_timeout: Duration,
     /// Bound on one request and its response.
     pub request_timeout: Duration,
+    /// The `Authorization` header of every request, if any (the hub's client API wants a
+    /// bearer token).
+    pub authorization: Option<HeaderValue>,
 }
 
 impl LoadConfig {
@@ -128,6 +137,7 @@ impl LoadConfig {
             stop,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            authorization: None,
         }
     }
 }
@@ -465,8 +475,13 @@ impl Client {
                 break;
             }
             let body = self.workload.body(self.index, sequence);
+            let path = self
+                .workload
+                .path(self.index, sequence)
+                .unwrap_or(self.config.path.as_str())
+                .to_owned();
             sequence += 1;
-            let answer = self.request(&mut sender, body).await;
+            let answer = self.request(&mut sender, &path, body).await;
             let (latency, free) = charged_latency(due, ideal_free, sent.elapsed());
             ideal_free = free;
             match answer {
@@ -498,15 +513,23 @@ impl Client {
         (self.latency, self.tally)
     }
 
-    async fn request(&self, sender: &mut Sender, body: Bytes) -> Result<Answer, RequestError> {
+    async fn request(
+        &self,
+        sender: &mut Sender,
+        path: &str,
+        body: Bytes,
+    ) -> Result<Answer, RequestError> {
         let exchange = async {
             sender.ready().await?;
-            let request = Request::builder()
+            let mut request = Request::builder()
                 .method(Method::POST)
-                .uri(self.config.path.as_str())
+                .uri(path)
                 .header(HOST, self.host.clone())
-                .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
-                .body(Full::new(body))?;
+                .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
+            if let Some(authorization) = &self.config.authorization {
+                request = request.header(AUTHORIZATION, authorization.clone());
+            }
+            let request = request.body(Full::new(body))?;
             let response = sender.send_request(request).await?;
             let status = response.status();
             Limited::new(response.into_body(), MAX_RESPONSE_BODY)

@@ -120,7 +120,7 @@ fn run(which: Suite, settings: &Settings) -> Result<(), BenchError> {
             print(suite::measure_ceiling(&exe, settings)?);
             print(suite::hub_pending());
             print(suite::scale_pending());
-            print(suite::mls_pending());
+            print(suite::measure_mls(settings)?);
         }
         Suite::Ceiling => print(suite::measure_ceiling(&exe, settings)?),
         Suite::Hub => {
@@ -137,13 +137,7 @@ fn run(which: Suite, settings: &Settings) -> Result<(), BenchError> {
                 "the hub server is not composed yet",
             ));
         }
-        Suite::Mls => {
-            print(suite::mls_pending());
-            return Err(BenchError::NotYetMeasurable(
-                "MLS",
-                "the delivery service's commit path is not composed yet",
-            ));
-        }
+        Suite::Mls => print(suite::measure_mls(settings)?),
     }
     Ok(())
 }

@@ -85,6 +85,9 @@ pub enum BenchError {
     /// A run answered nothing at all.
     #[error("{0}: no request was answered")]
     NothingAnswered(String),
+    /// The MLS benchmark failed.
+    #[error(transparent)]
+    Mls(#[from] crate::mls::MlsBenchError),
     /// The subcommand measures figures that need a part not built yet.
     #[error("{0} figures are not measured yet: {1}")]
     NotYetMeasurable(&'static str, &'static str),
@@ -101,6 +104,8 @@ pub struct Settings {
     pub warmup: Duration,
     /// Concurrent clients (kept-alive connections) of the load generator.
     pub clients: usize,
+    /// The short version (`--quick`): fewer rooms and smaller groups as well.
+    pub quick: bool,
 }
 
 impl Settings {
@@ -110,6 +115,7 @@ impl Settings {
         phase: Duration::from_secs(5),
         warmup: Duration::from_secs(2),
         clients: 32,
+        quick: false,
     };
     /// `--quick`, short enough for CI: 3 runs of 1 s per phase.
     pub const QUICK: Settings = Settings {
@@ -117,6 +123,7 @@ impl Settings {
         phase: Duration::from_secs(1),
         warmup: Duration::from_millis(500),
         clients: 32,
+        quick: true,
     };
 }
 
@@ -133,6 +140,8 @@ pub struct Target {
     pub path: String,
     /// The request bodies.
     pub workload: Arc<dyn Workload>,
+    /// The `Authorization` header of every request, if any.
+    pub authorization: Option<hyper::header::HeaderValue>,
 }
 
 /// One point: a saturation run, then a run at half of its throughput.
@@ -150,14 +159,16 @@ pub struct PointSample {
     pub half_latency: LatencySummary,
 }
 
-async fn load(
+/// One run of the load generator against `target`; an error unless every request was
+/// answered `200`.
+pub async fn load(
     target: &Target,
     clients: usize,
     pace: Pace,
     duration: Duration,
     phase: &str,
 ) -> Result<LoadReport, BenchError> {
-    let config = LoadConfig::new(
+    let mut config = LoadConfig::new(
         target.addr,
         target.server_name.clone(),
         target.tls.clone(),
@@ -166,6 +177,7 @@ async fn load(
         pace,
         Stop::After(duration),
     );
+    config.authorization = target.authorization.clone();
     let report = loadgen::run(Arc::new(config), target.workload.clone()).await?;
     if report.refused > 0 || report.failed > 0 {
         return Err(BenchError::NotAllAccepted {
@@ -333,6 +345,7 @@ pub fn measure_ceiling(exe: &Path, settings: &Settings) -> Result<Table, BenchEr
         tls: pki.client_config(&server_name(LOADGEN_CLIENT)?)?,
         path: SEND_PATH.to_owned(),
         workload: Arc::new(FixedBody(ceiling_request()?)),
+        authorization: None,
     };
     let runtime = runtime()?;
     let samples = runtime.block_on(async {
@@ -438,6 +451,20 @@ pub fn scale_pending() -> Table {
         );
     }
     table
+}
+
+/// The MLS figures: group sizes 10 to 10,000 (10 to 1,000 with `--quick`).
+pub fn measure_mls(settings: &Settings) -> Result<Table, BenchError> {
+    let sizes: &[usize] = if settings.quick {
+        &crate::mls::QUICK_SIZES
+    } else {
+        &crate::mls::FULL_SIZES
+    };
+    Ok(crate::mls::measure_mls(
+        sizes,
+        settings.runs,
+        TARGET_MLS_RATIO,
+    )?)
 }
 
 /// The MLS figures, not measured until the delivery service's commit path is composed.
