@@ -336,7 +336,8 @@ impl Provider {
     }
 
     /// The local clients that get an event: every client of this server's users who are on
-    /// the participant list after it, or whom it concerns.
+    /// the participant list after it, or whom it concerns (including users with a client in
+    /// the group before it: a commit removing a departed user's clients must reach them).
     async fn local_recipients(
         &self,
         room: &Room,
@@ -369,9 +370,17 @@ impl Provider {
         meta: &mut RoomMeta,
         accepted: &HubAccepted,
         group_changed: bool,
+        in_group_before: BTreeSet<UserId>,
     ) -> Result<(), EventError> {
         let result = self
-            .persist_hub_event_inner(room_id, hub_room, meta, accepted, group_changed)
+            .persist_hub_event_inner(
+                room_id,
+                hub_room,
+                meta,
+                accepted,
+                group_changed,
+                in_group_before,
+            )
             .await;
         if result.is_err() {
             self.evict(room_id);
@@ -386,6 +395,7 @@ impl Provider {
         meta: &mut RoomMeta,
         accepted: &HubAccepted,
         group_changed: bool,
+        in_group_before: BTreeSet<UserId>,
     ) -> Result<(), EventError> {
         let logged = &accepted.logged;
         let seq = logged.fanout.sequence;
@@ -423,15 +433,15 @@ impl Provider {
         let own_msg = message_for(room_id, logged, own_welcomes)
             .encode()
             .map_err(internal)?;
-        let concerned =
-            logged
-                .changes
-                .iter()
-                .map(|c| c.target.clone())
-                .chain(match &logged.sender {
-                    Sender::User(u) => Some(u.clone()),
-                    Sender::Server(_) => None,
-                });
+        let concerned = logged
+            .changes
+            .iter()
+            .map(|c| c.target.clone())
+            .chain(match &logged.sender {
+                Sender::User(u) => Some(u.clone()),
+                Sender::Server(_) => None,
+            })
+            .chain(in_group_before);
         for client in self
             .local_recipients(hub_room.hub().room(), concerned)
             .await?
@@ -506,11 +516,19 @@ impl Provider {
                 .await?;
         }
         let group_changed = !matches!(event, Event::DsSendMessage(_) | Event::RoomUserUnsigned(_));
+        let in_group_before = group_users(hub_room.group());
         let accepted = hub_room
             .accept(sender, event)
             .map_err(|e| e.to_event_error())?;
-        self.persist_hub_event(room_id, hub_room, meta, &accepted, group_changed)
-            .await?;
+        self.persist_hub_event(
+            room_id,
+            hub_room,
+            meta,
+            &accepted,
+            group_changed,
+            in_group_before,
+        )
+        .await?;
         Ok(EventResponse::Ok)
     }
 
@@ -617,6 +635,10 @@ impl Provider {
         let slot = self.slot(room_id);
         let mut guard = slot.lock().await;
         self.load(room_id, &mut guard).await?;
+        let in_group_before = match &*guard {
+            Slot::Follower(room) => room.group().map(group_users).unwrap_or_default(),
+            _ => BTreeSet::new(),
+        };
         let outcome = match &mut *guard {
             Slot::Hub(..) => {
                 return Err(err(
@@ -637,7 +659,9 @@ impl Provider {
         let Slot::Follower(room) = &*guard else {
             return Err(internal("follower slot vanished"));
         };
-        let result = self.persist_follower_event(room_id, room, sequence).await;
+        let result = self
+            .persist_follower_event(room_id, room, sequence, in_group_before)
+            .await;
         if result.is_err() {
             drop(guard);
             self.evict(room_id);
@@ -650,6 +674,7 @@ impl Provider {
         room_id: &RoomId,
         room: &FollowerRoom,
         sequence: u64,
+        in_group_before: BTreeSet<UserId>,
     ) -> Result<(), EventError> {
         let logged = room
             .follower()
@@ -674,15 +699,15 @@ impl Provider {
         // The message as received (with the Welcomes meant for this server) goes to the
         // local clients.
         let msg = logged.message(room_id).encode().map_err(internal)?;
-        let concerned =
-            logged
-                .changes
-                .iter()
-                .map(|c| c.target.clone())
-                .chain(match &logged.sender {
-                    Sender::User(u) => Some(u.clone()),
-                    Sender::Server(_) => None,
-                });
+        let concerned = logged
+            .changes
+            .iter()
+            .map(|c| c.target.clone())
+            .chain(match &logged.sender {
+                Sender::User(u) => Some(u.clone()),
+                Sender::Server(_) => None,
+            })
+            .chain(in_group_before);
         for client in self
             .local_recipients(room.follower().room(), concerned)
             .await?
@@ -1134,11 +1159,17 @@ impl Provider {
         let Some(accepted) = accepted else {
             return Ok(false);
         };
-        self.persist_hub_event(room_id, hub_room, meta, &accepted, true)
+        let in_group_before = group_users(hub_room.group());
+        self.persist_hub_event(room_id, hub_room, meta, &accepted, true, in_group_before)
             .await
             .map_err(|e| ApiError::Internal(e.detail.to_string()))?;
         Ok(true)
     }
+}
+
+/// The users with at least one client in the group.
+fn group_users(group: &HubGroup) -> BTreeSet<UserId> {
+    group.members().into_iter().map(|(_, c)| c.user()).collect()
 }
 
 /// The change a transition makes, as a UserEvent (to compute the state after an invite).
