@@ -221,8 +221,13 @@ impl Client {
     }
 
     /// Fetch and process the inbox until it is empty; the cursor is saved after each item.
+    ///
+    /// A client outside a room's group cannot read its handshakes (an invite proposal, the
+    /// commit that adds a user by invite): for each room an item touched whose group this
+    /// client is not in, the room state is then taken from the provider's copy.
     pub async fn sync(&mut self) -> Result<SyncReport, ClientError> {
         let mut report = SyncReport::default();
+        let mut outside: Vec<RoomId> = Vec::new();
         loop {
             let items = self.api.inbox(self.config.cursor, INBOX_PAGE).await?;
             let full = items.len() >= INBOX_PAGE as usize;
@@ -235,12 +240,32 @@ impl Client {
                 let outcome = inbox::process(&mut self.mls, &mut self.store, &item.message)?;
                 self.config.cursor = item.cursor;
                 self.config.save(&self.dir)?;
+                let room = &item.message.room_id;
+                if !outside.contains(room) && group_epoch(&mut self.mls, room)?.is_none() {
+                    outside.push(room.clone());
+                }
                 report.items.push((item.cursor, outcome));
             }
             if !full {
-                return Ok(report);
+                break;
             }
         }
+        for room in outside {
+            match self.api.room_state(&room).await {
+                Ok(state) if state.room_id == room => self.store.set_state(&state)?,
+                Ok(_) => {
+                    return Err(ClientError::UnexpectedResponse(
+                        "the provider's room state is for another room",
+                    ));
+                }
+                // Not (or no longer) a participant: the last state seen stays.
+                Err(ClientError::Api {
+                    status: 403 | 404, ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
     }
 
     async fn in_group(&mut self, room: &RoomId) -> Result<u64, ClientError> {
@@ -410,7 +435,11 @@ impl Client {
         let me = self.config.user_id.clone();
         let state = match self.api.room_state(room).await {
             Ok(state) => Some(state),
-            Err(ClientError::Api { status: 404, .. }) => None,
+            // Unknown here, or not a participant (a follower knows only its users' rooms):
+            // the hub decides.
+            Err(ClientError::Api {
+                status: 403 | 404, ..
+            }) => None,
             Err(e) => return Err(e),
         };
         let joined = state.as_ref().is_some_and(|s| {

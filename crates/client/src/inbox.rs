@@ -159,6 +159,7 @@ pub fn process(
         }
         Event::RoomUserUnsigned(event) => {
             store.add_note(room, sequence, describe(&message.sender, event))?;
+            apply_change(store, room, &message.sender, event)?;
             Ok(Outcome::Participation(event.clone()))
         }
         Event::RoomUser(bytes) => handshakes(
@@ -186,7 +187,14 @@ pub fn process(
             }
             match mls.process(room, commit) {
                 Ok(Processed::Commit(summary)) => {
-                    store.set_state(&summary.room_state)?;
+                    // An external commit cannot carry the new room state (its group context
+                    // lags behind the hub's): the state the joiner's unsigned join left,
+                    // already applied, stays.
+                    let external = matches!(summary.committer, MessageSender::NewMember(_));
+                    let known = store.room(room).is_some_and(|r| r.state.is_some());
+                    if !(external && known) {
+                        store.set_state(&summary.room_state)?;
+                    }
                     if let Some(note) =
                         commit_note(summary.epoch, &summary.user_events, &summary.room_state)
                     {
@@ -245,6 +253,31 @@ pub fn process(
     }
 }
 
+/// Apply a participation change the hub accepted (an unsigned event, a proposal) to the
+/// room's last known state, with the signaling rules. A change that does not apply (the
+/// known state is behind) leaves the state alone: the next commit or provider state brings
+/// it.
+fn apply_change(
+    store: &mut Store,
+    room: &RoomId,
+    sender: &Sender,
+    event: &UserEvent,
+) -> Result<(), ClientError> {
+    let Some(current) = store.room(room).and_then(|r| r.state.clone()) else {
+        return Ok(());
+    };
+    let Ok(mut replica) = mimi_signaling::Room::from_room_state(&current) else {
+        return Ok(());
+    };
+    if replica
+        .accept_all(sender, std::slice::from_ref(event))
+        .is_ok()
+    {
+        store.set_state(&replica.to_room_state())?;
+    }
+    Ok(())
+}
+
 fn past_epoch(message: &[u8], group: u64) -> Option<Skip> {
     epoch_of(message)
         .filter(|e| *e < group)
@@ -292,6 +325,7 @@ fn handshakes(
                             MessageSender::External(_) => sender.clone(),
                         };
                         store.add_note(room, sequence, describe(&who, &event))?;
+                        apply_change(store, room, &who, &event)?;
                     }
                     ProposalSummary::Add(_) | ProposalSummary::Other => {}
                 }

@@ -1,91 +1,229 @@
-//! End to end against a real provider (`mimi-hub`) in this process: real TLS with a test
-//! CA, the client API on 127.0.0.1 port 0, redb-free in-memory hub storage, and clients
-//! with their own state directories. One provider, so no federation is involved.
+//! End to end against real providers (`mimi-hub`) in this process: real TLS with one test
+//! CA and a certificate per provider, each provider's MIMI server (mTLS) and client API on
+//! 127.0.0.1 port 0, a `StaticResolver` naming every provider's federation address, each
+//! provider's outbox runner, in-memory hub storage, and clients with their own state
+//! directories. Fan-out to another provider is asynchronous (the outbox), so a client
+//! waits for what it expects with [`sync_until`] (bounded retries, no timing assertion).
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mimi_client::cli::{Command, run};
+use mimi_client::messages::Compose;
 use mimi_client::{Client, ClientError, Registration};
+use mimi_codec::{JoinRule, ParticipationState, RoomId, UserId};
 use mimi_hub::engine::{Provider, ProviderParts};
 use mimi_hub::identity::HubIdentity;
 use mimi_hub::storage::MemoryStorage;
 use mimi_transport::pki::CertificateAuthority;
 use mimi_transport::tls::{client_config, server_config};
-use mimi_transport::{ClientConfig, MimiClient, StaticResolver};
+use mimi_transport::{ClientConfig, MimiClient, ServerConfig, StaticResolver};
 
-struct Server {
-    addr: std::net::SocketAddr,
-    ca: std::path::PathBuf,
+/// Providers running in this process.
+struct World {
+    ca: PathBuf,
+    /// (server name, client API address) of each provider.
+    apis: Vec<(String, SocketAddr)>,
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-async fn start(dir: &std::path::Path) -> Server {
-    let server_name: mimi_codec::ServerName = "a.example".parse().unwrap();
+/// Start one provider per name: federation server, client API and outbox runner each.
+async fn start(dir: &Path, names: &[&str]) -> World {
     let ca = CertificateAuthority::generate("test CA").unwrap();
     let (ca_pem, _) = ca.write_pem_files(dir, "ca").unwrap();
-    let issued = ca.issue(&server_name).unwrap();
     let roots = ca.roots().unwrap();
-    let provider = Provider::new(ProviderParts {
-        server_name: server_name.clone(),
-        storage: Arc::new(MemoryStorage::new()),
-        client: MimiClient::new(
-            ClientConfig::new(client_config(Some(issued.identity().unwrap()), &roots).unwrap()),
-            Arc::new(StaticResolver::new()),
-        ),
-        identity: HubIdentity::load_or_create(&dir.join("hub.key"), &server_name).unwrap(),
-        open_registration: true,
-    });
-    let tls = server_config(issued.identity().unwrap(), &roots).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, mut rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(mimi_hub::api::serve(listener, tls, provider, async move {
+    let mut resolver = StaticResolver::new();
+    let mut bound = Vec::new();
+    for name in names {
+        let server_name: mimi_codec::ServerName = name.parse().unwrap();
+        let federation = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        resolver.insert(server_name.clone(), federation.local_addr().unwrap());
+        bound.push((server_name, federation, api));
+    }
+    let resolver = Arc::new(resolver);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
-    }));
-    Server {
-        addr,
+    };
+    let mut tasks = Vec::new();
+    let mut apis = Vec::new();
+    for (server_name, federation, api) in bound {
+        let issued = ca.issue(&server_name).unwrap();
+        let provider = Provider::new(ProviderParts {
+            server_name: server_name.clone(),
+            storage: Arc::new(MemoryStorage::new()),
+            client: MimiClient::new(
+                ClientConfig::new(client_config(Some(issued.identity().unwrap()), &roots).unwrap()),
+                resolver.clone(),
+            ),
+            identity: HubIdentity::load_or_create(
+                &dir.join(format!("{server_name}.hub.key")),
+                &server_name,
+            )
+            .unwrap(),
+            open_registration: true,
+        });
+        apis.push((server_name.to_string(), api.local_addr().unwrap()));
+        tasks.push(tokio::spawn(mimi_transport::serve(
+            federation,
+            ServerConfig::new(
+                server_config(issued.identity().unwrap(), &roots).unwrap(),
+                server_name.clone(),
+            ),
+            provider.clone(),
+            stopped(rx.clone()),
+        )));
+        tasks.push(tokio::spawn(mimi_hub::api::serve(
+            api,
+            server_config(issued.identity().unwrap(), &roots).unwrap(),
+            provider.clone(),
+            stopped(rx.clone()),
+        )));
+        tasks.push(tokio::spawn(mimi_hub::outbox::run(
+            provider,
+            stopped(rx.clone()),
+        )));
+    }
+    World {
         ca: ca_pem,
+        apis,
         stop,
-        task,
+        tasks,
     }
 }
 
-fn registration(server: &Server, user: &str, device: &str) -> Registration {
-    Registration {
-        api: "https://a.example".into(),
-        connect: Some(server.addr.to_string()),
-        ca: server.ca.clone(),
-        localpart: user.into(),
-        device: device.into(),
-        handle: Some(user.into()),
-        ..Registration::default()
+impl World {
+    fn registration(&self, provider: &str, user: &str, device: &str) -> Registration {
+        let (_, addr) = self.apis.iter().find(|(n, _)| n == provider).unwrap();
+        Registration {
+            api: format!("https://{provider}"),
+            connect: Some(addr.to_string()),
+            ca: self.ca.clone(),
+            localpart: user.into(),
+            device: device.into(),
+            handle: Some(user.into()),
+            ..Registration::default()
+        }
+    }
+
+    /// Register `user` on `provider` in `dir/<user>-<device>` and publish key packages.
+    async fn client(&self, dir: &Path, provider: &str, user: &str, device: &str) -> Client {
+        let mut client = Client::register(
+            &dir.join(format!("{user}-{device}")),
+            self.registration(provider, user, device),
+        )
+        .await
+        .unwrap();
+        assert_eq!(client.publish_key_packages(2, true).await.unwrap(), 3);
+        client
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
     }
 }
+
+/// How many times [`sync_until`] syncs before giving up.
+const SYNC_ATTEMPTS: usize = 400;
+
+/// Sync until `done` holds (fan-out to another provider goes through its outbox).
+async fn sync_until(client: &mut Client, what: &str, mut done: impl FnMut(&mut Client) -> bool) {
+    for _ in 0..SYNC_ATTEMPTS {
+        client.sync().await.unwrap();
+        if done(client) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{}: never saw {what}", client.user_id());
+}
+
+/// The room's participants as this client sees them: (user, role, state), sorted.
+fn participants(client: &mut Client, room: &RoomId) -> Vec<(String, String, ParticipationState)> {
+    let mut list: Vec<_> = client
+        .room_view(room)
+        .unwrap()
+        .state
+        .map(|s| {
+            s.participants
+                .iter()
+                .map(|p| (p.user_id.to_string(), p.role.to_string(), p.state))
+                .collect()
+        })
+        .unwrap_or_default();
+    list.sort();
+    list
+}
+
+fn p(user: &str, role: &str, state: ParticipationState) -> (String, String, ParticipationState) {
+    (user.to_owned(), role.to_owned(), state)
+}
+
+/// The decrypted texts in the client's room log: (sender, text).
+fn texts(client: &mut Client, room: &RoomId) -> Vec<(String, String)> {
+    client
+        .room_view(room)
+        .unwrap()
+        .messages
+        .iter()
+        .filter_map(|m| Some((m.sender.to_string(), m.text.clone()?)))
+        .collect()
+}
+
+fn t(sender: &str, text: &str) -> (String, String) {
+    (sender.to_owned(), text.to_owned())
+}
+
+fn epoch(client: &mut Client, room: &RoomId) -> Option<u64> {
+    client.room_view(room).unwrap().epoch
+}
+
+async fn say(client: &mut Client, room: &RoomId, text: &str) {
+    client
+        .send(
+            room,
+            &Compose::Text {
+                text: text.into(),
+                reply_to: None,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+fn uid(s: &str) -> UserId {
+    s.parse().unwrap()
+}
+
+use ParticipationState::{Ban, Invite, Join, Knock};
+
+const ALICE: &str = "@alice:a.example";
+const BOB: &str = "@bob:b.example";
+const CAROL: &str = "@carol:c.example";
 
 #[tokio::test]
 async fn alice_adds_bob_they_talk_and_bob_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (alice_dir, bob_dir) = (dir.path().join("alice"), dir.path().join("bob"));
-    let mut alice = Client::register(&alice_dir, registration(&server, "alice", "phone"))
-        .await
-        .unwrap();
-    let mut bob = Client::register(&bob_dir, registration(&server, "bob", "laptop"))
-        .await
-        .unwrap();
+    let world = start(dir.path(), &["a.example"]).await;
+    let mut alice = world
+        .client(dir.path(), "a.example", "alice", "phone")
+        .await;
+    let bob_dir = dir.path().join("bob-laptop");
+    let mut bob = world.client(dir.path(), "a.example", "bob", "laptop").await;
     assert_eq!(bob.user_id().as_str(), "@bob:a.example");
-    assert_eq!(bob.publish_key_packages(2, true).await.unwrap(), 3);
     let found = alice.discover("a.example", "handle", "bob").await.unwrap();
     assert_eq!(
         (found.code.as_str(), found.user_id.as_deref()),
         ("success", Some("@bob:a.example"))
     );
 
-    let room = alice
-        .create_room(mimi_codec::JoinRule::MembersOnly)
-        .await
-        .unwrap();
+    let room = alice.create_room(JoinRule::MembersOnly).await.unwrap();
     assert_eq!(alice.add(&room, bob.user_id()).await.unwrap(), 1);
     bob.sync().await.unwrap();
     assert_eq!(bob.room_view(&room).unwrap().epoch, Some(1));
@@ -93,7 +231,7 @@ async fn alice_adds_bob_they_talk_and_bob_restarts() {
     let hello = alice
         .send(
             &room,
-            &mimi_client::messages::Compose::Text {
+            &Compose::Text {
                 text: "hello Bob".into(),
                 reply_to: None,
             },
@@ -134,6 +272,339 @@ async fn alice_adds_bob_they_talk_and_bob_restarts() {
         "{}",
         lines[1]
     );
-    let _ = server.stop.send(true);
-    server.task.await.unwrap();
+    world.stop().await;
+}
+
+/// Alice (a.example, the hub) adds Bob (b.example): the Welcome rides in the commit that
+/// the hub fans out to b.example.
+async fn alice_adds_bob(world: &World, dir: &Path) -> (Client, Client, RoomId) {
+    let mut alice = world.client(dir, "a.example", "alice", "phone").await;
+    let mut bob = world.client(dir, "b.example", "bob", "laptop").await;
+    let found = alice.discover("b.example", "handle", "bob").await.unwrap();
+    assert_eq!(found.user_id.as_deref(), Some(BOB));
+    let room = alice.create_room(JoinRule::MembersOnly).await.unwrap();
+    assert_eq!(alice.add(&room, &uid(BOB)).await.unwrap(), 1);
+    sync_until(&mut bob, "the Welcome", |c| epoch(c, &room) == Some(1)).await;
+    (alice, bob, room)
+}
+
+#[tokio::test]
+async fn add_with_welcome_across_two_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example"]).await;
+    let (mut alice, mut bob, room) = alice_adds_bob(&world, dir.path()).await;
+    let expected = vec![p(ALICE, "owner", Join), p(BOB, "member", Join)];
+    assert_eq!(participants(&mut alice, &room), expected);
+    assert_eq!(participants(&mut bob, &room), expected);
+
+    say(&mut alice, &room, "hello Bob").await;
+    sync_until(&mut bob, "Alice's message", |c| texts(c, &room).len() == 1).await;
+    say(&mut bob, &room, "hi Alice").await;
+    alice.sync().await.unwrap();
+    let both = vec![t(ALICE, "hello Bob"), t(BOB, "hi Alice")];
+    assert_eq!(texts(&mut alice, &room), both);
+    assert_eq!(texts(&mut bob, &room), both);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn invite_then_join_by_external_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example"]).await;
+    let mut alice = world
+        .client(dir.path(), "a.example", "alice", "phone")
+        .await;
+    let mut bob = world.client(dir.path(), "b.example", "bob", "laptop").await;
+    let room = alice.create_room(JoinRule::MembersOnly).await.unwrap();
+    // The hub asks b.example (check-invite) before accepting the invite proposal.
+    alice.invite(&room, &uid(BOB)).await.unwrap();
+    assert_eq!(alice.commit(&room).await.unwrap(), 1);
+    assert_eq!(
+        participants(&mut alice, &room),
+        vec![p(ALICE, "owner", Join), p(BOB, "member", Invite)]
+    );
+    sync_until(&mut bob, "the invite", |c| {
+        participants(c, &room).contains(&p(BOB, "member", Invite))
+    })
+    .await;
+    assert_eq!(epoch(&mut bob, &room), None);
+
+    assert_eq!(bob.join(&room).await.unwrap(), 2);
+    let expected = vec![p(ALICE, "owner", Join), p(BOB, "member", Join)];
+    assert_eq!(participants(&mut bob, &room), expected);
+    alice.sync().await.unwrap();
+    assert_eq!(epoch(&mut alice, &room), Some(2));
+    assert_eq!(participants(&mut alice, &room), expected);
+
+    say(&mut bob, &room, "joined").await;
+    alice.sync().await.unwrap();
+    say(&mut alice, &room, "welcome").await;
+    sync_until(&mut bob, "Alice's message", |c| texts(c, &room).len() == 2).await;
+    let both = vec![t(BOB, "joined"), t(ALICE, "welcome")];
+    assert_eq!(texts(&mut alice, &room), both);
+    assert_eq!(texts(&mut bob, &room), both);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn invitee_declines() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example"]).await;
+    let mut alice = world
+        .client(dir.path(), "a.example", "alice", "phone")
+        .await;
+    let mut bob = world.client(dir.path(), "b.example", "bob", "laptop").await;
+    let room = alice.create_room(JoinRule::MembersOnly).await.unwrap();
+    alice.invite(&room, &uid(BOB)).await.unwrap();
+    alice.commit(&room).await.unwrap();
+    sync_until(&mut bob, "the invite", |c| {
+        participants(c, &room).contains(&p(BOB, "member", Invite))
+    })
+    .await;
+    // Not in the group: the leave is unsigned.
+    bob.leave(&room).await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(
+        participants(&mut alice, &room),
+        vec![p(ALICE, "owner", Join)]
+    );
+    let notes = alice.room_view(&room).unwrap().notes;
+    assert!(
+        notes.iter().any(|(_, n)| n == &format!("{BOB} left")),
+        "{notes:?}"
+    );
+    // The group is unchanged, and Bob, no longer invited, cannot join: the hub names the
+    // rule.
+    assert_eq!(epoch(&mut alice, &room), Some(1));
+    let err = bob.join(&room).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "refused (ForbiddenByPolicy): SIG-JOIN-4: the room's join rule requires an invite before joining"
+    );
+    assert_eq!(epoch(&mut bob, &room), None);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn second_device_joins_by_external_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example"]).await;
+    let (mut alice, mut bob, room) = alice_adds_bob(&world, dir.path()).await;
+    let mut tablet = Client::register(
+        &dir.path().join("bob-tablet"),
+        Registration {
+            token_from: Some(dir.path().join("bob-laptop")),
+            ..world.registration("b.example", "bob", "tablet")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(tablet.user_id().as_str(), BOB);
+    assert_eq!(tablet.join(&room).await.unwrap(), 2);
+    alice.sync().await.unwrap();
+    sync_until(&mut bob, "the tablet's commit", |c| {
+        epoch(c, &room) == Some(2)
+    })
+    .await;
+    let members = |c: &mut Client| {
+        let mut m: Vec<String> = c
+            .mls()
+            .members(&room)
+            .unwrap()
+            .into_iter()
+            .map(|(_, c)| c.user().to_string())
+            .collect();
+        m.sort();
+        m
+    };
+    let expected = vec![ALICE.to_owned(), BOB.to_owned(), BOB.to_owned()];
+    assert_eq!(members(&mut alice), expected);
+    assert_eq!(members(&mut bob), expected);
+    assert_eq!(members(&mut tablet), expected);
+    let list = vec![p(ALICE, "owner", Join), p(BOB, "member", Join)];
+    assert_eq!(participants(&mut tablet, &room), list);
+
+    say(&mut alice, &room, "to both of Bob's devices").await;
+    sync_until(&mut bob, "the message", |c| texts(c, &room).len() == 1).await;
+    sync_until(&mut tablet, "the message", |c| texts(c, &room).len() == 1).await;
+    say(&mut tablet, &room, "from the tablet").await;
+    alice.sync().await.unwrap();
+    sync_until(&mut bob, "the tablet's message", |c| {
+        texts(c, &room).len() == 2
+    })
+    .await;
+    let all = vec![
+        t(ALICE, "to both of Bob's devices"),
+        t(BOB, "from the tablet"),
+    ];
+    assert_eq!(texts(&mut alice, &room), all);
+    assert_eq!(texts(&mut bob, &room), all);
+    assert_eq!(texts(&mut tablet, &room), all);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn leave_by_self_remove_then_another_member_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example"]).await;
+    let (mut alice, mut bob, room) = alice_adds_bob(&world, dir.path()).await;
+    bob.leave(&room).await.unwrap();
+    // Bob is still in the group until a member commits his proposals.
+    assert_eq!(epoch(&mut bob, &room), Some(1));
+    assert_eq!(alice.commit(&room).await.unwrap(), 2);
+    assert_eq!(
+        participants(&mut alice, &room),
+        vec![p(ALICE, "owner", Join)]
+    );
+    assert_eq!(alice.mls().members(&room).unwrap().len(), 1);
+    sync_until(&mut bob, "his removal", |c| epoch(c, &room).is_none()).await;
+    assert_eq!(participants(&mut bob, &room), vec![p(ALICE, "owner", Join)]);
+    let notes = bob.room_view(&room).unwrap().notes;
+    assert!(
+        notes.iter().any(|(_, n)| n == "this client was removed"),
+        "{notes:?}"
+    );
+    // Alice's next message is for her alone.
+    say(&mut alice, &room, "alone").await;
+    bob.sync().await.unwrap();
+    assert_eq!(texts(&mut bob, &room), vec![]);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn kick() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example"]).await;
+    let (mut alice, mut bob, room) = alice_adds_bob(&world, dir.path()).await;
+    assert_eq!(alice.kick(&room, &uid(BOB)).await.unwrap(), 2);
+    assert_eq!(
+        participants(&mut alice, &room),
+        vec![p(ALICE, "owner", Join)]
+    );
+    assert_eq!(alice.mls().members(&room).unwrap().len(), 1);
+    sync_until(&mut bob, "the kick", |c| epoch(c, &room).is_none()).await;
+    assert_eq!(participants(&mut bob, &room), vec![p(ALICE, "owner", Join)]);
+    let err = bob
+        .send(
+            &room,
+            &Compose::Text {
+                text: "still here?".into(),
+                reply_to: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::NotInRoom(r) if *r == room),
+        "{err:?}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn ban_preemptive_ban_unban_and_reinvite() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example", "c.example"]).await;
+    let (mut alice, mut bob, room) = alice_adds_bob(&world, dir.path()).await;
+    let mut carol = world
+        .client(dir.path(), "c.example", "carol", "phone")
+        .await;
+
+    // Carol is not a participant: banning her only records the ban (an epoch all the same,
+    // the room state changes).
+    assert_eq!(alice.ban(&room, &uid(CAROL)).await.unwrap(), 2);
+    assert_eq!(
+        participants(&mut alice, &room),
+        vec![
+            p(ALICE, "owner", Join),
+            p(BOB, "member", Join),
+            p(CAROL, "member", Ban)
+        ]
+    );
+    // A banned user joining: refused by the hub with the rule.
+    let err = carol.join(&room).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "refused (InvalidParticipationChange): SIG-JOIN-1: a banned user cannot join"
+    );
+    assert_eq!(epoch(&mut carol, &room), None);
+
+    // Banning a joined user removes his clients.
+    assert_eq!(alice.ban(&room, &uid(BOB)).await.unwrap(), 3);
+    assert_eq!(alice.mls().members(&room).unwrap().len(), 1);
+    sync_until(&mut bob, "the ban", |c| epoch(c, &room).is_none()).await;
+    assert!(participants(&mut bob, &room).contains(&p(BOB, "member", Ban)));
+
+    // Unban Carol, invite her, she joins.
+    assert_eq!(alice.unban(&room, &uid(CAROL)).await.unwrap(), 4);
+    assert!(!participants(&mut alice, &room).iter().any(|x| x.0 == CAROL));
+    alice.invite(&room, &uid(CAROL)).await.unwrap();
+    assert_eq!(alice.commit(&room).await.unwrap(), 5);
+    assert_eq!(carol.join(&room).await.unwrap(), 6);
+    alice.sync().await.unwrap();
+    let expected = vec![
+        p(ALICE, "owner", Join),
+        p(BOB, "member", Ban),
+        p(CAROL, "member", Join),
+    ];
+    assert_eq!(participants(&mut alice, &room), expected);
+    assert_eq!(participants(&mut carol, &room), expected);
+    say(&mut carol, &room, "thanks").await;
+    alice.sync().await.unwrap();
+    assert_eq!(texts(&mut alice, &room), vec![t(CAROL, "thanks")]);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn knock_then_invite() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example"]).await;
+    let mut alice = world
+        .client(dir.path(), "a.example", "alice", "phone")
+        .await;
+    let mut bob = world.client(dir.path(), "b.example", "bob", "laptop").await;
+    let room = alice.create_room(JoinRule::Knock).await.unwrap();
+    bob.knock(&room).await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(
+        participants(&mut alice, &room),
+        vec![p(ALICE, "owner", Join), p(BOB, "member", Knock)]
+    );
+    let notes = alice.room_view(&room).unwrap().notes;
+    assert!(
+        notes.iter().any(|(_, n)| n == &format!("{BOB} knocked")),
+        "{notes:?}"
+    );
+    alice.invite(&room, &uid(BOB)).await.unwrap();
+    assert_eq!(alice.commit(&room).await.unwrap(), 1);
+    sync_until(&mut bob, "the invite", |c| {
+        participants(c, &room).contains(&p(BOB, "member", Invite))
+    })
+    .await;
+    assert_eq!(bob.join(&room).await.unwrap(), 2);
+    alice.sync().await.unwrap();
+    let expected = vec![p(ALICE, "owner", Join), p(BOB, "member", Join)];
+    assert_eq!(participants(&mut alice, &room), expected);
+    assert_eq!(participants(&mut bob, &room), expected);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_name_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example", "c.example"]).await;
+    let (_alice, bob, room) = alice_adds_bob(&world, dir.path()).await;
+    drop(bob);
+    // A member without the admin role inviting, through the command line.
+    let err = run(mimi_client::cli::Cli {
+        dir: dir.path().join("bob-laptop"),
+        command: Command::Invite(room.clone(), uid(CAROL)),
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "refused locally: SIG-INV-3: the room's policy does not let the sender's role invite users"
+    );
+    world.stop().await;
 }
