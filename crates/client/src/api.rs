@@ -160,6 +160,11 @@ struct InboxItemWire {
 }
 
 #[derive(Deserialize)]
+struct ProposedWire {
+    proposed: bool,
+}
+
+#[derive(Deserialize)]
 struct StoredWire {
     stored: usize,
 }
@@ -374,6 +379,17 @@ impl Api {
                 "an accepted EventResponse with a non-200 status",
             )),
         }
+    }
+
+    /// `POST /v1/rooms/{room}/hub-removals`: whether the hub proposed any removal.
+    pub async fn hub_removals(&self, room: &RoomId) -> Result<bool, ClientError> {
+        let wire: ProposedWire = self
+            .post_json(
+                &format!("/v1/rooms/{}/hub-removals", percent_encode(room.as_str())),
+                &serde_json::json!({}),
+            )
+            .await?;
+        Ok(wire.proposed)
     }
 
     /// `GET /v1/inbox?after=N&limit=M`.

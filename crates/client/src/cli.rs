@@ -23,7 +23,8 @@ usage: mimi --dir DIR <command>
   discover DOMAIN FIELD VALUE        (FIELD: handle, nick, email, phone, partial_name, whole_profile)
   create-room [--join-rule members_only|knock|public]
   add ROOM USER | invite ROOM USER | kick ROOM USER | ban ROOM USER | unban ROOM USER
-  join ROOM | leave ROOM | knock ROOM | commit ROOM
+  join ROOM | leave ROOM [--no-self-remove] | knock ROOM | commit ROOM
+  hub-removals ROOM
   send ROOM TEXT [--reply-to MSG_ID]
   react ROOM MSG_ID EMOJI
   edit ROOM MSG_ID TEXT
@@ -63,6 +64,11 @@ pub enum Command {
     Join(RoomId),
     /// Leave a room.
     Leave(RoomId),
+    /// Leave a room with the `m.room.user` leave only (`leave ROOM --no-self-remove`): the
+    /// hub's removals (`hub-removals`) or a member's commit remove this user's clients.
+    LeaveWithoutSelfRemove(RoomId),
+    /// Ask the room's hub to propose the removal of departed users' clients.
+    HubRemovals(RoomId),
     /// Kick a user.
     Kick(RoomId, UserId),
     /// Ban a user.
@@ -128,7 +134,7 @@ struct Args {
 }
 
 /// Flags that take no value.
-const SWITCHES: &[&str] = &["--last-resort"];
+const SWITCHES: &[&str] = &["--last-resort", "--no-self-remove"];
 
 impl Args {
     fn split(args: &[String]) -> Result<Args, ClientError> {
@@ -279,7 +285,14 @@ pub fn parse(args: &[String]) -> Result<Cli, ClientError> {
         "ban" => two(a, Command::Ban)?,
         "unban" => two(a, Command::Unban)?,
         "join" => one(a, Command::Join)?,
-        "leave" => one(a, Command::Leave)?,
+        "leave" => {
+            if a.switch("--no-self-remove") {
+                one(a, Command::LeaveWithoutSelfRemove)?
+            } else {
+                one(a, Command::Leave)?
+            }
+        }
+        "hub-removals" => one(a, Command::HubRemovals)?,
         "knock" => one(a, Command::Knock)?,
         "commit" => one(a, Command::Commit)?,
         "show" => one(a, Command::Show)?,
@@ -397,6 +410,19 @@ pub async fn run(cli: Cli) -> Result<String, ClientError> {
         Command::Leave(room) => {
             client.leave(&room).await?;
             format!("left {room}")
+        }
+        Command::LeaveWithoutSelfRemove(room) => {
+            client.leave_without_self_remove(&room).await?;
+            format!(
+                "left {room}; the hub's removals or a member's commit remove this user's clients"
+            )
+        }
+        Command::HubRemovals(room) => {
+            if client.request_hub_removals(&room).await? {
+                format!("the hub of {room} proposed removals; a member's next commit includes them")
+            } else {
+                format!("the hub of {room} has no clients to remove")
+            }
         }
         Command::Kick(room, user) => {
             let epoch = client.kick(&room, &user).await?;

@@ -411,18 +411,41 @@ impl Client {
     /// self-remove proposal (a remaining member's next commit includes them). Without
     /// (invited, knocking): an unsigned leave (decline, withdraw a knock).
     pub async fn leave(&mut self, room: &RoomId) -> Result<(), ClientError> {
+        self.leave_with(room, true).await
+    }
+
+    /// Leave the room with the `m.room.user` leave proposal only (the spec's "leave with
+    /// hub-generated removes"): the hub, asked by a participant
+    /// ([`Client::request_hub_removals`]), proposes the removal of this user's clients, or
+    /// a member's commit removes them. Without a client in the group: as [`Client::leave`].
+    pub async fn leave_without_self_remove(&mut self, room: &RoomId) -> Result<(), ClientError> {
+        self.leave_with(room, false).await
+    }
+
+    async fn leave_with(&mut self, room: &RoomId, self_remove: bool) -> Result<(), ClientError> {
         self.sync().await?;
         if group_epoch(&mut self.mls, room)?.is_none() {
             return self.unsigned(room, Change::Leave).await;
         }
         let me = self.config.user_id.clone();
         self.propose(room, user_event(me, Change::Leave)).await?;
+        if !self_remove {
+            return Ok(());
+        }
         let remove = self.mls.self_remove_proposal(room)?;
         let request = ProposalRequest {
             proposals: mimi_codec::BoundedVec::new(vec![MlsBytes::new(remove.clone())?])?,
         };
         self.api.submit(room, &Event::DsProposal(request)).await?;
         self.store.mark_submitted(&remove)
+    }
+
+    /// Ask the room's hub (`POST /v1/rooms/{room}/hub-removals`) to propose, as external
+    /// sender, the removal of every client of users who left or were removed; returns
+    /// whether it proposed any. A member's next [`Client::commit`] includes them. Only
+    /// participants may ask.
+    pub async fn request_hub_removals(&mut self, room: &RoomId) -> Result<bool, ClientError> {
+        self.api.hub_removals(room).await
     }
 
     /// Join the room by external commit: after an invite (or in a public room) the user's

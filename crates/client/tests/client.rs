@@ -797,6 +797,11 @@ fn cli_parses_every_command() {
         ),
         (vec!["join", room], Command::Join(rid(room))),
         (vec!["leave", room], Command::Leave(rid(room))),
+        (
+            vec!["leave", room, "--no-self-remove"],
+            Command::LeaveWithoutSelfRemove(rid(room)),
+        ),
+        (vec!["hub-removals", room], Command::HubRemovals(rid(room))),
         (vec!["knock", room], Command::Knock(rid(room))),
         (vec!["commit", room], Command::Commit(rid(room))),
         (vec!["show", room], Command::Show(rid(room))),

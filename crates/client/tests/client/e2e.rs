@@ -608,3 +608,73 @@ async fn refusals_name_the_rule() {
     );
     world.stop().await;
 }
+
+/// The spec's "leave with hub-generated removes": Bob leaves with the `m.room.user` leave
+/// only; Alice asks the hub for the removals (through the command line), then commits;
+/// both of Bob's clients are out.
+#[tokio::test]
+async fn leave_with_hub_generated_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example"]).await;
+    let (mut alice, mut bob, room) = alice_adds_bob(&world, dir.path()).await;
+    let mut tablet = Client::register(
+        &dir.path().join("bob-tablet"),
+        Registration {
+            token_from: Some(dir.path().join("bob-laptop")),
+            ..world.registration("b.example", "bob", "tablet")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(tablet.join(&room).await.unwrap(), 2);
+    sync_until(&mut bob, "the tablet's commit", |c| {
+        epoch(c, &room) == Some(2)
+    })
+    .await;
+    // Nobody left yet: the hub has nothing to remove.
+    assert!(!alice.request_hub_removals(&room).await.unwrap());
+
+    bob.leave_without_self_remove(&room).await.unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(
+        participants(&mut alice, &room),
+        vec![p(ALICE, "owner", Join)]
+    );
+    assert_eq!(alice.mls().members(&room).unwrap().len(), 3);
+    drop(alice);
+    let out = run(mimi_client::cli::Cli {
+        dir: dir.path().join("alice-phone"),
+        command: Command::HubRemovals(room.clone()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        format!("the hub of {room} proposed removals; a member's next commit includes them")
+    );
+    let mut alice = Client::open(&dir.path().join("alice-phone")).unwrap();
+    // Queued already: asking again proposes nothing more.
+    assert!(!alice.request_hub_removals(&room).await.unwrap());
+    assert_eq!(alice.commit(&room).await.unwrap(), 3);
+    let members: Vec<String> = alice
+        .mls()
+        .members(&room)
+        .unwrap()
+        .into_iter()
+        .map(|(_, c)| c.user().to_string())
+        .collect();
+    assert_eq!(members, vec![ALICE.to_owned()]);
+    sync_until(&mut bob, "his removal", |c| epoch(c, &room).is_none()).await;
+    sync_until(&mut tablet, "its removal", |c| epoch(c, &room).is_none()).await;
+    assert_eq!(
+        participants(&mut tablet, &room),
+        vec![p(ALICE, "owner", Join)]
+    );
+    // Bob is a participant no more: he may not ask the hub.
+    let err = bob.request_hub_removals(&room).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Api { status: 403, code, .. } if code == "forbidden"),
+        "{err:?}"
+    );
+    world.stop().await;
+}
