@@ -2,7 +2,8 @@
 //!
 //! Tasks: `ci` runs exactly what `.ci/run` runs; `fuzz <target> <seconds>` runs one
 //! cargo-fuzz target for a bounded time; `bench [--quick]` prints the benchmark figures
-//! (`docs/performance.md`).
+//! (`docs/performance.md`); `demo` runs the specification's example flow over three real
+//! providers and `interop [--list] [-v] [NAME]` the interop suite (`docs/interop.md`).
 
 use std::process::{Command, ExitCode};
 
@@ -12,8 +13,12 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("demo") => return interop("demo", &args[1..]),
+        Some("interop") => return interop("interop", &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [--quick]>");
+            eprintln!(
+                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [--quick] | demo | interop [--list] [-v] [NAME]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -73,6 +78,40 @@ fn bench(args: &[String]) -> Result<(), String> {
     let mut command = vec!["run", "--release", "-p", "mimi-bench", "--", "all"];
     command.extend(args.iter().map(String::as_str));
     run("cargo", &command)
+}
+
+/// `cargo xtask demo` and `cargo xtask interop [ARGS]`: build `mimi-hub` and
+/// `mimi-interop`, then run `mimi-interop <command> ARGS` (it finds `mimi-hub` beside
+/// itself) and exit with its status.
+fn interop(command: &str, args: &[String]) -> ExitCode {
+    if let Err(message) = run(
+        "cargo",
+        &["build", "--quiet", "-p", "mimi-hub", "-p", "mimi-interop"],
+    ) {
+        eprintln!("xtask: {message}");
+        return ExitCode::FAILURE;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
+    let binary = target
+        .join("debug")
+        .join(format!("mimi-interop{}", std::env::consts::EXE_SUFFIX));
+    match Command::new(&binary).arg(command).args(args).status() {
+        Ok(status) => match status.code() {
+            Some(0) => ExitCode::SUCCESS,
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            None => ExitCode::FAILURE,
+        },
+        Err(e) => {
+            eprintln!("xtask: could not start {}: {e}", binary.display());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
