@@ -15,17 +15,15 @@
 //! Nothing here asserts on time: the figures are reported, and the targets printed beside
 //! them.
 //!
-//! Where the figures still to come plug in:
-//! - hub and scale: start three `mimi-hub` processes with [`process::ChildServer`] and PEM
-//!   files from [`setup::BenchPki`], drive the hub with [`suite::measure_point`] and a
-//!   [`loadgen::Workload`] of `ds.send_message` events over the rooms, and replace
-//!   [`suite::hub_pending`] and [`suite::scale_pending`];
-//! - MLS: time `mimi-ds`'s commit handling and openmls `PublicGroup` on the same commits,
-//!   and replace [`suite::mls_pending`];
-//! - the signaling validation micro-benchmark: `benches/signaling.rs` (see `Cargo.toml`).
+//! The hub and scale figures start three `mimi-hub` processes ([`hub`]) and talk to them
+//! through the client API ([`api`]); the MLS figure ([`mls`]) times `mimi-ds`'s commit
+//! handling next to openmls `PublicGroup` in process. Still to come: the signaling
+//! validation micro-benchmark, `benches/signaling.rs` (see `Cargo.toml`).
 
+pub mod api;
 pub mod ceiling;
 pub mod figure;
+pub mod hub;
 pub mod loadgen;
 pub mod machine;
 pub mod messages;

@@ -5,8 +5,9 @@
 //! mimi-bench serve-ceiling DIR NAME     (the ceiling server process the harness starts)
 //! ```
 //!
-//! `all` (the default) prints every figure, marking those not measured yet; `hub`, `scale`
-//! and `mls` alone fail while their figures cannot be measured.
+//! `all` (the default) prints every figure; `hub` prints the ceiling and the hub figures
+//! (the ratio needs both), `scale` and `mls` their own. The hub and scale figures need the
+//! `mimi-hub` binary (beside this one, built first under `cargo run`, or `$MIMI_HUB_BIN`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,28 +116,34 @@ fn run(which: Suite, settings: &Settings) -> Result<(), BenchError> {
     );
     println!();
     let print = |table: Table| println!("{table}");
+    let levels: &[usize] = if settings.quick {
+        &suite::SCALE_ROOMS_QUICK
+    } else {
+        &suite::SCALE_ROOMS_FULL
+    };
     match which {
         Suite::All => {
-            print(suite::measure_ceiling(&exe, settings)?);
-            print(suite::hub_pending());
-            print(suite::scale_pending());
+            let (ceiling, samples) = suite::measure_ceiling_samples(&exe, settings)?;
+            print(ceiling);
+            let measured = suite::measure_levels(&exe, settings, levels)?;
+            if let Some(level) = measured.iter().find(|l| l.rooms == suite::HUB_ROOMS) {
+                print(suite::hub_table(level, &samples)?);
+            }
+            print(suite::scale_table(&measured)?);
             print(suite::measure_mls(settings)?);
         }
         Suite::Ceiling => print(suite::measure_ceiling(&exe, settings)?),
         Suite::Hub => {
-            print(suite::hub_pending());
-            return Err(BenchError::NotYetMeasurable(
-                "hub",
-                "the hub server is not composed yet",
-            ));
+            let (ceiling, samples) = suite::measure_ceiling_samples(&exe, settings)?;
+            print(ceiling);
+            let measured = suite::measure_levels(&exe, settings, &[suite::HUB_ROOMS])?;
+            for level in &measured {
+                print(suite::hub_table(level, &samples)?);
+            }
         }
-        Suite::Scale => {
-            print(suite::scale_pending());
-            return Err(BenchError::NotYetMeasurable(
-                "scale",
-                "the hub server is not composed yet",
-            ));
-        }
+        Suite::Scale => print(suite::scale_table(&suite::measure_levels(
+            &exe, settings, levels,
+        )?)?),
         Suite::Mls => print(suite::measure_mls(settings)?),
     }
     Ok(())

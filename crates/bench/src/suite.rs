@@ -85,12 +85,12 @@ pub enum BenchError {
     /// A run answered nothing at all.
     #[error("{0}: no request was answered")]
     NothingAnswered(String),
+    /// The hub benchmark failed.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubBenchError),
     /// The MLS benchmark failed.
     #[error(transparent)]
     Mls(#[from] crate::mls::MlsBenchError),
-    /// The subcommand measures figures that need a part not built yet.
-    #[error("{0} figures are not measured yet: {1}")]
-    NotYetMeasurable(&'static str, &'static str),
 }
 
 /// How long and how often to measure.
@@ -329,6 +329,14 @@ pub fn ceiling_answer() -> Result<Bytes, BenchError> {
 /// binary, subcommand [`SERVE_CEILING_COMMAND`]) and the load generator drives it from
 /// this process.
 pub fn measure_ceiling(exe: &Path, settings: &Settings) -> Result<Table, BenchError> {
+    Ok(measure_ceiling_samples(exe, settings)?.0)
+}
+
+/// The ceiling's table and its points (for the hub's ratio to the ceiling).
+pub fn measure_ceiling_samples(
+    exe: &Path,
+    settings: &Settings,
+) -> Result<(Table, Vec<PointSample>), BenchError> {
     let ceiling = server_name(CEILING_SERVER)?;
     let pki = BenchPki::generate()?;
     let dir = ScratchDir::new("ceiling")?;
@@ -372,13 +380,247 @@ pub fn measure_ceiling(exe: &Path, settings: &Settings) -> Result<Table, BenchEr
         table.measured(figure, target);
     }
     table.measured(
-        Figure::from_samples(
-            "ceiling: server peak RSS",
-            "MiB",
-            &[peak_rss as f64 / (1u64 << 20) as f64],
-        )?,
+        Figure::from_samples("ceiling: server peak RSS", "MiB", &[peak_rss as f64 / MIB])?,
         None,
     );
+    Ok((table, samples))
+}
+
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// Rooms of the hub figures.
+pub const HUB_ROOMS: usize = 100;
+/// Room counts of the scale figures (the full benchmark).
+pub const SCALE_ROOMS_FULL: [usize; 3] = [1, HUB_ROOMS, 1_000];
+/// Room counts of the scale figures with `--quick`.
+pub const SCALE_ROOMS_QUICK: [usize; 2] = [1, HUB_ROOMS];
+/// Room counts the issue asks for (or that would show the trend) that room creation, at
+/// about 15 rooms/s through the client API, makes too slow to measure in a benchmark run.
+pub const SCALE_ROOMS_UNMEASURED: [usize; 2] = [10_000, 100_000];
+
+/// What one room count measured.
+#[derive(Debug, Clone)]
+pub struct ScaleLevel {
+    /// Rooms under load.
+    pub rooms: usize,
+    /// The points measured.
+    pub points: Vec<crate::hub::HubPoint>,
+    /// Rooms created per second while growing to this count.
+    pub creation_rate: f64,
+    /// The hub's peak RSS after this level's runs.
+    pub peak_rss: u64,
+    /// Storage file growth per room created for this level, in bytes.
+    pub storage_per_room: f64,
+}
+
+/// Start the three providers and measure every room count in `levels` (ascending), the
+/// rooms of each level added to those of the one before.
+pub fn measure_levels(
+    exe: &Path,
+    settings: &Settings,
+    levels: &[usize],
+) -> Result<Vec<ScaleLevel>, BenchError> {
+    let binary = crate::hub::hub_binary(exe)?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let mut federation = crate::hub::Federation::start(&binary).await?;
+        let mut out = Vec::with_capacity(levels.len());
+        for &rooms in levels {
+            let before_rooms = federation.rooms.len();
+            let before_bytes = federation.processes[0]
+                .storage_bytes()
+                .map_err(ProcessError::Io)?;
+            let seconds = federation.grow_to(rooms).await?;
+            let created = rooms.saturating_sub(before_rooms).max(1);
+            let after_bytes = federation.processes[0]
+                .storage_bytes()
+                .map_err(ProcessError::Io)?;
+            let points = crate::hub::measure(&mut federation, settings).await?;
+            out.push(ScaleLevel {
+                rooms,
+                points,
+                creation_rate: created as f64 / seconds.max(f64::MIN_POSITIVE),
+                peak_rss: federation.processes[0].peak_rss_bytes()?,
+                storage_per_room: after_bytes.saturating_sub(before_bytes) as f64 / created as f64,
+            });
+        }
+        Ok(out)
+    })
+}
+
+fn hub_figure(
+    name: String,
+    unit: &str,
+    points: &[crate::hub::HubPoint],
+    f: impl Fn(&crate::hub::HubPoint) -> f64,
+) -> Result<Figure, FigureError> {
+    Figure::from_samples(name, unit, &points.iter().map(f).collect::<Vec<_>>())
+}
+
+/// The hub table: the level of [`HUB_ROOMS`] rooms, and the ratio to the ceiling (run `i`
+/// of the hub over run `i` of the ceiling).
+pub fn hub_table(level: &ScaleLevel, ceiling: &[PointSample]) -> Result<Table, BenchError> {
+    let mut table = Table::new(format!(
+        "Hub: 3 providers as processes, ds.send_message in {} rooms hubbed at A (participants at A, B, C: fan-out to 2 followers)",
+        level.rooms
+    ));
+    let p = &level.points;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    for (load, pick) in [
+        (
+            "saturation",
+            (|p: &crate::hub::HubPoint| p.saturation)
+                as fn(&crate::hub::HubPoint) -> crate::hub::HubRun,
+        ),
+        ("half load", |p: &crate::hub::HubPoint| p.half),
+    ] {
+        table.measured(
+            hub_figure(
+                format!("hub: accepted at the hub, {load}"),
+                "msg/s",
+                p,
+                |x| pick(x).accepted,
+            )?,
+            None,
+        );
+        table.measured(
+            hub_figure(
+                format!("hub: delivered at the slower follower, {load}"),
+                "msg/s",
+                p,
+                |x| pick(x).delivered,
+            )?,
+            None,
+        );
+        for (q, get, target) in [
+            (
+                "p50",
+                (|l: &LatencySummary| l.p50) as fn(&LatencySummary) -> Duration,
+                None,
+            ),
+            (
+                "p99",
+                |l: &LatencySummary| l.p99,
+                (load == "half load").then_some(TARGET_P99_HALF_LOAD),
+            ),
+            ("p99.9", |l: &LatencySummary| l.p999, None),
+        ] {
+            table.measured(
+                hub_figure(
+                    format!("hub: {q} submit to follower, {load}"),
+                    "ms",
+                    p,
+                    |x| ms(get(&pick(x).latency)),
+                )?,
+                target,
+            );
+        }
+        table.measured(
+            hub_figure(
+                format!("hub: probe messages timed, {load}"),
+                "count",
+                p,
+                |x| pick(x).probes as f64,
+            )?,
+            None,
+        );
+    }
+    let ratios: Vec<f64> = p
+        .iter()
+        .zip(ceiling)
+        .map(|(h, c)| h.saturation.accepted / c.saturation_throughput)
+        .collect();
+    table.measured(
+        Figure::from_samples("hub throughput / ceiling", "ratio", &ratios)?,
+        Some(TARGET_HUB_RATIO),
+    );
+    table.measured(
+        Figure::from_samples("hub: peak RSS", "MiB", &[level.peak_rss as f64 / MIB])?,
+        None,
+    );
+    Ok(table)
+}
+
+/// The scale table: each level's accepted rate, delivery rate, p99 at half load, peak RSS,
+/// storage per room and room creation rate; the 100,000-room row is extrapolated, not
+/// measured.
+pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
+    let mut table = Table::new("Scale: the hub benchmark with a growing number of rooms");
+    for level in levels {
+        let rooms = crate::mls::group_size_label(level.rooms);
+        let p = &level.points;
+        table.measured(
+            hub_figure(
+                format!("scale: accepted at the hub, {rooms} rooms"),
+                "msg/s",
+                p,
+                |x| x.saturation.accepted,
+            )?,
+            Some(TARGET_SCALE_FLAT),
+        );
+        table.measured(
+            hub_figure(
+                format!("scale: delivered at the slower follower, {rooms} rooms"),
+                "msg/s",
+                p,
+                |x| x.saturation.delivered,
+            )?,
+            None,
+        );
+        table.measured(
+            hub_figure(
+                format!("scale: p99 submit to follower at half load, {rooms} rooms"),
+                "ms",
+                p,
+                |x| x.half.latency.p99.as_secs_f64() * 1000.0,
+            )?,
+            Some(TARGET_P99_HALF_LOAD),
+        );
+        table.measured(
+            Figure::from_samples(
+                format!("scale: hub peak RSS, {rooms} rooms"),
+                "MiB",
+                &[level.peak_rss as f64 / MIB],
+            )?,
+            None,
+        );
+        table.measured(
+            Figure::from_samples(
+                format!("scale: hub storage growth per room created, {rooms} rooms"),
+                "KiB",
+                &[level.storage_per_room / 1024.0],
+            )?,
+            None,
+        );
+        table.measured(
+            Figure::from_samples(
+                format!("scale: rooms created per second, up to {rooms} rooms"),
+                "rooms/s",
+                &[level.creation_rate],
+            )?,
+            None,
+        );
+    }
+    let rate = levels.last().map_or(0.0, |l| l.creation_rate);
+    let largest = levels.last().map_or(0, |l| l.rooms);
+    for rooms in SCALE_ROOMS_UNMEASURED.into_iter().filter(|&r| r > largest) {
+        let label = crate::mls::group_size_label(rooms);
+        let reason = if rate > 0.0 {
+            format!(
+                "creating {label} rooms one by one would take about {:.0} min at the {:.1} rooms/s measured",
+                rooms as f64 / rate / 60.0,
+                rate
+            )
+        } else {
+            "no room creation rate was measured".to_owned()
+        };
+        table.not_yet_measured(
+            &format!("scale: accepted at the hub, {label} rooms"),
+            "msg/s",
+            Some(TARGET_SCALE_FLAT),
+            &reason,
+        );
+    }
     Ok(table)
 }
 
@@ -400,59 +642,6 @@ pub fn serve_ceiling_process(dir: &Path, name: &str) -> Result<(), BenchError> {
     })
 }
 
-const NEEDS_HUB: &str = "needs the composed mimi-hub server";
-
-/// The hub figures, not measured until the hub server is composed.
-pub fn hub_pending() -> Table {
-    let mut table = Table::new(
-        "Hub: 3 providers as processes, ds.send_message in rooms hubbed at one, fan-out to 2 followers",
-    );
-    for (name, unit, target) in [
-        ("hub: accepted at the hub, saturation", "msg/s", None),
-        ("hub: delivered at the followers, saturation", "msg/s", None),
-        ("hub: p50 submit to follower ack, saturation", "ms", None),
-        ("hub: p99 submit to follower ack, saturation", "ms", None),
-        ("hub: p99.9 submit to follower ack, saturation", "ms", None),
-        ("hub: p50 submit to follower ack, half load", "ms", None),
-        (
-            "hub: p99 submit to follower ack, half load",
-            "ms",
-            Some(TARGET_P99_HALF_LOAD),
-        ),
-        ("hub: p99.9 submit to follower ack, half load", "ms", None),
-        ("hub throughput / ceiling", "ratio", Some(TARGET_HUB_RATIO)),
-    ] {
-        table.not_yet_measured(name, unit, target, NEEDS_HUB);
-    }
-    table
-}
-
-/// The scale figures, not measured until the hub server is composed.
-pub fn scale_pending() -> Table {
-    let mut table = Table::new("Scale: the hub benchmark with 1, 1,000 and 100,000 rooms");
-    for rooms in ["1", "1,000", "100,000"] {
-        table.not_yet_measured(
-            &format!("scale: accepted at the hub, {rooms} rooms"),
-            "msg/s",
-            Some(TARGET_SCALE_FLAT),
-            NEEDS_HUB,
-        );
-        table.not_yet_measured(
-            &format!("scale: hub peak RSS per room, {rooms} rooms"),
-            "KiB",
-            None,
-            NEEDS_HUB,
-        );
-        table.not_yet_measured(
-            &format!("scale: storage per room, {rooms} rooms"),
-            "KiB",
-            None,
-            NEEDS_HUB,
-        );
-    }
-    table
-}
-
 /// The MLS figures: group sizes 10 to 10,000 (10 to 1,000 with `--quick`).
 pub fn measure_mls(settings: &Settings) -> Result<Table, BenchError> {
     let sizes: &[usize] = if settings.quick {
@@ -465,26 +654,4 @@ pub fn measure_mls(settings: &Settings) -> Result<Table, BenchError> {
         settings.runs,
         TARGET_MLS_RATIO,
     )?)
-}
-
-/// The MLS figures, not measured until the delivery service's commit path is composed.
-pub fn mls_pending() -> Table {
-    let mut table = Table::new(
-        "MLS at the hub: validate and apply a commit, delivery service vs bare openmls PublicGroup",
-    );
-    for clients in ["10", "100", "1,000", "10,000"] {
-        table.not_yet_measured(
-            &format!("mls: DS commit handling, {clients} clients"),
-            "ms",
-            None,
-            "needs mimi-ds's commit path",
-        );
-        table.not_yet_measured(
-            &format!("mls: DS / bare openmls, {clients} clients"),
-            "ratio",
-            (clients == "1,000").then_some(TARGET_MLS_RATIO),
-            "needs mimi-ds's commit path",
-        );
-    }
-    table
 }

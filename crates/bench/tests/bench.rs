@@ -207,12 +207,19 @@ fn the_ceiling_process_serves_until_its_stdin_closes() {
 }
 
 #[test]
-fn figures_that_need_the_hub_fail_alone_and_print_as_not_yet_measured() {
-    let output = Command::new(bench_exe()).arg("hub").output().unwrap();
+fn a_missing_hub_binary_is_an_error_naming_it() {
+    let output = Command::new(bench_exe())
+        .args(["scale", "--quick"])
+        .env("MIMI_HUB_BIN", "/nonexistent/mimi-hub")
+        .env_remove("CARGO")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains("| hub throughput / ceiling "), "{stdout}");
-    assert!(stdout.contains("not yet measured (needs the composed mimi-hub server)"));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("mimi-bench: server process: No such file or directory"),
+        "{stderr}"
+    );
 }
 
 #[test]

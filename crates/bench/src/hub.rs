@@ -1,0 +1,895 @@
+//! The hub benchmark: three providers as `mimi-hub` processes on loopback, rooms hubbed at
+//! the first (`a.bench.test`) whose participants are one user at each provider, and
+//! `ds.send_message` load on those rooms.
+//!
+//! What is measured, exactly:
+//! - **accepted/s at the hub**: `200` answers per second to the load generator's
+//!   `POST /v1/rooms/{room}/events` at provider A (the hub answers `200` only once the
+//!   event is durable: log, outbox and inboxes committed in redb). Request `k` of client
+//!   `c` goes to room `(c + k * clients) mod rooms`, so the load covers every room.
+//! - **delivered/s at the followers**: each follower's user (Bob at B, Carol at C) has
+//!   every room's events fanned out to its inbox by its provider once the hub's outbox
+//!   delivered them (`POST /send` answered by the follower). A watcher per follower reads
+//!   that inbox (`GET /v1/inbox`, pages of 256) throughout the run until it holds as many
+//!   new items as the hub accepted; delivered/s is that count over the time from the start
+//!   of the run to the page that completed it (the slower follower's figure is reported).
+//! - **latency submit → follower**: a probe, beside the load, sends one message at a
+//!   time to a probe room whose followers' users are only in that room, and polls both
+//!   followers' inboxes (every [`PROBE_POLL`]) until the message is in both; the latency
+//!   is from submitting it to seeing it at the second follower. The follower writes the
+//!   inbox item in the same transaction as it acknowledges the hub's `POST /send`, so
+//!   this is submit → follower acknowledgement, plus at most one poll interval.
+//!
+//! Between runs the harness waits until the followers have everything (so a run starts
+//! with empty outboxes).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use hyper::header::HeaderValue;
+use hyper::{Method, StatusCode};
+use mimi_codec::{
+    Event, MlsBytes, ParticipationStateChange, Reason, RoomId, RoomState, SendMessageRequest,
+    Sender, ServerName, UserEvent, UserId, Wire,
+};
+use mimi_e2e::{CommitPlan, E2eError, ExternalSender, MlsClient};
+use openmls::prelude::tls_codec::Deserialize as _;
+use rustls::pki_types::ServerName as TlsServerName;
+use serde::Deserialize;
+
+use crate::api::{ApiClient, ApiError, percent_encode};
+use crate::loadgen::{self, LatencySummary, Pace, Workload};
+use crate::process::{ProcessError, peak_rss_bytes};
+use crate::setup::{BenchPki, CA_STEM, ScratchDir, SetupError};
+use crate::suite::{BenchError, Settings, Target};
+
+/// The three providers: the hub of every room, and two followers.
+pub const PROVIDERS: [&str; 3] = ["a.bench.test", "b.bench.test", "c.bench.test"];
+/// The size of the application message's plaintext (the ciphertext is about 1 KiB, as
+/// the ceiling's request).
+pub const PLAINTEXT_LEN: usize = 960;
+/// How often the probe looks at the followers' inboxes.
+pub const PROBE_POLL: Duration = Duration::from_millis(1);
+/// How often an idle inbox watcher reads again.
+pub const WATCH_POLL: Duration = Duration::from_millis(2);
+/// How long the followers get to receive everything after a run.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a `mimi-hub` process gets to exit after SIGTERM.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The inbox page size (the API's maximum).
+pub const INBOX_PAGE: usize = 256;
+
+/// Why the hub benchmark failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HubBenchError {
+    /// A client-API call failed.
+    #[error("client API: {0}")]
+    Api(#[from] ApiError),
+    /// The client's MLS failed.
+    #[error("MLS client: {0}")]
+    E2e(#[from] E2eError),
+    /// A MIMI value could not be built or read.
+    #[error("codec: {0}")]
+    Codec(#[from] mimi_codec::CodecError),
+    /// The signaling rules refused the benchmark's own change.
+    #[error("signaling: {0}")]
+    Signaling(String),
+    /// A provider answered something unexpected.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+    /// The `mimi-hub` binary is missing or could not be built.
+    #[error("mimi-hub binary: {0}")]
+    Binary(String),
+    /// The followers did not receive everything in time.
+    #[error("follower {follower} has {delivered} of {expected} messages after {DRAIN_TIMEOUT:?}")]
+    NotDrained {
+        /// The follower.
+        follower: String,
+        /// Messages in its user's inbox.
+        delivered: u64,
+        /// Messages the hub accepted.
+        expected: u64,
+    },
+    /// Files could not be written.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A `mimi-hub` process, stopped with SIGTERM (and killed after [`STOP_GRACE`]) when
+/// dropped.
+#[derive(Debug)]
+pub struct HubProcess {
+    child: Child,
+    /// Its federation address.
+    pub federation: SocketAddr,
+    /// Its client-API address.
+    pub api: SocketAddr,
+    /// Its storage file.
+    pub storage: PathBuf,
+}
+
+impl HubProcess {
+    /// Start `mimi-hub --config CONFIG` and read its `mimi-hub NAME listening
+    /// federation=ADDR api=ADDR` line.
+    pub fn spawn(binary: &Path, config: &Path, storage: PathBuf) -> Result<Self, BenchError> {
+        use std::io::BufRead;
+        let mut child = Command::new(binary)
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(ProcessError::Io)?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map_err(ProcessError::Io)?;
+        }
+        let mut process = HubProcess {
+            child,
+            federation: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api: SocketAddr::from(([127, 0, 0, 1], 0)),
+            storage,
+        };
+        let line = line.trim_end();
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+        };
+        match (field("federation="), field("api=")) {
+            (Some(federation), Some(api)) if line.starts_with("mimi-hub ") => {
+                process.federation = federation;
+                process.api = api;
+                Ok(process)
+            }
+            _ if line.is_empty() => Err(ProcessError::NotListening.into()),
+            _ => Err(ProcessError::BadAnnouncement(line.to_owned()).into()),
+        }
+    }
+
+    /// The process's peak RSS so far, in bytes.
+    pub fn peak_rss_bytes(&self) -> Result<u64, ProcessError> {
+        peak_rss_bytes(self.child.id())
+    }
+
+    /// The storage file's size in bytes.
+    pub fn storage_bytes(&self) -> Result<u64, std::io::Error> {
+        Ok(std::fs::metadata(&self.storage)?.len())
+    }
+
+    fn terminate(&mut self) -> Result<(), std::io::Error> {
+        if self.child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        // SIGTERM is the hub's clean shutdown; `kill` is given this process's own ID.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        // Best effort: the process is ours, and nothing is left to do on failure.
+        let _ = self.terminate();
+    }
+}
+
+/// The `mimi-hub` binary: `$MIMI_HUB_BIN`, else beside this executable. Under `cargo run`
+/// (which sets `$CARGO`) it is built first with the same profile, so it is never stale.
+pub fn hub_binary(exe: &Path) -> Result<PathBuf, HubBenchError> {
+    if let Some(path) = std::env::var_os("MIMI_HUB_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let dir = exe
+        .parent()
+        .ok_or_else(|| HubBenchError::Binary("no directory for this executable".into()))?;
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "mimi-hub", "--bin", "mimi-hub"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status()?;
+        if !status.success() {
+            return Err(HubBenchError::Binary(format!(
+                "cargo build -p mimi-hub failed: {status}"
+            )));
+        }
+    }
+    let binary = dir.join("mimi-hub");
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(HubBenchError::Binary(format!(
+            "{} is missing: build it with `cargo build --release -p mimi-hub` or set MIMI_HUB_BIN",
+            binary.display()
+        )))
+    }
+}
+
+fn free_port() -> Result<SocketAddr, std::io::Error> {
+    TcpListener::bind(("127.0.0.1", 0))?.local_addr()
+}
+
+#[derive(Deserialize)]
+struct Registered {
+    client_id: String,
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct Prepared {
+    room_id: String,
+    room_state: String,
+    hub_external_sender: String,
+}
+
+#[derive(Deserialize)]
+struct Claimed {
+    key_packages: Vec<ClaimedEntry>,
+}
+
+#[derive(Deserialize)]
+struct ClaimedEntry {
+    key_package: String,
+}
+
+#[derive(Deserialize)]
+struct Inbox {
+    items: Vec<InboxItem>,
+}
+
+#[derive(Deserialize)]
+struct InboxItem {
+    cursor: u64,
+}
+
+fn unb64(text: &str) -> Result<Vec<u8>, HubBenchError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| HubBenchError::Unexpected(format!("not base64: {e}")))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A registered user's one client: its API connection, token and inbox cursor.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The user.
+    pub user: UserId,
+    /// The bearer token.
+    pub token: String,
+    /// Its provider's API.
+    pub api: ApiClient,
+    /// The last inbox cursor read.
+    pub cursor: u64,
+}
+
+impl Account {
+    async fn register(
+        api: &ApiClient,
+        localpart: &str,
+        dir: &Path,
+    ) -> Result<(Account, MlsClient), HubBenchError> {
+        let mut api = api.clone();
+        let registered: Registered = api
+            .json(
+                Method::POST,
+                "/v1/register",
+                None,
+                Some(serde_json::json!({"localpart": localpart, "device": "bench"})),
+            )
+            .await?;
+        let client: mimi_codec::ClientId = registered
+            .client_id
+            .parse()
+            .map_err(mimi_codec::CodecError::from)?;
+        let mls = MlsClient::open(&dir.join(localpart), client.clone())?;
+        Ok((
+            Account {
+                user: client.user(),
+                token: registered.token,
+                api,
+                cursor: 0,
+            },
+            mls,
+        ))
+    }
+
+    /// Publish a last-resort key package (it serves every room).
+    async fn publish_last_resort(&mut self, mls: &mut MlsClient) -> Result<(), HubBenchError> {
+        let key_package = mls.key_package(true)?;
+        let _: serde_json::Value = self
+            .api
+            .json(
+                Method::POST,
+                "/v1/key-packages",
+                Some(&self.token),
+                Some(serde_json::json!({"key_packages": [b64(&key_package)]})),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One page of new inbox items: how many, and the cursor moves past them.
+    async fn read_inbox(&mut self, limit: usize) -> Result<u64, HubBenchError> {
+        let path = format!("/v1/inbox?after={}&limit={limit}", self.cursor);
+        let inbox: Inbox = self
+            .api
+            .json(Method::GET, &path, Some(&self.token), None)
+            .await?;
+        if let Some(last) = inbox.items.last() {
+            self.cursor = last.cursor;
+        }
+        Ok(inbox.items.len() as u64)
+    }
+
+    /// Read the inbox to its end.
+    async fn skip_inbox(&mut self) -> Result<u64, HubBenchError> {
+        let mut total = 0;
+        loop {
+            let n = self.read_inbox(INBOX_PAGE).await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// A room under load: its events path and the `ds.send_message` event sent to it.
+#[derive(Debug, Clone)]
+pub struct LoadRoom {
+    /// `/v1/rooms/{room}/events`.
+    pub path: String,
+    /// The TLS-encoded `Event`.
+    pub event: Bytes,
+}
+
+/// The load over all rooms: request `k` of client `c` goes to room `(c + k * clients) mod
+/// rooms`.
+#[derive(Debug)]
+pub struct RoomsWorkload {
+    rooms: Vec<LoadRoom>,
+    clients: usize,
+}
+
+impl RoomsWorkload {
+    fn room(&self, client: usize, sequence: u64) -> Option<&LoadRoom> {
+        if self.rooms.is_empty() {
+            return None;
+        }
+        let n = self.rooms.len() as u64;
+        let index = (client as u64 % n + (sequence % n) * (self.clients as u64 % n)) % n;
+        self.rooms.get(usize::try_from(index).unwrap_or(0))
+    }
+}
+
+impl Workload for RoomsWorkload {
+    fn body(&self, client: usize, sequence: u64) -> Bytes {
+        self.room(client, sequence)
+            .map(|r| r.event.clone())
+            .unwrap_or_default()
+    }
+
+    fn path(&self, client: usize, sequence: u64) -> Option<&str> {
+        self.room(client, sequence).map(|r| r.path.as_str())
+    }
+}
+
+/// Three providers and the benchmark's users.
+pub struct Federation {
+    _dir: ScratchDir,
+    /// A (the hub), B, C.
+    pub processes: Vec<HubProcess>,
+    alice: Account,
+    alice_mls: MlsClient,
+    /// Bob at B and Carol at C: in every load room.
+    followers: [Account; 2],
+    /// The probe's followers' users: only in the probe room.
+    probe_followers: [Account; 2],
+    probe: LoadRoom,
+    /// The load rooms created so far.
+    pub rooms: Vec<LoadRoom>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+fn tls_name(name: &str) -> Result<TlsServerName<'static>, HubBenchError> {
+    TlsServerName::try_from(name.to_owned())
+        .map_err(|_| HubBenchError::Unexpected(format!("{name} is not a TLS name")))
+}
+
+fn host(name: &str) -> Result<HeaderValue, HubBenchError> {
+    HeaderValue::from_str(name).map_err(|_| HubBenchError::Unexpected(name.to_owned()))
+}
+
+fn join(target: &UserId) -> UserEvent {
+    UserEvent {
+        target: target.clone(),
+        change: ParticipationStateChange::Join,
+        reason: Reason::default(),
+        follower_server_certificate: None,
+        role: None,
+    }
+}
+
+impl Federation {
+    /// Write the configurations, start the three providers, register the users.
+    pub async fn start(binary: &Path) -> Result<Federation, BenchError> {
+        let pki = BenchPki::generate()?;
+        let dir = ScratchDir::new("hub")?;
+        let names = PROVIDERS
+            .iter()
+            .map(|n| n.parse::<ServerName>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(mimi_codec::CodecError::from)?;
+        let ports = (0..names.len())
+            .map(|_| free_port())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(HubBenchError::Io)?;
+        let mut processes = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            pki.write_server_files(dir.path(), name)?;
+            let mut config = format!(
+                "server_name = \"{name}\"\nlisten = \"{}\"\napi_listen = \"127.0.0.1:0\"\n\
+                 certificate = \"{name}.crt\"\nprivate_key = \"{name}.key\"\nca = \"{CA_STEM}.crt\"\n\
+                 storage = \"{name}.redb\"\nopen_registration = true\n[peers]\n",
+                ports[i]
+            );
+            for (j, peer) in names.iter().enumerate() {
+                if j != i {
+                    config.push_str(&format!("\"{peer}\" = \"{}\"\n", ports[j]));
+                }
+            }
+            let path = dir.path().join(format!("{name}.toml"));
+            std::fs::write(&path, config).map_err(|source| SetupError::Dir {
+                path: path.clone(),
+                source,
+            })?;
+            processes.push(HubProcess::spawn(
+                binary,
+                &path,
+                dir.path().join(format!("{name}.redb")),
+            )?);
+        }
+        let tls = pki.client_config(
+            &"loadgen.bench.test"
+                .parse()
+                .map_err(mimi_codec::CodecError::from)?,
+        )?;
+        let apis = names
+            .iter()
+            .zip(&processes)
+            .map(|(name, p)| {
+                Ok(ApiClient::new(
+                    p.api,
+                    tls_name(name.as_str())?,
+                    host(name.as_str())?,
+                    tls.clone(),
+                ))
+            })
+            .collect::<Result<Vec<_>, HubBenchError>>()?;
+        let clients = dir.path().join("clients");
+        let (alice, alice_mls) = Account::register(&apis[0], "alice", &clients).await?;
+        let mut followers = Vec::new();
+        for (api, localpart) in [
+            (&apis[1], "bob"),
+            (&apis[2], "carol"),
+            (&apis[1], "probe-bob"),
+            (&apis[2], "probe-carol"),
+        ] {
+            let (mut account, mut mls) = Account::register(api, localpart, &clients).await?;
+            account.publish_last_resort(&mut mls).await?;
+            followers.push(account);
+        }
+        let [bob, carol, probe_bob, probe_carol]: [Account; 4] = followers
+            .try_into()
+            .map_err(|_| HubBenchError::Unexpected("four accounts".into()))?;
+        let mut federation = Federation {
+            _dir: dir,
+            processes,
+            alice,
+            alice_mls,
+            followers: [bob, carol],
+            probe_followers: [probe_bob, probe_carol],
+            probe: LoadRoom {
+                path: String::new(),
+                event: Bytes::new(),
+            },
+            rooms: Vec::new(),
+            tls,
+        };
+        let probe_users = [
+            federation.probe_followers[0].user.clone(),
+            federation.probe_followers[1].user.clone(),
+        ];
+        federation.probe = federation.create_room(&probe_users).await?;
+        for account in federation.probe_followers.iter_mut() {
+            account.skip_inbox().await?;
+        }
+        Ok(federation)
+    }
+
+    /// Create a room at A, add `others` in one commit, and encrypt its load message.
+    async fn create_room(&mut self, others: &[UserId]) -> Result<LoadRoom, HubBenchError> {
+        let token = self.alice.token.clone();
+        let api = &mut self.alice.api;
+        let prepared: Prepared = api
+            .json(
+                Method::POST,
+                "/v1/rooms/prepare",
+                Some(&token),
+                Some(serde_json::json!({})),
+            )
+            .await?;
+        let room_state = RoomState::decode(&unb64(&prepared.room_state)?)?;
+        let hub = ExternalSender::tls_deserialize_exact(unb64(&prepared.hub_external_sender)?)
+            .map_err(|e| HubBenchError::Unexpected(format!("hub external sender: {e}")))?;
+        let room: RoomId = prepared
+            .room_id
+            .parse()
+            .map_err(mimi_codec::CodecError::from)?;
+        let created = self.alice_mls.create_room(&room_state, hub)?;
+        let _: serde_json::Value = api
+            .json(
+                Method::POST,
+                "/v1/rooms",
+                Some(&token),
+                Some(serde_json::json!({
+                    "room_id": prepared.room_id,
+                    "group_info": b64(&created.group_info),
+                    "ratchet_tree": b64(&created.ratchet_tree),
+                })),
+            )
+            .await?;
+        let mut adds = Vec::new();
+        for user in others {
+            let claimed: Claimed = api
+                .json(
+                    Method::POST,
+                    "/v1/key-packages/claim",
+                    Some(&token),
+                    Some(serde_json::json!({
+                        "room_id": prepared.room_id,
+                        "user_id": user.to_string(),
+                        "clients": [],
+                    })),
+                )
+                .await?;
+            for entry in claimed.key_packages {
+                adds.push(unb64(&entry.key_package)?);
+            }
+        }
+        let changes: Vec<UserEvent> = others.iter().map(join).collect();
+        let mut signaling = mimi_signaling::Room::from_room_state(&room_state)
+            .map_err(|e| HubBenchError::Signaling(e.to_string()))?;
+        signaling
+            .accept_all(&Sender::User(self.alice.user.clone()), &changes)
+            .map_err(|e| HubBenchError::Signaling(format!("{e:?}")))?;
+        let request = self.alice_mls.commit(
+            &room,
+            CommitPlan {
+                user_events: changes,
+                adds,
+                new_room_state: Some(signaling.to_room_state()),
+                ..CommitPlan::default()
+            },
+        )?;
+        let path = format!("/v1/rooms/{}/events", percent_encode(room.as_str()));
+        let commit = Event::DsCommit(request).encode()?;
+        let (status, answer) = api
+            .call(
+                Method::POST,
+                &path,
+                Some(&token),
+                Some((crate::loadgen::OCTET_STREAM, Bytes::from(commit))),
+            )
+            .await?;
+        if status != StatusCode::OK {
+            self.alice_mls.clear_pending_commit(&room)?;
+            return Err(HubBenchError::Unexpected(format!(
+                "the commit adding {others:?} was answered {status}: {}",
+                String::from_utf8_lossy(&answer)
+            )));
+        }
+        self.alice_mls.merge_pending_commit(&room)?;
+        let ciphertext = self.alice_mls.encrypt(&room, &[0x42; PLAINTEXT_LEN])?;
+        let event = Event::DsSendMessage(SendMessageRequest {
+            application_message: MlsBytes::new(ciphertext)?,
+        });
+        Ok(LoadRoom {
+            path,
+            event: Bytes::from(event.encode()?),
+        })
+    }
+
+    /// Create load rooms (Alice at A, Bob at B, Carol at C) until there are `count`;
+    /// returns the seconds it took.
+    pub async fn grow_to(&mut self, count: usize) -> Result<f64, HubBenchError> {
+        let start = Instant::now();
+        let others = [
+            self.followers[0].user.clone(),
+            self.followers[1].user.clone(),
+        ];
+        while self.rooms.len() < count {
+            let room = self.create_room(&others).await?;
+            self.rooms.push(room);
+        }
+        for account in self.followers.iter_mut() {
+            account.skip_inbox().await?;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    }
+
+    /// The load generator's target: A's client API, Alice's token, every room.
+    pub fn target(&self, clients: usize) -> Result<Target, HubBenchError> {
+        Ok(Target {
+            addr: self.processes[0].api,
+            server_name: tls_name(PROVIDERS[0])?,
+            tls: self.tls.clone(),
+            path: String::new(),
+            workload: Arc::new(RoomsWorkload {
+                rooms: self.rooms.clone(),
+                clients,
+            }),
+            authorization: Some(
+                HeaderValue::from_str(&format!("Bearer {}", self.alice.token))
+                    .map_err(|_| HubBenchError::Unexpected("token".into()))?,
+            ),
+        })
+    }
+}
+
+/// One run of the hub under one pace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HubRun {
+    /// Accepted messages per second at the hub.
+    pub accepted: f64,
+    /// Delivered messages per second at the slower follower.
+    pub delivered: f64,
+    /// Submit → follower latency of the probe messages.
+    pub latency: LatencySummary,
+    /// How many probe messages were timed.
+    pub probes: u64,
+}
+
+/// Watch one follower's inbox until it holds `expected` new items (`expected` is set
+/// once the load is over); the time from `start` to the page that completed it.
+async fn watch(
+    mut account: Account,
+    expected: Arc<AtomicU64>,
+    start: Instant,
+) -> Result<(Account, u64, Duration), HubBenchError> {
+    let mut delivered = 0u64;
+    let mut last = start;
+    loop {
+        let n = account.read_inbox(INBOX_PAGE).await?;
+        if n > 0 {
+            delivered += n;
+            last = Instant::now();
+            continue;
+        }
+        let target = expected.load(Ordering::Acquire);
+        if delivered >= target {
+            return Ok((account, delivered, last - start));
+        }
+        if target != u64::MAX && start.elapsed() > DRAIN_TIMEOUT {
+            return Err(HubBenchError::NotDrained {
+                follower: account.user.to_string(),
+                delivered,
+                expected: target,
+            });
+        }
+        tokio::time::sleep(WATCH_POLL).await;
+    }
+}
+
+/// Send probe messages one at a time until `until`; the latency of each, in µs.
+async fn probe(
+    mut sender: Account,
+    room: LoadRoom,
+    mut followers: [Account; 2],
+    until: Instant,
+) -> Result<(Account, [Account; 2], Histogram<u64>), HubBenchError> {
+    let mut histogram = loadgen::latency_histogram()
+        .map_err(|e| HubBenchError::Unexpected(format!("histogram: {e}")))?;
+    while Instant::now() < until {
+        let submitted = Instant::now();
+        let (status, answer) = sender
+            .api
+            .call(
+                Method::POST,
+                &room.path,
+                Some(&sender.token),
+                Some((crate::loadgen::OCTET_STREAM, room.event.clone())),
+            )
+            .await?;
+        if status != StatusCode::OK {
+            return Err(HubBenchError::Unexpected(format!(
+                "probe answered {status}: {}",
+                String::from_utf8_lossy(&answer)
+            )));
+        }
+        let mut seen = [false; 2];
+        while !seen.iter().all(|s| *s) {
+            for (follower, seen) in followers.iter_mut().zip(seen.iter_mut()) {
+                if !*seen && follower.read_inbox(1).await? > 0 {
+                    *seen = true;
+                }
+            }
+            if submitted.elapsed() > DRAIN_TIMEOUT {
+                return Err(HubBenchError::NotDrained {
+                    follower: "probe".into(),
+                    delivered: 0,
+                    expected: 1,
+                });
+            }
+            if !seen.iter().all(|s| *s) {
+                tokio::time::sleep(PROBE_POLL).await;
+            }
+        }
+        let micros = u64::try_from(submitted.elapsed().as_micros()).unwrap_or(u64::MAX);
+        histogram.saturating_record(micros);
+    }
+    Ok((sender, followers, histogram))
+}
+
+/// One run: the load at `pace` for `duration`, the probe beside it, and the followers
+/// watched until they have everything.
+pub async fn run(
+    federation: &mut Federation,
+    target: &Target,
+    clients: usize,
+    pace: Pace,
+    duration: Duration,
+    phase: &str,
+) -> Result<HubRun, BenchError> {
+    let start = Instant::now();
+    let expected = Arc::new(AtomicU64::new(u64::MAX));
+    let watchers: Vec<_> = federation
+        .followers
+        .iter()
+        .map(|a| tokio::spawn(watch(a.clone(), expected.clone(), start)))
+        .collect();
+    let prober = tokio::spawn(probe(
+        federation.alice.clone(),
+        federation.probe.clone(),
+        federation.probe_followers.clone(),
+        start + duration,
+    ));
+    let report = crate::suite::load(target, clients, pace, duration, phase).await;
+    let accepted = report.as_ref().map_or(0, |r| r.accepted);
+    expected.store(accepted, Ordering::Release);
+    let mut slowest = Duration::ZERO;
+    let mut delivered = u64::MAX;
+    for (i, watcher) in watchers.into_iter().enumerate() {
+        let (account, count, took) = watcher
+            .await
+            .map_err(|e| HubBenchError::Unexpected(format!("watcher: {e}")))??;
+        federation.followers[i].cursor = account.cursor;
+        slowest = slowest.max(took);
+        delivered = delivered.min(count);
+    }
+    let (_, probe_followers, histogram) = prober
+        .await
+        .map_err(|e| HubBenchError::Unexpected(format!("probe: {e}")))??;
+    for (mine, theirs) in federation.probe_followers.iter_mut().zip(probe_followers) {
+        mine.cursor = theirs.cursor;
+    }
+    let report = report?;
+    Ok(HubRun {
+        accepted: report.throughput(),
+        delivered: delivered as f64 / slowest.as_secs_f64().max(f64::MIN_POSITIVE),
+        latency: LatencySummary::of(&histogram),
+        probes: histogram.len(),
+    })
+}
+
+/// A saturation run and a half-load run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HubPoint {
+    /// At saturation.
+    pub saturation: HubRun,
+    /// At half of the saturation run's accepted rate.
+    pub half: HubRun,
+}
+
+/// Warm up, then measure `settings.runs` points against the rooms created so far.
+pub async fn measure(
+    federation: &mut Federation,
+    settings: &Settings,
+) -> Result<Vec<HubPoint>, BenchError> {
+    let target = federation.target(settings.clients)?;
+    run(
+        federation,
+        &target,
+        settings.clients,
+        Pace::Saturate,
+        settings.warmup,
+        "hub warm-up",
+    )
+    .await?;
+    let mut points = Vec::with_capacity(settings.runs);
+    for _ in 0..settings.runs {
+        let saturation = run(
+            federation,
+            &target,
+            settings.clients,
+            Pace::Saturate,
+            settings.phase,
+            "hub saturation",
+        )
+        .await?;
+        let half = run(
+            federation,
+            &target,
+            settings.clients,
+            Pace::Rate(saturation.accepted / 2.0),
+            settings.phase,
+            "hub half load",
+        )
+        .await?;
+        points.push(HubPoint { saturation, half });
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rooms(n: usize) -> RoomsWorkload {
+        RoomsWorkload {
+            rooms: (0..n)
+                .map(|i| LoadRoom {
+                    path: format!("/v1/rooms/r{i}/events"),
+                    event: Bytes::from(vec![i as u8]),
+                })
+                .collect(),
+            clients: 4,
+        }
+    }
+
+    #[test]
+    fn the_load_covers_every_room() {
+        let workload = rooms(10);
+        let mut seen = std::collections::BTreeSet::new();
+        for client in 0..4 {
+            for sequence in 0..10 {
+                let path = workload.path(client, sequence).unwrap().to_owned();
+                let body = workload.body(client, sequence);
+                assert_eq!(path, format!("/v1/rooms/r{}/events", body[0]));
+                seen.insert(path);
+            }
+        }
+        assert_eq!(seen.len(), 10);
+        let one = rooms(1);
+        assert_eq!(one.path(3, 7), Some("/v1/rooms/r0/events"));
+    }
+}
