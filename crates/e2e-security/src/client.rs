@@ -104,6 +104,15 @@ pub struct CommitPlan {
     pub external_senders: Option<Vec<ExternalSender>>,
 }
 
+/// A proposal this client made: the message for the hub and its reference, to withdraw it
+/// from the local proposal store if the hub refuses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnProposal {
+    /// The proposal as an MLSMessage (a PublicMessage).
+    pub message: Vec<u8>,
+    reference: openmls::prelude::hash_ref::ProposalRef,
+}
+
 /// Who sent a processed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageSender {
@@ -541,16 +550,29 @@ impl MlsClient {
         room: &RoomId,
         event: &UserEvent,
     ) -> Result<Vec<u8>, E2eError> {
+        Ok(self.propose_user_event_with_ref(room, event)?.message)
+    }
+
+    /// [`MlsClient::propose_user_event`], with the proposal's reference, so that the
+    /// proposal can be withdrawn ([`MlsClient::withdraw_proposal`]) if the hub refuses it.
+    pub fn propose_user_event_with_ref(
+        &mut self,
+        room: &RoomId,
+        event: &UserEvent,
+    ) -> Result<OwnProposal, E2eError> {
         let payload = event.encode()?;
         let (group, provider, signer) = self.parts(room)?;
-        let (message, _ref) = group
+        let (message, reference) = group
             .propose_custom_proposal_by_reference(
                 provider,
                 signer,
                 CustomProposal::new(USER_EVENT_PROPOSAL_TYPE, payload),
             )
             .map_err(E2eError::mls(Operation::Propose))?;
-        to_bytes(&message)
+        Ok(OwnProposal {
+            message: to_bytes(&message)?,
+            reference,
+        })
     }
 
     /// A Remove proposal for this client itself, by reference (a PublicMessage): another
@@ -558,11 +580,41 @@ impl MlsClient {
     /// leaf (openmls `leave_group`), which every MLS implementation and the hub's public
     /// group understand, rather than the extensions draft's SelfRemove.
     pub fn self_remove_proposal(&mut self, room: &RoomId) -> Result<Vec<u8>, E2eError> {
+        Ok(self.self_remove_proposal_with_ref(room)?.message)
+    }
+
+    /// [`MlsClient::self_remove_proposal`], with the proposal's reference.
+    pub fn self_remove_proposal_with_ref(
+        &mut self,
+        room: &RoomId,
+    ) -> Result<OwnProposal, E2eError> {
         let (group, provider, signer) = self.parts(room)?;
-        let message = group
-            .leave_group(provider, signer)
+        // The proposal `leave_group` makes (a member's Remove of its own leaf), with its
+        // reference.
+        let own = group.own_leaf_index();
+        let (message, reference) = group
+            .propose_remove_member(provider, signer, own)
             .map_err(E2eError::mls(Operation::Propose))?;
-        to_bytes(&message)
+        Ok(OwnProposal {
+            message: to_bytes(&message)?,
+            reference,
+        })
+    }
+
+    /// Drop a proposal of this client's from the room's pending proposals (for example one
+    /// the hub refused), so that this client's next commit does not carry it. Returns
+    /// whether the proposal was still pending (it is not once a commit moved the epoch on).
+    pub fn withdraw_proposal(
+        &mut self,
+        room: &RoomId,
+        proposal: &OwnProposal,
+    ) -> Result<bool, E2eError> {
+        let (group, provider, _) = self.parts(room)?;
+        match group.remove_pending_proposal(provider.storage(), &proposal.reference) {
+            Ok(()) => Ok(true),
+            Err(RemoveProposalError::ProposalNotFound) => Ok(false),
+            Err(RemoveProposalError::Storage(e)) => Err(E2eError::Storage(e)),
+        }
     }
 
     /// Stage a commit carrying `plan` (and every proposal received and stored this epoch)

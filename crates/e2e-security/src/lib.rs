@@ -35,7 +35,7 @@ mod storage;
 
 pub use client::{
     CIPHERSUITE, CommitPlan, CommitSummary, CreatedRoom, DB_FILE, MessageSender, MlsClient,
-    Processed, ProposalSummary, RemoveTarget, parse_key_package, room_state_of,
+    OwnProposal, Processed, ProposalSummary, RemoveTarget, parse_key_package, room_state_of,
     room_state_of_group_info,
 };
 pub use error::{CredentialError, E2eError, MlsObject, Operation};

@@ -669,3 +669,62 @@ fn malformed_and_foreign_inputs_are_typed_errors() {
     ));
     assert_eq!(u16::from(CIPHERSUITE), DEFAULT_CIPHER_SUITE);
 }
+
+#[test]
+fn withdrawn_own_proposals_are_not_committed_even_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let room = rid("!withdraw:a.example");
+    let hub = hub();
+    let mut alice = open(dir.path(), "alice", "@alice:a.example#laptop");
+    let mut bob = open(dir.path(), "bob", "@bob:b.example#phone");
+    room_with_alice_and_bob(&mut alice, &mut bob, &room, &hub);
+
+    // Two proposals the hub refused (never fanned out), and one it accepted.
+    let refused_invite = alice
+        .propose_user_event_with_ref(
+            &room,
+            &event("@carol:c.example", ParticipationStateChange::Invite),
+        )
+        .unwrap();
+    let refused_leave = bob.self_remove_proposal_with_ref(&room).unwrap();
+    let kept = event("@dave:d.example", ParticipationStateChange::Invite);
+    let kept_proposal = alice.propose_user_event_with_ref(&room, &kept).unwrap();
+    assert!(bob.withdraw_proposal(&room, &refused_leave).unwrap());
+    assert!(alice.withdraw_proposal(&room, &refused_invite).unwrap());
+    // Already gone: nothing to withdraw.
+    assert!(!alice.withdraw_proposal(&room, &refused_invite).unwrap());
+    assert!(matches!(
+        bob.process(&room, &kept_proposal.message).unwrap(),
+        Processed::Proposal { .. }
+    ));
+
+    // The withdrawal is durable: after a restart Alice's commit carries the kept invite,
+    // not the withdrawn one, and Bob (who withdrew his self-remove) can process it.
+    drop(alice);
+    let mut alice = open(dir.path(), "alice", "@alice:a.example#laptop");
+    let bundle = alice.commit(&room, CommitPlan::default()).unwrap();
+    alice.merge_pending_commit(&room).unwrap();
+    match bob.process(&room, bundle.commit.as_slice()).unwrap() {
+        Processed::Commit(c) => {
+            assert_eq!(c.user_events, vec![kept]);
+            assert_eq!(c.removed, Vec::<ClientId>::new());
+            assert!(!c.self_removed);
+        }
+        other => panic!("expected a commit, got {other:?}"),
+    }
+
+    // Bob's own commit would not carry his withdrawn self-remove: a fresh pair shows it.
+    let room2 = rid("!withdraw2:a.example");
+    let mut alice2 = open(dir.path(), "alice2", "@alice:a.example#laptop");
+    let mut bob2 = open(dir.path(), "bob2", "@bob:b.example#phone");
+    room_with_alice_and_bob(&mut alice2, &mut bob2, &room2, &hub);
+    let leave = bob2.self_remove_proposal_with_ref(&room2).unwrap();
+    assert!(bob2.withdraw_proposal(&room2, &leave).unwrap());
+    let bundle = bob2.commit(&room2, CommitPlan::default()).unwrap();
+    bob2.merge_pending_commit(&room2).unwrap();
+    match alice2.process(&room2, bundle.commit.as_slice()).unwrap() {
+        Processed::Commit(c) => assert_eq!(c.removed, Vec::<ClientId>::new()),
+        other => panic!("expected a commit, got {other:?}"),
+    }
+    assert_eq!(bob2.members(&room2).unwrap().len(), 2);
+}
