@@ -11,7 +11,7 @@ use mimi_codec::{
     ParticipationStateChange as Change, ProposalRequest, RoomId, RoomState, SendMessageRequest,
     UserEvent, UserId,
 };
-use mimi_e2e::{ExternalSender, MlsClient};
+use mimi_e2e::{ExternalSender, MlsClient, OwnProposal};
 use tls_codec::Deserialize as _;
 
 use crate::api::{Api, Discovered, INBOX_PAGE, RegisterRequest};
@@ -380,11 +380,32 @@ impl Client {
             &self.config.user_id,
             std::slice::from_ref(&event),
         )?;
-        let proposal = self.mls.propose_user_event(room, &event)?;
-        self.api
-            .submit(room, &Event::RoomUser(MlsBytes::new(proposal.clone())?))
-            .await?;
-        self.store.mark_submitted(&proposal)
+        let proposal = self.mls.propose_user_event_with_ref(room, &event)?;
+        self.submit_proposal(
+            room,
+            Event::RoomUser(MlsBytes::new(proposal.message.clone())?),
+            &proposal,
+        )
+        .await
+    }
+
+    /// Submit a proposal this client made. A proposal the hub refuses is withdrawn from the
+    /// local MLS store, or this client's next commit in the epoch would carry it (and be
+    /// refused for referencing a proposal the hub does not hold).
+    async fn submit_proposal(
+        &mut self,
+        room: &RoomId,
+        event: Event,
+        proposal: &OwnProposal,
+    ) -> Result<(), ClientError> {
+        match self.api.submit(room, &event).await {
+            Ok(_) => self.store.mark_submitted(&proposal.message),
+            Err(e @ ClientError::Refused(_)) => {
+                self.mls.withdraw_proposal(room, proposal)?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Invite `user`: an `m.room.user` invite proposal; a member's next commit includes it.
@@ -432,12 +453,12 @@ impl Client {
         if !self_remove {
             return Ok(());
         }
-        let remove = self.mls.self_remove_proposal(room)?;
+        let remove = self.mls.self_remove_proposal_with_ref(room)?;
         let request = ProposalRequest {
-            proposals: mimi_codec::BoundedVec::new(vec![MlsBytes::new(remove.clone())?])?,
+            proposals: mimi_codec::BoundedVec::new(vec![MlsBytes::new(remove.message.clone())?])?,
         };
-        self.api.submit(room, &Event::DsProposal(request)).await?;
-        self.store.mark_submitted(&remove)
+        self.submit_proposal(room, Event::DsProposal(request), &remove)
+            .await
     }
 
     /// Ask the room's hub (`POST /v1/rooms/{room}/hub-removals`) to propose, as external

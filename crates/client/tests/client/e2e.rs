@@ -678,3 +678,34 @@ async fn leave_with_hub_generated_removes() {
     );
     world.stop().await;
 }
+
+/// The gap "a refused invite can block that client's next commit": the invitee's provider
+/// refuses the invite (no such user), the client withdraws the proposal from its MLS
+/// store, and its next commit (which would otherwise reference a proposal the hub never
+/// accepted) goes through.
+#[tokio::test]
+async fn a_refused_invite_does_not_block_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example"]).await;
+    let (mut alice, mut bob, room) = alice_adds_bob(&world, dir.path()).await;
+    let err = alice
+        .invite(&room, &uid("@nobody:b.example"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Refused(e) if e.code == mimi_codec::ErrorCode::InviteRejected),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "refused (InviteRejected): b.example refused the invite: @nobody:b.example does not exist here"
+    );
+    // Same epoch: the next commit carries nothing the hub does not hold.
+    assert_eq!(epoch(&mut alice, &room), Some(1));
+    assert_eq!(alice.commit(&room).await.unwrap(), 2);
+    sync_until(&mut bob, "Alice's commit", |c| epoch(c, &room) == Some(2)).await;
+    let expected = vec![p(ALICE, "owner", Join), p(BOB, "member", Join)];
+    assert_eq!(participants(&mut alice, &room), expected);
+    assert_eq!(participants(&mut bob, &room), expected);
+    world.stop().await;
+}
