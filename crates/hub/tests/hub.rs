@@ -4,3 +4,15 @@
 
 #[path = "hub/storage_suite.rs"]
 mod storage_suite;
+
+#[path = "hub/world.rs"]
+mod world;
+
+#[path = "hub/federation.rs"]
+mod federation;
+
+#[path = "hub/peer_checks.rs"]
+mod peer_checks;
+
+#[path = "hub/directory.rs"]
+mod directory;

@@ -1,0 +1,381 @@
+//! Three providers over real HTTPS: a room hubbed at `a.example` with users of `b.example`
+//! and `c.example`; ordered, exactly-once delivery to every participating server, also
+//! across a follower's and the hub's restart (HUB-OUT-1, HUB-DUR-1).
+
+use mimi_codec::{
+    Event, EventResponse, MessageBody, MlsBytes, ParticipationStateChange, RoomId,
+    SendMessageRequest, ServerName,
+};
+use mimi_e2e::{CommitPlan, RemoveTarget};
+use std::sync::atomic::Ordering;
+
+use mimi_hub::persist::decode_event;
+use mimi_transport::TransportError;
+
+use crate::world::{
+    A, B, C, Client, World, assert_gapless, assert_once_in_order, eventually, log_of, name,
+    user_event,
+};
+
+/// Alice@a creates a room, adds Bob@b; messages both ways.
+pub async fn two_party(world: &World) -> (RoomId, Client, Client) {
+    let mut alice = world.client(A, "alice", Some("Alice")).await;
+    let mut bob = world.client(B, "bob", Some("Bob")).await;
+    bob.publish(world, 2, true).await;
+    let room = alice.create_room(world).await;
+    alice.add(world, &room, &bob.user()).await;
+    bob.sync_until(world, "Bob to join from his Welcome", |c| c.in_room(&room))
+        .await;
+    assert_eq!(
+        bob.mls.epoch(&room).unwrap(),
+        alice.mls.epoch(&room).unwrap()
+    );
+    (room, alice, bob)
+}
+
+/// An application message that is not MLS.
+fn garbage_message(len: usize) -> Event {
+    Event::DsSendMessage(SendMessageRequest {
+        application_message: MlsBytes::new(vec![0x5a; len]).unwrap(),
+    })
+}
+
+/// The provider's log of the room has caught up with `len` entries.
+async fn log_reaches(world: &World, server: &str, room: &RoomId, len: usize) {
+    let provider = world.provider(server);
+    eventually(&format!("{server} to log {len} events"), || {
+        let n = log_of(&provider, room).len();
+        async move { (n >= len).then_some(()) }
+    })
+    .await;
+}
+
+/// The hub's outbox for `dest` is empty.
+async fn outbox_drains(world: &World, dest: &str) {
+    let hub = world.provider(A);
+    let dest: ServerName = name(dest);
+    eventually("the hub's outbox to drain", || {
+        let empty = hub.storage().outbox_peek(&dest, 16).unwrap().is_empty();
+        async move { empty.then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_across_three_providers_has_one_log_everywhere() {
+    let world = World::start(&[A, B, C]).await;
+    let (room, mut alice, mut bob) = two_party(&world).await;
+    let a = world.provider(A);
+
+    alice.say(&world, &room, "hello Bob").await;
+    bob.sync_until(&world, "Bob to read Alice", |c| !c.received.is_empty())
+        .await;
+    assert_eq!(bob.texts(), ["hello Bob"]);
+    assert_eq!(bob.received[0].0, alice.id);
+
+    // Bob's message goes through b to the hub a.
+    bob.say(&world, &room, "hi Alice").await;
+    alice.sync(&a).await;
+    assert_eq!(alice.texts(), ["hi Alice"]);
+    assert_eq!(alice.received[0].0, bob.id);
+
+    let mut cathy = world.client(C, "cathy", Some("Cathy")).await;
+    cathy.publish(&world, 1, true).await;
+    alice.add(&world, &room, &cathy.user()).await;
+    cathy
+        .sync_until(&world, "Cathy to join", |c| c.in_room(&room))
+        .await;
+    let epoch = alice.mls.epoch(&room).unwrap();
+    bob.sync_until(&world, "Bob to process Cathy's add", |c| {
+        c.mls.epoch(&room).unwrap() == epoch
+    })
+    .await;
+
+    cathy.say(&world, &room, "hello from c").await;
+    alice.sync(&a).await;
+    bob.sync_until(&world, "Bob to read Cathy", |c| c.received.len() == 2)
+        .await;
+    assert_eq!(alice.texts(), ["hi Alice", "hello from c"]);
+    assert_eq!(bob.texts(), ["hello Bob", "hello from c"]);
+    assert_eq!(cathy.texts(), Vec::<String>::new());
+
+    // Every server's log: the same events, in the same order, each once.
+    let hub_log = log_of(&a, &room);
+    // create, ds.create_group, add Bob, 2 messages, add Cathy, 1 message.
+    assert_eq!(hub_log.len(), 7);
+    assert_gapless(&hub_log);
+    for follower in [B, C] {
+        log_reaches(&world, follower, &room, hub_log.len()).await;
+        assert_eq!(
+            log_of(&world.provider(follower), &room),
+            hub_log,
+            "{follower}"
+        );
+    }
+    // The followers' copies of the room state are the hub's.
+    let at_hub = a.room_state(&alice.id, &room).await.unwrap();
+    assert_eq!(at_hub.1, 6);
+    assert_eq!(
+        world.provider(B).room_state(&bob.id, &room).await.unwrap(),
+        at_hub
+    );
+    assert_eq!(
+        world
+            .provider(C)
+            .room_state(&cathy.id, &room)
+            .await
+            .unwrap(),
+        at_hub
+    );
+    // Inboxes: nothing twice, in order. Cathy's starts with the commit that added her.
+    cathy
+        .sync_until(&world, "Cathy's own message", |c| {
+            c.seen.last().map(|s| s.1) == Some(6)
+        })
+        .await;
+    for client in [&alice, &bob, &cathy] {
+        assert_once_in_order(&client.seen);
+    }
+    let seqs = |c: &Client| c.seen.iter().map(|s| s.1).collect::<Vec<_>>();
+    // The creator's inbox starts after the two events her own room creation logged.
+    assert_eq!(seqs(&alice), [2, 3, 4, 5, 6]);
+    assert_eq!(seqs(&bob), [2, 3, 4, 5, 6]);
+    assert_eq!(seqs(&cathy), [5, 6]);
+    outbox_drains(&world, B).await;
+    outbox_drains(&world, C).await;
+
+    // At-least-once delivery: the hub sending an event again (as after a crash before the
+    // peer's answer reached it) is answered 200 and changes nothing at the follower.
+    let as_hub = world.mimi_client(world.pki.client_tls(Some(A)));
+    let stored = a.storage().log_range(&room, 3, 1).unwrap();
+    let again = decode_event(&stored[0].entry).unwrap().message(&room);
+    let b = world.provider(B);
+    let bob_inbox = b.inbox(&bob.id, 0, 100).await.unwrap();
+    let outcome = as_hub.send(&name(B), &again).await.unwrap();
+    assert_eq!(
+        outcome.response.map(|m| m.body),
+        Some(MessageBody::Response(EventResponse::Ok))
+    );
+    assert_eq!(log_of(&b, &room), hub_log);
+    assert_eq!(b.inbox(&bob.id, 0, 100).await.unwrap(), bob_inbox);
+    // A different event under a sequence number the follower has is refused.
+    let mut forged = again.clone();
+    if let MessageBody::Fanout(f) = &mut forged.body {
+        f.event = garbage_message(8);
+    }
+    match as_hub.send(&name(B), &forged).await {
+        Err(TransportError::Refused { status: 400, .. }) => {}
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(log_of(&b, &room), hub_log);
+    drop((a, b));
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_was_down_gets_every_event_once_in_order() {
+    let mut world = World::start(&[A, B, C]).await;
+    let (room, mut alice, mut bob) = two_party(&world).await;
+    let mut cathy = world.client(C, "cathy", None).await;
+    cathy.publish(&world, 1, false).await;
+    alice.add(&world, &room, &cathy.user()).await;
+    cathy
+        .sync_until(&world, "Cathy to join", |c| c.in_room(&room))
+        .await;
+    let before = log_of(&world.provider(A), &room).len();
+    log_reaches(&world, C, &room, before).await;
+
+    let mut dan = world.client(B, "dan", None).await;
+    dan.publish(&world, 1, false).await;
+
+    world.stop(C).await;
+    // Messages and a commit (Dan@b joins) while c is down.
+    let sent = ["one", "two", "three"];
+    alice.say(&world, &room, sent[0]).await;
+    alice.add(&world, &room, &dan.user()).await;
+    alice.say(&world, &room, sent[1]).await;
+    alice.say(&world, &room, sent[2]).await;
+    // b is up and gets them while c is down.
+    bob.sync_until(&world, "Bob's messages", |c| c.received.len() == 3)
+        .await;
+    dan.sync_until(&world, "Dan's messages", |c| c.received.len() == 2)
+        .await;
+    assert_eq!(dan.texts(), sent[1..]);
+    let queued = world
+        .provider(A)
+        .storage()
+        .outbox_peek(&name(C), 16)
+        .unwrap();
+    assert!(
+        !queued.is_empty(),
+        "the hub keeps c's events while c is down"
+    );
+
+    world.restart(C).await;
+    let hub_log = log_of(&world.provider(A), &room);
+    assert_eq!(hub_log.len(), before + 4);
+    log_reaches(&world, C, &room, hub_log.len()).await;
+    assert_eq!(log_of(&world.provider(C), &room), hub_log);
+    cathy
+        .sync_until(&world, "Cathy's messages", |c| c.received.len() == 3)
+        .await;
+    assert_eq!(cathy.texts(), sent);
+    assert_eq!(bob.texts(), sent);
+    assert_once_in_order(&cathy.seen);
+    let seqs: Vec<u64> = cathy.seen.iter().map(|s| s.1).collect();
+    let expected: Vec<u64> = (before as u64 - 1..before as u64 + 4).collect();
+    assert_eq!(seqs, expected);
+    outbox_drains(&world, C).await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_hub_answered_survives_its_restart_and_is_delivered() {
+    let mut world = World::start(&[A, B]).await;
+    let (room, mut alice, mut bob) = two_party(&world).await;
+    let before = log_of(&world.provider(A), &room);
+    log_reaches(&world, B, &room, before.len()).await;
+
+    world.stop(B).await;
+    alice.say(&world, &room, "kept").await;
+    let after = log_of(&world.provider(A), &room);
+    assert_eq!(after.len(), before.len() + 1);
+    let queued = world
+        .provider(A)
+        .storage()
+        .outbox_peek(&name(B), 16)
+        .unwrap();
+    assert_eq!(
+        queued.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [Some(after.len() as u64 - 1)]
+    );
+
+    // The hub goes away right after its 200 and comes back from its file.
+    world.stop(A).await;
+    world.restart(A).await;
+    assert_eq!(log_of(&world.provider(A), &room), after);
+    // The restarted hub tries b, which is still unreachable, and keeps the entry: a
+    // third connection means a whole send (two attempts, see `World::mimi_client`) failed
+    // and the outbox tried again.
+    let (hole, attempts) = world.black_hole(B).await;
+    eventually("the restarted hub to retry b", || {
+        let n = attempts.load(Ordering::SeqCst);
+        async move { (n >= 3).then_some(()) }
+    })
+    .await;
+    hole.abort();
+    let _ = hole.await;
+    assert_eq!(
+        world
+            .provider(A)
+            .storage()
+            .outbox_peek(&name(B), 16)
+            .unwrap(),
+        queued
+    );
+    world.restart(B).await;
+    log_reaches(&world, B, &room, after.len()).await;
+    assert_eq!(log_of(&world.provider(B), &room), after);
+    bob.sync_until(&world, "Bob to read the kept message", |c| {
+        !c.received.is_empty()
+    })
+    .await;
+    assert_eq!(bob.texts(), ["kept"]);
+
+    // The restarted hub still runs the room: Bob's reply is accepted and reaches Alice, and
+    // so is a commit against the group state it reloaded.
+    bob.say(&world, &room, "got it").await;
+    alice.sync(&world.provider(A)).await;
+    assert_eq!(alice.texts(), ["got it"]);
+    let mut dan = world.client(B, "dan", None).await;
+    dan.publish(&world, 1, false).await;
+    alice.add(&world, &room, &dan.user()).await;
+    dan.sync_until(&world, "Dan to join", |c| c.in_room(&room))
+        .await;
+    alice.say(&world, &room, "welcome Dan").await;
+    dan.sync_until(&world, "Dan's message", |c| !c.received.is_empty())
+        .await;
+    assert_eq!(dan.texts(), ["welcome Dan"]);
+    assert_once_in_order(&bob.seen);
+    assert_once_in_order(&alice.seen);
+    outbox_drains(&world, B).await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stopped_participating_catches_up_when_it_takes_part_again() {
+    let world = World::start(&[A, B]).await;
+    let (room, mut alice, mut bob) = two_party(&world).await;
+    let a = world.provider(A);
+
+    // Alice removes Bob: b has no user in the room any more.
+    let kick = user_event(&bob.user(), ParticipationStateChange::Leave);
+    let state = alice
+        .state_after(&world, &room, std::slice::from_ref(&kick))
+        .await;
+    let epoch = alice.mls.epoch(&room).unwrap();
+    let commit = alice
+        .mls
+        .commit(
+            &room,
+            CommitPlan {
+                user_events: vec![kick],
+                removes: vec![RemoveTarget::AllClientsOf(bob.user())],
+                new_room_state: Some(state),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        alice.submit(&world, &room, Event::DsCommit(commit)).await,
+        (true, EventResponse::Ok)
+    );
+    alice
+        .sync_until(&world, "Alice's removal of Bob", |c| {
+            c.mls.epoch(&room).unwrap() == epoch + 1
+        })
+        .await;
+    bob.sync_until(&world, "Bob to learn he is out", |c| {
+        !c.mls.is_active(&room).unwrap()
+    })
+    .await;
+    let kicked = log_of(&a, &room).len();
+    log_reaches(&world, B, &room, kicked).await;
+
+    // The room goes on without b.
+    alice.say(&world, &room, "between").await;
+
+    // Bob is invited again: b answers check-invite and must get the room's history from
+    // where it left off, in order, to verify the invite.
+    let invite = user_event(&bob.user(), ParticipationStateChange::Invite);
+    let state = alice
+        .state_after(&world, &room, std::slice::from_ref(&invite))
+        .await;
+    let commit = alice
+        .mls
+        .commit(
+            &room,
+            CommitPlan {
+                user_events: vec![invite],
+                new_room_state: Some(state),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        alice.submit(&world, &room, Event::DsCommit(commit)).await,
+        (true, EventResponse::Ok)
+    );
+    let hub_log = log_of(&a, &room);
+    assert_eq!(hub_log.len(), kicked + 2);
+    log_reaches(&world, B, &room, hub_log.len()).await;
+    assert_eq!(log_of(&world.provider(B), &room), hub_log);
+    let at_hub = a.room_state(&alice.id, &room).await.unwrap();
+    assert_eq!(
+        world.provider(B).room_state(&bob.id, &room).await.unwrap(),
+        at_hub
+    );
+    outbox_drains(&world, B).await;
+    drop(a);
+    world.shutdown().await;
+}

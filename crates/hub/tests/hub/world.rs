@@ -1,0 +1,641 @@
+//! A test world of providers in one process: each provider serves MIMI over real HTTPS with
+//! mutual TLS (certificates from one private CA) on 127.0.0.1, keeps its state in a redb file
+//! and runs its outbox, and can be stopped and started again on the same port with the same
+//! storage. Clients are real `MlsClient`s in temporary directories, driven through the
+//! provider's client-API methods.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use mimi_codec::{
+    ClientId, CreateGroupRequest, Event, EventResponse, JoinRule, MessageBody, MimiMessage,
+    MlsBytes, ParticipationStateChange, RoomId, RoomState, SendMessageRequest, Sender, ServerName,
+    UserEvent, UserId, Wire,
+};
+use mimi_e2e::{CommitPlan, ExternalSender, MlsClient, Processed};
+use mimi_hub::engine::{Provider, ProviderParts, Registration};
+use mimi_hub::identity::HubIdentity;
+use mimi_hub::persist::decode_event;
+use mimi_hub::storage::{MAX_READ_LIMIT, RedbStorage, Storage};
+use mimi_signaling::{EventHash, Room};
+use mimi_transport::pki::CertificateAuthority;
+use mimi_transport::{
+    ClientConfig, Handler, Identity, MimiClient, RetryPolicy, ServerConfig, StaticResolver, tls,
+};
+use openmls::prelude::tls_codec::Deserialize as _;
+use rustls::pki_types::CertificateDer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The three providers of most tests.
+pub const A: &str = "a.example";
+/// A follower.
+pub const B: &str = "b.example";
+/// Another follower.
+pub const C: &str = "c.example";
+
+/// How long a test waits for something that happens in the background (outbox delivery
+/// to a provider that came back). A bound, not an expectation of speed.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Parse a server name.
+pub fn name(s: &str) -> ServerName {
+    s.parse().unwrap()
+}
+
+/// Poll `check` until it returns `Some`, for at most [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The private PKI of a world.
+pub struct Pki {
+    ca: CertificateAuthority,
+    roots: Vec<CertificateDer<'static>>,
+}
+
+impl Pki {
+    /// A fresh CA.
+    pub fn new(common_name: &str) -> Self {
+        let ca = CertificateAuthority::generate(common_name).unwrap();
+        let roots = ca.roots().unwrap();
+        Pki { ca, roots }
+    }
+
+    /// A certificate and key for `server`.
+    pub fn identity(&self, server: &str) -> Identity {
+        self.ca.issue(&name(server)).unwrap().identity().unwrap()
+    }
+
+    /// The trust anchors.
+    pub fn roots(&self) -> &[CertificateDer<'static>] {
+        &self.roots
+    }
+
+    /// A rustls client configuration presenting `server`'s certificate (or none).
+    pub fn client_tls(&self, server: Option<&str>) -> Arc<rustls::ClientConfig> {
+        tls::client_config(server.map(|s| self.identity(s)), &self.roots).unwrap()
+    }
+}
+
+/// A running provider.
+pub struct Node {
+    /// Its logic.
+    pub provider: Arc<Provider>,
+    stop_server: oneshot::Sender<()>,
+    stop_outbox: oneshot::Sender<()>,
+    server: JoinHandle<()>,
+    outbox: JoinHandle<()>,
+}
+
+/// Providers, their addresses and storage directories.
+pub struct World {
+    /// Temporary directory of every provider's and client's files.
+    pub dir: tempfile::TempDir,
+    /// The CA every provider trusts.
+    pub pki: Pki,
+    addrs: HashMap<String, SocketAddr>,
+    nodes: HashMap<String, Node>,
+    max_body: HashMap<String, usize>,
+}
+
+impl World {
+    /// Start a provider for each name, each on its own 127.0.0.1 port.
+    pub async fn start(names: &[&str]) -> World {
+        World::start_with(names, &[]).await
+    }
+
+    /// Like [`World::start`], with a `max_body` for some providers' MIMI server.
+    pub async fn start_with(names: &[&str], max_body: &[(&str, usize)]) -> World {
+        let mut listeners = Vec::new();
+        let mut addrs = HashMap::new();
+        for n in names {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addrs.insert(n.to_string(), listener.local_addr().unwrap());
+            listeners.push((n.to_string(), listener));
+        }
+        let mut world = World {
+            dir: tempfile::tempdir().unwrap(),
+            pki: Pki::new("MIMI test CA"),
+            addrs,
+            nodes: HashMap::new(),
+            max_body: max_body.iter().map(|(n, m)| (n.to_string(), *m)).collect(),
+        };
+        for (n, listener) in listeners {
+            let node = world.node(&n, listener);
+            world.nodes.insert(n, node);
+        }
+        world
+    }
+
+    /// The address of a provider's MIMI server.
+    pub fn addr(&self, server: &str) -> SocketAddr {
+        self.addrs[server]
+    }
+
+    /// A resolver of every provider of the world.
+    pub fn resolver(&self) -> StaticResolver {
+        let mut resolver = StaticResolver::new();
+        for (n, addr) in &self.addrs {
+            resolver.insert(name(n), *addr);
+        }
+        resolver
+    }
+
+    /// A MIMI client presenting `server`'s certificate, with quick retries.
+    pub fn mimi_client(&self, tls: Arc<rustls::ClientConfig>) -> MimiClient {
+        let mut config = ClientConfig::new(tls);
+        config.retry = RetryPolicy {
+            max_attempts: 2,
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(200),
+        };
+        config.connect_timeout = Duration::from_secs(5);
+        config.request_timeout = Duration::from_secs(20);
+        config.operation_timeout = Duration::from_secs(30);
+        MimiClient::new(config, Arc::new(self.resolver()))
+    }
+
+    fn storage_path(&self, server: &str) -> PathBuf {
+        self.dir.path().join(format!("{server}.redb"))
+    }
+
+    fn node(&self, server: &str, listener: TcpListener) -> Node {
+        let server_name = name(server);
+        let storage: Arc<dyn Storage> =
+            Arc::new(RedbStorage::open(self.storage_path(server)).unwrap());
+        let identity = HubIdentity::load_or_create(
+            &self.dir.path().join(format!("{server}.hubkey")),
+            &server_name,
+        )
+        .unwrap();
+        let client = self.mimi_client(self.pki.client_tls(Some(server)));
+        let provider = Provider::new(ProviderParts {
+            server_name: server_name.clone(),
+            storage,
+            client,
+            identity,
+            open_registration: true,
+        });
+        let tls = tls::server_config(self.pki.identity(server), self.pki.roots()).unwrap();
+        let mut config = ServerConfig::new(tls, server_name);
+        config.shutdown_grace = Duration::from_secs(2);
+        if let Some(max) = self.max_body.get(server) {
+            config.max_body = *max;
+        }
+        let (stop_server, server_rx) = oneshot::channel::<()>();
+        let (stop_outbox, outbox_rx) = oneshot::channel::<()>();
+        let handler: Arc<dyn Handler> = provider.clone();
+        let server = tokio::spawn(mimi_transport::serve(listener, config, handler, async {
+            let _ = server_rx.await;
+        }));
+        let outbox = tokio::spawn(mimi_hub::outbox::run(provider.clone(), async {
+            let _ = outbox_rx.await;
+        }));
+        Node {
+            provider,
+            stop_server,
+            stop_outbox,
+            server,
+            outbox,
+        }
+    }
+
+    /// The running provider `server`.
+    pub fn provider(&self, server: &str) -> Arc<Provider> {
+        Arc::clone(&self.nodes[server].provider)
+    }
+
+    /// Stop `server`'s MIMI server and outbox; returns its provider.
+    async fn halt(&mut self, server: &str) -> Arc<Provider> {
+        let node = self.nodes.remove(server).expect("running");
+        let _ = node.stop_server.send(());
+        let _ = node.stop_outbox.send(());
+        node.server.await.unwrap();
+        node.outbox.await.unwrap();
+        node.provider
+    }
+
+    /// Stop `server`: its MIMI server and outbox end, and everything it held in memory is
+    /// dropped (its storage file is closed). The test must hold no handle to it.
+    pub async fn stop(&mut self, server: &str) {
+        let provider = self.halt(server).await;
+        // Aborted outbox workers and finished storage tasks let go of the provider shortly.
+        eventually("the stopped provider to be released", || {
+            let free =
+                Arc::strong_count(&provider) == 1 && Arc::strong_count(provider.storage()) == 1;
+            async move { free.then_some(()) }
+        })
+        .await;
+        drop(provider);
+    }
+
+    /// Start `server` again on its port, from its storage file.
+    pub async fn restart(&mut self, server: &str) {
+        assert!(!self.nodes.contains_key(server), "{server} is running");
+        let listener = TcpListener::bind(self.addrs[server]).await.unwrap();
+        let node = self.node(server, listener);
+        self.nodes.insert(server.to_string(), node);
+    }
+
+    /// While `server` is stopped: listen on its port and drop every connection, counting
+    /// them, so a test sees that others tried to reach it. Abort the task to free the port.
+    pub async fn black_hole(&self, server: &str) -> (JoinHandle<()>, Arc<AtomicUsize>) {
+        assert!(!self.nodes.contains_key(server), "{server} is running");
+        let listener = TcpListener::bind(self.addrs[server]).await.unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                drop(tcp);
+            }
+        });
+        (task, count)
+    }
+
+    /// Register a user (with one device) at `server` and open its MLS client.
+    pub async fn client(&self, server: &str, localpart: &str, display: Option<&str>) -> Client {
+        let provider = self.provider(server);
+        let registered = provider
+            .register(
+                Registration {
+                    localpart: localpart.into(),
+                    device: "phone".into(),
+                    handle: Some(localpart.into()),
+                    display_name: display.map(str::to_owned),
+                    ..Registration::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let dir = self.dir.path().join(format!("client-{localpart}-{server}"));
+        let mls = MlsClient::open(&dir, registered.client_id.clone()).unwrap();
+        Client {
+            server: server.to_string(),
+            id: registered.client_id,
+            mls,
+            cursor: 0,
+            received: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Stop every running provider.
+    pub async fn shutdown(mut self) {
+        let names: Vec<String> = self.nodes.keys().cloned().collect();
+        for n in names {
+            self.halt(&n).await;
+        }
+    }
+}
+
+/// One client device of a user.
+pub struct Client {
+    /// Its provider.
+    pub server: String,
+    /// Its ID.
+    pub id: ClientId,
+    /// Its MLS state.
+    pub mls: MlsClient,
+    /// Inbox cursor.
+    pub cursor: u64,
+    /// Decrypted application messages, in order: (sender, plaintext).
+    pub received: Vec<(ClientId, Vec<u8>)>,
+    /// Every (room, sequence number) read from the inbox, in order.
+    pub seen: Vec<(RoomId, u64)>,
+}
+
+impl Client {
+    /// The user.
+    pub fn user(&self) -> UserId {
+        self.id.user()
+    }
+
+    /// Publish `one_time` one-time key packages and a last-resort one (if `last_resort`);
+    /// returns them in that order.
+    pub async fn publish(
+        &mut self,
+        world: &World,
+        one_time: usize,
+        last_resort: bool,
+    ) -> Vec<Vec<u8>> {
+        let mut packages = Vec::new();
+        for _ in 0..one_time {
+            packages.push(self.mls.key_package(false).unwrap());
+        }
+        if last_resort {
+            packages.push(self.mls.key_package(true).unwrap());
+        }
+        let stored = world
+            .provider(&self.server)
+            .publish_key_packages(&self.id, packages.clone())
+            .await
+            .unwrap();
+        assert_eq!(stored, packages.len());
+        packages
+    }
+
+    /// Whether the client is in the room's group.
+    pub fn in_room(&mut self, room: &RoomId) -> bool {
+        self.mls.epoch(room).is_ok()
+    }
+
+    /// Read and process the inbox: join from Welcomes, process commits and proposals,
+    /// decrypt application messages.
+    pub async fn sync(&mut self, provider: &Provider) {
+        let items = provider
+            .inbox(&self.id, self.cursor, MAX_READ_LIMIT)
+            .await
+            .unwrap();
+        for (cursor, bytes) in items {
+            assert!(cursor > self.cursor, "inbox cursors increase");
+            self.cursor = cursor;
+            let message = MimiMessage::decode(&bytes).unwrap();
+            let room = message.room_id.clone();
+            let MessageBody::Fanout(fanout) = message.body else {
+                panic!("an inbox holds fully-formed events");
+            };
+            self.seen.push((room.clone(), fanout.sequence));
+            match fanout.event {
+                Event::DsCommit(commit) if !self.in_room(&room) => {
+                    for welcome in &commit.welcomes {
+                        if self.mls.join_from_welcome(welcome.as_slice()).is_ok() {
+                            break;
+                        }
+                    }
+                }
+                Event::DsCommit(commit) => {
+                    match self.mls.process(&room, commit.commit.as_slice()).unwrap() {
+                        Processed::Commit(_) | Processed::OwnCommit { .. } => {}
+                        other => panic!("a commit processed as {other:?}"),
+                    }
+                }
+                Event::DsSendMessage(m) if self.in_room(&room) => {
+                    match self
+                        .mls
+                        .process(&room, m.application_message.as_slice())
+                        .unwrap()
+                    {
+                        Processed::Application { sender, plaintext } => {
+                            self.received.push((sender, plaintext))
+                        }
+                        Processed::OwnMessage => {}
+                        other => panic!("an application message processed as {other:?}"),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Sync until `done` holds (the client's provider delivers in the background).
+    pub async fn sync_until(
+        &mut self,
+        world: &World,
+        what: &str,
+        mut done: impl FnMut(&mut Client) -> bool,
+    ) {
+        let provider = world.provider(&self.server);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            self.sync(&provider).await;
+            if done(self) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gave up waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Create a members-only room hubbed at this client's provider.
+    pub async fn create_room(&mut self, world: &World) -> RoomId {
+        let provider = world.provider(&self.server);
+        let prepared = provider
+            .prepare_room(&self.id, JoinRule::MembersOnly)
+            .unwrap();
+        let hub =
+            ExternalSender::tls_deserialize_exact(prepared.hub_external_sender.as_slice()).unwrap();
+        let created = self.mls.create_room(&prepared.room_state, hub).unwrap();
+        let sequence = provider
+            .create_room(
+                &self.id,
+                &prepared.room_id,
+                JoinRule::MembersOnly,
+                CreateGroupRequest {
+                    group_info: MlsBytes::new(created.group_info).unwrap(),
+                    ratchet_tree: MlsBytes::new(created.ratchet_tree).unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(sequence, 1);
+        prepared.room_id
+    }
+
+    /// The room state after this client's `changes`, from its provider's copy.
+    pub async fn state_after(
+        &self,
+        world: &World,
+        room: &RoomId,
+        changes: &[UserEvent],
+    ) -> RoomState {
+        let (state, _) = world
+            .provider(&self.server)
+            .room_state(&self.id, room)
+            .await
+            .unwrap();
+        let mut after = Room::from_room_state(&state).unwrap();
+        after
+            .accept_all(&Sender::User(self.user()), changes)
+            .unwrap();
+        after.to_room_state()
+    }
+
+    /// Submit an event through this client's provider.
+    pub async fn submit(
+        &self,
+        world: &World,
+        room: &RoomId,
+        event: Event,
+    ) -> (bool, EventResponse) {
+        world
+            .provider(&self.server)
+            .submit(&self.id, room, event)
+            .await
+            .unwrap()
+    }
+
+    /// Add `user` (joined, with all the clients it has key packages for) in one commit; the
+    /// commit must be accepted. The client then processes its own commit.
+    pub async fn add(&mut self, world: &World, room: &RoomId, user: &UserId) {
+        let provider = world.provider(&self.server);
+        let key_packages = provider
+            .claim_key_packages(&self.id, room, user, vec![])
+            .await
+            .unwrap();
+        assert!(!key_packages.is_empty());
+        let epoch = self.mls.epoch(room).unwrap();
+        let change = user_event(user, ParticipationStateChange::Join);
+        let state = self
+            .state_after(world, room, std::slice::from_ref(&change))
+            .await;
+        let commit = self
+            .mls
+            .commit(
+                room,
+                CommitPlan {
+                    user_events: vec![change],
+                    adds: key_packages
+                        .iter()
+                        .map(|k| k.key_package.as_slice().to_vec())
+                        .collect(),
+                    new_room_state: Some(state),
+                    ..CommitPlan::default()
+                },
+            )
+            .unwrap();
+        let answer = self.submit(world, room, Event::DsCommit(commit)).await;
+        assert_eq!(answer, (true, EventResponse::Ok));
+        self.sync_until(world, "the own commit", |c| {
+            c.mls.epoch(room).unwrap() == epoch + 1
+        })
+        .await;
+    }
+
+    /// Encrypt and send an application message; it must be accepted.
+    pub async fn say(&mut self, world: &World, room: &RoomId, text: &str) {
+        let ciphertext = self.mls.encrypt(room, text.as_bytes()).unwrap();
+        let event = Event::DsSendMessage(SendMessageRequest {
+            application_message: MlsBytes::new(ciphertext).unwrap(),
+        });
+        assert_eq!(
+            self.submit(world, room, event).await,
+            (true, EventResponse::Ok)
+        );
+    }
+
+    /// The plaintexts received, as text.
+    pub fn texts(&self) -> Vec<String> {
+        self.received
+            .iter()
+            .map(|(_, p)| String::from_utf8(p.clone()).unwrap())
+            .collect()
+    }
+}
+
+/// A participation change without reason, certificate or role.
+pub fn user_event(target: &UserId, change: ParticipationStateChange) -> UserEvent {
+    UserEvent {
+        target: target.clone(),
+        change,
+        reason: Default::default(),
+        follower_server_certificate: None,
+        role: None,
+    }
+}
+
+/// A provider's log of a room: (sequence number, event hash) of every entry, in order.
+pub fn log_of(provider: &Provider, room: &RoomId) -> Vec<(u64, EventHash)> {
+    provider
+        .storage()
+        .log_range(room, 0, MAX_READ_LIMIT)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let event = decode_event(&e.entry).unwrap();
+            assert_eq!(event.fanout.sequence, e.seq);
+            (e.seq, event.hash)
+        })
+        .collect()
+}
+
+/// Assert that a log holds each sequence number from 0 once, in order.
+pub fn assert_gapless(log: &[(u64, EventHash)]) {
+    let seqs: Vec<u64> = log.iter().map(|(s, _)| *s).collect();
+    let expected: Vec<u64> = (0..log.len() as u64).collect();
+    assert_eq!(seqs, expected);
+}
+
+/// Assert that an inbox read never delivered the same event twice, and that each room's
+/// events came in increasing order.
+pub fn assert_once_in_order(seen: &[(RoomId, u64)]) {
+    let unique: BTreeSet<&(RoomId, u64)> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "an event was delivered twice");
+    let mut last: HashMap<&RoomId, u64> = HashMap::new();
+    for (room, seq) in seen {
+        if let Some(prev) = last.insert(room, *seq) {
+            assert!(*seq > prev, "{room}: {seq} after {prev}");
+        }
+    }
+}
+
+/// One HTTPS request on a fresh connection, for bodies and peers the typed client never
+/// produces. `Err` when the connection or the TLS handshake fails.
+pub async fn raw_request(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    server: &str,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), String> {
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tls_name = rustls::pki_types::ServerName::try_from(server.to_string()).unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(tls_name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// `POST /send` with a raw body.
+pub fn post_send(body: Vec<u8>) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(hyper::Method::POST)
+        .uri("/send")
+        .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
