@@ -17,7 +17,9 @@ use mimi_codec::{
     RoomId, RoomState, SecurityConfig, Sender, ServerName, Text, UserId, Wire,
 };
 use mimi_ds::{FollowerError, FollowerOutcome, FollowerRoom, HubAccepted, HubGroup, HubRoom};
-use mimi_signaling::{Follower, Hub, Operation, Policy, Room, RoomIdSource, StandardRole};
+use mimi_signaling::{
+    Follower, Hub, LoggedEvent, Operation, Policy, Room, RoomIdSource, StandardRole,
+};
 use mimi_transport::{
     CheckInviteOutcome, CheckInviteReply, Handler, MimiClient, Reply, TransportError,
 };
@@ -361,6 +363,32 @@ impl Provider {
         Ok(clients)
     }
 
+    /// Queue `message` for every local client the event concerns: this server's users on
+    /// the participant list after it, the users it names (sender and targets), and those
+    /// who had a client in the group before it (a commit removing them must reach them).
+    async fn push_inbox(
+        &self,
+        batch: &mut Batch,
+        room: &Room,
+        logged: &LoggedEvent,
+        in_group_before: BTreeSet<UserId>,
+        message: &[u8],
+    ) -> Result<(), EventError> {
+        let concerned = logged
+            .changes
+            .iter()
+            .map(|c| c.target.clone())
+            .chain(match &logged.sender {
+                Sender::User(u) => Some(u.clone()),
+                Sender::Server(_) => None,
+            })
+            .chain(in_group_before);
+        for client in self.local_recipients(room, concerned).await? {
+            batch.inbox.push((client, message.to_vec()));
+        }
+        Ok(())
+    }
+
     /// Make an event the hub accepted durable and queue its fan-out. On failure the room is
     /// evicted so that memory does not run ahead of storage.
     async fn persist_hub_event(
@@ -433,21 +461,14 @@ impl Provider {
         let own_msg = message_for(room_id, logged, own_welcomes)
             .encode()
             .map_err(internal)?;
-        let concerned = logged
-            .changes
-            .iter()
-            .map(|c| c.target.clone())
-            .chain(match &logged.sender {
-                Sender::User(u) => Some(u.clone()),
-                Sender::Server(_) => None,
-            })
-            .chain(in_group_before);
-        for client in self
-            .local_recipients(hub_room.hub().room(), concerned)
-            .await?
-        {
-            batch.inbox.push((client, own_msg.clone()));
-        }
+        self.push_inbox(
+            &mut batch,
+            hub_room.hub().room(),
+            logged,
+            in_group_before,
+            &own_msg,
+        )
+        .await?;
         batch.room_update = Some(RoomUpdate {
             role: RoomRole::Hub,
             state: new_meta.encode().map_err(internal)?,
@@ -699,21 +720,14 @@ impl Provider {
         // The message as received (with the Welcomes meant for this server) goes to the
         // local clients.
         let msg = logged.message(room_id).encode().map_err(internal)?;
-        let concerned = logged
-            .changes
-            .iter()
-            .map(|c| c.target.clone())
-            .chain(match &logged.sender {
-                Sender::User(u) => Some(u.clone()),
-                Sender::Server(_) => None,
-            })
-            .chain(in_group_before);
-        for client in self
-            .local_recipients(room.follower().room(), concerned)
-            .await?
-        {
-            batch.inbox.push((client, msg.clone()));
-        }
+        self.push_inbox(
+            &mut batch,
+            room.follower().room(),
+            &logged,
+            in_group_before,
+            &msg,
+        )
+        .await?;
         match blocking(&self.storage, move |s| s.commit(batch)).await {
             Ok(CommitOutcome::Committed { .. } | CommitOutcome::Duplicate) => Ok(()),
             Err(e) => Err(internal(e)),
@@ -953,6 +967,7 @@ impl Provider {
                     Some(MessageBody::Response(r)) => r,
                     _ => return Err(ApiError::Remote(format!("{server} sent no key packages"))),
                 },
+                Err(TransportError::Refused { error: Some(e), .. }) => EventResponse::Error(e),
                 Err(e) => return Err(remote(&server, e)),
             }
         };

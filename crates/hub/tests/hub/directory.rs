@@ -167,14 +167,14 @@ async fn a_one_time_key_package_is_handed_out_once() {
     );
 
     // Dan: one package, then none. b answers NoKeyPackages, which the claim reports as
-    // a refusal of the remote provider.
+    // not found, as a local claim does.
     assert_eq!(
         claim(dan.user()).await.unwrap(),
         [(dan.id.clone(), dan_packages[0].clone())]
     );
     match claim(dan.user()).await {
-        Err(ApiError::Remote(detail)) => assert!(detail.contains("NoKeyPackages"), "{detail}"),
-        other => panic!("expected a remote refusal, got {other:?}"),
+        Err(ApiError::NotFound(detail)) => assert!(detail.contains("no key packages"), "{detail}"),
+        other => panic!("expected not found, got {other:?}"),
     }
     let fetch = |sender: &str| {
         MimiMessage::new(
