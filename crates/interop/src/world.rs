@@ -11,8 +11,8 @@ use mimi_client::http::{Endpoint, Https};
 use mimi_client::inbox::Outcome;
 use mimi_client::{Client, ClientError, Registration};
 use mimi_codec::{
-    ErrorCode, Event, ParticipationState, ParticipationStateChange, RoomId, RoomState, UserEvent,
-    UserId,
+    ErrorCode, Event, MessageBody, ParticipationState, ParticipationStateChange, RoomId, RoomState,
+    UserEvent, UserId,
 };
 
 use crate::harness::{HarnessError, Network, PROVIDER_NAMES};
@@ -160,6 +160,8 @@ pub struct World {
     pub network: Network,
     verbose: bool,
     devices: u32,
+    /// (provider, room, sequence) of the fully-formed events already narrated.
+    narrated: std::sync::Mutex<std::collections::BTreeSet<(String, RoomId, u64)>>,
 }
 
 /// The provider's short letter in labels (`a` for `a.mimi.test`).
@@ -174,6 +176,7 @@ impl World {
             network,
             verbose,
             devices: 0,
+            narrated: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -308,8 +311,59 @@ impl World {
         Ok(registered.user_id)
     }
 
+    /// Narrate the fully-formed events `device`'s provider received and has not yet
+    /// handed to it (each event once per provider).
+    async fn narrate_inbox(&self, device: &Device) -> Result<(), Failure> {
+        let (api, _) = device.api()?;
+        let items = api
+            .inbox(device.client.config().cursor, mimi_client::api::INBOX_PAGE)
+            .await
+            .step(format!("{} reads its inbox", device.label))?;
+        let server = device.client.user_id().server().to_string();
+        for item in items {
+            let MessageBody::Fanout(fanout) = &item.message.body else {
+                continue;
+            };
+            let key = (
+                server.clone(),
+                item.message.room_id.clone(),
+                fanout.sequence,
+            );
+            let fresh = self
+                .narrated
+                .lock()
+                .map(|mut seen| seen.insert(key))
+                .unwrap_or(false);
+            if !fresh {
+                continue;
+            }
+            let extra = match &fanout.event {
+                Event::DsCommit(c) if !c.welcomes.is_empty() => {
+                    format!(" with {} Welcome(s) for its clients", c.welcomes.len())
+                }
+                _ => String::new(),
+            };
+            let hub = item.message.room_id.server();
+            let how = if hub.as_str() == server {
+                format!("{server} (hub) sequenced")
+            } else {
+                format!("{server} (follower) received from {hub}")
+            };
+            self.say(format!(
+                "{how} event #{} {} by {}{extra}",
+                fanout.sequence,
+                fanout.event.event_type(),
+                item.message.sender,
+            ));
+        }
+        Ok(())
+    }
+
     /// Fetch and process `device`'s inbox once, narrating what it decrypted or joined.
     pub async fn sync(&self, device: &mut Device) -> Result<(), Failure> {
+        if self.verbose {
+            self.narrate_inbox(device).await?;
+        }
         let report = device
             .client
             .sync()
@@ -527,35 +581,6 @@ impl World {
             role: None,
         });
         api.submit(room, &event).await.map(|_| ())
-    }
-
-    /// Ask the room's hub (through `device`'s provider) to propose the removal of the
-    /// clients of departed users; returns whether it proposed anything.
-    pub async fn hub_removals(&self, device: &Device, room: &RoomId) -> Result<bool, Failure> {
-        let (_, https) = device.api()?;
-        let response = https
-            .request(
-                hyper::Method::POST,
-                &format!("/v1/rooms/{}/hub-removals", percent_encode(room.as_str())),
-                Some(&device.client.config().token),
-                None,
-            )
-            .await
-            .step("POST hub-removals")?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&response.body).map_err(|e| Failure::Mismatch {
-                what: "hub-removals answer".into(),
-                expected: "JSON".into(),
-                actual: e.to_string(),
-            })?;
-        match value.get("proposed").and_then(serde_json::Value::as_bool) {
-            Some(p) if response.status == 200 => Ok(p),
-            _ => Err(Failure::Mismatch {
-                what: "hub-removals answer".into(),
-                expected: "200 {\"proposed\": bool}".into(),
-                actual: format!("{} {value}", response.status),
-            }),
-        }
     }
 
     /// Discover a user at `domain` from `device`.

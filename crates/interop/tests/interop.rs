@@ -2,7 +2,7 @@
 //!
 //! An integration test of this package does not get `CARGO_BIN_EXE_mimi-hub` (that is set
 //! only for the binaries of the package under test), so the test builds the hub itself with
-//! `$CARGO build -p mimi-hub` (cargo sets `CARGO` for tests; the build is a no-op when the
+//! `$CARGO build -p mimi-hub -p mimi-interop` (cargo sets `CARGO` for tests; the build is a no-op when the
 //! binary is fresh) and hands its path to the suite.
 
 use std::path::PathBuf;
@@ -13,7 +13,9 @@ use mimi_interop::scenarios::{SCENARIOS, Summary, run_suite};
 fn build_hub() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "mimi-hub", "--bin", "mimi-hub"])
+        // The same package set as `cargo xtask interop`, so that both share one feature
+        // resolution and neither rebuilds what the other built.
+        .args(["build", "--quiet", "-p", "mimi-hub", "-p", "mimi-interop"])
         .status()
         .expect("cargo runs");
     assert!(status.success(), "cargo build -p mimi-hub failed: {status}");
