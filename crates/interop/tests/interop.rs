@@ -5,10 +5,18 @@
 //! `$CARGO build -p mimi-hub -p mimi-interop` (cargo sets `CARGO` for tests; the build is a no-op when the
 //! binary is fresh) and hands its path to the suite.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
-use mimi_interop::scenarios::{SCENARIOS, Summary, run_suite};
+use mimi_interop::scenarios::{SCENARIOS, Scenario, ScenarioFuture, Summary, run_suite};
+use mimi_interop::world::{Failure, World};
+
+/// The hub binary, built once for all tests of this file.
+fn hub() -> &'static Path {
+    static HUB: OnceLock<PathBuf> = OnceLock::new();
+    HUB.get_or_init(build_hub)
+}
 
 fn build_hub() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -32,18 +40,51 @@ fn build_hub() -> PathBuf {
 
 #[test]
 fn every_scenario_passes_over_three_real_providers() {
-    let hub = build_hub();
+    let hub = hub();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let all: Vec<_> = SCENARIOS.iter().collect();
-    let summary = runtime.block_on(run_suite(&hub, &all, false));
+    let summary = runtime.block_on(run_suite(hub, &all, false));
     assert_eq!(
         summary,
         Summary {
             passed: SCENARIOS.len(),
             failed: 0
+        }
+    );
+}
+
+fn always_fails(w: &mut World) -> ScenarioFuture<'_> {
+    Box::pin(async move {
+        let alice = w.person(0, "alice", None).await?;
+        Err(Failure::Mismatch {
+            what: "a deliberate failure".into(),
+            expected: "nothing".into(),
+            actual: alice.label,
+        })
+    })
+}
+
+#[test]
+fn a_failing_scenario_is_counted_as_failed() {
+    let hub = hub();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let failing = Scenario {
+        name: "always-fails",
+        description: "registers alice, then fails",
+        run: always_fails,
+    };
+    let summary = runtime.block_on(run_suite(hub, &[&failing], false));
+    assert_eq!(
+        summary,
+        Summary {
+            passed: 0,
+            failed: 1
         }
     );
 }
