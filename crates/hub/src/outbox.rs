@@ -122,11 +122,17 @@ async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry
             return;
         }
     };
+    // The event's own position in the room's history (a batch may queue a destination's
+    // backlog, so the entry's batch sequence is not always the event's).
+    let seq = match &message.body {
+        mimi_codec::MessageBody::Fanout(f) => Some(f.sequence),
+        _ => entry.seq,
+    };
     let mut attempt = 0u32;
     loop {
         match provider.client().send(dest, &message).await {
             Ok(_) => {
-                tracing::debug!(%dest, room = %entry.room, seq = ?entry.seq, "delivered");
+                tracing::debug!(%dest, room = %entry.room, ?seq, "delivered");
                 return;
             }
             Err(
@@ -135,12 +141,12 @@ async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry
                 | TransportError::Decode(_)
                 | TransportError::InvalidResponse(_)),
             ) => {
-                tracing::warn!(%dest, room = %entry.room, seq = ?entry.seq, error = %e, "peer refused a fanned-out event");
+                tracing::warn!(%dest, room = %entry.room, ?seq, error = %e, "peer refused a fanned-out event");
                 return;
             }
             Err(e) => {
                 let delay = retry_delay(attempt, rand::thread_rng().r#gen::<f64>());
-                tracing::info!(%dest, room = %entry.room, seq = ?entry.seq, error = %e, ?delay, "delivery failed; retrying");
+                tracing::info!(%dest, room = %entry.room, ?seq, error = %e, ?delay, "delivery failed; retrying");
                 tokio::time::sleep(delay).await;
                 attempt = attempt.saturating_add(1);
             }
