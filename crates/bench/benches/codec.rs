@@ -2,8 +2,7 @@
 //!
 //! `cargo bench -p mimi-bench --bench codec`. Message sizes are those of
 //! `mimi_bench::messages` (a 1 KiB application message, a commit bundle for a group of
-//! about 1,000 clients, ...). The signaling validation benchmark will be
-//! `benches/signaling.rs` (see this crate's `Cargo.toml`).
+//! about 1,000 clients, ...). The signaling validation benchmark is `benches/signaling.rs`.
 
 use std::hint::black_box;
 

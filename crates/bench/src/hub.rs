@@ -62,6 +62,10 @@ pub const WATCH_POLL: Duration = Duration::from_millis(2);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a `mimi-hub` process gets to exit after SIGTERM.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Bound on one load request to the hub: a durable commit waits for `fdatasync`, which a
+/// busy disk (other builds on a shared machine) can hold for seconds; a slow answer is a
+/// latency to report, not a failed run.
+pub const HUB_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The inbox page size (the API's maximum).
 pub const INBOX_PAGE: usize = 256;
 
@@ -662,6 +666,7 @@ impl Federation {
                 HeaderValue::from_str(&format!("Bearer {}", self.alice.token))
                     .map_err(|_| HubBenchError::Unexpected("token".into()))?,
             ),
+            request_timeout: HUB_REQUEST_TIMEOUT,
         })
     }
 }

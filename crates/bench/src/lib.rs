@@ -17,8 +17,8 @@
 //!
 //! The hub and scale figures start three `mimi-hub` processes ([`hub`]) and talk to them
 //! through the client API ([`api`]); the MLS figure ([`mls`]) times `mimi-ds`'s commit
-//! handling next to openmls `PublicGroup` in process. Still to come: the signaling
-//! validation micro-benchmark, `benches/signaling.rs` (see `Cargo.toml`).
+//! handling next to openmls `PublicGroup` in process. The Criterion
+//! micro-benchmarks are `benches/codec.rs` and `benches/signaling.rs`.
 
 pub mod api;
 pub mod ceiling;

@@ -142,6 +142,8 @@ pub struct Target {
     pub workload: Arc<dyn Workload>,
     /// The `Authorization` header of every request, if any.
     pub authorization: Option<hyper::header::HeaderValue>,
+    /// Bound on one request and its answer (a request over it fails the run).
+    pub request_timeout: Duration,
 }
 
 /// One point: a saturation run, then a run at half of its throughput.
@@ -178,6 +180,7 @@ pub async fn load(
         Stop::After(duration),
     );
     config.authorization = target.authorization.clone();
+    config.request_timeout = target.request_timeout;
     let report = loadgen::run(Arc::new(config), target.workload.clone()).await?;
     if report.refused > 0 || report.failed > 0 {
         return Err(BenchError::NotAllAccepted {
@@ -354,6 +357,7 @@ pub fn measure_ceiling_samples(
         path: SEND_PATH.to_owned(),
         workload: Arc::new(FixedBody(ceiling_request()?)),
         authorization: None,
+        request_timeout: loadgen::DEFAULT_REQUEST_TIMEOUT,
     };
     let runtime = runtime()?;
     let samples = runtime.block_on(async {
@@ -409,7 +413,8 @@ pub struct ScaleLevel {
     pub creation_rate: f64,
     /// The hub's peak RSS after this level's runs.
     pub peak_rss: u64,
-    /// Storage file growth per room created for this level, in bytes.
+    /// The hub's storage file size over the rooms, once this level's rooms exist (before
+    /// its load), in bytes: everything stored so far, the earlier levels' messages included.
     pub storage_per_room: f64,
 }
 
@@ -427,9 +432,6 @@ pub fn measure_levels(
         let mut out = Vec::with_capacity(levels.len());
         for &rooms in levels {
             let before_rooms = federation.rooms.len();
-            let before_bytes = federation.processes[0]
-                .storage_bytes()
-                .map_err(ProcessError::Io)?;
             let seconds = federation.grow_to(rooms).await?;
             let created = rooms.saturating_sub(before_rooms).max(1);
             let after_bytes = federation.processes[0]
@@ -441,7 +443,7 @@ pub fn measure_levels(
                 points,
                 creation_rate: created as f64 / seconds.max(f64::MIN_POSITIVE),
                 peak_rss: federation.processes[0].peak_rss_bytes()?,
-                storage_per_room: after_bytes.saturating_sub(before_bytes) as f64 / created as f64,
+                storage_per_room: after_bytes as f64 / rooms.max(1) as f64,
             });
         }
         Ok(out)
@@ -547,11 +549,14 @@ pub fn hub_table(level: &ScaleLevel, ceiling: &[PointSample]) -> Result<Table, B
 pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
     let mut table = Table::new("Scale: the hub benchmark with a growing number of rooms");
     for level in levels {
-        let rooms = crate::mls::group_size_label(level.rooms);
+        let rooms = match level.rooms {
+            1 => "1 room".to_owned(),
+            n => format!("{} rooms", crate::mls::group_size_label(n)),
+        };
         let p = &level.points;
         table.measured(
             hub_figure(
-                format!("scale: accepted at the hub, {rooms} rooms"),
+                format!("scale: accepted at the hub, {rooms}"),
                 "msg/s",
                 p,
                 |x| x.saturation.accepted,
@@ -560,7 +565,7 @@ pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
         );
         table.measured(
             hub_figure(
-                format!("scale: delivered at the slower follower, {rooms} rooms"),
+                format!("scale: delivered at the slower follower, {rooms}"),
                 "msg/s",
                 p,
                 |x| x.saturation.delivered,
@@ -569,7 +574,7 @@ pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
         );
         table.measured(
             hub_figure(
-                format!("scale: p99 submit to follower at half load, {rooms} rooms"),
+                format!("scale: p99 submit to follower at half load, {rooms}"),
                 "ms",
                 p,
                 |x| x.half.latency.p99.as_secs_f64() * 1000.0,
@@ -578,7 +583,7 @@ pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
         );
         table.measured(
             Figure::from_samples(
-                format!("scale: hub peak RSS, {rooms} rooms"),
+                format!("scale: hub peak RSS, {rooms}"),
                 "MiB",
                 &[level.peak_rss as f64 / MIB],
             )?,
@@ -586,7 +591,7 @@ pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
         );
         table.measured(
             Figure::from_samples(
-                format!("scale: hub storage growth per room created, {rooms} rooms"),
+                format!("scale: hub storage file / rooms, {rooms}"),
                 "KiB",
                 &[level.storage_per_room / 1024.0],
             )?,
@@ -594,7 +599,7 @@ pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
         );
         table.measured(
             Figure::from_samples(
-                format!("scale: rooms created per second, up to {rooms} rooms"),
+                format!("scale: rooms created per second, up to {rooms}"),
                 "rooms/s",
                 &[level.creation_rate],
             )?,
