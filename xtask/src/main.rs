@@ -48,7 +48,37 @@ fn ci() -> Result<(), String> {
     // Issue 7: CI runs the short benchmark so the harness never rots (figures only, no
     // thresholds). The tests come last so that their summary closes the run.
     bench(&["--quick".to_owned()])?;
-    run("cargo", &["test", "--workspace"])
+    test_with_total()
+}
+
+/// `cargo test --workspace`, echoing its output, then the total of its per-binary summaries
+/// as the closing line (`N passed, N failed`), as `.ci/run` prints it.
+fn test_with_total() -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("$ cargo test --workspace");
+    let mut child = Command::new("cargo")
+        .args(["test", "--workspace"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start cargo test: {e}"))?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                passed += words.get(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+                failed += words.get(3).and_then(|n| n.parse().ok()).unwrap_or(0);
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| format!("cargo test: {e}"))?;
+    println!("{passed} passed, {failed} failed");
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo test --workspace failed with {status}"))
+    }
 }
 
 /// `cargo xtask fuzz TARGET SECONDS`: installs cargo-fuzz from crates.io when missing and
