@@ -61,11 +61,4 @@ impl FanoutPlan {
             .cloned()
             .collect()
     }
-
-    /// The same plan without `server` (the hub does not send to itself).
-    pub fn without(mut self, server: &ServerName) -> Self {
-        self.event_to.remove(server);
-        self.welcomes_to.remove(server);
-        self
-    }
 }

@@ -24,6 +24,4 @@ pub use group::{
 };
 pub use keypackage::{ValidatedKeyPackage, validate_key_package};
 pub use mls::{client_id_from_credential, server_from_external_sender};
-pub use service::{
-    FollowerError, FollowerOutcome, FollowerRoom, HubAccepted, HubRoom, without_welcomes,
-};
+pub use service::{FollowerError, FollowerOutcome, FollowerRoom, HubAccepted, HubRoom};

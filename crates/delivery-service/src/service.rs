@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 
 use mimi_codec::{
-    ClientId, CommitRequest, CreateGroupRequest, Event, EventResponse, FanoutEvent, JoinRule,
-    ParticipationState, Sender, ServerName, UserEvent, UserId,
+    ClientId, CreateGroupRequest, Event, EventResponse, FanoutEvent, JoinRule, ParticipationState,
+    Sender, ServerName, UserEvent, UserId,
 };
 use mimi_signaling::{Follower, Hub, LoggedEvent, Room, Transition, VerifyError};
 use openmls::prelude::ExternalSender;
@@ -686,15 +686,5 @@ impl FollowerRoom {
         Ok(FollowerOutcome::Applied {
             sequence: received.sequence,
         })
-    }
-}
-
-/// Convenience for callers holding a commit request: the Welcomes stripped, as sent to
-/// servers that add no client.
-pub fn without_welcomes(request: &CommitRequest) -> CommitRequest {
-    CommitRequest {
-        commit: request.commit.clone(),
-        group_info: request.group_info.clone(),
-        welcomes: mimi_codec::BoundedVec::default(),
     }
 }
