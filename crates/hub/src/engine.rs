@@ -31,7 +31,7 @@ use crate::identity::HubIdentity;
 use crate::persist::{RoomMeta, decode_event, encode_event, message_for};
 use crate::storage::{
     Batch, ClientRecord, CommitOutcome, DirectoryField, GroupUpdate, LogEntry, MAX_READ_LIMIT,
-    RoomRole, RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
+    PendingCommit, RoomRole, RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
 };
 
 /// Errors of the provider-internal API, each with its HTTP status (`docs/client-api.md`).
@@ -158,6 +158,13 @@ enum Slot {
 }
 
 type SlotRef = Arc<tokio::sync::Mutex<Slot>>;
+
+/// An accepted event whose write is submitted but maybe not yet durable.
+struct Submitted {
+    pending: PendingCommit,
+    /// Whether the write queues fan-out (the outbox workers are woken once it is durable).
+    has_outbox: bool,
+}
 
 /// One provider's server logic.
 pub struct Provider {
@@ -389,7 +396,9 @@ impl Provider {
         Ok(())
     }
 
-    /// Make an event the hub accepted durable and queue its fan-out. On failure the room is
+    /// Submit the write of an event the hub accepted (its log entry, room and group state,
+    /// fan-out and inboxes) and return it pending: the caller releases the room's lock,
+    /// then waits with [`Provider::settle`] before it answers. On failure the room is
     /// evicted so that memory does not run ahead of storage.
     async fn persist_hub_event(
         &self,
@@ -399,7 +408,7 @@ impl Provider {
         accepted: &HubAccepted,
         group_changed: bool,
         in_group_before: BTreeSet<UserId>,
-    ) -> Result<(), EventError> {
+    ) -> Result<Submitted, EventError> {
         let result = self
             .persist_hub_event_inner(
                 room_id,
@@ -416,6 +425,32 @@ impl Provider {
         result
     }
 
+    /// Wait until a submitted event is durable (outside the room's lock, so that the room's
+    /// next event is checked and submitted meanwhile: its write is ordered after this one).
+    /// If the write failed, the room's slot is emptied, so that the next event reloads it
+    /// from storage instead of building on the lost one (the room's later writes, submitted
+    /// on top of it, fail their sequence check).
+    async fn settle(
+        &self,
+        room_id: &RoomId,
+        slot: &SlotRef,
+        submitted: Submitted,
+    ) -> Result<(), EventError> {
+        match submitted.pending.durable().await {
+            Ok(_) => {
+                if submitted.has_outbox {
+                    self.outbox.notify_waiters();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(room = %room_id, error = %e, "an accepted event could not be stored; reloading the room");
+                *slot.lock().await = Slot::Unloaded;
+                Err(internal(e))
+            }
+        }
+    }
+
     async fn persist_hub_event_inner(
         &self,
         room_id: &RoomId,
@@ -424,7 +459,7 @@ impl Provider {
         accepted: &HubAccepted,
         group_changed: bool,
         in_group_before: BTreeSet<UserId>,
-    ) -> Result<(), EventError> {
+    ) -> Result<Submitted, EventError> {
         let logged = &accepted.logged;
         let seq = logged.fanout.sequence;
         let mut batch = Batch::new(room_id.clone());
@@ -479,14 +514,12 @@ impl Provider {
             },
         });
         let has_outbox = !batch.outbox.is_empty();
-        blocking(&self.storage, move |s| s.commit(batch))
-            .await
-            .map_err(internal)?;
+        let pending = self.storage.submit(batch);
         *meta = new_meta;
-        if has_outbox {
-            self.outbox.notify_waiters();
-        }
-        Ok(())
+        Ok(Submitted {
+            pending,
+            has_outbox,
+        })
     }
 
     /// The hub's handling of a limited event from `sender` (already authenticated as coming
@@ -541,15 +574,18 @@ impl Provider {
         let accepted = hub_room
             .accept(sender, event)
             .map_err(|e| e.to_event_error())?;
-        self.persist_hub_event(
-            room_id,
-            hub_room,
-            meta,
-            &accepted,
-            group_changed,
-            in_group_before,
-        )
-        .await?;
+        let submitted = self
+            .persist_hub_event(
+                room_id,
+                hub_room,
+                meta,
+                &accepted,
+                group_changed,
+                in_group_before,
+            )
+            .await?;
+        drop(guard);
+        self.settle(room_id, &slot, submitted).await?;
         Ok(EventResponse::Ok)
     }
 
@@ -1175,7 +1211,12 @@ impl Provider {
             return Ok(false);
         };
         let in_group_before = group_users(hub_room.group());
-        self.persist_hub_event(room_id, hub_room, meta, &accepted, true, in_group_before)
+        let submitted = self
+            .persist_hub_event(room_id, hub_room, meta, &accepted, true, in_group_before)
+            .await
+            .map_err(|e| ApiError::Internal(e.detail.to_string()))?;
+        drop(guard);
+        self.settle(room_id, &slot, submitted)
             .await
             .map_err(|e| ApiError::Internal(e.detail.to_string()))?;
         Ok(true)

@@ -1,24 +1,39 @@
 //! Delivery of the durable outbox: one worker per destination server sends that server's
-//! entries with `POST /send`, strictly in the order they were committed, and removes an
-//! entry only once the peer answered it. While a peer is down the worker retries the same
-//! entry with capped exponential backoff and full jitter; entries survive restarts because
-//! they are in storage until acknowledged.
+//! entries with `POST /send` and removes an entry only once the peer answered it. Entries
+//! survive restarts because they are in storage until acknowledged.
+//!
+//! ## Order and concurrency
+//! A room's entries go to a destination strictly in the order they were committed (its
+//! history order), one at a time: the next is sent only once the previous one was
+//! answered. Different rooms are independent, so the worker keeps up to
+//! [`ROOMS_IN_FLIGHT`] rooms' *chains* (a room's queued entries, in order) going at once and
+//! starts the next room's chain as soon as one ends. It reads storage only for entries it
+//! has not seen ([`Storage::outbox_after`]), holding at most [`OUTBOX_BATCH`] unsent
+//! entries in memory, and it removes answered entries in the background, many per storage
+//! write (which the storage's group commit shares with the events being accepted), while
+//! it goes on sending. A destination that cannot be reached stops the chain that met it;
+//! its entries go back to the front of their room's queue and no new chain starts until a
+//! capped exponential backoff with full jitter has passed. An entry re-sent after a crash
+//! between its answer and its removal is a duplicate the peer recognises by its sequence
+//! number.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mimi_codec::{MimiMessage, ServerName, Wire};
+use mimi_codec::{MimiMessage, RoomId, ServerName, Wire};
 use mimi_transport::TransportError;
 use rand::Rng;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::engine::Provider;
 use crate::storage::{OutboxEntry, Storage};
 
-/// Entries one worker reads per round.
-pub const OUTBOX_BATCH: usize = 64;
+/// Unsent entries one worker holds in memory, at most (it reads more as they are sent).
+pub const OUTBOX_BATCH: usize = 512;
+/// Rooms whose entries one worker sends to its destination at the same time.
+pub const ROOMS_IN_FLIGHT: usize = 32;
 /// First retry delay after a failed delivery.
 pub const RETRY_BASE: Duration = Duration::from_millis(200);
 /// Longest retry delay.
@@ -69,10 +84,15 @@ pub async fn run(provider: Arc<Provider>, shutdown: impl std::future::Future<Out
     }
 }
 
-async fn peek(storage: &Arc<dyn Storage>, dest: &ServerName) -> Option<Vec<OutboxEntry>> {
+async fn read_after(
+    storage: &Arc<dyn Storage>,
+    dest: &ServerName,
+    after: u64,
+    limit: usize,
+) -> Option<Vec<OutboxEntry>> {
     let storage = Arc::clone(storage);
     let d = dest.clone();
-    match tokio::task::spawn_blocking(move || storage.outbox_peek(&d, OUTBOX_BATCH)).await {
+    match tokio::task::spawn_blocking(move || storage.outbox_after(&d, after, limit)).await {
         Ok(Ok(entries)) => Some(entries),
         Ok(Err(e)) => {
             tracing::error!(%dest, error = %e, "outbox: cannot read");
@@ -85,41 +105,210 @@ async fn peek(storage: &Arc<dyn Storage>, dest: &ServerName) -> Option<Vec<Outbo
     }
 }
 
-/// Deliver everything queued for `dest`, forever (until aborted).
-async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>) {
-    let storage = Arc::clone(provider.storage());
-    loop {
-        let notified = notify.notified();
-        let entries = peek(&storage, &dest).await.unwrap_or_default();
-        if entries.is_empty() {
-            tokio::select! {
-                _ = notified => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-            }
-            continue;
+/// The entries a worker has read and not sent yet, per room, and the rooms ready to send.
+#[derive(Default)]
+struct Queues {
+    /// Unsent entries per room, in commit order.
+    rooms: HashMap<RoomId, VecDeque<OutboxEntry>>,
+    /// Rooms with unsent entries and no chain running, oldest first.
+    ready: VecDeque<RoomId>,
+    /// Rooms with a chain running.
+    busy: HashSet<RoomId>,
+    /// Unsent entries held, in all rooms.
+    held: usize,
+    /// The greatest id read from storage.
+    read_up_to: u64,
+}
+
+impl Queues {
+    fn push(&mut self, entry: OutboxEntry) {
+        self.read_up_to = self.read_up_to.max(entry.id);
+        self.held += 1;
+        let room = entry.room.clone();
+        let queue = self.rooms.entry(room.clone()).or_default();
+        let was_empty = queue.is_empty();
+        queue.push_back(entry);
+        if was_empty && !self.busy.contains(&room) {
+            self.ready.push_back(room);
         }
-        for entry in entries {
-            deliver_one(&provider, &dest, &entry).await;
-            let storage = Arc::clone(&storage);
-            let d = dest.clone();
-            let id = entry.id;
-            match tokio::task::spawn_blocking(move || storage.outbox_ack(&d, id)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(%dest, id, error = %e, "outbox: cannot remove entry"),
-                Err(e) => tracing::error!(%dest, id, error = %e, "outbox: storage task failed"),
-            }
+    }
+
+    /// The next room's whole queue, marking the room busy.
+    fn next_chain(&mut self) -> Option<(RoomId, Vec<OutboxEntry>)> {
+        let room = self.ready.pop_front()?;
+        let chain: Vec<OutboxEntry> = self.rooms.remove(&room).unwrap_or_default().into();
+        self.held -= chain.len();
+        self.busy.insert(room.clone());
+        Some((room, chain))
+    }
+
+    /// A chain ended; `unsent` (in order) go back to the front of the room's queue.
+    fn chain_done(&mut self, room: RoomId, unsent: Vec<OutboxEntry>) {
+        self.busy.remove(&room);
+        self.held += unsent.len();
+        let queue = self.rooms.entry(room.clone()).or_default();
+        for entry in unsent.into_iter().rev() {
+            queue.push_front(entry);
+        }
+        if queue.is_empty() {
+            self.rooms.remove(&room);
+        } else {
+            self.ready.push_back(room);
         }
     }
 }
 
-/// Send one entry until the peer answers it: accepted, or refused (a refusal is an answer;
-/// retrying it would block every later entry).
-async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry) {
+/// What a finished chain reports.
+struct ChainDone {
+    room: RoomId,
+    answered: Vec<u64>,
+    unsent: Vec<OutboxEntry>,
+}
+
+/// Deliver everything queued for `dest`, forever (until aborted).
+async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>) {
+    let storage = Arc::clone(provider.storage());
+    let mut queues = Queues::default();
+    let mut chains: JoinSet<ChainDone> = JoinSet::new();
+    // The room of each running chain, to free the room if its task fails.
+    let mut chain_rooms: HashMap<tokio::task::Id, RoomId> = HashMap::new();
+    let mut to_remove: Vec<u64> = Vec::new();
+    let mut removing: Option<JoinHandle<(Vec<u64>, bool)>> = None;
+    let mut failures = 0u32;
+    let mut paused_until: Option<tokio::time::Instant> = None;
+    let mut look = true;
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        let paused = paused_until.is_some_and(|t| tokio::time::Instant::now() < t);
+        if !paused {
+            paused_until = None;
+            if look && queues.held < OUTBOX_BATCH {
+                look = false;
+                let limit = OUTBOX_BATCH - queues.held;
+                if let Some(entries) = read_after(&storage, &dest, queues.read_up_to, limit).await {
+                    // A full read may have left more behind: read again once there is room.
+                    look = entries.len() == limit;
+                    for entry in entries {
+                        queues.push(entry);
+                    }
+                }
+            }
+            while chains.len() < ROOMS_IN_FLIGHT {
+                let Some((room, chain)) = queues.next_chain() else {
+                    break;
+                };
+                let p = Arc::clone(&provider);
+                let d = dest.clone();
+                let r = room.clone();
+                let handle = chains.spawn(async move { deliver_chain(&p, &d, r, chain).await });
+                chain_rooms.insert(handle.id(), room);
+            }
+        }
+        if removing.is_none() && !to_remove.is_empty() {
+            let ids = std::mem::take(&mut to_remove);
+            let storage = Arc::clone(&storage);
+            let d = dest.clone();
+            removing = Some(tokio::task::spawn_blocking(move || {
+                let result = storage.outbox_ack(&d, &ids);
+                if let Err(e) = &result {
+                    tracing::error!(dest = %d, count = ids.len(), error = %e, "outbox: cannot remove delivered entries");
+                }
+                (ids, result.is_ok())
+            }));
+        }
+        let idle = chains.is_empty() && removing.is_none();
+        tokio::select! {
+            done = chains.join_next_with_id(), if !chains.is_empty() => {
+                look = true;
+                match done {
+                    Some(Ok((id, done))) => {
+                        chain_rooms.remove(&id);
+                        to_remove.extend(done.answered);
+                        if done.unsent.is_empty() {
+                            failures = 0;
+                        } else {
+                            let delay = retry_delay(failures, rand::thread_rng().r#gen::<f64>());
+                            tracing::info!(%dest, ?delay, "destination unreachable; retrying");
+                            paused_until = Some(tokio::time::Instant::now() + delay);
+                            failures = failures.saturating_add(1);
+                        }
+                        queues.chain_done(done.room, done.unsent);
+                    }
+                    Some(Err(e)) => {
+                        // The chain's entries are still in storage; they are read again
+                        // after a restart. Free the room so that its later entries go on.
+                        tracing::error!(%dest, error = %e, "outbox: delivery task failed");
+                        if let Some(room) = chain_rooms.remove(&e.id()) {
+                            queues.chain_done(room, Vec::new());
+                        }
+                    }
+                    None => {}
+                }
+            }
+            removed = async {
+                match removing.as_mut() {
+                    Some(handle) => handle.await,
+                    None => std::future::pending().await,
+                }
+            }, if removing.is_some() => {
+                removing = None;
+                match removed {
+                    // Entries that could not be removed are tried again with the next ones.
+                    Ok((ids, false)) => to_remove.extend(ids),
+                    Ok((_, true)) => {}
+                    Err(e) => tracing::error!(%dest, error = %e, "outbox: storage task failed"),
+                }
+            }
+            _ = &mut notified => look = true,
+            _ = async {
+                match paused_until {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            }, if paused => {}
+            _ = tokio::time::sleep(IDLE_POLL), if idle => look = true,
+        }
+    }
+}
+
+/// Send one room's entries in order until one cannot be delivered; report the answered
+/// ids and the entries left unsent.
+async fn deliver_chain(
+    provider: &Provider,
+    dest: &ServerName,
+    room: RoomId,
+    chain: Vec<OutboxEntry>,
+) -> ChainDone {
+    let mut answered = Vec::with_capacity(chain.len());
+    let mut entries = chain.into_iter();
+    while let Some(entry) = entries.next() {
+        if !deliver_one(provider, dest, &entry).await {
+            let unsent = std::iter::once(entry).chain(entries).collect();
+            return ChainDone {
+                room,
+                answered,
+                unsent,
+            };
+        }
+        answered.push(entry.id);
+    }
+    ChainDone {
+        room,
+        answered,
+        unsent: Vec::new(),
+    }
+}
+
+/// Send one entry. `true` once the peer answered it, accepted or refused (a refusal is an
+/// answer: retrying it would block every later entry of its room); `false` if the peer
+/// could not be reached, to be retried.
+async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry) -> bool {
     let message = match MimiMessage::decode(&entry.message) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(%dest, id = entry.id, error = %e, "outbox: stored message does not decode; dropping it");
-            return;
+            return true;
         }
     };
     // The event's own position in the room's history (a batch may queue a destination's
@@ -128,28 +317,23 @@ async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry
         mimi_codec::MessageBody::Fanout(f) => Some(f.sequence),
         _ => entry.seq,
     };
-    let mut attempt = 0u32;
-    loop {
-        match provider.client().send(dest, &message).await {
-            Ok(_) => {
-                tracing::debug!(%dest, room = %entry.room, ?seq, "delivered");
-                return;
-            }
-            Err(
-                e @ (TransportError::Refused { .. }
-                | TransportError::TooLarge
-                | TransportError::Decode(_)
-                | TransportError::InvalidResponse(_)),
-            ) => {
-                tracing::warn!(%dest, room = %entry.room, ?seq, error = %e, "peer refused a fanned-out event");
-                return;
-            }
-            Err(e) => {
-                let delay = retry_delay(attempt, rand::thread_rng().r#gen::<f64>());
-                tracing::info!(%dest, room = %entry.room, ?seq, error = %e, ?delay, "delivery failed; retrying");
-                tokio::time::sleep(delay).await;
-                attempt = attempt.saturating_add(1);
-            }
+    match provider.client().send(dest, &message).await {
+        Ok(_) => {
+            tracing::debug!(%dest, room = %entry.room, ?seq, "delivered");
+            true
+        }
+        Err(
+            e @ (TransportError::Refused { .. }
+            | TransportError::TooLarge
+            | TransportError::Decode(_)
+            | TransportError::InvalidResponse(_)),
+        ) => {
+            tracing::warn!(%dest, room = %entry.room, ?seq, error = %e, "peer refused a fanned-out event");
+            true
+        }
+        Err(e) => {
+            tracing::info!(%dest, room = %entry.room, ?seq, error = %e, "delivery failed");
+            false
         }
     }
 }

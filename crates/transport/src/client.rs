@@ -48,8 +48,9 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default time an idle pooled connection is kept (below the server's default header
 /// timeout, which closes idle connections, so the pool drops them first).
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
-/// Default number of idle connections kept per server.
-pub const DEFAULT_MAX_IDLE_PER_SERVER: usize = 8;
+/// Default number of idle connections kept per server: up to this many concurrent requests
+/// to one server (a hub delivering several rooms at once) reuse their connections.
+pub const DEFAULT_MAX_IDLE_PER_SERVER: usize = 32;
 /// Largest `.well-known` answer read (an FQDN is at most 255 bytes; some slack for
 /// whitespace).
 pub const MAX_WELL_KNOWN_LEN: usize = 1024;

@@ -174,15 +174,19 @@ impl Storage for MemoryStorage {
         Ok(dests.into_iter().cloned().collect())
     }
 
-    fn outbox_peek(
+    fn outbox_after(
         &self,
         dest: &ServerName,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StorageError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
         let inner = self.lock()?;
         Ok(inner
             .outbox
-            .range((dest.clone(), 0)..)
+            .range((dest.clone(), first)..)
             .take_while(|((d, _), _)| d == dest)
             .take(read_limit(limit))
             .map(|((dest, id), (room, seq, message))| OutboxEntry {
@@ -195,8 +199,11 @@ impl Storage for MemoryStorage {
             .collect())
     }
 
-    fn outbox_ack(&self, dest: &ServerName, id: u64) -> Result<(), StorageError> {
-        self.lock()?.outbox.remove(&(dest.clone(), id));
+    fn outbox_ack(&self, dest: &ServerName, ids: &[u64]) -> Result<(), StorageError> {
+        let mut inner = self.lock()?;
+        for id in ids {
+            inner.outbox.remove(&(dest.clone(), *id));
+        }
         Ok(())
     }
 

@@ -26,9 +26,12 @@
 //! - Directory indexes change in the same transaction as the user record they index.
 //!
 //! ## Concurrency
-//! The trait is synchronous (redb is); async callers use `tokio::task::spawn_blocking`.
-//! Writes are serialised (redb has one writer at a time, [`MemoryStorage`] a mutex), so
-//! [`Batch::expect_last_seq`] is enough for optimistic concurrency between two writers.
+//! The trait is synchronous (redb is); async callers use `tokio::task::spawn_blocking`,
+//! except for [`Storage::submit`], which only queues a batch and returns a
+//! [`PendingCommit`] to await. Writes are serialised (redb has one writer at a time, and
+//! [`RedbStorage`] commits the writes waiting for it together, one `fdatasync` per group;
+//! [`MemoryStorage`] has a mutex), so [`Batch::expect_last_seq`] is enough for optimistic
+//! concurrency between two writers.
 
 mod memory;
 mod redb;
@@ -227,6 +230,54 @@ impl Batch {
     }
 }
 
+/// A batch handed to [`Storage::submit`]: resolves once it is durable or refused.
+#[derive(Debug)]
+pub struct PendingCommit(Pending);
+
+#[derive(Debug)]
+enum Pending {
+    Ready(Result<CommitOutcome, StorageError>),
+    Queued(tokio::sync::oneshot::Receiver<Result<CommitOutcome, StorageError>>),
+}
+
+impl PendingCommit {
+    /// A commit that already happened.
+    pub fn ready(result: Result<CommitOutcome, StorageError>) -> Self {
+        PendingCommit(Pending::Ready(result))
+    }
+
+    /// A commit a writer will answer on `answer`.
+    pub fn queued(
+        answer: tokio::sync::oneshot::Receiver<Result<CommitOutcome, StorageError>>,
+    ) -> Self {
+        PendingCommit(Pending::Queued(answer))
+    }
+
+    /// Wait, without blocking a thread, until the batch is durable or refused.
+    pub async fn durable(self) -> Result<CommitOutcome, StorageError> {
+        match self.0 {
+            Pending::Ready(result) => result,
+            Pending::Queued(answer) => answer.await.unwrap_or_else(|_| Err(writer_gone())),
+        }
+    }
+
+    /// Block the calling thread (never an async task's) until the batch is durable or
+    /// refused.
+    pub fn wait(self) -> Result<CommitOutcome, StorageError> {
+        match self.0 {
+            Pending::Ready(result) => result,
+            Pending::Queued(answer) => answer
+                .blocking_recv()
+                .unwrap_or_else(|_| Err(writer_gone())),
+        }
+    }
+}
+
+/// The error of a write whose writer stopped before answering.
+pub(crate) fn writer_gone() -> StorageError {
+    StorageError::Backend("the storage writer stopped before answering".into())
+}
+
 /// What [`Storage::commit`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitOutcome {
@@ -403,6 +454,15 @@ pub trait Storage: Send + Sync + 'static {
     /// nothing was written.
     fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError>;
 
+    /// Queue `batch` for [`commit`](Storage::commit) and return at once; the returned
+    /// [`PendingCommit`] resolves when it is durable (or refused). Batches are applied in
+    /// the order they were submitted, so a caller may submit a room's next batch (checked
+    /// with [`Batch::expect_last_seq`]) before the previous one is durable, and answer
+    /// nobody before its own batch resolves. The default commits before returning.
+    fn submit(&self, batch: Batch) -> PendingCommit {
+        PendingCommit::ready(self.commit(batch))
+    }
+
     /// The servers with undelivered outbox entries, in name order.
     fn outbox_destinations(&self) -> Result<Vec<ServerName>, StorageError>;
 
@@ -412,11 +472,23 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         dest: &ServerName,
         limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StorageError> {
+        self.outbox_after(dest, 0, limit)
+    }
+
+    /// The oldest `limit` (at most [`MAX_READ_LIMIT`]) entries waiting for `dest` whose id
+    /// is greater than `after`, in commit order: what a delivery worker that has read up
+    /// to `after` has not seen yet.
+    fn outbox_after(
+        &self,
+        dest: &ServerName,
+        after: u64,
+        limit: usize,
     ) -> Result<Vec<OutboxEntry>, StorageError>;
 
-    /// Remove entry `id` for `dest` once the peer acknowledged it. Removing an entry that
-    /// is not there (acknowledged before) is not an error.
-    fn outbox_ack(&self, dest: &ServerName, id: u64) -> Result<(), StorageError>;
+    /// Remove the entries `ids` for `dest` once the peer acknowledged them, in one durable
+    /// write. Removing an entry that is not there (acknowledged before) is not an error.
+    fn outbox_ack(&self, dest: &ServerName, ids: &[u64]) -> Result<(), StorageError>;
 
     /// Store key packages of a registered client. A package whose `hash_ref` is stored for
     /// the same client replaces it; one stored for another client is a

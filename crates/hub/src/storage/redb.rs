@@ -17,22 +17,39 @@
 //! | `directory` (multimap) | (field, normalized value) | user |
 //! | `clients` | client | token hash |
 //!
-//! Every write is one redb write transaction with [`Durability::Immediate`]: it is on disk
-//! when the call returns `Ok`, and a failed check aborts it, so nothing of it is written.
+//! Every write is committed in a redb write transaction with [`Durability::Immediate`]: it
+//! is on disk when the call returns `Ok`, and a failed check writes nothing of it.
+//!
+//! ## Group commit
+//! [`Storage::commit`] and [`Storage::outbox_ack`], the writes on the path of every event,
+//! go to one writer thread. It takes every write that is waiting (up to
+//! [`GROUP_COMMIT_MAX`]), applies them one after another in one transaction, each with its
+//! own checks (a refused batch writes nothing and does not stop the others; a later batch
+//! sees the earlier ones' writes, as if they had been committed one by one in that order),
+//! and commits once: one `fdatasync` for the group instead of one per write. Callers are
+//! answered only after that commit. While one group commits, the next one gathers, so the
+//! group grows with the load and a lone write waits for nothing but its own commit. If a
+//! write fails after it began writing (a backend error, a counter used up), the group is
+//! aborted and each of its writes is run again in its own transaction, so one write's
+//! failure is never another's.
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
 
 use ::redb::{
     Builder, Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase,
     ReadableMultimapTable, ReadableTable, TableDefinition, WriteTransaction,
 };
 use mimi_codec::{ClientId, RoomId, ServerName, UserId};
+use tokio::sync::oneshot;
 
 use super::{
     Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, FIRST_ID, KeyPackageCount,
-    LogEntry, OutboxEntry, Plan, RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage,
-    UserRecord, check_batch, parse_stored, read_limit, updated_room,
+    LogEntry, OutboxEntry, PendingCommit, Plan, RoomRecord, RoomRole, Storage, StorageError,
+    StoredKeyPackage, UserRecord, check_batch, parse_stored, read_limit, updated_room, writer_gone,
 };
 
 /// The schema this build reads and writes; a file with another version is refused.
@@ -70,9 +87,87 @@ const CLIENTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("clients")
 
 const NO_BYTES: &[u8] = &[];
 
+/// The most writes the writer thread commits in one transaction.
+pub const GROUP_COMMIT_MAX: usize = 512;
+
 /// Storage in one redb file. Cloning is not offered: share it behind an `Arc`.
 pub struct RedbStorage {
-    db: Database,
+    db: Arc<Database>,
+    /// The group-commit writer's queue (`None` only while dropping). It is not bounded
+    /// here: every caller waits for its own write's answer, so what bounds the callers
+    /// (the servers' connection limits) bounds the queue.
+    writes: Option<Sender<Queued>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+/// A write for the group-commit writer.
+enum Write {
+    Commit(Batch),
+    Ack(ServerName, Vec<u64>),
+}
+
+/// What a [`Write`] returns.
+enum Written {
+    Commit(CommitOutcome),
+    Ack,
+}
+
+/// Where a write's result goes.
+enum Reply {
+    Commit(oneshot::Sender<Result<CommitOutcome, StorageError>>),
+    Ack(oneshot::Sender<Result<(), StorageError>>),
+}
+
+impl Reply {
+    /// Answer the caller (one that stopped waiting does not need its answer).
+    fn send(self, result: Result<Written, StorageError>) {
+        match (self, result) {
+            (Reply::Commit(tx), Ok(Written::Commit(outcome))) => {
+                let _ = tx.send(Ok(outcome));
+            }
+            (Reply::Ack(tx), Ok(Written::Ack)) => {
+                let _ = tx.send(Ok(()));
+            }
+            (Reply::Commit(tx), Err(e)) => {
+                let _ = tx.send(Err(e));
+            }
+            (Reply::Ack(tx), Err(e)) => {
+                let _ = tx.send(Err(e));
+            }
+            (Reply::Commit(tx), Ok(Written::Ack)) => {
+                let _ = tx.send(Err(StorageError::Backend(
+                    "a commit answered as an ack".into(),
+                )));
+            }
+            (Reply::Ack(tx), Ok(Written::Commit(_))) => {
+                let _ = tx.send(Err(StorageError::Backend(
+                    "an ack answered as a commit".into(),
+                )));
+            }
+        }
+    }
+}
+
+/// A write and where its result goes.
+struct Queued {
+    write: Write,
+    reply: Reply,
+}
+
+/// A write's result inside a group transaction: the outer error means the transaction can
+/// no longer be trusted (something may have been half written); the inner one that this
+/// write was refused before it wrote anything.
+type Applied = Result<Result<Written, StorageError>, StorageError>;
+
+impl Drop for RedbStorage {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer once it has answered what it holds; joining it
+        // releases its handle on the database before the file can be opened again.
+        self.writes = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for RedbStorage {
@@ -157,8 +252,19 @@ impl RedbStorage {
             .set_check_integrity_on_open(true)
             .create(path)
             .bk()?;
-        let storage = RedbStorage { db };
-        storage.write(|txn| {
+        let db = Arc::new(db);
+        let (writes, queue) = channel();
+        let writer_db = Arc::clone(&db);
+        let writer = std::thread::Builder::new()
+            .name("redb-group-commit".into())
+            .spawn(move || group_writer(&writer_db, &queue))
+            .map_err(|e| StorageError::Backend(format!("cannot start the writer thread: {e}")))?;
+        let storage = RedbStorage {
+            db,
+            writes: Some(writes),
+            writer: Some(writer),
+        };
+        write_txn(&storage.db, |txn| {
             // Create every table, so that reads never meet a missing one.
             txn.open_table(ROOMS).bk()?;
             txn.open_table(LOG).bk()?;
@@ -189,31 +295,211 @@ impl RedbStorage {
         self.db.begin_read().bk()
     }
 
-    /// Run `f` in one write transaction, committed durably if it says so, aborted if it
-    /// fails or says so.
+    /// Run `f` in one write transaction of its own, committed durably if it says so,
+    /// aborted if it fails or says so.
     fn write<T>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<Finish<T>, StorageError>,
     ) -> Result<T, StorageError> {
-        let mut txn = self.db.begin_write().bk()?;
-        txn.set_durability(Durability::Immediate).bk()?;
-        match f(&txn) {
-            Ok(Finish::Commit(value)) => {
-                txn.commit().bk()?;
-                Ok(value)
-            }
-            Ok(Finish::Abort(value)) => {
-                txn.abort().bk()?;
-                Ok(value)
-            }
-            Err(e) => {
-                // The batch's error is the one to report; an abort that fails as well
-                // leaves nothing committed either.
-                let _ = txn.abort();
-                Err(e)
-            }
+        write_txn(&self.db, f)
+    }
+
+    /// Hand `write` to the group-commit writer; if it has stopped, answer `reply` with
+    /// the error at once.
+    fn enqueue(&self, write: Write, reply: Reply) {
+        let queued = Queued { write, reply };
+        let refused = match &self.writes {
+            Some(writes) => writes.send(queued).err().map(|e| e.0),
+            None => Some(queued),
+        };
+        if let Some(q) = refused {
+            q.reply.send(Err(writer_gone()));
         }
     }
+}
+
+/// Run `f` in one write transaction, committed durably if it says so, aborted if it fails
+/// or says so.
+fn write_txn<T>(
+    db: &Database,
+    f: impl FnOnce(&WriteTransaction) -> Result<Finish<T>, StorageError>,
+) -> Result<T, StorageError> {
+    let mut txn = db.begin_write().bk()?;
+    txn.set_durability(Durability::Immediate).bk()?;
+    match f(&txn) {
+        Ok(Finish::Commit(value)) => {
+            txn.commit().bk()?;
+            Ok(value)
+        }
+        Ok(Finish::Abort(value)) => {
+            txn.abort().bk()?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The batch's error is the one to report; an abort that fails as well
+            // leaves nothing committed either.
+            let _ = txn.abort();
+            Err(e)
+        }
+    }
+}
+
+/// The group-commit writer: until the queue closes, take every waiting write, commit them
+/// together and answer each.
+fn group_writer(db: &Database, queue: &Receiver<Queued>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_COMMIT_MAX {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let (writes, replies): (Vec<Write>, Vec<Reply>) =
+            group.into_iter().map(|q| (q.write, q.reply)).unzip();
+        let results = commit_group(db, writes);
+        for (reply, result) in replies.into_iter().zip(results) {
+            reply.send(result);
+        }
+    }
+}
+
+/// Commit `writes` in one transaction, falling back to one transaction each if any of them
+/// fails after it began writing; one result per write, in order.
+fn commit_group(db: &Database, writes: Vec<Write>) -> Vec<Result<Written, StorageError>> {
+    if writes.len() == 1 {
+        return writes
+            .into_iter()
+            .map(|w| write_txn(db, |txn| Ok(finish(apply(txn, &w)?))).and_then(|r| r))
+            .collect();
+    }
+    let together = write_txn(db, |txn| {
+        let mut results = Vec::with_capacity(writes.len());
+        for write in &writes {
+            results.push(apply(txn, write)?);
+        }
+        // Committing a group in which nothing was written costs a commit for nothing.
+        let wrote = results.iter().any(|r| matches!(r, Ok(w) if w.wrote()));
+        Ok(if wrote {
+            Finish::Commit(results)
+        } else {
+            Finish::Abort(results)
+        })
+    });
+    match together {
+        Ok(results) => results,
+        Err(_) => writes
+            .into_iter()
+            .map(|w| write_txn(db, |txn| Ok(finish(apply(txn, &w)?))).and_then(|r| r))
+            .collect(),
+    }
+}
+
+/// A lone write's transaction outcome: commit what it wrote, abort a refusal or a no-op.
+fn finish(result: Result<Written, StorageError>) -> Finish<Result<Written, StorageError>> {
+    match &result {
+        Ok(w) if w.wrote() => Finish::Commit(result),
+        _ => Finish::Abort(result),
+    }
+}
+
+impl Written {
+    /// Whether the write changed anything (an acknowledgement is committed even if the
+    /// entries were gone: cheap, and it keeps the rule simple).
+    fn wrote(&self) -> bool {
+        !matches!(self, Written::Commit(CommitOutcome::Duplicate))
+    }
+}
+
+/// Apply one write inside a group transaction.
+fn apply(txn: &WriteTransaction, write: &Write) -> Applied {
+    match write {
+        Write::Commit(batch) => Ok(apply_batch(txn, batch)?.map(Written::Commit)),
+        Write::Ack(dest, ids) => {
+            let mut outbox = txn.open_table(OUTBOX).bk()?;
+            for id in ids {
+                outbox.remove((dest.as_str(), *id)).bk()?;
+            }
+            Ok(Ok(Written::Ack))
+        }
+    }
+}
+
+/// Check `batch` against what the transaction holds and, if it passes, write it.
+fn apply_batch(
+    txn: &WriteTransaction,
+    batch: &Batch,
+) -> Result<Result<CommitOutcome, StorageError>, StorageError> {
+    let mut rooms = txn.open_table(ROOMS).bk()?;
+    let stored = rooms
+        .get(batch.room.as_str())
+        .bk()?
+        .map(|g| decode_room(g.value()))
+        .transpose()?;
+    let current = stored.as_ref().map(|r| (r.role, r.last_seq));
+    match check_batch(current, batch) {
+        Err(refused) => return Ok(Err(refused)),
+        Ok(Plan::Duplicate) => return Ok(Ok(CommitOutcome::Duplicate)),
+        Ok(Plan::Apply) => {}
+    }
+    let Batch {
+        room,
+        room_update,
+        log,
+        outbox,
+        inbox,
+        ..
+    } = batch;
+    let seq = log.as_ref().map(|l| l.seq);
+    if let Some(r) = updated_room(stored, room_update.clone(), seq) {
+        let value = (
+            r.role.to_byte(),
+            r.state.as_slice(),
+            r.group.as_deref(),
+            r.last_seq,
+        );
+        rooms.insert(room.as_str(), value).bk()?;
+    }
+    if let Some(entry) = log {
+        let mut table = txn.open_table(LOG).bk()?;
+        table
+            .insert((room.as_str(), entry.seq), entry.entry.as_slice())
+            .bk()?;
+    }
+    let mut meta = txn.open_table(META).bk()?;
+    let mut outbox_ids = Vec::with_capacity(outbox.len());
+    if !outbox.is_empty() {
+        let mut next = counter(&meta, META_NEXT_OUTBOX)?;
+        let mut table = txn.open_table(OUTBOX).bk()?;
+        for (dest, message) in outbox {
+            let id = next_id(&mut next)?;
+            table
+                .insert(
+                    (dest.as_str(), id),
+                    (room.as_str(), seq, message.as_slice()),
+                )
+                .bk()?;
+            outbox_ids.push(id);
+        }
+        meta.insert(META_NEXT_OUTBOX, next).bk()?;
+    }
+    let mut inbox_cursors = Vec::with_capacity(inbox.len());
+    if !inbox.is_empty() {
+        let mut next = counter(&meta, META_NEXT_INBOX)?;
+        let mut table = txn.open_table(INBOX).bk()?;
+        for (client, message) in inbox {
+            let cursor = next_id(&mut next)?;
+            table
+                .insert((client.as_str(), cursor), message.as_slice())
+                .bk()?;
+            inbox_cursors.push(cursor);
+        }
+        meta.insert(META_NEXT_INBOX, next).bk()?;
+    }
+    Ok(Ok(CommitOutcome::Committed {
+        outbox_ids,
+        inbox_cursors,
+    }))
 }
 
 impl Storage for RedbStorage {
@@ -258,76 +544,13 @@ impl Storage for RedbStorage {
     }
 
     fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError> {
-        self.write(|txn| {
-            let mut rooms = txn.open_table(ROOMS).bk()?;
-            let stored = rooms
-                .get(batch.room.as_str())
-                .bk()?
-                .map(|g| decode_room(g.value()))
-                .transpose()?;
-            let current = stored.as_ref().map(|r| (r.role, r.last_seq));
-            if check_batch(current, &batch)? == Plan::Duplicate {
-                return Ok(Finish::Abort(CommitOutcome::Duplicate));
-            }
-            let Batch {
-                room,
-                room_update,
-                log,
-                outbox,
-                inbox,
-                ..
-            } = batch;
-            let seq = log.as_ref().map(|l| l.seq);
-            if let Some(r) = updated_room(stored, room_update, seq) {
-                let value = (
-                    r.role.to_byte(),
-                    r.state.as_slice(),
-                    r.group.as_deref(),
-                    r.last_seq,
-                );
-                rooms.insert(room.as_str(), value).bk()?;
-            }
-            if let Some(entry) = &log {
-                let mut table = txn.open_table(LOG).bk()?;
-                table
-                    .insert((room.as_str(), entry.seq), entry.entry.as_slice())
-                    .bk()?;
-            }
-            let mut meta = txn.open_table(META).bk()?;
-            let mut outbox_ids = Vec::with_capacity(outbox.len());
-            if !outbox.is_empty() {
-                let mut next = counter(&meta, META_NEXT_OUTBOX)?;
-                let mut table = txn.open_table(OUTBOX).bk()?;
-                for (dest, message) in &outbox {
-                    let id = next_id(&mut next)?;
-                    table
-                        .insert(
-                            (dest.as_str(), id),
-                            (room.as_str(), seq, message.as_slice()),
-                        )
-                        .bk()?;
-                    outbox_ids.push(id);
-                }
-                meta.insert(META_NEXT_OUTBOX, next).bk()?;
-            }
-            let mut inbox_cursors = Vec::with_capacity(inbox.len());
-            if !inbox.is_empty() {
-                let mut next = counter(&meta, META_NEXT_INBOX)?;
-                let mut table = txn.open_table(INBOX).bk()?;
-                for (client, message) in &inbox {
-                    let cursor = next_id(&mut next)?;
-                    table
-                        .insert((client.as_str(), cursor), message.as_slice())
-                        .bk()?;
-                    inbox_cursors.push(cursor);
-                }
-                meta.insert(META_NEXT_INBOX, next).bk()?;
-            }
-            Ok(Finish::Commit(CommitOutcome::Committed {
-                outbox_ids,
-                inbox_cursors,
-            }))
-        })
+        self.submit(batch).wait()
+    }
+
+    fn submit(&self, batch: Batch) -> PendingCommit {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Write::Commit(batch), Reply::Commit(tx));
+        PendingCommit::queued(rx)
     }
 
     fn outbox_destinations(&self) -> Result<Vec<ServerName>, StorageError> {
@@ -350,15 +573,19 @@ impl Storage for RedbStorage {
         Ok(out)
     }
 
-    fn outbox_peek(
+    fn outbox_after(
         &self,
         dest: &ServerName,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StorageError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
         let txn = self.read()?;
         let outbox = txn.open_table(OUTBOX).bk()?;
         let range = outbox
-            .range((dest.as_str(), 0)..=(dest.as_str(), u64::MAX))
+            .range((dest.as_str(), first)..=(dest.as_str(), u64::MAX))
             .bk()?;
         let mut out = Vec::new();
         for item in range.take(read_limit(limit)) {
@@ -375,16 +602,13 @@ impl Storage for RedbStorage {
         Ok(out)
     }
 
-    fn outbox_ack(&self, dest: &ServerName, id: u64) -> Result<(), StorageError> {
-        self.write(|txn| {
-            let mut outbox = txn.open_table(OUTBOX).bk()?;
-            let removed = outbox.remove((dest.as_str(), id)).bk()?.is_some();
-            Ok(if removed {
-                Finish::Commit(())
-            } else {
-                Finish::Abort(())
-            })
-        })
+    fn outbox_ack(&self, dest: &ServerName, ids: &[u64]) -> Result<(), StorageError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Write::Ack(dest.clone(), ids.to_vec()), Reply::Ack(tx));
+        rx.blocking_recv().unwrap_or_else(|_| Err(writer_gone()))
     }
 
     fn publish_key_packages(

@@ -379,3 +379,84 @@ async fn a_server_that_stopped_participating_catches_up_when_it_takes_part_again
     drop(a);
     world.shutdown().await;
 }
+
+/// Events of several rooms submitted at the same time reach each follower complete, once
+/// and in each room's order: the outbox sends rooms concurrently and each room in order
+/// (a follower refuses an event out of its room's order, so a reordering would leave a
+/// gap), and the hub's group commit keeps every room's log gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rooms_reach_followers_complete_and_in_order() {
+    const ROOMS: usize = 4;
+    const PER_ROOM: usize = 25;
+    let world = World::start(&[A, B, C]).await;
+    let mut alice = world.client(A, "alice", None).await;
+    let mut bob = world.client(B, "bob", None).await;
+    let mut cathy = world.client(C, "cathy", None).await;
+    bob.publish(&world, 1, true).await;
+    cathy.publish(&world, 1, true).await;
+    let mut rooms = Vec::new();
+    for _ in 0..ROOMS {
+        let room = alice.create_room(&world).await;
+        alice.add(&world, &room, &bob.user()).await;
+        alice.add(&world, &room, &cathy.user()).await;
+        rooms.push(room);
+    }
+    // Encrypt first (one MLS client), then submit every room's events at once.
+    let mut events = Vec::new();
+    for room in &rooms {
+        let mut room_events = Vec::new();
+        for i in 0..PER_ROOM {
+            let ciphertext = alice.mls.encrypt(room, format!("m{i}").as_bytes()).unwrap();
+            room_events.push(Event::DsSendMessage(SendMessageRequest {
+                application_message: MlsBytes::new(ciphertext).unwrap(),
+            }));
+        }
+        events.push(room_events);
+    }
+    {
+        let alice = &alice;
+        let world = &world;
+        let mut pending: Vec<_> = rooms
+            .iter()
+            .zip(events)
+            .map(|(room, room_events)| {
+                Box::pin(async move {
+                    for event in room_events {
+                        assert_eq!(
+                            alice.submit(world, room, event).await,
+                            (true, EventResponse::Ok)
+                        );
+                    }
+                })
+            })
+            .collect();
+        // Poll every room's submitter together.
+        std::future::poll_fn(|cx| {
+            pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+            if pending.is_empty() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
+    let hub = world.provider(A);
+    for room in &rooms {
+        let hub_log = log_of(&hub, room);
+        assert_gapless(&hub_log);
+        for follower in [B, C] {
+            log_reaches(&world, follower, room, hub_log.len()).await;
+            assert_eq!(log_of(&world.provider(follower), room), hub_log);
+        }
+    }
+    for follower in [B, C] {
+        outbox_drains(&world, follower).await;
+    }
+    bob.sync_until(&world, "Bob to read every message", |c| {
+        c.received.len() == ROOMS * PER_ROOM
+    })
+    .await;
+    assert_once_in_order(&bob.seen);
+    world.shutdown().await;
+}

@@ -448,11 +448,24 @@ mod cases {
         );
         assert_eq!(peek(d1, 2).iter().map(|e| e.0).collect::<Vec<_>>(), [1, 3]);
         assert_eq!(peek("three.example", 10), vec![]);
+        // Reading on after an id skips what was read; another destination's ids are not its.
+        let after = |d: &str, after, limit| -> Vec<u64> {
+            s.outbox_after(&server(d), after, limit)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id)
+                .collect()
+        };
+        assert_eq!(after(d1, 1, 10), [3, 4]);
+        assert_eq!(after(d1, 3, 1), [4]);
+        assert_eq!(after(d1, 4, 10), Vec::<u64>::new());
+        assert_eq!(after(d2, 2, 10), [5]);
+        assert_eq!(after(d1, u64::MAX, 10), Vec::<u64>::new());
 
-        s.outbox_ack(&server(d1), 3).unwrap();
+        s.outbox_ack(&server(d1), &[3]).unwrap();
         assert_eq!(peek(d1, 10).iter().map(|e| e.0).collect::<Vec<_>>(), [1, 4]);
-        s.outbox_ack(&server(d2), 2).unwrap();
-        s.outbox_ack(&server(d2), 5).unwrap();
+        s.outbox_ack(&server(d2), &[2]).unwrap();
+        s.outbox_ack(&server(d2), &[5]).unwrap();
         assert_eq!(s.outbox_destinations().unwrap(), vec![server(d1)]);
 
         // A batch without a log entry queues messages without a sequence number.
@@ -467,12 +480,12 @@ mod cases {
         s.commit(hub_batch(&r, 0, "e0", &["a.example", "b.example"], &[]))
             .unwrap();
         // The id of a.example's entry, acknowledged as b.example's: nothing happens.
-        s.outbox_ack(&server("b.example"), 1).unwrap();
+        s.outbox_ack(&server("b.example"), &[1]).unwrap();
         assert_eq!(s.outbox_peek(&server("a.example"), 10).unwrap().len(), 1);
         assert_eq!(s.outbox_peek(&server("b.example"), 10).unwrap().len(), 1);
-        s.outbox_ack(&server("a.example"), 1).unwrap();
-        s.outbox_ack(&server("a.example"), 1).unwrap();
-        s.outbox_ack(&server("a.example"), 99).unwrap();
+        s.outbox_ack(&server("a.example"), &[1]).unwrap();
+        s.outbox_ack(&server("a.example"), &[1]).unwrap();
+        s.outbox_ack(&server("a.example"), &[99]).unwrap();
         assert_eq!(s.outbox_peek(&server("a.example"), 10).unwrap(), vec![]);
         assert_eq!(
             s.outbox_peek(&server("b.example"), 10)
@@ -776,6 +789,108 @@ mod cases {
         assert_eq!(outbox[MAX_READ_LIMIT - 1].id, MAX_READ_LIMIT as u64);
     }
 
+    /// Batches submitted without waiting are applied in submission order, each checked
+    /// on its own: a refused one in the middle writes nothing and stops nothing.
+    pub fn submitted_batches_apply_in_order(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        let mut pending = Vec::new();
+        for seq in 0..40u64 {
+            let mut b = hub_batch(&r, seq, &format!("e{seq}"), &["b.example"], &[]);
+            b.expect_last_seq = Some(seq.checked_sub(1));
+            pending.push(s.submit(b));
+            if seq == 20 {
+                // Out of order: refused, and the next batch still goes through.
+                pending.push(s.submit(hub_batch(&r, 99, "bad", &["b.example"], &[])));
+            }
+        }
+        let results: Vec<_> = pending.into_iter().map(|p| p.wait()).collect();
+        assert_eq!(results.len(), 41);
+        assert_eq!(
+            results[21],
+            Err(StorageError::OutOfOrder {
+                expected: 21,
+                got: 99
+            })
+        );
+        let ids: Vec<u64> = results
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 21)
+            .map(|(_, r)| match r {
+                Ok(CommitOutcome::Committed { outbox_ids, .. }) => outbox_ids[0],
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in order: {ids:?}");
+        let log = s.log_range(&r, 0, 100).unwrap();
+        assert_eq!(
+            log.iter().map(|e| e.entry.clone()).collect::<Vec<_>>(),
+            (0..40)
+                .map(|i| format!("e{i}").into_bytes())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(s.outbox_peek(&server("b.example"), 100).unwrap().len(), 40);
+    }
+
+    /// Many threads writing at once (as the hub's requests do) each get their own answer:
+    /// every room's log is whole, ids are unique, and of two writers racing for the same
+    /// sequence number exactly one wins.
+    pub fn concurrent_writers_each_get_their_own_answer(s: &impl Storage) {
+        let racing = room("!race:hub.example");
+        let results = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..8)
+                .map(|t| {
+                    scope.spawn(move || {
+                        let r = room(&format!("!r{t}:hub.example"));
+                        let mut ids = Vec::new();
+                        for seq in 0..25u64 {
+                            let b = hub_batch(&r, seq, &format!("t{t}e{seq}"), &["b.example"], &[]);
+                            match s.commit(b) {
+                                Ok(CommitOutcome::Committed { outbox_ids, .. }) => {
+                                    ids.extend(outbox_ids)
+                                }
+                                other => panic!("writer {t} seq {seq}: {other:?}"),
+                            }
+                        }
+                        ids
+                    })
+                })
+                .collect();
+            let racers: Vec<_> = (0..2)
+                .map(|t| {
+                    let r = racing.clone();
+                    scope.spawn(move || {
+                        let mut b = hub_batch(&r, 0, &format!("racer{t}"), &[], &[]);
+                        b.expect_last_seq = Some(None);
+                        s.commit(b)
+                    })
+                })
+                .collect();
+            let ids: Vec<Vec<u64>> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+            let raced: Vec<_> = racers.into_iter().map(|w| w.join().unwrap()).collect();
+            (ids, raced)
+        });
+        let (ids, raced) = results;
+        let mut all: Vec<u64> = ids.concat();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 8 * 25, "outbox ids are unique");
+        for t in 0..8 {
+            let log = s
+                .log_range(&room(&format!("!r{t}:hub.example")), 0, 100)
+                .unwrap();
+            assert_eq!(log.len(), 25);
+            assert!(log.iter().enumerate().all(|(i, e)| e.seq == i as u64));
+        }
+        assert_eq!(raced.iter().filter(|r| r.is_ok()).count(), 1, "{raced:?}");
+        assert!(
+            raced
+                .iter()
+                .any(|r| matches!(r, Err(StorageError::Conflict(Conflict::LastSeq { .. }))))
+        );
+        assert_eq!(s.log_range(&racing, 0, 10).unwrap().len(), 1);
+    }
+
     pub fn usable_as_a_trait_object(s: impl Storage) {
         let shared: std::sync::Arc<dyn Storage> = std::sync::Arc::new(s);
         let r = room("!r:hub.example");
@@ -810,7 +925,9 @@ macro_rules! suite {
                 directory_stays_consistent,
                 clients_belong_to_stored_users,
                 inbox_cursors_only_grow,
-                reads_are_bounded
+                reads_are_bounded,
+                submitted_batches_apply_in_order,
+                concurrent_writers_each_get_their_own_answer
             );
 
             #[test]
@@ -872,7 +989,7 @@ mod redb_only {
                 .unwrap(); // outbox 1, 2; inbox 1
             s.commit(hub_batch(&r, 1, "e1", &["a.example"], &[c]))
                 .unwrap(); // outbox 3; inbox 2
-            s.outbox_ack(&server("a.example"), 1).unwrap();
+            s.outbox_ack(&server("a.example"), &[1]).unwrap();
             s.inbox_trim(&client(c), 2).unwrap();
         }
         let s = RedbStorage::open(&path).unwrap();
