@@ -10,15 +10,17 @@
 //! - **delivered/s at the followers**: each follower's user (Bob at B, Carol at C) has
 //!   every room's events fanned out to its inbox by its provider once the hub's outbox
 //!   delivered them (`POST /send` answered by the follower). A watcher per follower reads
-//!   that inbox (`GET /v1/inbox`, pages of 256) throughout the run until it holds as many
+//!   that inbox (`GET /v1/inbox`, pages of 256, long polling: a read that finds nothing
+//!   waits for the next item) throughout the run until it holds as many
 //!   new items as the hub accepted; delivered/s is that count over the time from the start
 //!   of the run to the page that completed it (the slower follower's figure is reported).
 //! - **latency submit → follower**: a probe, beside the load, sends one message at a
-//!   time to a probe room whose followers' users are only in that room, and polls both
-//!   followers' inboxes (every [`PROBE_POLL`]) until the message is in both; the latency
+//!   time to a probe room whose followers' users are only in that room, and reads both
+//!   followers' inboxes at once, long polling, until the message is in both; the latency
 //!   is from submitting it to seeing it at the second follower. The follower writes the
-//!   inbox item in the same transaction as it acknowledges the hub's `POST /send`, so
-//!   this is submit → follower acknowledgement, plus at most one poll interval.
+//!   inbox item in the same transaction as it acknowledges the hub's `POST /send` and
+//!   answers a waiting read as soon as that transaction is durable, so this is submit →
+//!   follower acknowledgement, plus one inbox answer.
 //!
 //! Between runs the harness waits until the followers have everything (so a run starts
 //! with empty outboxes).
@@ -54,10 +56,9 @@ pub const PROVIDERS: [&str; 3] = ["a.bench.test", "b.bench.test", "c.bench.test"
 /// The size of the application message's plaintext (the ciphertext is about 1 KiB, as
 /// the ceiling's request).
 pub const PLAINTEXT_LEN: usize = 960;
-/// How often the probe looks at the followers' inboxes.
-pub const PROBE_POLL: Duration = Duration::from_millis(1);
-/// How often an idle inbox watcher reads again.
-pub const WATCH_POLL: Duration = Duration::from_millis(2);
+/// How long one inbox read of the probe or a watcher waits for a first item (`wait_ms`:
+/// the follower answers as soon as an item is durable, so this only bounds an idle read).
+pub const INBOX_WAIT: Duration = Duration::from_millis(250);
 /// How long the followers get to receive everything after a run.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a `mimi-hub` process gets to exit after SIGTERM.
@@ -343,7 +344,20 @@ impl Account {
 
     /// One page of new inbox items: how many, and the cursor moves past them.
     async fn read_inbox(&mut self, limit: usize) -> Result<u64, HubBenchError> {
-        let path = format!("/v1/inbox?after={}&limit={limit}", self.cursor);
+        self.read_inbox_waiting(limit, Duration::ZERO).await
+    }
+
+    /// One page of new inbox items, waiting up to `wait` for the first one.
+    async fn read_inbox_waiting(
+        &mut self,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<u64, HubBenchError> {
+        let path = format!(
+            "/v1/inbox?after={}&limit={limit}&wait_ms={}",
+            self.cursor,
+            wait.as_millis()
+        );
         let inbox: Inbox = self
             .api
             .json(Method::GET, &path, Some(&self.token), None)
@@ -367,13 +381,16 @@ impl Account {
     }
 }
 
-/// A room under load: its events path and the `ds.send_message` event sent to it.
+/// A room under load: its events path, the `ds.send_message` event sent to it and the
+/// bearer token of its creator (who sends it).
 #[derive(Debug, Clone)]
 pub struct LoadRoom {
     /// `/v1/rooms/{room}/events`.
     pub path: String,
     /// The TLS-encoded `Event`.
     pub event: Bytes,
+    /// `Bearer <creator's token>`.
+    pub authorization: HeaderValue,
 }
 
 /// The load over all rooms: request `k` of client `c` goes to room `(c + k * clients) mod
@@ -405,15 +422,30 @@ impl Workload for RoomsWorkload {
     fn path(&self, client: usize, sequence: u64) -> Option<&str> {
         self.room(client, sequence).map(|r| r.path.as_str())
     }
+
+    fn authorization(&self, client: usize, sequence: u64) -> Option<&HeaderValue> {
+        self.room(client, sequence).map(|r| &r.authorization)
+    }
 }
+
+/// A user at A who creates load rooms, with its MLS client.
+struct Creator {
+    account: Account,
+    mls: MlsClient,
+}
+
+/// How many users create load rooms at the same time (each one room after another, with
+/// its own MLS client; the hub sees that many room creations in flight).
+pub const CREATORS: usize = 8;
 
 /// Three providers and the benchmark's users.
 pub struct Federation {
     _dir: ScratchDir,
     /// A (the hub), B, C.
     pub processes: Vec<HubProcess>,
-    alice: Account,
-    alice_mls: MlsClient,
+    alice: Creator,
+    /// The users at A who create the load rooms.
+    creators: Vec<Creator>,
     /// Bob at B and Carol at C: in every load room.
     followers: [Account; 2],
     /// The probe's followers' users: only in the probe room.
@@ -441,6 +473,102 @@ fn join(target: &UserId) -> UserEvent {
         follower_server_certificate: None,
         role: None,
     }
+}
+
+/// Create a room at A, add `others` in one commit, and encrypt its load message.
+async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoom, HubBenchError> {
+    let token = creator.account.token.clone();
+    let user = creator.account.user.clone();
+    let api = &mut creator.account.api;
+    let prepared: Prepared = api
+        .json(
+            Method::POST,
+            "/v1/rooms/prepare",
+            Some(&token),
+            Some(serde_json::json!({})),
+        )
+        .await?;
+    let room_state = RoomState::decode(&unb64(&prepared.room_state)?)?;
+    let hub = ExternalSender::tls_deserialize_exact(unb64(&prepared.hub_external_sender)?)
+        .map_err(|e| HubBenchError::Unexpected(format!("hub external sender: {e}")))?;
+    let room: RoomId = prepared
+        .room_id
+        .parse()
+        .map_err(mimi_codec::CodecError::from)?;
+    let created = creator.mls.create_room(&room_state, hub)?;
+    let _: serde_json::Value = api
+        .json(
+            Method::POST,
+            "/v1/rooms",
+            Some(&token),
+            Some(serde_json::json!({
+                "room_id": prepared.room_id,
+                "group_info": b64(&created.group_info),
+                "ratchet_tree": b64(&created.ratchet_tree),
+            })),
+        )
+        .await?;
+    let mut adds = Vec::new();
+    for user in others {
+        let claimed: Claimed = api
+            .json(
+                Method::POST,
+                "/v1/key-packages/claim",
+                Some(&token),
+                Some(serde_json::json!({
+                    "room_id": prepared.room_id,
+                    "user_id": user.to_string(),
+                    "clients": [],
+                })),
+            )
+            .await?;
+        for entry in claimed.key_packages {
+            adds.push(unb64(&entry.key_package)?);
+        }
+    }
+    let changes: Vec<UserEvent> = others.iter().map(join).collect();
+    let mut signaling = mimi_signaling::Room::from_room_state(&room_state)
+        .map_err(|e| HubBenchError::Signaling(e.to_string()))?;
+    signaling
+        .accept_all(&Sender::User(user), &changes)
+        .map_err(|e| HubBenchError::Signaling(format!("{e:?}")))?;
+    let request = creator.mls.commit(
+        &room,
+        CommitPlan {
+            user_events: changes,
+            adds,
+            new_room_state: Some(signaling.to_room_state()),
+            ..CommitPlan::default()
+        },
+    )?;
+    let path = format!("/v1/rooms/{}/events", percent_encode(room.as_str()));
+    let commit = Event::DsCommit(request).encode()?;
+    let (status, answer) = api
+        .call(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some((crate::loadgen::OCTET_STREAM, Bytes::from(commit))),
+        )
+        .await?;
+    if status != StatusCode::OK {
+        creator.mls.clear_pending_commit(&room)?;
+        return Err(HubBenchError::Unexpected(format!(
+            "the commit adding {others:?} was answered {status}: {}",
+            String::from_utf8_lossy(&answer)
+        )));
+    }
+    creator.mls.merge_pending_commit(&room)?;
+    let ciphertext = creator.mls.encrypt(&room, &[0x42; PLAINTEXT_LEN])?;
+    let event = Event::DsSendMessage(SendMessageRequest {
+        application_message: MlsBytes::new(ciphertext)?,
+    });
+    Ok(LoadRoom {
+        path,
+        event: Bytes::from(event.encode()?),
+        authorization: HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| HubBenchError::Unexpected("token".into()))?,
+    })
 }
 
 impl Federation {
@@ -500,7 +628,14 @@ impl Federation {
             })
             .collect::<Result<Vec<_>, HubBenchError>>()?;
         let clients = dir.path().join("clients");
-        let (alice, alice_mls) = Account::register(&apis[0], "alice", &clients).await?;
+        let (account, mls) = Account::register(&apis[0], "alice", &clients).await?;
+        let alice = Creator { account, mls };
+        let mut creators = Vec::with_capacity(CREATORS);
+        for i in 0..CREATORS {
+            let (account, mls) =
+                Account::register(&apis[0], &format!("creator{i}"), &clients).await?;
+            creators.push(Creator { account, mls });
+        }
         let mut followers = Vec::new();
         for (api, localpart) in [
             (&apis[1], "bob"),
@@ -519,12 +654,13 @@ impl Federation {
             _dir: dir,
             processes,
             alice,
-            alice_mls,
+            creators,
             followers: [bob, carol],
             probe_followers: [probe_bob, probe_carol],
             probe: LoadRoom {
                 path: String::new(),
                 event: Bytes::new(),
+                authorization: HeaderValue::from_static(""),
             },
             rooms: Vec::new(),
             tls,
@@ -533,117 +669,51 @@ impl Federation {
             federation.probe_followers[0].user.clone(),
             federation.probe_followers[1].user.clone(),
         ];
-        federation.probe = federation.create_room(&probe_users).await?;
+        federation.probe = create_room(&mut federation.alice, &probe_users).await?;
         for account in federation.probe_followers.iter_mut() {
             account.skip_inbox().await?;
         }
         Ok(federation)
     }
 
-    /// Create a room at A, add `others` in one commit, and encrypt its load message.
-    async fn create_room(&mut self, others: &[UserId]) -> Result<LoadRoom, HubBenchError> {
-        let token = self.alice.token.clone();
-        let api = &mut self.alice.api;
-        let prepared: Prepared = api
-            .json(
-                Method::POST,
-                "/v1/rooms/prepare",
-                Some(&token),
-                Some(serde_json::json!({})),
-            )
-            .await?;
-        let room_state = RoomState::decode(&unb64(&prepared.room_state)?)?;
-        let hub = ExternalSender::tls_deserialize_exact(unb64(&prepared.hub_external_sender)?)
-            .map_err(|e| HubBenchError::Unexpected(format!("hub external sender: {e}")))?;
-        let room: RoomId = prepared
-            .room_id
-            .parse()
-            .map_err(mimi_codec::CodecError::from)?;
-        let created = self.alice_mls.create_room(&room_state, hub)?;
-        let _: serde_json::Value = api
-            .json(
-                Method::POST,
-                "/v1/rooms",
-                Some(&token),
-                Some(serde_json::json!({
-                    "room_id": prepared.room_id,
-                    "group_info": b64(&created.group_info),
-                    "ratchet_tree": b64(&created.ratchet_tree),
-                })),
-            )
-            .await?;
-        let mut adds = Vec::new();
-        for user in others {
-            let claimed: Claimed = api
-                .json(
-                    Method::POST,
-                    "/v1/key-packages/claim",
-                    Some(&token),
-                    Some(serde_json::json!({
-                        "room_id": prepared.room_id,
-                        "user_id": user.to_string(),
-                        "clients": [],
-                    })),
-                )
-                .await?;
-            for entry in claimed.key_packages {
-                adds.push(unb64(&entry.key_package)?);
-            }
-        }
-        let changes: Vec<UserEvent> = others.iter().map(join).collect();
-        let mut signaling = mimi_signaling::Room::from_room_state(&room_state)
-            .map_err(|e| HubBenchError::Signaling(e.to_string()))?;
-        signaling
-            .accept_all(&Sender::User(self.alice.user.clone()), &changes)
-            .map_err(|e| HubBenchError::Signaling(format!("{e:?}")))?;
-        let request = self.alice_mls.commit(
-            &room,
-            CommitPlan {
-                user_events: changes,
-                adds,
-                new_room_state: Some(signaling.to_room_state()),
-                ..CommitPlan::default()
-            },
-        )?;
-        let path = format!("/v1/rooms/{}/events", percent_encode(room.as_str()));
-        let commit = Event::DsCommit(request).encode()?;
-        let (status, answer) = api
-            .call(
-                Method::POST,
-                &path,
-                Some(&token),
-                Some((crate::loadgen::OCTET_STREAM, Bytes::from(commit))),
-            )
-            .await?;
-        if status != StatusCode::OK {
-            self.alice_mls.clear_pending_commit(&room)?;
-            return Err(HubBenchError::Unexpected(format!(
-                "the commit adding {others:?} was answered {status}: {}",
-                String::from_utf8_lossy(&answer)
-            )));
-        }
-        self.alice_mls.merge_pending_commit(&room)?;
-        let ciphertext = self.alice_mls.encrypt(&room, &[0x42; PLAINTEXT_LEN])?;
-        let event = Event::DsSendMessage(SendMessageRequest {
-            application_message: MlsBytes::new(ciphertext)?,
-        });
-        Ok(LoadRoom {
-            path,
-            event: Bytes::from(event.encode()?),
-        })
-    }
-
-    /// Create load rooms (Alice at A, Bob at B, Carol at C) until there are `count`;
-    /// returns the seconds it took.
+    /// Create load rooms (a creator at A, Bob at B, Carol at C) until there are `count`,
+    /// [`CREATORS`] at a time; returns the seconds it took.
     pub async fn grow_to(&mut self, count: usize) -> Result<f64, HubBenchError> {
         let start = Instant::now();
         let others = [
             self.followers[0].user.clone(),
             self.followers[1].user.clone(),
         ];
-        while self.rooms.len() < count {
-            let room = self.create_room(&others).await?;
-            self.rooms.push(room);
+        let missing = count.saturating_sub(self.rooms.len());
+        let creators = std::mem::take(&mut self.creators);
+        let n = creators.len().max(1);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, mut creator) in creators.into_iter().enumerate() {
+            let share = missing / n + usize::from(i < missing % n);
+            let others = others.clone();
+            tasks.spawn(async move {
+                let mut rooms = Vec::with_capacity(share);
+                for _ in 0..share {
+                    match create_room(&mut creator, &others).await {
+                        Ok(room) => rooms.push(room),
+                        Err(e) => return (creator, rooms, Some(e)),
+                    }
+                }
+                (creator, rooms, None)
+            });
+        }
+        let mut first_error = None;
+        while let Some(done) = tasks.join_next().await {
+            let (creator, rooms, error) =
+                done.map_err(|e| HubBenchError::Unexpected(format!("room creator: {e}")))?;
+            self.creators.push(creator);
+            self.rooms.extend(rooms);
+            if first_error.is_none() {
+                first_error = error;
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         for account in self.followers.iter_mut() {
             account.skip_inbox().await?;
@@ -662,10 +732,8 @@ impl Federation {
                 rooms: self.rooms.clone(),
                 clients,
             }),
-            authorization: Some(
-                HeaderValue::from_str(&format!("Bearer {}", self.alice.token))
-                    .map_err(|_| HubBenchError::Unexpected("token".into()))?,
-            ),
+            // Each room's own creator's token (RoomsWorkload::authorization).
+            authorization: None,
             request_timeout: HUB_REQUEST_TIMEOUT,
         })
     }
@@ -694,7 +762,7 @@ async fn watch(
     let mut delivered = 0u64;
     let mut last = start;
     loop {
-        let n = account.read_inbox(INBOX_PAGE).await?;
+        let n = account.read_inbox_waiting(INBOX_PAGE, INBOX_WAIT).await?;
         if n > 0 {
             delivered += n;
             last = Instant::now();
@@ -711,7 +779,15 @@ async fn watch(
                 expected: target,
             });
         }
-        tokio::time::sleep(WATCH_POLL).await;
+    }
+}
+
+/// One waiting inbox read of the probe, unless the message was seen there already.
+async fn read_unless_seen(account: &mut Account, seen: bool) -> Result<u64, HubBenchError> {
+    if seen {
+        Ok(1)
+    } else {
+        account.read_inbox_waiting(1, INBOX_WAIT).await
     }
 }
 
@@ -743,20 +819,18 @@ async fn probe(
         }
         let mut seen = [false; 2];
         while !seen.iter().all(|s| *s) {
-            for (follower, seen) in followers.iter_mut().zip(seen.iter_mut()) {
-                if !*seen && follower.read_inbox(1).await? > 0 {
-                    *seen = true;
-                }
-            }
+            let [first, second] = &mut followers;
+            let (a, b) = tokio::join!(
+                read_unless_seen(first, seen[0]),
+                read_unless_seen(second, seen[1])
+            );
+            seen = [a? > 0, b? > 0];
             if submitted.elapsed() > DRAIN_TIMEOUT {
                 return Err(HubBenchError::NotDrained {
                     follower: "probe".into(),
                     delivered: 0,
                     expected: 1,
                 });
-            }
-            if !seen.iter().all(|s| *s) {
-                tokio::time::sleep(PROBE_POLL).await;
             }
         }
         let micros = u64::try_from(submitted.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -783,7 +857,7 @@ pub async fn run(
         .map(|a| tokio::spawn(watch(a.clone(), expected.clone(), start)))
         .collect();
     let prober = tokio::spawn(probe(
-        federation.alice.clone(),
+        federation.alice.account.clone(),
         federation.probe.clone(),
         federation.probe_followers.clone(),
         start + duration,
@@ -875,6 +949,7 @@ mod tests {
                 .map(|i| LoadRoom {
                     path: format!("/v1/rooms/r{i}/events"),
                     event: Bytes::from(vec![i as u8]),
+                    authorization: HeaderValue::from_str(&format!("Bearer t{i}")).unwrap(),
                 })
                 .collect(),
             clients: 4,
@@ -890,6 +965,11 @@ mod tests {
                 let path = workload.path(client, sequence).unwrap().to_owned();
                 let body = workload.body(client, sequence);
                 assert_eq!(path, format!("/v1/rooms/r{}/events", body[0]));
+                // Each room's request carries that room's creator's token.
+                assert_eq!(
+                    workload.authorization(client, sequence).unwrap(),
+                    &format!("Bearer t{}", body[0])
+                );
                 seen.insert(path);
             }
         }

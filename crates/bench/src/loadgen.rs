@@ -78,6 +78,12 @@ pub trait Workload: Send + Sync {
     fn path(&self, _client: usize, _sequence: u64) -> Option<&str> {
         None
     }
+
+    /// The `Authorization` header of that request, when it is not
+    /// [`LoadConfig::authorization`] (for example the token of each room's member).
+    fn authorization(&self, _client: usize, _sequence: u64) -> Option<&HeaderValue> {
+        None
+    }
 }
 
 /// The same body for every request.
@@ -480,8 +486,13 @@ impl Client {
                 .path(self.index, sequence)
                 .unwrap_or(self.config.path.as_str())
                 .to_owned();
+            let authorization = self
+                .workload
+                .authorization(self.index, sequence)
+                .or(self.config.authorization.as_ref())
+                .cloned();
             sequence += 1;
-            let answer = self.request(&mut sender, &path, body).await;
+            let answer = self.request(&mut sender, &path, authorization, body).await;
             let (latency, free) = charged_latency(due, ideal_free, sent.elapsed());
             ideal_free = free;
             match answer {
@@ -517,6 +528,7 @@ impl Client {
         &self,
         sender: &mut Sender,
         path: &str,
+        authorization: Option<HeaderValue>,
         body: Bytes,
     ) -> Result<Answer, RequestError> {
         let exchange = async {
@@ -526,8 +538,8 @@ impl Client {
                 .uri(path)
                 .header(HOST, self.host.clone())
                 .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
-            if let Some(authorization) = &self.config.authorization {
-                request = request.header(AUTHORIZATION, authorization.clone());
+            if let Some(authorization) = authorization {
+                request = request.header(AUTHORIZATION, authorization);
             }
             let request = request.body(Full::new(body))?;
             let response = sender.send_request(request).await?;

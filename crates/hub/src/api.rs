@@ -30,6 +30,9 @@ use crate::engine::{ApiError, Provider, Registration};
 pub const MAX_API_BODY: usize = mimi_codec::limits::MAX_MESSAGE_LEN * 3 / 2;
 /// Most inbox items one request returns.
 pub const MAX_INBOX_PAGE: usize = 256;
+/// Longest an inbox read waits for a first item (`wait_ms`); below the server's header
+/// timeout, so a kept-alive connection outlives the wait.
+pub const MAX_INBOX_WAIT: Duration = Duration::from_secs(25);
 /// How long a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -532,7 +535,12 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
                 .transpose()?
                 .unwrap_or(MAX_INBOX_PAGE)
                 .min(MAX_INBOX_PAGE);
-            let items = provider.inbox(&client, after, limit).await?;
+            let wait = query_param(&req, "wait_ms")?
+                .map(|w| parse::<u64>(&w, "wait_ms"))
+                .transpose()?
+                .map_or(Duration::ZERO, Duration::from_millis)
+                .min(MAX_INBOX_WAIT);
+            let items = provider.inbox_wait(&client, after, limit, wait).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &InboxBody {

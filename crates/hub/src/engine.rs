@@ -164,6 +164,8 @@ struct Submitted {
     pending: PendingCommit,
     /// Whether the write queues fan-out (the outbox workers are woken once it is durable).
     has_outbox: bool,
+    /// Whether it adds inbox items (long-polling readers are woken once it is durable).
+    has_inbox: bool,
 }
 
 /// One provider's server logic.
@@ -175,6 +177,9 @@ pub struct Provider {
     open_registration: bool,
     rooms: Mutex<HashMap<RoomId, SlotRef>>,
     outbox: Arc<Notify>,
+    /// Notified whenever inbox items of local clients become durable (long-polling reads
+    /// wait for it).
+    inbox_added: Notify,
 }
 
 impl std::fmt::Debug for Provider {
@@ -237,6 +242,7 @@ impl Provider {
             open_registration: parts.open_registration,
             rooms: Mutex::new(HashMap::new()),
             outbox: Arc::new(Notify::new()),
+            inbox_added: Notify::new(),
         })
     }
 
@@ -441,6 +447,9 @@ impl Provider {
                 if submitted.has_outbox {
                     self.outbox.notify_waiters();
                 }
+                if submitted.has_inbox {
+                    self.inbox_added.notify_waiters();
+                }
                 Ok(())
             }
             Err(e) => {
@@ -514,11 +523,13 @@ impl Provider {
             },
         });
         let has_outbox = !batch.outbox.is_empty();
+        let has_inbox = !batch.inbox.is_empty();
         let pending = self.storage.submit(batch);
         *meta = new_meta;
         Ok(Submitted {
             pending,
             has_outbox,
+            has_inbox,
         })
     }
 
@@ -765,7 +776,11 @@ impl Provider {
         )
         .await?;
         match blocking(&self.storage, move |s| s.commit(batch)).await {
-            Ok(CommitOutcome::Committed { .. } | CommitOutcome::Duplicate) => Ok(()),
+            Ok(CommitOutcome::Committed { .. }) => {
+                self.inbox_added.notify_waiters();
+                Ok(())
+            }
+            Ok(CommitOutcome::Duplicate) => Ok(()),
             Err(e) => Err(internal(e)),
         }
     }
@@ -1187,6 +1202,31 @@ impl Provider {
     ) -> Result<Vec<(u64, Vec<u8>)>, ApiError> {
         let c = client.clone();
         Ok(blocking(&self.storage, move |s| s.inbox_read(&c, after, limit)).await?)
+    }
+
+    /// A client's inbox after `after`, waiting up to `wait` for the first item if there is
+    /// none yet (long polling: the client learns of a new item as soon as it is durable,
+    /// without asking again and again).
+    pub async fn inbox_wait(
+        &self,
+        client: &ClientId,
+        after: u64,
+        limit: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<(u64, Vec<u8>)>, ApiError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before reading, so that an item committed after the read wakes it.
+            let added = self.inbox_added.notified();
+            let items = self.inbox(client, after, limit).await?;
+            if !items.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(items);
+            }
+            tokio::select! {
+                _ = added => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
     }
 
     /// Propose the removal of departed users' clients as the hub (the alternative leave

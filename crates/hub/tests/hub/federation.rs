@@ -460,3 +460,45 @@ async fn concurrent_rooms_reach_followers_complete_and_in_order() {
     assert_once_in_order(&bob.seen);
     world.shutdown().await;
 }
+
+/// A long-polling inbox read waits for the first item and answers as soon as one is
+/// durable, at the hub's and at a follower's client alike; with nothing coming it answers
+/// empty when its wait is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_polling_inbox_read_answers_when_an_item_arrives() {
+    use std::time::Duration;
+    let world = World::start(&[A, B]).await;
+    let (room, mut alice, mut bob) = two_party(&world).await;
+    alice.sync(&world.provider(A)).await;
+    bob.sync(&world.provider(B)).await;
+    let empty = world
+        .provider(B)
+        .inbox_wait(&bob.id, bob.cursor, 16, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert!(empty.is_empty());
+    // Both wait far longer than delivery takes; a read that were not woken would only
+    // answer when its 20 s are over, and the 10 s bound would fail the test.
+    let waiting = |server: &'static str, client: mimi_codec::ClientId, cursor: u64| {
+        let provider = world.provider(server);
+        tokio::spawn(async move {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                provider.inbox_wait(&client, cursor, 16, Duration::from_secs(20)),
+            )
+            .await
+        })
+    };
+    let at_follower = waiting(B, bob.id.clone(), bob.cursor);
+    let at_hub = waiting(A, alice.id.clone(), alice.cursor);
+    alice.say(&world, &room, "wake up").await;
+    for waiter in [at_follower, at_hub] {
+        let items = waiter
+            .await
+            .unwrap()
+            .expect("the read was woken before its wait was over")
+            .unwrap();
+        assert_eq!(items.len(), 1);
+    }
+    world.shutdown().await;
+}
