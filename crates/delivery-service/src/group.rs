@@ -19,8 +19,8 @@ use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
 use crate::error::{DsError, DsRule};
 use crate::mls::{
-    client_id_from_credential, parse_mls_message, room_state_of, server_from_external_sender,
-    user_event_of,
+    GROUP_INFO_SIGN_LABEL, client_id_from_credential, parse_mls_message, raw_group_info,
+    room_state_bytes_of, room_state_of, server_from_external_sender, user_event_of,
 };
 
 /// How many epochs back an application message may be (clients keep a few past epochs'
@@ -102,8 +102,11 @@ pub struct StagedCommitInfo {
     pub added: Vec<(ClientId, Vec<u8>)>,
     /// Clients it removes.
     pub removed: Vec<ClientId>,
-    /// The room state in the group context after the commit.
-    pub room_state_after: RoomState,
+    /// The RoomState extension in the group context after the commit, as its bytes: the
+    /// hub compares them with its own encoding of the room state after the event (TLS
+    /// encoding is canonical), which costs an encoding instead of decoding and checking
+    /// every participant's identifier.
+    pub room_state_after: Vec<u8>,
     /// The servers in `external_senders` after the commit (the hub included).
     pub external_senders_after: Vec<ServerName>,
     /// The epoch the commit creates.
@@ -498,7 +501,7 @@ impl HubGroup {
             })
             .collect();
         let context = staged.group_context();
-        let room_state_after = room_state_of(context.extensions())?;
+        let room_state_after = room_state_bytes_of(context.extensions())?.to_vec();
         let external_senders_after = context
             .extensions()
             .external_senders()
@@ -528,32 +531,34 @@ impl HubGroup {
     }
 
     /// DS-GI-1: the GroupInfo is for the new epoch of this group, signed by the committer.
+    ///
+    /// The GroupInfo is checked as bytes: its group context must encode exactly as the
+    /// commit's new one (TLS encoding is canonical, so equal bytes are an equal context),
+    /// and its signature is verified over the GroupInfoTBS bytes as they came. Decoding it
+    /// with openmls would decode the ratchet tree extension and encode it again to verify
+    /// the signature, work that grows with the group and that the joiners, who use the
+    /// tree, do anyway (`docs/spec-decisions.md`).
     fn check_group_info(
         &self,
         bytes: &[u8],
         staged: &StagedCommit,
         committer: &MlsSender,
     ) -> Result<(), DsError> {
-        let gi = match parse_mls_message(bytes)? {
-            MlsMessageBodyIn::GroupInfo(gi) => gi,
-            _ => {
-                return Err(DsError::refused(
-                    DsRule::Gi1,
-                    "group_info is not a GroupInfo",
-                ));
-            }
-        };
+        let raw = raw_group_info(bytes)?;
         let context = staged.group_context();
-        if gi.group_id() != context.group_id() || gi.epoch() != context.epoch() {
+        let expected = context.tls_serialize_detached().map_err(mls_err)?;
+        if raw.group_context != expected.as_slice() {
+            let same_epoch =
+                GroupContext::tls_deserialize_exact(raw.group_context).is_ok_and(|gc| {
+                    gc.group_id() == context.group_id() && gc.epoch() == context.epoch()
+                });
             return Err(DsError::refused(
                 DsRule::Gi1,
-                "the GroupInfo is not for the epoch the commit creates",
-            ));
-        }
-        if gi.group_context() != context {
-            return Err(DsError::refused(
-                DsRule::Gi1,
-                "the GroupInfo's group context differs from the commit's",
+                if same_epoch {
+                    "the GroupInfo's group context differs from the commit's"
+                } else {
+                    "the GroupInfo is not for the epoch the commit creates"
+                },
             ));
         }
         // The signer is the committer's leaf in the new tree: its key is the one in the
@@ -573,10 +578,17 @@ impl HubGroup {
                 ));
             }
         };
+        let mut content = Vec::with_capacity(raw.tbs.len() + GROUP_INFO_SIGN_LABEL.len() + 8);
+        tls_codec::VLByteSlice(GROUP_INFO_SIGN_LABEL)
+            .tls_serialize(&mut content)
+            .map_err(mls_err)?;
+        tls_codec::VLByteSlice(raw.tbs)
+            .tls_serialize(&mut content)
+            .map_err(mls_err)?;
         let scheme = self.group.ciphersuite().signature_algorithm();
-        let pk = OpenMlsSignaturePublicKey::from_signature_key(key, scheme);
-        gi.verify(&self.crypto, &pk)
-            .map_err(|e| DsError::refused(DsRule::Gi1, format!("GroupInfo signature: {e}")))?;
+        self.crypto
+            .verify_signature(scheme, &content, key.as_slice(), raw.signature)
+            .map_err(|e| DsError::refused(DsRule::Gi1, format!("GroupInfo signature: {e:?}")))?;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use mimi_codec::{
     ClientId, CreateGroupRequest, Event, EventResponse, FanoutEvent, JoinRule, ParticipationState,
-    Sender, ServerName, UserEvent, UserId,
+    Sender, ServerName, UserEvent, UserId, Wire,
 };
 use mimi_signaling::{Follower, Hub, LoggedEvent, Room, Transition, VerifyError};
 use openmls::prelude::ExternalSender;
@@ -204,7 +204,11 @@ fn check_room_state(
     // An external commit cannot carry a GroupContextExtensions proposal (RFC 9420
     // §12.4.3.2): the RoomState extension then lags until the next member commit.
     if matches!(info.committer, MlsSender::Member(_))
-        && info.room_state_after != after.to_room_state()
+        && info.room_state_after
+            != after
+                .to_room_state()
+                .encode()
+                .map_err(|e| DsError::refused(DsRule::Rs1, format!("room state: {e}")))?
     {
         return Err(DsError::refused(
             DsRule::Rs1,

@@ -1093,6 +1093,40 @@ fn commit_bundles_are_checked_whole() {
     flow.message(BOB_PHONE, b"still here", &[ALICE_LAPTOP]);
 }
 
+/// DS-GI-1 checks the GroupInfo as bytes (docs/spec-decisions.md): any change to the
+/// committer's GroupInfo (its signature, a byte of its ratchet tree extension, a byte
+/// after it, a cut) is refused, and the genuine one then goes through.
+#[test]
+fn a_group_info_must_be_the_committers_for_the_new_epoch_byte_for_byte() {
+    let mut flow = Flow::with_alice_and_bob("group-info");
+    let room = flow.room_id.clone();
+    let genuine = flow.alice.commit(&room, CommitPlan::default()).unwrap();
+    let gi = genuine.group_info.as_slice().to_vec();
+    let mut signature = gi.clone();
+    *signature.last_mut().unwrap() ^= 0x01;
+    let mut inside = gi.clone();
+    let middle = gi.len() * 2 / 3;
+    inside[middle] ^= 0x01;
+    let mut trailing = gi.clone();
+    trailing.push(0);
+    let cases = [
+        ("a changed signature", signature),
+        ("a changed byte inside", inside),
+        ("a byte after the signature", trailing),
+        ("a cut GroupInfo", gi[..gi.len() - 10].to_vec()),
+        ("the commit instead", genuine.commit.as_slice().to_vec()),
+    ];
+    for (what, bytes) in cases {
+        let mut bundle = genuine.clone();
+        bundle.group_info = mls(bytes);
+        let err = flow
+            .commit(ALICE, &bundle)
+            .expect_err(&format!("{what} must be refused"));
+        assert_refused(&err, DsRule::Gi1, ErrorCode::InvalidMlsMessage);
+    }
+    flow.commit(ALICE, &genuine).unwrap();
+}
+
 #[test]
 fn a_leave_requires_removing_every_client_and_the_hub_proposes_the_removals() {
     let mut flow = Flow::with_alice_and_bob("leave");

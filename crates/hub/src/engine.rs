@@ -30,8 +30,8 @@ use tokio::sync::Notify;
 use crate::identity::HubIdentity;
 use crate::persist::{RoomMeta, decode_event, encode_event, message_for};
 use crate::storage::{
-    Batch, ClientRecord, CommitOutcome, DirectoryField, GroupUpdate, LogEntry, MAX_READ_LIMIT,
-    PendingCommit, RoomRole, RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
+    Batch, ClientRecord, DirectoryField, GroupUpdate, LogEntry, MAX_READ_LIMIT, PendingCommit,
+    RoomRole, RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
 };
 
 /// Errors of the provider-internal API, each with its HTTP status (`docs/client-api.md`).
@@ -180,6 +180,29 @@ pub struct Provider {
     /// Notified whenever inbox items of local clients become durable (long-polling reads
     /// wait for it).
     inbox_added: Notify,
+    /// Notified whenever a follower room applies an event (events that arrived before the
+    /// one they follow wait for it).
+    follower_progress: Notify,
+    /// Token hashes of clients that authenticated, so that a request does not read storage
+    /// to authenticate (see [`AuthCache`]).
+    auth_cache: Mutex<AuthCache>,
+}
+
+/// Longest a follower holds an event that arrived before the one it follows (the hub
+/// sends a room's events several at a time); then it answers `503` and the hub sends it
+/// again.
+pub const FOLLOWER_GAP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Most clients whose token hash [`Provider::authenticate`] keeps in memory; beyond it the
+/// cache starts again empty.
+pub const AUTH_CACHE_MAX: usize = 100_000;
+
+/// Token hashes read from storage. `generation` grows whenever a client's token is
+/// written, so that a hash read before that write is never cached after it.
+#[derive(Debug, Default)]
+struct AuthCache {
+    generation: u64,
+    hashes: HashMap<ClientId, [u8; 32]>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -243,6 +266,8 @@ impl Provider {
             rooms: Mutex::new(HashMap::new()),
             outbox: Arc::new(Notify::new()),
             inbox_added: Notify::new(),
+            follower_progress: Notify::new(),
+            auth_cache: Mutex::new(AuthCache::default()),
         })
     }
 
@@ -264,6 +289,10 @@ impl Provider {
     /// Notified whenever outbox entries are added.
     pub fn outbox_notify(&self) -> Arc<Notify> {
         Arc::clone(&self.outbox)
+    }
+
+    fn auth_cache(&self) -> std::sync::MutexGuard<'_, AuthCache> {
+        self.auth_cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn slot(&self, room: &RoomId) -> SlotRef {
@@ -364,16 +393,19 @@ impl Provider {
             .filter(|u| u.server() == self.name)
             .collect();
         users.extend(concerned.filter(|u| u.server() == self.name));
-        let mut clients = Vec::new();
-        for user in users {
-            let u = user.clone();
-            clients.extend(
-                blocking(&self.storage, move |s| s.clients_of(&u))
-                    .await
-                    .map_err(internal)?,
-            );
+        if users.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(clients)
+        // One trip to the storage thread pool for all of them.
+        blocking(&self.storage, move |s| {
+            let mut clients = Vec::new();
+            for user in &users {
+                clients.extend(s.clients_of(user)?);
+            }
+            Ok(clients)
+        })
+        .await
+        .map_err(internal)
     }
 
     /// Queue `message` for every local client the event concerns: this server's users on
@@ -694,19 +726,61 @@ impl Provider {
     }
 
     /// A follower's handling of a fully-formed event from the hub.
+    ///
+    /// The hub may have several of a room's events in flight at once (`outbox`), so an
+    /// event can arrive before the one it follows: it waits (without the room's lock) up
+    /// to [`FOLLOWER_GAP_WAIT`] for the earlier ones, then is answered `503` for the hub to
+    /// send again. The event is applied and its write submitted under the room's lock; the
+    /// answer waits for the write to be durable outside it, so that the room's next event
+    /// is checked meanwhile.
     async fn follower_event(
         &self,
         room_id: &RoomId,
         sender: Sender,
         fanout: FanoutEvent,
     ) -> Result<(), EventError> {
+        let deadline = tokio::time::Instant::now() + FOLLOWER_GAP_WAIT;
         let slot = self.slot(room_id);
-        let mut guard = slot.lock().await;
-        self.load(room_id, &mut guard).await?;
+        let mut guard = loop {
+            let progressed = self.follower_progress.notified();
+            let mut guard = slot.lock().await;
+            self.load(room_id, &mut guard).await?;
+            let next = match &*guard {
+                Slot::Follower(room) => room.follower().history().next_sequence(),
+                Slot::Absent | Slot::Unloaded => 0,
+                Slot::Hub(..) => {
+                    return Err(err(
+                        ErrorCode::NotHub,
+                        "this server is the room's hub; it does not take fanout for it",
+                    ));
+                }
+            };
+            if fanout.sequence <= next {
+                break guard;
+            }
+            drop(guard);
+            if tokio::time::Instant::now() >= deadline {
+                return Err(err(
+                    ErrorCode::Internal,
+                    format!(
+                        "event {} arrived before event {next} of {room_id}; send it again",
+                        fanout.sequence
+                    ),
+                ));
+            }
+            tokio::select! {
+                _ = progressed => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        };
         let in_group_before = match &*guard {
             Slot::Follower(room) => room.group().map(group_users).unwrap_or_default(),
             _ => BTreeSet::new(),
         };
+        let group_changed = !matches!(
+            fanout.event,
+            Event::DsSendMessage(_) | Event::RoomUserUnsigned(_)
+        );
         let outcome = match &mut *guard {
             Slot::Hub(..) => {
                 return Err(err(
@@ -727,14 +801,20 @@ impl Provider {
         let Slot::Follower(room) = &*guard else {
             return Err(internal("follower slot vanished"));
         };
-        let result = self
-            .persist_follower_event(room_id, room, sequence, in_group_before)
-            .await;
-        if result.is_err() {
-            drop(guard);
-            self.evict(room_id);
-        }
-        result
+        let submitted = match self
+            .persist_follower_event(room_id, room, sequence, in_group_before, group_changed)
+            .await
+        {
+            Ok(submitted) => submitted,
+            Err(e) => {
+                drop(guard);
+                self.evict(room_id);
+                return Err(e);
+            }
+        };
+        drop(guard);
+        self.follower_progress.notify_waiters();
+        self.settle(room_id, &slot, submitted).await
     }
 
     async fn persist_follower_event(
@@ -743,7 +823,8 @@ impl Provider {
         room: &FollowerRoom,
         sequence: u64,
         in_group_before: BTreeSet<UserId>,
-    ) -> Result<(), EventError> {
+        group_changed: bool,
+    ) -> Result<Submitted, EventError> {
         let logged = room
             .follower()
             .history()
@@ -759,9 +840,11 @@ impl Provider {
         batch.room_update = Some(RoomUpdate {
             role: RoomRole::Follower,
             state: RoomMeta::default().encode().map_err(internal)?,
+            // Application messages and unsigned participation events leave the group as it
+            // is: rewriting its state for each of them would cost as much as the event.
             group: match room.group() {
-                Some(g) => GroupUpdate::Replace(g.to_bytes().map_err(internal)?),
-                None => GroupUpdate::Keep,
+                Some(g) if group_changed => GroupUpdate::Replace(g.to_bytes().map_err(internal)?),
+                _ => GroupUpdate::Keep,
             },
         });
         // The message as received (with the Welcomes meant for this server) goes to the
@@ -775,14 +858,12 @@ impl Provider {
             &msg,
         )
         .await?;
-        match blocking(&self.storage, move |s| s.commit(batch)).await {
-            Ok(CommitOutcome::Committed { .. }) => {
-                self.inbox_added.notify_waiters();
-                Ok(())
-            }
-            Ok(CommitOutcome::Duplicate) => Ok(()),
-            Err(e) => Err(internal(e)),
-        }
+        let has_inbox = !batch.inbox.is_empty();
+        Ok(Submitted {
+            pending: self.storage.submit(batch),
+            has_outbox: false,
+            has_inbox,
+        })
     }
 
     /// Answer `ds.fetch_key_packages` for one of this server's users.
@@ -850,15 +931,33 @@ impl Provider {
     pub async fn authenticate(&self, token: &str) -> Result<ClientId, ApiError> {
         let (id, secret) = token.rsplit_once('.').ok_or(ApiError::Unauthorized)?;
         let client: ClientId = id.parse().map_err(|_| ApiError::Unauthorized)?;
-        let c = client.clone();
-        let record = blocking(&self.storage, move |s| s.client(&c))
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
+        let (cached, generation) = {
+            let cache = self.auth_cache();
+            (cache.hashes.get(&client).copied(), cache.generation)
+        };
+        let stored = match cached {
+            Some(hash) => hash,
+            None => {
+                let c = client.clone();
+                let hash = blocking(&self.storage, move |s| s.client(&c))
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?
+                    .token_hash;
+                let mut cache = self.auth_cache();
+                if cache.generation == generation {
+                    if cache.hashes.len() >= AUTH_CACHE_MAX {
+                        cache.hashes.clear();
+                    }
+                    cache.hashes.insert(client.clone(), hash);
+                }
+                hash
+            }
+        };
         let given = token_hash(secret);
         // Constant-time comparison.
         let diff = given
             .iter()
-            .zip(record.token_hash.iter())
+            .zip(stored.iter())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         if diff == 0 {
             Ok(client)
@@ -916,7 +1015,15 @@ impl Provider {
             client_id: client_id.clone(),
             token_hash: token_hash(&secret),
         };
-        blocking(&self.storage, move |s| s.put_client(&record)).await?;
+        let written = blocking(&self.storage, move |s| s.put_client(&record)).await;
+        {
+            // Whether or not the write went through, no earlier read of this client's
+            // token may stay cached.
+            let mut cache = self.auth_cache();
+            cache.generation = cache.generation.wrapping_add(1);
+            cache.hashes.remove(&client_id);
+        }
+        written?;
         Ok(Registered {
             token: format!("{client_id}.{secret}"),
             user_id,

@@ -3,9 +3,11 @@
 //! survive restarts because they are in storage until acknowledged.
 //!
 //! ## Order and concurrency
-//! A room's entries go to a destination strictly in the order they were committed (its
-//! history order), one at a time: the next is sent only once the previous one was
-//! answered. Different rooms are independent, so the worker keeps up to
+//! A room's entries go to a destination in the order they were committed (its history
+//! order), up to [`ROOM_WINDOW`] at a time: they may arrive out of order on their separate
+//! connections, and the follower holds an early one until the one before it is applied
+//! (`engine`, `FOLLOWER_GAP_WAIT`), so it applies them in order. Different rooms are
+//! independent, so the worker keeps up to
 //! [`ROOMS_IN_FLIGHT`] rooms' *chains* (a room's queued entries, in order) going at once and
 //! starts the next room's chain as soon as one ends. It reads storage only for entries it
 //! has not seen ([`Storage::outbox_after`]), holding at most [`OUTBOX_BATCH`] unsent
@@ -34,6 +36,9 @@ use crate::storage::{OutboxEntry, Storage};
 pub const OUTBOX_BATCH: usize = 512;
 /// Rooms whose entries one worker sends to its destination at the same time.
 pub const ROOMS_IN_FLIGHT: usize = 32;
+/// A room's entries one worker has in flight to its destination at the same time (sent in
+/// order; the follower applies them in order, holding one that arrives early).
+pub const ROOM_WINDOW: usize = 4;
 /// First retry delay after a failed delivery.
 pub const RETRY_BASE: Duration = Duration::from_millis(200);
 /// Longest retry delay.
@@ -272,31 +277,48 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
     }
 }
 
-/// Send one room's entries in order until one cannot be delivered; report the answered
-/// ids and the entries left unsent.
+/// Send one room's entries in order, up to [`ROOM_WINDOW`] at a time (the follower puts
+/// an event that arrives early in its place), until one cannot be delivered; report the
+/// answered ids and the entries left unsent, in order.
 async fn deliver_chain(
-    provider: &Provider,
+    provider: &Arc<Provider>,
     dest: &ServerName,
     room: RoomId,
     chain: Vec<OutboxEntry>,
 ) -> ChainDone {
     let mut answered = Vec::with_capacity(chain.len());
+    let mut unsent = Vec::new();
+    let mut window: VecDeque<(OutboxEntry, JoinHandle<bool>)> = VecDeque::new();
     let mut entries = chain.into_iter();
-    while let Some(entry) = entries.next() {
-        if !deliver_one(provider, dest, &entry).await {
-            let unsent = std::iter::once(entry).chain(entries).collect();
-            return ChainDone {
-                room,
-                answered,
-                unsent,
-            };
+    let mut failed = false;
+    loop {
+        while !failed && window.len() < ROOM_WINDOW {
+            let Some(entry) = entries.next() else { break };
+            let p = Arc::clone(provider);
+            let d = dest.clone();
+            let e = entry.clone();
+            window.push_back((
+                entry,
+                tokio::spawn(async move { deliver_one(&p, &d, &e).await }),
+            ));
         }
-        answered.push(entry.id);
+        let Some((entry, sending)) = window.pop_front() else {
+            break;
+        };
+        if sending.await.unwrap_or(false) {
+            answered.push(entry.id);
+        } else {
+            // Stop sending; what is in flight still finishes, and whatever was not
+            // answered goes back, in order.
+            failed = true;
+            unsent.push(entry);
+        }
     }
+    unsent.extend(entries);
     ChainDone {
         room,
         answered,
-        unsent: Vec::new(),
+        unsent,
     }
 }
 

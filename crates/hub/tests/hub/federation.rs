@@ -502,3 +502,52 @@ async fn a_long_polling_inbox_read_answers_when_an_item_arrives() {
     }
     world.shutdown().await;
 }
+
+/// Authentication keeps verified token hashes in memory: a second request with the token
+/// is still accepted, a wrong secret for the same (cached) client or a token of another
+/// client's ID is refused, and the cache survives nothing a restart would not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_authentication_still_refuses_wrong_tokens() {
+    use mimi_hub::engine::{ApiError, Registration};
+    let mut world = World::start(&[A]).await;
+    let register = |localpart: &str| Registration {
+        localpart: localpart.into(),
+        device: "laptop".into(),
+        ..Registration::default()
+    };
+    let a = world.provider(A);
+    let first = a.register(register("erin"), None).await.unwrap();
+    let second = a.register(register("frank"), None).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            a.authenticate(&first.token).await,
+            Ok(first.client_id.clone())
+        );
+    }
+    let (id, secret) = first.token.rsplit_once('.').unwrap();
+    let wrong = format!("{id}.{}", "0".repeat(secret.len()));
+    assert_eq!(a.authenticate(&wrong).await, Err(ApiError::Unauthorized));
+    let (_, other_secret) = second.token.rsplit_once('.').unwrap();
+    let swapped = format!("{id}.{other_secret}");
+    assert_eq!(a.authenticate(&swapped).await, Err(ApiError::Unauthorized));
+    // Registering the same client again is refused and changes nothing cached.
+    assert!(matches!(
+        a.register(register("erin"), None).await,
+        Err(ApiError::Conflict(_))
+    ));
+    assert_eq!(
+        a.authenticate(&first.token).await,
+        Ok(first.client_id.clone())
+    );
+    drop(a);
+    world.stop(A).await;
+    world.restart(A).await;
+    let a = world.provider(A);
+    assert_eq!(
+        a.authenticate(&first.token).await,
+        Ok(first.client_id.clone())
+    );
+    assert_eq!(a.authenticate(&wrong).await, Err(ApiError::Unauthorized));
+    drop(a);
+    world.shutdown().await;
+}
