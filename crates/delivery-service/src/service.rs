@@ -620,6 +620,10 @@ impl FollowerRoom {
                 .into())
             };
         }
+        if fanout.sequence < self.follower.history().next_sequence() {
+            // Applied long ago and no longer in memory: a second copy changes nothing.
+            return Ok(FollowerOutcome::Duplicate);
+        }
         let Some(group) = &self.group else {
             return self.receive_create_group(sender, fanout);
         };

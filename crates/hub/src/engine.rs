@@ -463,6 +463,45 @@ impl Provider {
         result
     }
 
+    /// The stored events of a room from sequence `from` up to (not including) `until`,
+    /// once every write submitted before is durable (an empty batch, answered after all of
+    /// them, is the barrier): the room's latest events may still be on their way to disk.
+    async fn stored_events(
+        &self,
+        room_id: &RoomId,
+        from: u64,
+        until: u64,
+    ) -> Result<Vec<LoggedEvent>, EventError> {
+        // Its own outcome does not matter (a room being created is not stored yet).
+        let _ = self
+            .storage
+            .submit(Batch::new(room_id.clone()))
+            .durable()
+            .await;
+        let mut events = Vec::new();
+        let mut next = from;
+        while next < until {
+            let id = room_id.clone();
+            let limit = usize::try_from(until - next).unwrap_or(MAX_READ_LIMIT);
+            let page = blocking(&self.storage, move |s| s.log_range(&id, next, limit))
+                .await
+                .map_err(internal)?;
+            if page.is_empty() {
+                return Err(internal(format!(
+                    "{room_id}: event {next} is missing from the stored log"
+                )));
+            }
+            for entry in page {
+                if entry.seq >= until {
+                    break;
+                }
+                events.push(decode_event(&entry.entry).map_err(internal)?);
+                next = entry.seq + 1;
+            }
+        }
+        Ok(events)
+    }
+
     /// Wait until a submitted event is durable (outside the room's lock, so that the room's
     /// next event is checked and submitted meanwhile: its write is ordered after this one).
     /// If the write failed, the room's slot is emptied, so that the next event reloads it
@@ -515,12 +554,18 @@ impl Provider {
             if dest == self.name {
                 continue;
             }
-            // Events this destination has not been sent yet come first, without Welcomes.
-            for earlier in history
-                .events_from(meta.next_seq(&dest))
-                .iter()
-                .take_while(|e| e.fanout.sequence < seq)
-            {
+            // Events this destination has not been sent yet come first, without Welcomes:
+            // from memory when it still holds them, else from the stored log.
+            let from = meta.next_seq(&dest);
+            let earlier: Vec<LoggedEvent> = match history.events_from(from) {
+                Some(events) => events
+                    .iter()
+                    .take_while(|e| e.fanout.sequence < seq)
+                    .cloned()
+                    .collect(),
+                None => self.stored_events(room_id, from, seq).await?,
+            };
+            for earlier in &earlier {
                 let msg = message_for(room_id, earlier, None);
                 batch
                     .outbox

@@ -90,40 +90,89 @@ impl LoggedEvent {
     }
 }
 
-/// A room's linear history, the same at the hub and at each follower.
+/// How many of the latest events a [`History`] keeps in memory besides the create event.
+/// The history itself is complete in the hub's and the followers' storage; memory holds
+/// what the protocol needs: the create event, the latest event's hash (the next event's
+/// `prev_hash`), each user's latest membership event number (auth events), and the recent
+/// events a follower may be sent again (at-least-once delivery) or a server that fell
+/// a little behind is sent. Older events are dropped a few at a time, so that memory per
+/// room stays flat however long the room lives.
+pub const HISTORY_WINDOW: usize = 32;
+
+/// A room's linear history, the same at the hub and at each follower: the create event and
+/// the latest [`HISTORY_WINDOW`] (or a few more) events in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct History {
     room_id: RoomId,
+    /// The create event (sequence 0), then the retained latest events, in order.
     events: Vec<LoggedEvent>,
+    /// The sequence number of `events[1]` (1 while nothing has been dropped).
+    first_retained: u64,
+    /// The sequence number the next event gets.
+    next: u64,
     /// Each user's latest membership (participation or role) event.
     latest_membership: BTreeMap<UserId, u64>,
 }
 
 impl History {
-    /// The events, in order; an event's index is its sequence number.
+    fn empty(room_id: RoomId) -> History {
+        History {
+            room_id,
+            events: Vec::new(),
+            first_retained: 1,
+            next: 0,
+            latest_membership: BTreeMap::new(),
+        }
+    }
+
+    /// The events held in memory, in order: the create event, then the latest ones. While
+    /// the history has at most [`HISTORY_WINDOW`] + 1 events these are all of them, and an
+    /// event's index is its sequence number.
     pub fn events(&self) -> &[LoggedEvent] {
         &self.events
     }
 
-    /// The event with this sequence number.
+    /// Whether every event of the history is still in memory.
+    pub fn is_whole(&self) -> bool {
+        self.first_retained == 1
+    }
+
+    /// The event with this sequence number, if it is in memory (see [`History::events`]).
     pub fn get(&self, sequence: u64) -> Option<&LoggedEvent> {
-        usize::try_from(sequence)
+        if sequence == 0 {
+            return self.events.first();
+        }
+        if sequence < self.first_retained || sequence >= self.next {
+            return None;
+        }
+        usize::try_from(sequence - self.first_retained)
             .ok()
-            .and_then(|i| self.events.get(i))
+            .and_then(|i| self.events.get(i + 1))
     }
 
     /// The events from `sequence` on (the backlog for a server that newly receives the
-    /// room's events).
-    pub fn events_from(&self, sequence: u64) -> &[LoggedEvent] {
-        let start = usize::try_from(sequence)
-            .unwrap_or(usize::MAX)
-            .min(self.events.len());
-        &self.events[start..]
+    /// room's events), or `None` if some of them are no longer in memory: the caller then
+    /// reads them from storage.
+    pub fn events_from(&self, sequence: u64) -> Option<&[LoggedEvent]> {
+        if sequence >= self.next {
+            return Some(&[]);
+        }
+        let start = if sequence == 0 {
+            if !self.is_whole() {
+                return None;
+            }
+            0
+        } else if sequence >= self.first_retained {
+            usize::try_from(sequence - self.first_retained).ok()? + 1
+        } else {
+            return None;
+        };
+        self.events.get(start..)
     }
 
     /// The sequence number the next event gets.
     pub fn next_sequence(&self) -> u64 {
-        self.events.len() as u64
+        self.next
     }
 
     /// The hash of the latest event.
@@ -150,23 +199,22 @@ impl History {
     }
 
     /// The auth chain of an event: its auth events, theirs, and so on (the event itself
-    /// excluded). `None` if there is no such event.
+    /// excluded). `None` if there is no such event in memory, or if an event of its chain
+    /// is no longer in memory.
     pub fn auth_chain(&self, sequence: u64) -> Option<BTreeSet<u64>> {
         let start = self.get(sequence)?;
         let mut chain = BTreeSet::new();
         let mut todo: Vec<u64> = start.fanout.auth_events.iter().copied().collect();
         while let Some(seq) = todo.pop() {
-            if chain.insert(seq)
-                && let Some(e) = self.get(seq)
-            {
-                todo.extend(e.fanout.auth_events.iter().copied());
+            if chain.insert(seq) {
+                todo.extend(self.get(seq)?.fanout.auth_events.iter().copied());
             }
         }
         Some(chain)
     }
 
     fn push(&mut self, event: LoggedEvent) {
-        let seq = self.next_sequence();
+        let seq = self.next;
         for change in &event.changes {
             self.latest_membership.insert(change.target.clone(), seq);
         }
@@ -174,6 +222,15 @@ impl History {
             self.latest_membership.insert(creator.clone(), 0);
         }
         self.events.push(event);
+        self.next = seq.saturating_add(1);
+        // Drop the oldest retained events a quarter window at a time (the create event
+        // stays).
+        let retained = self.events.len() - 1;
+        if retained >= HISTORY_WINDOW + HISTORY_WINDOW / 4 {
+            let drop = retained - HISTORY_WINDOW;
+            self.events.drain(1..=drop);
+            self.first_retained += drop as u64;
+        }
     }
 
     /// The fully-formed event that would come next for this limited event.
@@ -307,11 +364,7 @@ impl Hub {
         security: SecurityConfig,
     ) -> Result<Hub, CreateError> {
         let room = Room::create(creator.clone(), id, policy, security)?;
-        let mut history = History {
-            room_id: room.id().clone(),
-            events: Vec::new(),
-            latest_membership: BTreeMap::new(),
-        };
+        let mut history = History::empty(room.id().clone());
         let sender = Sender::User(creator);
         let fanout = history.form(&sender, Event::RoomInfo(room.info_event()), &[]);
         // A one-participant state is far below the message limit; the fallback hash is
@@ -548,11 +601,7 @@ impl Follower {
             return Err(RuleId::Create2.into());
         }
         let hash = event_hash(room_id, sender, create).map_err(VerifyError::Encode)?;
-        let mut history = History {
-            room_id: room_id.clone(),
-            events: Vec::new(),
-            latest_membership: BTreeMap::new(),
-        };
+        let mut history = History::empty(room_id.clone());
         history.push(LoggedEvent {
             sender: sender.clone(),
             fanout: create.clone(),
@@ -597,10 +646,14 @@ impl Follower {
         let expected = self.history.next_sequence();
         let sequence = fanout.sequence;
         if sequence < expected {
-            let known = self.history.get(sequence).map(|e| e.hash);
+            // An event older than those in memory was applied long ago; a second copy
+            // changes nothing, so it is a duplicate without a comparison.
+            let Some(known) = self.history.get(sequence).map(|e| e.hash) else {
+                return Err(VerifyError::Duplicate { sequence });
+            };
             let hash =
                 event_hash(&self.history.room_id, sender, fanout).map_err(VerifyError::Encode)?;
-            return Err(if known == Some(hash) {
+            return Err(if known == hash {
                 VerifyError::Duplicate { sequence }
             } else {
                 VerifyError::Conflict { sequence }

@@ -551,3 +551,34 @@ async fn cached_authentication_still_refuses_wrong_tokens() {
     drop(a);
     world.shutdown().await;
 }
+
+/// A server that joins a room whose early events are no longer in the hub's memory
+/// (`HISTORY_WINDOW`) is sent the whole history from the hub's stored log, and its copy is
+/// the hub's, event for event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_server_gets_the_history_memory_no_longer_holds() {
+    let world = World::start(&[A, B, C]).await;
+    let (room, mut alice, _bob) = two_party(&world).await;
+    for i in 0..(mimi_signaling::HISTORY_WINDOW + 10) {
+        alice.say(&world, &room, &format!("before Cathy {i}")).await;
+    }
+    let a = world.provider(A);
+    assert!(log_of(&a, &room).len() > mimi_signaling::HISTORY_WINDOW + 10);
+    let mut cathy = world.client(C, "cathy", None).await;
+    cathy.publish(&world, 1, false).await;
+    alice.add(&world, &room, &cathy.user()).await;
+    let hub_log = log_of(&a, &room);
+    assert_gapless(&hub_log);
+    log_reaches(&world, C, &room, hub_log.len()).await;
+    assert_eq!(log_of(&world.provider(C), &room), hub_log);
+    cathy
+        .sync_until(&world, "Cathy to join", |c| c.in_room(&room))
+        .await;
+    alice.say(&world, &room, "welcome Cathy").await;
+    cathy
+        .sync_until(&world, "Cathy's first message", |c| !c.received.is_empty())
+        .await;
+    assert_eq!(cathy.texts(), ["welcome Cathy"]);
+    drop(a);
+    world.shutdown().await;
+}

@@ -134,8 +134,8 @@ fn the_hub_sequences_links_and_authorizes() {
             .iter()
             .all(|e| e.fanout.auth_events.as_slice().first() == Some(&0))
     );
-    assert_eq!(h.events_from(4).len(), 2);
-    assert_eq!(h.events_from(99).len(), 0);
+    assert_eq!(h.events_from(4).unwrap().len(), 2);
+    assert_eq!(h.events_from(99).unwrap().len(), 0);
 }
 
 #[test]
@@ -552,5 +552,68 @@ fn a_commit_must_remove_departed_users_clients() {
     assert_eq!(
         Hub::restore(hub.room().id(), &[]).unwrap_err().rule(),
         Some(RuleId::Hist1)
+    );
+}
+
+/// Memory keeps the create event and the latest `HISTORY_WINDOW` or so events: older ones
+/// are gone from memory (the caller reads them from storage), the hash chain and auth
+/// events go on, a follower replaying the whole history stays in step, and a copy of an
+/// event older than those in memory is a duplicate.
+#[test]
+fn the_history_in_memory_is_a_window() {
+    use mimi_signaling::HISTORY_WINDOW;
+    let mut hub = new_hub();
+    let mut follower = follower_of(&hub);
+    let total = 4 * HISTORY_WINDOW as u64;
+    let mut sent = Vec::new();
+    for i in 1..=total {
+        let accepted = hub
+            .accept(by("@alice:a.example"), message(i as u8), Vec::new())
+            .unwrap();
+        assert_eq!(accepted.fanout.sequence, i);
+        follower
+            .receive(&by("@alice:a.example"), &accepted.fanout, &[])
+            .unwrap();
+        sent.push(accepted.fanout);
+    }
+    for h in [hub.history(), follower.history()] {
+        assert_eq!(h.next_sequence(), total + 1);
+        assert!(!h.is_whole());
+        let held = h.events().len();
+        assert!(held > HISTORY_WINDOW && held <= 1 + HISTORY_WINDOW + HISTORY_WINDOW / 4);
+        assert_eq!(h.get(0).unwrap().fanout.sequence, 0);
+        assert_eq!(h.get(total).unwrap().fanout.sequence, total);
+        assert_eq!(
+            h.get(total - HISTORY_WINDOW as u64 + 1)
+                .unwrap()
+                .fanout
+                .sequence,
+            total - HISTORY_WINDOW as u64 + 1
+        );
+        assert!(h.get(1).is_none());
+        assert!(h.get(total + 1).is_none());
+        assert!(h.events_from(0).is_none());
+        assert!(h.events_from(1).is_none());
+        let tail = h.events_from(total - 2).unwrap();
+        assert_eq!(
+            tail.iter().map(|e| e.fanout.sequence).collect::<Vec<_>>(),
+            [total - 2, total - 1, total]
+        );
+        assert_eq!(h.events_from(total + 1).unwrap(), &[]);
+    }
+    assert_eq!(hub.history(), follower.history());
+    // A copy of event 1, long gone from memory, changes nothing.
+    let before = follower.clone();
+    assert_eq!(
+        follower.receive(&by("@alice:a.example"), &sent[0], &[]),
+        Err(VerifyError::Duplicate { sequence: 1 })
+    );
+    assert_eq!(follower, before);
+    // A copy of a recent one is compared, and a changed one is a conflict.
+    let mut forged = sent[sent.len() - 1].clone();
+    forged.event = message(0);
+    assert_eq!(
+        follower.receive(&by("@alice:a.example"), &forged, &[]),
+        Err(VerifyError::Conflict { sequence: total })
     );
 }
