@@ -2,12 +2,15 @@
 //!
 //! ```text
 //! mimi-bench [all | ceiling | hub | scale | mls] [--quick] [--runs N] [--seconds S] [--clients N]
+//!            [--rooms N,N,...]
 //! mimi-bench serve-ceiling DIR NAME     (the ceiling server process the harness starts)
 //! ```
 //!
 //! `all` (the default) prints every figure; `hub` prints the ceiling and the hub figures
 //! (the ratio needs both), `scale` and `mls` their own. The hub and scale figures need the
 //! `mimi-hub` binary (beside this one, built first under `cargo run`, or `$MIMI_HUB_BIN`).
+//! `--rooms` replaces the scale suite's room counts (ascending; each level adds rooms to
+//! the one before), for example `--rooms 1,1000,100000`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +21,10 @@ use mimi_bench::suite::{self, BenchError, SERVE_CEILING_COMMAND, Settings};
 use mimi_bench::{Table, figure::format_value};
 
 const USAGE: &str = "usage: mimi-bench [all | ceiling | hub | scale | mls] [--quick] \
-[--runs N] [--seconds S] [--clients N]";
+[--runs N] [--seconds S] [--clients N] [--rooms N,N,...]";
+
+/// The most rooms `--rooms` may ask for.
+const MAX_ROOMS: usize = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Suite {
@@ -39,11 +45,11 @@ fn main() -> ExitCode {
             )),
         };
     }
-    let (which, settings) = match parse(&args) {
+    let parsed = match parse(&args) {
         Ok(parsed) => parsed,
         Err(message) => return usage(&message),
     };
-    finish(run(which, &settings))
+    finish(run(parsed.which, &parsed.settings, parsed.rooms.as_deref()))
 }
 
 fn usage(message: &str) -> ExitCode {
@@ -61,7 +67,34 @@ fn finish(result: Result<(), BenchError>) -> ExitCode {
     }
 }
 
-fn parse(args: &[String]) -> Result<(Suite, Settings), String> {
+/// What the command line asks for.
+struct Args {
+    which: Suite,
+    settings: Settings,
+    /// `--rooms`: the scale suite's room counts instead of the defaults.
+    rooms: Option<Vec<usize>>,
+}
+
+/// Room counts: positive, ascending, at most [`MAX_ROOMS`].
+fn parse_rooms(value: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("--rooms needs ascending counts from 1 to {MAX_ROOMS}, got {value:?}");
+    let rooms = value
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .replace('_', "")
+                .parse::<usize>()
+                .map_err(|_| bad())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let ok = !rooms.is_empty()
+        && rooms.iter().all(|&n| (1..=MAX_ROOMS).contains(&n))
+        && rooms.windows(2).all(|w| w[0] < w[1]);
+    if ok { Ok(rooms) } else { Err(bad()) }
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut rooms = None;
     let mut which = Suite::All;
     let mut settings = Settings::FULL;
     let mut overrides: Vec<(&str, &str)> = Vec::new();
@@ -74,6 +107,10 @@ fn parse(args: &[String]) -> Result<(Suite, Settings), String> {
             "scale" => which = Suite::Scale,
             "mls" => which = Suite::Mls,
             "--quick" => settings = Settings::QUICK,
+            "--rooms" => {
+                let value = rest.next().ok_or("--rooms needs a value")?;
+                rooms = Some(parse_rooms(value)?);
+            }
             flag @ ("--runs" | "--seconds" | "--clients") => {
                 let value = rest.next().ok_or(format!("{flag} needs a value"))?;
                 overrides.push((flag, value));
@@ -99,10 +136,14 @@ fn parse(args: &[String]) -> Result<(Suite, Settings), String> {
             }
         }
     }
-    Ok((which, settings))
+    Ok(Args {
+        which,
+        settings,
+        rooms,
+    })
 }
 
-fn run(which: Suite, settings: &Settings) -> Result<(), BenchError> {
+fn run(which: Suite, settings: &Settings, rooms: Option<&[usize]>) -> Result<(), BenchError> {
     let exe = std::env::current_exe().map_err(BenchError::Runtime)?;
     println!("## mimi-bench");
     println!();
@@ -116,10 +157,10 @@ fn run(which: Suite, settings: &Settings) -> Result<(), BenchError> {
     );
     println!();
     let print = |table: Table| println!("{table}");
-    let levels: &[usize] = if settings.quick {
-        &suite::SCALE_ROOMS_QUICK
-    } else {
-        &suite::SCALE_ROOMS_FULL
+    let levels: &[usize] = match rooms {
+        Some(rooms) => rooms,
+        None if settings.quick => &suite::SCALE_ROOMS_QUICK,
+        None => &suite::SCALE_ROOMS_FULL,
     };
     match which {
         Suite::All => {
@@ -147,4 +188,25 @@ fn run(which: Suite, settings: &Settings) -> Result<(), BenchError> {
         Suite::Mls => print(suite::measure_mls(settings)?),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_counts_are_positive_ascending_and_bounded() {
+        assert_eq!(parse_rooms("1,1000,100_000"), Ok(vec![1, 1_000, 100_000]));
+        for bad in ["", "0", "10,5", "1,1", "x", "2000000", "1,,2"] {
+            assert!(parse_rooms(bad).is_err(), "{bad:?}");
+        }
+        let args: Vec<String> = ["scale", "--quick", "--rooms", "1,10"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let parsed = parse(&args).unwrap();
+        assert_eq!(parsed.which, Suite::Scale);
+        assert!(parsed.settings.quick);
+        assert_eq!(parsed.rooms, Some(vec![1, 10]));
+    }
 }
