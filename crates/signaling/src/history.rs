@@ -97,7 +97,7 @@ impl LoggedEvent {
 /// events a follower may be sent again (at-least-once delivery) or a server that fell
 /// a little behind is sent. Older events are dropped a few at a time, so that memory per
 /// room stays flat however long the room lives.
-pub const HISTORY_WINDOW: usize = 32;
+pub const HISTORY_WINDOW: usize = 16;
 
 /// A room's linear history, the same at the hub and at each follower: the create event and
 /// the latest [`HISTORY_WINDOW`] (or a few more) events in memory.
