@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Some("interop") => return interop("interop", &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [--quick] | demo | interop [--list] [-v] [NAME]>"
+                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME]>"
             );
             return ExitCode::from(2);
         }
