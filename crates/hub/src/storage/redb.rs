@@ -7,7 +7,8 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `meta` | name | `u64` (schema version, next outbox id, next inbox cursor) |
-//! | `rooms` | room | (role, state, group?, last seq?) |
+//! | `rooms` | room | (role, state, *unused*, last seq?) |
+//! | `groups` | room | the delivery service's group state |
 //! | `log` | (room, seq) | entry |
 //! | `outbox` | (destination, id) | (room, seq?, message) |
 //! | `inbox` | (client, cursor) | message |
@@ -16,6 +17,12 @@
 //! | `users` | user | (handle?, email?, phone?, display name?) |
 //! | `directory` (multimap) | (field, normalized value) | user |
 //! | `clients` | client | token hash |
+//!
+//! The group state has its own table (since version 2; version 1 kept it in `rooms`, and
+//! opening such a file moves it, once): most events leave the group as it is, and a room's
+//! record is rewritten with every event, so the group state (large for a large group) is
+//! written only when it changes. The third field of `rooms` stays for the value type's
+//! sake and is always empty.
 //!
 //! Every write is committed in a redb write transaction with [`Durability::Immediate`]: it
 //! is on disk when the call returns `Ok`, and a failed check writes nothing of it.
@@ -47,13 +54,13 @@ use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 use tokio::sync::oneshot;
 
 use super::{
-    Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, FIRST_ID, KeyPackageCount,
-    LogEntry, OutboxEntry, PendingCommit, Plan, RoomRecord, RoomRole, Storage, StorageError,
-    StoredKeyPackage, UserRecord, check_batch, parse_stored, read_limit, updated_room, writer_gone,
+    Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, FIRST_ID, GroupUpdate,
+    KeyPackageCount, LogEntry, OutboxEntry, PendingCommit, Plan, RoomRecord, RoomRole, Storage,
+    StorageError, StoredKeyPackage, UserRecord, check_batch, parse_stored, read_limit, writer_gone,
 };
 
 /// The schema this build reads and writes; a file with another version is refused.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 const META_SCHEMA: &str = "schema_version";
 const META_NEXT_OUTBOX: &str = "next_outbox_id";
@@ -73,6 +80,7 @@ type UserValue = (
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ROOMS: TableDefinition<&str, RoomValue> = TableDefinition::new("rooms");
+const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
 const OUTBOX: TableDefinition<(&str, u64), QueuedValue> = TableDefinition::new("outbox");
 const INBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("inbox");
@@ -267,6 +275,7 @@ impl RedbStorage {
         write_txn(&storage.db, |txn| {
             // Create every table, so that reads never meet a missing one.
             txn.open_table(ROOMS).bk()?;
+            txn.open_table(GROUPS).bk()?;
             txn.open_table(LOG).bk()?;
             txn.open_table(OUTBOX).bk()?;
             txn.open_table(INBOX).bk()?;
@@ -279,6 +288,11 @@ impl RedbStorage {
             let version = meta.get(META_SCHEMA).bk()?.map(|g| g.value());
             match version {
                 Some(SCHEMA_VERSION) => Ok(Finish::Abort(())),
+                Some(1) => {
+                    move_groups_out_of_rooms(txn)?;
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION).bk()?;
+                    Ok(Finish::Commit(()))
+                }
                 Some(other) => Err(StorageError::Corrupt(format!(
                     "schema version {other}; this build reads version {SCHEMA_VERSION}"
                 ))),
@@ -425,12 +439,40 @@ fn apply(txn: &WriteTransaction, write: &Write) -> Applied {
     }
 }
 
+/// Schema 1 → 2: every room's group state moves from `rooms` to `groups`.
+fn move_groups_out_of_rooms(txn: &WriteTransaction) -> Result<(), StorageError> {
+    let mut rooms = txn.open_table(ROOMS).bk()?;
+    let mut groups = txn.open_table(GROUPS).bk()?;
+    let mut moved = Vec::new();
+    for item in rooms.iter().bk()? {
+        let (key, value) = item.bk()?;
+        let (role, state, group, last_seq) = value.value();
+        if let Some(group) = group {
+            moved.push((
+                key.value().to_owned(),
+                role,
+                state.to_vec(),
+                group.to_vec(),
+                last_seq,
+            ));
+        }
+    }
+    for (room, role, state, group, last_seq) in &moved {
+        groups.insert(room.as_str(), group.as_slice()).bk()?;
+        rooms
+            .insert(room.as_str(), (*role, state.as_slice(), None, *last_seq))
+            .bk()?;
+    }
+    Ok(())
+}
+
 /// Check `batch` against what the transaction holds and, if it passes, write it.
 fn apply_batch(
     txn: &WriteTransaction,
     batch: &Batch,
 ) -> Result<Result<CommitOutcome, StorageError>, StorageError> {
     let mut rooms = txn.open_table(ROOMS).bk()?;
+    // The room's record without its group state (that is in `groups`, read by nobody here).
     let stored = rooms
         .get(batch.room.as_str())
         .bk()?
@@ -451,14 +493,35 @@ fn apply_batch(
         ..
     } = batch;
     let seq = log.as_ref().map(|l| l.seq);
-    if let Some(r) = updated_room(stored, room_update.clone(), seq) {
-        let value = (
-            r.role.to_byte(),
-            r.state.as_slice(),
-            r.group.as_deref(),
-            r.last_seq,
-        );
-        rooms.insert(room.as_str(), value).bk()?;
+    let last_seq = seq.or(stored.as_ref().and_then(|r| r.last_seq));
+    match (room_update, &stored) {
+        (Some(update), _) => {
+            let value = (
+                update.role.to_byte(),
+                update.state.as_slice(),
+                None,
+                last_seq,
+            );
+            rooms.insert(room.as_str(), value).bk()?;
+            match &update.group {
+                GroupUpdate::Keep => {}
+                GroupUpdate::Replace(group) => {
+                    let mut groups = txn.open_table(GROUPS).bk()?;
+                    groups.insert(room.as_str(), group.as_slice()).bk()?;
+                }
+                GroupUpdate::Remove => {
+                    let mut groups = txn.open_table(GROUPS).bk()?;
+                    groups.remove(room.as_str()).bk()?;
+                }
+            }
+        }
+        (None, Some(r)) if seq.is_some() => {
+            let value = (r.role.to_byte(), r.state.as_slice(), None, last_seq);
+            rooms.insert(room.as_str(), value).bk()?;
+        }
+        // Nothing about the room changes (a room the batch does not create is stored:
+        // check_batch refused the batch otherwise).
+        (None, _) => {}
     }
     if let Some(entry) = log {
         let mut table = txn.open_table(LOG).bk()?;
@@ -506,8 +569,17 @@ impl Storage for RedbStorage {
     fn room(&self, room: &RoomId) -> Result<Option<RoomRecord>, StorageError> {
         let txn = self.read()?;
         let rooms = txn.open_table(ROOMS).bk()?;
-        let guard = rooms.get(room.as_str()).bk()?;
-        guard.map(|g| decode_room(g.value())).transpose()
+        let Some(mut record) = rooms
+            .get(room.as_str())
+            .bk()?
+            .map(|g| decode_room(g.value()))
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let groups = txn.open_table(GROUPS).bk()?;
+        record.group = groups.get(room.as_str()).bk()?.map(|g| g.value().to_vec());
+        Ok(Some(record))
     }
 
     fn rooms(&self) -> Result<Vec<RoomId>, StorageError> {

@@ -1119,15 +1119,80 @@ mod redb_only {
                 let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
                 txn.open_table(meta)
                     .unwrap()
-                    .insert("schema_version", 2)
+                    .insert("schema_version", 3)
                     .unwrap();
             }
             txn.commit().unwrap();
         }
         assert_eq!(
             RedbStorage::open(&path).unwrap_err(),
-            StorageError::Corrupt("schema version 2; this build reads version 1".into())
+            StorageError::Corrupt("schema version 3; this build reads version 2".into())
         );
+    }
+
+    /// A version 1 file (the group state inside the room record) is moved to version 2
+    /// (the group state in its own table) on open, keeping every room as it was.
+    #[test]
+    fn a_version_1_database_is_upgraded_in_place() {
+        type RoomValue = (u8, &'static [u8], Option<&'static [u8]>, Option<u64>);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let (with_group, without) = (room("!g:hub.example"), room("!f:hub.example"));
+        {
+            let db = ::redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
+                txn.open_table(meta)
+                    .unwrap()
+                    .insert("schema_version", 1)
+                    .unwrap();
+                let rooms: ::redb::TableDefinition<&str, RoomValue> =
+                    ::redb::TableDefinition::new("rooms");
+                let mut rooms = txn.open_table(rooms).unwrap();
+                rooms
+                    .insert(
+                        with_group.as_str(),
+                        (0, &b"state"[..], Some(&b"group"[..]), Some(7)),
+                    )
+                    .unwrap();
+                rooms
+                    .insert(without.as_str(), (1, &b"meta"[..], None, None))
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        assert_eq!(
+            s.room(&with_group).unwrap(),
+            Some(RoomRecord {
+                role: RoomRole::Hub,
+                state: b"state".to_vec(),
+                group: Some(b"group".to_vec()),
+                last_seq: Some(7),
+            })
+        );
+        assert_eq!(
+            s.room(&without).unwrap(),
+            Some(RoomRecord {
+                role: RoomRole::Follower,
+                state: b"meta".to_vec(),
+                group: None,
+                last_seq: None,
+            })
+        );
+        // The next event keeps the moved group state and replaces the room's record.
+        let mut b = hub_batch(&with_group, 8, "e8", &[], &[]);
+        b.room_update = update(RoomRole::Hub, b"state8", GroupUpdate::Keep);
+        s.commit(b).unwrap();
+        assert_eq!(
+            s.room(&with_group).unwrap().unwrap().group,
+            Some(b"group".to_vec())
+        );
+        drop(s);
+        // Opened again, it is a version 2 file and stays as it is.
+        let s = RedbStorage::open(&path).unwrap();
+        assert_eq!(s.room(&with_group).unwrap().unwrap().last_seq, Some(8));
     }
 
     #[test]
