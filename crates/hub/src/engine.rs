@@ -827,12 +827,8 @@ impl Provider {
             Event::DsSendMessage(_) | Event::RoomUserUnsigned(_)
         );
         let outcome = match &mut *guard {
-            Slot::Hub(..) => {
-                return Err(err(
-                    ErrorCode::NotHub,
-                    "this server is the room's hub; it does not take fanout for it",
-                ));
-            }
+            // The wait above returned for a hub slot, and the lock has been held since.
+            Slot::Hub(..) => return Err(internal("a follower's slot became a hub's")),
             Slot::Absent | Slot::Unloaded => {
                 let room = FollowerRoom::new(&sender, &fanout).map_err(follower_error)?;
                 *guard = Slot::Follower(Box::new(room));

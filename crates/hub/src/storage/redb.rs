@@ -129,28 +129,18 @@ enum Reply {
 impl Reply {
     /// Answer the caller (one that stopped waiting does not need its answer).
     fn send(self, result: Result<Written, StorageError>) {
-        match (self, result) {
-            (Reply::Commit(tx), Ok(Written::Commit(outcome))) => {
-                let _ = tx.send(Ok(outcome));
+        match self {
+            Reply::Commit(tx) => {
+                let _ = tx.send(result.and_then(|written| match written {
+                    Written::Commit(outcome) => Ok(outcome),
+                    // `apply` answers a commit with a commit's result.
+                    Written::Ack => {
+                        Err(StorageError::Backend("a commit answered as an ack".into()))
+                    }
+                }));
             }
-            (Reply::Ack(tx), Ok(Written::Ack)) => {
-                let _ = tx.send(Ok(()));
-            }
-            (Reply::Commit(tx), Err(e)) => {
-                let _ = tx.send(Err(e));
-            }
-            (Reply::Ack(tx), Err(e)) => {
-                let _ = tx.send(Err(e));
-            }
-            (Reply::Commit(tx), Ok(Written::Ack)) => {
-                let _ = tx.send(Err(StorageError::Backend(
-                    "a commit answered as an ack".into(),
-                )));
-            }
-            (Reply::Ack(tx), Ok(Written::Commit(_))) => {
-                let _ = tx.send(Err(StorageError::Backend(
-                    "an ack answered as a commit".into(),
-                )));
+            Reply::Ack(tx) => {
+                let _ = tx.send(result.map(|_| ()));
             }
         }
     }
