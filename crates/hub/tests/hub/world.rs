@@ -22,9 +22,12 @@ use mimi_codec::{
     UserEvent, UserId, Wire,
 };
 use mimi_e2e::{CommitPlan, ExternalSender, MlsClient, Processed};
-use mimi_hub::engine::{Provider, ProviderParts, Registration};
+use mimi_hub::accounts::Registration;
+use mimi_hub::context::Settings;
 use mimi_hub::identity::HubIdentity;
-use mimi_hub::persist::decode_event;
+use mimi_hub::peers::HttpsPeers;
+use mimi_hub::provider::{Provider, ProviderParts};
+use mimi_hub::rooms::persist::decode_event;
 use mimi_hub::storage::{MAX_READ_LIMIT, RedbStorage, Storage};
 use mimi_signaling::{EventHash, Room};
 use mimi_transport::pki::CertificateAuthority;
@@ -168,6 +171,16 @@ impl World {
 
     /// A MIMI client presenting `server`'s certificate, with quick retries.
     pub fn mimi_client(&self, tls: Arc<rustls::ClientConfig>) -> MimiClient {
+        MimiClient::new(Self::client_config(tls), Arc::new(self.resolver()))
+    }
+
+    /// A MIMI client presenting `server`'s certificate, as the provider `server` does.
+    pub fn client_of(&self, server: &str) -> MimiClient {
+        self.mimi_client(self.pki.client_tls(Some(server)))
+    }
+
+    /// The transport client configuration of the world: quick retries.
+    fn client_config(tls: Arc<rustls::ClientConfig>) -> ClientConfig {
         let mut config = ClientConfig::new(tls);
         config.retry = RetryPolicy {
             max_attempts: 2,
@@ -177,7 +190,7 @@ impl World {
         config.connect_timeout = Duration::from_secs(5);
         config.request_timeout = Duration::from_secs(20);
         config.operation_timeout = Duration::from_secs(30);
-        MimiClient::new(config, Arc::new(self.resolver()))
+        config
     }
 
     fn storage_path(&self, server: &str) -> PathBuf {
@@ -193,13 +206,19 @@ impl World {
             &server_name,
         )
         .unwrap();
-        let client = self.mimi_client(self.pki.client_tls(Some(server)));
+        let peers = HttpsPeers::new(
+            Self::client_config(self.pki.client_tls(Some(server))),
+            Arc::new(self.resolver()),
+        );
         let provider = Provider::new(ProviderParts {
             server_name: server_name.clone(),
             storage,
-            client,
+            peers: Arc::new(peers),
             identity,
-            open_registration: true,
+            settings: Settings {
+                open_registration: true,
+                ..Settings::default()
+            },
         });
         let tls = tls::server_config(self.pki.identity(server), self.pki.roots()).unwrap();
         let mut config = ServerConfig::new(tls, server_name);
@@ -282,6 +301,7 @@ impl World {
     pub async fn client(&self, server: &str, localpart: &str, display: Option<&str>) -> Client {
         let provider = self.provider(server);
         let registered = provider
+            .accounts()
             .register(
                 Registration {
                     localpart: localpart.into(),
@@ -354,6 +374,7 @@ impl Client {
         }
         let stored = world
             .provider(&self.server)
+            .accounts()
             .publish_key_packages(&self.id, packages.clone())
             .await
             .unwrap();
@@ -370,7 +391,8 @@ impl Client {
     /// decrypt application messages.
     pub async fn sync(&mut self, provider: &Provider) {
         let items = provider
-            .inbox(&self.id, self.cursor, MAX_READ_LIMIT)
+            .inbox()
+            .read(&self.id, self.cursor, MAX_READ_LIMIT)
             .await
             .unwrap();
         for (cursor, bytes) in items {
@@ -440,12 +462,14 @@ impl Client {
     pub async fn create_room(&mut self, world: &World) -> RoomId {
         let provider = world.provider(&self.server);
         let prepared = provider
+            .rooms()
             .prepare_room(&self.id, JoinRule::MembersOnly)
             .unwrap();
         let hub =
             ExternalSender::tls_deserialize_exact(prepared.hub_external_sender.as_slice()).unwrap();
         let created = self.mls.create_room(&prepared.room_state, hub).unwrap();
         let sequence = provider
+            .rooms()
             .create_room(
                 &self.id,
                 &prepared.room_id,
@@ -470,6 +494,7 @@ impl Client {
     ) -> RoomState {
         let (state, _) = world
             .provider(&self.server)
+            .rooms()
             .room_state(&self.id, room)
             .await
             .unwrap();
@@ -489,6 +514,7 @@ impl Client {
     ) -> (bool, EventResponse) {
         world
             .provider(&self.server)
+            .rooms()
             .submit(&self.id, room, event)
             .await
             .unwrap()
@@ -499,6 +525,7 @@ impl Client {
     pub async fn add(&mut self, world: &World, room: &RoomId, user: &UserId) {
         let provider = world.provider(&self.server);
         let key_packages = provider
+            .accounts()
             .claim_key_packages(&self.id, room, user, vec![])
             .await
             .unwrap();
