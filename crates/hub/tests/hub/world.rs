@@ -299,7 +299,40 @@ impl World {
 
     /// Register a user (with one device) at `server` and open its MLS client.
     pub async fn client(&self, server: &str, localpart: &str, display: Option<&str>) -> Client {
-        let provider = self.provider(server);
+        new_client(self, self.dir.path(), server, localpart, display).await
+    }
+
+    /// Stop every running provider.
+    pub async fn shutdown(mut self) {
+        let names: Vec<String> = self.nodes.keys().cloned().collect();
+        for n in names {
+            self.halt(&n).await;
+        }
+    }
+}
+
+/// Where a test finds a provider by name (the HTTPS world, or the in-process one).
+pub trait Providers {
+    /// The running provider `server`.
+    fn provider(&self, server: &str) -> Arc<Provider>;
+}
+
+impl Providers for World {
+    fn provider(&self, server: &str) -> Arc<Provider> {
+        World::provider(self, server)
+    }
+}
+
+/// Register a user (with one device) at `server` and open its MLS client in `dir`.
+pub async fn new_client(
+    world: &impl Providers,
+    dir: &std::path::Path,
+    server: &str,
+    localpart: &str,
+    display: Option<&str>,
+) -> Client {
+    {
+        let provider = world.provider(server);
         let registered = provider
             .accounts()
             .register(
@@ -314,7 +347,7 @@ impl World {
             )
             .await
             .unwrap();
-        let dir = self.dir.path().join(format!("client-{localpart}-{server}"));
+        let dir = dir.join(format!("client-{localpart}-{server}"));
         let mls = MlsClient::open(&dir, registered.client_id.clone()).unwrap();
         Client {
             server: server.to_string(),
@@ -323,14 +356,6 @@ impl World {
             cursor: 0,
             received: Vec::new(),
             seen: Vec::new(),
-        }
-    }
-
-    /// Stop every running provider.
-    pub async fn shutdown(mut self) {
-        let names: Vec<String> = self.nodes.keys().cloned().collect();
-        for n in names {
-            self.halt(&n).await;
         }
     }
 }
@@ -361,7 +386,7 @@ impl Client {
     /// returns them in that order.
     pub async fn publish(
         &mut self,
-        world: &World,
+        world: &impl Providers,
         one_time: usize,
         last_resort: bool,
     ) -> Vec<Vec<u8>> {
@@ -439,7 +464,7 @@ impl Client {
     /// Sync until `done` holds (the client's provider delivers in the background).
     pub async fn sync_until(
         &mut self,
-        world: &World,
+        world: &impl Providers,
         what: &str,
         mut done: impl FnMut(&mut Client) -> bool,
     ) {
@@ -459,7 +484,7 @@ impl Client {
     }
 
     /// Create a members-only room hubbed at this client's provider.
-    pub async fn create_room(&mut self, world: &World) -> RoomId {
+    pub async fn create_room(&mut self, world: &impl Providers) -> RoomId {
         let provider = world.provider(&self.server);
         let prepared = provider
             .rooms()
@@ -488,7 +513,7 @@ impl Client {
     /// The room state after this client's `changes`, from its provider's copy.
     pub async fn state_after(
         &self,
-        world: &World,
+        world: &impl Providers,
         room: &RoomId,
         changes: &[UserEvent],
     ) -> RoomState {
@@ -508,7 +533,7 @@ impl Client {
     /// Submit an event through this client's provider.
     pub async fn submit(
         &self,
-        world: &World,
+        world: &impl Providers,
         room: &RoomId,
         event: Event,
     ) -> (bool, EventResponse) {
@@ -522,7 +547,7 @@ impl Client {
 
     /// Add `user` (joined, with all the clients it has key packages for) in one commit; the
     /// commit must be accepted. The client then processes its own commit.
-    pub async fn add(&mut self, world: &World, room: &RoomId, user: &UserId) {
+    pub async fn add(&mut self, world: &impl Providers, room: &RoomId, user: &UserId) {
         let provider = world.provider(&self.server);
         let key_packages = provider
             .accounts()
@@ -559,7 +584,7 @@ impl Client {
     }
 
     /// Encrypt and send an application message; it must be accepted.
-    pub async fn say(&mut self, world: &World, room: &RoomId, text: &str) {
+    pub async fn say(&mut self, world: &impl Providers, room: &RoomId, text: &str) {
         let ciphertext = self.mls.encrypt(room, text.as_bytes()).unwrap();
         let event = Event::DsSendMessage(SendMessageRequest {
             application_message: MlsBytes::new(ciphertext).unwrap(),
