@@ -1,6 +1,7 @@
 //! Deterministic tests of the hub on paused tokio time: in-process providers (`sim`), a
 //! storage that fails chosen writes, peers that fail or never answer. Nothing here sleeps
-//! in real time; every instant asserted is exact.
+//! in real time; every instant asserted is exact. Rules: HUB-DUR-2, HUB-INV-2, HUB-OUT-4,
+//! HUB-OUT-3 (the gap wait), HUB-CACHE-1.
 
 use std::sync::Arc;
 use std::time::Duration;
