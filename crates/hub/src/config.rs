@@ -14,6 +14,7 @@
 //!                                      # server (one attempt; no answer in time refuses)
 //! outbox_retry_base_ms = 200           # optional; the outbox's backoff: it sends each entry
 //! outbox_retry_cap_ms = 30000          # once per attempt and alone decides when to retry
+//! room_cache_max = 262144              # optional; rooms kept in memory at most
 //!
 //! [peers]                              # optional static map; without it, .well-known + DNS
 //! "b.example" = "127.0.0.1:9443"
@@ -31,7 +32,8 @@ use mimi_transport::{RandomJitter, RetryPolicy};
 use serde::Deserialize;
 
 use crate::context::{
-    DEFAULT_CHECK_INVITE_TIMEOUT, DEFAULT_OUTBOX_RETRY_BASE, DEFAULT_OUTBOX_RETRY_CAP, Settings,
+    DEFAULT_CHECK_INVITE_TIMEOUT, DEFAULT_OUTBOX_RETRY_BASE, DEFAULT_OUTBOX_RETRY_CAP,
+    DEFAULT_ROOM_CACHE_MAX, Settings,
 };
 
 /// Why the configuration could not be loaded.
@@ -71,6 +73,7 @@ struct RawConfig {
     check_invite_timeout_ms: Option<u64>,
     outbox_retry_base_ms: Option<u64>,
     outbox_retry_cap_ms: Option<u64>,
+    room_cache_max: Option<usize>,
     #[serde(default)]
     peers: BTreeMap<String, SocketAddr>,
 }
@@ -102,6 +105,8 @@ pub struct ProviderConfig {
     pub outbox_retry_base: Duration,
     /// The outbox's longest retry delay.
     pub outbox_retry_cap: Duration,
+    /// Most rooms kept in memory.
+    pub room_cache_max: usize,
     /// Static addresses of peers.
     pub peers: BTreeMap<ServerName, SocketAddr>,
 }
@@ -163,6 +168,7 @@ impl ProviderConfig {
             check_invite_timeout: ms(raw.check_invite_timeout_ms, DEFAULT_CHECK_INVITE_TIMEOUT),
             outbox_retry_base,
             outbox_retry_cap,
+            room_cache_max: raw.room_cache_max.unwrap_or(DEFAULT_ROOM_CACHE_MAX).max(1),
             peers,
         })
     }
@@ -178,6 +184,7 @@ impl ProviderConfig {
                 cap: self.outbox_retry_cap,
             },
             jitter: Arc::new(RandomJitter),
+            room_cache_max: self.room_cache_max,
         }
     }
 }

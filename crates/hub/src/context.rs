@@ -14,6 +14,8 @@ use crate::storage::{Storage, StorageError};
 
 /// Default bound on one check-invite exchange with the invitee's server.
 pub const DEFAULT_CHECK_INVITE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default bound on the rooms the room engine keeps in memory.
+pub const DEFAULT_ROOM_CACHE_MAX: usize = 262_144;
 /// Default first retry delay of the outbox.
 pub const DEFAULT_OUTBOX_RETRY_BASE: Duration = Duration::from_millis(200);
 /// Default longest retry delay of the outbox.
@@ -33,6 +35,9 @@ pub struct Settings {
     pub outbox_retry: RetryPolicy,
     /// Draws the outbox's backoff delays within their ceiling.
     pub jitter: Arc<dyn Jitter>,
+    /// Most rooms the room engine keeps in memory; when a room would exceed it, every idle
+    /// room is dropped from memory (and reloaded from storage on its next use).
+    pub room_cache_max: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -41,6 +46,7 @@ impl std::fmt::Debug for Settings {
             .field("open_registration", &self.open_registration)
             .field("check_invite_timeout", &self.check_invite_timeout)
             .field("outbox_retry", &self.outbox_retry)
+            .field("room_cache_max", &self.room_cache_max)
             .finish_non_exhaustive()
     }
 }
@@ -56,6 +62,7 @@ impl Default for Settings {
                 cap: DEFAULT_OUTBOX_RETRY_CAP,
             },
             jitter: Arc::new(RandomJitter),
+            room_cache_max: DEFAULT_ROOM_CACHE_MAX,
         }
     }
 }

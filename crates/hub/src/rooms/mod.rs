@@ -3,7 +3,7 @@
 //! applied in order, an early one held until the one before it arrives; `follower.rs`).
 //! It owns the room cache (each room's state in memory behind its own lock, loaded from
 //! storage on first use, bounded: an unknown room leaves no entry behind and idle rooms
-//! are dropped when the cache is full) and makes each accepted event durable — log, room
+//! are dropped when the cache is full, `Settings::room_cache_max`) and makes each accepted event durable — log, room
 //! and group state, outbox and inbox items in one storage batch — before it answers
 //! (`persist.rs`). It calls check-invite and the inbox, never the other way round.
 
@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use mimi_codec::mls_ids::{DEFAULT_CIPHER_SUITE, SECURITY_PROTOCOL_MLS10};
 use mimi_codec::{
-    ClientId, CreateGroupRequest, Event, EventResponse, JoinRule, MessageBody, MimiMessage,
-    PolicyAction, RoomId, RoomState, SecurityConfig, Sender, Text, UserId, Wire,
+    ClientId, CreateGroupRequest, ErrorCode, Event, EventResponse, JoinRule, MessageBody,
+    MimiMessage, PolicyAction, RoomId, RoomState, SecurityConfig, Sender, Text, UserId, Wire,
 };
 use mimi_ds::{FollowerRoom, HubGroup, HubRoom};
 use mimi_signaling::{Follower, Hub, Policy, RoomIdSource, StandardRole};
@@ -38,10 +38,6 @@ use crate::storage::{
 use self::persist::{RoomMeta, decode_event, encode_event};
 
 pub use self::follower::FOLLOWER_GAP_WAIT;
-
-/// Most rooms the cache holds; when a new room would exceed it, every idle room (no request
-/// holds it) is dropped from memory and reloaded from storage on its next use.
-pub const ROOM_CACHE_MAX: usize = 262_144;
 
 /// A room prepared for creation (`POST /v1/rooms/prepare`).
 #[derive(Debug, Clone)]
@@ -70,9 +66,11 @@ type SlotRef = Arc<tokio::sync::Mutex<Slot>>;
 
 /// The rooms in memory, each with the number of requests holding it (counted under the
 /// map's lock, so "nobody holds it" is exact).
-#[derive(Default)]
 struct RoomCache {
     slots: Mutex<HashMap<RoomId, CacheEntry>>,
+    /// Most rooms held; when a new room would exceed it, every idle room (no request holds
+    /// it) is dropped and reloaded from storage on its next use (`Settings::room_cache_max`).
+    max: usize,
 }
 
 struct CacheEntry {
@@ -127,7 +125,7 @@ impl RoomCache {
     /// Hold `room`'s slot (an empty one if the room is not in memory).
     fn hold(&self, room: &RoomId) -> SlotHandle<'_> {
         let mut slots = self.lock();
-        if !slots.contains_key(room) && slots.len() >= ROOM_CACHE_MAX {
+        if !slots.contains_key(room) && slots.len() >= self.max {
             slots.retain(|_, e| e.holders > 0);
         }
         let entry = slots.entry(room.clone()).or_insert_with(|| CacheEntry {
@@ -218,13 +216,16 @@ impl Rooms {
         outbox: Arc<Notify>,
     ) -> Rooms {
         Rooms {
-            ctx,
             identity,
             inbox,
             check_invite,
-            cache: RoomCache::default(),
+            cache: RoomCache {
+                slots: Mutex::new(HashMap::new()),
+                max: ctx.settings.room_cache_max.max(1),
+            },
             outbox,
             follower_progress: Notify::new(),
+            ctx,
         }
     }
 
@@ -421,7 +422,9 @@ impl Rooms {
     }
 
     /// Submit an event to a room from one of this server's clients: to the hub (itself, or
-    /// a peer). Returns whether it was accepted and the hub's response.
+    /// a peer). Returns whether it was accepted and the hub's response; an event the hub
+    /// could not take now (its write failed, or the hub answered 503) is an error of class
+    /// [`ErrorClass::Unavailable`](crate::error::ErrorClass): the client tries again.
     pub async fn submit(
         &self,
         client: &ClientId,
@@ -436,10 +439,11 @@ impl Rooms {
         let sender = Sender::User(client.user());
         let hub = room.server();
         if hub == self.ctx.server_name {
-            return Ok(match self.hub_event(room, sender, event).await {
-                Ok(r) => (true, r),
-                Err(e) => (false, EventResponse::Error(e)),
-            });
+            return match self.hub_event(room, sender, event).await {
+                Ok(r) => Ok((true, r)),
+                Err(e) if e.code == ErrorCode::Internal => Err(ApiError::Refused(e)),
+                Err(e) => Ok((false, EventResponse::Error(e))),
+            };
         }
         let msg = MimiMessage::new(room.clone(), sender, MessageBody::Event(event));
         match self.ctx.peers.send(&hub, &msg, Attempts::Transport).await {
@@ -454,6 +458,11 @@ impl Rooms {
             Err(TransportError::Refused { error: Some(e), .. }) => {
                 Ok((false, EventResponse::Error(e)))
             }
+            Err(TransportError::ServerError {
+                status: 503,
+                error: Some(e),
+                ..
+            }) if e.code == ErrorCode::Internal => Err(ApiError::Refused(e)),
             Err(e) => Err(ApiError::peer(&hub, e)),
         }
     }

@@ -1,7 +1,7 @@
 //! Deterministic tests of the hub on paused tokio time: in-process providers (`sim`), a
 //! storage that fails chosen writes, peers that fail or never answer. Nothing here sleeps
 //! in real time; every instant asserted is exact. Rules: HUB-DUR-2, HUB-INV-2, HUB-OUT-4,
-//! HUB-OUT-3 (the gap wait), HUB-CACHE-1.
+//! HUB-OUT-3 (the gap wait), HUB-CACHE-1, HUB-CACHE-2.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use mimi_codec::{
 };
 use mimi_e2e::CommitPlan;
 use mimi_hub::context::Settings;
-use mimi_hub::error::ApiError;
+use mimi_hub::error::{ApiError, ErrorClass};
 use mimi_hub::rooms::FOLLOWER_GAP_WAIT;
 use mimi_hub::storage::{MAX_READ_LIMIT, OutboxEntry};
 use mimi_transport::{Handler, Reply, RetryPolicy};
@@ -78,8 +78,13 @@ async fn a_failed_write_leaves_nothing_and_the_next_event_starts_from_what_is_du
     sim.storage(A)
         .fail_nth(1, move |batch| batch.room == r && batch.log.is_some());
     let lost = alice.mls.encrypt(&room, b"lost").unwrap();
-    let answer = alice.submit(&sim, &room, message(lost)).await;
-    assert_eq!(refused_with(answer), ErrorCode::Internal);
+    match a.rooms().submit(&alice.id, &room, message(lost)).await {
+        Err(e @ ApiError::Refused(_)) => {
+            assert_eq!(e.class(), ErrorClass::Unavailable, "{e}");
+            assert_eq!(e.status(), 503);
+        }
+        other => panic!("expected try-again, got {other:?}"),
+    }
     assert_eq!(sim.storage(A).failed().len(), 1);
 
     // Nothing of it is anywhere, and the room's slot is emptied.
@@ -358,4 +363,30 @@ async fn looking_up_unknown_rooms_leaves_nothing_in_memory() {
     assert_eq!(a.rooms().cached(), 1);
     a.rooms().room_state(&alice.id, &room).await.unwrap();
     assert_eq!(a.rooms().cached(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_room_cache_drops_idle_rooms_and_reloads_them_from_storage() {
+    let settings = Settings {
+        room_cache_max: 2,
+        ..Settings::default()
+    };
+    let sim = Sim::start(&[A], settings, false);
+    let mut alice = sim.client(A, "alice").await;
+    let a = sim.provider(A);
+    let mut rooms = Vec::new();
+    for _ in 0..5 {
+        rooms.push(alice.create_room(&sim).await);
+        assert!(
+            a.rooms().cached() <= 2,
+            "{} rooms cached",
+            a.rooms().cached()
+        );
+    }
+    // Every room still works, reloaded from storage where it was dropped.
+    for (i, room) in rooms.iter().enumerate() {
+        alice.say(&sim, room, &format!("room {i}")).await;
+        assert!(a.rooms().cached() <= 2);
+        assert_eq!(log_of(&a, room).len(), 3);
+    }
 }
