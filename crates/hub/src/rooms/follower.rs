@@ -10,8 +10,7 @@ use std::time::Duration;
 use mimi_codec::{ErrorCode, Event, EventError, FanoutEvent, RoomId, Sender};
 use mimi_ds::{FollowerError, FollowerOutcome, FollowerRoom};
 
-use super::hub::internal;
-use super::{Rooms, Slot, group_users};
+use super::{Rooms, Slot, group_users, internal};
 
 /// Longest a follower holds an event that arrived before the one it follows (the hub
 /// sends a room's events several at a time); then it answers `503` and the hub sends it

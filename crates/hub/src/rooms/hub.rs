@@ -8,15 +8,11 @@ use std::collections::BTreeSet;
 use mimi_codec::{ErrorCode, Event, EventError, EventResponse, RoomId, Sender, UserId};
 use mimi_signaling::Operation;
 
-use super::{Rooms, Slot, group_users};
+use super::{Rooms, Slot, group_users, internal};
 use crate::check_invite::room_state_after;
 
 fn err(code: ErrorCode, detail: impl Into<String>) -> EventError {
     EventError::new(code, detail)
-}
-
-pub(super) fn internal(e: impl std::fmt::Display) -> EventError {
-    EventError::new(ErrorCode::Internal, e.to_string())
 }
 
 impl Rooms {

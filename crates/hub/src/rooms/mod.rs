@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex};
 
 use mimi_codec::mls_ids::{DEFAULT_CIPHER_SUITE, SECURITY_PROTOCOL_MLS10};
 use mimi_codec::{
-    ClientId, CreateGroupRequest, ErrorCode, Event, EventResponse, JoinRule, MessageBody,
-    MimiMessage, PolicyAction, RoomId, RoomState, SecurityConfig, Sender, Text, UserId, Wire,
+    ClientId, CreateGroupRequest, ErrorCode, Event, EventError, EventResponse, JoinRule,
+    MessageBody, MimiMessage, PolicyAction, RoomId, RoomState, SecurityConfig, Sender, Text,
+    UserId, Wire,
 };
 use mimi_ds::{FollowerRoom, HubGroup, HubRoom};
 use mimi_signaling::{Follower, Hub, Policy, RoomIdSource, StandardRole};
@@ -194,6 +195,12 @@ fn security() -> Result<SecurityConfig, ApiError> {
         protocol: Text::new(SECURITY_PROTOCOL_MLS10)?,
         cipher_suite: DEFAULT_CIPHER_SUITE,
     })
+}
+
+/// A failure the room engine answers peers with as "try again" (`ErrorCode::Internal`,
+/// which the federation endpoint sends as `503`).
+fn internal(e: impl std::fmt::Display) -> EventError {
+    EventError::new(ErrorCode::Internal, e.to_string())
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StorageError {

@@ -17,8 +17,7 @@ use mimi_ds::{FollowerRoom, HubAccepted, HubRoom};
 use mimi_signaling::{LoggedEvent, MAX_CHANGES_PER_EVENT, event_hash};
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize};
 
-use super::hub::internal;
-use super::{Rooms, Submitted};
+use super::{Rooms, Submitted, internal};
 use crate::storage::{Batch, GroupUpdate, LogEntry, MAX_READ_LIMIT, RoomRole, RoomUpdate};
 
 /// One log entry: the event as the hub fans it out, and its participation changes.
