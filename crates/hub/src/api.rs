@@ -1,6 +1,6 @@
 //! The provider-internal client API (`docs/client-api.md`): HTTPS with bearer tokens,
 //! JSON bodies, and TLS-encoded MIMI `Event`s for room events. A thin shell over
-//! [`Provider`]'s methods: parse, authenticate, call, encode.
+//! the [`Provider`]'s parts (rooms, accounts, inbox): parse, authenticate, call, encode.
 
 use std::convert::Infallible;
 use std::future::Future;
