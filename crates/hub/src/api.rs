@@ -1,6 +1,6 @@
 //! The provider-internal client API (`docs/client-api.md`): HTTPS with bearer tokens,
 //! JSON bodies, and TLS-encoded MIMI `Event`s for room events. A thin shell over
-//! [`Provider`]'s methods: parse, authenticate, call, encode.
+//! the [`Provider`]'s parts (rooms, accounts, inbox): parse, authenticate, call, encode.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::engine::{ApiError, Provider, Registration};
+use crate::accounts::Registration;
+use crate::error::ApiError;
+use crate::provider::Provider;
 
 /// Largest request body the API reads (an MLS commit bundle of the largest size, in base64
 /// inside JSON, fits).
@@ -154,7 +156,7 @@ async fn authenticate(provider: &Provider, req: &Request<Incoming>) -> Result<Cl
     let token = header
         .strip_prefix("Bearer ")
         .ok_or(ApiError::Unauthorized)?;
-    provider.authenticate(token.trim()).await
+    provider.accounts().authenticate(token.trim()).await
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -358,6 +360,7 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
             };
             let body: RegisterBody = json_body(req).await?;
             let registered = provider
+                .accounts()
                 .register(
                     Registration {
                         localpart: body.localpart,
@@ -387,7 +390,10 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
                 .iter()
                 .map(|k| unb64(k, "key package"))
                 .collect::<Result<Vec<_>, _>>()?;
-            let stored = provider.publish_key_packages(&client, packages).await?;
+            let stored = provider
+                .accounts()
+                .publish_key_packages(&client, packages)
+                .await?;
             Ok(json_response(StatusCode::OK, &StoredBody { stored }))
         }
         (Method::GET, ["v1", "discover"]) => {
@@ -404,7 +410,7 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
                 query: identifier_query(&kind)?,
                 search_value: Text::new(value).map_err(|e| ApiError::Malformed(e.to_string()))?,
             };
-            let response = provider.discover(&domain, request).await?;
+            let response = provider.accounts().discover(&domain, request).await?;
             let code = discovery_code(response.code);
             let user_id = (!response.uri.is_empty()).then(|| response.uri.to_string());
             Ok(json_response(
@@ -423,6 +429,7 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
                 .map(|c| parse::<ClientId>(c, "client"))
                 .collect::<Result<Vec<_>, _>>()?;
             let entries = provider
+                .accounts()
                 .claim_key_packages(&client, &room, &user, clients)
                 .await?;
             Ok(json_response(
@@ -447,8 +454,9 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
                 serde_json::from_slice(&bytes)
                     .map_err(|e| ApiError::Malformed(format!("JSON: {e}")))?
             };
-            let prepared =
-                provider.prepare_room(&client, parse_join_rule(body.join_rule.as_deref())?)?;
+            let prepared = provider
+                .rooms()
+                .prepare_room(&client, parse_join_rule(body.join_rule.as_deref())?)?;
             Ok(json_response(
                 StatusCode::OK,
                 &PreparedBody {
@@ -472,6 +480,7 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
                     .map_err(|e| ApiError::Malformed(e.to_string()))?,
             };
             let sequence = provider
+                .rooms()
                 .create_room(
                     &client,
                     &room,
@@ -487,7 +496,7 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
             let bytes = body_bytes(req).await?;
             let event =
                 Event::decode(&bytes).map_err(|e| ApiError::Malformed(format!("event: {e}")))?;
-            let (accepted, response) = provider.submit(&client, &room, event).await?;
+            let (accepted, response) = provider.rooms().submit(&client, &room, event).await?;
             let body = encode_response(&response)?;
             let status = if accepted {
                 StatusCode::OK
@@ -499,7 +508,7 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
         (Method::GET, ["v1", "rooms", room, "state"]) => {
             let room: RoomId = parse(&percent_decode(room)?, "room")?;
             let client = authenticate(provider, &req).await?;
-            let (state, sequence) = provider.room_state(&client, &room).await?;
+            let (state, sequence) = provider.rooms().room_state(&client, &room).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &StateBody {
@@ -513,15 +522,18 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
         (Method::POST, ["v1", "rooms", room, "hub-removals"]) => {
             let room: RoomId = parse(&percent_decode(room)?, "room")?;
             let client = authenticate(provider, &req).await?;
-            let (state, _) = provider.room_state(&client, &room).await?;
+            let (state, _) = provider.rooms().room_state(&client, &room).await?;
             if !state
                 .participants
                 .iter()
                 .any(|p| p.user_id == client.user())
             {
-                return Err(ApiError::Forbidden("only participants may ask".into()));
+                return Err(ApiError::NotAMember {
+                    user: client.user(),
+                    room,
+                });
             }
-            let proposed = provider.propose_pending_removals(&room).await?;
+            let proposed = provider.rooms().propose_pending_removals(&room).await?;
             Ok(json_response(StatusCode::OK, &ProposedBody { proposed }))
         }
         (Method::GET, ["v1", "inbox"]) => {
@@ -540,7 +552,7 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
                 .transpose()?
                 .map_or(Duration::ZERO, Duration::from_millis)
                 .min(MAX_INBOX_WAIT);
-            let items = provider.inbox_wait(&client, after, limit, wait).await?;
+            let items = provider.inbox().wait(&client, after, limit, wait).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &InboxBody {
@@ -554,8 +566,8 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiRespons
                 },
             ))
         }
-        (_, ["v1", ..]) => Err(ApiError::NotFound(format!("no endpoint {path}"))),
-        _ => Err(ApiError::NotFound(format!("no endpoint {path}"))),
+        (_, ["v1", ..]) => Err(ApiError::NoEndpoint(path)),
+        _ => Err(ApiError::NoEndpoint(path)),
     }
 }
 

@@ -10,6 +10,11 @@
 //! storage = "a.example.redb"           # the redb database file
 //! hub_key = "a.example.hub-key"        # optional; default: beside the database
 //! open_registration = true             # optional; default false
+//! check_invite_timeout_ms = 3000       # optional; how long the hub waits for an invitee's
+//!                                      # server (one attempt; no answer in time refuses)
+//! outbox_retry_base_ms = 200           # optional; the outbox's backoff: it sends each entry
+//! outbox_retry_cap_ms = 30000          # once per attempt and alone decides when to retry
+//! room_cache_max = 262144              # optional; rooms kept in memory at most
 //!
 //! [peers]                              # optional static map; without it, .well-known + DNS
 //! "b.example" = "127.0.0.1:9443"
@@ -19,9 +24,17 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use mimi_codec::ServerName;
+use mimi_transport::{RandomJitter, RetryPolicy};
 use serde::Deserialize;
+
+use crate::context::{
+    DEFAULT_CHECK_INVITE_TIMEOUT, DEFAULT_OUTBOX_RETRY_BASE, DEFAULT_OUTBOX_RETRY_CAP,
+    DEFAULT_ROOM_CACHE_MAX, Settings,
+};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +70,10 @@ struct RawConfig {
     hub_key: Option<PathBuf>,
     #[serde(default)]
     open_registration: bool,
+    check_invite_timeout_ms: Option<u64>,
+    outbox_retry_base_ms: Option<u64>,
+    outbox_retry_cap_ms: Option<u64>,
+    room_cache_max: Option<usize>,
     #[serde(default)]
     peers: BTreeMap<String, SocketAddr>,
 }
@@ -82,6 +99,14 @@ pub struct ProviderConfig {
     pub hub_key: PathBuf,
     /// Whether anyone may register.
     pub open_registration: bool,
+    /// How long the hub waits for an invitee's server to answer a check-invite.
+    pub check_invite_timeout: Duration,
+    /// The outbox's first retry delay.
+    pub outbox_retry_base: Duration,
+    /// The outbox's longest retry delay.
+    pub outbox_retry_cap: Duration,
+    /// Most rooms kept in memory.
+    pub room_cache_max: usize,
     /// Static addresses of peers.
     pub peers: BTreeMap<ServerName, SocketAddr>,
 }
@@ -122,6 +147,14 @@ impl ProviderConfig {
                     .map_err(|e| format!("peers.{name}: {e}"))
             })
             .collect::<Result<_, _>>()?;
+        let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+        let outbox_retry_base = ms(raw.outbox_retry_base_ms, DEFAULT_OUTBOX_RETRY_BASE);
+        let outbox_retry_cap = ms(raw.outbox_retry_cap_ms, DEFAULT_OUTBOX_RETRY_CAP);
+        if outbox_retry_base.is_zero() || outbox_retry_cap < outbox_retry_base {
+            return Err(
+                "outbox_retry_base_ms must be positive and at most outbox_retry_cap_ms".into(),
+            );
+        }
         Ok(ProviderConfig {
             server_name,
             listen: raw.listen,
@@ -132,8 +165,27 @@ impl ProviderConfig {
             storage,
             hub_key,
             open_registration: raw.open_registration,
+            check_invite_timeout: ms(raw.check_invite_timeout_ms, DEFAULT_CHECK_INVITE_TIMEOUT),
+            outbox_retry_base,
+            outbox_retry_cap,
+            room_cache_max: raw.room_cache_max.unwrap_or(DEFAULT_ROOM_CACHE_MAX).max(1),
             peers,
         })
+    }
+
+    /// The provider's settings this configuration gives.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            open_registration: self.open_registration,
+            check_invite_timeout: self.check_invite_timeout,
+            outbox_retry: RetryPolicy {
+                max_attempts: u32::MAX,
+                base: self.outbox_retry_base,
+                cap: self.outbox_retry_cap,
+            },
+            jitter: Arc::new(RandomJitter),
+            room_cache_max: self.room_cache_max,
+        }
     }
 }
 
@@ -152,6 +204,8 @@ mod tests {
             ca = "ca.crt"
             storage = "a.redb"
             open_registration = true
+            check_invite_timeout_ms = 1500
+            outbox_retry_cap_ms = 5000
             [peers]
             "b.example" = "127.0.0.1:9443"
         "#;
@@ -161,6 +215,10 @@ mod tests {
         assert_eq!(c.hub_key, PathBuf::from("/etc/mimi/a.hub-key"));
         assert!(c.open_registration);
         assert_eq!(c.peers.len(), 1);
+        let settings = c.settings();
+        assert_eq!(settings.check_invite_timeout, Duration::from_millis(1500));
+        assert_eq!(settings.outbox_retry.base, DEFAULT_OUTBOX_RETRY_BASE);
+        assert_eq!(settings.outbox_retry.cap, Duration::from_secs(5));
     }
 
     #[test]

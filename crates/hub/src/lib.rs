@@ -2,24 +2,39 @@
 //!
 //! Composes the layers into a provider's server: per room it is the hub (rooms created on
 //! it) or a follower; it routes each event, stores rooms, event logs, group state, key
-//! packages, users and the fan-out outbox in redb, delivers the outbox with retries, and
-//! serves the provider-internal API of its own clients.
+//! packages, users and the fan-out outbox, delivers the outbox with retries, and serves the
+//! provider-internal API of its own clients.
 //!
 //! Every other crate of the workspace may be used here; nothing in the workspace depends on
 //! this crate.
 //!
-//! ## Code map
-//! - [`engine::Provider`]: the MIMI logic (hub and follower roles, the transport
-//!   `Handler`, the operations of the client API), with one lock per room.
-//! - [`outbox`]: delivery of the durable outbox to other servers.
-//! - [`storage`]: the storage trait and its redb and in-memory implementations.
-//! - [`persist`]: how log entries and room metadata are encoded for storage.
+//! ## Code map (parts by role; see `docs/architecture.md`)
+//! - [`provider::Provider`]: the composition root, holding the parts below over one
+//!   shared [`context::Context`] (server name, storage, peers, settings).
+//! - [`rooms`]: the room engine: hub path, follower path, the bounded room cache, the
+//!   storage batches of accepted events ([`rooms::persist`]).
+//! - [`accounts`]: registration, tokens, key packages, identifier discovery.
+//! - [`inbox`]: delivery to this provider's own clients, long polling.
+//! - [`check_invite`]: asking the invitee's server, answering such questions.
+//! - [`federation`]: the transport's `Handler`, one function per MIMI endpoint.
+//! - [`api`]: the client API over HTTPS.
+//! - [`outbox`]: delivery of the durable outbox to other servers, the only retry loop.
+//! - [`peers`]: every call to another provider, behind a trait.
+//! - [`storage`]: the storage trait and its implementations.
+//! - [`error`]: the typed errors and their classes (HTTP statuses).
 //! - [`identity`]: the hub's MLS signing identity.
 
+pub mod accounts;
 pub mod api;
+pub mod check_invite;
 pub mod config;
-pub mod engine;
+pub mod context;
+pub mod error;
+pub mod federation;
 pub mod identity;
+pub mod inbox;
 pub mod outbox;
-pub mod persist;
+pub mod peers;
+pub mod provider;
+pub mod rooms;
 pub mod storage;

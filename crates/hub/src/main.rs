@@ -8,14 +8,46 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use mimi_hub::config::ProviderConfig;
-use mimi_hub::engine::{Provider, ProviderParts};
-use mimi_hub::identity::HubIdentity;
-use mimi_hub::storage::RedbStorage;
+use mimi_hub::config::{ConfigError, ProviderConfig};
+use mimi_hub::identity::{HubIdentity, IdentityError};
+use mimi_hub::peers::HttpsPeers;
+use mimi_hub::provider::{Provider, ProviderParts};
+use mimi_hub::storage::{RedbStorage, StorageError};
 use mimi_transport::tls::{Identity, certificates_from_pem_file, client_config, server_config};
-use mimi_transport::{
-    ClientConfig, MimiClient, Resolver, ServerConfig, StaticResolver, WellKnownResolver,
-};
+use mimi_transport::{ClientConfig, Resolver, ServerConfig, StaticResolver, WellKnownResolver};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Certificates, keys or TLS settings.
+    #[error("TLS: {0}")]
+    Tls(#[from] mimi_transport::TlsConfigError),
+    /// The storage could not be opened.
+    #[error("storage {path}: {source}")]
+    Storage {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: StorageError,
+    },
+    /// The hub's MLS identity could not be loaded or created.
+    #[error("hub key: {0}")]
+    HubKey(#[from] IdentityError),
+    /// A listener could not be bound.
+    #[error("bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A task of the runtime failed.
+    #[error("startup task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -52,16 +84,13 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config_path: PathBuf) -> Result<(), String> {
-    let config = ProviderConfig::load(&config_path).map_err(|e| e.to_string())?;
-    let roots = certificates_from_pem_file(&config.ca).map_err(|e| e.to_string())?;
+async fn run(config_path: PathBuf) -> Result<(), StartError> {
+    let config = ProviderConfig::load(&config_path)?;
+    let roots = certificates_from_pem_file(&config.ca)?;
     let identity = || Identity::from_pem_files(&config.certificate, &config.private_key);
-    let server_tls =
-        server_config(identity().map_err(|e| e.to_string())?, &roots).map_err(|e| e.to_string())?;
-    let api_tls =
-        server_config(identity().map_err(|e| e.to_string())?, &roots).map_err(|e| e.to_string())?;
-    let client_tls = client_config(Some(identity().map_err(|e| e.to_string())?), &roots)
-        .map_err(|e| e.to_string())?;
+    let server_tls = server_config(identity()?, &roots)?;
+    let api_tls = server_config(identity()?, &roots)?;
+    let client_tls = client_config(Some(identity()?), &roots)?;
     let resolver: Arc<dyn Resolver> = if config.peers.is_empty() {
         Arc::new(WellKnownResolver::with_dns(ClientConfig::new(
             client_tls.clone(),
@@ -76,28 +105,34 @@ async fn run(config_path: PathBuf) -> Result<(), String> {
     let storage = {
         let path = config.storage.clone();
         tokio::task::spawn_blocking(move || RedbStorage::open(&path))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("storage {}: {e}", config.storage.display()))?
+            .await?
+            .map_err(|source| StartError::Storage {
+                path: config.storage.clone(),
+                source,
+            })?
     };
-    let hub_identity = HubIdentity::load_or_create(&config.hub_key, &config.server_name)
-        .map_err(|e| e.to_string())?;
+    let hub_identity = HubIdentity::load_or_create(&config.hub_key, &config.server_name)?;
     let provider = Provider::new(ProviderParts {
         server_name: config.server_name.clone(),
         storage: Arc::new(storage),
-        client: MimiClient::new(ClientConfig::new(client_tls), resolver),
+        peers: Arc::new(HttpsPeers::new(ClientConfig::new(client_tls), resolver)),
         identity: hub_identity,
-        open_registration: config.open_registration,
+        settings: config.settings(),
     });
 
-    let federation = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("bind {}: {e}", config.listen))?;
-    let api = tokio::net::TcpListener::bind(config.api_listen)
-        .await
-        .map_err(|e| format!("bind {}: {e}", config.api_listen))?;
-    let federation_addr = federation.local_addr().map_err(|e| e.to_string())?;
-    let api_addr = api.local_addr().map_err(|e| e.to_string())?;
+    let bind = |addr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })
+    };
+    let federation = bind(config.listen).await?;
+    let api = bind(config.api_listen).await?;
+    let local = |l: &tokio::net::TcpListener, addr| {
+        l.local_addr()
+            .map_err(|source| StartError::Bind { addr, source })
+    };
+    let federation_addr = local(&federation, config.listen)?;
+    let api_addr = local(&api, config.api_listen)?;
     println!(
         "mimi-hub {} listening federation={federation_addr} api={api_addr}",
         config.server_name

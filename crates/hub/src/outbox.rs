@@ -6,7 +6,7 @@
 //! A room's entries go to a destination in the order they were committed (its history
 //! order), up to [`ROOM_WINDOW`] at a time: they may arrive out of order on their separate
 //! connections, and the follower holds an early one until the one before it is applied
-//! (`engine`, `FOLLOWER_GAP_WAIT`), so it applies them in order. Different rooms are
+//! (`rooms`, `FOLLOWER_GAP_WAIT`), so it applies them in order. Different rooms are
 //! independent, so the worker keeps up to
 //! [`ROOMS_IN_FLIGHT`] rooms' *chains* (a room's queued entries, in order) going at once and
 //! starts the next room's chain as soon as one ends. It reads storage only for entries it
@@ -18,6 +18,13 @@
 //! capped exponential backoff with full jitter has passed. An entry re-sent after a crash
 //! between its answer and its removal is a duplicate the peer recognises by its sequence
 //! number.
+//!
+//! ## One retry policy
+//! This loop is the only one that retries a delivery: each send is attempted once by the
+//! transport ([`Attempts::Once`]), and the backoff between a failed chain and the next
+//! attempt is the `outbox_retry` setting's `RetryPolicy::delay` (`Settings`, from
+//! `outbox_retry_base_ms`/`outbox_retry_cap_ms` in `provider.toml`), drawn by the settings'
+//! jitter. Its delays are measured on tokio's clock, so paused time drives them in tests.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -25,11 +32,11 @@ use std::time::Duration;
 
 use mimi_codec::{MimiMessage, RoomId, ServerName, Wire};
 use mimi_transport::TransportError;
-use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::engine::Provider;
+use crate::peers::Attempts;
+use crate::provider::Provider;
 use crate::storage::{OutboxEntry, Storage};
 
 /// Unsent entries one worker holds in memory, at most (it reads more as they are sent).
@@ -39,20 +46,8 @@ pub const ROOMS_IN_FLIGHT: usize = 32;
 /// A room's entries one worker has in flight to its destination at the same time (sent in
 /// order; the follower applies them in order, holding one that arrives early).
 pub const ROOM_WINDOW: usize = 4;
-/// First retry delay after a failed delivery.
-pub const RETRY_BASE: Duration = Duration::from_millis(200);
-/// Longest retry delay.
-pub const RETRY_CAP: Duration = Duration::from_secs(30);
 /// How often an idle worker looks at storage even without a notification.
 pub const IDLE_POLL: Duration = Duration::from_secs(5);
-
-/// The delay before retry `n` (0-based): full jitter under `min(cap, base * 2^n)`.
-pub fn retry_delay(n: u32, jitter: f64) -> Duration {
-    let ceiling = RETRY_BASE
-        .saturating_mul(2u32.saturating_pow(n.min(16)))
-        .min(RETRY_CAP);
-    ceiling.mul_f64(jitter.clamp(0.0, 1.0))
-}
 
 /// Runs the outbox workers of a provider until `shutdown` resolves.
 pub async fn run(provider: Arc<Provider>, shutdown: impl std::future::Future<Output = ()>) {
@@ -233,7 +228,8 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
                         if done.unsent.is_empty() {
                             failures = 0;
                         } else {
-                            let delay = retry_delay(failures, rand::thread_rng().r#gen::<f64>());
+                            let settings = &provider.context().settings;
+                            let delay = settings.outbox_retry.delay(failures, settings.jitter.as_ref());
                             tracing::info!(%dest, ?delay, "destination unreachable; retrying");
                             paused_until = Some(tokio::time::Instant::now() + delay);
                             failures = failures.saturating_add(1);
@@ -339,7 +335,12 @@ async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry
         mimi_codec::MessageBody::Fanout(f) => Some(f.sequence),
         _ => entry.seq,
     };
-    match provider.client().send(dest, &message).await {
+    match provider
+        .context()
+        .peers
+        .send(dest, &message, Attempts::Once)
+        .await
+    {
         Ok(_) => {
             tracing::debug!(%dest, room = %entry.room, ?seq, "delivered");
             true

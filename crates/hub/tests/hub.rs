@@ -16,3 +16,9 @@ mod peer_checks;
 
 #[path = "hub/directory.rs"]
 mod directory;
+
+#[path = "hub/sim.rs"]
+mod sim;
+
+#[path = "hub/paused.rs"]
+mod paused;

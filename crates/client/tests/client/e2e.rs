@@ -13,12 +13,14 @@ use mimi_client::cli::{Command, run};
 use mimi_client::messages::Compose;
 use mimi_client::{Client, ClientError, Registration};
 use mimi_codec::{JoinRule, ParticipationState, RoomId, UserId};
-use mimi_hub::engine::{Provider, ProviderParts};
+use mimi_hub::context::Settings;
 use mimi_hub::identity::HubIdentity;
+use mimi_hub::peers::HttpsPeers;
+use mimi_hub::provider::{Provider, ProviderParts};
 use mimi_hub::storage::MemoryStorage;
 use mimi_transport::pki::CertificateAuthority;
 use mimi_transport::tls::{client_config, server_config};
-use mimi_transport::{ClientConfig, MimiClient, ServerConfig, StaticResolver};
+use mimi_transport::{ClientConfig, ServerConfig, StaticResolver};
 
 /// Providers running in this process.
 struct World {
@@ -55,16 +57,19 @@ async fn start(dir: &Path, names: &[&str]) -> World {
         let provider = Provider::new(ProviderParts {
             server_name: server_name.clone(),
             storage: Arc::new(MemoryStorage::new()),
-            client: MimiClient::new(
+            peers: Arc::new(HttpsPeers::new(
                 ClientConfig::new(client_config(Some(issued.identity().unwrap()), &roots).unwrap()),
                 resolver.clone(),
-            ),
+            )),
             identity: HubIdentity::load_or_create(
                 &dir.join(format!("{server_name}.hub.key")),
                 &server_name,
             )
             .unwrap(),
-            open_registration: true,
+            settings: Settings {
+                open_registration: true,
+                ..Settings::default()
+            },
         });
         apis.push((server_name.to_string(), api.local_addr().unwrap()));
         tasks.push(tokio::spawn(mimi_transport::serve(

@@ -2,7 +2,8 @@
 //!
 //! One trait, [`Storage`], with two implementations run by one shared test suite:
 //! [`RedbStorage`] (a redb file on disk, what a provider runs) and [`MemoryStorage`] (the
-//! same semantics in a mutex-guarded map, for tests of the layers above).
+//! same semantics in a mutex-guarded map, for tests of the layers above). [`FaultyStorage`]
+//! wraps either and fails chosen writes, for tests of what a failed write leaves behind.
 //!
 //! What is stored: rooms (their role on this server, the signaling room state and the
 //! delivery service's group state), each room's event log by sequence number, the fan-out
@@ -33,6 +34,7 @@
 //! [`MemoryStorage`] has a mutex), so [`Batch::expect_last_seq`] is enough for optimistic
 //! concurrency between two writers.
 
+mod faulty;
 mod memory;
 mod redb;
 
@@ -40,6 +42,7 @@ use std::collections::BTreeSet;
 
 use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 
+pub use self::faulty::FaultyStorage;
 pub use self::memory::MemoryStorage;
 pub use self::redb::RedbStorage;
 

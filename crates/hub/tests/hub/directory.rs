@@ -9,7 +9,7 @@ use mimi_codec::{
     ParticipationState, ParticipationStateChange, RoomId, Sender, Text, UserId,
 };
 use mimi_e2e::CommitPlan;
-use mimi_hub::engine::ApiError;
+use mimi_hub::error::ApiError;
 use mimi_hub::storage::KeyPackageCount;
 use mimi_transport::TransportError;
 
@@ -67,13 +67,16 @@ async fn an_invite_needs_the_invitees_server_to_agree() {
     let bob = world.client(B, "bob", None).await;
     let room = alice.create_room(&world).await;
     let a = world.provider(A);
-    let initial = a.room_state(&alice.id, &room).await.unwrap();
+    let initial = a.rooms().room_state(&alice.id, &room).await.unwrap();
 
     // c has no such user: c refuses, so the hub refuses the invite.
     let nobody: UserId = "@nobody:c.example".parse().unwrap();
     let answer = invite(&world, &mut alice, &room, &nobody).await;
     assert_eq!(refused_with(answer), ErrorCode::InviteRejected);
-    assert_eq!(a.room_state(&alice.id, &room).await.unwrap(), initial);
+    assert_eq!(
+        a.rooms().room_state(&alice.id, &room).await.unwrap(),
+        initial
+    );
     assert_eq!(world.provider(C).storage().room(&room).unwrap(), None);
 
     // b cannot be reached: a network error counts as a refusal.
@@ -82,13 +85,16 @@ async fn an_invite_needs_the_invitees_server_to_agree() {
     let answer = invite(&world, &mut alice, &room, &bob.user()).await;
     assert_eq!(refused_with(answer), ErrorCode::InviteRejected);
     let a = world.provider(A);
-    assert_eq!(a.room_state(&alice.id, &room).await.unwrap(), initial);
+    assert_eq!(
+        a.rooms().room_state(&alice.id, &room).await.unwrap(),
+        initial
+    );
     assert!(a.storage().outbox_peek(&name(B), 16).unwrap().is_empty());
 
     // A user c knows: accepted, fanned out to c, and in Cathy's inbox.
     let answer = invite(&world, &mut alice, &room, &cathy.user()).await;
     assert_eq!(answer, (true, EventResponse::Ok));
-    let at_hub = a.room_state(&alice.id, &room).await.unwrap();
+    let at_hub = a.rooms().room_state(&alice.id, &room).await.unwrap();
     assert_eq!(at_hub.1, 2);
     let invited = at_hub
         .0
@@ -104,7 +110,10 @@ async fn an_invite_needs_the_invitees_server_to_agree() {
     })
     .await;
     assert_eq!(log_of(&c, &room), log_of(&a, &room));
-    assert_eq!(c.room_state(&cathy.id, &room).await.unwrap(), at_hub);
+    assert_eq!(
+        c.rooms().room_state(&cathy.id, &room).await.unwrap(),
+        at_hub
+    );
     cathy
         .sync_until(&world, "Cathy's invite", |c| !c.seen.is_empty())
         .await;
@@ -134,7 +143,8 @@ async fn a_one_time_key_package_is_handed_out_once() {
         let alice = alice.id.clone();
         let room = room.clone();
         async move {
-            a.claim_key_packages(&alice, &room, &user, vec![])
+            a.accounts()
+                .claim_key_packages(&alice, &room, &user, vec![])
                 .await
                 .map(|kps| {
                     kps.into_iter()
@@ -173,7 +183,10 @@ async fn a_one_time_key_package_is_handed_out_once() {
         [(dan.id.clone(), dan_packages[0].clone())]
     );
     match claim(dan.user()).await {
-        Err(ApiError::NotFound(detail)) => assert!(detail.contains("no key packages"), "{detail}"),
+        Err(e @ ApiError::Refused(_)) => {
+            assert_eq!(e.status(), 404);
+            assert!(e.to_string().contains("no key packages"), "{e}");
+        }
         other => panic!("expected not found, got {other:?}"),
     }
     let fetch = |sender: &str| {
@@ -187,7 +200,10 @@ async fn a_one_time_key_package_is_handed_out_once() {
             })),
         )
     };
-    let refusal = a.client().send(&name(B), &fetch("@alice:a.example")).await;
+    let refusal = world
+        .client_of(A)
+        .send(&name(B), &fetch("@alice:a.example"))
+        .await;
     match refusal {
         Err(TransportError::Refused {
             status: 400,
@@ -196,7 +212,11 @@ async fn a_one_time_key_package_is_handed_out_once() {
         other => panic!("expected NoKeyPackages, got {other:?}"),
     }
     // A fetch must come from a user of the TLS peer.
-    match a.client().send(&name(B), &fetch("@eve:c.example")).await {
+    match world
+        .client_of(A)
+        .send(&name(B), &fetch("@eve:c.example"))
+        .await
+    {
         Err(TransportError::Refused {
             status: 400,
             error: Some(e),
@@ -221,7 +241,7 @@ async fn identifier_discovery_at_a_peer() {
             query,
             search_value: Text::new(value).unwrap(),
         };
-        async move { a.discover(&name(B), request).await.unwrap() }
+        async move { a.accounts().discover(&name(B), request).await.unwrap() }
     };
     let answer = |code, uri: &str| IdentifierResponse {
         code,
@@ -249,6 +269,7 @@ async fn identifier_discovery_at_a_peer() {
     );
     // Alice's own provider answers for itself without the network.
     let local = a
+        .accounts()
         .discover(
             &name(A),
             IdentifierRequest {

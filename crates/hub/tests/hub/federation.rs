@@ -9,7 +9,7 @@ use mimi_codec::{
 use mimi_e2e::{CommitPlan, RemoveTarget};
 use std::sync::atomic::Ordering;
 
-use mimi_hub::persist::decode_event;
+use mimi_hub::rooms::persist::decode_event;
 use mimi_transport::TransportError;
 
 use crate::world::{
@@ -113,15 +113,21 @@ async fn a_room_across_three_providers_has_one_log_everywhere() {
         );
     }
     // The followers' copies of the room state are the hub's.
-    let at_hub = a.room_state(&alice.id, &room).await.unwrap();
+    let at_hub = a.rooms().room_state(&alice.id, &room).await.unwrap();
     assert_eq!(at_hub.1, 6);
     assert_eq!(
-        world.provider(B).room_state(&bob.id, &room).await.unwrap(),
+        world
+            .provider(B)
+            .rooms()
+            .room_state(&bob.id, &room)
+            .await
+            .unwrap(),
         at_hub
     );
     assert_eq!(
         world
             .provider(C)
+            .rooms()
             .room_state(&cathy.id, &room)
             .await
             .unwrap(),
@@ -150,14 +156,14 @@ async fn a_room_across_three_providers_has_one_log_everywhere() {
     let stored = a.storage().log_range(&room, 3, 1).unwrap();
     let again = decode_event(&stored[0].entry).unwrap().message(&room);
     let b = world.provider(B);
-    let bob_inbox = b.inbox(&bob.id, 0, 100).await.unwrap();
+    let bob_inbox = b.inbox().read(&bob.id, 0, 100).await.unwrap();
     let outcome = as_hub.send(&name(B), &again).await.unwrap();
     assert_eq!(
         outcome.response.map(|m| m.body),
         Some(MessageBody::Response(EventResponse::Ok))
     );
     assert_eq!(log_of(&b, &room), hub_log);
-    assert_eq!(b.inbox(&bob.id, 0, 100).await.unwrap(), bob_inbox);
+    assert_eq!(b.inbox().read(&bob.id, 0, 100).await.unwrap(), bob_inbox);
     // A different event under a sequence number the follower has is refused.
     let mut forged = again.clone();
     if let MessageBody::Fanout(f) = &mut forged.body {
@@ -370,9 +376,14 @@ async fn a_server_that_stopped_participating_catches_up_when_it_takes_part_again
     assert_eq!(hub_log.len(), kicked + 2);
     log_reaches(&world, B, &room, hub_log.len()).await;
     assert_eq!(log_of(&world.provider(B), &room), hub_log);
-    let at_hub = a.room_state(&alice.id, &room).await.unwrap();
+    let at_hub = a.rooms().room_state(&alice.id, &room).await.unwrap();
     assert_eq!(
-        world.provider(B).room_state(&bob.id, &room).await.unwrap(),
+        world
+            .provider(B)
+            .rooms()
+            .room_state(&bob.id, &room)
+            .await
+            .unwrap(),
         at_hub
     );
     outbox_drains(&world, B).await;
@@ -473,7 +484,8 @@ async fn a_long_polling_inbox_read_answers_when_an_item_arrives() {
     bob.sync(&world.provider(B)).await;
     let empty = world
         .provider(B)
-        .inbox_wait(&bob.id, bob.cursor, 16, Duration::from_millis(50))
+        .inbox()
+        .wait(&bob.id, bob.cursor, 16, Duration::from_millis(50))
         .await
         .unwrap();
     assert!(empty.is_empty());
@@ -484,7 +496,9 @@ async fn a_long_polling_inbox_read_answers_when_an_item_arrives() {
         tokio::spawn(async move {
             tokio::time::timeout(
                 Duration::from_secs(10),
-                provider.inbox_wait(&client, cursor, 16, Duration::from_secs(20)),
+                provider
+                    .inbox()
+                    .wait(&client, cursor, 16, Duration::from_secs(20)),
             )
             .await
         })
@@ -508,7 +522,8 @@ async fn a_long_polling_inbox_read_answers_when_an_item_arrives() {
 /// client's ID is refused, and the cache survives nothing a restart would not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_authentication_still_refuses_wrong_tokens() {
-    use mimi_hub::engine::{ApiError, Registration};
+    use mimi_hub::accounts::Registration;
+    use mimi_hub::error::ApiError;
     let mut world = World::start(&[A]).await;
     let register = |localpart: &str| Registration {
         localpart: localpart.into(),
@@ -516,38 +531,51 @@ async fn cached_authentication_still_refuses_wrong_tokens() {
         ..Registration::default()
     };
     let a = world.provider(A);
-    let first = a.register(register("erin"), None).await.unwrap();
-    let second = a.register(register("frank"), None).await.unwrap();
+    let first = a.accounts().register(register("erin"), None).await.unwrap();
+    let second = a
+        .accounts()
+        .register(register("frank"), None)
+        .await
+        .unwrap();
     for _ in 0..2 {
         assert_eq!(
-            a.authenticate(&first.token).await,
-            Ok(first.client_id.clone())
+            a.accounts().authenticate(&first.token).await.unwrap(),
+            first.client_id
         );
     }
     let (id, secret) = first.token.rsplit_once('.').unwrap();
     let wrong = format!("{id}.{}", "0".repeat(secret.len()));
-    assert_eq!(a.authenticate(&wrong).await, Err(ApiError::Unauthorized));
+    assert!(matches!(
+        a.accounts().authenticate(&wrong).await,
+        Err(ApiError::Unauthorized)
+    ));
     let (_, other_secret) = second.token.rsplit_once('.').unwrap();
     let swapped = format!("{id}.{other_secret}");
-    assert_eq!(a.authenticate(&swapped).await, Err(ApiError::Unauthorized));
+    assert!(matches!(
+        a.accounts().authenticate(&swapped).await,
+        Err(ApiError::Unauthorized)
+    ));
     // Registering the same client again is refused and changes nothing cached.
     assert!(matches!(
-        a.register(register("erin"), None).await,
-        Err(ApiError::Conflict(_))
+        a.accounts().register(register("erin"), None).await,
+        Err(ApiError::UserExists(_))
     ));
     assert_eq!(
-        a.authenticate(&first.token).await,
-        Ok(first.client_id.clone())
+        a.accounts().authenticate(&first.token).await.unwrap(),
+        first.client_id
     );
     drop(a);
     world.stop(A).await;
     world.restart(A).await;
     let a = world.provider(A);
     assert_eq!(
-        a.authenticate(&first.token).await,
-        Ok(first.client_id.clone())
+        a.accounts().authenticate(&first.token).await.unwrap(),
+        first.client_id
     );
-    assert_eq!(a.authenticate(&wrong).await, Err(ApiError::Unauthorized));
+    assert!(matches!(
+        a.accounts().authenticate(&wrong).await,
+        Err(ApiError::Unauthorized)
+    ));
     drop(a);
     world.shutdown().await;
 }

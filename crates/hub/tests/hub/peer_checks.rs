@@ -7,7 +7,7 @@ use mimi_codec::{
     ErrorCode, Event, IdentifierDiscoveryCode, IdentifierQuery, IdentifierRequest, MessageBody,
     MimiMessage, MlsBytes, SendMessageRequest, Sender, Text, UserId, Wire,
 };
-use mimi_hub::persist::decode_event;
+use mimi_hub::rooms::persist::decode_event;
 use mimi_transport::body::decode_error_body;
 use mimi_transport::{TransportError, tls};
 

@@ -22,9 +22,12 @@ use mimi_codec::{
     UserEvent, UserId, Wire,
 };
 use mimi_e2e::{CommitPlan, ExternalSender, MlsClient, Processed};
-use mimi_hub::engine::{Provider, ProviderParts, Registration};
+use mimi_hub::accounts::Registration;
+use mimi_hub::context::Settings;
 use mimi_hub::identity::HubIdentity;
-use mimi_hub::persist::decode_event;
+use mimi_hub::peers::HttpsPeers;
+use mimi_hub::provider::{Provider, ProviderParts};
+use mimi_hub::rooms::persist::decode_event;
 use mimi_hub::storage::{MAX_READ_LIMIT, RedbStorage, Storage};
 use mimi_signaling::{EventHash, Room};
 use mimi_transport::pki::CertificateAuthority;
@@ -168,6 +171,16 @@ impl World {
 
     /// A MIMI client presenting `server`'s certificate, with quick retries.
     pub fn mimi_client(&self, tls: Arc<rustls::ClientConfig>) -> MimiClient {
+        MimiClient::new(Self::client_config(tls), Arc::new(self.resolver()))
+    }
+
+    /// A MIMI client presenting `server`'s certificate, as the provider `server` does.
+    pub fn client_of(&self, server: &str) -> MimiClient {
+        self.mimi_client(self.pki.client_tls(Some(server)))
+    }
+
+    /// The transport client configuration of the world: quick retries.
+    fn client_config(tls: Arc<rustls::ClientConfig>) -> ClientConfig {
         let mut config = ClientConfig::new(tls);
         config.retry = RetryPolicy {
             max_attempts: 2,
@@ -177,7 +190,7 @@ impl World {
         config.connect_timeout = Duration::from_secs(5);
         config.request_timeout = Duration::from_secs(20);
         config.operation_timeout = Duration::from_secs(30);
-        MimiClient::new(config, Arc::new(self.resolver()))
+        config
     }
 
     fn storage_path(&self, server: &str) -> PathBuf {
@@ -193,13 +206,19 @@ impl World {
             &server_name,
         )
         .unwrap();
-        let client = self.mimi_client(self.pki.client_tls(Some(server)));
+        let peers = HttpsPeers::new(
+            Self::client_config(self.pki.client_tls(Some(server))),
+            Arc::new(self.resolver()),
+        );
         let provider = Provider::new(ProviderParts {
             server_name: server_name.clone(),
             storage,
-            client,
+            peers: Arc::new(peers),
             identity,
-            open_registration: true,
+            settings: Settings {
+                open_registration: true,
+                ..Settings::default()
+            },
         });
         let tls = tls::server_config(self.pki.identity(server), self.pki.roots()).unwrap();
         let mut config = ServerConfig::new(tls, server_name);
@@ -280,8 +299,42 @@ impl World {
 
     /// Register a user (with one device) at `server` and open its MLS client.
     pub async fn client(&self, server: &str, localpart: &str, display: Option<&str>) -> Client {
-        let provider = self.provider(server);
+        new_client(self, self.dir.path(), server, localpart, display).await
+    }
+
+    /// Stop every running provider.
+    pub async fn shutdown(mut self) {
+        let names: Vec<String> = self.nodes.keys().cloned().collect();
+        for n in names {
+            self.halt(&n).await;
+        }
+    }
+}
+
+/// Where a test finds a provider by name (the HTTPS world, or the in-process one).
+pub trait Providers {
+    /// The running provider `server`.
+    fn provider(&self, server: &str) -> Arc<Provider>;
+}
+
+impl Providers for World {
+    fn provider(&self, server: &str) -> Arc<Provider> {
+        World::provider(self, server)
+    }
+}
+
+/// Register a user (with one device) at `server` and open its MLS client in `dir`.
+pub async fn new_client(
+    world: &impl Providers,
+    dir: &std::path::Path,
+    server: &str,
+    localpart: &str,
+    display: Option<&str>,
+) -> Client {
+    {
+        let provider = world.provider(server);
         let registered = provider
+            .accounts()
             .register(
                 Registration {
                     localpart: localpart.into(),
@@ -294,7 +347,7 @@ impl World {
             )
             .await
             .unwrap();
-        let dir = self.dir.path().join(format!("client-{localpart}-{server}"));
+        let dir = dir.join(format!("client-{localpart}-{server}"));
         let mls = MlsClient::open(&dir, registered.client_id.clone()).unwrap();
         Client {
             server: server.to_string(),
@@ -303,14 +356,6 @@ impl World {
             cursor: 0,
             received: Vec::new(),
             seen: Vec::new(),
-        }
-    }
-
-    /// Stop every running provider.
-    pub async fn shutdown(mut self) {
-        let names: Vec<String> = self.nodes.keys().cloned().collect();
-        for n in names {
-            self.halt(&n).await;
         }
     }
 }
@@ -341,7 +386,7 @@ impl Client {
     /// returns them in that order.
     pub async fn publish(
         &mut self,
-        world: &World,
+        world: &impl Providers,
         one_time: usize,
         last_resort: bool,
     ) -> Vec<Vec<u8>> {
@@ -354,6 +399,7 @@ impl Client {
         }
         let stored = world
             .provider(&self.server)
+            .accounts()
             .publish_key_packages(&self.id, packages.clone())
             .await
             .unwrap();
@@ -370,7 +416,8 @@ impl Client {
     /// decrypt application messages.
     pub async fn sync(&mut self, provider: &Provider) {
         let items = provider
-            .inbox(&self.id, self.cursor, MAX_READ_LIMIT)
+            .inbox()
+            .read(&self.id, self.cursor, MAX_READ_LIMIT)
             .await
             .unwrap();
         for (cursor, bytes) in items {
@@ -417,7 +464,7 @@ impl Client {
     /// Sync until `done` holds (the client's provider delivers in the background).
     pub async fn sync_until(
         &mut self,
-        world: &World,
+        world: &impl Providers,
         what: &str,
         mut done: impl FnMut(&mut Client) -> bool,
     ) {
@@ -437,15 +484,17 @@ impl Client {
     }
 
     /// Create a members-only room hubbed at this client's provider.
-    pub async fn create_room(&mut self, world: &World) -> RoomId {
+    pub async fn create_room(&mut self, world: &impl Providers) -> RoomId {
         let provider = world.provider(&self.server);
         let prepared = provider
+            .rooms()
             .prepare_room(&self.id, JoinRule::MembersOnly)
             .unwrap();
         let hub =
             ExternalSender::tls_deserialize_exact(prepared.hub_external_sender.as_slice()).unwrap();
         let created = self.mls.create_room(&prepared.room_state, hub).unwrap();
         let sequence = provider
+            .rooms()
             .create_room(
                 &self.id,
                 &prepared.room_id,
@@ -464,12 +513,13 @@ impl Client {
     /// The room state after this client's `changes`, from its provider's copy.
     pub async fn state_after(
         &self,
-        world: &World,
+        world: &impl Providers,
         room: &RoomId,
         changes: &[UserEvent],
     ) -> RoomState {
         let (state, _) = world
             .provider(&self.server)
+            .rooms()
             .room_state(&self.id, room)
             .await
             .unwrap();
@@ -483,12 +533,13 @@ impl Client {
     /// Submit an event through this client's provider.
     pub async fn submit(
         &self,
-        world: &World,
+        world: &impl Providers,
         room: &RoomId,
         event: Event,
     ) -> (bool, EventResponse) {
         world
             .provider(&self.server)
+            .rooms()
             .submit(&self.id, room, event)
             .await
             .unwrap()
@@ -496,9 +547,10 @@ impl Client {
 
     /// Add `user` (joined, with all the clients it has key packages for) in one commit; the
     /// commit must be accepted. The client then processes its own commit.
-    pub async fn add(&mut self, world: &World, room: &RoomId, user: &UserId) {
+    pub async fn add(&mut self, world: &impl Providers, room: &RoomId, user: &UserId) {
         let provider = world.provider(&self.server);
         let key_packages = provider
+            .accounts()
             .claim_key_packages(&self.id, room, user, vec![])
             .await
             .unwrap();
@@ -532,7 +584,7 @@ impl Client {
     }
 
     /// Encrypt and send an application message; it must be accepted.
-    pub async fn say(&mut self, world: &World, room: &RoomId, text: &str) {
+    pub async fn say(&mut self, world: &impl Providers, room: &RoomId, text: &str) {
         let ciphertext = self.mls.encrypt(room, text.as_bytes()).unwrap();
         let event = Event::DsSendMessage(SendMessageRequest {
             application_message: MlsBytes::new(ciphertext).unwrap(),

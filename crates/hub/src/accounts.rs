@@ -1,0 +1,376 @@
+//! Accounts and the directory: registration of this provider's users and clients, their
+//! bearer tokens (and the cache of token hashes that spares a storage read per request),
+//! their key packages (publishing, claiming them locally or at the user's provider with
+//! `ds.fetch_key_packages`, and answering that request from peers), and identifier
+//! discovery (answering for this server's directory, asking peers for theirs). It owns the
+//! token cache; it knows nothing of rooms.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use mimi_codec::mls_ids::DEFAULT_CIPHER_SUITE;
+use mimi_codec::{
+    BoundedVec, ClientId, ErrorCode, Event, EventError, EventResponse, IdentifierDiscoveryCode,
+    IdentifierQuery, IdentifierRequest, IdentifierResponse, KeyPackageEntry, KeyPackageType,
+    KeyPackagesRequest, KeyPackagesResponse, MessageBody, MimiMessage, MlsBytes, RoomId, Sender,
+    ServerName, Text, UserId,
+};
+use mimi_transport::TransportError;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::context::Context;
+use crate::error::ApiError;
+use crate::peers::Attempts;
+use crate::storage::{ClientRecord, DirectoryField, StoredKeyPackage, UserRecord};
+
+/// Most clients whose token hash [`Accounts::authenticate`] keeps in memory; beyond it the
+/// cache starts again empty.
+pub const AUTH_CACHE_MAX: usize = 100_000;
+
+/// A new client's registration (`POST /v1/register`).
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    /// The user's localpart.
+    pub localpart: String,
+    /// The device part of the client ID.
+    pub device: String,
+    /// Directory fields.
+    pub handle: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+}
+
+/// A registered client and its bearer token.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The user.
+    pub user_id: UserId,
+    /// The client.
+    pub client_id: ClientId,
+    /// Its bearer token (shown once).
+    pub token: String,
+}
+
+/// Token hashes read from storage. `generation` grows whenever a client's token is
+/// written, so that a hash read before that write is never cached after it.
+#[derive(Debug, Default)]
+struct AuthCache {
+    generation: u64,
+    hashes: HashMap<ClientId, [u8; 32]>,
+}
+
+/// The accounts part (see the module documentation).
+#[derive(Debug)]
+pub struct Accounts {
+    ctx: Arc<Context>,
+    auth_cache: Mutex<AuthCache>,
+}
+
+fn token_hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn err(code: ErrorCode, detail: impl Into<String>) -> EventError {
+    EventError::new(code, detail)
+}
+
+fn internal(e: impl std::fmt::Display) -> EventError {
+    EventError::new(ErrorCode::Internal, e.to_string())
+}
+
+impl Accounts {
+    /// The accounts over the shared context.
+    pub fn new(ctx: Arc<Context>) -> Accounts {
+        Accounts {
+            ctx,
+            auth_cache: Mutex::new(AuthCache::default()),
+        }
+    }
+
+    fn auth_cache(&self) -> std::sync::MutexGuard<'_, AuthCache> {
+        self.auth_cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Authenticate a bearer token (`<client id>.<secret>`).
+    pub async fn authenticate(&self, token: &str) -> Result<ClientId, ApiError> {
+        let (id, secret) = token.rsplit_once('.').ok_or(ApiError::Unauthorized)?;
+        let client: ClientId = id.parse().map_err(|_| ApiError::Unauthorized)?;
+        let (cached, generation) = {
+            let cache = self.auth_cache();
+            (cache.hashes.get(&client).copied(), cache.generation)
+        };
+        let stored = match cached {
+            Some(hash) => hash,
+            None => {
+                let c = client.clone();
+                let hash = self
+                    .ctx
+                    .blocking(move |s| s.client(&c))
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?
+                    .token_hash;
+                let mut cache = self.auth_cache();
+                if cache.generation == generation {
+                    if cache.hashes.len() >= AUTH_CACHE_MAX {
+                        cache.hashes.clear();
+                    }
+                    cache.hashes.insert(client.clone(), hash);
+                }
+                hash
+            }
+        };
+        let given = token_hash(secret);
+        // Constant-time comparison.
+        let diff = given
+            .iter()
+            .zip(stored.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if diff == 0 {
+            Ok(client)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+
+    /// Register a client (and its user, if new). `by` is the authenticated client, needed to
+    /// add a device to an existing user.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        by: Option<ClientId>,
+    ) -> Result<Registered, ApiError> {
+        let user_id = UserId::new(&registration.localpart, &self.ctx.server_name)?;
+        let client_id = ClientId::new(&user_id, &registration.device)?;
+        let u = user_id.clone();
+        let existing = self.ctx.blocking(move |s| s.user(&u)).await?;
+        match (&existing, &by) {
+            (Some(_), Some(by)) if by.user() == user_id => {}
+            (Some(_), _) => return Err(ApiError::UserExists(user_id)),
+            (None, _) if !self.ctx.settings.open_registration => {
+                return Err(ApiError::RegistrationClosed);
+            }
+            (None, _) => {}
+        }
+        let c = client_id.clone();
+        if self.ctx.blocking(move |s| s.client(&c)).await?.is_some() {
+            return Err(ApiError::ClientExists(client_id));
+        }
+        if existing.is_none() {
+            let record = UserRecord {
+                user_id: user_id.clone(),
+                handle: registration.handle,
+                email: registration.email,
+                phone: registration.phone,
+                display_name: registration.display_name,
+            };
+            self.ctx.blocking(move |s| s.put_user(&record)).await?;
+        }
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let secret = hex::encode(secret);
+        let record = ClientRecord {
+            client_id: client_id.clone(),
+            token_hash: token_hash(&secret),
+        };
+        let written = self.ctx.blocking(move |s| s.put_client(&record)).await;
+        {
+            // Whether or not the write went through, no earlier read of this client's
+            // token may stay cached.
+            let mut cache = self.auth_cache();
+            cache.generation = cache.generation.wrapping_add(1);
+            cache.hashes.remove(&client_id);
+        }
+        written?;
+        Ok(Registered {
+            token: format!("{client_id}.{secret}"),
+            user_id,
+            client_id,
+        })
+    }
+
+    /// Publish key packages for `client` (DS-KP-1 on each).
+    pub async fn publish_key_packages(
+        &self,
+        client: &ClientId,
+        packages: Vec<Vec<u8>>,
+    ) -> Result<usize, ApiError> {
+        let mut stored = Vec::new();
+        for bytes in packages {
+            let kp = mimi_ds::validate_key_package(&bytes, client)
+                .map_err(ApiError::InvalidKeyPackage)?;
+            stored.push(StoredKeyPackage {
+                cipher_suite: kp.cipher_suite,
+                last_resort: kp.last_resort,
+                hash_ref: kp.hash_ref,
+                bytes: kp.bytes,
+            });
+        }
+        let n = stored.len();
+        let c = client.clone();
+        self.ctx
+            .blocking(move |s| s.publish_key_packages(&c, stored))
+            .await?;
+        Ok(n)
+    }
+
+    /// Answer `ds.fetch_key_packages` for one of this server's users (DS-KP-2): claim one
+    /// key package per client.
+    pub async fn key_packages_for(
+        &self,
+        request: KeyPackagesRequest,
+    ) -> Result<EventResponse, EventError> {
+        let name = &self.ctx.server_name;
+        if request.user.server() != *name {
+            return Err(err(
+                ErrorCode::UnknownUser,
+                format!("{} is not a user of {name}", request.user),
+            ));
+        }
+        let user = request.user.clone();
+        let known = self
+            .ctx
+            .blocking(move |s| s.user(&user))
+            .await
+            .map_err(internal)?;
+        if known.is_none() {
+            return Err(err(
+                ErrorCode::UnknownUser,
+                format!("no user {}", request.user),
+            ));
+        }
+        let user = request.user.clone();
+        let clients: Vec<ClientId> = request.clients.as_slice().to_vec();
+        let suite = request.cipher_suite;
+        let claimed = self
+            .ctx
+            .blocking(move |s| s.claim_key_packages(&user, &clients, suite))
+            .await
+            .map_err(internal)?;
+        if claimed.is_empty() {
+            return Err(err(
+                ErrorCode::NoKeyPackages,
+                format!("no key packages for {}", request.user),
+            ));
+        }
+        let entries = claimed
+            .into_iter()
+            .map(|(client, bytes)| {
+                Ok(KeyPackageEntry {
+                    client,
+                    kind: KeyPackageType::MlsKeyPackage,
+                    key_package: MlsBytes::new(bytes)?,
+                })
+            })
+            .collect::<Result<Vec<_>, mimi_codec::CodecError>>()
+            .map_err(internal)?;
+        Ok(EventResponse::KeyPackages(KeyPackagesResponse {
+            key_packages: BoundedVec::new(entries).map_err(internal)?,
+        }))
+    }
+
+    /// Claim key packages of `user`'s clients for use in `room` (locally, or at the user's
+    /// server with `ds.fetch_key_packages`).
+    pub async fn claim_key_packages(
+        &self,
+        requester: &ClientId,
+        room: &RoomId,
+        user: &UserId,
+        clients: Vec<ClientId>,
+    ) -> Result<Vec<KeyPackageEntry>, ApiError> {
+        let request = KeyPackagesRequest {
+            cipher_suite: DEFAULT_CIPHER_SUITE,
+            user: user.clone(),
+            clients: BoundedVec::new(clients)?,
+        };
+        let server = user.server();
+        let response = if server == self.ctx.server_name {
+            self.key_packages_for(request)
+                .await
+                .map_err(ApiError::Refused)?
+        } else {
+            let msg = MimiMessage::new(
+                room.clone(),
+                Sender::User(requester.user()),
+                MessageBody::Event(Event::DsFetchKeyPackages(request)),
+            );
+            match self
+                .ctx
+                .peers
+                .send(&server, &msg, Attempts::Transport)
+                .await
+            {
+                Ok(out) => match out.response.map(|m| m.body) {
+                    Some(MessageBody::Response(r)) => r,
+                    _ => {
+                        return Err(ApiError::PeerAnswer {
+                            server,
+                            what: "no key packages",
+                        });
+                    }
+                },
+                Err(TransportError::Refused { error: Some(e), .. }) => EventResponse::Error(e),
+                Err(e) => return Err(ApiError::peer(&server, e)),
+            }
+        };
+        match response {
+            EventResponse::KeyPackages(k) => Ok(k.key_packages.into_vec()),
+            EventResponse::Error(e) => Err(ApiError::Refused(e)),
+            _ => Err(ApiError::PeerAnswer {
+                server,
+                what: "an unexpected response",
+            }),
+        }
+    }
+
+    /// Identifier discovery at `domain` (this server, or a peer over MIMI).
+    pub async fn discover(
+        &self,
+        domain: &ServerName,
+        request: IdentifierRequest,
+    ) -> Result<IdentifierResponse, ApiError> {
+        if *domain == self.ctx.server_name {
+            return Ok(self.discover_locally(&request).await);
+        }
+        self.ctx
+            .peers
+            .identifier_discovery(domain, domain, &request)
+            .await
+            .map_err(|e| ApiError::peer(domain, e))
+    }
+
+    /// This server's answer to identifier discovery in its own directory.
+    pub async fn discover_locally(&self, request: &IdentifierRequest) -> IdentifierResponse {
+        let field = match request.query {
+            IdentifierQuery::Handle => Some(DirectoryField::Handle),
+            IdentifierQuery::Email => Some(DirectoryField::Email),
+            IdentifierQuery::Phone => Some(DirectoryField::Phone),
+            IdentifierQuery::Nick => Some(DirectoryField::DisplayName),
+            _ => None,
+        };
+        let response = |code, uri: &str| IdentifierResponse {
+            code,
+            uri: Text::new(uri).unwrap_or_default(),
+        };
+        let Some(field) = field else {
+            return response(IdentifierDiscoveryCode::UnsupportedField, "");
+        };
+        let value = request.search_value.as_str().to_owned();
+        match self
+            .ctx
+            .blocking(move |s| s.find_users(field, &value))
+            .await
+        {
+            Ok(users) => match users.as_slice() {
+                [] => response(IdentifierDiscoveryCode::NotFound, ""),
+                [one] => response(IdentifierDiscoveryCode::Success, one.as_str()),
+                _ => response(IdentifierDiscoveryCode::Ambiguous, ""),
+            },
+            Err(_) => response(IdentifierDiscoveryCode::Forbidden, ""),
+        }
+    }
+}

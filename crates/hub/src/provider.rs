@@ -1,0 +1,121 @@
+//! The composition root: a [`Provider`] is this server's parts, built over one shared
+//! [`Context`] — the room engine ([`Rooms`]), the accounts and directory ([`Accounts`]), the
+//! inbox ([`Inbox`]) and check-invite ([`CheckInvite`]) — and nothing else. The federation
+//! endpoints (`federation`), the client API (`api`) and the outbox (`outbox`) reach the
+//! parts through it.
+
+use std::sync::Arc;
+
+use mimi_codec::ServerName;
+use tokio::sync::Notify;
+
+use crate::accounts::Accounts;
+use crate::check_invite::CheckInvite;
+use crate::context::{Context, Settings};
+use crate::identity::HubIdentity;
+use crate::inbox::Inbox;
+use crate::peers::Peers;
+use crate::rooms::Rooms;
+use crate::storage::Storage;
+
+/// Everything a provider is built from.
+pub struct ProviderParts {
+    /// This server's name.
+    pub server_name: ServerName,
+    /// Its storage.
+    pub storage: Arc<dyn Storage>,
+    /// Its calls to other servers ([`crate::peers::HttpsPeers`] in a running server).
+    pub peers: Arc<dyn Peers>,
+    /// Its MLS identity as a hub.
+    pub identity: HubIdentity,
+    /// Its settings.
+    pub settings: Settings,
+}
+
+/// One provider's server: its parts (see the module documentation).
+pub struct Provider {
+    ctx: Arc<Context>,
+    rooms: Rooms,
+    accounts: Accounts,
+    inbox: Arc<Inbox>,
+    check_invite: Arc<CheckInvite>,
+    outbox: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.ctx.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    /// A provider built from its parts.
+    pub fn new(parts: ProviderParts) -> Arc<Provider> {
+        let ctx = Arc::new(Context {
+            server_name: parts.server_name,
+            storage: parts.storage,
+            peers: parts.peers,
+            settings: parts.settings,
+        });
+        let inbox = Arc::new(Inbox::new(Arc::clone(&ctx)));
+        let check_invite = Arc::new(CheckInvite::new(Arc::clone(&ctx)));
+        let outbox = Arc::new(Notify::new());
+        let rooms = Rooms::new(
+            Arc::clone(&ctx),
+            parts.identity,
+            Arc::clone(&inbox),
+            Arc::clone(&check_invite),
+            Arc::clone(&outbox),
+        );
+        Arc::new(Provider {
+            accounts: Accounts::new(Arc::clone(&ctx)),
+            ctx,
+            rooms,
+            inbox,
+            check_invite,
+            outbox,
+        })
+    }
+
+    /// This server's name.
+    pub fn server_name(&self) -> &ServerName {
+        &self.ctx.server_name
+    }
+
+    /// The shared context.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.ctx.storage
+    }
+
+    /// The room engine.
+    pub fn rooms(&self) -> &Rooms {
+        &self.rooms
+    }
+
+    /// Accounts, key packages and the directory.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// The local clients' inboxes.
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+
+    /// Check-invite.
+    pub fn invites(&self) -> &CheckInvite {
+        &self.check_invite
+    }
+
+    /// Notified whenever outbox entries become durable.
+    pub fn outbox_notify(&self) -> Arc<Notify> {
+        Arc::clone(&self.outbox)
+    }
+}

@@ -1,0 +1,111 @@
+//! The hub path: a limited event for a room created on this server, from one of its own
+//! clients or from a peer the transport authenticated. Check, ask each invitee's server
+//! (check-invite) with the room's lock released, check again if the room moved on
+//! meanwhile, accept, submit the write, answer once it is durable.
+
+use std::collections::BTreeSet;
+
+use mimi_codec::{ErrorCode, Event, EventError, EventResponse, RoomId, Sender, UserId};
+use mimi_signaling::Operation;
+
+use super::{Rooms, Slot, group_users, internal};
+use crate::check_invite::room_state_after;
+
+fn err(code: ErrorCode, detail: impl Into<String>) -> EventError {
+    EventError::new(code, detail)
+}
+
+impl Rooms {
+    /// The hub's handling of a limited event from `sender` (already authenticated as coming
+    /// from the sender's server, or from this server's own client).
+    ///
+    /// The check → (unlock, ask the invitees' servers, relock) → accept sequence is all
+    /// here: while the room's lock is released its other events go on being accepted; on
+    /// relocking the event is checked again against the room as it is now, and an invitee
+    /// whose server answered keeps that answer (`docs/spec-decisions.md`, "Check-invite
+    /// outside the room's lock"). An invitee the new check names for the first time is
+    /// asked in turn.
+    pub(crate) async fn hub_event(
+        &self,
+        room_id: &RoomId,
+        sender: Sender,
+        event: Event,
+    ) -> Result<EventResponse, EventError> {
+        let handle = self.cache.hold(room_id);
+        let mut asked: BTreeSet<UserId> = BTreeSet::new();
+        loop {
+            let mut guard = handle.slot().lock().await;
+            self.load(room_id, &mut guard).await.map_err(internal)?;
+            let Slot::Hub(hub_room, meta) = &mut *guard else {
+                return Err(match &*guard {
+                    Slot::Follower(_) => err(
+                        ErrorCode::NotHub,
+                        format!("{} is not the hub of {room_id}", self.ctx.server_name),
+                    ),
+                    _ => err(ErrorCode::UnknownRoom, format!("unknown room {room_id}")),
+                });
+            };
+            match &event {
+                Event::DsFetchGroupInfo(_) => {
+                    return hub_room.group_info(&sender).map_err(|e| e.to_event_error());
+                }
+                Event::RoomInfo(_) | Event::DsFetchKeyPackages(_) | Event::DsCreateGroup(_) => {
+                    return Err(err(
+                        ErrorCode::UnsupportedEvent,
+                        format!("{} is not sent to a room's hub", event.event_type()),
+                    ));
+                }
+                _ => {}
+            }
+            let transitions = hub_room
+                .check(&sender, &event)
+                .map_err(|e| e.to_event_error())?;
+            let to_ask: Vec<UserId> = transitions
+                .iter()
+                .filter(|t| t.operation() == Operation::Invite && !asked.contains(t.target()))
+                .map(|t| t.target().clone())
+                .collect();
+            if to_ask.is_empty() {
+                let group_changed =
+                    !matches!(event, Event::DsSendMessage(_) | Event::RoomUserUnsigned(_));
+                let in_group_before = group_users(hub_room.group());
+                let accepted = hub_room
+                    .accept(sender, event)
+                    .map_err(|e| e.to_event_error())?;
+                let written = self
+                    .persist_hub_event(
+                        room_id,
+                        hub_room,
+                        meta,
+                        &accepted,
+                        group_changed,
+                        in_group_before,
+                    )
+                    .await;
+                let submitted = match written {
+                    Ok(submitted) => submitted,
+                    Err(e) => {
+                        // Memory must not run ahead of storage: the next event reloads.
+                        *guard = Slot::Unloaded;
+                        return Err(e);
+                    }
+                };
+                drop(guard);
+                self.settle(room_id, &handle, submitted)
+                    .await
+                    .map_err(internal)?;
+                return Ok(EventResponse::Ok);
+            }
+            // The check-invite exchange (main spec, "Invites" step 4) before accepting,
+            // about the state after the whole event, without the room's lock.
+            let after = room_state_after(hub_room.hub().room(), &transitions)?;
+            drop(guard);
+            for invitee in to_ask {
+                self.check_invite
+                    .ask(room_id, &sender, &event, &invitee, after.clone())
+                    .await?;
+                asked.insert(invitee);
+            }
+        }
+    }
+}

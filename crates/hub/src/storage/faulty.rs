@@ -1,0 +1,205 @@
+//! A [`Storage`] that fails chosen writes: it wraps any storage and answers a batch that a
+//! rule picks with [`StorageError::Backend`] without passing it on, so nothing of it is
+//! written. Tests use it to check that a failed write leaves nothing half-applied; it is
+//! not meant for a running server.
+
+use std::sync::{Arc, Mutex};
+
+use mimi_codec::{ClientId, RoomId, ServerName, UserId};
+
+use super::{
+    Batch, ClientRecord, CommitOutcome, DirectoryField, KeyPackageCount, LogEntry, OutboxEntry,
+    PendingCommit, RoomRecord, Storage, StorageError, StoredKeyPackage, UserRecord,
+};
+
+type Rule = Box<dyn FnMut(&Batch) -> bool + Send>;
+
+/// Wraps a storage and fails the batches a rule picks (see the module documentation).
+pub struct FaultyStorage {
+    inner: Arc<dyn Storage>,
+    rules: Mutex<Vec<Rule>>,
+    failed: Mutex<Vec<Batch>>,
+}
+
+impl std::fmt::Debug for FaultyStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultyStorage").finish_non_exhaustive()
+    }
+}
+
+impl FaultyStorage {
+    /// `inner`, failing nothing yet.
+    pub fn new(inner: Arc<dyn Storage>) -> FaultyStorage {
+        FaultyStorage {
+            inner,
+            rules: Mutex::new(Vec::new()),
+            failed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Fail every later batch (committed or submitted) for which `rule` answers `true`.
+    pub fn fail_when(&self, rule: impl FnMut(&Batch) -> bool + Send + 'static) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(rule));
+    }
+
+    /// Fail the `n`th batch (1 for the next one) from now for which `rule` answers `true`,
+    /// and only that one.
+    pub fn fail_nth(&self, n: usize, mut rule: impl FnMut(&Batch) -> bool + Send + 'static) {
+        let mut seen = 0usize;
+        self.fail_when(move |batch| {
+            if !rule(batch) {
+                return false;
+            }
+            seen += 1;
+            seen == n
+        });
+    }
+
+    /// Stop failing.
+    pub fn heal(&self) {
+        self.rules.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The batches failed so far, in order.
+    pub fn failed(&self) -> Vec<Batch> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether `batch` is to fail (every rule sees every batch).
+    fn fails(&self, batch: &Batch) -> bool {
+        let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fail = false;
+        for rule in rules.iter_mut() {
+            fail |= rule(batch);
+        }
+        if fail {
+            self.failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(batch.clone());
+        }
+        fail
+    }
+}
+
+fn injected(batch: &Batch) -> StorageError {
+    StorageError::Backend(format!("injected failure of a write to {}", batch.room))
+}
+
+impl Storage for FaultyStorage {
+    fn room(&self, room: &RoomId) -> Result<Option<RoomRecord>, StorageError> {
+        self.inner.room(room)
+    }
+
+    fn rooms(&self) -> Result<Vec<RoomId>, StorageError> {
+        self.inner.rooms()
+    }
+
+    fn log_range(
+        &self,
+        room: &RoomId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StorageError> {
+        self.inner.log_range(room, from_seq, limit)
+    }
+
+    fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError> {
+        if self.fails(&batch) {
+            return Err(injected(&batch));
+        }
+        self.inner.commit(batch)
+    }
+
+    fn submit(&self, batch: Batch) -> PendingCommit {
+        if self.fails(&batch) {
+            return PendingCommit::ready(Err(injected(&batch)));
+        }
+        self.inner.submit(batch)
+    }
+
+    fn outbox_destinations(&self) -> Result<Vec<ServerName>, StorageError> {
+        self.inner.outbox_destinations()
+    }
+
+    fn outbox_after(
+        &self,
+        dest: &ServerName,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StorageError> {
+        self.inner.outbox_after(dest, after, limit)
+    }
+
+    fn outbox_ack(&self, dest: &ServerName, ids: &[u64]) -> Result<(), StorageError> {
+        self.inner.outbox_ack(dest, ids)
+    }
+
+    fn publish_key_packages(
+        &self,
+        client: &ClientId,
+        packages: Vec<StoredKeyPackage>,
+    ) -> Result<(), StorageError> {
+        self.inner.publish_key_packages(client, packages)
+    }
+
+    fn claim_key_packages(
+        &self,
+        user: &UserId,
+        clients: &[ClientId],
+        cipher_suite: u16,
+    ) -> Result<Vec<(ClientId, Vec<u8>)>, StorageError> {
+        self.inner.claim_key_packages(user, clients, cipher_suite)
+    }
+
+    fn key_package_count(
+        &self,
+        client: &ClientId,
+        cipher_suite: u16,
+    ) -> Result<KeyPackageCount, StorageError> {
+        self.inner.key_package_count(client, cipher_suite)
+    }
+
+    fn put_user(&self, user: &UserRecord) -> Result<(), StorageError> {
+        self.inner.put_user(user)
+    }
+
+    fn user(&self, user: &UserId) -> Result<Option<UserRecord>, StorageError> {
+        self.inner.user(user)
+    }
+
+    fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError> {
+        self.inner.find_users(field, value)
+    }
+
+    fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        self.inner.put_client(client)
+    }
+
+    fn client(&self, client: &ClientId) -> Result<Option<ClientRecord>, StorageError> {
+        self.inner.client(client)
+    }
+
+    fn clients_of(&self, user: &UserId) -> Result<Vec<ClientId>, StorageError> {
+        self.inner.clients_of(user)
+    }
+
+    fn inbox_read(
+        &self,
+        client: &ClientId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        self.inner.inbox_read(client, after, limit)
+    }
+
+    fn inbox_trim(&self, client: &ClientId, up_to: u64) -> Result<(), StorageError> {
+        self.inner.inbox_trim(client, up_to)
+    }
+}

@@ -1,0 +1,392 @@
+//! Deterministic tests of the hub on paused tokio time: in-process providers (`sim`), a
+//! storage that fails chosen writes, peers that fail or never answer. Nothing here sleeps
+//! in real time; every instant asserted is exact. Rules: HUB-DUR-2, HUB-INV-2, HUB-OUT-4,
+//! HUB-OUT-3 (the gap wait), HUB-CACHE-1, HUB-CACHE-2.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mimi_codec::{
+    ErrorCode, Event, EventResponse, MessageBody, MimiMessage, MlsBytes, ParticipationState,
+    ParticipationStateChange, RoomId, SendMessageRequest, Wire,
+};
+use mimi_e2e::CommitPlan;
+use mimi_hub::context::Settings;
+use mimi_hub::error::{ApiError, ErrorClass};
+use mimi_hub::rooms::FOLLOWER_GAP_WAIT;
+use mimi_hub::storage::{MAX_READ_LIMIT, OutboxEntry};
+use mimi_transport::{Handler, Reply, RetryPolicy};
+use tokio::time::Instant;
+
+use crate::sim::{Answer, CeilingJitter, Endpoint, Sim};
+use crate::world::{A, B, C, Client, Providers, assert_gapless, log_of, name, user_event};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn message(ciphertext: Vec<u8>) -> Event {
+    Event::DsSendMessage(SendMessageRequest {
+        application_message: MlsBytes::new(ciphertext).unwrap(),
+    })
+}
+
+fn refused_with(answer: (bool, EventResponse)) -> ErrorCode {
+    match answer {
+        (false, EventResponse::Error(e)) => e.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// The sequence number of the event an outbox entry or inbox item carries.
+fn sequence_of(bytes: &[u8]) -> u64 {
+    match MimiMessage::decode(bytes).unwrap().body {
+        MessageBody::Fanout(f) => f.sequence,
+        other => panic!("not a fully-formed event: {other:?}"),
+    }
+}
+
+/// Alice (at `A`) in a room she created, with Bob (at `B`) added: events 0 to 2.
+async fn room_with_bob(sim: &Sim) -> (RoomId, Client, Client) {
+    let mut alice = sim.client(A, "alice").await;
+    let mut bob = sim.client(B, "bob").await;
+    bob.publish(sim, 1, true).await;
+    let room = alice.create_room(sim).await;
+    alice.add(sim, &room, &bob.user()).await;
+    (room, alice, bob)
+}
+
+fn outbox(sim: &Sim, server: &str, dest: &str) -> Vec<OutboxEntry> {
+    sim.provider(server)
+        .storage()
+        .outbox_peek(&name(dest), MAX_READ_LIMIT)
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_leaves_nothing_and_the_next_event_starts_from_what_is_durable() {
+    let sim = Sim::start(&[A, B], Settings::default(), false);
+    let (room, mut alice, _bob) = room_with_bob(&sim).await;
+    alice.say(&sim, &room, "kept").await;
+    let a = sim.provider(A);
+    let log_before = log_of(&a, &room);
+    assert_eq!(log_before.len(), 4);
+    let outbox_before = outbox(&sim, A, B);
+    let inbox_before = a.inbox().read(&alice.id, 0, MAX_READ_LIMIT).await.unwrap();
+    assert_eq!(a.rooms().cached(), 1);
+
+    // The hub accepts the next event in memory; its write fails.
+    let r = room.clone();
+    sim.storage(A)
+        .fail_nth(1, move |batch| batch.room == r && batch.log.is_some());
+    let lost = alice.mls.encrypt(&room, b"lost").unwrap();
+    match a.rooms().submit(&alice.id, &room, message(lost)).await {
+        Err(e @ ApiError::Refused(_)) => {
+            assert_eq!(e.class(), ErrorClass::Unavailable, "{e}");
+            assert_eq!(e.status(), 503);
+        }
+        other => panic!("expected try-again, got {other:?}"),
+    }
+    assert_eq!(sim.storage(A).failed().len(), 1);
+
+    // Nothing of it is anywhere, and the room's slot is emptied.
+    assert_eq!(log_of(&a, &room), log_before);
+    assert_eq!(outbox(&sim, A, B), outbox_before);
+    assert_eq!(
+        a.inbox().read(&alice.id, 0, MAX_READ_LIMIT).await.unwrap(),
+        inbox_before
+    );
+    assert_eq!(a.rooms().cached(), 0);
+
+    // The next event is checked against what is durable and takes the next sequence
+    // number, in the log, the outbox and the inbox alike.
+    alice.say(&sim, &room, "after").await;
+    let log = log_of(&a, &room);
+    assert_gapless(&log);
+    assert_eq!(log.len(), 5);
+    assert_eq!(&log[..4], &log_before[..]);
+    let outbox_after = outbox(&sim, A, B);
+    assert_eq!(outbox_after.len(), outbox_before.len() + 1);
+    assert_eq!(sequence_of(&outbox_after.last().unwrap().message), 4);
+    let inbox = a.inbox().read(&alice.id, 0, MAX_READ_LIMIT).await.unwrap();
+    assert_eq!(inbox.len(), inbox_before.len() + 1);
+    assert_eq!(sequence_of(&inbox.last().unwrap().1), 4);
+    assert_eq!(a.rooms().cached(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_never_answers_check_invite_stalls_nothing_and_the_invite_is_refused_in_time() {
+    let timeout = Duration::from_secs(2);
+    let settings = Settings {
+        check_invite_timeout: timeout,
+        ..Settings::default()
+    };
+    let sim = Sim::start(&[A, B, C], settings, false);
+    sim.net.set(C, Endpoint::CheckInvite, Answer::Never);
+    let mut alice = sim.client(A, "alice").await;
+    let cathy = sim.client(C, "cathy").await;
+    let room = alice.create_room(&sim).await;
+    let meanwhile = alice.mls.encrypt(&room, b"meanwhile").unwrap();
+    let invite = user_event(&cathy.user(), ParticipationStateChange::Invite);
+    let state = alice
+        .state_after(&sim, &room, std::slice::from_ref(&invite))
+        .await;
+    let commit = alice
+        .mls
+        .commit(
+            &room,
+            CommitPlan {
+                user_events: vec![invite],
+                new_room_state: Some(state),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    let a = sim.provider(A);
+    let inviting = tokio::spawn({
+        let (a, id, room) = (a.clone(), alice.id.clone(), room.clone());
+        async move {
+            let answer = a
+                .rooms()
+                .submit(&id, &room, Event::DsCommit(commit))
+                .await
+                .unwrap();
+            (answer, Instant::now())
+        }
+    });
+    let calls = sim
+        .net
+        .wait_for(|calls| calls.iter().any(|c| c.endpoint == Endpoint::CheckInvite))
+        .await;
+    let asked_at = calls[0].at;
+
+    // While the hub waits for C, the same room accepts another event, and another room
+    // is created and used.
+    assert_eq!(
+        alice.submit(&sim, &room, message(meanwhile)).await,
+        (true, EventResponse::Ok)
+    );
+    let other = alice.create_room(&sim).await;
+    alice.say(&sim, &other, "elsewhere").await;
+    assert!(!inviting.is_finished());
+    assert!(Instant::now() < asked_at + timeout);
+
+    // The invite is refused when the timeout has passed, not before, not later.
+    let (answer, refused_at) = inviting.await.unwrap();
+    assert_eq!(refused_with(answer), ErrorCode::InviteRejected);
+    assert_eq!(refused_at - asked_at, timeout);
+    // Only the create events and the message are in the room's log.
+    assert_eq!(log_of(&a, &room).len(), 3);
+    alice.mls.clear_pending_commit(&room).unwrap();
+    alice.say(&sim, &room, "still here").await;
+    assert_eq!(log_of(&a, &room).len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn check_invite_is_asked_about_the_state_after_the_whole_event() {
+    let sim = Sim::start(&[A, B, C], Settings::default(), false);
+    let mut alice = sim.client(A, "alice").await;
+    let mut bob = sim.client(B, "bob").await;
+    let cathy = sim.client(C, "cathy").await;
+    bob.publish(&sim, 1, false).await;
+    let room = alice.create_room(&sim).await;
+    let a = sim.provider(A);
+    let key_packages = a
+        .accounts()
+        .claim_key_packages(&alice.id, &room, &bob.user(), vec![])
+        .await
+        .unwrap();
+    // One commit adds Bob and invites Cathy.
+    let changes = vec![
+        user_event(&bob.user(), ParticipationStateChange::Join),
+        user_event(&cathy.user(), ParticipationStateChange::Invite),
+    ];
+    let state = alice.state_after(&sim, &room, &changes).await;
+    let commit = alice
+        .mls
+        .commit(
+            &room,
+            CommitPlan {
+                user_events: changes,
+                adds: key_packages
+                    .iter()
+                    .map(|k| k.key_package.as_slice().to_vec())
+                    .collect(),
+                new_room_state: Some(state.clone()),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        alice.submit(&sim, &room, Event::DsCommit(commit)).await,
+        (true, EventResponse::Ok)
+    );
+    let asked: Vec<_> = sim
+        .net
+        .calls()
+        .into_iter()
+        .filter_map(|c| c.check_invite)
+        .collect();
+    assert_eq!(asked.len(), 1);
+    let sent = &asked[0].room_info.room_state;
+    // Bob is joined in it (the old code sent the state after the invite alone).
+    let state_of = |user| {
+        sent.participants
+            .iter()
+            .find(|p| p.user_id == user)
+            .map(|p| p.state)
+    };
+    assert_eq!(state_of(bob.user()), Some(ParticipationState::Join));
+    assert_eq!(state_of(cathy.user()), Some(ParticipationState::Invite));
+    assert_eq!(sent, &state);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_outbox_backs_off_exactly_as_configured() {
+    let settings = Settings {
+        outbox_retry: RetryPolicy {
+            max_attempts: u32::MAX,
+            base: 100 * MS,
+            cap: 400 * MS,
+        },
+        jitter: Arc::new(CeilingJitter),
+        ..Settings::default()
+    };
+    let sim = Sim::start(&[A, B], settings, true);
+    sim.net.set(B, Endpoint::Deliver, Answer::Fail);
+    let (room, _alice, _bob) = room_with_bob(&sim).await;
+    let attempts = |calls: &[crate::sim::Call]| {
+        let mut instants: Vec<Instant> = calls
+            .iter()
+            .filter(|c| c.endpoint == Endpoint::Deliver && c.from == name(A) && c.to == name(B))
+            .map(|c| c.at)
+            .collect();
+        instants.dedup();
+        instants
+    };
+    let calls = sim.net.wait_for(|calls| attempts(calls).len() >= 6).await;
+    let instants = attempts(&calls);
+    let gaps: Vec<Duration> = instants.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(
+        gaps[..5],
+        [100 * MS, 200 * MS, 400 * MS, 400 * MS, 400 * MS],
+        "attempts at {instants:?}"
+    );
+    // Each attempt is one call per entry in flight: the transport does not retry.
+    let first = calls
+        .iter()
+        .filter(|c| c.endpoint == Endpoint::Deliver && c.at == instants[0])
+        .count();
+    assert_eq!(first, 3, "events 0 to 2, one call each");
+
+    // Once B answers, the next attempt delivers everything and the outbox empties.
+    sim.net.set(B, Endpoint::Deliver, Answer::Route);
+    let b = sim.provider(B);
+    for _ in 0..100 {
+        if log_of(&b, &room).len() == 3 && outbox(&sim, A, B).is_empty() {
+            break;
+        }
+        tokio::time::sleep(100 * MS).await;
+    }
+    assert_eq!(log_of(&b, &room), log_of(&sim.provider(A), &room));
+    assert!(outbox(&sim, A, B).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_early_event_waits_for_the_gap_then_is_answered_unavailable() {
+    let sim = Sim::start(&[A, B], Settings::default(), false);
+    let (room, _alice, _bob) = room_with_bob(&sim).await;
+    // A's outbox runner is off: the events for B wait in A's outbox.
+    let entries: Vec<MimiMessage> = outbox(&sim, A, B)
+        .iter()
+        .map(|e| MimiMessage::decode(&e.message).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 3);
+    let b = sim.provider(B);
+    let started = Instant::now();
+    let reply = Handler::send(b.as_ref(), &name(A), entries[2].clone()).await;
+    assert!(matches!(reply, Reply::Unavailable(_)), "{reply:?}");
+    assert_eq!(Instant::now() - started, FOLLOWER_GAP_WAIT);
+    assert_eq!(
+        b.rooms().cached(),
+        0,
+        "the unknown room left nothing behind"
+    );
+
+    // An early event waits for the one before it, and is applied once it arrives.
+    let early = tokio::spawn({
+        let (b, last) = (b.clone(), entries[2].clone());
+        async move { Handler::send(b.as_ref(), &name(A), last).await }
+    });
+    let started = Instant::now();
+    for entry in &entries[..2] {
+        let reply = Handler::send(b.as_ref(), &name(A), entry.clone()).await;
+        assert!(matches!(reply, Reply::Accepted(_)), "{reply:?}");
+    }
+    assert!(matches!(early.await.unwrap(), Reply::Accepted(_)));
+    assert!(Instant::now() - started < FOLLOWER_GAP_WAIT);
+    assert_eq!(log_of(&b, &room), log_of(&sim.provider(A), &room));
+}
+
+#[tokio::test(start_paused = true)]
+async fn looking_up_unknown_rooms_leaves_nothing_in_memory() {
+    let sim = Sim::start(&[A, B], Settings::default(), false);
+    let mut alice = sim.client(A, "alice").await;
+    let a = sim.provider(A);
+    let b = sim.provider(B);
+    for i in 0..50 {
+        let here: RoomId = format!("!unknown{i}:{A}").parse().unwrap();
+        let there: RoomId = format!("!unknown{i}:{B}").parse().unwrap();
+        assert!(matches!(
+            a.rooms().room_state(&alice.id, &here).await,
+            Err(ApiError::UnknownRoom(_))
+        ));
+        let answer = a
+            .rooms()
+            .submit(&alice.id, &here, message(vec![1, 2, 3]))
+            .await
+            .unwrap();
+        assert_eq!(refused_with(answer), ErrorCode::UnknownRoom);
+        assert!(matches!(
+            a.rooms().propose_pending_removals(&here).await,
+            Err(ApiError::NotHub { .. })
+        ));
+        // A room of B: A asks B, its hub.
+        let answer = a
+            .rooms()
+            .submit(&alice.id, &there, message(vec![1]))
+            .await
+            .unwrap();
+        assert_eq!(refused_with(answer), ErrorCode::UnknownRoom);
+    }
+    assert_eq!(a.rooms().cached(), 0);
+    assert_eq!(b.rooms().cached(), 0);
+    let room = alice.create_room(&sim).await;
+    assert_eq!(a.rooms().cached(), 1);
+    a.rooms().room_state(&alice.id, &room).await.unwrap();
+    assert_eq!(a.rooms().cached(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_room_cache_drops_idle_rooms_and_reloads_them_from_storage() {
+    let settings = Settings {
+        room_cache_max: 2,
+        ..Settings::default()
+    };
+    let sim = Sim::start(&[A], settings, false);
+    let mut alice = sim.client(A, "alice").await;
+    let a = sim.provider(A);
+    let mut rooms = Vec::new();
+    for _ in 0..5 {
+        rooms.push(alice.create_room(&sim).await);
+        assert!(
+            a.rooms().cached() <= 2,
+            "{} rooms cached",
+            a.rooms().cached()
+        );
+    }
+    // Every room still works, reloaded from storage where it was dropped.
+    for (i, room) in rooms.iter().enumerate() {
+        alice.say(&sim, room, &format!("room {i}")).await;
+        assert!(a.rooms().cached() <= 2);
+        assert_eq!(log_of(&a, room).len(), 3);
+    }
+}
