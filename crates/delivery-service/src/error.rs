@@ -127,6 +127,11 @@ pub enum DsError {
     /// peer's fault).
     #[error("group state: {0}")]
     State(String),
+    /// A [`crate::CheckedEvent`] given to [`crate::HubRoom::accept`] was checked against
+    /// another state of the room (an event was accepted since, or the room was reloaded).
+    /// The caller checks it again; it never reaches a peer but as an internal error.
+    #[error("the event was checked against a room state that has changed since")]
+    Stale,
 }
 
 impl DsError {
@@ -142,7 +147,7 @@ impl DsError {
         match self {
             DsError::Refused { rule, .. } => Some(*rule),
             DsError::Signaling(_) => Some(DsRule::Signaling),
-            DsError::State(_) | DsError::TooLarge(_) => None,
+            DsError::State(_) | DsError::TooLarge(_) | DsError::Stale => None,
         }
     }
 
@@ -152,7 +157,9 @@ impl DsError {
             DsError::Refused { rule, .. } => EventError::new(rule.code(), self.to_string()),
             DsError::Signaling(r) => r.to_event_error(),
             DsError::TooLarge(_) => EventError::new(ErrorCode::TooLarge, self.to_string()),
-            DsError::State(_) => EventError::new(ErrorCode::Internal, self.to_string()),
+            DsError::State(_) | DsError::Stale => {
+                EventError::new(ErrorCode::Internal, self.to_string())
+            }
         }
     }
 }

@@ -17,9 +17,7 @@ use mimi_codec::{
     RoomId, RoomState, SecurityConfig, Sender, ServerName, Text, UserId, Wire,
 };
 use mimi_ds::{FollowerError, FollowerOutcome, FollowerRoom, HubAccepted, HubGroup, HubRoom};
-use mimi_signaling::{
-    Follower, Hub, LoggedEvent, Operation, Policy, Room, RoomIdSource, StandardRole,
-};
+use mimi_signaling::{Follower, Hub, LoggedEvent, Policy, Room, RoomIdSource, StandardRole};
 use mimi_transport::{
     CheckInviteOutcome, CheckInviteReply, Handler, MimiClient, Reply, TransportError,
 };
@@ -642,26 +640,19 @@ impl Provider {
             }
             _ => {}
         }
-        let transitions = hub_room
-            .check(&sender, &event)
+        let group_changed = !matches!(event, Event::DsSendMessage(_) | Event::RoomUserUnsigned(_));
+        let checked = hub_room
+            .check(sender, event)
             .map_err(|e| e.to_event_error())?;
-        // The check-invite exchange (main spec, "Invites" step 4) before accepting.
-        for t in transitions
-            .iter()
-            .filter(|t| t.operation() == Operation::Invite)
-        {
-            let mut after = hub_room.hub().room().clone();
-            after
-                .accept_all(&sender, std::slice::from_ref(&invite_change(t)))
-                .map_err(|r| r.to_event_error())?;
-            self.check_invite_with(room_id, &sender, &event, t.target(), &after)
+        // The check-invite exchange (main spec, "Invites" step 4) before accepting, with the
+        // room state after the whole event.
+        for invitee in checked.invitees() {
+            let after = checked.room_state_after();
+            self.check_invite_with(room_id, checked.sender(), checked.event(), &invitee, after)
                 .await?;
         }
-        let group_changed = !matches!(event, Event::DsSendMessage(_) | Event::RoomUserUnsigned(_));
         let in_group_before = group_users(hub_room.group());
-        let accepted = hub_room
-            .accept(sender, event)
-            .map_err(|e| e.to_event_error())?;
+        let accepted = hub_room.accept(checked).map_err(|e| e.to_event_error())?;
         let submitted = self
             .persist_hub_event(
                 room_id,
@@ -685,7 +676,7 @@ impl Provider {
         sender: &Sender,
         event: &Event,
         invitee: &UserId,
-        room_after: &Room,
+        room_state_after: RoomState,
     ) -> Result<(), EventError> {
         let request = CheckInviteRequest {
             invite: MimiMessage::new(
@@ -694,7 +685,7 @@ impl Provider {
                 MessageBody::Event(event.clone()),
             ),
             room_info: InfoEvent {
-                room_state: room_after.to_room_state(),
+                room_state: room_state_after,
             },
         };
         let server = invitee.server();
@@ -1414,17 +1405,6 @@ impl Provider {
 /// The users with at least one client in the group.
 fn group_users(group: &HubGroup) -> BTreeSet<UserId> {
     group.members().into_iter().map(|(_, c)| c.user()).collect()
-}
-
-/// The change a transition makes, as a UserEvent (to compute the state after an invite).
-fn invite_change(t: &mimi_signaling::Transition) -> mimi_codec::UserEvent {
-    mimi_codec::UserEvent {
-        target: t.target().clone(),
-        change: mimi_codec::ParticipationStateChange::Invite,
-        reason: Default::default(),
-        follower_server_certificate: None,
-        role: t.after().map(|p| p.role.to_role()),
-    }
 }
 
 fn follower_error(e: FollowerError) -> EventError {
