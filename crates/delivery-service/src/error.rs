@@ -42,6 +42,11 @@ pub enum DsRule {
     /// DS-GI-1: the GroupInfo in a commit bundle must be for the group and epoch the commit
     /// creates and be signed by the committer.
     Gi1,
+    /// DS-GI-2: `ds.fetch_group_info` is answered for users in the join or invite state,
+    /// users not on the list of a public room, and the room's follower servers; knockers
+    /// (who have no access to the cryptographic state), banned users and anyone else are
+    /// refused.
+    Gi2,
     /// DS-W-1: Welcomes must be for clients the commit adds.
     W1,
     /// DS-KP-1: a published key package must be valid MLS, belong to the publishing client,
@@ -73,6 +78,7 @@ impl DsRule {
             DsRule::Rs1 => "DS-RS-1",
             DsRule::Xs1 => "DS-XS-1",
             DsRule::Gi1 => "DS-GI-1",
+            DsRule::Gi2 => "DS-GI-2",
             DsRule::W1 => "DS-W-1",
             DsRule::Kp1 => "DS-KP-1",
             DsRule::Cr1 => "DS-CR-1",
@@ -93,7 +99,7 @@ impl DsRule {
             DsRule::Q1 => ErrorCode::MissingProposals,
             DsRule::Add1 => ErrorCode::ClientNotAllowed,
             DsRule::Rm1 => ErrorCode::ClientsNotRemoved,
-            DsRule::Rm2 => ErrorCode::ForbiddenByPolicy,
+            DsRule::Rm2 | DsRule::Gi2 => ErrorCode::ForbiddenByPolicy,
             DsRule::Rs1 | DsRule::Xs1 => ErrorCode::RoomStateMismatch,
             DsRule::Signaling => ErrorCode::InvalidParticipationChange,
         }

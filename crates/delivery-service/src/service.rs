@@ -557,24 +557,31 @@ impl HubRoom {
         Ok(HubAccepted { logged, plan })
     }
 
-    /// `ds.fetch_group_info`: what a joiner needs. Allowed for users on the participant list
-    /// who are not banned, and for anyone not banned in a public room.
+    /// `ds.fetch_group_info`: what a joiner needs (DS-GI-2). The seed lets group members
+    /// and follower servers fetch it, and says knockers have no access to the room's
+    /// cryptographic state. Allowed: users in the join or invite state (an invitee's
+    /// clients join from it), users not on the participant list of a public room (they
+    /// join and add their clients in one commit), and the room's follower servers (servers
+    /// with a joined user, the hub excepted). Refused: knocking and banned users, anyone
+    /// else, and other servers.
     pub fn group_info(&self, sender: &Sender) -> Result<EventResponse, DsError> {
-        let Sender::User(user) = sender else {
-            return Err(DsError::refused(
-                DsRule::Snd1,
-                "group info is fetched by users",
-            ));
-        };
         let room = self.hub.room();
-        let allowed = match room.participant(user) {
-            Some(p) => p.state != ParticipationState::Ban,
-            None => room.policy().join_rule() == JoinRule::Public,
+        let allowed = match sender {
+            Sender::User(user) => match room.participant(user) {
+                Some(p) => matches!(
+                    p.state,
+                    ParticipationState::Join | ParticipationState::Invite
+                ),
+                None => room.policy().join_rule() == JoinRule::Public,
+            },
+            Sender::Server(server) => {
+                *server != self.server && room.participating_servers().contains(server)
+            }
         };
         if !allowed {
             return Err(DsError::refused(
-                DsRule::Snd1,
-                format!("{user} may not fetch this room's group info"),
+                DsRule::Gi2,
+                format!("{sender} may not fetch this room's group info"),
             ));
         }
         Ok(EventResponse::GroupInfo(self.group.group_info_response()?))

@@ -204,6 +204,11 @@ struct Flow {
 impl Flow {
     /// Alice creates the room at her server, the hub; the hub logs the group as sequence 1.
     fn new(localpart: &str) -> Flow {
+        Flow::with_policy(localpart, Policy::default())
+    }
+
+    /// [`Flow::new`] with another room policy.
+    fn with_policy(localpart: &str, policy: Policy) -> Flow {
         let dir = tempfile::tempdir().unwrap();
         let open = |name: &str, client: &str| MlsClient::open(&dir.path().join(name), cid(client));
         let mut alice = open("alice", ALICE_LAPTOP).unwrap();
@@ -215,7 +220,7 @@ impl Flow {
         let hub = Hub::create(
             uid(ALICE),
             RoomIdSource::Localpart(localpart.into()),
-            Policy::default(),
+            policy,
             security(),
         )
         .unwrap();
@@ -822,8 +827,8 @@ fn example_flow_create_add_message_external_join_add_remove() {
     // And Bob may no longer fetch the group info.
     assert_refused(
         &flow.hub.group_info(&user(BOB)).unwrap_err(),
-        DsRule::Snd1,
-        ErrorCode::SenderMismatch,
+        DsRule::Gi2,
+        ErrorCode::ForbiddenByPolicy,
     );
 }
 
@@ -1811,4 +1816,65 @@ fn a_commit_is_verified_once_and_the_staged_commit_is_merged() {
     flow.hub.accept(checked).unwrap();
     assert_eq!(flow.hub.group().messages_verified(), verified + 1);
     assert_eq!(flow.hub.group().queued_count(), 1);
+}
+
+#[test]
+fn group_info_is_for_members_invitees_and_followers_not_knockers() {
+    use mimi_codec::{JoinRule, PolicyAction};
+    use mimi_signaling::StandardRole;
+    let staff = [StandardRole::Owner, StandardRole::Admin];
+    let grants: Vec<(PolicyAction, &[StandardRole])> =
+        PolicyAction::ALL.iter().map(|a| (*a, &staff[..])).collect();
+    let mut flow = Flow::with_policy("knock", Policy::new(JoinRule::Knock, &grants));
+    flow.alice_adds(BOB, BOB_PHONE);
+    let room = flow.room_id.clone();
+    let expected = flow.fetch_group_info(ALICE);
+    let refused = |flow: &Flow, sender: Sender| {
+        assert_refused(
+            &flow.hub.group_info(&sender).unwrap_err(),
+            DsRule::Gi2,
+            ErrorCode::ForbiddenByPolicy,
+        )
+    };
+
+    // Cathy knocks: she has no access to the room's cryptographic state.
+    flow.accept(
+        CATHY,
+        Event::RoomUserUnsigned(user_event(CATHY, ParticipationStateChange::Knock, None)),
+    );
+    assert_eq!(
+        flow.hub
+            .hub()
+            .room()
+            .participant(&uid(CATHY))
+            .unwrap()
+            .state,
+        ParticipationState::Knock
+    );
+    refused(&flow, user(CATHY));
+    // Nor has her server, which has no joined user: it is not a follower.
+    refused(&flow, Sender::Server(server("c.example")));
+    // Nor anyone off the list of a room that is not public.
+    refused(&flow, user("@dave:d.example"));
+    // The hub does not fetch from itself.
+    refused(&flow, Sender::Server(server(HUB)));
+
+    // A follower server (b.example, where Bob is joined) gets what a member gets.
+    match flow
+        .hub
+        .group_info(&Sender::Server(server("b.example")))
+        .unwrap()
+    {
+        EventResponse::GroupInfo(info) => assert_eq!(info, expected),
+        other => panic!("{other:?}"),
+    }
+    // Once invited, Cathy may fetch it (her clients join from it).
+    let invite = user_event(CATHY, ParticipationStateChange::Invite, None);
+    let proposal = flow.alice.propose_user_event(&room, &invite).unwrap();
+    flow.accept(ALICE, Event::RoomUser(mls(proposal)));
+    assert_eq!(
+        flow.fetch_group_info(CATHY).pending_proposals.len(),
+        1,
+        "the invite's proposal is pending"
+    );
 }
