@@ -21,7 +21,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use mimi_codec::limits::MAX_MESSAGE_LEN;
-use mimi_transport::tls::peer_server_name;
+use mimi_transport::tls::peer_names;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -62,7 +62,7 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(<[_]>::first)
-                .is_some_and(|end_entity| peer_server_name(end_entity).is_ok());
+                .is_some_and(|end_entity| peer_names(end_entity).is_ok());
             let service = service_fn(move |request| {
                 let answer = answer.clone();
                 async move { Ok::<_, Infallible>(handle(request, authenticated, answer).await) }

@@ -2,11 +2,16 @@
 //!
 //! Each identifier type can only be obtained by parsing (`FromStr`, `TryFrom<&[u8]>` or
 //! decoding), so holding one is proof that it follows its grammar. All keep case as given
-//! and refuse more than [`MAX_IDENTIFIER_LEN`] characters.
+//! and refuse more than [`MAX_IDENTIFIER_LEN`] characters. Server names (alone and inside
+//! user, room and client IDs) have one canonical form, lowercase: DNS names compare without
+//! case, so an uppercase letter is refused rather than kept (a name compared byte for byte
+//! would otherwise differ from the same name in another case), and DNS names from outside
+//! MIMI (certificates, `.well-known` answers) are lowercased first
+//! ([`ServerName::from_dns_name`]).
 //!
 //! | type | grammar |
 //! |---|---|
-//! | [`ServerName`] | RFC 1123 §2.1 host name: dot-separated labels of letters, digits and `-`, no label empty, longer than 63 or starting or ending with `-` |
+//! | [`ServerName`] | RFC 1123 §2.1 host name in lowercase: dot-separated labels of lowercase letters, digits and `-`, no label empty, longer than 63 or starting or ending with `-` |
 //! | [`UserId`] | `"@" 1*(DIGIT / a-z / "-" / "." / "=" / "_" / "/" / "+") ":" server_name` (mimi-signaling) |
 //! | [`RoomId`] | `"!" 1*(DIGIT / ALPHA / "-" / "." / "~" / "_") ":" server_name` (mimi-signaling) |
 //! | [`ClientId`] | `user_id "#" 1*(DIGIT / ALPHA / "-" / "." / "~" / "_")` (this project's choice, see `docs/spec-decisions.md`) |
@@ -114,6 +119,11 @@ fn check_server_name(s: &str) -> Result<(), IdentifierError> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
             return Err(Bad("only letters, digits, '-' and '.' are allowed"));
+        }
+        if label.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(Bad(
+                "server names are lowercase (DNS names compare without case)",
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(Bad("a label must not start or end with '-'"));
@@ -284,6 +294,15 @@ impl FromStr for ServerName {
         check_len(IdentifierKind::Server, s)?;
         check_server_name(s)?;
         Ok(ServerName(s.to_owned()))
+    }
+}
+
+impl ServerName {
+    /// A DNS name from outside MIMI (a certificate's subject alternative name, a
+    /// `.well-known` answer) as a server name: DNS names compare without case (RFC 4343),
+    /// so it is lowercased (ASCII) into the canonical form first.
+    pub fn from_dns_name(name: &str) -> Result<Self, IdentifierError> {
+        name.to_ascii_lowercase().parse()
     }
 }
 
@@ -460,7 +479,6 @@ mod tests {
         for ok in [
             "a",
             "example.org",
-            "Mimi.Example.ORG",
             "xn--bcher-kva.example",
             "1.2.3.4",
             "a-b.c-d.e",
@@ -505,11 +523,29 @@ mod tests {
     }
 
     #[test]
+    fn server_names_are_lowercase() {
+        let upper =
+            E::InvalidServerName("server names are lowercase (DNS names compare without case)");
+        for bad in ["Mimi.Example.ORG", "A", "example.Org"] {
+            assert_eq!(bad.parse::<ServerName>(), Err(upper.clone()), "{bad:?}");
+        }
+        // Inside identifiers too: one canonical form everywhere.
+        assert!("@alice:Example.org".parse::<UserId>().is_err());
+        assert!("!room:EXAMPLE.org".parse::<RoomId>().is_err());
+        assert!("@bob:B.example#phone".parse::<ClientId>().is_err());
+        // A DNS name from outside MIMI is lowercased into the canonical form.
+        let name = ServerName::from_dns_name("Mimi.Example.ORG").unwrap();
+        assert_eq!(name.as_str(), "mimi.example.org");
+        assert_eq!(name, "mimi.example.org".parse().unwrap());
+        assert!(ServerName::from_dns_name("*.example.org").is_err());
+    }
+
+    #[test]
     fn user_ids() {
         for ok in [
             "@alice:example.org",
             "@watch/for/slashes:example.org",
-            "@a.b_c=d-e+f/0:Example.ORG",
+            "@a.b_c=d-e+f/0:example.org",
             "@0:a",
         ] {
             let user: UserId = ok.parse().unwrap();
@@ -566,9 +602,9 @@ mod tests {
 
     #[test]
     fn room_ids_keep_case() {
-        let room: RoomId = "!cEXuEjziVcCzbxbqmN:Example.org".parse().unwrap();
-        assert_eq!(room.as_str(), "!cEXuEjziVcCzbxbqmN:Example.org");
-        assert_eq!(room.server().as_str(), "Example.org");
+        let room: RoomId = "!cEXuEjziVcCzbxbqmN:example.org".parse().unwrap();
+        assert_eq!(room.as_str(), "!cEXuEjziVcCzbxbqmN:example.org");
+        assert_eq!(room.server().as_str(), "example.org");
         assert_eq!(
             "!a.b~c_d-E9:x".parse::<RoomId>().unwrap().as_str(),
             "!a.b~c_d-E9:x"
@@ -654,10 +690,10 @@ mod tests {
             "@alice:a.example".parse::<Sender>().unwrap(),
             Sender::User("@alice:a.example".parse().unwrap())
         );
-        let hub: Sender = "Hub.a.example".parse().unwrap();
-        assert_eq!(hub, Sender::Server("Hub.a.example".parse().unwrap()));
-        assert_eq!(hub.server().as_str(), "Hub.a.example");
-        assert_eq!(hub.to_string(), "Hub.a.example");
+        let hub: Sender = "hub.a.example".parse().unwrap();
+        assert_eq!(hub, Sender::Server("hub.a.example".parse().unwrap()));
+        assert_eq!(hub.server().as_str(), "hub.a.example");
+        assert_eq!(hub.to_string(), "hub.a.example");
         let user: Sender = "@alice:a.example".parse().unwrap();
         assert_eq!(user.server().as_str(), "a.example");
         assert_eq!(

@@ -42,6 +42,11 @@ pub enum DsRule {
     /// DS-GI-1: the GroupInfo in a commit bundle must be for the group and epoch the commit
     /// creates and be signed by the committer.
     Gi1,
+    /// DS-GI-2: `ds.fetch_group_info` is answered for users in the join or invite state,
+    /// users not on the list of a public room, and the room's follower servers; knockers
+    /// (who have no access to the cryptographic state), banned users and anyone else are
+    /// refused.
+    Gi2,
     /// DS-W-1: Welcomes must be for clients the commit adds.
     W1,
     /// DS-KP-1: a published key package must be valid MLS, belong to the publishing client,
@@ -73,6 +78,7 @@ impl DsRule {
             DsRule::Rs1 => "DS-RS-1",
             DsRule::Xs1 => "DS-XS-1",
             DsRule::Gi1 => "DS-GI-1",
+            DsRule::Gi2 => "DS-GI-2",
             DsRule::W1 => "DS-W-1",
             DsRule::Kp1 => "DS-KP-1",
             DsRule::Cr1 => "DS-CR-1",
@@ -93,7 +99,7 @@ impl DsRule {
             DsRule::Q1 => ErrorCode::MissingProposals,
             DsRule::Add1 => ErrorCode::ClientNotAllowed,
             DsRule::Rm1 => ErrorCode::ClientsNotRemoved,
-            DsRule::Rm2 => ErrorCode::ForbiddenByPolicy,
+            DsRule::Rm2 | DsRule::Gi2 => ErrorCode::ForbiddenByPolicy,
             DsRule::Rs1 | DsRule::Xs1 => ErrorCode::RoomStateMismatch,
             DsRule::Signaling => ErrorCode::InvalidParticipationChange,
         }
@@ -127,6 +133,11 @@ pub enum DsError {
     /// peer's fault).
     #[error("group state: {0}")]
     State(String),
+    /// A [`crate::CheckedEvent`] given to [`crate::HubRoom::accept`] was checked against
+    /// another state of the room (an event was accepted since, or the room was reloaded).
+    /// The caller checks it again; it never reaches a peer but as an internal error.
+    #[error("the event was checked against a room state that has changed since")]
+    Stale,
 }
 
 impl DsError {
@@ -142,7 +153,7 @@ impl DsError {
         match self {
             DsError::Refused { rule, .. } => Some(*rule),
             DsError::Signaling(_) => Some(DsRule::Signaling),
-            DsError::State(_) | DsError::TooLarge(_) => None,
+            DsError::State(_) | DsError::TooLarge(_) | DsError::Stale => None,
         }
     }
 
@@ -152,7 +163,9 @@ impl DsError {
             DsError::Refused { rule, .. } => EventError::new(rule.code(), self.to_string()),
             DsError::Signaling(r) => r.to_event_error(),
             DsError::TooLarge(_) => EventError::new(ErrorCode::TooLarge, self.to_string()),
-            DsError::State(_) => EventError::new(ErrorCode::Internal, self.to_string()),
+            DsError::State(_) | DsError::Stale => {
+                EventError::new(ErrorCode::Internal, self.to_string())
+            }
         }
     }
 }

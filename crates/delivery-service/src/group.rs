@@ -6,8 +6,8 @@
 //! [`crate::service`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use mimi_codec::mls_ids::{ROOM_STATE_EXTENSION_TYPE, USER_EVENT_PROPOSAL_TYPE};
 use mimi_codec::{
     ClientId, CommitRequest, GroupInfoResponse, MlsBytes, RoomState, ServerName, UserEvent,
 };
@@ -122,6 +122,9 @@ pub struct HubGroup {
     group_info: Vec<u8>,
     /// The original MLSMessage bytes of each queued proposal, by proposal reference.
     queued_bytes: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// How many handshake messages this value has verified with openmls (see
+    /// [`HubGroup::messages_verified`]).
+    verified: AtomicU64,
 }
 
 impl std::fmt::Debug for HubGroup {
@@ -208,13 +211,7 @@ impl HubGroup {
         let required = group
             .required_capabilities()
             .ok_or_else(|| DsError::refused(DsRule::Cr1, "no required_capabilities extension"))?;
-        if !required
-            .extension_types()
-            .contains(&ExtensionType::Unknown(ROOM_STATE_EXTENSION_TYPE))
-            || !required
-                .proposal_types()
-                .contains(&ProposalType::Custom(USER_EVENT_PROPOSAL_TYPE))
-        {
+        if !mimi_mls_binding::requires_mimi(required) {
             return Err(DsError::refused(
                 DsRule::Cr1,
                 "required_capabilities must include the RoomState extension and UserEvent proposal types",
@@ -237,6 +234,7 @@ impl HubGroup {
             group,
             group_info: group_info.to_vec(),
             queued_bytes: BTreeMap::new(),
+            verified: AtomicU64::new(0),
         };
         Ok((hub_group, room_state))
     }
@@ -275,6 +273,24 @@ impl HubGroup {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// How many handshake messages (proposals and commits) this value has run through
+    /// openmls's `process_message` since it was created or loaded: the verification the
+    /// hub pays for. Each accepted proposal or commit is verified once, when it is staged;
+    /// queueing and merging do not verify again.
+    pub fn messages_verified(&self) -> u64 {
+        self.verified.load(Ordering::Relaxed)
+    }
+
+    /// Run a handshake message through openmls's verification (the only place this type
+    /// does), counting it.
+    fn process(
+        &self,
+        message: ProtocolMessage,
+    ) -> Result<ProcessedMessage, PublicProcessMessageError> {
+        self.verified.fetch_add(1, Ordering::Relaxed);
+        self.group.process_message(&self.crypto, message)
     }
 
     /// How many proposals are queued for the next commit.
@@ -393,10 +409,7 @@ impl HubGroup {
     /// Verify a standalone proposal (MLS validation, DS-MLS-1..4) without queueing it.
     pub fn stage_proposal(&self, bytes: &[u8]) -> Result<StagedProposal, DsError> {
         let message = self.protocol_message(bytes)?;
-        let processed = self
-            .group
-            .process_message(&self.crypto, message)
-            .map_err(mls_err)?;
+        let processed = self.process(message).map_err(mls_err)?;
         let credential = processed.credential().clone();
         let sender = processed.sender().clone();
         let queued = match processed.into_content() {
@@ -436,18 +449,15 @@ impl HubGroup {
                 "ds.commit must carry a commit",
             ));
         }
-        let processed = self
-            .group
-            .process_message(&self.crypto, message)
-            .map_err(|e| match e {
-                PublicProcessMessageError::InvalidCommit(StageCommitError::MissingProposal) => {
-                    DsError::refused(
-                        DsRule::Q1,
-                        "the commit references a proposal the hub did not accept",
-                    )
-                }
-                other => mls_err(other),
-            })?;
+        let processed = self.process(message).map_err(|e| match e {
+            PublicProcessMessageError::InvalidCommit(StageCommitError::MissingProposal) => {
+                DsError::refused(
+                    DsRule::Q1,
+                    "the commit references a proposal the hub did not accept",
+                )
+            }
+            other => mls_err(other),
+        })?;
         let credential = processed.credential().clone();
         let sender = processed.sender().clone();
         let staged = match processed.into_content() {
@@ -771,6 +781,7 @@ impl HubGroup {
                 .into_iter()
                 .map(|e| (e.key.as_slice().to_vec(), e.value.as_slice().to_vec()))
                 .collect(),
+            verified: AtomicU64::new(0),
         })
     }
 }

@@ -5,7 +5,6 @@
 //! (`mimi-hub`'s storage), which keeps what this module validated.
 
 use mimi_codec::ClientId;
-use mimi_codec::mls_ids::{ROOM_STATE_EXTENSION_TYPE, USER_EVENT_PROPOSAL_TYPE};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls_rust_crypto::RustCrypto;
@@ -54,14 +53,7 @@ pub fn validate_key_package(
             "the key package belongs to {client}, not to the publishing client {publisher}"
         )));
     }
-    let capabilities = kp.leaf_node().capabilities();
-    if !capabilities
-        .extensions()
-        .contains(&ExtensionType::Unknown(ROOM_STATE_EXTENSION_TYPE))
-        || !capabilities
-            .proposals()
-            .contains(&ProposalType::Custom(USER_EVENT_PROPOSAL_TYPE))
-    {
+    if !mimi_mls_binding::supports_mimi(kp.leaf_node().capabilities()) {
         return Err(refuse(
             "the key package does not advertise the MIMI RoomState extension and UserEvent proposal"
                 .into(),

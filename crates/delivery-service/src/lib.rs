@@ -23,5 +23,6 @@ pub use group::{
     StagedCommitInfo, StagedProposal, welcome_recipients,
 };
 pub use keypackage::{ValidatedKeyPackage, validate_key_package};
-pub use mls::{client_id_from_credential, server_from_external_sender};
-pub use service::{FollowerError, FollowerOutcome, FollowerRoom, HubAccepted, HubRoom};
+pub use service::{
+    CheckedEvent, FollowerError, FollowerOutcome, FollowerRoom, HubAccepted, HubRoom,
+};

@@ -1,9 +1,10 @@
-//! Small MLS helpers shared by the delivery service's checks: parsing MLS bytes, reading
-//! MIMI identities out of credentials, and the group-context extensions MIMI uses.
+//! Small MLS helpers shared by the delivery service's checks: parsing MLS bytes and the
+//! GroupInfo's parts, and the MIMI-on-MLS binding (`mimi-mls-binding`: identities in
+//! credentials, the RoomState extension, the UserEvent proposal) with its errors as the
+//! delivery service's refusals.
 
-use mimi_codec::mls_ids::{ROOM_STATE_EXTENSION_TYPE, USER_EVENT_PROPOSAL_TYPE};
-use mimi_codec::{ClientId, RoomState, ServerName, UserEvent, Wire};
-use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use mimi_codec::{ClientId, RoomState, ServerName, UserEvent};
+use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 
 use crate::error::{DsError, DsRule};
@@ -103,61 +104,41 @@ pub(crate) fn raw_group_info(bytes: &[u8]) -> Result<RawGroupInfo<'_>, DsError> 
     })
 }
 
-/// The client a credential names: a BasicCredential whose identity is the client ID.
-pub fn client_id_from_credential(credential: &Credential) -> Result<ClientId, DsError> {
-    let basic = BasicCredential::try_from(credential.clone())
-        .map_err(|_| DsError::refused(DsRule::Mls1, "credential is not a BasicCredential"))?;
-    ClientId::try_from(basic.identity()).map_err(|e| {
-        DsError::refused(
-            DsRule::Mls1,
-            format!("credential identity is not a client ID: {e}"),
-        )
-    })
+/// The client a credential names (the credential rule of `mimi-mls-binding`), as a DS-MLS-1
+/// refusal when it names none.
+pub(crate) fn client_id_from_credential(credential: &Credential) -> Result<ClientId, DsError> {
+    mimi_mls_binding::client_id_from_credential(credential)
+        .map_err(|e| DsError::refused(DsRule::Mls1, format!("credential names no client: {e}")))
 }
 
-/// The server an external sender's credential names: a BasicCredential whose identity is
-/// the server name. (openmls keeps `ExternalSender`'s fields private, so the credential is
-/// read back from the sender's TLS encoding: `SignaturePublicKey` then `Credential`.)
-pub fn server_from_external_sender(sender: &ExternalSender) -> Result<ServerName, DsError> {
-    let bad = |what: String| DsError::refused(DsRule::Xs1, what);
-    let bytes = sender
-        .tls_serialize_detached()
-        .map_err(|e| bad(format!("external sender does not encode: {e}")))?;
-    let mut reader = bytes.as_slice();
-    VLBytes::tls_deserialize(&mut reader)
-        .map_err(|e| bad(format!("external sender signature key: {e}")))?;
-    let credential = Credential::tls_deserialize(&mut reader)
-        .map_err(|e| bad(format!("external sender credential: {e}")))?;
-    let basic = BasicCredential::try_from(credential)
-        .map_err(|_| bad("external sender credential is not a BasicCredential".into()))?;
-    ServerName::try_from(basic.identity()).map_err(|e| {
-        bad(format!(
-            "external sender identity is not a server name: {e}"
-        ))
-    })
+/// The server an external sender names (`mimi-mls-binding`), as a DS-XS-1 refusal when it
+/// names none.
+pub(crate) fn server_from_external_sender(sender: &ExternalSender) -> Result<ServerName, DsError> {
+    mimi_mls_binding::server_of_external_sender(sender)
+        .map_err(|e| DsError::refused(DsRule::Xs1, format!("external sender names no server: {e}")))
 }
 
 /// The RoomState extension of a group context, decoded.
 pub(crate) fn room_state_of(extensions: &Extensions<GroupContext>) -> Result<RoomState, DsError> {
-    RoomState::decode(room_state_bytes_of(extensions)?)
-        .map_err(|e| DsError::refused(DsRule::Rs1, format!("RoomState extension: {e}")))
+    mimi_mls_binding::room_state_of(extensions)
+        .map_err(|e| DsError::refused(DsRule::Rs1, e.to_string()))
 }
 
 /// The RoomState extension's bytes, not decoded.
 pub(crate) fn room_state_bytes_of(extensions: &Extensions<GroupContext>) -> Result<&[u8], DsError> {
-    extensions
-        .unknown(ROOM_STATE_EXTENSION_TYPE)
-        .map(|ext| ext.0.as_slice())
-        .ok_or_else(|| DsError::refused(DsRule::Rs1, "group context has no RoomState extension"))
+    mimi_mls_binding::room_state_bytes_of(extensions)
+        .map_err(|e| DsError::refused(DsRule::Rs1, e.to_string()))
 }
 
-/// The UserEvent a custom proposal carries, if it is the MIMI UserEvent proposal.
+/// The UserEvent a proposal carries, if it is the MIMI UserEvent proposal.
 pub(crate) fn user_event_of(proposal: &Proposal) -> Result<Option<UserEvent>, DsError> {
     match proposal {
-        Proposal::Custom(custom) if custom.proposal_type() == USER_EVENT_PROPOSAL_TYPE => {
-            UserEvent::decode(custom.payload()).map(Some).map_err(|e| {
-                DsError::refused(DsRule::Mls1, format!("UserEvent proposal payload: {e}"))
-            })
+        Proposal::Custom(custom) => {
+            mimi_mls_binding::user_event_of(custom)
+                .transpose()
+                .map_err(|e| {
+                    DsError::refused(DsRule::Mls1, format!("UserEvent proposal payload: {e}"))
+                })
         }
         _ => Ok(None),
     }

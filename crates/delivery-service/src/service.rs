@@ -7,12 +7,13 @@
 //! and the group change, together.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mimi_codec::{
     ClientId, CreateGroupRequest, Event, EventResponse, FanoutEvent, JoinRule, ParticipationState,
-    Sender, ServerName, UserEvent, UserId, Wire,
+    RoomState, Sender, ServerName, UserEvent, UserId, Wire,
 };
-use mimi_signaling::{Follower, Hub, LoggedEvent, Room, Transition, VerifyError};
+use mimi_signaling::{Follower, Hub, LoggedEvent, Operation, Room, Transition, VerifyError};
 use openmls::prelude::ExternalSender;
 
 use crate::error::{DsError, DsRule};
@@ -22,6 +23,7 @@ use crate::group::{
 };
 
 /// An event staged against a room: verified, not yet applied.
+#[derive(Debug)]
 enum Staged {
     /// Proposals to queue (`m.room.user`, `ds.proposal`).
     Proposals(Vec<StagedProposal>),
@@ -93,6 +95,10 @@ fn check_membership_change(
     }
 }
 
+/// What [`stage`] found: the group change, the participation changes, and the room after
+/// them when staging had to compute it (`ds.proposal`, `ds.commit`).
+type StageResult = (Staged, Vec<UserEvent>, Option<Room>);
+
 /// Stage `event` from `sender` against `room` and `group`: verify its MLS content, collect
 /// its participation changes, and check the rules that need both. Pure: nothing changes.
 fn stage(
@@ -101,7 +107,7 @@ fn stage(
     hub: &ServerName,
     sender: &Sender,
     event: &Event,
-) -> Result<(Staged, Vec<UserEvent>), DsError> {
+) -> Result<StageResult, DsError> {
     match event {
         Event::RoomUser(bytes) => {
             let staged = group.stage_proposal(bytes.as_slice())?;
@@ -113,9 +119,9 @@ fn stage(
                 ));
             };
             let change = change.clone();
-            Ok((Staged::Proposals(vec![staged]), vec![change]))
+            Ok((Staged::Proposals(vec![staged]), vec![change], None))
         }
-        Event::RoomUserUnsigned(change) => Ok((Staged::Nothing, vec![change.clone()])),
+        Event::RoomUserUnsigned(change) => Ok((Staged::Nothing, vec![change.clone()], None)),
         Event::DsProposal(request) => {
             let mut staged = Vec::new();
             let mut changes = Vec::new();
@@ -131,7 +137,7 @@ fn stage(
             for p in &staged {
                 check_membership_change(&after, &p.sender, &p.kind, hub)?;
             }
-            Ok((Staged::Proposals(staged), changes))
+            Ok((Staged::Proposals(staged), changes, Some(after)))
         }
         Event::DsCommit(request) => {
             let info = group.stage_commit(request)?;
@@ -159,7 +165,7 @@ fn stage(
                 check_membership_change(&after, &p.proposer, &p.kind, hub)?;
             }
             check_room_state(&after, &info, hub)?;
-            Ok((Staged::Commit(Box::new(info)), changes))
+            Ok((Staged::Commit(Box::new(info)), changes, Some(after)))
         }
         Event::DsSendMessage(request) => {
             let Sender::User(user) = sender else {
@@ -172,7 +178,7 @@ fn stage(
                 ));
             }
             group.check_application_message(request.application_message.as_slice())?;
-            Ok((Staged::Nothing, Vec::new()))
+            Ok((Staged::Nothing, Vec::new(), None))
         }
         Event::DsCreateGroup(_) => Err(DsError::refused(
             DsRule::Cr2,
@@ -181,7 +187,7 @@ fn stage(
         // Not room history: answered (fetches) or refused (m.room.info) by the caller, and
         // by signaling's SIG-HIST rules.
         Event::RoomInfo(_) | Event::DsFetchKeyPackages(_) | Event::DsFetchGroupInfo(_) => {
-            Ok((Staged::Nothing, Vec::new()))
+            Ok((Staged::Nothing, Vec::new(), None))
         }
     }
 }
@@ -320,12 +326,79 @@ pub struct HubAccepted {
     pub plan: FanoutPlan,
 }
 
+/// Which state of which [`HubRoom`] an event was checked against: the room value (each
+/// `HubRoom` built gets its own number, so a room reloaded from storage is another one)
+/// and how many changes it had accepted by then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RoomVersion {
+    instance: u64,
+    accepted: u64,
+}
+
+/// Numbers the [`HubRoom`] values of this process.
+static NEXT_ROOM_INSTANCE: AtomicU64 = AtomicU64::new(0);
+
+/// An event [`HubRoom::check`] verified against the room as it was: every signaling and MLS
+/// rule passed, its MLS content is staged (a commit as openmls's staged commit, proposals
+/// as queued proposals), and [`HubRoom::accept`] applies it as it is, without verifying it
+/// again, while the room has not changed since (see [`HubRoom::is_current`]).
+#[derive(Debug)]
+pub struct CheckedEvent {
+    sender: Sender,
+    event: Event,
+    staged: Staged,
+    changes: Vec<UserEvent>,
+    transitions: Vec<Transition>,
+    room_after: Room,
+    checked_at: RoomVersion,
+}
+
+impl CheckedEvent {
+    /// Who sent it.
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The participation changes it makes, in order.
+    pub fn transitions(&self) -> &[Transition] {
+        &self.transitions
+    }
+
+    /// The users it invites: their servers must answer check-invite (main spec, "Invites"
+    /// step 4) before it is accepted.
+    pub fn invitees(&self) -> Vec<UserId> {
+        self.transitions
+            .iter()
+            .filter(|t| t.operation() == Operation::Invite)
+            .map(|t| t.target().clone())
+            .collect()
+    }
+
+    /// The room state after the whole event (all its participation changes), which the
+    /// invitees' servers are asked about in check-invite.
+    pub fn room_state_after(&self) -> RoomState {
+        self.room_after.to_room_state()
+    }
+
+    /// Give back the sender and the event (for example to check it again after
+    /// [`DsError::Stale`]).
+    pub fn into_parts(self) -> (Sender, Event) {
+        (self.sender, self.event)
+    }
+}
+
 /// One room at its hub: the signaling state and history, and the public MLS group.
 #[derive(Debug)]
 pub struct HubRoom {
     hub: Hub,
     group: HubGroup,
     server: ServerName,
+    version: RoomVersion,
 }
 
 impl HubRoom {
@@ -362,12 +435,25 @@ impl HubRoom {
             .get(accepted.fanout.sequence)
             .cloned()
             .ok_or_else(|| DsError::State("accepted event missing from the history".into()))?;
-        Ok((HubRoom { hub, group, server }, logged))
+        Ok((HubRoom::new(hub, group, server), logged))
+    }
+
+    fn new(hub: Hub, group: HubGroup, server: ServerName) -> HubRoom {
+        let version = RoomVersion {
+            instance: NEXT_ROOM_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            accepted: 0,
+        };
+        HubRoom {
+            hub,
+            group,
+            server,
+            version,
+        }
     }
 
     /// Rebuild from stored parts.
     pub fn from_parts(hub: Hub, group: HubGroup, server: ServerName) -> HubRoom {
-        let mut room = HubRoom { hub, group, server };
+        let mut room = HubRoom::new(hub, group, server);
         let pending = room.hub.room().pending_client_removals().clone();
         settle_removals(&room.group, &pending, |u| {
             room.hub.clients_removed(u);
@@ -385,38 +471,60 @@ impl HubRoom {
         &self.group
     }
 
-    /// Check a limited event from `sender` as [`HubRoom::accept`] would, without changing
-    /// anything; returns the participation changes it would make (the hub uses them to run
-    /// the check-invite exchange before accepting an invite).
-    pub fn check(&self, sender: &Sender, event: &Event) -> Result<Vec<Transition>, DsError> {
-        let (staged, changes) = stage(self.hub.room(), &self.group, &self.server, sender, event)?;
-        if let Staged::Commit(info) = &staged {
-            let users = users_after(&self.group, info);
-            self.hub
-                .check_commit(sender, &changes, &users)
-                .map_err(hub_error)
-        } else {
-            self.hub
-                .check(sender, event, &changes)
-                .map_err(DsError::Signaling)
-        }
-    }
-
-    /// Accept a limited event from `sender` (whose server the transport authenticated):
-    /// every signaling and MLS rule, then the room, history and group advance together.
-    /// Atomic: on error nothing changes.
-    pub fn accept(&mut self, sender: Sender, event: Event) -> Result<HubAccepted, DsError> {
-        let (staged, changes) = stage(self.hub.room(), &self.group, &self.server, &sender, &event)?;
-        if let Staged::Commit(info) = &staged {
+    /// Check a limited event from `sender` (whose server the transport authenticated):
+    /// every signaling and MLS rule, its MLS content verified and staged once. Nothing
+    /// changes; [`HubRoom::accept`] applies the result. Its invitees' servers are asked
+    /// (check-invite) in between.
+    pub fn check(&self, sender: Sender, event: Event) -> Result<CheckedEvent, DsError> {
+        let room = self.hub.room();
+        let (staged, changes, after) = stage(room, &self.group, &self.server, &sender, &event)?;
+        let transitions = if let Staged::Commit(info) = &staged {
             let users = users_after(&self.group, info);
             self.hub
                 .check_commit(&sender, &changes, &users)
-                .map_err(hub_error)?;
+                .map_err(hub_error)?
         } else {
             self.hub
                 .check(&sender, &event, &changes)
-                .map_err(DsError::Signaling)?;
+                .map_err(DsError::Signaling)?
+        };
+        let room_after = match after {
+            Some(after) => after,
+            None => room_after(room, &sender, &changes)?,
+        };
+        Ok(CheckedEvent {
+            sender,
+            event,
+            staged,
+            changes,
+            transitions,
+            room_after,
+            checked_at: self.version,
+        })
+    }
+
+    /// Whether `checked` was checked against this room as it is now: this very room value,
+    /// with nothing accepted since. Only then may [`HubRoom::accept`] apply it.
+    pub fn is_current(&self, checked: &CheckedEvent) -> bool {
+        checked.checked_at == self.version
+    }
+
+    /// Accept a checked event: the room, history and group advance together, the group by
+    /// merging the commit (or queueing the proposals) staged by [`HubRoom::check`], without
+    /// verifying them again. Refuses with [`DsError::Stale`], changing nothing, an event
+    /// that is not current ([`HubRoom::is_current`]); check it again then. Atomic: on error
+    /// nothing changes.
+    pub fn accept(&mut self, checked: CheckedEvent) -> Result<HubAccepted, DsError> {
+        if !self.is_current(&checked) {
+            return Err(DsError::Stale);
         }
+        let CheckedEvent {
+            sender,
+            event,
+            staged,
+            changes,
+            ..
+        } = checked;
         let plan_commit = match (&staged, &event) {
             (Staged::Commit(info), Event::DsCommit(req)) => Some((req.clone(), info.added.clone())),
             _ => None,
@@ -428,6 +536,7 @@ impl HubRoom {
         // Everything is checked. The history first (it refuses an event too large to
         // encode), then the group, whose steps fail only on an internal storage error.
         let accepted = self.hub.accept(sender, event, changes).map_err(hub_error)?;
+        self.version.accepted += 1;
         apply(&mut self.group, staged)?;
         let pending = self.hub.room().pending_client_removals().clone();
         settle_removals(&self.group, &pending, |u| {
@@ -448,24 +557,31 @@ impl HubRoom {
         Ok(HubAccepted { logged, plan })
     }
 
-    /// `ds.fetch_group_info`: what a joiner needs. Allowed for users on the participant list
-    /// who are not banned, and for anyone not banned in a public room.
+    /// `ds.fetch_group_info`: what a joiner needs (DS-GI-2). The seed lets group members
+    /// and follower servers fetch it, and says knockers have no access to the room's
+    /// cryptographic state. Allowed: users in the join or invite state (an invitee's
+    /// clients join from it), users not on the participant list of a public room (they
+    /// join and add their clients in one commit), and the room's follower servers (servers
+    /// with a joined user, the hub excepted). Refused: knocking and banned users, anyone
+    /// else, and other servers.
     pub fn group_info(&self, sender: &Sender) -> Result<EventResponse, DsError> {
-        let Sender::User(user) = sender else {
-            return Err(DsError::refused(
-                DsRule::Snd1,
-                "group info is fetched by users",
-            ));
-        };
         let room = self.hub.room();
-        let allowed = match room.participant(user) {
-            Some(p) => p.state != ParticipationState::Ban,
-            None => room.policy().join_rule() == JoinRule::Public,
+        let allowed = match sender {
+            Sender::User(user) => match room.participant(user) {
+                Some(p) => matches!(
+                    p.state,
+                    ParticipationState::Join | ParticipationState::Invite
+                ),
+                None => room.policy().join_rule() == JoinRule::Public,
+            },
+            Sender::Server(server) => {
+                *server != self.server && room.participating_servers().contains(server)
+            }
         };
         if !allowed {
             return Err(DsError::refused(
-                DsRule::Snd1,
-                format!("{user} may not fetch this room's group info"),
+                DsRule::Gi2,
+                format!("{sender} may not fetch this room's group info"),
             ));
         }
         Ok(EventResponse::GroupInfo(self.group.group_info_response()?))
@@ -511,6 +627,7 @@ impl HubRoom {
             .hub
             .accept(sender, event, Vec::new())
             .map_err(hub_error)?;
+        self.version.accepted += 1;
         let mut targets = accepted.targets;
         targets.extend(member_servers(&self.group));
         self.group = group;
@@ -627,7 +744,7 @@ impl FollowerRoom {
         let Some(group) = &self.group else {
             return self.receive_create_group(sender, fanout);
         };
-        let (staged, changes) = stage(
+        let (staged, changes, _) = stage(
             self.follower.room(),
             group,
             &self.hub_server,

@@ -177,6 +177,16 @@ fn forge_signature(message: &[u8], commit: bool) -> Vec<u8> {
 }
 
 /// The hub, the followers and every client of the example flow.
+/// How many MLS handshake messages (proposals, commits) an event carries: what the hub
+/// verifies with openmls.
+fn handshake_messages(event: &Event) -> u64 {
+    match event {
+        Event::RoomUser(_) | Event::DsCommit(_) => 1,
+        Event::DsProposal(request) => request.proposals.len() as u64,
+        _ => 0,
+    }
+}
+
 struct Flow {
     _dir: tempfile::TempDir,
     room_id: RoomId,
@@ -194,6 +204,11 @@ struct Flow {
 impl Flow {
     /// Alice creates the room at her server, the hub; the hub logs the group as sequence 1.
     fn new(localpart: &str) -> Flow {
+        Flow::with_policy(localpart, Policy::default())
+    }
+
+    /// [`Flow::new`] with another room policy.
+    fn with_policy(localpart: &str, policy: Policy) -> Flow {
         let dir = tempfile::tempdir().unwrap();
         let open = |name: &str, client: &str| MlsClient::open(&dir.path().join(name), cid(client));
         let mut alice = open("alice", ALICE_LAPTOP).unwrap();
@@ -205,7 +220,7 @@ impl Flow {
         let hub = Hub::create(
             uid(ALICE),
             RoomIdSource::Localpart(localpart.into()),
-            Policy::default(),
+            policy,
             security(),
         )
         .unwrap();
@@ -292,7 +307,33 @@ impl Flow {
         let sender = user(sender);
         let event = request_via_wire(&self.room_id, &sender, event);
         let before = self.snapshot();
-        match self.hub.accept(sender, event) {
+        let handshakes = handshake_messages(&event);
+        let verified_before = self.hub.group().messages_verified();
+        let result = match self.hub.check(sender, event) {
+            Ok(checked) => {
+                // The check changed nothing.
+                assert_eq!(self.snapshot(), before, "a check changed the hub");
+                assert!(self.hub.is_current(&checked));
+                let state_after = checked.room_state_after();
+                let transitions = checked.transitions().to_vec();
+                self.hub.accept(checked).inspect(|accepted| {
+                    // What the check announced is what accepting did.
+                    assert_eq!(self.state(), state_after);
+                    assert_eq!(accepted.logged.changes.len(), transitions.len());
+                })
+            }
+            Err(e) => Err(e),
+        };
+        // Every handshake message of the event was verified by openmls exactly once (by
+        // the check; accept merges or queues what the check staged).
+        if result.is_ok() {
+            assert_eq!(
+                self.hub.group().messages_verified() - verified_before,
+                handshakes,
+                "each handshake message is verified once"
+            );
+        }
+        match result {
             Ok(accepted) => {
                 self.deliver(&accepted);
                 Ok(accepted)
@@ -786,8 +827,8 @@ fn example_flow_create_add_message_external_join_add_remove() {
     // And Bob may no longer fetch the group info.
     assert_refused(
         &flow.hub.group_info(&user(BOB)).unwrap_err(),
-        DsRule::Snd1,
-        ErrorCode::SenderMismatch,
+        DsRule::Gi2,
+        ErrorCode::ForbiddenByPolicy,
     );
 }
 
@@ -1279,10 +1320,11 @@ fn a_follower_detects_a_lying_hub() {
     // The next genuine event: an empty commit by Alice.
     let bundle = flow.alice.commit(&room, CommitPlan::default()).unwrap();
     // Accept at the hub without delivering, to tamper with what b.example gets.
-    let accepted = flow
+    let checked = flow
         .hub
-        .accept(user(ALICE), Event::DsCommit(bundle.clone()))
+        .check(user(ALICE), Event::DsCommit(bundle.clone()))
         .unwrap();
+    let accepted = flow.hub.accept(checked).unwrap();
     flow.alice.merge_pending_commit(&room).unwrap();
     let (sender, genuine) = fanout_via_wire(&room, &accepted.logged, false);
     let follower = flow.followers.get_mut(&b).unwrap();
@@ -1601,4 +1643,238 @@ fn the_group_state_survives_a_reload_with_its_queue() {
         HubGroup::from_bytes(&bytes[..bytes.len() / 2]),
         Err(DsError::State(_))
     ));
+}
+
+/// Alice's empty commit (her own update), checked at the hub.
+fn empty_commit(flow: &mut Flow) -> CommitRequest {
+    let room = flow.room_id.clone();
+    let state = flow.state();
+    flow.alice
+        .commit(
+            &room,
+            CommitPlan {
+                new_room_state: Some(state),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_checked_event_is_accepted_only_while_the_room_is_unchanged() {
+    let mut flow = Flow::with_alice_and_bob("stale");
+    let room = flow.room_id.clone();
+    let bundle = empty_commit(&mut flow);
+    let checked = flow
+        .hub
+        .check(user(ALICE), Event::DsCommit(bundle.clone()))
+        .unwrap();
+    assert!(flow.hub.is_current(&checked));
+    assert!(checked.invitees().is_empty());
+
+    // Bob's message is accepted in between: the checked commit is stale.
+    flow.message(BOB_PHONE, b"meanwhile", &[ALICE_LAPTOP]);
+    assert!(!flow.hub.is_current(&checked));
+    let before = flow.snapshot();
+    let epoch = flow.hub.group().epoch();
+    let err = flow.hub.accept(checked).unwrap_err();
+    assert_eq!(err, DsError::Stale);
+    assert_eq!(err.to_event_error().code, ErrorCode::Internal);
+    assert_eq!(flow.snapshot(), before, "a stale accept changed the hub");
+    assert_eq!(flow.hub.group().epoch(), epoch);
+
+    // Checked again against the room as it is now, the same commit is accepted.
+    let checked = flow
+        .hub
+        .check(user(ALICE), Event::DsCommit(bundle.clone()))
+        .unwrap();
+    let (sender, event) = checked.into_parts();
+    assert_eq!(sender, user(ALICE));
+    assert_eq!(event, Event::DsCommit(bundle.clone()));
+    let checked = flow.hub.check(sender, event).unwrap();
+    let accepted = flow.hub.accept(checked).unwrap();
+    flow.deliver(&accepted);
+    flow.alice.merge_pending_commit(&room).unwrap();
+    assert_eq!(flow.hub.group().epoch(), epoch + 1);
+
+    // A room rebuilt from its stored parts is another room value: what was checked against
+    // the old one is stale even though nothing was accepted.
+    let bundle = empty_commit(&mut flow);
+    let checked = flow
+        .hub
+        .check(user(ALICE), Event::DsCommit(bundle))
+        .unwrap();
+    let group = HubGroup::from_bytes(&flow.hub.group().to_bytes().unwrap()).unwrap();
+    let hub = Hub::restore(&room, flow.hub.hub().history().events()).unwrap();
+    flow.hub = HubRoom::from_parts(hub, group, server(HUB));
+    assert!(!flow.hub.is_current(&checked));
+    let before = flow.snapshot();
+    assert_eq!(flow.hub.accept(checked).unwrap_err(), DsError::Stale);
+    assert_eq!(flow.snapshot(), before);
+}
+
+#[test]
+fn the_room_state_after_a_commit_is_after_all_its_changes() {
+    let mut flow = Flow::with_alice_and_bob("after");
+    let room = flow.room_id.clone();
+    let invite = user_event(CATHY, ParticipationStateChange::Invite, None);
+    let ban = user_event("@eve:e.example", ParticipationStateChange::Ban, None);
+    let changes = vec![invite.clone(), ban.clone()];
+    let after_both = flow.state_after(ALICE, &changes);
+    let after_invite = flow.state_after(ALICE, std::slice::from_ref(&invite));
+    assert_ne!(after_both, after_invite);
+    let bundle = flow
+        .alice
+        .commit(
+            &room,
+            CommitPlan {
+                user_events: changes.clone(),
+                new_room_state: Some(after_both.clone()),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    let checked = flow
+        .hub
+        .check(user(ALICE), Event::DsCommit(bundle))
+        .unwrap();
+    // The invitee's server is asked about the state after the invite AND the ban.
+    assert_eq!(checked.invitees(), vec![uid(CATHY)]);
+    assert_eq!(checked.room_state_after(), after_both);
+    assert_eq!(checked.transitions().len(), 2);
+    assert_eq!(checked.transitions()[0].target(), &uid(CATHY));
+    assert_eq!(checked.transitions()[1].target(), &uid("@eve:e.example"));
+    let accepted = flow.hub.accept(checked).unwrap();
+    flow.deliver(&accepted);
+    assert_eq!(accepted.logged.changes, changes);
+    assert_eq!(flow.state(), after_both);
+    assert_eq!(flow.hub.group().room_state().unwrap(), after_both);
+}
+
+#[test]
+fn a_commit_is_verified_once_and_the_staged_commit_is_merged() {
+    // What this shows: `HubGroup` runs every handshake message through openmls's
+    // `process_message` in one place (`HubGroup::process`, counted by
+    // `messages_verified`; the source check below fails if another call appears), and a
+    // check followed by an accept goes through it once. What it cannot show: how long the
+    // verification takes (the bench's `ds` figures do).
+    let sources = [
+        include_str!("../src/lib.rs"),
+        include_str!("../src/error.rs"),
+        include_str!("../src/fanout.rs"),
+        include_str!("../src/group.rs"),
+        include_str!("../src/keypackage.rs"),
+        include_str!("../src/mls.rs"),
+        include_str!("../src/service.rs"),
+    ];
+    let calls: usize = sources
+        .iter()
+        .map(|s| s.matches(".process_message(").count())
+        .sum();
+    assert_eq!(
+        calls, 1,
+        "process_message is called only by HubGroup::process"
+    );
+
+    let mut flow = Flow::with_alice_and_bob("once");
+    let room = flow.room_id.clone();
+    let bundle = empty_commit(&mut flow);
+    let epoch = flow.hub.group().epoch();
+    let verified = flow.hub.group().messages_verified();
+    let checked = flow
+        .hub
+        .check(user(ALICE), Event::DsCommit(bundle.clone()))
+        .unwrap();
+    assert_eq!(flow.hub.group().messages_verified(), verified + 1);
+    assert_eq!(flow.hub.group().epoch(), epoch, "checking merges nothing");
+    let accepted = flow.hub.accept(checked).unwrap();
+    assert_eq!(
+        flow.hub.group().messages_verified(),
+        verified + 1,
+        "accepting does not verify again"
+    );
+    // The staged commit was merged: the group is at the commit's epoch, and the members
+    // who process the same commit agree with the hub's group.
+    assert_eq!(flow.hub.group().epoch(), epoch + 1);
+    flow.deliver(&accepted);
+    flow.alice.merge_pending_commit(&room).unwrap();
+    flow.process_commit(&bundle, &[BOB_PHONE]);
+    flow.message(BOB_PHONE, b"after the commit", &[ALICE_LAPTOP]);
+    // A proposal is verified once too, and queued as staged.
+    let proposal = flow
+        .alice
+        .propose_user_event(
+            &room,
+            &user_event(CATHY, ParticipationStateChange::Invite, None),
+        )
+        .unwrap();
+    let verified = flow.hub.group().messages_verified();
+    let checked = flow
+        .hub
+        .check(user(ALICE), Event::RoomUser(mls(proposal)))
+        .unwrap();
+    flow.hub.accept(checked).unwrap();
+    assert_eq!(flow.hub.group().messages_verified(), verified + 1);
+    assert_eq!(flow.hub.group().queued_count(), 1);
+}
+
+#[test]
+fn group_info_is_for_members_invitees_and_followers_not_knockers() {
+    use mimi_codec::{JoinRule, PolicyAction};
+    use mimi_signaling::StandardRole;
+    let staff = [StandardRole::Owner, StandardRole::Admin];
+    let grants: Vec<(PolicyAction, &[StandardRole])> =
+        PolicyAction::ALL.iter().map(|a| (*a, &staff[..])).collect();
+    let mut flow = Flow::with_policy("knock", Policy::new(JoinRule::Knock, &grants));
+    flow.alice_adds(BOB, BOB_PHONE);
+    let room = flow.room_id.clone();
+    let expected = flow.fetch_group_info(ALICE);
+    let refused = |flow: &Flow, sender: Sender| {
+        assert_refused(
+            &flow.hub.group_info(&sender).unwrap_err(),
+            DsRule::Gi2,
+            ErrorCode::ForbiddenByPolicy,
+        )
+    };
+
+    // Cathy knocks: she has no access to the room's cryptographic state.
+    flow.accept(
+        CATHY,
+        Event::RoomUserUnsigned(user_event(CATHY, ParticipationStateChange::Knock, None)),
+    );
+    assert_eq!(
+        flow.hub
+            .hub()
+            .room()
+            .participant(&uid(CATHY))
+            .unwrap()
+            .state,
+        ParticipationState::Knock
+    );
+    refused(&flow, user(CATHY));
+    // Nor has her server, which has no joined user: it is not a follower.
+    refused(&flow, Sender::Server(server("c.example")));
+    // Nor anyone off the list of a room that is not public.
+    refused(&flow, user("@dave:d.example"));
+    // The hub does not fetch from itself.
+    refused(&flow, Sender::Server(server(HUB)));
+
+    // A follower server (b.example, where Bob is joined) gets what a member gets.
+    match flow
+        .hub
+        .group_info(&Sender::Server(server("b.example")))
+        .unwrap()
+    {
+        EventResponse::GroupInfo(info) => assert_eq!(info, expected),
+        other => panic!("{other:?}"),
+    }
+    // Once invited, Cathy may fetch it (her clients join from it).
+    let invite = user_event(CATHY, ParticipationStateChange::Invite, None);
+    let proposal = flow.alice.propose_user_event(&room, &invite).unwrap();
+    flow.accept(ALICE, Event::RoomUser(mls(proposal)));
+    assert_eq!(
+        flow.fetch_group_info(CATHY).pending_proposals.len(),
+        1,
+        "the invite's proposal is pending"
+    );
 }

@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use mimi_codec::mls_ids::{ROOM_STATE_EXTENSION_TYPE, USER_EVENT_PROPOSAL_TYPE};
 use mimi_codec::{
     BoundedVec, ClientId, CommitRequest, MlsBytes, RoomId, RoomState, UserEvent, UserId, Wire,
 };
@@ -24,11 +23,13 @@ use openmls_traits::OpenMlsProvider;
 use openmls_traits::storage::StorageProvider as _;
 
 use crate::error::{E2eError, MlsObject, Operation};
-use crate::identity::{
-    client_id_from_credential, credential_for, mimi_capabilities, mimi_required_capabilities,
-    parse_follower_certificate,
-};
+use crate::identity::parse_follower_certificate;
 use crate::storage::RedbStorage;
+use mimi_mls_binding::{
+    client_id_from_credential, credential_for, mimi_capabilities, mimi_required_capabilities,
+    room_state_bytes_of, room_state_extension, room_state_extension_from_bytes,
+    user_event_proposal,
+};
 
 /// The MLS cipher suite of MIMI rooms
 /// (`mimi_codec::mls_ids::DEFAULT_CIPHER_SUITE`, MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519).
@@ -240,10 +241,7 @@ pub fn parse_key_package(bytes: &[u8]) -> Result<KeyPackage, E2eError> {
 
 /// The RoomState in a group context's extensions.
 pub fn room_state_of(extensions: &Extensions<GroupContext>) -> Result<RoomState, E2eError> {
-    let ext = extensions
-        .unknown(ROOM_STATE_EXTENSION_TYPE)
-        .ok_or(E2eError::NoRoomState)?;
-    RoomState::decode(&ext.0).map_err(|_| E2eError::NoRoomState)
+    mimi_mls_binding::room_state_of(extensions).map_err(|_| E2eError::NoRoomState)
 }
 
 /// The RoomState in the group context of a GroupInfo (an MLSMessage), as the hub checks it
@@ -257,10 +255,10 @@ pub fn room_state_of_group_info(group_info: &[u8]) -> Result<RoomState, E2eError
     }
 }
 
+/// The UserEvent of a MIMI UserEvent proposal; `None` for other proposals and for a
+/// payload that does not decode (the hub refused those already).
 fn user_event_of(proposal: &CustomProposal) -> Option<UserEvent> {
-    (proposal.proposal_type() == USER_EVENT_PROPOSAL_TYPE)
-        .then(|| UserEvent::decode(proposal.payload()).ok())
-        .flatten()
+    mimi_mls_binding::user_event_of(proposal).and_then(Result::ok)
 }
 
 fn room_of(group: &MlsGroup) -> Result<RoomId, E2eError> {
@@ -451,10 +449,7 @@ impl MlsClient {
     ) -> Result<CreatedRoom, E2eError> {
         let room = room_state.room_id.clone();
         let extensions = Extensions::from_vec(vec![
-            Extension::Unknown(
-                ROOM_STATE_EXTENSION_TYPE,
-                UnknownExtension(room_state.encode()?),
-            ),
+            room_state_extension(room_state)?,
             Extension::ExternalSenders(vec![hub]),
             Extension::RequiredCapabilities(mimi_required_capabilities()),
         ])
@@ -560,14 +555,10 @@ impl MlsClient {
         room: &RoomId,
         event: &UserEvent,
     ) -> Result<OwnProposal, E2eError> {
-        let payload = event.encode()?;
+        let payload = user_event_proposal(event)?;
         let (group, provider, signer) = self.parts(room)?;
         let (message, reference) = group
-            .propose_custom_proposal_by_reference(
-                provider,
-                signer,
-                CustomProposal::new(USER_EVENT_PROPOSAL_TYPE, payload),
-            )
+            .propose_custom_proposal_by_reference(provider, signer, payload)
             .map_err(E2eError::mls(Operation::Propose))?;
         Ok(OwnProposal {
             message: to_bytes(&message)?,
@@ -639,10 +630,7 @@ impl MlsClient {
         let mut custom = Vec::with_capacity(user_events.len());
         let mut followers = Vec::new();
         for event in &user_events {
-            custom.push(Proposal::Custom(Box::new(CustomProposal::new(
-                USER_EVENT_PROPOSAL_TYPE,
-                event.encode()?,
-            ))));
+            custom.push(Proposal::Custom(Box::new(user_event_proposal(event)?)));
             if let Some(cert) = &event.follower_server_certificate {
                 followers.push(parse_follower_certificate(cert)?.1);
             }
@@ -685,10 +673,9 @@ impl MlsClient {
         let gce = if new_room_state.is_some() || senders != current_senders {
             let room_state = match &new_room_state {
                 Some(state) => state.encode()?,
-                None => current
-                    .unknown(ROOM_STATE_EXTENSION_TYPE)
-                    .map(|e| e.0.clone())
-                    .ok_or(E2eError::NoRoomState)?,
+                None => room_state_bytes_of(current)
+                    .map_err(|_| E2eError::NoRoomState)?
+                    .to_vec(),
             };
             let required = current
                 .required_capabilities()
@@ -696,7 +683,7 @@ impl MlsClient {
                 .unwrap_or_else(mimi_required_capabilities);
             Some(
                 Extensions::from_vec(vec![
-                    Extension::Unknown(ROOM_STATE_EXTENSION_TYPE, UnknownExtension(room_state)),
+                    room_state_extension_from_bytes(room_state),
                     Extension::ExternalSenders(senders),
                     Extension::RequiredCapabilities(required),
                 ])

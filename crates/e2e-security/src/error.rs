@@ -11,19 +11,7 @@ use mimi_codec::{ClientId, CodecError, IdentifierError, RoomId, UserId};
 
 use crate::storage::StorageError;
 
-/// Why a credential (or external sender) does not name a MIMI client (or server).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CredentialError {
-    /// Not a BasicCredential: MIMI clients and servers use BasicCredentials.
-    #[error("not a BasicCredential")]
-    NotBasic,
-    /// The identity is not a valid identifier of the expected kind.
-    #[error("credential identity: {0}")]
-    Identity(#[from] IdentifierError),
-    /// The bytes of an `ExternalSender` could not be parsed.
-    #[error("malformed ExternalSender")]
-    MalformedExternalSender,
-}
+pub use mimi_mls_binding::CredentialError;
 
 /// The MLS objects this crate reads from bytes, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,55 +1,13 @@
-//! Identities in MLS: the credential rule, external senders, follower certificates and the
-//! capabilities every MIMI leaf advertises.
-//!
-//! **The credential rule** (the hub applies the same one; `mimi-ds` reimplements these few
-//! lines rather than depending on this crate): a MIMI client's MLS credential is a
-//! BasicCredential whose identity is the UTF-8 client ID `@user:server#device`
-//! ([`ClientId`]); the client's user is the part before `#`. A server acting as external
-//! sender (the hub, a follower) has a BasicCredential whose identity is its server name.
+//! Identities in MLS on the client's side: follower certificates. The credential rule,
+//! external senders, the MIMI capabilities and the private-use types are
+//! `mimi-mls-binding`'s, shared with the hub (`mimi-ds`), and re-exported from this crate.
 
-use mimi_codec::mls_ids::{ROOM_STATE_EXTENSION_TYPE, USER_EVENT_PROPOSAL_TYPE};
-use mimi_codec::{ClientId, FollowerCertificate, ServerName};
+use mimi_codec::{FollowerCertificate, ServerName};
+use mimi_mls_binding::server_of_external_sender;
+use openmls::prelude::ExternalSender;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
-use openmls::prelude::*;
 
-use crate::error::{CredentialError, E2eError, MlsObject};
-
-/// The client a credential names: a BasicCredential whose identity is a valid client ID.
-pub fn client_id_from_credential(credential: &Credential) -> Result<ClientId, CredentialError> {
-    let basic =
-        BasicCredential::try_from(credential.clone()).map_err(|_| CredentialError::NotBasic)?;
-    Ok(ClientId::try_from(basic.identity())?)
-}
-
-/// The credential of a client: a BasicCredential with the client ID as identity.
-pub fn credential_for(client: &ClientId) -> Credential {
-    BasicCredential::new(client.as_str().as_bytes().to_vec()).into()
-}
-
-/// The `ExternalSender` of a server: its signature public key and a BasicCredential with
-/// its server name as identity. The hub's goes into a new room's `external_senders`; a
-/// follower's, TLS-encoded, is its certificate in a `UserEvent`.
-pub fn external_sender(server: &ServerName, signature_public_key: &[u8]) -> ExternalSender {
-    ExternalSender::new(
-        signature_public_key.to_vec().into(),
-        BasicCredential::new(server.as_str().as_bytes().to_vec()).into(),
-    )
-}
-
-/// The server an `ExternalSender` names. openmls keeps its fields crate-private, so this
-/// reads them back from its TLS encoding (`SignaturePublicKey`, then `Credential`).
-pub fn server_of_external_sender(sender: &ExternalSender) -> Result<ServerName, CredentialError> {
-    let bytes = sender
-        .tls_serialize_detached()
-        .map_err(|_| CredentialError::MalformedExternalSender)?;
-    let mut reader = bytes.as_slice();
-    SignaturePublicKey::tls_deserialize(&mut reader)
-        .map_err(|_| CredentialError::MalformedExternalSender)?;
-    let credential = Credential::tls_deserialize(&mut reader)
-        .map_err(|_| CredentialError::MalformedExternalSender)?;
-    let basic = BasicCredential::try_from(credential).map_err(|_| CredentialError::NotBasic)?;
-    Ok(ServerName::try_from(basic.identity())?)
-}
+use crate::error::{E2eError, MlsObject};
 
 /// A follower server's certificate for `UserEvent::follower_server_certificate`: its
 /// `ExternalSender`, TLS-encoded.
@@ -71,42 +29,13 @@ pub fn parse_follower_certificate(
     Ok((server, sender))
 }
 
-/// The RoomState GroupContext extension type.
-pub fn room_state_extension_type() -> ExtensionType {
-    ExtensionType::Unknown(ROOM_STATE_EXTENSION_TYPE)
-}
-
-/// The `m.room.user` custom proposal type.
-pub fn user_event_proposal_type() -> ProposalType {
-    ProposalType::Custom(USER_EVENT_PROPOSAL_TYPE)
-}
-
-/// The capabilities every MIMI leaf advertises (creator, key packages, external joiners):
-/// the RoomState extension, the UserEvent proposal and last-resort key packages, beyond
-/// openmls's defaults.
-pub fn mimi_capabilities() -> Capabilities {
-    Capabilities::new(
-        None,
-        None,
-        Some(&[room_state_extension_type(), ExtensionType::LastResort]),
-        Some(&[user_event_proposal_type()]),
-        Some(&[CredentialType::Basic]),
-    )
-}
-
-/// The `required_capabilities` extension of a MIMI room: every member must support the
-/// RoomState extension, the UserEvent proposal and BasicCredentials.
-pub fn mimi_required_capabilities() -> RequiredCapabilitiesExtension {
-    RequiredCapabilitiesExtension::new(
-        &[room_state_extension_type()],
-        &[user_event_proposal_type()],
-        &[CredentialType::Basic],
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CredentialError;
+    use mimi_codec::ClientId;
+    use mimi_mls_binding::{client_id_from_credential, credential_for, external_sender};
+    use openmls::prelude::{BasicCredential, Credential};
 
     #[test]
     fn credential_rule() {

@@ -12,8 +12,10 @@
 //! - [`MlsClient`] (`client.rs`): one client device; sans-IO, bytes in and bytes out.
 //! - [`RedbStorage`] (`storage.rs`): openmls's storage provider on disk (redb), so a
 //!   client's groups, keys and key packages survive restarts.
-//! - `identity.rs`: the credential rule ([`client_id_from_credential`]), external senders
-//!   and follower certificates, the MIMI capabilities.
+//! - `identity.rs`: follower certificates. The credential rule
+//!   ([`client_id_from_credential`]), external senders, the RoomState extension, the
+//!   UserEvent proposal and the MIMI capabilities are `mimi-mls-binding`'s (shared with the
+//!   hub's `mimi-ds`), re-exported here.
 //! - `error.rs`: [`E2eError`].
 //!
 //! ## MLS choices (see `docs/spec-decisions.md`, section mimi-e2e)
@@ -39,10 +41,10 @@ pub use client::{
     room_state_of_group_info,
 };
 pub use error::{CredentialError, E2eError, MlsObject, Operation};
-pub use identity::{
-    client_id_from_credential, credential_for, external_sender, follower_certificate,
-    mimi_capabilities, mimi_required_capabilities, parse_follower_certificate,
-    room_state_extension_type, server_of_external_sender, user_event_proposal_type,
+pub use identity::{follower_certificate, parse_follower_certificate};
+pub use mimi_mls_binding::{
+    client_id_from_credential, credential_for, external_sender, mimi_capabilities,
+    mimi_required_capabilities, server_of_external_sender,
 };
 pub use openmls::prelude::ExternalSender;
 pub use storage::{RedbStorage, StorageError};

@@ -1,57 +1,24 @@
 //! Check-invite (main spec, "Invites" step 4), both sides: as a room's hub, asking the
 //! invitee's server whether it takes part before an invite is accepted ([`CheckInvite::ask`],
 //! one attempt bounded by the `check_invite_timeout` setting; no answer in time is a
-//! refusal), with the room state after the whole event ([`room_state_after`]); and as the
+//! refusal), with the room state after the whole event (`mimi_ds::CheckedEvent::room_state_after`); and as the
 //! invitee's server, answering such a question ([`CheckInvite::answer`]). The room engine
 //! calls `ask` without holding the room's lock. It owns no state.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mimi_codec::mls_ids::DEFAULT_CIPHER_SUITE;
 use mimi_codec::{
-    BoundedVec, CheckInviteRequest, ErrorCode, Event, EventError, InfoEvent, MessageBody,
-    MimiMessage, ParticipantData, ParticipationState, RoomId, RoomState, Sender, UserId,
+    CheckInviteRequest, ErrorCode, Event, EventError, InfoEvent, MessageBody, MimiMessage,
+    ParticipationState, RoomId, RoomState, Sender, UserId,
 };
-use mimi_signaling::{Room, Transition};
+use mimi_signaling::Room;
 use mimi_transport::{CheckInviteOutcome, CheckInviteReply};
 
 use crate::context::Context;
 
 fn err(code: ErrorCode, detail: impl Into<String>) -> EventError {
     EventError::new(code, detail)
-}
-
-/// The room state after an event's transitions, each applied in order to `room`: what the
-/// invitee's server is asked about (an invite inside a commit with several changes is
-/// checked against the state the whole commit leaves).
-pub fn room_state_after(room: &Room, transitions: &[Transition]) -> Result<RoomState, EventError> {
-    let mut state = room.to_room_state();
-    let mut participants: BTreeMap<UserId, ParticipantData> = state
-        .participants
-        .iter()
-        .map(|p| (p.user_id.clone(), p.clone()))
-        .collect();
-    for t in transitions {
-        match t.after() {
-            Some(after) => {
-                participants.insert(
-                    t.target().clone(),
-                    ParticipantData {
-                        user_id: t.target().clone(),
-                        role: after.role.to_role(),
-                        state: after.state,
-                    },
-                );
-            }
-            None => {
-                participants.remove(t.target());
-            }
-        }
-    }
-    state.participants = BoundedVec::new(participants.into_values().collect())
-        .map_err(|e| err(ErrorCode::InvalidParticipationChange, e.to_string()))?;
-    Ok(state)
 }
 
 /// The check-invite part (see the module documentation).

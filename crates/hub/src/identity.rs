@@ -7,7 +7,7 @@ use std::path::Path;
 
 use mimi_codec::ServerName;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
-use openmls::prelude::{BasicCredential, ExternalSender, SignatureScheme};
+use openmls::prelude::{ExternalSender, SignatureScheme};
 use openmls_basic_credential::SignatureKeyPair;
 
 /// The file a key pair is stored in: `MIMI-HUB-KEY v1`, then the key pair's TLS encoding
@@ -82,9 +82,7 @@ impl HubIdentity {
     }
 
     fn from_signer(signer: SignatureKeyPair, server: &ServerName) -> Self {
-        let credential = BasicCredential::new(server.as_str().as_bytes().to_vec());
-        let external_sender =
-            ExternalSender::new(signer.public().to_vec().into(), credential.into());
+        let external_sender = mimi_mls_binding::external_sender(server, signer.public());
         HubIdentity {
             signer,
             external_sender,

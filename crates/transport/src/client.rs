@@ -241,7 +241,7 @@ impl MimiClient {
         }
         std::str::from_utf8(&raw.body)
             .ok()
-            .and_then(|text| text.trim().parse().ok())
+            .and_then(|text| ServerName::from_dns_name(text.trim()).ok())
             .ok_or(TransportError::InvalidResponse(
                 ".well-known body is not a server name",
             ))
@@ -456,7 +456,7 @@ impl tower_service::Service<Uri> for Connector {
         Box::pin(async move {
             let server: ServerName = uri
                 .host()
-                .and_then(|h| h.parse().ok())
+                .and_then(|h| ServerName::from_dns_name(h).ok())
                 .ok_or(ConnectError::NotAServerName)?;
             let endpoint = this
                 .resolver

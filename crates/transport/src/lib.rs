@@ -41,4 +41,4 @@ pub use resolve::{
     DnsResolver, Endpoint, ResolveError, Resolver, StaticResolver, WellKnownResolver,
 };
 pub use server::{CheckInviteReply, Handler, Reply, ServerConfig, serve};
-pub use tls::{Identity, PeerNameError, TlsConfigError};
+pub use tls::{Identity, PeerNameError, PeerNames, TlsConfigError};

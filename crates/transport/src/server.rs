@@ -45,7 +45,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::encode_error_response;
 use crate::io::WriteDeadline;
-use crate::tls::{PeerNameError, peer_server_name};
+use crate::tls::{PeerNameError, PeerNames, peer_names};
 
 /// Path of the endpoint discovery document.
 pub const WELL_KNOWN_PATH: &str = "/.well-known/mimi/domain";
@@ -143,8 +143,13 @@ pub enum CheckInviteReply {
     Unavailable(EventError),
 }
 
-/// What the layer above does with authenticated, decoded requests. `peer` is the server
-/// name of the client certificate of the connection.
+/// What the layer above does with authenticated, decoded requests. `peer` is a server name
+/// the connection's client certificate authenticates ([`PeerNames`]): of its names, the
+/// one the request speaks for — for `/send` the sender's server, or else the room's hub
+/// (which relays other servers' events); for `/check-invite` the room's hub; otherwise the
+/// certificate's first name. It is never a name the certificate does not authenticate, so
+/// the handler's "the sender's server is the TLS peer" (TR-SENDER-1) holds when the sender's
+/// server is any of the peer's names.
 #[async_trait]
 pub trait Handler: Send + Sync {
     /// `POST /send`.
@@ -225,9 +230,9 @@ pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
 enum PeerIdentity {
     /// No client certificate.
     Anonymous,
-    /// A verified certificate naming this server.
-    Server(ServerName),
-    /// A verified certificate that names no single server.
+    /// A verified certificate naming these servers.
+    Server(PeerNames),
+    /// A verified certificate that names no server.
     Invalid(PeerNameError),
 }
 
@@ -235,8 +240,8 @@ impl PeerIdentity {
     fn of(certificates: Option<&[rustls::pki_types::CertificateDer<'static>]>) -> Self {
         match certificates.and_then(<[_]>::first) {
             None => PeerIdentity::Anonymous,
-            Some(end_entity) => match peer_server_name(end_entity) {
-                Ok(name) => PeerIdentity::Server(name),
+            Some(end_entity) => match peer_names(end_entity) {
+                Ok(names) => PeerIdentity::Server(names),
                 Err(e) => PeerIdentity::Invalid(e),
             },
         }
@@ -534,7 +539,12 @@ async fn handle(
                 Ok(decoded) => decoded,
                 Err(e) => return malformed(&e),
             };
-            match handler.send(peer, decoded).await {
+            // Of the names the certificate authenticates, the one the request speaks for:
+            // the sender's server, or else the room's hub (which relays other servers'
+            // events). The handler checks that it is one of those (TR-SENDER-1).
+            let claims = [decoded.sender.server(), decoded.room_id.server()];
+            let peer = peer.speaking_for(&claims).clone();
+            match handler.send(&peer, decoded).await {
                 Reply::Accepted(None) => empty(StatusCode::OK),
                 Reply::Accepted(Some(response)) => message(StatusCode::OK, &response),
                 Reply::Refused(refusal) => message(StatusCode::BAD_REQUEST, &refusal),
@@ -547,7 +557,9 @@ async fn handle(
                 Err(e) => return malformed(&e),
             };
             let room_id = decoded.invite.room_id.clone();
-            match handler.check_invite(peer, decoded).await {
+            // A check-invite comes from the room's hub.
+            let peer = peer.speaking_for(&[room_id.server()]).clone();
+            match handler.check_invite(&peer, decoded).await {
                 CheckInviteReply::Accepted => empty(StatusCode::OK),
                 CheckInviteReply::Refused(e) => message(
                     StatusCode::BAD_REQUEST,
@@ -565,6 +577,7 @@ async fn handle(
                 Ok(decoded) => decoded,
                 Err(e) => return malformed(&e),
             };
+            let peer = peer.speaking_for(&[]);
             let response = handler.identifier_discovery(peer, &domain, decoded).await;
             match response.encode() {
                 Ok(body) => respond(StatusCode::OK, Some(OCTET_STREAM), body),

@@ -182,7 +182,7 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// Why a verified peer certificate does not name exactly one server.
+/// Why a verified peer certificate names no server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeerNameError {
     /// The certificate could not be parsed as X.509.
@@ -191,17 +191,66 @@ pub enum PeerNameError {
     /// The certificate has no DNS subject alternative name.
     #[error("the certificate has no DNS subject alternative name")]
     NoDnsName,
-    /// The certificate has more than one DNS subject alternative name.
-    #[error("the certificate has {0} DNS subject alternative names; exactly one is required")]
-    SeveralDnsNames(usize),
-    /// The DNS name is not a valid server name (for example a wildcard).
-    #[error("the certificate's DNS name is not a server name: {0}")]
+    /// None of the certificate's DNS names is a server name (wildcards authenticate none;
+    /// the error is the first name's).
+    #[error("none of the certificate's DNS names is a server name: {0}")]
     InvalidServerName(#[from] IdentifierError),
 }
 
-/// The peer's server name: the one DNS subject alternative name of its (already verified)
-/// end-entity certificate (rule TR-PEER-1).
-pub fn peer_server_name(cert: &CertificateDer<'_>) -> Result<ServerName, PeerNameError> {
+/// The server names a peer's (already verified) end-entity certificate authenticates:
+/// each of its DNS subject alternative names that is a server name, in canonical
+/// (lowercase) form, in the certificate's order without repeats (rule TR-PEER-1, RFC 6125
+/// §6.4 matching of DNS-ID reference identifiers). Never empty.
+///
+/// Wildcard names (`*.example.com`) authenticate no server: a MIMI server name identifies
+/// one provider, and a wildcard would let one certificate speak for every provider under a
+/// domain (RFC 9525 §6.3 leaves wildcards to the application protocol;
+/// `docs/spec-decisions.md`). Names are compared without case (RFC 4343): certificate
+/// names are lowercased into [`ServerName`]'s canonical form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerNames {
+    /// The certificate's first server name.
+    first: ServerName,
+    /// All of them, `first` included.
+    names: Vec<ServerName>,
+}
+
+impl PeerNames {
+    /// The names, in the certificate's order.
+    pub fn names(&self) -> &[ServerName] {
+        &self.names
+    }
+
+    /// Whether the certificate authenticates `server`.
+    pub fn authenticates(&self, server: &ServerName) -> bool {
+        self.names.contains(server)
+    }
+
+    /// The first of `claims` that the certificate authenticates, or else the certificate's
+    /// first name: the name a request that claims to come from one of `claims` is
+    /// authenticated as.
+    pub fn speaking_for(&self, claims: &[ServerName]) -> &ServerName {
+        claims
+            .iter()
+            .find_map(|c| self.names.iter().find(|n| *n == c))
+            .unwrap_or(&self.first)
+    }
+}
+
+impl std::fmt::Display for PeerNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, name) in self.names.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(name.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// The server names a peer's end-entity certificate authenticates ([`PeerNames`]).
+pub fn peer_names(cert: &CertificateDer<'_>) -> Result<PeerNames, PeerNameError> {
     use x509_parser::extensions::GeneralName;
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
         .map_err(|_| PeerNameError::BadCertificate)?;
@@ -209,18 +258,25 @@ pub fn peer_server_name(cert: &CertificateDer<'_>) -> Result<ServerName, PeerNam
         .subject_alternative_name()
         .map_err(|_| PeerNameError::BadCertificate)?
         .ok_or(PeerNameError::NoDnsName)?;
-    let names: Vec<&str> = san
-        .value
-        .general_names
-        .iter()
-        .filter_map(|name| match name {
-            GeneralName::DNSName(dns) => Some(*dns),
-            _ => None,
-        })
-        .collect();
-    match names.as_slice() {
-        [] => Err(PeerNameError::NoDnsName),
-        [one] => Ok(one.parse()?),
-        several => Err(PeerNameError::SeveralDnsNames(several.len())),
+    let mut names: Vec<ServerName> = Vec::new();
+    let mut first_error = None;
+    for name in &san.value.general_names {
+        let GeneralName::DNSName(dns) = name else {
+            continue;
+        };
+        match ServerName::from_dns_name(dns) {
+            Ok(server) if !names.contains(&server) => names.push(server),
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
+    if let Some(first) = names.first().cloned() {
+        return Ok(PeerNames { first, names });
+    }
+    Err(match first_error {
+        Some(e) => PeerNameError::InvalidServerName(e),
+        None => PeerNameError::NoDnsName,
+    })
 }

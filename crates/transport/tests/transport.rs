@@ -23,7 +23,7 @@ use mimi_codec::{
 use mimi_transport::body::decode_error_body;
 use mimi_transport::pki::CertificateAuthority;
 use mimi_transport::server::{OCTET_STREAM, WELL_KNOWN_PATH};
-use mimi_transport::tls::{self, PeerNameError, peer_server_name};
+use mimi_transport::tls::{self, PeerNameError, peer_names};
 use mimi_transport::{
     CheckInviteOutcome, CheckInviteReply, ClientConfig, Endpoint, Handler, MimiClient, Reply,
     ResolveError, Resolver, RetryPolicy, ServerConfig, StaticResolver, TimeoutStage,
@@ -478,11 +478,46 @@ async fn handler_sees_the_peer_name_from_the_certificate() {
 }
 
 #[tokio::test]
-async fn certificate_with_two_dns_names_is_refused() {
+async fn a_certificate_with_several_names_authenticates_each() {
     let pki = Pki::new();
     let server = start(&pki, HUB, HUB).await;
-    let ambiguous = client_to(pki.client_tls_with_names(&[B, C]), &[(HUB, server.addr)]);
-    match ambiguous
+    // One certificate for b.example and c.example (say, one host serving two providers),
+    // with the second name in another case.
+    let both = client_to(
+        pki.client_tls_with_names(&["www.b.example", B, "C.Example"]),
+        &[(HUB, server.addr)],
+    );
+    for sender in ["@bob:b.example", "@cathy:c.example"] {
+        match both.send(&name(HUB), &event_from(sender, 8)).await {
+            Ok(outcome) => assert!(outcome.response.is_some()),
+            other => panic!("{sender}: expected 200, got {other:?}"),
+        }
+    }
+    // The handler saw the name each request speaks for, in canonical form.
+    let peers: Vec<ServerName> = server.handler.sends().into_iter().map(|(p, _)| p).collect();
+    assert_eq!(peers, vec![name(B), name(C)]);
+    // A sender on a server the certificate does not name is refused.
+    match both
+        .send(&name(HUB), &event_from("@dave:d.example", 8))
+        .await
+    {
+        Err(TransportError::Refused { status: 400, error }) => {
+            assert_eq!(error.unwrap().code, ErrorCode::SenderMismatch)
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_certificate_with_only_a_wildcard_name_is_refused() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let wildcard = client_to(
+        pki.client_tls_with_names(&["*.example"]),
+        &[(HUB, server.addr)],
+    );
+    match wildcard
         .send(&name(HUB), &event_from("@bob:b.example", 8))
         .await
     {
@@ -496,7 +531,7 @@ async fn certificate_with_two_dns_names_is_refused() {
 }
 
 #[test]
-fn peer_name_is_the_single_dns_name() {
+fn peer_names_are_the_certificates_dns_names_without_case_or_wildcards() {
     let pki = Pki::new();
     let der = |names: &[&str]| {
         let issued = pki
@@ -505,17 +540,32 @@ fn peer_name_is_the_single_dns_name() {
             .unwrap();
         issued.identity().unwrap().chain.remove(0)
     };
-    assert_eq!(peer_server_name(&der(&[B])), Ok(name(B)));
-    assert_eq!(
-        peer_server_name(&der(&[B, C])),
-        Err(PeerNameError::SeveralDnsNames(2))
+    let one = peer_names(&der(&[B])).unwrap();
+    assert_eq!(one.names(), &[name(B)]);
+    assert!(one.authenticates(&name(B)));
+    assert!(!one.authenticates(&name(C)));
+
+    // Several names: each is authenticated, in canonical (lowercase) form, once.
+    let several = peer_names(&der(&["B.Example", C, "b.example", "*.example"])).unwrap();
+    assert_eq!(several.names(), &[name(B), name(C)]);
+    assert!(several.authenticates(&name(B)) && several.authenticates(&name(C)));
+    assert_eq!(several.to_string(), "b.example, c.example");
+    // The name a request speaks for: its first claim the certificate authenticates.
+    assert_eq!(several.speaking_for(&[name(C), name(B)]), &name(C));
+    assert_eq!(several.speaking_for(&[name(HUB), name(B)]), &name(B));
+    assert_eq!(several.speaking_for(&[name(HUB)]), &name(B));
+    assert_eq!(several.speaking_for(&[]), &name(B));
+
+    // A wildcard authenticates no server (docs/spec-decisions.md).
+    let wildcard = peer_names(&der(&["*.example"]));
+    assert!(matches!(wildcard, Err(PeerNameError::InvalidServerName(_))));
+    assert!(
+        !peer_names(&der(&["*.example", B]))
+            .unwrap()
+            .authenticates(&name("x.example"))
     );
-    assert!(matches!(
-        peer_server_name(&der(&["*.example"])),
-        Err(PeerNameError::InvalidServerName(_))
-    ));
     assert_eq!(
-        peer_server_name(&rustls::pki_types::CertificateDer::from(vec![1, 2, 3])),
+        peer_names(&rustls::pki_types::CertificateDer::from(vec![1, 2, 3])),
         Err(PeerNameError::BadCertificate)
     );
 }

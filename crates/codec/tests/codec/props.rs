@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use tls_codec::{Deserialize, Serialize, Size};
 
 fn server_name() -> impl Strategy<Value = ServerName> {
-    prop::collection::vec("[a-zA-Z0-9]([a-zA-Z0-9-]{0,6}[a-zA-Z0-9])?", 1..4)
+    prop::collection::vec("[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?", 1..4)
         .prop_map(|labels| labels.join(".").parse().unwrap())
 }
 fn user_id() -> impl Strategy<Value = UserId> {

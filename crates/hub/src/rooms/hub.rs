@@ -6,10 +6,9 @@
 use std::collections::BTreeSet;
 
 use mimi_codec::{ErrorCode, Event, EventError, EventResponse, RoomId, Sender, UserId};
-use mimi_signaling::Operation;
+use mimi_ds::CheckedEvent;
 
 use super::{Rooms, Slot, group_users, internal};
-use crate::check_invite::room_state_after;
 
 fn err(code: ErrorCode, detail: impl Into<String>) -> EventError {
     EventError::new(code, detail)
@@ -21,8 +20,9 @@ impl Rooms {
     ///
     /// The check → (unlock, ask the invitees' servers, relock) → accept sequence is all
     /// here: while the room's lock is released its other events go on being accepted; on
-    /// relocking the event is checked again against the room as it is now, and an invitee
-    /// whose server answered keeps that answer (`docs/spec-decisions.md`, "Check-invite
+    /// relocking the event is checked again if the room accepted anything meanwhile (else
+    /// the staged check is still valid and is what `accept` consumes: a commit is verified
+    /// once), and an invitee whose server answered keeps that answer (`docs/spec-decisions.md`, "Check-invite
     /// outside the room's lock"). An invitee the new check names for the first time is
     /// asked in turn.
     pub(crate) async fn hub_event(
@@ -33,6 +33,8 @@ impl Rooms {
     ) -> Result<EventResponse, EventError> {
         let handle = self.cache.hold(room_id);
         let mut asked: BTreeSet<UserId> = BTreeSet::new();
+        // The check made before the lock was released to ask an invitee's server.
+        let mut staged: Option<CheckedEvent> = None;
         loop {
             let mut guard = handle.slot().lock().await;
             self.load(room_id, &mut guard).await.map_err(internal)?;
@@ -57,21 +59,22 @@ impl Rooms {
                 }
                 _ => {}
             }
-            let transitions = hub_room
-                .check(&sender, &event)
-                .map_err(|e| e.to_event_error())?;
-            let to_ask: Vec<UserId> = transitions
-                .iter()
-                .filter(|t| t.operation() == Operation::Invite && !asked.contains(t.target()))
-                .map(|t| t.target().clone())
+            let checked = match staged.take() {
+                Some(checked) if hub_room.is_current(&checked) => checked,
+                _ => hub_room
+                    .check(sender.clone(), event.clone())
+                    .map_err(|e| e.to_event_error())?,
+            };
+            let to_ask: Vec<UserId> = checked
+                .invitees()
+                .into_iter()
+                .filter(|u| !asked.contains(u))
                 .collect();
             if to_ask.is_empty() {
                 let group_changed =
                     !matches!(event, Event::DsSendMessage(_) | Event::RoomUserUnsigned(_));
                 let in_group_before = group_users(hub_room.group());
-                let accepted = hub_room
-                    .accept(sender, event)
-                    .map_err(|e| e.to_event_error())?;
+                let accepted = hub_room.accept(checked).map_err(|e| e.to_event_error())?;
                 let written = self
                     .persist_hub_event(
                         room_id,
@@ -98,7 +101,7 @@ impl Rooms {
             }
             // The check-invite exchange (main spec, "Invites" step 4) before accepting,
             // about the state after the whole event, without the room's lock.
-            let after = room_state_after(hub_room.hub().room(), &transitions)?;
+            let after = checked.room_state_after();
             drop(guard);
             for invitee in to_ask {
                 self.check_invite
@@ -106,6 +109,7 @@ impl Rooms {
                     .await?;
                 asked.insert(invitee);
             }
+            staged = Some(checked);
         }
     }
 }

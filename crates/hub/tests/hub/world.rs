@@ -89,9 +89,17 @@ impl Pki {
         Pki { ca, roots }
     }
 
-    /// A certificate and key for `server`.
+    /// A certificate and key for `server`, as WebPKI certificates often are: several DNS
+    /// names (another host name of the provider first, then the server name in uppercase).
+    /// Every federation test thus authenticates peers by RFC 6125 matching (TR-PEER-1): the
+    /// sender's server is one of the names, compared without case.
     pub fn identity(&self, server: &str) -> Identity {
-        self.ca.issue(&name(server)).unwrap().identity().unwrap()
+        let names = vec![format!("www.{server}"), server.to_ascii_uppercase()];
+        self.ca
+            .issue_for_dns_names(names)
+            .unwrap()
+            .identity()
+            .unwrap()
     }
 
     /// The trust anchors.
