@@ -1,0 +1,430 @@
+//! -06 fixed-byte vectors (`tests/vectors/v06/`): each value encodes to exactly the file's
+//! bytes and the file decodes to exactly the value. The files were written field by field
+//! from the TLS presentation language of draft-ietf-mimi-protocol-06 (each line's comment
+//! names its field), not produced by this encoder.
+
+use std::fmt::Debug;
+
+use mimi_codec::Wire;
+use mimi_codec::v06::*;
+
+use crate::v06_fixtures::*;
+
+/// Every file in `tests/vectors/v06/`.
+pub const V06_FILES: &[&str] = &[
+    "abuse_report.hex",
+    "base_room_policy.hex",
+    "consent_entry_grant.hex",
+    "consent_entry_request.hex",
+    "franking_agent_data.hex",
+    "franking_integrity_tbs.hex",
+    "group_info_ratchet_tree_tbe.hex",
+    "group_info_request.hex",
+    "group_info_request_no_code.hex",
+    "group_info_request_tbs.hex",
+    "group_info_response_not_authorized.hex",
+    "group_info_response_success.hex",
+    "group_info_response_tbs.hex",
+    "identifier_request.hex",
+    "identifier_response.hex",
+    "key_material_request.hex",
+    "key_material_request_tbs.hex",
+    "key_material_response.hex",
+    "key_material_response_no_consent.hex",
+    "notify_body.hex",
+    "participant_list_data.hex",
+    "participant_list_update.hex",
+    "role_data.hex",
+    "room_metadata.hex",
+    "submit_message_request.hex",
+    "submit_message_response_accepted.hex",
+    "submit_message_response_epoch_too_old.hex",
+    "update_request_commit.hex",
+    "update_request_commit_partial.hex",
+    "update_request_proposal.hex",
+    "update_response_invalid_proposal.hex",
+    "update_response_success.hex",
+    "update_response_wrong_epoch.hex",
+];
+
+fn check<T: Wire + PartialEq + Debug>(name: &str, value: &T) {
+    assert!(V06_FILES.contains(&name), "{name} is not in V06_FILES");
+    let bytes = v06_vector(name);
+    assert_eq!(
+        hex::encode(value.encode().unwrap()),
+        hex::encode(&bytes),
+        "{name}: encoding"
+    );
+    assert_eq!(
+        tls_codec::Size::tls_serialized_len(value),
+        bytes.len(),
+        "{name}: length"
+    );
+    assert_eq!(&T::decode(&bytes).unwrap(), value, "{name}: decoding");
+}
+
+#[test]
+fn every_v06_vector_file_is_listed() {
+    let dir = format!("{}/tests/vectors/v06", env!("CARGO_MANIFEST_DIR"));
+    let mut found: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    found.sort();
+    let listed: Vec<String> = V06_FILES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(found, listed);
+}
+
+#[test]
+fn key_material() {
+    check("key_material_request.hex", &key_material_request());
+    check("key_material_request_tbs.hex", &key_material_request_tbs());
+    check("key_material_response.hex", &key_material_response());
+    check(
+        "key_material_response_no_consent.hex",
+        &KeyMaterialResponse {
+            protocol: Protocol::Mls10,
+            user_status: KeyMaterialUserCode::NoConsent,
+            user_uri: uri(BOB),
+            clients: bv(vec![]),
+        },
+    );
+    // The TBS is the request without its signature.
+    let request = v06_vector("key_material_request.hex");
+    let tbs = v06_vector("key_material_request_tbs.hex");
+    assert_eq!(&request[..tbs.len()], tbs.as_slice());
+}
+
+#[test]
+fn update() {
+    check("update_request_commit.hex", &update_commit());
+    check(
+        "update_request_commit_partial.hex",
+        &update_commit_partial(),
+    );
+    check("update_request_proposal.hex", &update_proposal());
+    check(
+        "update_response_success.hex",
+        &UpdateResponse {
+            error_description: txt(""),
+            outcome: UpdateOutcome::Success {
+                accepted_timestamp: T0,
+            },
+        },
+    );
+    check(
+        "update_response_invalid_proposal.hex",
+        &UpdateResponse {
+            error_description: txt("bad add"),
+            outcome: UpdateOutcome::InvalidProposal {
+                invalid_proposals: bv(vec![op(&[0xa1; 4]), op(&[0xa2; 2])]),
+            },
+        },
+    );
+    check(
+        "update_response_wrong_epoch.hex",
+        &UpdateResponse {
+            error_description: txt("epoch 7"),
+            outcome: UpdateOutcome::WrongEpoch { current_epoch: 7 },
+        },
+    );
+}
+
+#[test]
+fn submit_message() {
+    check("submit_message_request.hex", &submit_request());
+    check(
+        "submit_message_response_accepted.hex",
+        &SubmitMessageResponse {
+            protocol: Protocol::Mls10,
+            outcome: SubmitOutcome::Accepted {
+                accepted_timestamp: T0,
+                frank: Some(frank()),
+            },
+        },
+    );
+    check(
+        "submit_message_response_epoch_too_old.hex",
+        &SubmitMessageResponse {
+            protocol: Protocol::Mls10,
+            outcome: SubmitOutcome::EpochTooOld { current_epoch: 9 },
+        },
+    );
+}
+
+#[test]
+fn notify() {
+    let body = notify_body();
+    check("notify_body.hex", &body);
+    // Each message on its own is a FanoutMessage, and their concatenation is the body.
+    let mut joined = Vec::new();
+    for m in &body.messages {
+        let one = m.encode().unwrap();
+        assert_eq!(&FanoutMessage::decode(&one).unwrap(), m);
+        joined.extend(one);
+    }
+    assert_eq!(joined, v06_vector("notify_body.hex"));
+}
+
+#[test]
+fn group_info() {
+    let request = group_info_request();
+    check("group_info_request.hex", &request);
+    check("group_info_request_tbs.hex", &request.tbs());
+    let no_code = GroupInfoRequest {
+        joining_code: op(b""),
+        ..group_info_request()
+    };
+    check("group_info_request_no_code.hex", &no_code);
+    assert_eq!(no_code.tbs().joining_code, None);
+    let response = group_info_response();
+    check("group_info_response_success.hex", &response);
+    check("group_info_response_tbs.hex", &response.tbs().unwrap());
+    let refused = GroupInfoResponse {
+        version: Protocol::Mls10,
+        room_id: uri(ROOM),
+        result: Err(GroupInfoCode::NotAuthorized),
+    };
+    check("group_info_response_not_authorized.hex", &refused);
+    assert_eq!(refused.tbs(), None);
+    check(
+        "group_info_ratchet_tree_tbe.hex",
+        &GroupInfoRatchetTreeTbe {
+            group_info: mimi_codec::v06::GroupInfo::from_bytes(
+                group_info_bytes_for_tbe().as_slice(),
+            )
+            .unwrap(),
+            ratchet_tree_option: ratchet_full(),
+            pending_proposals: bv(vec![PendingProposal {
+                proposal: public_remove(),
+                hub_accepted_time: T0 + 5,
+            }]),
+        },
+    );
+}
+
+fn group_info_bytes_for_tbe() -> Vec<u8> {
+    crate::v06_fixtures::group_info().into_bytes()
+}
+
+#[test]
+fn consent() {
+    check(
+        "consent_entry_request.hex",
+        &ConsentEntry {
+            operation: ConsentOperation::Request,
+            requester_uri: uri(ALICE),
+            target_uri: uri(BOB),
+            room_id: None,
+            client_key_packages: bv(vec![]),
+            consent_extensions: AppDataDictionary::default(),
+        },
+    );
+    let grant = consent_grant();
+    check("consent_entry_grant.hex", &grant);
+    assert_eq!(grant.scope().room_id, Some(uri(ROOM)));
+}
+
+#[test]
+fn identifier_query() {
+    check("identifier_request.hex", &identifier_request());
+    check("identifier_response.hex", &identifier_response());
+}
+
+#[test]
+fn abuse_and_franking() {
+    check("abuse_report.hex", &abuse_report());
+    check(
+        "franking_integrity_tbs.hex",
+        &FrankingIntegrityTbs {
+            server_frank: frank().server_frank,
+            franking_signature_ciphersuite: 1,
+            context: ServerFrankingContext {
+                sender_uri: uri(CATHY),
+                room_uri: uri(ROOM),
+                accepted_timestamp: T0,
+            },
+        },
+    );
+    check(
+        "franking_agent_data.hex",
+        &FrankingAgentData {
+            franking_signature_key: op(&[0x55; 4]),
+            credential: basic("mimi://a.example"),
+        },
+    );
+}
+
+#[test]
+fn room_components() {
+    check("participant_list_data.hex", &participant_list());
+    check("participant_list_update.hex", &participant_list_update());
+    check("room_metadata.hex", &room_metadata());
+    check("role_data.hex", &role_data());
+    check("base_room_policy.hex", &base_room_policy());
+    // The AppDataUpdate proposal of the vectors carries this very update.
+    assert_eq!(
+        ParticipantListUpdate::decode(&plu_add_cathy_bytes()).unwrap(),
+        ParticipantListUpdate {
+            changed_role_participants: bv(vec![]),
+            removed_indices: bv(vec![]),
+            added_participants: bv(vec![UserRolePair {
+                user: uri(CATHY),
+                role_index: 2,
+            }]),
+        }
+    );
+}
+
+#[test]
+fn mls_scanner_finds_kinds_and_ends() {
+    assert_eq!(
+        private_app().kind(),
+        MlsMessageKind::PrivateMessage(ContentType::Application)
+    );
+    assert_eq!(
+        public_commit().kind(),
+        MlsMessageKind::PublicMessage(ContentType::Commit)
+    );
+    assert_eq!(
+        public_adu(true).kind(),
+        MlsMessageKind::PublicMessage(ContentType::Proposal)
+    );
+    assert_eq!(welcome_msg().kind(), MlsMessageKind::Welcome);
+    // A KeyPackage and a GroupInfo wrapped as MLSMessages.
+    let mut kp = hx("0001 0005");
+    kp.extend(key_package().as_bytes());
+    assert_eq!(
+        MlsMessage::from_bytes(&kp).unwrap().kind(),
+        MlsMessageKind::KeyPackage
+    );
+    let mut gi = hx("0001 0004");
+    gi.extend(crate::v06_fixtures::group_info().as_bytes());
+    assert_eq!(
+        MlsMessage::from_bytes(&gi).unwrap().kind(),
+        MlsMessageKind::GroupInfo
+    );
+    // Every proposal type RFC 9420 and the extensions draft define, in one commit's
+    // PublicMessage each: the scanner reaches the signature after each.
+    let leaf = format!("03 e1e1e1 03 515151 0001 <<{BOB}>> 02 0001 02 0001 00 00 00 02 00 02 5a5a");
+    let proposals = [
+        hx(&format!("0001 {}", hex::encode(key_package().as_bytes()))),
+        hx(&format!("0002 {leaf}")),
+        hx("0003 00000002"),
+        hx("0004 01 02 aaaa 02 bbbb"),
+        hx("0004 02 01 02 aaaa 0000000000000001 02 bbbb"),
+        hx("0005 02 6732 0001 0001 00"),
+        hx("0006 02 aaaa"),
+        hx("0007 00"),
+        hx("0008 0023 02"),
+        hx("0009 0020 02 aaaa"),
+        hx("000a"),
+        hx("f7a0 03 010203"),
+    ];
+    for p in proposals {
+        let mut b = hx("0001 0001 02 6731 0000000000000005 02 00000000 00 02");
+        b.extend(&p);
+        b.extend(hx("02 5151"));
+        let m = MlsMessage::from_bytes(&b).unwrap_or_else(|e| panic!("{}: {e}", hex::encode(&p)));
+        assert_eq!(m.as_bytes(), b.as_slice());
+    }
+    // A commit with an UpdatePath (leaf_node_source commit) and a new-member sender.
+    let b = hx(&format!(
+        "0001 0001 02 6731 0000000000000005 04 00 03 00 01 \
+         03 e1e1e1 03 515151 0001 <<{BOB}>> 02 0001 02 0001 00 00 00 03 02 7070 00 02 5a5a \
+         00 02 5151 02 7c7c"
+    ));
+    assert_eq!(
+        MlsMessage::from_bytes(&b).unwrap().kind(),
+        MlsMessageKind::PublicMessage(ContentType::Commit)
+    );
+}
+
+#[test]
+fn directory_json() {
+    let dir = Directory::for_base("https://mimi.a.example/v06/").unwrap();
+    let json = dir.to_json();
+    let back = Directory::from_json(json.as_bytes()).unwrap();
+    assert_eq!(back, dir);
+    let notify = dir.notify.as_ref().unwrap();
+    assert_eq!(
+        notify.as_str(),
+        "https://mimi.a.example/v06/notify/{roomId}"
+    );
+    assert_eq!(notify.variable(), "roomId");
+    assert_eq!(
+        notify.expand(ROOM),
+        "https://mimi.a.example/v06/notify/mimi%3A%2F%2Fa.example%2Fr%2Fclubhouse"
+    );
+    assert_eq!(
+        dir.request_consent.as_ref().unwrap().variable(),
+        "targetDomain"
+    );
+    assert_eq!(
+        dir.update_consent.as_ref().unwrap().variable(),
+        "requesterDomain"
+    );
+    assert_eq!(dir.proxy_download, None);
+
+    // The draft's example, with its two typos fixed (the colon after "proxyDownload" and the
+    // slash in "update/{roomId}"): accepted, including its {targetUser}/{requesterUser}
+    // consent variables.
+    let draft = br#"{
+      "keyMaterial": "https://mimi.example.com/v1/keyMaterial/{targetUser}",
+      "update": "https://mimi.example.com/v1/update/{roomId}",
+      "notify": "https://mimi.example.com/v1/notify/{roomId}",
+      "submitMessage": "https://mimi.example.com/v1/submitMessage/{roomId}",
+      "groupInfo": "https://mimi.example.com/v1/groupInfo/{roomId}",
+      "requestConsent": "https://mimi.example.com/v1/requestConsent/{targetUser}",
+      "updateConsent": "https://mimi.example.com/v1/updateConsent/{requesterUser}",
+      "identifierQuery": "https://mimi.example.com/v1/identifierQuery/{domain}",
+      "reportAbuse": "https://mimi.example.com/v1/reportAbuse/{roomId}",
+      "proxyDownload": "https://mimi.example.com/v1/proxyDownload/{downloadUrl}"
+    }"#;
+    let parsed = Directory::from_json(draft).unwrap();
+    assert_eq!(
+        parsed.request_consent.as_ref().unwrap().variable(),
+        "targetUser"
+    );
+    // The draft's text as written is refused: invalid JSON.
+    let broken = String::from_utf8(draft.to_vec())
+        .unwrap()
+        .replace("\"proxyDownload\":", "\"proxyDownload\"");
+    assert!(matches!(
+        Directory::from_json(broken.as_bytes()),
+        Err(DirectoryError::Json(_))
+    ));
+    // ... and its `update{roomId}` has no slash before the variable.
+    let no_slash = String::from_utf8(draft.to_vec())
+        .unwrap()
+        .replace("update/{roomId}", "update{roomId}");
+    assert_eq!(
+        Directory::from_json(no_slash.as_bytes()),
+        Err(DirectoryError::Template { endpoint: "update" })
+    );
+    for (json, err) in [
+        (
+            r#"{"notify": "http://a.example/notify/{roomId}"}"#,
+            DirectoryError::NotHttps { endpoint: "notify" },
+        ),
+        (
+            r#"{"notify": "https://a.example/notify/{room}"}"#,
+            DirectoryError::Variable {
+                endpoint: "notify",
+                found: "room".into(),
+            },
+        ),
+        (
+            r#"{"notify": "https://a.example/notify/{roomId}/x"}"#,
+            DirectoryError::Template { endpoint: "notify" },
+        ),
+        (
+            r#"{"notify": "https://a.example/notify/"}"#,
+            DirectoryError::Template { endpoint: "notify" },
+        ),
+    ] {
+        assert_eq!(Directory::from_json(json.as_bytes()), Err(err), "{json}");
+    }
+    // Unknown members are ignored (the directory may grow).
+    assert!(Directory::from_json(br#"{"meta": {"x": 1}}"#).is_ok());
+}
