@@ -428,3 +428,90 @@ fn directory_json() {
     // Unknown members are ignored (the directory may grow).
     assert!(Directory::from_json(br#"{"meta": {"x": 1}}"#).is_ok());
 }
+
+/// havenmessenger/interop (`src/protocol_wire.rs`) has hand-computed byte tests of some -06
+/// structures. Their bytes, for the same values, against this encoder
+/// (`docs/wire-format-06.md` §10 records agreement and differences).
+#[test]
+fn havens_fixed_byte_tests_agree_where_the_structures_agree() {
+    // ConsentEntry: request, no room, empty consent_extensions.
+    let request = ConsentEntry {
+        operation: ConsentOperation::Request,
+        requester_uri: uri(ALICE),
+        target_uri: uri(BOB),
+        room_id: None,
+        client_key_packages: bv(vec![]),
+        consent_extensions: AppDataDictionary::default(),
+    };
+    assert_eq!(
+        request.encode().unwrap(),
+        hx(&format!("01 <<{ALICE}>> <<{BOB}>> 00 00"))
+    );
+    // SubmitMessageResponse: accepted (timestamp 0x0102030405060708, no frank), notAllowed,
+    // epochTooOld(42).
+    let accepted = SubmitMessageResponse {
+        protocol: Protocol::Mls10,
+        outcome: SubmitOutcome::Accepted {
+            accepted_timestamp: 0x0102_0304_0506_0708,
+            frank: None,
+        },
+    };
+    assert_eq!(accepted.encode().unwrap(), hx("0100010203040506070800"));
+    let not_allowed = SubmitMessageResponse {
+        protocol: Protocol::Mls10,
+        outcome: SubmitOutcome::NotAllowed,
+    };
+    assert_eq!(not_allowed.encode().unwrap(), hx("0101"));
+    let too_old = SubmitMessageResponse {
+        protocol: Protocol::Mls10,
+        outcome: SubmitOutcome::EpochTooOld { current_epoch: 42 },
+    };
+    assert_eq!(too_old.encode().unwrap(), hx("0102000000000000002a"));
+    // Haven refuses the accepted response without its frank presence byte; so does this codec.
+    assert_eq!(
+        SubmitMessageResponse::decode(&hx("01000102030405060708")),
+        Err(mimi_codec::CodecError::EndOfInput)
+    );
+    // KeyMaterialResponse: partialSuccess, one client (the user's URI) keyMaterialExhausted.
+    let exhausted = KeyMaterialResponse {
+        protocol: Protocol::Mls10,
+        user_status: KeyMaterialUserCode::PartialSuccess,
+        user_uri: uri(BOB),
+        clients: bv(vec![ClientKeyMaterial {
+            client_uri: uri(BOB),
+            material: ClientMaterial::KeyMaterialExhausted,
+        }]),
+    };
+    assert_eq!(
+        exhausted.encode().unwrap(),
+        hx(&format!("01 01 <<{BOB}>> 18 01 <<{BOB}>>"))
+    );
+    // UpdateRoomResponse: success, empty description.
+    let success = UpdateResponse {
+        error_description: txt(""),
+        outcome: UpdateOutcome::Success {
+            accepted_timestamp: 0x0102_0304_0506_0708,
+        },
+    };
+    assert_eq!(success.encode().unwrap(), hx("00000102030405060708"));
+    // IdentifierResponse: notFound with nothing else. Equal bytes, but only because the list is
+    // empty: Haven writes `uri` as one IdentifierUri, the draft (and this codec) as a vector.
+    let not_found = IdentifierResponse {
+        response_code: IdentifierQueryCode::NotFound,
+        uri: bv(vec![]),
+        found_profiles: bv(vec![]),
+        id_response_extensions: AppDataDictionary::default(),
+    };
+    assert_eq!(not_found.encode().unwrap(), hx("01000000"));
+    // FanoutMessage: Haven's test has the timestamp then an application message and nothing
+    // after it; the draft's `optional Frank frank` presence byte is missing, so this codec
+    // reads it as cut short.
+    let mut haven_fanout = 0x0102_0304_0506_0708u64.to_be_bytes().to_vec();
+    haven_fanout.extend(private_app().as_bytes());
+    assert_eq!(
+        FanoutMessage::decode(&haven_fanout),
+        Err(mimi_codec::CodecError::EndOfInput)
+    );
+    haven_fanout.push(0);
+    assert!(FanoutMessage::decode(&haven_fanout).is_ok());
+}
