@@ -102,7 +102,11 @@ fn run(policy: WireFormatPolicy, framed: fn(ContentType) -> MlsMessageKind) {
 
     // Add Bob: a commit (with a path), a Welcome.
     let (commit, welcome, _) = group
-        .add_members(&alice.provider, &alice.signer, &[bob_kp.clone()])
+        .add_members(
+            &alice.provider,
+            &alice.signer,
+            std::slice::from_ref(&bob_kp),
+        )
         .unwrap();
     let commit = scan(&out_bytes(&commit), framed(ContentType::Commit));
     let welcome_wrapped = out_bytes(&welcome);
