@@ -579,13 +579,67 @@ pub struct ComponentData {
     pub data: Opaque<MAX_COMPONENT_LEN>,
 }
 
-/// `AppDataDictionary` (draft-ietf-mls-extensions §4.6: `ComponentData component_data<V>`),
-/// also the -06 extension points `consent_extensions`, `id_request_extensions`,
-/// `id_response_extensions` and `abuse_extensions`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, TlsSize, TlsSerialize, TlsDeserialize)]
+/// `AppDataDictionary` (draft-ietf-mls-extensions §4.6: `ComponentData component_data<V>`,
+/// sorted by `component_id` with at most one entry per component), also the -06 extension
+/// points `consent_extensions`, `id_request_extensions`, `id_response_extensions` and
+/// `abuse_extensions`. Unsorted or repeated components are `Malformed`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct AppDataDictionary {
-    /// The components.
+    /// The components, in increasing `component_id` order.
     pub component_data: BoundedVec<ComponentData, MAX_COMPONENTS>,
+}
+
+impl AppDataDictionary {
+    /// A dictionary of these components, sorted by ID; a repeated ID is refused.
+    pub fn new(mut components: Vec<ComponentData>) -> Result<Self, CodecError> {
+        components.sort_by_key(|c| c.component_id);
+        let dict = AppDataDictionary {
+            component_data: BoundedVec::new(components)?,
+        };
+        dict.check().map_err(crate::error::from_tls)?;
+        Ok(dict)
+    }
+
+    /// The data of a component, if present.
+    pub fn get(&self, id: ComponentId) -> Option<&[u8]> {
+        self.component_data
+            .iter()
+            .find(|c| c.component_id == id)
+            .map(|c| c.data.as_slice())
+    }
+
+    fn check(&self) -> Result<(), tls_codec::Error> {
+        let ids: Vec<ComponentId> = self.component_data.iter().map(|c| c.component_id).collect();
+        if ids.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(park(CodecError::Malformed(
+                "AppDataDictionary components must be sorted by ID, each at most once".into(),
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Size for AppDataDictionary {
+    fn tls_serialized_len(&self) -> usize {
+        self.component_data.tls_serialized_len()
+    }
+}
+
+impl Serialize for AppDataDictionary {
+    fn tls_serialize<W: Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
+        self.check()?;
+        self.component_data.tls_serialize(w)
+    }
+}
+
+impl Deserialize for AppDataDictionary {
+    fn tls_deserialize<R: Read>(r: &mut R) -> Result<Self, tls_codec::Error> {
+        let dict = AppDataDictionary {
+            component_data: BoundedVec::tls_deserialize(r)?,
+        };
+        dict.check()?;
+        Ok(dict)
+    }
 }
 
 /// A ratchet tree as RFC 9420 §12.4.3.3 writes it (`optional<Node> ratchet_tree<V>`),

@@ -223,6 +223,8 @@ fn cases() -> Vec<(&'static str, T, Vec<u8>, CodecError)> {
         ("roomId presence byte 2", T::Consent, hx(&format!("01 <<{ALICE}>> <<{BOB}>> 02")), CodecError::Malformed("Trying to decode Option<T> with 2 for option. It must be 0 for None and 1 for Some.".into())),
         ("key packages after a request", T::Consent, hx(&format!("01 <<{ALICE}>> <<{BOB}>> 00 00 00")), CodecError::TrailingBytes),
         ("grant without its key package vector", T::Consent, hx(&format!("02 <<{ALICE}>> <<{BOB}>> 00")), CodecError::EndOfInput),
+        ("extension components out of order", T::Consent, hx(&format!("00 <<{ALICE}>> <<{BOB}>> 00 06 0002 00 0001 00")), CodecError::Malformed("AppDataDictionary components must be sorted by ID, each at most once".into())),
+        ("extension component twice", T::IdReq, hx("00 06 0022 00 0022 00"), CodecError::Malformed("AppDataDictionary components must be sorted by ID, each at most once".into())),
         ("extension component cut", T::Consent, hx(&format!("00 <<{ALICE}>> <<{BOB}>> 00 03 f0f0 05")), CodecError::EndOfInput),
         // ---- identifierQuery
         ("search type reserved(0)", T::IdReq, hx("03 00 01 61 00"), unknown("SearchIdentifierType", 0)),
@@ -402,6 +404,23 @@ fn encoding_refuses_what_decoding_refuses() {
             "a success GroupInfoResponse needs its body".into()
         ))
     );
+    let component = |id| ComponentData {
+        component_id: id,
+        data: op(b""),
+    };
+    assert_eq!(
+        AppDataDictionary::new(vec![component(7), component(7)]),
+        Err(CodecError::Malformed(
+            "AppDataDictionary components must be sorted by ID, each at most once".into()
+        ))
+    );
+    let sorted = AppDataDictionary::new(vec![component(9), component(3)]).unwrap();
+    assert_eq!(sorted.component_data.as_slice()[0].component_id, 3);
+    assert_eq!(sorted.get(9), Some(&b""[..]));
+    let unsorted = AppDataDictionary {
+        component_data: bv(vec![component(9), component(3)]),
+    };
+    assert!(matches!(unsorted.encode(), Err(CodecError::Malformed(_))));
     assert_eq!(
         Utf8String::new("a\0b"),
         Err(CodecError::Malformed("UTF8String contains NUL".into()))

@@ -53,10 +53,15 @@ fn credential() -> impl Strategy<Value = Credential> {
     })
 }
 fn dictionary() -> impl Strategy<Value = AppDataDictionary> {
-    bounded(
-        (any::<u16>(), opq()).prop_map(|(component_id, data)| ComponentData { component_id, data }),
-    )
-    .prop_map(|component_data| AppDataDictionary { component_data })
+    prop::collection::btree_map(any::<u16>(), opq(), 0..3).prop_map(|components| {
+        AppDataDictionary::new(
+            components
+                .into_iter()
+                .map(|(component_id, data)| ComponentData { component_id, data })
+                .collect(),
+        )
+        .unwrap()
+    })
 }
 fn frank() -> impl Strategy<Value = Frank> {
     (any::<[u8; 32]>(), any::<u16>(), opq()).prop_map(|(server_frank, suite, sig)| Frank {
