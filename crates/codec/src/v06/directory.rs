@@ -60,10 +60,11 @@ impl EndpointTemplate {
 
     /// The template's variable name (between the braces).
     pub fn variable(&self) -> &str {
-        // Invariant: checked at construction, the template ends with `{name}`.
-        let open = self.0.rfind('{').map_or(0, |i| i + 1);
-        let close = self.0.len().saturating_sub(1).max(open);
-        &self.0[open..close]
+        let Some(open) = self.0.rfind('{') else {
+            return "";
+        };
+        let rest = &self.0[open + 1..];
+        rest.strip_suffix('}').unwrap_or(rest)
     }
 
     /// The URL with the variable replaced by `value`, percent-encoded as one path segment

@@ -425,6 +425,12 @@ fn directory_json() {
     ] {
         assert_eq!(Directory::from_json(json.as_bytes()), Err(err), "{json}");
     }
+    // A template read without validation never panics its accessors.
+    let raw: Directory =
+        serde_json::from_str(r#"{"notify": "https://x/{\u00e9", "update": "https://x/"}"#).unwrap();
+    assert_eq!(raw.notify.as_ref().unwrap().variable(), "\u{e9}");
+    assert_eq!(raw.update.as_ref().unwrap().variable(), "");
+    assert_eq!(raw.update.as_ref().unwrap().expand("r"), "https://x/r");
     // Unknown members are ignored (the directory may grow).
     assert!(Directory::from_json(br#"{"meta": {"x": 1}}"#).is_ok());
 }
