@@ -78,6 +78,96 @@ pub struct ParticipantListUpdate {
     pub added_participants: BoundedVec<UserRolePair, MAX_PARTICIPANTS>,
 }
 
+/// Why a `ParticipantListUpdate` cannot be applied to a participant list (-06 §7.5).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParticipantListError {
+    /// A `user_index` or removed index is not an index of the current list.
+    #[error("index {index} is outside the participant list of {len}")]
+    IndexOutOfRange {
+        /// The index.
+        index: u32,
+        /// The list's length.
+        len: usize,
+    },
+    /// The update touches one user more than once (changes, removes or adds it twice, or adds
+    /// a user already in the list).
+    #[error("the update touches {0} more than once")]
+    UserTwice(IdentifierUri),
+    /// The list would have more than [`MAX_PARTICIPANTS`] participants.
+    #[error("{0} participants is over the limit of {MAX_PARTICIPANTS}")]
+    TooManyParticipants(usize),
+    /// A participant would get role 0, which room-policy reserves for "not in the list".
+    #[error("role 0 is reserved for users not in the participant list ({0})")]
+    ReservedRole(IdentifierUri),
+}
+
+impl ParticipantListData {
+    /// The list after `update`: role changes by index into this list, then removals by index
+    /// into this list, then additions appended in order (-06 §7.5). An update that touches a
+    /// user twice, names an index outside the list, adds a user already listed or gives role 0
+    /// is refused. Whether the sender may make each change is the room policy's question.
+    pub fn apply(
+        &self,
+        update: &ParticipantListUpdate,
+    ) -> Result<ParticipantListData, ParticipantListError> {
+        let current = self.participants.as_slice();
+        let len = current.len();
+        let index = |i: u32| {
+            usize::try_from(i)
+                .ok()
+                .filter(|i| *i < len)
+                .ok_or(ParticipantListError::IndexOutOfRange { index: i, len })
+        };
+        let mut touched = vec![false; len];
+        let mut roles: Vec<RoleIndex> = current.iter().map(|p| p.role_index).collect();
+        for change in update.changed_role_participants.iter() {
+            let i = index(change.user_index)?;
+            if std::mem::replace(&mut touched[i], true) {
+                return Err(ParticipantListError::UserTwice(current[i].user.clone()));
+            }
+            if change.role_index == 0 {
+                return Err(ParticipantListError::ReservedRole(current[i].user.clone()));
+            }
+            roles[i] = change.role_index;
+        }
+        let mut removed = vec![false; len];
+        for &r in update.removed_indices.iter() {
+            let i = index(r)?;
+            if std::mem::replace(&mut touched[i], true) {
+                return Err(ParticipantListError::UserTwice(current[i].user.clone()));
+            }
+            removed[i] = true;
+        }
+        let mut out: Vec<UserRolePair> = current
+            .iter()
+            .zip(roles)
+            .zip(&removed)
+            .filter(|(_, gone)| !**gone)
+            .map(|((p, role_index), _)| UserRolePair {
+                user: p.user.clone(),
+                role_index,
+            })
+            .collect();
+        for added in update.added_participants.iter() {
+            if added.role_index == 0 {
+                return Err(ParticipantListError::ReservedRole(added.user.clone()));
+            }
+            if current
+                .iter()
+                .chain(out.iter())
+                .any(|p| p.user == added.user)
+            {
+                return Err(ParticipantListError::UserTwice(added.user.clone()));
+            }
+            out.push(added.clone());
+        }
+        let count = out.len();
+        let participants =
+            BoundedVec::new(out).map_err(|_| ParticipantListError::TooManyParticipants(count))?;
+        Ok(ParticipantListData { participants })
+    }
+}
+
 /// `UTF8String`: "a sequence of valid UTF8 without nulls" in `opaque string<V>`.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Utf8String(Text<MAX_SHORT_TEXT_LEN>);

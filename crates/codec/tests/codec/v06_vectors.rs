@@ -521,3 +521,84 @@ fn havens_fixed_byte_tests_agree_where_the_structures_agree() {
     haven_fanout.push(0);
     assert!(FanoutMessage::decode(&haven_fanout).is_ok());
 }
+
+#[test]
+fn a_participant_list_update_applies_in_the_order_of_the_text() {
+    // Alice (4), Bob (2); update: index 1 -> role 3, remove index 0, add Cathy (2).
+    let list = participant_list();
+    let after = list.apply(&participant_list_update()).unwrap();
+    assert_eq!(
+        after.participants.as_slice(),
+        &[
+            UserRolePair {
+                user: uri(BOB),
+                role_index: 3
+            },
+            UserRolePair {
+                user: uri(CATHY),
+                role_index: 2
+            },
+        ]
+    );
+    let update = |changed: Vec<(u32, u32)>, removed: Vec<u32>, added: Vec<(&str, u32)>| {
+        ParticipantListUpdate {
+            changed_role_participants: bv(changed
+                .into_iter()
+                .map(|(user_index, role_index)| UserIndexRolePair {
+                    user_index,
+                    role_index,
+                })
+                .collect()),
+            removed_indices: bv(removed),
+            added_participants: bv(added
+                .into_iter()
+                .map(|(u, role_index)| UserRolePair {
+                    user: uri(u),
+                    role_index,
+                })
+                .collect()),
+        }
+    };
+    for (bad, err) in [
+        (
+            update(vec![(2, 1)], vec![], vec![]),
+            ParticipantListError::IndexOutOfRange { index: 2, len: 2 },
+        ),
+        (
+            update(vec![], vec![7], vec![]),
+            ParticipantListError::IndexOutOfRange { index: 7, len: 2 },
+        ),
+        (
+            update(vec![(0, 1)], vec![0], vec![]),
+            ParticipantListError::UserTwice(uri(ALICE)),
+        ),
+        (
+            update(vec![(1, 1), (1, 3)], vec![], vec![]),
+            ParticipantListError::UserTwice(uri(BOB)),
+        ),
+        (
+            update(vec![], vec![1, 1], vec![]),
+            ParticipantListError::UserTwice(uri(BOB)),
+        ),
+        (
+            update(vec![], vec![0], vec![(ALICE, 2)]),
+            ParticipantListError::UserTwice(uri(ALICE)),
+        ),
+        (
+            update(vec![], vec![], vec![(CATHY, 2), (CATHY, 3)]),
+            ParticipantListError::UserTwice(uri(CATHY)),
+        ),
+        (
+            update(vec![(0, 0)], vec![], vec![]),
+            ParticipantListError::ReservedRole(uri(ALICE)),
+        ),
+        (
+            update(vec![], vec![], vec![(CATHY, 0)]),
+            ParticipantListError::ReservedRole(uri(CATHY)),
+        ),
+    ] {
+        assert_eq!(list.apply(&bad), Err(err.clone()), "{err}");
+    }
+    // An empty update changes nothing.
+    assert_eq!(list.apply(&ParticipantListUpdate::default()).unwrap(), list);
+}
