@@ -21,6 +21,7 @@
 
 pub mod delivery;
 pub mod directory;
+pub mod labels;
 pub mod limits;
 pub mod mls;
 pub mod room;

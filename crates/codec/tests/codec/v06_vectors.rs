@@ -602,3 +602,24 @@ fn a_participant_list_update_applies_in_the_order_of_the_text() {
     // An empty update changes nothing.
     assert_eq!(list.apply(&ParticipantListUpdate::default()).unwrap(), list);
 }
+
+#[test]
+fn labelled_signing_and_encryption_contexts() {
+    use mimi_codec::v06::labels::*;
+    // RFC 9420 §5.1.2: label<V> = "MLS 1.0 KeyMaterialRequestTBS" (29 bytes), content<V>.
+    assert_eq!(
+        sign_content(KEY_MATERIAL_REQUEST_TBS, &[1, 2, 3]).unwrap(),
+        hx("1d <MLS 1.0 KeyMaterialRequestTBS> 03 010203")
+    );
+    // §5.1.3 with the room ID as context: label<V> (45 bytes), context<V>.
+    assert_eq!(
+        encrypt_context(GROUP_INFO_ENCRYPTION, ROOM.as_bytes()).unwrap(),
+        hx(&format!(
+            "2d <MLS 1.0 GroupInfo and ratchet_tree encryption> <<{ROOM}>>"
+        ))
+    );
+    // What a requester signs for the vector's request: the TBS vector under its label.
+    let tbs = v06_vector("key_material_request_tbs.hex");
+    let signed = sign_content(KEY_MATERIAL_REQUEST_TBS, &tbs).unwrap();
+    assert_eq!(&signed[signed.len() - tbs.len()..], tbs.as_slice());
+}
