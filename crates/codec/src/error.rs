@@ -66,6 +66,32 @@ pub enum CodecError {
     /// A text field was not UTF-8.
     #[error("text is not valid UTF-8")]
     InvalidUtf8,
+    /// A -06 body names a `Protocol` this implementation does not speak (only `mls10`).
+    #[error("unsupported -06 protocol {0}")]
+    UnsupportedProtocol(u8),
+    /// A -06 URI (`IdentifierUri`, `Uri`) broke its grammar.
+    #[error("invalid URI: {0}")]
+    InvalidUri(&'static str),
+    /// An MLS object inside a -06 body could not be delimited: its framing (RFC 9420) is
+    /// broken or uses a value whose length this codec cannot know.
+    #[error("MLS framing of {what}: {reason}")]
+    MlsFraming {
+        /// Which MLS structure.
+        what: &'static str,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// An MLS message of the wrong kind for its field (for example a PublicMessage where
+    /// the text requires an application PrivateMessage).
+    #[error("{field} must be {expected}, found {found}")]
+    WrongMlsMessage {
+        /// The field.
+        field: &'static str,
+        /// What the text requires.
+        expected: &'static str,
+        /// What was found.
+        found: &'static str,
+    },
     /// An optional value's presence byte was neither 0 nor 1, or another structural rule of
     /// the presentation language was broken.
     #[error("malformed: {0}")]

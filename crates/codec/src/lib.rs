@@ -11,6 +11,10 @@
 //! the limits, non-minimal length prefixes and identifiers that break their grammar are
 //! typed [`CodecError`]s, never panics. MLS objects are opaque bytes here.
 //!
+//! The second wire version, draft-ietf-mimi-protocol-06, is the [`v06`] module tree: its own
+//! structures over the same primitives, so that neither version's types appear in the other's
+//! (`docs/wire-format-06.md`). Its directory document is JSON (serde).
+//!
 //! Must not depend on: openmls, HTTP, sockets, storage, or any other workspace crate. The
 //! wire version is read first ([`ProtocolVersion`]) so that a later version can be added in
 //! this crate without changing the layers above. `docs/wire-format.md` describes every
@@ -26,6 +30,7 @@ pub mod limits;
 pub mod message;
 pub mod mls_ids;
 pub mod room;
+pub mod v06;
 
 use std::io::Read;
 

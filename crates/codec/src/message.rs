@@ -316,9 +316,9 @@ impl CodecError {
     /// `too_large`, anything else is `malformed`.
     pub fn error_code(&self) -> ErrorCode {
         match self {
-            CodecError::UnsupportedVersion(_) | CodecError::UnsupportedDsVersion(_) => {
-                ErrorCode::UnsupportedVersion
-            }
+            CodecError::UnsupportedVersion(_)
+            | CodecError::UnsupportedDsVersion(_)
+            | CodecError::UnsupportedProtocol(_) => ErrorCode::UnsupportedVersion,
             CodecError::UnknownEventType(_) => ErrorCode::UnsupportedEvent,
             CodecError::TooLong { .. } => ErrorCode::TooLarge,
             _ => ErrorCode::Malformed,

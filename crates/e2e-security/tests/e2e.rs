@@ -4,6 +4,9 @@
 // Helpers outside #[test] functions unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used)]
 
+#[path = "e2e/v06_mls_framing.rs"]
+mod v06_mls_framing;
+
 use std::path::Path;
 
 use mimi_codec::mls_ids::DEFAULT_CIPHER_SUITE;

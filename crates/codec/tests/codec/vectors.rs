@@ -132,7 +132,9 @@ fn every_vector_file_is_listed() {
     let dir = format!("{}/tests/vectors", env!("CARGO_MANIFEST_DIR"));
     let mut found: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().into_string().unwrap())
         .collect();
     found.sort();
     let mut listed: Vec<String> = VECTOR_FILES.iter().map(|s| s.to_string()).collect();
