@@ -209,14 +209,17 @@ fn user(s: &str) -> Result<UserId, ClientError> {
 
 /// Parse a join rule name.
 pub fn parse_join_rule(s: &str) -> Result<JoinRule, ClientError> {
-    match s {
-        "members_only" => Ok(JoinRule::MembersOnly),
-        "knock" => Ok(JoinRule::Knock),
-        "public" => Ok(JoinRule::Public),
-        other => Err(usage(format!(
-            "unknown join rule {other:?} (members_only, knock or public)"
-        ))),
-    }
+    mimi_client_api::parse_join_rule(s).ok_or_else(|| {
+        let names: Vec<&str> = mimi_client_api::encoding::JOIN_RULES
+            .iter()
+            .map(|(_, name)| *name)
+            .collect();
+        let listed = match names.split_last() {
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        usage(format!("unknown join rule {s:?} ({listed})"))
+    })
 }
 
 /// Parse the arguments after the program name.
@@ -388,7 +391,7 @@ pub async fn run(cli: Cli) -> Result<String, ClientError> {
             let found = client.discover(&domain, &field, &value).await?;
             match found.user_id {
                 Some(user) => format!("{}: {user}", found.code),
-                None => found.code,
+                None => found.code.to_string(),
             }
         }
         Command::CreateRoom { join_rule } => {

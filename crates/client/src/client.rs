@@ -230,17 +230,18 @@ impl Client {
         let mut outside: Vec<RoomId> = Vec::new();
         loop {
             let items = self.api.inbox(self.config.cursor, INBOX_PAGE).await?;
-            let full = items.len() >= INBOX_PAGE as usize;
+            let full = items.len() >= INBOX_PAGE;
             for item in items {
                 if item.cursor <= self.config.cursor {
                     return Err(ClientError::UnexpectedResponse(
                         "inbox cursor did not advance",
                     ));
                 }
-                let outcome = inbox::process(&mut self.mls, &mut self.store, &item.message)?;
+                let message = item.decode_message()?;
+                let outcome = inbox::process(&mut self.mls, &mut self.store, &message)?;
                 self.config.cursor = item.cursor;
                 self.config.save(&self.dir)?;
-                let room = &item.message.room_id;
+                let room = &message.room_id;
                 if !outside.contains(room) && group_epoch(&mut self.mls, room)?.is_none() {
                     outside.push(room.clone());
                 }

@@ -34,7 +34,7 @@ use crate::storage::{
     RoomRole, RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
 };
 
-/// Errors of the provider-internal API, each with its HTTP status (`docs/client-api.md`).
+/// Errors of the provider-internal API (`crate::api` maps each to a `mimi_client_api::ErrorCode`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// The request is malformed.
@@ -58,34 +58,6 @@ pub enum ApiError {
     /// This server failed.
     #[error("internal: {0}")]
     Internal(String),
-}
-
-impl ApiError {
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            ApiError::Malformed(_) => 400,
-            ApiError::Unauthorized => 401,
-            ApiError::Forbidden(_) => 403,
-            ApiError::NotFound(_) => 404,
-            ApiError::Conflict(_) => 409,
-            ApiError::Remote(_) => 502,
-            ApiError::Internal(_) => 500,
-        }
-    }
-
-    /// The error code string of the JSON error body.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Malformed(_) => "malformed",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::Remote(_) => "remote",
-            ApiError::Internal(_) => "internal",
-        }
-    }
 }
 
 impl From<StorageError> for ApiError {

@@ -12,7 +12,10 @@ use mimi_hub::config::ProviderConfig;
 use mimi_hub::engine::{Provider, ProviderParts};
 use mimi_hub::identity::HubIdentity;
 use mimi_hub::storage::RedbStorage;
-use mimi_transport::tls::{Identity, certificates_from_pem_file, client_config, server_config};
+use mimi_transport::tls::{
+    Identity, certificates_from_pem_file, client_config, server_config,
+    server_config_without_client_auth,
+};
 use mimi_transport::{
     ClientConfig, MimiClient, Resolver, ServerConfig, StaticResolver, WellKnownResolver,
 };
@@ -58,8 +61,8 @@ async fn run(config_path: PathBuf) -> Result<(), String> {
     let identity = || Identity::from_pem_files(&config.certificate, &config.private_key);
     let server_tls =
         server_config(identity().map_err(|e| e.to_string())?, &roots).map_err(|e| e.to_string())?;
-    let api_tls =
-        server_config(identity().map_err(|e| e.to_string())?, &roots).map_err(|e| e.to_string())?;
+    let api_tls = server_config_without_client_auth(identity().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     let client_tls = client_config(Some(identity().map_err(|e| e.to_string())?), &roots)
         .map_err(|e| e.to_string())?;
     let resolver: Arc<dyn Resolver> = if config.peers.is_empty() {

@@ -16,3 +16,6 @@ mod peer_checks;
 
 #[path = "hub/directory.rs"]
 mod directory;
+
+#[path = "hub/client_api.rs"]
+mod client_api;
