@@ -96,6 +96,12 @@ impl Metadata {
         }
     }
 
+    /// The path of a room endpoint: the template with `{room}` percent-encoded.
+    pub fn room_path(&self, room: &mimi_codec::RoomId) -> String {
+        self.path
+            .replace("{room}", &crate::encoding::percent_encode(room.as_str()))
+    }
+
     /// Whether `code` is among the errors this endpoint may answer with.
     pub fn may_answer(&self, code: ErrorCode) -> bool {
         COMMON_ERRORS.contains(&code) || self.errors.contains(&code)

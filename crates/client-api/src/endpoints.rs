@@ -28,6 +28,41 @@ macro_rules! json_body_endpoint {
     };
 }
 
+/// The `Request` of an endpoint that names only a room, in its path, and has no body.
+macro_rules! room_request {
+    ($response:ty) => {
+        /// Which room.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Request {
+            /// The room.
+            pub room: mimi_codec::RoomId,
+        }
+
+        impl $crate::Endpoint for Request {
+            const METADATA: $crate::Metadata = METADATA;
+            type Response = $response;
+
+            fn path_and_query(&self) -> String {
+                METADATA.room_path(&self.room)
+            }
+
+            fn body(&self) -> Result<Vec<u8>, $crate::EncodeError> {
+                Ok(Vec::new())
+            }
+
+            fn from_parts(
+                params: &[String],
+                _query: &$crate::Query,
+                _body: &[u8],
+            ) -> Result<Self, $crate::Error> {
+                Ok(Request {
+                    room: super::room_param(params)?,
+                })
+            }
+        }
+    };
+}
+
 /// The room ID of a room path (its one parameter).
 fn room_param(params: &[String]) -> Result<mimi_codec::RoomId, crate::Error> {
     let room = params
@@ -407,7 +442,6 @@ pub mod submit_event {
     use http::StatusCode;
     use mimi_codec::{Event, EventResponse, RoomId, Wire};
 
-    use crate::encoding::percent_encode;
     use crate::endpoint::{is_content_type, with_status};
     use crate::error::error_of;
     use crate::{
@@ -451,7 +485,7 @@ pub mod submit_event {
         type Response = Response;
 
         fn path_and_query(&self) -> String {
-            format!("/v1/rooms/{}/events", percent_encode(self.room.as_str()))
+            METADATA.room_path(&self.room)
         }
 
         fn body(&self) -> Result<Vec<u8>, EncodeError> {
@@ -508,12 +542,12 @@ pub mod submit_event {
 
 /// `GET /v1/rooms/{room}/state`: this provider's copy of the room state.
 pub mod room_state {
-    use mimi_codec::{RoomId, RoomState};
+    use mimi_codec::RoomState;
     use serde::{Deserialize, Serialize};
 
-    use crate::encoding::{percent_encode, wire_b64};
+    use crate::encoding::wire_b64;
     use crate::endpoint::json_response;
-    use crate::{Auth, EncodeError, EndpointId, Error, ErrorCode, Metadata, Query};
+    use crate::{Auth, EndpointId, ErrorCode, Metadata};
 
     /// The endpoint.
     pub const METADATA: Metadata = Metadata {
@@ -529,13 +563,6 @@ pub mod room_state {
         ],
     };
 
-    /// Which room.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Request {
-        /// The room.
-        pub room: RoomId,
-    }
-
     /// The state.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct Response {
@@ -546,37 +573,17 @@ pub mod room_state {
         pub sequence: u64,
     }
 
-    impl crate::Endpoint for Request {
-        const METADATA: Metadata = METADATA;
-        type Response = Response;
-
-        fn path_and_query(&self) -> String {
-            format!("/v1/rooms/{}/state", percent_encode(self.room.as_str()))
-        }
-
-        fn body(&self) -> Result<Vec<u8>, EncodeError> {
-            Ok(Vec::new())
-        }
-
-        fn from_parts(params: &[String], _query: &Query, _body: &[u8]) -> Result<Self, Error> {
-            Ok(Request {
-                room: super::room_param(params)?,
-            })
-        }
-    }
-
+    room_request!(Response);
     json_response!(Response);
 }
 
 /// `POST /v1/rooms/{room}/hub-removals`: at the room's hub, propose the removal of every
 /// client of users who left or were removed.
 pub mod hub_removals {
-    use mimi_codec::RoomId;
     use serde::{Deserialize, Serialize};
 
-    use crate::encoding::percent_encode;
     use crate::endpoint::json_response;
-    use crate::{Auth, EncodeError, EndpointId, Error, ErrorCode, Metadata, Query};
+    use crate::{Auth, EndpointId, ErrorCode, Metadata};
 
     /// The endpoint.
     pub const METADATA: Metadata = Metadata {
@@ -592,13 +599,6 @@ pub mod hub_removals {
         ],
     };
 
-    /// Which room.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct Request {
-        /// The room.
-        pub room: RoomId,
-    }
-
     /// Whether anything was proposed.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct Response {
@@ -606,28 +606,7 @@ pub mod hub_removals {
         pub proposed: bool,
     }
 
-    impl crate::Endpoint for Request {
-        const METADATA: Metadata = METADATA;
-        type Response = Response;
-
-        fn path_and_query(&self) -> String {
-            format!(
-                "/v1/rooms/{}/hub-removals",
-                percent_encode(self.room.as_str())
-            )
-        }
-
-        fn body(&self) -> Result<Vec<u8>, EncodeError> {
-            Ok(Vec::new())
-        }
-
-        fn from_parts(params: &[String], _query: &Query, _body: &[u8]) -> Result<Self, Error> {
-            Ok(Request {
-                room: super::room_param(params)?,
-            })
-        }
-    }
-
+    room_request!(Response);
     json_response!(Response);
 }
 

@@ -2,8 +2,8 @@
 //! every request and answer is a `mimi-client-api` type, sent over [`Https`].
 
 use mimi_client_api::{
-    Endpoint, EndpointResponse, ResponseError, claim_key_packages, create_room, discover,
-    hub_removals, inbox, prepare_room, publish_key_packages, room_state, submit_event,
+    Endpoint, EndpointResponse, ResponseError, claim_key_packages, create_room, hub_removals,
+    inbox, prepare_room, publish_key_packages, room_state, submit_event,
 };
 use mimi_codec::{Event, EventResponse, JoinRule, RoomId, RoomState, UserId};
 
@@ -71,24 +71,6 @@ impl Api {
             key_packages: key_packages.to_vec(),
         };
         Ok(self.call(&request).await?.stored)
-    }
-
-    /// `GET /v1/discover`: `field` is an identifier type's API name (`handle`, `email`, ...).
-    pub async fn discover(
-        &self,
-        domain: &str,
-        field: &str,
-        value: &str,
-    ) -> Result<Discovered, ClientError> {
-        let request = discover::Request {
-            domain: domain
-                .parse()
-                .map_err(|e| ClientError::Usage(format!("domain {domain:?}: {e}")))?,
-            field: mimi_client_api::parse_identifier_query(field)
-                .ok_or_else(|| ClientError::Usage(format!("unknown identifier type {field:?}")))?,
-            value: value.to_owned(),
-        };
-        self.call(&request).await
     }
 
     /// `POST /v1/key-packages/claim` for all of `user`'s clients.

@@ -185,14 +185,23 @@ impl Client {
         self.api.publish_key_packages(&key_packages).await
     }
 
-    /// Find a user by an identifier at provider `domain`.
+    /// Find a user by an identifier at provider `domain`; `field` is an identifier type's
+    /// API name (`handle`, `email`, ...).
     pub async fn discover(
         &self,
         domain: &str,
         field: &str,
         value: &str,
     ) -> Result<Discovered, ClientError> {
-        self.api.discover(domain, field, value).await
+        let request = mimi_client_api::discover::Request {
+            domain: domain
+                .parse()
+                .map_err(|e| ClientError::Usage(format!("domain {domain:?}: {e}")))?,
+            field: mimi_client_api::parse_identifier_query(field)
+                .ok_or_else(|| ClientError::Usage(format!("unknown identifier type {field:?}")))?,
+            value: value.to_owned(),
+        };
+        self.api.call(&request).await
     }
 
     /// Create a room: prepare it at the provider, create its MLS group, register the group.
