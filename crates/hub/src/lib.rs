@@ -11,6 +11,8 @@
 //! ## Code map
 //! - [`engine::Provider`]: the MIMI logic (hub and follower roles, the transport
 //!   `Handler`, the operations of the client API), with one lock per room.
+//! - [`api`]: the client API, one handler per `mimi-client-api` endpoint, served by
+//!   `mimi_transport::serve_http`.
 //! - [`outbox`]: delivery of the durable outbox to other servers.
 //! - [`storage`]: the storage trait and its redb and in-memory implementations.
 //! - [`persist`]: how log entries and room metadata are encoded for storage.
