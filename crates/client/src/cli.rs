@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use mimi_codec::{JoinRule, RoomId, UserId};
 
+use crate::api::RegisterRequest;
 use crate::client::{Client, Registration};
 use crate::error::ClientError;
 use crate::inbox::{Outcome, Skip};
@@ -244,11 +245,14 @@ pub fn parse(args: &[String]) -> Result<Cli, ClientError> {
                 api: a.required("--api")?,
                 connect: a.take("--connect"),
                 ca: PathBuf::from(a.required("--ca")?),
-                localpart: a.required("--user")?,
-                device: a.required("--device")?,
-                handle: a.take("--handle"),
-                email: a.take("--email"),
-                phone: a.take("--phone"),
+                request: RegisterRequest {
+                    localpart: a.required("--user")?,
+                    device: a.required("--device")?,
+                    handle: a.take("--handle"),
+                    email: a.take("--email"),
+                    phone: a.take("--phone"),
+                    display_name: None,
+                },
                 token_from: a.take("--token-from").map(PathBuf::from),
             };
             a.finish(0, name)?;

@@ -35,16 +35,8 @@ pub struct Registration {
     pub connect: Option<String>,
     /// The CA certificate (PEM) of the provider.
     pub ca: PathBuf,
-    /// The user's localpart.
-    pub localpart: String,
-    /// The device name.
-    pub device: String,
-    /// Discovery handle.
-    pub handle: Option<String>,
-    /// Discovery email.
-    pub email: Option<String>,
-    /// Discovery phone number.
-    pub phone: Option<String>,
+    /// What is registered: the localpart, the device and the discovery fields.
+    pub request: RegisterRequest,
     /// The directory of one of the user's registered clients: its token authorizes this
     /// new device of the same user.
     pub token_from: Option<PathBuf>,
@@ -100,16 +92,7 @@ impl Client {
         };
         let endpoint = Endpoint::parse(&registration.api, registration.connect.as_deref())?;
         let api = Api::new(Https::new(endpoint, &registration.ca)?, token);
-        let registered = api
-            .register(&RegisterRequest {
-                localpart: registration.localpart,
-                device: registration.device,
-                handle: registration.handle,
-                email: registration.email,
-                phone: registration.phone,
-                display_name: None,
-            })
-            .await?;
+        let registered = api.register(&registration.request).await?;
         let config = ClientConfig {
             api: registration.api,
             connect: registration.connect,

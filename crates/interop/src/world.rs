@@ -246,11 +246,12 @@ impl World {
             api: provider.api_url(),
             connect: Some(provider.api_addr().to_string()),
             ca: self.network.ca_path().to_owned(),
-            localpart: localpart.to_owned(),
-            device: device.to_owned(),
-            handle: handle.map(str::to_owned),
-            email: None,
-            phone: None,
+            request: RegisterRequest {
+                localpart: localpart.to_owned(),
+                device: device.to_owned(),
+                handle: handle.map(str::to_owned),
+                ..RegisterRequest::default()
+            },
             token_from: token_from.clone(),
         };
         let name = provider.name().to_string();

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use mimi_client::api::RegisterRequest;
 use mimi_client::cli::{Command, run};
 use mimi_client::messages::Compose;
 use mimi_client::{Client, ClientError, Registration};
@@ -102,9 +103,12 @@ impl World {
             api: format!("https://{provider}"),
             connect: Some(addr.to_string()),
             ca: self.ca.clone(),
-            localpart: user.into(),
-            device: device.into(),
-            handle: Some(user.into()),
+            request: RegisterRequest {
+                localpart: user.into(),
+                device: device.into(),
+                handle: Some(user.into()),
+                ..RegisterRequest::default()
+            },
             ..Registration::default()
         }
     }
