@@ -596,6 +596,7 @@ pub mod hub_removals {
             ErrorCode::Unauthorized,
             ErrorCode::Forbidden,
             ErrorCode::NotFound,
+            ErrorCode::Conflict,
         ],
     };
 

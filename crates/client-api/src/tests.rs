@@ -464,3 +464,25 @@ fn names_round_trip() {
     assert_eq!(limits.page_limit(), MAX_INBOX_PAGE);
     assert_eq!(limits.wait_bound(), MAX_INBOX_WAIT);
 }
+
+#[test]
+fn metadata_declares_what_each_endpoint_may_answer() {
+    for metadata in ENDPOINTS {
+        for code in COMMON_ERRORS {
+            assert!(metadata.may_answer(*code), "{:?} {code}", metadata.id);
+        }
+        if metadata.auth == Auth::Required {
+            assert!(
+                metadata.may_answer(ErrorCode::Unauthorized),
+                "{:?}",
+                metadata.id
+            );
+        }
+        // Bodies are declared exactly for the methods that carry one.
+        if metadata.method == http::Method::GET {
+            assert_eq!(metadata.content_type, None, "{:?}", metadata.id);
+        }
+    }
+    assert!(!inbox::METADATA.may_answer(ErrorCode::Conflict));
+    assert!(register::METADATA.may_answer(ErrorCode::Conflict));
+}

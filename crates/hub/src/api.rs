@@ -15,9 +15,9 @@ use bytes::Bytes;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Request, Response};
 use mimi_client_api::{
-    Endpoint, EndpointId, EndpointResponse, Error, ErrorCode, MAX_REQUEST_BODY, bearer_token,
-    claim_key_packages, create_room, discover, find, hub_removals, inbox, prepare_room,
-    publish_key_packages, register, room_state, submit_event,
+    Endpoint, EndpointId, EndpointResponse, Error, ErrorCode, MAX_REQUEST_BODY, Metadata,
+    bearer_token, claim_key_packages, create_room, discover, find, hub_removals, inbox,
+    prepare_room, publish_key_packages, register, room_state, submit_event,
 };
 use mimi_codec::{ClientId, CreateGroupRequest, IdentifierRequest, JoinRule, MlsBytes, Text};
 use mimi_transport::{BodyRefusal, HttpConfig, HttpService};
@@ -73,10 +73,19 @@ fn error_response(error: &Error) -> Response<Bytes> {
     to_hyper(error.to_http_response())
 }
 
-fn answer<R: EndpointResponse>(result: Result<R, Error>) -> Response<Bytes> {
+fn answer<R: EndpointResponse>(endpoint: &Metadata, result: Result<R, Error>) -> Response<Bytes> {
     match result.and_then(|r| r.try_into_http_response().map_err(Error::from)) {
         Ok(response) => to_hyper(response),
-        Err(error) => error_response(&error),
+        Err(error) => {
+            if !endpoint.may_answer(error.code) {
+                tracing::warn!(
+                    endpoint = ?endpoint.id,
+                    code = %error.code,
+                    "an error code the endpoint does not declare in mimi-client-api"
+                );
+            }
+            error_response(&error)
+        }
     }
 }
 
@@ -123,16 +132,20 @@ impl HttpService for ClientApi {
             Err(error) => return error_response(&error),
         };
         match endpoint.id {
-            EndpointId::Register => answer(self.register(&request).await),
-            EndpointId::PublishKeyPackages => answer(self.publish_key_packages(&request).await),
-            EndpointId::Discover => answer(self.discover(&request).await),
-            EndpointId::ClaimKeyPackages => answer(self.claim_key_packages(&request).await),
-            EndpointId::PrepareRoom => answer(self.prepare_room(&request).await),
-            EndpointId::CreateRoom => answer(self.create_room(&request).await),
-            EndpointId::SubmitEvent => answer(self.submit_event(&request).await),
-            EndpointId::RoomState => answer(self.room_state(&request).await),
-            EndpointId::HubRemovals => answer(self.hub_removals(&request).await),
-            EndpointId::Inbox => answer(self.inbox(&request).await),
+            EndpointId::Register => answer(endpoint, self.register(&request).await),
+            EndpointId::PublishKeyPackages => {
+                answer(endpoint, self.publish_key_packages(&request).await)
+            }
+            EndpointId::Discover => answer(endpoint, self.discover(&request).await),
+            EndpointId::ClaimKeyPackages => {
+                answer(endpoint, self.claim_key_packages(&request).await)
+            }
+            EndpointId::PrepareRoom => answer(endpoint, self.prepare_room(&request).await),
+            EndpointId::CreateRoom => answer(endpoint, self.create_room(&request).await),
+            EndpointId::SubmitEvent => answer(endpoint, self.submit_event(&request).await),
+            EndpointId::RoomState => answer(endpoint, self.room_state(&request).await),
+            EndpointId::HubRemovals => answer(endpoint, self.hub_removals(&request).await),
+            EndpointId::Inbox => answer(endpoint, self.inbox(&request).await),
         }
     }
 
