@@ -1,6 +1,7 @@
 //! A minimal caller of the provider's client API (`docs/client-api.md`): HTTPS/1.1 on one
-//! kept-alive connection, JSON bodies, bearer tokens. Just what the hub benchmark needs to
-//! register users, publish key packages, create rooms, submit events and read inboxes.
+//! kept-alive connection; requests and answers are `mimi-client-api` types. Just what the
+//! hub benchmark needs to register users, publish key packages, create rooms, submit events
+//! and read inboxes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,12 +9,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::Request;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request, StatusCode};
+use hyper::header::{HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
+use mimi_client_api::{EncodeError, Endpoint, EndpointResponse, ResponseError};
 use rustls::pki_types::ServerName as TlsServerName;
-use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -21,8 +22,6 @@ use tokio_rustls::TlsConnector;
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 /// Bound on one exchange (connect if needed, request, answer).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-/// The content type of JSON bodies.
-pub const JSON: &str = "application/json";
 
 /// Why a call to the client API failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +41,9 @@ pub enum ApiError {
     /// The request could not be built.
     #[error("request: {0}")]
     Build(#[from] hyper::http::Error),
+    /// The request could not be encoded.
+    #[error("request: {0}")]
+    Encode(#[from] EncodeError),
     /// The answer body could not be read or was too large.
     #[error("answer body unreadable or over {MAX_ANSWER} bytes")]
     Body,
@@ -51,24 +53,14 @@ pub enum ApiError {
         /// The request path.
         path: String,
     },
-    /// The provider answered with an error status.
-    #[error("{path}: status {status}: {body}")]
-    Status {
+    /// The provider's answer is an error, or not the endpoint's answer.
+    #[error("{path}: {source}")]
+    Answer {
         /// The request path.
         path: String,
-        /// The status.
-        status: StatusCode,
-        /// The answer, as text.
-        body: String,
-    },
-    /// The answer is not the JSON expected.
-    #[error("{path}: unexpected JSON: {source}")]
-    Json {
-        /// The request path.
-        path: String,
-        /// The parse error.
+        /// What was wrong.
         #[source]
-        source: serde_json::Error,
+        source: ResponseError,
     },
 }
 
@@ -134,16 +126,14 @@ impl ApiClient {
         Ok(sender)
     }
 
-    /// One request; the answer's status and body. The connection is kept for the next
-    /// call, and opened again after a failure.
-    pub async fn call(
+    /// One request (as `mimi-client-api` built it); the answer with its body read. The
+    /// connection is kept for the next call, and opened again after a failure.
+    pub async fn send(
         &mut self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<(&'static str, Bytes)>,
-    ) -> Result<(StatusCode, Bytes), ApiError> {
-        let exchange = self.exchange(method, path, token, body);
+        request: hyper::http::Request<Bytes>,
+    ) -> Result<hyper::http::Response<Bytes>, ApiError> {
+        let path = request.uri().path().to_owned();
+        let exchange = self.exchange(request);
         match tokio::time::timeout(CALL_TIMEOUT, exchange).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(error)) => {
@@ -152,98 +142,45 @@ impl ApiClient {
             }
             Err(_) => {
                 self.sender = None;
-                Err(ApiError::Timeout {
-                    path: path.to_owned(),
-                })
+                Err(ApiError::Timeout { path })
             }
         }
     }
 
     async fn exchange(
         &mut self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<(&'static str, Bytes)>,
-    ) -> Result<(StatusCode, Bytes), ApiError> {
+        request: hyper::http::Request<Bytes>,
+    ) -> Result<hyper::http::Response<Bytes>, ApiError> {
         let mut sender = match self.sender.take() {
             Some(sender) if !sender.is_closed() => sender,
             _ => self.connect().await?,
         };
         sender.ready().await?;
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(HOST, self.host.clone());
-        if let Some(token) = token {
-            let value = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(hyper::http::Error::from)?;
-            request = request.header(AUTHORIZATION, value);
-        }
-        let request = match body {
-            Some((content_type, bytes)) => request
-                .header(CONTENT_TYPE, content_type)
-                .body(Full::new(bytes))?,
-            None => request.body(Full::new(Bytes::new()))?,
-        };
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), MAX_ANSWER)
+        let (mut head, body) = request.into_parts();
+        head.headers.insert(HOST, self.host.clone());
+        let response = sender
+            .send_request(Request::from_parts(head, Full::new(body)))
+            .await?;
+        let (head, body) = response.into_parts();
+        let body = Limited::new(body, MAX_ANSWER)
             .collect()
             .await
             .map_err(|_| ApiError::Body)?
             .to_bytes();
         self.sender = Some(sender);
-        Ok((status, body))
+        Ok(hyper::http::Response::from_parts(head, body))
     }
 
-    /// A call that must answer `200` with JSON of type `T`.
-    pub async fn json<T: DeserializeOwned>(
+    /// One request of endpoint `E` with `token`; its answer.
+    pub async fn call<E: Endpoint>(
         &mut self,
-        method: Method,
-        path: &str,
+        request: &E,
         token: Option<&str>,
-        body: Option<serde_json::Value>,
-    ) -> Result<T, ApiError> {
-        let body = body.map(|v| (JSON, Bytes::from(v.to_string())));
-        let (status, answer) = self.call(method, path, token, body).await?;
-        if status != StatusCode::OK {
-            return Err(ApiError::Status {
-                path: path.to_owned(),
-                status,
-                body: String::from_utf8_lossy(&answer).into_owned(),
-            });
-        }
-        serde_json::from_slice(&answer).map_err(|source| ApiError::Json {
-            path: path.to_owned(),
-            source,
-        })
-    }
-}
-
-/// A room ID (or any path segment) percent-encoded for a URL path: everything but ASCII
-/// letters, digits, `-`, `.` and `_`.
-pub fn percent_encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len() * 3);
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn room_ids_are_percent_encoded() {
-        assert_eq!(
-            percent_encode("!a-b_c.d:x.example"),
-            "%21a-b_c.d%3Ax.example"
-        );
+    ) -> Result<E::Response, ApiError> {
+        let request = request.try_into_http_request(token)?.map(Bytes::from);
+        let path = request.uri().path().to_owned();
+        let answer = self.send(request).await?;
+        E::Response::try_from_http_response(&answer)
+            .map_err(|source| ApiError::Answer { path, source })
     }
 }

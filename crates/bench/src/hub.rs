@@ -34,18 +34,20 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use hyper::header::HeaderValue;
-use hyper::{Method, StatusCode};
+use hyper::header::{AUTHORIZATION, HeaderValue};
+use mimi_client_api::{
+    Endpoint, claim_key_packages, create_room, inbox, prepare_room, publish_key_packages, register,
+    submit_event,
+};
 use mimi_codec::{
-    Event, MlsBytes, ParticipationStateChange, Reason, RoomId, RoomState, SendMessageRequest,
-    Sender, ServerName, UserEvent, UserId, Wire,
+    Event, EventResponse, MlsBytes, ParticipationStateChange, Reason, SendMessageRequest, Sender,
+    ServerName, UserEvent, UserId,
 };
 use mimi_e2e::{CommitPlan, E2eError, ExternalSender, MlsClient};
 use openmls::prelude::tls_codec::Deserialize as _;
 use rustls::pki_types::ServerName as TlsServerName;
-use serde::Deserialize;
 
-use crate::api::{ApiClient, ApiError, percent_encode};
+use crate::api::{ApiClient, ApiError};
 use crate::loadgen::{self, LatencySummary, Pace, Workload};
 use crate::process::{ProcessError, peak_rss_bytes};
 use crate::setup::{BenchPki, CA_STEM, ScratchDir, SetupError};
@@ -238,51 +240,6 @@ fn free_port() -> Result<SocketAddr, std::io::Error> {
     TcpListener::bind(("127.0.0.1", 0))?.local_addr()
 }
 
-#[derive(Deserialize)]
-struct Registered {
-    client_id: String,
-    token: String,
-}
-
-#[derive(Deserialize)]
-struct Prepared {
-    room_id: String,
-    room_state: String,
-    hub_external_sender: String,
-}
-
-#[derive(Deserialize)]
-struct Claimed {
-    key_packages: Vec<ClaimedEntry>,
-}
-
-#[derive(Deserialize)]
-struct ClaimedEntry {
-    key_package: String,
-}
-
-#[derive(Deserialize)]
-struct Inbox {
-    items: Vec<InboxItem>,
-}
-
-#[derive(Deserialize)]
-struct InboxItem {
-    cursor: u64,
-}
-
-fn unb64(text: &str) -> Result<Vec<u8>, HubBenchError> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| HubBenchError::Unexpected(format!("not base64: {e}")))
-}
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// A registered user's one client: its API connection, token and inbox cursor.
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -303,18 +260,13 @@ impl Account {
         dir: &Path,
     ) -> Result<(Account, MlsClient), HubBenchError> {
         let mut api = api.clone();
-        let registered: Registered = api
-            .json(
-                Method::POST,
-                "/v1/register",
-                None,
-                Some(serde_json::json!({"localpart": localpart, "device": "bench"})),
-            )
-            .await?;
-        let client: mimi_codec::ClientId = registered
-            .client_id
-            .parse()
-            .map_err(mimi_codec::CodecError::from)?;
+        let request = register::Request {
+            localpart: localpart.to_owned(),
+            device: "bench".to_owned(),
+            ..register::Request::default()
+        };
+        let registered = api.call(&request, None).await?;
+        let client = registered.client_id;
         let mls = MlsClient::open(&dir.join(localpart), client.clone())?;
         Ok((
             Account {
@@ -329,16 +281,10 @@ impl Account {
 
     /// Publish a last-resort key package (it serves every room).
     async fn publish_last_resort(&mut self, mls: &mut MlsClient) -> Result<(), HubBenchError> {
-        let key_package = mls.key_package(true)?;
-        let _: serde_json::Value = self
-            .api
-            .json(
-                Method::POST,
-                "/v1/key-packages",
-                Some(&self.token),
-                Some(serde_json::json!({"key_packages": [b64(&key_package)]})),
-            )
-            .await?;
+        let request = publish_key_packages::Request {
+            key_packages: vec![mls.key_package(true)?],
+        };
+        self.api.call(&request, Some(&self.token)).await?;
         Ok(())
     }
 
@@ -353,15 +299,12 @@ impl Account {
         limit: usize,
         wait: Duration,
     ) -> Result<u64, HubBenchError> {
-        let path = format!(
-            "/v1/inbox?after={}&limit={limit}&wait_ms={}",
-            self.cursor,
-            wait.as_millis()
-        );
-        let inbox: Inbox = self
-            .api
-            .json(Method::GET, &path, Some(&self.token), None)
-            .await?;
+        let request = inbox::Request {
+            after: self.cursor,
+            limit: Some(limit),
+            wait: Some(wait),
+        };
+        let inbox = self.api.call(&request, Some(&self.token)).await?;
         if let Some(last) = inbox.items.last() {
             self.cursor = last.cursor;
         }
@@ -381,16 +324,42 @@ impl Account {
     }
 }
 
-/// A room under load: its events path, the `ds.send_message` event sent to it and the
-/// bearer token of its creator (who sends it).
+/// A room under load: the `ds.send_message` request sent to it with the bearer token of
+/// its creator (who sends it), and that request's path, body and `Authorization` header as
+/// `mimi-client-api` encodes them (for the load generator).
 #[derive(Debug, Clone)]
 pub struct LoadRoom {
+    /// The request.
+    pub submit: submit_event::Request,
+    /// The creator's token.
+    pub token: String,
     /// `/v1/rooms/{room}/events`.
     pub path: String,
     /// The TLS-encoded `Event`.
     pub event: Bytes,
     /// `Bearer <creator's token>`.
     pub authorization: HeaderValue,
+}
+
+impl LoadRoom {
+    /// The load of `submit`, sent with `token`.
+    pub fn new(submit: submit_event::Request, token: &str) -> Result<Self, HubBenchError> {
+        let request = submit
+            .try_into_http_request(Some(token))
+            .map_err(ApiError::from)?;
+        let authorization = request
+            .headers()
+            .get(AUTHORIZATION)
+            .cloned()
+            .ok_or_else(|| HubBenchError::Unexpected("no Authorization header".into()))?;
+        Ok(LoadRoom {
+            path: request.uri().to_string(),
+            authorization,
+            event: Bytes::from(request.into_body()),
+            submit,
+            token: token.to_owned(),
+        })
+    }
 }
 
 /// The load over all rooms: request `k` of client `c` goes to room `(c + k * clients) mod
@@ -480,51 +449,30 @@ async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoo
     let token = creator.account.token.clone();
     let user = creator.account.user.clone();
     let api = &mut creator.account.api;
-    let prepared: Prepared = api
-        .json(
-            Method::POST,
-            "/v1/rooms/prepare",
-            Some(&token),
-            Some(serde_json::json!({})),
-        )
+    let prepared = api
+        .call(&prepare_room::Request::default(), Some(&token))
         .await?;
-    let room_state = RoomState::decode(&unb64(&prepared.room_state)?)?;
-    let hub = ExternalSender::tls_deserialize_exact(unb64(&prepared.hub_external_sender)?)
+    let room_state = prepared.room_state;
+    let hub = ExternalSender::tls_deserialize_exact(&prepared.hub_external_sender)
         .map_err(|e| HubBenchError::Unexpected(format!("hub external sender: {e}")))?;
-    let room: RoomId = prepared
-        .room_id
-        .parse()
-        .map_err(mimi_codec::CodecError::from)?;
+    let room = prepared.room_id;
     let created = creator.mls.create_room(&room_state, hub)?;
-    let _: serde_json::Value = api
-        .json(
-            Method::POST,
-            "/v1/rooms",
-            Some(&token),
-            Some(serde_json::json!({
-                "room_id": prepared.room_id,
-                "group_info": b64(&created.group_info),
-                "ratchet_tree": b64(&created.ratchet_tree),
-            })),
-        )
-        .await?;
+    let request = create_room::Request {
+        room_id: room.clone(),
+        join_rule: None,
+        group_info: created.group_info,
+        ratchet_tree: created.ratchet_tree,
+    };
+    api.call(&request, Some(&token)).await?;
     let mut adds = Vec::new();
     for user in others {
-        let claimed: Claimed = api
-            .json(
-                Method::POST,
-                "/v1/key-packages/claim",
-                Some(&token),
-                Some(serde_json::json!({
-                    "room_id": prepared.room_id,
-                    "user_id": user.to_string(),
-                    "clients": [],
-                })),
-            )
-            .await?;
-        for entry in claimed.key_packages {
-            adds.push(unb64(&entry.key_package)?);
-        }
+        let request = claim_key_packages::Request {
+            room_id: room.clone(),
+            user_id: user.clone(),
+            clients: Vec::new(),
+        };
+        let claimed = api.call(&request, Some(&token)).await?;
+        adds.extend(claimed.key_packages.into_iter().map(|e| e.key_package));
     }
     let changes: Vec<UserEvent> = others.iter().map(join).collect();
     let mut signaling = mimi_signaling::Room::from_room_state(&room_state)
@@ -541,21 +489,22 @@ async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoo
             ..CommitPlan::default()
         },
     )?;
-    let path = format!("/v1/rooms/{}/events", percent_encode(room.as_str()));
-    let commit = Event::DsCommit(request).encode()?;
-    let (status, answer) = api
-        .call(
-            Method::POST,
-            &path,
-            Some(&token),
-            Some((crate::loadgen::OCTET_STREAM, Bytes::from(commit))),
-        )
-        .await?;
-    if status != StatusCode::OK {
+    let commit = submit_event::Request {
+        room: room.clone(),
+        event: Event::DsCommit(request),
+    };
+    let answer = api.call(&commit, Some(&token)).await;
+    let refusal = match answer {
+        Ok(submit_event::Response {
+            response: EventResponse::Error(e),
+        }) => Some(format!("{:?}: {}", e.code, e.detail.as_str())),
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(refusal) = refusal {
         creator.mls.clear_pending_commit(&room)?;
         return Err(HubBenchError::Unexpected(format!(
-            "the commit adding {others:?} was answered {status}: {}",
-            String::from_utf8_lossy(&answer)
+            "the commit adding {others:?} was answered: {refusal}"
         )));
     }
     creator.mls.merge_pending_commit(&room)?;
@@ -563,12 +512,7 @@ async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoo
     let event = Event::DsSendMessage(SendMessageRequest {
         application_message: MlsBytes::new(ciphertext)?,
     });
-    Ok(LoadRoom {
-        path,
-        event: Bytes::from(event.encode()?),
-        authorization: HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| HubBenchError::Unexpected("token".into()))?,
-    })
+    LoadRoom::new(submit_event::Request { room, event }, &token)
 }
 
 impl Federation {
@@ -629,7 +573,7 @@ impl Federation {
             .collect::<Result<Vec<_>, HubBenchError>>()?;
         let clients = dir.path().join("clients");
         let (account, mls) = Account::register(&apis[0], "alice", &clients).await?;
-        let alice = Creator { account, mls };
+        let mut alice = Creator { account, mls };
         let mut creators = Vec::with_capacity(CREATORS);
         for i in 0..CREATORS {
             let (account, mls) =
@@ -650,6 +594,8 @@ impl Federation {
         let [bob, carol, probe_bob, probe_carol]: [Account; 4] = followers
             .try_into()
             .map_err(|_| HubBenchError::Unexpected("four accounts".into()))?;
+        let probe_users = [probe_bob.user.clone(), probe_carol.user.clone()];
+        let probe = create_room(&mut alice, &probe_users).await?;
         let mut federation = Federation {
             _dir: dir,
             processes,
@@ -657,19 +603,10 @@ impl Federation {
             creators,
             followers: [bob, carol],
             probe_followers: [probe_bob, probe_carol],
-            probe: LoadRoom {
-                path: String::new(),
-                event: Bytes::new(),
-                authorization: HeaderValue::from_static(""),
-            },
+            probe,
             rooms: Vec::new(),
             tls,
         };
-        let probe_users = [
-            federation.probe_followers[0].user.clone(),
-            federation.probe_followers[1].user.clone(),
-        ];
-        federation.probe = create_room(&mut federation.alice, &probe_users).await?;
         for account in federation.probe_followers.iter_mut() {
             account.skip_inbox().await?;
         }
@@ -802,19 +739,12 @@ async fn probe(
         .map_err(|e| HubBenchError::Unexpected(format!("histogram: {e}")))?;
     while Instant::now() < until {
         let submitted = Instant::now();
-        let (status, answer) = sender
-            .api
-            .call(
-                Method::POST,
-                &room.path,
-                Some(&sender.token),
-                Some((crate::loadgen::OCTET_STREAM, room.event.clone())),
-            )
-            .await?;
-        if status != StatusCode::OK {
+        let answer = sender.api.call(&room.submit, Some(&room.token)).await?;
+        if let EventResponse::Error(e) = answer.response {
             return Err(HubBenchError::Unexpected(format!(
-                "probe answered {status}: {}",
-                String::from_utf8_lossy(&answer)
+                "probe refused: {:?}: {}",
+                e.code,
+                e.detail.as_str()
             )));
         }
         let mut seen = [false; 2];
@@ -941,19 +871,33 @@ pub async fn measure(
 
 #[cfg(test)]
 mod tests {
+    use mimi_codec::Wire;
+
     use super::*;
 
     fn rooms(n: usize) -> RoomsWorkload {
         RoomsWorkload {
             rooms: (0..n)
-                .map(|i| LoadRoom {
-                    path: format!("/v1/rooms/r{i}/events"),
-                    event: Bytes::from(vec![i as u8]),
-                    authorization: HeaderValue::from_str(&format!("Bearer t{i}")).unwrap(),
+                .map(|i| {
+                    let submit = submit_event::Request {
+                        room: format!("!r{i}:a.bench.test").parse().unwrap(),
+                        event: Event::DsSendMessage(SendMessageRequest {
+                            application_message: MlsBytes::new(vec![i as u8]).unwrap(),
+                        }),
+                    };
+                    LoadRoom::new(submit, &format!("t{i}")).unwrap()
                 })
                 .collect(),
             clients: 4,
         }
+    }
+
+    #[test]
+    fn load_rooms_are_the_client_api_request() {
+        let room = &rooms(1).rooms[0];
+        assert_eq!(room.path, "/v1/rooms/%21r0%3Aa.bench.test/events");
+        assert_eq!(room.authorization, "Bearer t0");
+        assert_eq!(Event::decode(&room.event).unwrap(), room.submit.event);
     }
 
     #[test]
@@ -963,18 +907,18 @@ mod tests {
         for client in 0..4 {
             for sequence in 0..10 {
                 let path = workload.path(client, sequence).unwrap().to_owned();
-                let body = workload.body(client, sequence);
-                assert_eq!(path, format!("/v1/rooms/r{}/events", body[0]));
-                // Each room's request carries that room's creator's token.
+                let index = workload.rooms.iter().position(|r| r.path == path).unwrap();
+                // Each room's request carries that room's event and creator's token.
+                assert_eq!(workload.body(client, sequence), workload.rooms[index].event);
                 assert_eq!(
                     workload.authorization(client, sequence).unwrap(),
-                    &format!("Bearer t{}", body[0])
+                    &format!("Bearer t{index}")
                 );
-                seen.insert(path);
+                seen.insert(index);
             }
         }
         assert_eq!(seen.len(), 10);
         let one = rooms(1);
-        assert_eq!(one.path(3, 7), Some("/v1/rooms/r0/events"));
+        assert_eq!(one.path(3, 7), Some(one.rooms[0].path.as_str()));
     }
 }

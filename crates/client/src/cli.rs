@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use mimi_codec::{JoinRule, RoomId, UserId};
 
+use crate::api::RegisterRequest;
 use crate::client::{Client, Registration};
 use crate::error::ClientError;
 use crate::inbox::{Outcome, Skip};
@@ -209,14 +210,17 @@ fn user(s: &str) -> Result<UserId, ClientError> {
 
 /// Parse a join rule name.
 pub fn parse_join_rule(s: &str) -> Result<JoinRule, ClientError> {
-    match s {
-        "members_only" => Ok(JoinRule::MembersOnly),
-        "knock" => Ok(JoinRule::Knock),
-        "public" => Ok(JoinRule::Public),
-        other => Err(usage(format!(
-            "unknown join rule {other:?} (members_only, knock or public)"
-        ))),
-    }
+    mimi_client_api::parse_join_rule(s).ok_or_else(|| {
+        let names: Vec<&str> = mimi_client_api::encoding::JOIN_RULES
+            .iter()
+            .map(|(_, name)| *name)
+            .collect();
+        let listed = match names.split_last() {
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        usage(format!("unknown join rule {s:?} ({listed})"))
+    })
 }
 
 /// Parse the arguments after the program name.
@@ -241,11 +245,14 @@ pub fn parse(args: &[String]) -> Result<Cli, ClientError> {
                 api: a.required("--api")?,
                 connect: a.take("--connect"),
                 ca: PathBuf::from(a.required("--ca")?),
-                localpart: a.required("--user")?,
-                device: a.required("--device")?,
-                handle: a.take("--handle"),
-                email: a.take("--email"),
-                phone: a.take("--phone"),
+                request: RegisterRequest {
+                    localpart: a.required("--user")?,
+                    device: a.required("--device")?,
+                    handle: a.take("--handle"),
+                    email: a.take("--email"),
+                    phone: a.take("--phone"),
+                    display_name: None,
+                },
                 token_from: a.take("--token-from").map(PathBuf::from),
             };
             a.finish(0, name)?;
@@ -388,7 +395,7 @@ pub async fn run(cli: Cli) -> Result<String, ClientError> {
             let found = client.discover(&domain, &field, &value).await?;
             match found.user_id {
                 Some(user) => format!("{}: {user}", found.code),
-                None => found.code,
+                None => found.code.to_string(),
             }
         }
         Command::CreateRoom { join_rule } => {

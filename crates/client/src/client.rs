@@ -35,16 +35,8 @@ pub struct Registration {
     pub connect: Option<String>,
     /// The CA certificate (PEM) of the provider.
     pub ca: PathBuf,
-    /// The user's localpart.
-    pub localpart: String,
-    /// The device name.
-    pub device: String,
-    /// Discovery handle.
-    pub handle: Option<String>,
-    /// Discovery email.
-    pub email: Option<String>,
-    /// Discovery phone number.
-    pub phone: Option<String>,
+    /// What is registered: the localpart, the device and the discovery fields.
+    pub request: RegisterRequest,
     /// The directory of one of the user's registered clients: its token authorizes this
     /// new device of the same user.
     pub token_from: Option<PathBuf>,
@@ -100,16 +92,7 @@ impl Client {
         };
         let endpoint = Endpoint::parse(&registration.api, registration.connect.as_deref())?;
         let api = Api::new(Https::new(endpoint, &registration.ca)?, token);
-        let registered = api
-            .register(&RegisterRequest {
-                localpart: registration.localpart,
-                device: registration.device,
-                handle: registration.handle,
-                email: registration.email,
-                phone: registration.phone,
-                display_name: None,
-            })
-            .await?;
+        let registered = api.register(&registration.request).await?;
         let config = ClientConfig {
             api: registration.api,
             connect: registration.connect,
@@ -185,14 +168,23 @@ impl Client {
         self.api.publish_key_packages(&key_packages).await
     }
 
-    /// Find a user by an identifier at provider `domain`.
+    /// Find a user by an identifier at provider `domain`; `field` is an identifier type's
+    /// API name (`handle`, `email`, ...).
     pub async fn discover(
         &self,
         domain: &str,
         field: &str,
         value: &str,
     ) -> Result<Discovered, ClientError> {
-        self.api.discover(domain, field, value).await
+        let request = mimi_client_api::discover::Request {
+            domain: domain
+                .parse()
+                .map_err(|e| ClientError::Usage(format!("domain {domain:?}: {e}")))?,
+            field: mimi_client_api::parse_identifier_query(field)
+                .ok_or_else(|| ClientError::Usage(format!("unknown identifier type {field:?}")))?,
+            value: value.to_owned(),
+        };
+        self.api.call(&request).await
     }
 
     /// Create a room: prepare it at the provider, create its MLS group, register the group.
@@ -230,17 +222,18 @@ impl Client {
         let mut outside: Vec<RoomId> = Vec::new();
         loop {
             let items = self.api.inbox(self.config.cursor, INBOX_PAGE).await?;
-            let full = items.len() >= INBOX_PAGE as usize;
+            let full = items.len() >= INBOX_PAGE;
             for item in items {
                 if item.cursor <= self.config.cursor {
                     return Err(ClientError::UnexpectedResponse(
                         "inbox cursor did not advance",
                     ));
                 }
-                let outcome = inbox::process(&mut self.mls, &mut self.store, &item.message)?;
+                let message = item.decode_message()?;
+                let outcome = inbox::process(&mut self.mls, &mut self.store, &message)?;
                 self.config.cursor = item.cursor;
                 self.config.save(&self.dir)?;
-                let room = &item.message.room_id;
+                let room = &message.room_id;
                 if !outside.contains(room) && group_epoch(&mut self.mls, room)?.is_none() {
                     outside.push(room.clone());
                 }

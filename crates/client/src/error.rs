@@ -63,16 +63,28 @@ pub enum ClientError {
     /// An HTTP request could not be built (an invalid header value).
     #[error("HTTP request: {0}")]
     Request(#[from] hyper::http::Error),
-    /// The provider answered a JSON request with an error (`{"error", "detail"}`).
+    /// The provider answered with an API error (`{"error", "detail"}`).
     #[error("provider refused ({status} {code}): {detail}")]
     Api {
         /// The HTTP status.
         status: u16,
         /// The error code (`malformed`, `unauthorized`, `forbidden`, `not_found`, ...).
-        code: String,
+        code: mimi_client_api::ErrorCode,
         /// The detail.
         detail: String,
     },
+    /// The provider (or something in front of it) answered an error status without the
+    /// API's error body.
+    #[error("provider answered status {status}: {body}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The body, as text.
+        body: String,
+    },
+    /// A request could not be encoded (a value over a codec limit).
+    #[error("request: {0}")]
+    Encode(#[from] mimi_client_api::EncodeError),
     /// The provider's answer does not follow `docs/client-api.md`.
     #[error("unexpected answer from the provider: {0}")]
     UnexpectedResponse(&'static str),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -60,17 +60,6 @@ impl Endpoint {
     }
 }
 
-/// An HTTP response: status, content type and body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// The status code.
-    pub status: u16,
-    /// The `Content-Type`, if any.
-    pub content_type: Option<String>,
-    /// The body.
-    pub body: Bytes,
-}
-
 /// An HTTPS client for one provider.
 #[derive(Clone)]
 pub struct Https {
@@ -97,32 +86,24 @@ impl Https {
         })
     }
 
-    /// Send one request; `body` with its content type.
-    pub async fn request(
+    /// Send one request (its path and query, headers and body as `mimi-client-api` built
+    /// them); the answer with its body read.
+    pub async fn send(
         &self,
-        method: hyper::Method,
-        path_and_query: &str,
-        token: Option<&str>,
-        body: Option<(&'static str, Vec<u8>)>,
-    ) -> Result<Response, ClientError> {
-        tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            self.exchange(method, path_and_query, token, body),
-        )
-        .await
-        .map_err(|_| ClientError::Connect {
-            addr: self.endpoint.connect.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "request timed out"),
-        })?
+        request: hyper::http::Request<Vec<u8>>,
+    ) -> Result<hyper::http::Response<Bytes>, ClientError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(request))
+            .await
+            .map_err(|_| ClientError::Connect {
+                addr: self.endpoint.connect.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "request timed out"),
+            })?
     }
 
     async fn exchange(
         &self,
-        method: hyper::Method,
-        path_and_query: &str,
-        token: Option<&str>,
-        body: Option<(&'static str, Vec<u8>)>,
-    ) -> Result<Response, ClientError> {
+        request: hyper::http::Request<Vec<u8>>,
+    ) -> Result<hyper::http::Response<Bytes>, ClientError> {
         let addr = &self.endpoint.connect;
         let connect_error = |source| ClientError::Connect {
             addr: addr.clone(),
@@ -145,36 +126,20 @@ impl Https {
         } else {
             format!("{}:{}", self.endpoint.host, self.endpoint.port)
         };
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path_and_query)
-            .header(HOST, host);
-        if let Some(token) = token {
-            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let request = match body {
-            Some((content_type, bytes)) => request
-                .header(CONTENT_TYPE, content_type)
-                .body(Full::new(Bytes::from(bytes)))?,
-            None => request.body(Full::new(Bytes::new()))?,
-        };
+        let (mut head, body) = request.into_parts();
+        head.headers.insert(
+            HOST,
+            HeaderValue::try_from(host).map_err(hyper::http::Error::from)?,
+        );
+        let request = Request::from_parts(head, Full::new(Bytes::from(body)));
         let response = sender.send_request(request).await?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = Limited::new(response.into_body(), MAX_RESPONSE_LEN)
+        let (head, body) = response.into_parts();
+        let body = Limited::new(body, MAX_RESPONSE_LEN)
             .collect()
             .await
             .map_err(|_| ClientError::UnexpectedResponse("response body unreadable or too large"))?
             .to_bytes();
         driver.abort();
-        Ok(Response {
-            status,
-            content_type,
-            body,
-        })
+        Ok(hyper::http::Response::from_parts(head, body))
     }
 }

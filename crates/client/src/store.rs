@@ -23,27 +23,7 @@ pub const LOG_FILE: &str = "rooms.jsonl";
 /// Longest line the log reader accepts (a room state of many participants fits).
 pub const MAX_LOG_LINE: usize = 16 * 1024 * 1024;
 
-/// Serde through `Display` and `FromStr` (identifiers).
-pub(crate) mod as_string {
-    use std::fmt::Display;
-    use std::str::FromStr;
-
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(value)
-    }
-
-    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
-    where
-        T: FromStr,
-        T::Err: Display,
-        D: Deserializer<'de>,
-    {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(D::Error::custom)
-    }
-}
+pub(crate) use mimi_client_api::encoding::as_string;
 
 /// Write a file atomically: a temporary sibling, synced, then renamed over the target.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {

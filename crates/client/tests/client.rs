@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use mimi_client::api::RegisterRequest;
 use mimi_client::cli::{Cli, Command, parse};
 use mimi_client::inbox::{self, Outcome, Skip};
 use mimi_client::messages::{Compose, compose, receive, room_uri, user_uri};
@@ -743,9 +744,12 @@ fn cli_parses_every_command() {
             Command::Register(Registration {
                 api: "https://a.example:8443".into(),
                 ca: "ca.pem".into(),
-                localpart: "bob".into(),
-                device: "tablet".into(),
-                handle: Some("bobby".into()),
+                request: RegisterRequest {
+                    localpart: "bob".into(),
+                    device: "tablet".into(),
+                    handle: Some("bobby".into()),
+                    ..RegisterRequest::default()
+                },
                 token_from: Some("d1".into()),
                 ..Registration::default()
             }),

@@ -89,3 +89,4 @@ impl Wire for RoomState {}
 impl Wire for InfoEvent {}
 impl Wire for Event {}
 impl Wire for FanoutEvent {}
+impl Wire for EventResponse {}

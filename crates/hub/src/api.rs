@@ -1,579 +1,383 @@
-//! The provider-internal client API (`docs/client-api.md`): HTTPS with bearer tokens,
-//! JSON bodies, and TLS-encoded MIMI `Event`s for room events. A thin shell over
-//! the [`Provider`]'s parts (rooms, accounts, inbox): parse, authenticate, call, encode.
+//! The provider-internal client API (`docs/client-api.md`), served on the transport's
+//! server ([`mimi_transport::serve_http`]: its connection cap, timeouts and graceful drain,
+//! server-authenticated TLS, the body limit) with the endpoints of `mimi-client-api`.
+//!
+//! A thin shell over [`Provider`]'s methods: one handler per endpoint decodes the
+//! endpoint's request type, authenticates, calls the provider and returns the endpoint's
+//! response type. Errors reach the client only as a `mimi_client_api::Error`, whose
+//! [`ErrorCode`] decides the status.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use mimi_codec::{
-    ClientId, CreateGroupRequest, Event, EventResponse, IdentifierQuery, IdentifierRequest,
-    JoinRule, MlsBytes, RoomId, ServerName, Text, UserId, Wire,
+use hyper::header::CONTENT_TYPE;
+use hyper::{Request, Response};
+use mimi_client_api::{
+    Endpoint, EndpointId, EndpointResponse, Error, ErrorCode, MAX_REQUEST_BODY, Metadata,
+    bearer_token, claim_key_packages, create_room, discover, find, hub_removals, inbox,
+    prepare_room, publish_key_packages, register, room_state, submit_event,
 };
-use serde::{Deserialize, Serialize};
+use mimi_codec::{ClientId, CreateGroupRequest, IdentifierRequest, JoinRule, MlsBytes, Text};
+use mimi_transport::{BodyRefusal, HttpConfig, HttpService};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::accounts::Registration;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorClass};
 use crate::provider::Provider;
 
-/// Largest request body the API reads (an MLS commit bundle of the largest size, in base64
-/// inside JSON, fits).
-pub const MAX_API_BODY: usize = mimi_codec::limits::MAX_MESSAGE_LEN * 3 / 2;
-/// Most inbox items one request returns.
-pub const MAX_INBOX_PAGE: usize = 256;
-/// Longest an inbox read waits for a first item (`wait_ms`); below the server's header
-/// timeout, so a kept-alive connection outlives the wait.
-pub const MAX_INBOX_WAIT: Duration = Duration::from_secs(25);
-/// How long a TLS handshake may take.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-type ApiResponse = Response<Full<Bytes>>;
-
-/// Serve the client API on `listener` with `tls` (server authentication only) until
-/// `shutdown` resolves.
+/// Serve the client API on `listener` until `shutdown` resolves. `tls` should request no
+/// client certificate (`mimi_transport::tls::server_config_without_client_auth`).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     provider: Arc<Provider>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "client API: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let acceptor = acceptor.clone();
-        let provider = Arc::clone(&provider);
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "client API: TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let service = hyper::service::service_fn(move |req| {
-                let provider = Arc::clone(&provider);
-                async move { Ok::<_, Infallible>(handle(&provider, req).await) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "client API: connection ended");
+    serve_with(listener, config(tls), provider, shutdown).await;
+}
+
+/// The transport configuration of the client API: the default connection limits and
+/// [`MAX_REQUEST_BODY`].
+pub fn config(tls: Arc<rustls::ServerConfig>) -> HttpConfig {
+    HttpConfig::new(tls, MAX_REQUEST_BODY)
+}
+
+/// Serve the client API with an explicit transport configuration.
+pub async fn serve_with(
+    listener: TcpListener,
+    config: HttpConfig,
+    provider: Arc<Provider>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let api: Arc<dyn HttpService> = Arc::new(ClientApi { provider });
+    mimi_transport::serve_http(listener, config, api, shutdown).await;
+}
+
+/// The client API as the transport's [`HttpService`].
+pub struct ClientApi {
+    provider: Arc<Provider>,
+}
+
+impl ClientApi {
+    /// The API of `provider`.
+    pub fn new(provider: Arc<Provider>) -> Self {
+        ClientApi { provider }
+    }
+}
+
+fn to_hyper(response: hyper::Response<Vec<u8>>) -> Response<Bytes> {
+    response.map(Bytes::from)
+}
+
+fn error_response(error: &Error) -> Response<Bytes> {
+    to_hyper(error.to_http_response())
+}
+
+fn answer<R: EndpointResponse>(endpoint: &Metadata, result: Result<R, Error>) -> Response<Bytes> {
+    match result.and_then(|r| r.try_into_http_response().map_err(Error::from)) {
+        Ok(response) => to_hyper(response),
+        Err(error) => {
+            if !endpoint.may_answer(error.code) {
+                tracing::warn!(
+                    endpoint = ?endpoint.id,
+                    code = %error.code,
+                    "an error code the endpoint does not declare in mimi-client-api"
+                );
             }
-        });
-    }
-}
-
-fn json_response<T: Serialize>(status: StatusCode, value: &T) -> ApiResponse {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    detail: String,
-}
-
-fn error_response(e: &ApiError) -> ApiResponse {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(
-        status,
-        &ErrorBody {
-            error: e.code(),
-            detail: e.to_string(),
-        },
-    )
-}
-
-fn binary_response(status: StatusCode, body: Vec<u8>) -> ApiResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/octet-stream"),
-    );
-    response
-}
-
-async fn handle(provider: &Provider, req: Request<Incoming>) -> ApiResponse {
-    match route(provider, req).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
-    }
-}
-
-async fn body_bytes(req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    Limited::new(req.into_body(), MAX_API_BODY)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| ApiError::Malformed(format!("body: {e}")))
-}
-
-async fn json_body<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, ApiError> {
-    let bytes = body_bytes(req).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::Malformed(format!("JSON: {e}")))
-}
-
-async fn authenticate(provider: &Provider, req: &Request<Incoming>) -> Result<ClientId, ApiError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .ok_or(ApiError::Unauthorized)?;
-    provider.accounts().authenticate(token.trim()).await
-}
-
-fn b64(bytes: &[u8]) -> String {
-    B64.encode(bytes)
-}
-
-fn unb64(text: &str, what: &str) -> Result<Vec<u8>, ApiError> {
-    B64.decode(text)
-        .map_err(|e| ApiError::Malformed(format!("{what}: not base64: {e}")))
-}
-
-/// Percent-decode a path segment (room IDs are sent as `%21…%3A…`).
-fn percent_decode(s: &str) -> Result<String, ApiError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| ApiError::Malformed("bad percent-encoding".into()))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+            error_response(&error)
         }
     }
-    String::from_utf8(out).map_err(|_| ApiError::Malformed("path is not UTF-8".into()))
 }
 
-fn query_param(req: &Request<Incoming>, name: &str) -> Result<Option<String>, ApiError> {
-    let Some(query) = req.uri().query() else {
-        return Ok(None);
+/// The one mapping of the provider's errors to the API's codes.
+fn api_error(e: ApiError) -> Error {
+    let code = match e.class() {
+        ErrorClass::Malformed => ErrorCode::Malformed,
+        ErrorClass::Unauthorized => ErrorCode::Unauthorized,
+        ErrorClass::Forbidden => ErrorCode::Forbidden,
+        ErrorClass::NotFound => ErrorCode::NotFound,
+        ErrorClass::Conflict => ErrorCode::Conflict,
+        ErrorClass::TooLarge => ErrorCode::TooLarge,
+        ErrorClass::Remote => ErrorCode::Remote,
+        ErrorClass::Unavailable => ErrorCode::Unavailable,
+        ErrorClass::Internal => ErrorCode::Internal,
     };
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == name {
-            return percent_decode(&v.replace('+', " ")).map(Some);
+    Error::new(code, e.to_string())
+}
+
+#[async_trait]
+impl HttpService for ClientApi {
+    fn check_head(&self, head: &hyper::http::request::Parts) -> Option<Response<Bytes>> {
+        let endpoint = match find(&head.method, head.uri.path()) {
+            Ok(endpoint) => endpoint,
+            Err(error) => return Some(error_response(&error)),
+        };
+        let content_type = head.headers.get(CONTENT_TYPE);
+        if endpoint.accepts_content_type(content_type) {
+            return None;
         }
+        let error = Error::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "{} {} takes {}",
+                endpoint.method,
+                endpoint.path,
+                endpoint.content_type.unwrap_or(mimi_client_api::JSON)
+            ),
+        );
+        Some(error_response(&error))
     }
-    Ok(None)
-}
 
-fn parse_join_rule(value: Option<&str>) -> Result<JoinRule, ApiError> {
-    match value.unwrap_or("members_only") {
-        "members_only" => Ok(JoinRule::MembersOnly),
-        "knock" => Ok(JoinRule::Knock),
-        "public" => Ok(JoinRule::Public),
-        other => Err(ApiError::Malformed(format!("unknown join rule {other:?}"))),
-    }
-}
-
-fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T, ApiError>
-where
-    T::Err: std::fmt::Display,
-{
-    value
-        .parse()
-        .map_err(|e| ApiError::Malformed(format!("{what}: {e}")))
-}
-
-#[derive(Deserialize)]
-struct RegisterBody {
-    localpart: String,
-    device: String,
-    handle: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    display_name: Option<String>,
-}
-
-#[derive(Serialize)]
-struct RegisteredBody {
-    user_id: String,
-    client_id: String,
-    token: String,
-}
-
-#[derive(Deserialize)]
-struct KeyPackagesBody {
-    key_packages: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct StoredBody {
-    stored: usize,
-}
-
-#[derive(Serialize)]
-struct DiscoverBody {
-    code: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ClaimBody {
-    room_id: String,
-    user_id: String,
-    #[serde(default)]
-    clients: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct ClaimedEntry {
-    client_id: String,
-    key_package: String,
-}
-
-#[derive(Serialize)]
-struct ClaimedBody {
-    key_packages: Vec<ClaimedEntry>,
-}
-
-#[derive(Deserialize, Default)]
-struct PrepareBody {
-    join_rule: Option<String>,
-}
-
-#[derive(Serialize)]
-struct PreparedBody {
-    room_id: String,
-    room_state: String,
-    hub_external_sender: String,
-}
-
-#[derive(Deserialize)]
-struct CreateBody {
-    room_id: String,
-    join_rule: Option<String>,
-    group_info: String,
-    ratchet_tree: String,
-}
-
-#[derive(Serialize)]
-struct SequenceBody {
-    sequence: u64,
-}
-
-#[derive(Serialize)]
-struct StateBody {
-    room_state: String,
-    sequence: u64,
-}
-
-#[derive(Serialize)]
-struct InboxItem {
-    cursor: u64,
-    message: String,
-}
-
-#[derive(Serialize)]
-struct InboxBody {
-    items: Vec<InboxItem>,
-}
-
-#[derive(Serialize)]
-struct ProposedBody {
-    proposed: bool,
-}
-
-fn discovery_code(code: mimi_codec::IdentifierDiscoveryCode) -> &'static str {
-    use mimi_codec::IdentifierDiscoveryCode as C;
-    match code {
-        C::Success => "success",
-        C::NotFound => "not_found",
-        C::Ambiguous => "ambiguous",
-        C::Forbidden => "forbidden",
-        C::UnsupportedField => "unsupported_field",
-    }
-}
-
-fn identifier_query(kind: &str) -> Result<IdentifierQuery, ApiError> {
-    Ok(match kind {
-        "handle" => IdentifierQuery::Handle,
-        "nick" => IdentifierQuery::Nick,
-        "email" => IdentifierQuery::Email,
-        "phone" => IdentifierQuery::Phone,
-        "partial_name" => IdentifierQuery::PartialName,
-        "whole_profile" => IdentifierQuery::WholeProfile,
-        other => {
-            return Err(ApiError::Malformed(format!(
-                "unknown identifier type {other:?}"
-            )));
-        }
-    })
-}
-
-async fn route(provider: &Provider, req: Request<Incoming>) -> Result<ApiResponse, ApiError> {
-    let path = req.uri().path().to_owned();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let method = req.method().clone();
-    match (method, segments.as_slice()) {
-        (Method::POST, ["v1", "register"]) => {
-            let by = match req.headers().get(AUTHORIZATION) {
-                Some(_) => Some(authenticate(provider, &req).await?),
-                None => None,
-            };
-            let body: RegisterBody = json_body(req).await?;
-            let registered = provider
-                .accounts()
-                .register(
-                    Registration {
-                        localpart: body.localpart,
-                        device: body.device,
-                        handle: body.handle,
-                        email: body.email,
-                        phone: body.phone,
-                        display_name: body.display_name,
-                    },
-                    by,
-                )
-                .await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &RegisteredBody {
-                    user_id: registered.user_id.to_string(),
-                    client_id: registered.client_id.to_string(),
-                    token: registered.token,
-                },
-            ))
-        }
-        (Method::POST, ["v1", "key-packages"]) => {
-            let client = authenticate(provider, &req).await?;
-            let body: KeyPackagesBody = json_body(req).await?;
-            let packages = body
-                .key_packages
-                .iter()
-                .map(|k| unb64(k, "key package"))
-                .collect::<Result<Vec<_>, _>>()?;
-            let stored = provider
-                .accounts()
-                .publish_key_packages(&client, packages)
-                .await?;
-            Ok(json_response(StatusCode::OK, &StoredBody { stored }))
-        }
-        (Method::GET, ["v1", "discover"]) => {
-            authenticate(provider, &req).await?;
-            let domain: ServerName = parse(
-                &query_param(&req, "domain")?
-                    .ok_or_else(|| ApiError::Malformed("domain is required".into()))?,
-                "domain",
-            )?;
-            let kind = query_param(&req, "type")?.unwrap_or_else(|| "handle".into());
-            let value = query_param(&req, "value")?
-                .ok_or_else(|| ApiError::Malformed("value is required".into()))?;
-            let request = IdentifierRequest {
-                query: identifier_query(&kind)?,
-                search_value: Text::new(value).map_err(|e| ApiError::Malformed(e.to_string()))?,
-            };
-            let response = provider.accounts().discover(&domain, request).await?;
-            let code = discovery_code(response.code);
-            let user_id = (!response.uri.is_empty()).then(|| response.uri.to_string());
-            Ok(json_response(
-                StatusCode::OK,
-                &DiscoverBody { code, user_id },
-            ))
-        }
-        (Method::POST, ["v1", "key-packages", "claim"]) => {
-            let client = authenticate(provider, &req).await?;
-            let body: ClaimBody = json_body(req).await?;
-            let room: RoomId = parse(&body.room_id, "room_id")?;
-            let user: UserId = parse(&body.user_id, "user_id")?;
-            let clients = body
-                .clients
-                .iter()
-                .map(|c| parse::<ClientId>(c, "client"))
-                .collect::<Result<Vec<_>, _>>()?;
-            let entries = provider
-                .accounts()
-                .claim_key_packages(&client, &room, &user, clients)
-                .await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &ClaimedBody {
-                    key_packages: entries
-                        .iter()
-                        .map(|e| ClaimedEntry {
-                            client_id: e.client.to_string(),
-                            key_package: b64(e.key_package.as_slice()),
-                        })
-                        .collect(),
-                },
-            ))
-        }
-        (Method::POST, ["v1", "rooms", "prepare"]) => {
-            let client = authenticate(provider, &req).await?;
-            let bytes = body_bytes(req).await?;
-            let body: PrepareBody = if bytes.is_empty() {
-                PrepareBody::default()
-            } else {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::Malformed(format!("JSON: {e}")))?
-            };
-            let prepared = provider
-                .rooms()
-                .prepare_room(&client, parse_join_rule(body.join_rule.as_deref())?)?;
-            Ok(json_response(
-                StatusCode::OK,
-                &PreparedBody {
-                    room_id: prepared.room_id.to_string(),
-                    room_state: b64(&prepared
-                        .room_state
-                        .encode()
-                        .map_err(|e| ApiError::Internal(e.to_string()))?),
-                    hub_external_sender: b64(&prepared.hub_external_sender),
-                },
-            ))
-        }
-        (Method::POST, ["v1", "rooms"]) => {
-            let client = authenticate(provider, &req).await?;
-            let body: CreateBody = json_body(req).await?;
-            let room: RoomId = parse(&body.room_id, "room_id")?;
-            let group = CreateGroupRequest {
-                group_info: MlsBytes::new(unb64(&body.group_info, "group_info")?)
-                    .map_err(|e| ApiError::Malformed(e.to_string()))?,
-                ratchet_tree: MlsBytes::new(unb64(&body.ratchet_tree, "ratchet_tree")?)
-                    .map_err(|e| ApiError::Malformed(e.to_string()))?,
-            };
-            let sequence = provider
-                .rooms()
-                .create_room(
-                    &client,
-                    &room,
-                    parse_join_rule(body.join_rule.as_deref())?,
-                    group,
-                )
-                .await?;
-            Ok(json_response(StatusCode::OK, &SequenceBody { sequence }))
-        }
-        (Method::POST, ["v1", "rooms", room, "events"]) => {
-            let room: RoomId = parse(&percent_decode(room)?, "room")?;
-            let client = authenticate(provider, &req).await?;
-            let bytes = body_bytes(req).await?;
-            let event =
-                Event::decode(&bytes).map_err(|e| ApiError::Malformed(format!("event: {e}")))?;
-            let (accepted, response) = provider.rooms().submit(&client, &room, event).await?;
-            let body = encode_response(&response)?;
-            let status = if accepted {
-                StatusCode::OK
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            Ok(binary_response(status, body))
-        }
-        (Method::GET, ["v1", "rooms", room, "state"]) => {
-            let room: RoomId = parse(&percent_decode(room)?, "room")?;
-            let client = authenticate(provider, &req).await?;
-            let (state, sequence) = provider.rooms().room_state(&client, &room).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &StateBody {
-                    room_state: b64(&state
-                        .encode()
-                        .map_err(|e| ApiError::Internal(e.to_string()))?),
-                    sequence,
-                },
-            ))
-        }
-        (Method::POST, ["v1", "rooms", room, "hub-removals"]) => {
-            let room: RoomId = parse(&percent_decode(room)?, "room")?;
-            let client = authenticate(provider, &req).await?;
-            let (state, _) = provider.rooms().room_state(&client, &room).await?;
-            if !state
-                .participants
-                .iter()
-                .any(|p| p.user_id == client.user())
-            {
-                return Err(ApiError::NotAMember {
-                    user: client.user(),
-                    room,
-                });
+    async fn call(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let endpoint = match find(request.method(), request.uri().path()) {
+            Ok(endpoint) => endpoint,
+            Err(error) => return error_response(&error),
+        };
+        match endpoint.id {
+            EndpointId::Register => answer(endpoint, self.register(&request).await),
+            EndpointId::PublishKeyPackages => {
+                answer(endpoint, self.publish_key_packages(&request).await)
             }
-            let proposed = provider.rooms().propose_pending_removals(&room).await?;
-            Ok(json_response(StatusCode::OK, &ProposedBody { proposed }))
+            EndpointId::Discover => answer(endpoint, self.discover(&request).await),
+            EndpointId::ClaimKeyPackages => {
+                answer(endpoint, self.claim_key_packages(&request).await)
+            }
+            EndpointId::PrepareRoom => answer(endpoint, self.prepare_room(&request).await),
+            EndpointId::CreateRoom => answer(endpoint, self.create_room(&request).await),
+            EndpointId::SubmitEvent => answer(endpoint, self.submit_event(&request).await),
+            EndpointId::RoomState => answer(endpoint, self.room_state(&request).await),
+            EndpointId::HubRemovals => answer(endpoint, self.hub_removals(&request).await),
+            EndpointId::Inbox => answer(endpoint, self.inbox(&request).await),
         }
-        (Method::GET, ["v1", "inbox"]) => {
-            let client = authenticate(provider, &req).await?;
-            let after = query_param(&req, "after")?
-                .map(|a| parse::<u64>(&a, "after"))
-                .transpose()?
-                .unwrap_or(0);
-            let limit = query_param(&req, "limit")?
-                .map(|l| parse::<usize>(&l, "limit"))
-                .transpose()?
-                .unwrap_or(MAX_INBOX_PAGE)
-                .min(MAX_INBOX_PAGE);
-            let wait = query_param(&req, "wait_ms")?
-                .map(|w| parse::<u64>(&w, "wait_ms"))
-                .transpose()?
-                .map_or(Duration::ZERO, Duration::from_millis)
-                .min(MAX_INBOX_WAIT);
-            let items = provider.inbox().wait(&client, after, limit, wait).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &InboxBody {
-                    items: items
-                        .into_iter()
-                        .map(|(cursor, message)| InboxItem {
-                            cursor,
-                            message: b64(&message),
-                        })
-                        .collect(),
-                },
-            ))
-        }
-        (_, ["v1", ..]) => Err(ApiError::NoEndpoint(path)),
-        _ => Err(ApiError::NoEndpoint(path)),
+    }
+
+    fn refuse(&self, refusal: BodyRefusal) -> Response<Bytes> {
+        let error = match refusal {
+            BodyRefusal::TooLarge { limit } => Error::new(
+                ErrorCode::TooLarge,
+                format!("the body is over the limit of {limit} bytes"),
+            ),
+            BodyRefusal::Timeout => Error::malformed("the body did not arrive in time"),
+            BodyRefusal::Broken => Error::malformed("the body could not be read"),
+        };
+        error_response(&error)
     }
 }
 
-fn encode_response(response: &EventResponse) -> Result<Vec<u8>, ApiError> {
-    use tls_codec::Serialize as _;
-    response
-        .tls_serialize_detached()
-        .map_err(|e| ApiError::Internal(e.to_string()))
+impl ClientApi {
+    /// The authenticated caller: the request must carry a valid bearer token.
+    async fn caller(&self, request: &Request<Bytes>) -> Result<ClientId, Error> {
+        let token = bearer_token(request)?
+            .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "a bearer token is required"))?;
+        self.provider
+            .accounts()
+            .authenticate(token)
+            .await
+            .map_err(api_error)
+    }
+
+    /// The caller and its decoded request.
+    async fn accept<E: Endpoint>(&self, request: &Request<Bytes>) -> Result<(ClientId, E), Error> {
+        let client = self.caller(request).await?;
+        Ok((client, E::try_from_http_request(request)?))
+    }
+
+    async fn register(&self, request: &Request<Bytes>) -> Result<register::Response, Error> {
+        let by = match bearer_token(request)? {
+            Some(_) => Some(self.caller(request).await?),
+            None => None,
+        };
+        let body = register::Request::try_from_http_request(request)?;
+        let registered = self
+            .provider
+            .accounts()
+            .register(
+                Registration {
+                    localpart: body.localpart,
+                    device: body.device,
+                    handle: body.handle,
+                    email: body.email,
+                    phone: body.phone,
+                    display_name: body.display_name,
+                },
+                by,
+            )
+            .await
+            .map_err(api_error)?;
+        Ok(register::Response {
+            user_id: registered.user_id,
+            client_id: registered.client_id,
+            token: registered.token,
+        })
+    }
+
+    async fn publish_key_packages(
+        &self,
+        request: &Request<Bytes>,
+    ) -> Result<publish_key_packages::Response, Error> {
+        let (client, body) = self
+            .accept::<publish_key_packages::Request>(request)
+            .await?;
+        let stored = self
+            .provider
+            .accounts()
+            .publish_key_packages(&client, body.key_packages)
+            .await
+            .map_err(api_error)?;
+        Ok(publish_key_packages::Response { stored })
+    }
+
+    async fn discover(&self, request: &Request<Bytes>) -> Result<discover::Response, Error> {
+        let (_, query) = self.accept::<discover::Request>(request).await?;
+        let identifier = IdentifierRequest {
+            query: query.field,
+            search_value: Text::new(query.value)
+                .map_err(|e| Error::malformed(format!("value: {e}")))?,
+        };
+        let found = self
+            .provider
+            .accounts()
+            .discover(&query.domain, identifier)
+            .await
+            .map_err(api_error)?;
+        Ok(discover::Response {
+            code: found.code.into(),
+            user_id: (!found.uri.is_empty()).then(|| found.uri.to_string()),
+        })
+    }
+
+    async fn claim_key_packages(
+        &self,
+        request: &Request<Bytes>,
+    ) -> Result<claim_key_packages::Response, Error> {
+        let (client, body) = self.accept::<claim_key_packages::Request>(request).await?;
+        let entries = self
+            .provider
+            .accounts()
+            .claim_key_packages(&client, &body.room_id, &body.user_id, body.clients)
+            .await
+            .map_err(api_error)?;
+        Ok(claim_key_packages::Response {
+            key_packages: entries
+                .into_iter()
+                .map(|e| claim_key_packages::ClaimedKeyPackage {
+                    client_id: e.client,
+                    key_package: e.key_package.as_slice().to_vec(),
+                })
+                .collect(),
+        })
+    }
+
+    async fn prepare_room(
+        &self,
+        request: &Request<Bytes>,
+    ) -> Result<prepare_room::Response, Error> {
+        let (client, body) = self.accept::<prepare_room::Request>(request).await?;
+        let join_rule = body.join_rule.unwrap_or(JoinRule::MembersOnly);
+        let prepared = self
+            .provider
+            .rooms()
+            .prepare_room(&client, join_rule)
+            .map_err(api_error)?;
+        Ok(prepare_room::Response {
+            room_id: prepared.room_id,
+            room_state: prepared.room_state,
+            hub_external_sender: prepared.hub_external_sender,
+        })
+    }
+
+    async fn create_room(&self, request: &Request<Bytes>) -> Result<create_room::Response, Error> {
+        let (client, body) = self.accept::<create_room::Request>(request).await?;
+        let mls = |bytes: Vec<u8>, what: &str| {
+            MlsBytes::new(bytes).map_err(|e| Error::malformed(format!("{what}: {e}")))
+        };
+        let group = CreateGroupRequest {
+            group_info: mls(body.group_info, "group_info")?,
+            ratchet_tree: mls(body.ratchet_tree, "ratchet_tree")?,
+        };
+        let join_rule = body.join_rule.unwrap_or(JoinRule::MembersOnly);
+        let sequence = self
+            .provider
+            .rooms()
+            .create_room(&client, &body.room_id, join_rule, group)
+            .await
+            .map_err(api_error)?;
+        Ok(create_room::Response { sequence })
+    }
+
+    async fn submit_event(
+        &self,
+        request: &Request<Bytes>,
+    ) -> Result<submit_event::Response, Error> {
+        let (client, body) = self.accept::<submit_event::Request>(request).await?;
+        let (_, response) = self
+            .provider
+            .rooms()
+            .submit(&client, &body.room, body.event)
+            .await
+            .map_err(api_error)?;
+        Ok(submit_event::Response { response })
+    }
+
+    async fn room_state(&self, request: &Request<Bytes>) -> Result<room_state::Response, Error> {
+        let (client, body) = self.accept::<room_state::Request>(request).await?;
+        let (room_state, sequence) = self
+            .provider
+            .rooms()
+            .room_state(&client, &body.room)
+            .await
+            .map_err(api_error)?;
+        Ok(room_state::Response {
+            room_state,
+            sequence,
+        })
+    }
+
+    async fn hub_removals(
+        &self,
+        request: &Request<Bytes>,
+    ) -> Result<hub_removals::Response, Error> {
+        let (client, body) = self.accept::<hub_removals::Request>(request).await?;
+        let (state, _) = self
+            .provider
+            .rooms()
+            .room_state(&client, &body.room)
+            .await
+            .map_err(api_error)?;
+        if !state
+            .participants
+            .iter()
+            .any(|p| p.user_id == client.user())
+        {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "only participants may ask",
+            ));
+        }
+        let proposed = self
+            .provider
+            .rooms()
+            .propose_pending_removals(&body.room)
+            .await
+            .map_err(api_error)?;
+        Ok(hub_removals::Response { proposed })
+    }
+
+    async fn inbox(&self, request: &Request<Bytes>) -> Result<inbox::Response, Error> {
+        let (client, query) = self.accept::<inbox::Request>(request).await?;
+        let items = self
+            .provider
+            .inbox()
+            .wait(&client, query.after, query.page_limit(), query.wait_bound())
+            .await
+            .map_err(api_error)?;
+        Ok(inbox::Response {
+            items: items
+                .into_iter()
+                .map(|(cursor, message)| inbox::Item { cursor, message })
+                .collect(),
+        })
+    }
 }

@@ -1,6 +1,6 @@
 //! The errors the provider's parts answer its own clients with, typed down to their cause,
-//! and their classification ([`ErrorClass`]): the client API maps a class to an HTTP status
-//! in one place. "Retry later" ([`ErrorClass::Unavailable`], 503: a storage write failed,
+//! and their classification ([`ErrorClass`]): the client API (`api.rs`) maps a class to a
+//! `mimi_client_api::ErrorCode`, whose status is defined there, in one place. "Retry later" ([`ErrorClass::Unavailable`], 503: a storage write failed,
 //! a peer or the room is busy) is apart from "this server is broken"
 //! ([`ErrorClass::Internal`], 500: stored data that does not decode, a broken invariant).
 
@@ -34,36 +34,6 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    /// The HTTP status of the class.
-    pub fn status(self) -> u16 {
-        match self {
-            ErrorClass::Malformed => 400,
-            ErrorClass::Unauthorized => 401,
-            ErrorClass::Forbidden => 403,
-            ErrorClass::NotFound => 404,
-            ErrorClass::Conflict => 409,
-            ErrorClass::TooLarge => 413,
-            ErrorClass::Remote => 502,
-            ErrorClass::Unavailable => 503,
-            ErrorClass::Internal => 500,
-        }
-    }
-
-    /// The error code string of the JSON error body.
-    pub fn code(self) -> &'static str {
-        match self {
-            ErrorClass::Malformed => "malformed",
-            ErrorClass::Unauthorized => "unauthorized",
-            ErrorClass::Forbidden => "forbidden",
-            ErrorClass::NotFound => "not_found",
-            ErrorClass::Conflict => "conflict",
-            ErrorClass::TooLarge => "too_large",
-            ErrorClass::Remote => "remote",
-            ErrorClass::Unavailable => "unavailable",
-            ErrorClass::Internal => "internal",
-        }
-    }
-
     /// The class of a MIMI protocol error (an event the room engine or a peer refused).
     pub fn of_event_error(code: ErrorCode) -> ErrorClass {
         match code {
@@ -206,16 +176,6 @@ impl ApiError {
         }
     }
 
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        self.class().status()
-    }
-
-    /// The error code string of the JSON error body.
-    pub fn code(&self) -> &'static str {
-        self.class().code()
-    }
-
     /// An error of a peer call.
     pub fn peer(server: &ServerName, error: TransportError) -> ApiError {
         ApiError::Peer {
@@ -233,11 +193,13 @@ mod tests {
     fn retry_later_is_apart_from_internal() {
         let failed = ApiError::Storage(StorageError::Backend("disk full".into()));
         assert_eq!(failed.class(), ErrorClass::Unavailable);
-        assert_eq!(failed.status(), 503);
         let corrupt = ApiError::Storage(StorageError::Corrupt("bad bytes".into()));
-        assert_eq!(corrupt.status(), 500);
-        assert_eq!(ApiError::Internal("bug".into()).code(), "internal");
+        assert_eq!(corrupt.class(), ErrorClass::Internal);
+        assert_eq!(
+            ApiError::Internal("bug".into()).class(),
+            ErrorClass::Internal
+        );
         let busy = ApiError::Refused(EventError::new(ErrorCode::Internal, "send it again"));
-        assert_eq!(busy.code(), "unavailable");
+        assert_eq!(busy.class(), ErrorClass::Unavailable);
     }
 }

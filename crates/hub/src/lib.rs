@@ -17,7 +17,8 @@
 //! - [`inbox`]: delivery to this provider's own clients, long polling.
 //! - [`check_invite`]: asking the invitee's server, answering such questions.
 //! - [`federation`]: the transport's `Handler`, one function per MIMI endpoint.
-//! - [`api`]: the client API over HTTPS.
+//! - [`api`]: the client API, one handler per `mimi-client-api` endpoint, served by
+//!   `mimi_transport::serve_http`.
 //! - [`outbox`]: delivery of the durable outbox to other servers, the only retry loop.
 //! - [`peers`]: every call to another provider, behind a trait.
 //! - [`storage`]: the storage trait and its implementations.

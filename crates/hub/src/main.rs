@@ -13,7 +13,10 @@ use mimi_hub::identity::{HubIdentity, IdentityError};
 use mimi_hub::peers::HttpsPeers;
 use mimi_hub::provider::{Provider, ProviderParts};
 use mimi_hub::storage::{RedbStorage, StorageError};
-use mimi_transport::tls::{Identity, certificates_from_pem_file, client_config, server_config};
+use mimi_transport::tls::{
+    Identity, certificates_from_pem_file, client_config, server_config,
+    server_config_without_client_auth,
+};
 use mimi_transport::{ClientConfig, Resolver, ServerConfig, StaticResolver, WellKnownResolver};
 
 /// Why the server could not start.
@@ -89,7 +92,7 @@ async fn run(config_path: PathBuf) -> Result<(), StartError> {
     let roots = certificates_from_pem_file(&config.ca)?;
     let identity = || Identity::from_pem_files(&config.certificate, &config.private_key);
     let server_tls = server_config(identity()?, &roots)?;
-    let api_tls = server_config(identity()?, &roots)?;
+    let api_tls = server_config_without_client_auth(identity()?)?;
     let client_tls = client_config(Some(identity()?), &roots)?;
     let resolver: Arc<dyn Resolver> = if config.peers.is_empty() {
         Arc::new(WellKnownResolver::with_dns(ClientConfig::new(

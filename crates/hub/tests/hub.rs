@@ -22,3 +22,6 @@ mod sim;
 
 #[path = "hub/paused.rs"]
 mod paused;
+
+#[path = "hub/client_api.rs"]
+mod client_api;

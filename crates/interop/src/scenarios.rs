@@ -764,9 +764,9 @@ fn discovery(w: &mut World) -> ScenarioFuture<'_> {
         match taken {
             Err(ClientError::Api {
                 status: 409,
-                ref code,
+                code: mimi_client::api::ErrorCode::Conflict,
                 ..
-            }) if code == "conflict" => {}
+            }) => {}
             other => {
                 return Err(Failure::Mismatch {
                     what: "a second user taking the handle \"cat\"".into(),
@@ -819,7 +819,7 @@ fn discovery(w: &mut World) -> ScenarioFuture<'_> {
             ));
             expect_eq(
                 format!("discovery of {field} {value:?} at {domain}"),
-                (found.code, found.user_id),
+                (found.code.to_string(), found.user_id),
                 (code.to_owned(), user),
             )?;
         }

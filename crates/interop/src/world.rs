@@ -6,7 +6,7 @@ use std::fmt::Display;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mimi_client::api::{Api, Discovered, RegisterRequest, percent_encode};
+use mimi_client::api::{Api, Discovered, RegisterRequest};
 use mimi_client::http::{Endpoint, Https};
 use mimi_client::inbox::Outcome;
 use mimi_client::{Client, ClientError, Registration};
@@ -246,11 +246,12 @@ impl World {
             api: provider.api_url(),
             connect: Some(provider.api_addr().to_string()),
             ca: self.network.ca_path().to_owned(),
-            localpart: localpart.to_owned(),
-            device: device.to_owned(),
-            handle: handle.map(str::to_owned),
-            email: None,
-            phone: None,
+            request: RegisterRequest {
+                localpart: localpart.to_owned(),
+                device: device.to_owned(),
+                handle: handle.map(str::to_owned),
+                ..RegisterRequest::default()
+            },
             token_from: token_from.clone(),
         };
         let name = provider.name().to_string();
@@ -321,14 +322,14 @@ impl World {
             .step(format!("{} reads its inbox", device.label))?;
         let server = device.client.user_id().server().to_string();
         for item in items {
-            let MessageBody::Fanout(fanout) = &item.message.body else {
+            let message = item
+                .decode_message()
+                .map_err(ClientError::from)
+                .step("decode an inbox item")?;
+            let MessageBody::Fanout(fanout) = &message.body else {
                 continue;
             };
-            let key = (
-                server.clone(),
-                item.message.room_id.clone(),
-                fanout.sequence,
-            );
+            let key = (server.clone(), message.room_id.clone(), fanout.sequence);
             let fresh = self
                 .narrated
                 .lock()
@@ -343,7 +344,7 @@ impl World {
                 }
                 _ => String::new(),
             };
-            let hub = item.message.room_id.server();
+            let hub = message.room_id.server();
             let how = if hub.as_str() == server {
                 format!("{server} (hub) sequenced")
             } else {
@@ -353,7 +354,7 @@ impl World {
                 "{how} event #{} {} by {}{extra}",
                 fanout.sequence,
                 fanout.event.event_type(),
-                item.message.sender,
+                message.sender,
             ));
         }
         Ok(())
@@ -530,24 +531,12 @@ impl World {
         if !self.verbose {
             return Ok(());
         }
-        let (_, https) = device.api()?;
-        let response = https
-            .request(
-                hyper::Method::GET,
-                &format!("/v1/rooms/{}/state", percent_encode(room.as_str())),
-                Some(&device.client.config().token),
-                None,
-            )
-            .await
-            .step("read the provider's room state")?;
-        let sequence = serde_json::from_slice::<serde_json::Value>(&response.body)
-            .ok()
-            .and_then(|v| v.get("sequence").and_then(serde_json::Value::as_u64));
         let (api, _) = device.api()?;
-        let state = api
-            .room_state(room)
+        let answer = api
+            .room_state_and_sequence(room)
             .await
             .step(format!("{} reads the room state", device.label))?;
+        let state = answer.room_state;
         let server = device.client.user_id().server();
         let role = if room.server() == server {
             "hub"
@@ -556,7 +545,7 @@ impl World {
         };
         self.say(format!(
             "{server} ({role}) holds events 0..={} of the room: {}",
-            sequence.map_or("?".to_owned(), |s| s.to_string()),
+            answer.sequence,
             describe_participants(&state)
         ));
         Ok(())

@@ -1,7 +1,8 @@
 //! # mimi-transport: HTTPS between MIMI providers
 //!
 //! Owns how providers meet on the network: a hyper 1 + rustls 0.23 server and client with
-//! mutual TLS, mapping a TLS peer's certificate to its server name, the REST endpoints of
+//! mutual TLS (and the same server, with server-authenticated TLS, for any other HTTP
+//! service of a provider, such as its client API), mapping a TLS peer's certificate to its server name, the REST endpoints of
 //! the main spec (`GET /.well-known/mimi/domain`, `POST /send`, `POST /check-invite`,
 //! `GET /identifierDiscovery/{domain}`), server-name resolution (`.well-known` discovery or
 //! a static map), connection reuse, timeouts and capped exponential backoff with jitter.
@@ -11,6 +12,9 @@
 //! trait implemented by the layer above.
 //!
 //! Map:
+//! - [`accept`]: [`serve_connections`], the one accept loop of every listener (connection
+//!   cap, handshake, header and write deadlines, graceful drain), serving any hyper
+//!   service; [`serve_http`], a plain-TLS [`HttpService`] on it with the body limit.
 //! - [`server`]: [`serve`], the [`Handler`] seam, routing and the status mapping.
 //! - [`client`]: [`MimiClient`] (pooled, bounded, retrying).
 //! - [`resolve`]: [`Resolver`], [`StaticResolver`], [`DnsResolver`], [`WellKnownResolver`].
@@ -21,6 +25,7 @@
 //! - [`body`]: error bodies.
 //! - `pki` (feature `pki`): a CA and certificates for tests, the demo and local providers.
 
+pub mod accept;
 pub mod backoff;
 pub mod body;
 pub mod check;
@@ -33,6 +38,10 @@ pub mod resolve;
 pub mod server;
 pub mod tls;
 
+pub use accept::{
+    BodyRefusal, Connection, ConnectionLimits, HttpConfig, HttpService, serve_connections,
+    serve_http,
+};
 pub use backoff::{Jitter, RandomJitter, RetryPolicy};
 pub use check::{check_follower_source, check_sender};
 pub use client::{CheckInviteOutcome, ClientConfig, MimiClient, SendOutcome};

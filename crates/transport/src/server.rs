@@ -26,25 +26,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use mimi_codec::{
     CheckInviteRequest, CodecError, ErrorCode, EventError, EventResponse, IdentifierError,
     IdentifierRequest, IdentifierResponse, MessageBody, MimiMessage, Sender, ServerName, Wire,
     limits::MAX_MESSAGE_LEN,
 };
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 
+use crate::accept::{BodyRefusal, Connection, ConnectionLimits, read_body, serve_connections};
+pub use crate::accept::{
+    DEFAULT_BODY_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_WRITE_TIMEOUT,
+};
 use crate::body::encode_error_response;
-use crate::io::WriteDeadline;
 use crate::tls::{PeerNameError, PeerNames, peer_names};
 
 /// Path of the endpoint discovery document.
@@ -59,23 +58,6 @@ pub const IDENTIFIER_DISCOVERY_PREFIX: &str = "/identifierDiscovery/";
 pub const OCTET_STREAM: &str = "application/octet-stream";
 /// The content type of the `.well-known` answer.
 pub const TEXT_PLAIN: &str = "text/plain";
-
-/// Default bound on the TLS handshake of an accepted connection.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default bound on receiving a request's headers (also bounds an idle kept-alive
-/// connection).
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default bound on receiving a request's body.
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default bound on a write to a peer that has stopped reading.
-pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default time in-flight requests get to finish after shutdown starts.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Default number of connections served at once; further connections wait in the
-/// listener's backlog.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-/// Pause after a failed `accept` (for example when out of file descriptors).
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// The server's configuration.
 #[derive(Debug, Clone)]
@@ -116,6 +98,17 @@ impl ServerConfig {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+
+    /// The limits of the accept loop and of each connection.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            handshake_timeout: self.handshake_timeout,
+            header_timeout: self.header_timeout,
+            write_timeout: self.write_timeout,
+            shutdown_grace: self.shutdown_grace,
+            max_connections: self.max_connections,
         }
     }
 }
@@ -253,7 +246,9 @@ struct Context {
     handler: Arc<dyn Handler>,
 }
 
-/// Serve the MIMI endpoints on `listener` until `shutdown` completes.
+/// Serve the MIMI endpoints on `listener` until `shutdown` completes, on the accept loop of
+/// [`serve_connections`] (with mutual TLS: each connection's client certificate names the
+/// peer).
 ///
 /// On shutdown the listener is closed at once, idle connections are closed, and requests in
 /// flight get [`ServerConfig::shutdown_grace`] to finish before their connections are
@@ -264,107 +259,19 @@ pub async fn serve(
     handler: Arc<dyn Handler>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(config.tls.clone());
-    let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let grace = config.shutdown_grace;
+    let tls = config.tls.clone();
+    let limits = config.connection_limits();
     let context = Arc::new(Context { config, handler });
-    let (stop_tx, stop_rx) = watch::channel(());
-    let mut connections = JoinSet::new();
-    tokio::pin!(shutdown);
-
-    loop {
-        while connections.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let (tcp, remote) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    continue;
-                }
-            },
-        };
-        tracing::debug!(%remote, "connection accepted");
-        let acceptor = acceptor.clone();
+    let make_service = move |connection: &Connection<'_>| {
+        let peer = Arc::new(PeerIdentity::of(connection.peer_certificates));
         let context = context.clone();
-        let stop = stop_rx.clone();
-        connections.spawn(async move {
-            serve_connection(tcp, acceptor, context, stop).await;
-            drop(permit);
-        });
-    }
-
-    drop(listener);
-    drop(stop_tx);
-    let drained = tokio::time::timeout(grace, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!("shutdown grace expired; dropping connections still open");
-        connections.shutdown().await;
-    }
-}
-
-async fn serve_connection(
-    tcp: tokio::net::TcpStream,
-    acceptor: TlsAcceptor,
-    context: Arc<Context>,
-    mut stop: watch::Receiver<()>,
-) {
-    let handshake = tokio::time::timeout(context.config.handshake_timeout, acceptor.accept(tcp));
-    let tls = tokio::select! {
-        result = handshake => match result {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(error)) => {
-                tracing::debug!(%error, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!("TLS handshake timed out");
-                return;
-            }
-        },
-        _ = stop.changed() => return,
+        service_fn(move |request| {
+            let context = context.clone();
+            let peer = peer.clone();
+            async move { Ok::<_, Infallible>(handle(request, &context, &peer).await) }
+        })
     };
-    let peer = Arc::new(PeerIdentity::of(tls.get_ref().1.peer_certificates()));
-    let header_timeout = context.config.header_timeout;
-    let write_timeout = context.config.write_timeout;
-    let service = service_fn(move |request| {
-        let context = context.clone();
-        let peer = peer.clone();
-        async move { Ok::<_, Infallible>(handle(request, &context, &peer).await) }
-    });
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .keep_alive(true)
-        .serve_connection(
-            TokioIo::new(WriteDeadline::new(tls, write_timeout)),
-            service,
-        );
-    tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-            return;
-        }
-        _ = stop.changed() => {}
-    }
-    connection.as_mut().graceful_shutdown();
-    if let Err(error) = connection.await {
-        tracing::debug!(%error, "connection ended with an error during shutdown");
-    }
+    serve_connections(listener, tls, limits, make_service, shutdown).await;
 }
 
 type Body = Full<Bytes>;
@@ -424,34 +331,6 @@ fn content_type_ok(value: Option<&HeaderValue>) -> bool {
     essence.eq_ignore_ascii_case(OCTET_STREAM)
 }
 
-enum BodyError {
-    TooLarge,
-    Timeout,
-    Broken,
-}
-
-async fn read_body(
-    request: Request<Incoming>,
-    max: usize,
-    timeout: Duration,
-) -> Result<Bytes, BodyError> {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    let limited = Limited::new(request.into_body(), max);
-    match tokio::time::timeout(timeout, limited.collect()).await {
-        Err(_) => Err(BodyError::Timeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Ok(Err(_)) => Err(BodyError::Broken),
-    }
-}
-
 async fn handle(
     request: Request<Incoming>,
     context: &Context,
@@ -505,15 +384,17 @@ async fn handle(
     if !content_type_ok(request.headers().get(CONTENT_TYPE)) {
         return empty(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
+    let (head, body) = request.into_parts();
     let body = match read_body(
-        request,
+        &head.headers,
+        body,
         context.config.max_body,
         context.config.body_timeout,
     )
     .await
     {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => {
+        Err(BodyRefusal::TooLarge { .. }) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::TooLarge,
@@ -523,8 +404,8 @@ async fn handle(
                 ),
             );
         }
-        Err(BodyError::Timeout) => return empty(StatusCode::REQUEST_TIMEOUT),
-        Err(BodyError::Broken) => {
+        Err(BodyRefusal::Timeout) => return empty(StatusCode::REQUEST_TIMEOUT),
+        Err(BodyRefusal::Broken) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::Malformed,

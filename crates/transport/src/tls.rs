@@ -164,6 +164,20 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// A rustls server configuration that requests no client certificate (server
+/// authentication only), for a service whose clients authenticate otherwise (a provider's
+/// client API, with bearer tokens).
+pub fn server_config_without_client_auth(
+    identity: Identity,
+) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+    let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain, identity.key)?;
+    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// A rustls client configuration: servers are verified against `roots` (and their name
 /// against the target's server name); `identity`, when given, is presented as the client
 /// certificate.

@@ -1339,3 +1339,190 @@ fn pem_parsing_errors_are_typed() {
         Err(mimi_transport::TlsConfigError::Read { .. })
     ));
 }
+
+// ---------------------------------------------------------------------------------------
+// serve_http: a plain-TLS HttpService on the same accept loop
+
+/// Echoes the body of `POST /echo`; refuses the head of any other path with `415`; words
+/// body refusals with their limit. `call` waits at the gate when one is set.
+#[derive(Default)]
+struct Echo {
+    calls: AtomicUsize,
+    gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+}
+
+#[async_trait]
+impl mimi_transport::HttpService for Echo {
+    fn check_head(&self, head: &hyper::http::request::Parts) -> Option<hyper::Response<Bytes>> {
+        if head.uri.path() == "/echo" {
+            return None;
+        }
+        let mut refusal = hyper::Response::new(Bytes::from_static(b"wrong head"));
+        *refusal.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        Some(refusal)
+    }
+
+    async fn call(&self, request: Request<Bytes>) -> hyper::Response<Bytes> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let gate = self.gate.lock().await.take();
+        if let Some((entered, release)) = gate {
+            let _ = entered.send(());
+            let _ = release.await;
+        }
+        hyper::Response::new(request.into_body())
+    }
+
+    fn refuse(&self, refusal: mimi_transport::BodyRefusal) -> hyper::Response<Bytes> {
+        let (status, text) = match refusal {
+            mimi_transport::BodyRefusal::TooLarge { limit } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, format!("over {limit}"))
+            }
+            mimi_transport::BodyRefusal::Timeout => (StatusCode::REQUEST_TIMEOUT, "late".into()),
+            mimi_transport::BodyRefusal::Broken => (StatusCode::BAD_REQUEST, "broken".into()),
+        };
+        let mut response = hyper::Response::new(Bytes::from(text));
+        *response.status_mut() = status;
+        response
+    }
+}
+
+struct EchoServer {
+    addr: SocketAddr,
+    echo: Arc<Echo>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+async fn start_echo(pki: &Pki, max_body: usize) -> EchoServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let identity = pki.ca.issue(&name(HUB)).unwrap().identity().unwrap();
+    let tls = tls::server_config_without_client_auth(identity).unwrap();
+    let mut config = mimi_transport::HttpConfig::new(tls, max_body);
+    config.limits.shutdown_grace = Duration::from_secs(5);
+    let echo = Arc::new(Echo::default());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let service: Arc<dyn mimi_transport::HttpService> = echo.clone();
+    let task = tokio::spawn(mimi_transport::serve_http(
+        listener,
+        config,
+        service,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    EchoServer {
+        addr,
+        echo,
+        stop,
+        task,
+    }
+}
+
+#[tokio::test]
+async fn http_service_sees_checked_heads_and_bounded_bodies() {
+    let pki = Pki::new();
+    let server = start_echo(&pki, 1024).await;
+    // Served without a client certificate.
+    let (status, _, body) = raw_request(
+        server.addr,
+        pki.client_tls(None),
+        HUB,
+        post("/echo", b"hi".to_vec()),
+    )
+    .await;
+    assert_eq!((status, body.as_ref()), (StatusCode::OK, &b"hi"[..]));
+    // A refused head never reaches the service.
+    let (status, _, body) = raw_request(
+        server.addr,
+        pki.client_tls(None),
+        HUB,
+        post("/other", b"hi".to_vec()),
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_ref()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, &b"wrong head"[..])
+    );
+    // A declared length over the limit, and a body at the limit.
+    let (status, _, body) = raw_request(
+        server.addr,
+        pki.client_tls(None),
+        HUB,
+        post("/echo", vec![1; 1025]),
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_ref()),
+        (StatusCode::PAYLOAD_TOO_LARGE, &b"over 1024"[..])
+    );
+    let (status, _, body) = raw_request(
+        server.addr,
+        pki.client_tls(None),
+        HUB,
+        post("/echo", vec![1; 1024]),
+    )
+    .await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 1024));
+    // A streamed body without a length that goes over the limit.
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let tls_name = rustls::pki_types::ServerName::try_from(HUB.to_string()).unwrap();
+    let stream = tokio_rustls::TlsConnector::from(pki.client_tls(None))
+        .connect(tls_name, tcp)
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let (mut tx, body) = http_body_util::channel::Channel::<Bytes>::new(4);
+    tokio::spawn(async move {
+        for _ in 0..8 {
+            if tx.send_data(Bytes::from(vec![0u8; 512])).await.is_err() {
+                break;
+            }
+        }
+    });
+    let request = Request::post("/echo").body(body).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(server.echo.calls.load(Ordering::SeqCst), 2);
+    let _ = server.stop.send(());
+    tokio::time::timeout(TASK_BOUND, server.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn http_service_drains_in_flight_requests_on_shutdown() {
+    let pki = Pki::new();
+    let server = start_echo(&pki, 1024).await;
+    let (entered_tx, entered_rx) = oneshot::channel();
+    let (release_tx, release_rx) = oneshot::channel();
+    *server.echo.gate.lock().await = Some((entered_tx, release_rx));
+    let addr = server.addr;
+    let tls = pki.client_tls(None);
+    let in_flight =
+        tokio::spawn(
+            async move { raw_request(addr, tls, HUB, post("/echo", b"late".to_vec())).await },
+        );
+    entered_rx.await.unwrap();
+    let _ = server.stop.send(());
+    let mut refused = false;
+    for _ in 0..200 {
+        if TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "the listener should close on shutdown");
+    release_tx.send(()).unwrap();
+    let (status, _, body) = in_flight.await.unwrap();
+    assert_eq!((status, body.as_ref()), (StatusCode::OK, &b"late"[..]));
+    tokio::time::timeout(TASK_BOUND, server.task)
+        .await
+        .unwrap()
+        .unwrap();
+}

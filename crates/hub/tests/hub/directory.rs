@@ -9,7 +9,7 @@ use mimi_codec::{
     ParticipationState, ParticipationStateChange, RoomId, Sender, Text, UserId,
 };
 use mimi_e2e::CommitPlan;
-use mimi_hub::error::ApiError;
+use mimi_hub::error::{ApiError, ErrorClass};
 use mimi_hub::storage::KeyPackageCount;
 use mimi_transport::TransportError;
 
@@ -184,7 +184,7 @@ async fn a_one_time_key_package_is_handed_out_once() {
     );
     match claim(dan.user()).await {
         Err(e @ ApiError::Refused(_)) => {
-            assert_eq!(e.status(), 404);
+            assert_eq!(e.class(), ErrorClass::NotFound);
             assert!(e.to_string().contains("no key packages"), "{e}");
         }
         other => panic!("expected not found, got {other:?}"),
