@@ -28,33 +28,12 @@ use crate::storage::{ClientRecord, DirectoryField, StoredKeyPackage, UserRecord}
 /// cache starts again empty.
 pub const AUTH_CACHE_MAX: usize = 100_000;
 
-/// A new client's registration (`POST /v1/register`).
-#[derive(Debug, Clone, Default)]
-pub struct Registration {
-    /// The user's localpart.
-    pub localpart: String,
-    /// The device part of the client ID.
-    pub device: String,
-    /// Directory fields.
-    pub handle: Option<String>,
-    /// Email.
-    pub email: Option<String>,
-    /// Phone.
-    pub phone: Option<String>,
-    /// Display name.
-    pub display_name: Option<String>,
-}
+/// A new client's registration: the client API's `POST /v1/register` request, defined once
+/// in `mimi-client-api`.
+pub use mimi_client_api::register::Request as Registration;
 
-/// A registered client and its bearer token.
-#[derive(Debug, Clone)]
-pub struct Registered {
-    /// The user.
-    pub user_id: UserId,
-    /// The client.
-    pub client_id: ClientId,
-    /// Its bearer token (shown once).
-    pub token: String,
-}
+/// A registered client and its bearer token (shown once): the client API's answer.
+pub use mimi_client_api::register::Response as Registered;
 
 /// Token hashes read from storage. `generation` grows whenever a client's token is
 /// written, so that a hash read before that write is never cached after it.

@@ -23,7 +23,6 @@ use mimi_codec::{ClientId, CreateGroupRequest, IdentifierRequest, JoinRule, MlsB
 use mimi_transport::{BodyRefusal, HttpConfig, HttpService};
 use tokio::net::TcpListener;
 
-use crate::accounts::Registration;
 use crate::error::{ApiError, ErrorClass};
 use crate::provider::Provider;
 
@@ -190,27 +189,11 @@ impl ClientApi {
             None => None,
         };
         let body = register::Request::try_from_http_request(request)?;
-        let registered = self
-            .provider
+        self.provider
             .accounts()
-            .register(
-                Registration {
-                    localpart: body.localpart,
-                    device: body.device,
-                    handle: body.handle,
-                    email: body.email,
-                    phone: body.phone,
-                    display_name: body.display_name,
-                },
-                by,
-            )
+            .register(body, by)
             .await
-            .map_err(api_error)?;
-        Ok(register::Response {
-            user_id: registered.user_id,
-            client_id: registered.client_id,
-            token: registered.token,
-        })
+            .map_err(api_error)
     }
 
     async fn publish_key_packages(
