@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "hub/pg.rs"]
+mod pg;
+
 #[path = "hub/storage_suite.rs"]
 mod storage_suite;
 

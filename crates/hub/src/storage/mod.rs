@@ -34,6 +34,7 @@
 //! concurrency between two writers.
 
 mod memory;
+pub mod postgres;
 mod redb;
 
 use std::collections::BTreeSet;
@@ -41,6 +42,7 @@ use std::collections::BTreeSet;
 use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 
 pub use self::memory::MemoryStorage;
+pub use self::postgres::PostgresStorage;
 pub use self::redb::RedbStorage;
 
 /// The most entries one read ([`Storage::log_range`], [`Storage::outbox_peek`],
