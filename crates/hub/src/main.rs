@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use mimi_hub::config::ProviderConfig;
+use mimi_hub::config::{ProviderConfig, StorageConfig};
 use mimi_hub::engine::{Provider, ProviderParts};
 use mimi_hub::identity::HubIdentity;
-use mimi_hub::storage::RedbStorage;
+use mimi_hub::storage::{PostgresStorage, RedbStorage, Storage};
 use mimi_transport::tls::{Identity, certificates_from_pem_file, client_config, server_config};
 use mimi_transport::{
     ClientConfig, MimiClient, Resolver, ServerConfig, StaticResolver, WellKnownResolver,
@@ -73,18 +73,12 @@ async fn run(config_path: PathBuf) -> Result<(), String> {
         }
         Arc::new(r)
     };
-    let storage = {
-        let path = config.storage.clone();
-        tokio::task::spawn_blocking(move || RedbStorage::open(&path))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("storage {}: {e}", config.storage.display()))?
-    };
+    let storage = open_storage(config.storage.clone()).await?;
     let hub_identity = HubIdentity::load_or_create(&config.hub_key, &config.server_name)
         .map_err(|e| e.to_string())?;
     let provider = Provider::new(ProviderParts {
         server_name: config.server_name.clone(),
-        storage: Arc::new(storage),
+        storage,
         client: MimiClient::new(ClientConfig::new(client_tls), resolver),
         identity: hub_identity,
         open_registration: config.open_registration,
@@ -129,6 +123,21 @@ async fn run(config_path: PathBuf) -> Result<(), String> {
     let _ = api_server.await;
     let _ = outbox.await;
     Ok(())
+}
+
+/// Open the configured storage (on a blocking thread: opening checks a redb file whole, or
+/// connects to PostgreSQL and migrates it).
+async fn open_storage(config: StorageConfig) -> Result<Arc<dyn Storage>, String> {
+    let opened = tokio::task::spawn_blocking(move || match &config {
+        StorageConfig::Redb { path } => RedbStorage::open(path)
+            .map(|s| Arc::new(s) as Arc<dyn Storage>)
+            .map_err(|e| format!("storage {}: {e}", path.display())),
+        // Not the URL in the message: it may hold a password.
+        StorageConfig::Postgres { url, pool_size } => PostgresStorage::connect(url, *pool_size)
+            .map(|s| Arc::new(s) as Arc<dyn Storage>)
+            .map_err(|e| format!("storage (PostgreSQL): {e}")),
+    });
+    opened.await.map_err(|e| e.to_string())?
 }
 
 async fn shutdown_signal() {
