@@ -19,3 +19,6 @@ mod peer_checks;
 
 #[path = "hub/directory.rs"]
 mod directory;
+
+#[path = "hub/postgres_provider.rs"]
+mod postgres_provider;

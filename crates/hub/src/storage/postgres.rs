@@ -7,6 +7,11 @@
 //! called from `spawn_blocking` threads, so a blocking client is the natural fit, and no
 //! call has to enter an async runtime. `docs/operations.md` gives the full reasons.
 //!
+//! Each client blocks on a small runtime of its own, which tokio refuses on a thread that
+//! drives async tasks: like [`RedbStorage::commit`](super::RedbStorage), every method must
+//! be called off the async runtime (the trait's rule). Dropping the storage is safe
+//! anywhere: its connections are closed on a thread of their own.
+//!
 //! ## Schema (version [`SCHEMA_VERSION`])
 //! The tables follow the trait, one per kind of record, as redb's do. Identifiers are
 //! `text COLLATE "C"` so that PostgreSQL orders them bytewise, as Rust orders strings (the
@@ -178,7 +183,8 @@ type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
 /// Storage in a PostgreSQL database. Cloning is not offered: share it behind an `Arc`.
 pub struct PostgresStorage {
-    pool: Pool,
+    /// `None` only while dropping.
+    pool: Option<Pool>,
     /// The writer's queue (`None` only while dropping); unbounded for the reason given on
     /// [`RedbStorage`](super::RedbStorage).
     writes: Option<Sender<Queued>>,
@@ -198,6 +204,17 @@ impl Drop for PostgresStorage {
         self.writes = None;
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
+        }
+        // A client closes its connection by blocking on its own runtime, which panics on a
+        // thread that drives async tasks; the last handle of the storage may be dropped on
+        // one, so the pool's connections are closed on a thread of their own.
+        if let Some(pool) = self.pool.take() {
+            let closing = std::thread::Builder::new()
+                .name("postgres-close".into())
+                .spawn(move || drop(pool));
+            if let Ok(closing) = closing {
+                let _ = closing.join();
+            }
         }
     }
 }
@@ -391,7 +408,7 @@ impl PostgresStorage {
             .spawn(move || group_writer(&mut writer, &queue))
             .map_err(|e| StorageError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(PostgresStorage {
-            pool,
+            pool: Some(pool),
             writes: Some(writes),
             writer: Some(writer),
         })
@@ -401,9 +418,12 @@ impl PostgresStorage {
     fn conn(
         &self,
     ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StorageError> {
-        self.pool
-            .get()
-            .map_err(|e| StorageError::Backend(format!("no database connection: {e}")))
+        match &self.pool {
+            Some(pool) => pool
+                .get()
+                .map_err(|e| StorageError::Backend(format!("no database connection: {e}"))),
+            None => Err(StorageError::Backend("the storage is closing".into())),
+        }
     }
 
     /// A pooled connection that answers, after one was found broken: the others opened at
@@ -412,7 +432,8 @@ impl PostgresStorage {
     fn working_conn(
         &self,
     ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StorageError> {
-        for _ in 0..=self.pool.max_size() {
+        let tries = self.pool.as_ref().map_or(0, |p| p.max_size());
+        for _ in 0..=tries {
             let mut conn = self.conn()?;
             if !lost(&mut conn) {
                 return Ok(conn);

@@ -65,31 +65,37 @@ impl PgDatabase {
 
     /// Open the storage on this database.
     pub fn storage(&self) -> PostgresStorage {
-        PostgresStorage::connect(&self.url, TEST_POOL_SIZE).unwrap()
+        off_runtime(|| PostgresStorage::connect(&self.url, TEST_POOL_SIZE).unwrap())
     }
 
     /// Run SQL on the database as its superuser (for tests that tamper with it).
     pub fn execute(&self, sql: &str) {
-        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
-        client.batch_execute(sql).unwrap();
+        off_runtime(|| {
+            let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+            client.batch_execute(sql).unwrap();
+        })
     }
 
     /// The `bigint` one query returns.
     pub fn scalar(&self, sql: &str) -> i64 {
-        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
-        client.query_one(sql, &[]).unwrap().get(0)
+        off_runtime(|| {
+            let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+            client.query_one(sql, &[]).unwrap().get(0)
+        })
     }
 }
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         // Frees the disk while other tests go on; the server's directory goes anyway.
-        if let Ok(mut admin) = self.server.admin() {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
+        off_runtime(|| {
+            if let Ok(mut admin) = self.server.admin() {
+                let _ = admin.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        })
     }
 }
 
@@ -226,6 +232,15 @@ fn check(out: &Output, what: &str) -> Result<(), String> {
     }
 }
 
+/// Run `f` on a thread of its own and wait for it: the synchronous PostgreSQL client
+/// refuses to block a thread that drives async tasks (a `#[tokio::test]`'s).
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
 /// A port of 127.0.0.1 nobody listens on right now.
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
@@ -305,10 +320,12 @@ pub fn database() -> Option<PgDatabase> {
         std::process::id(),
         NEXT_DB.fetch_add(1, Ordering::Relaxed)
     );
-    let mut admin = server.admin().unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
+    off_runtime(|| {
+        let mut admin = server.admin().unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+    });
     Some(PgDatabase {
         url: server.url(&name),
         name,
