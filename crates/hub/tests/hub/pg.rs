@@ -7,6 +7,8 @@
 //! ([`database`]). As root (CI), the cluster belongs to the `postgres` user the Debian
 //! package creates, since `initdb` refuses to run as root.
 //!
+//! `MIMI_PG_BINDIR` names the binaries' folder where they are elsewhere.
+//!
 //! Without PostgreSQL the tests say loudly that they were SKIPPED and how to install it,
 //! and pass; with `MIMI_REQUIRE_POSTGRES=1` in the environment they fail instead (CI sets it).
 
@@ -22,6 +24,9 @@ use r2d2_postgres::postgres;
 
 /// The variable that turns "PostgreSQL is not installed" into a failure.
 pub const REQUIRE: &str = "MIMI_REQUIRE_POSTGRES";
+
+/// The variable naming the folder of `initdb` and `pg_ctl` (elsewhere than Debian's).
+pub const BINDIR: &str = "MIMI_PG_BINDIR";
 
 /// How many times a server start is tried on a fresh port (another process may take the
 /// port between our probe and the server's bind).
@@ -247,8 +252,14 @@ fn free_port() -> Result<u16, String> {
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// The folder of `initdb` and `pg_ctl`: Debian's newest version, else the `PATH`.
+/// The folder of `initdb` and `pg_ctl`: [`BINDIR`] if set, else Debian's newest version,
+/// else the `PATH`.
 fn find_binaries() -> Option<PathBuf> {
+    let usable = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os(BINDIR) {
+        let dir = PathBuf::from(dir);
+        return usable(&dir).then_some(dir);
+    }
     let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -264,8 +275,7 @@ fn find_binaries() -> Option<PathBuf> {
         return Some(bin);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+    std::env::split_paths(&path).find(|dir| usable(dir))
 }
 
 /// The shared server, started if no test holds one. `None`: PostgreSQL is not installed
@@ -303,7 +313,7 @@ fn skipped() {
         let _ = writeln!(
             err,
             "\n*** PostgreSQL tests SKIPPED: initdb and pg_ctl were not found \
-             (looked in /usr/lib/postgresql/*/bin and on the PATH).\n\
+             (looked in {BINDIR} if set, else /usr/lib/postgresql/*/bin and the PATH).\n\
              *** Install them to run these tests: sudo apt-get install postgresql\n\
              *** ({REQUIRE}=1 makes a missing PostgreSQL a failure, as in CI.)\n"
         );
