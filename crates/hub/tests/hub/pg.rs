@@ -52,7 +52,7 @@ pub struct PgServer {
     /// The user the server runs as, if not the current one (`postgres` when we are root).
     run_as: Option<String>,
     /// Removed after the server stopped (fields drop after `Drop::drop`).
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// A database of its own for one test, on a shared server; dropped with the test.
@@ -181,7 +181,7 @@ impl PgServer {
                     data,
                     port,
                     run_as,
-                    _dir: dir,
+                    dir,
                 });
             }
             last_error = format!(
@@ -197,6 +197,7 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         let stopped = PgServer::tool(&self.bin, self.run_as.as_deref(), "pg_ctl")
+            .current_dir(self.dir.path())
             .args(["stop", "-w", "-t", PG_CTL_WAIT_SECS, "-m", "fast", "-D"])
             .arg(&self.data)
             .output();
