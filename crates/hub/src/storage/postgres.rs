@@ -42,19 +42,25 @@
 //! server's write-ahead log) when the call returns `Ok`. [`Storage::commit`] and
 //! [`Storage::outbox_ack`] go to one writer thread with its own connection and prepared
 //! statements. Like redb's writer it takes every write that is waiting (up to
-//! [`GROUP_COMMIT_MAX`]), applies them one after another in one transaction, each with its
-//! own checks, and commits once: one WAL flush for the group. The room's row is locked
-//! (`SELECT ... FOR UPDATE`) before its checks, so writers elsewhere on the same database
-//! are serialised per room. If a write fails before the commit, the transaction is rolled
-//! back and each write runs again alone; if the `COMMIT` itself fails, the group's outcome
-//! is unknown (the connection may have died after the server committed), so every write of
-//! the group is answered with the error and none is run again.
+//! [`GROUP_COMMIT_MAX`]) and commits them in one transaction: one WAL flush for the group.
+//! The transaction costs three round trips whatever the group's size: the rows of the
+//! group's rooms are locked (`SELECT ... FOR UPDATE`, in name order, so writers elsewhere
+//! on the same database are serialised per room); each batch is checked in Rust against
+//! the rooms as the batches before it left them (exactly as if each were committed alone,
+//! in order; a refused one writes nothing and stops nothing); the ids of the accepted
+//! batches' outbox and inbox entries are taken from `counters` in one update; and one
+//! statement writes every row, a column array per table. If a write fails before the
+//! commit, the transaction is rolled back and each write runs again alone (and once more on
+//! a new connection if the old one broke); if the `COMMIT` itself fails, the group's
+//! outcome is unknown (the connection may have died after the server committed), so every
+//! write of the group is answered with the error and none is run again.
 //!
 //! The other writes (key packages, users, clients, inbox trimming) run in their own
 //! transaction on a pooled connection. Claims of one-time key packages lock the package
 //! they take with `FOR UPDATE SKIP LOCKED` and delete it in the same statement, so two
 //! concurrent claims never hand out one package twice.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -268,10 +274,6 @@ struct Queued {
     write: Write,
     reply: Reply,
 }
-
-/// A write's result inside a transaction: the outer error means the transaction can no
-/// longer be used; the inner one that this write was refused before it wrote anything.
-type Applied = Result<Result<Written, StorageError>, StorageError>;
 
 /// A PostgreSQL error as text, with its causes (the server's message is one of them).
 fn backend(e: pg::Error) -> StorageError {
@@ -499,65 +501,66 @@ impl PostgresStorage {
     }
 }
 
-/// The writer's prepared statements.
+/// The writer's prepared statements: a group of writes costs three round trips (lock the
+/// rooms, take the ids, write everything) besides `BEGIN` and `COMMIT`, however many
+/// events it holds.
 struct Statements {
-    lock_room: Statement,
-    put_room: Statement,
-    set_last_seq: Statement,
-    put_group: Statement,
-    remove_group: Statement,
-    append_log: Statement,
-    queue_outbox: Statement,
-    queue_inbox: Statement,
-    ack: Statement,
+    lock_rooms: Statement,
+    take_ids: Statement,
+    write_group: Statement,
 }
 
 impl Statements {
     fn prepare(client: &mut Client) -> Result<Self, StorageError> {
         let mut prepare = |sql: &str| client.prepare(sql).map_err(backend);
         Ok(Statements {
-            lock_room: prepare("SELECT role, last_seq FROM rooms WHERE room = $1 FOR UPDATE")?,
-            put_room: prepare(
-                "INSERT INTO rooms (room, role, state, last_seq) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (room) DO UPDATE
-                 SET role = excluded.role, state = excluded.state, last_seq = excluded.last_seq",
+            // In name order, so that writers elsewhere lock in the same order.
+            lock_rooms: prepare(
+                "SELECT room, role, last_seq FROM rooms WHERE room = ANY($1::text[])
+                 ORDER BY room FOR UPDATE",
             )?,
-            set_last_seq: prepare("UPDATE rooms SET last_seq = $2 WHERE room = $1")?,
-            put_group: prepare(
-                "INSERT INTO group_states (room, state) VALUES ($1, $2)
-                 ON CONFLICT (room) DO UPDATE SET state = excluded.state",
+            // The first of `$1` outbox ids and of `$2` inbox cursors.
+            take_ids: prepare(
+                "UPDATE counters
+                 SET next = next + CASE name WHEN 'outbox' THEN $1::bigint ELSE $2::bigint END
+                 WHERE name IN ('outbox', 'inbox')
+                 RETURNING name, next - CASE name WHEN 'outbox' THEN $1::bigint ELSE $2::bigint END",
             )?,
-            remove_group: prepare("DELETE FROM group_states WHERE room = $1")?,
-            append_log: prepare("INSERT INTO log (room, seq, entry) VALUES ($1, $2, $3)")?,
-            // Take as many ids as there are messages and insert them, in the batch's
-            // order, in one round trip; the first id is returned.
-            queue_outbox: prepare(
-                "WITH counter AS (
-                     UPDATE counters SET next = next + cardinality($1::text[])
-                     WHERE name = 'outbox'
-                     RETURNING next - cardinality($1::text[]) AS first
-                 ), queued AS (
+            // Every row the group writes, one array per column. The parts touch disjoint
+            // rows (one row per room, per group state; acknowledged entries are old ones),
+            // as statements sharing one snapshot must.
+            write_group: prepare(
+                "WITH put_rooms AS (
+                     INSERT INTO rooms (room, role, state, last_seq)
+                     SELECT * FROM unnest($1::text[], $2::int2[], $3::bytea[], $4::int8[])
+                     ON CONFLICT (room) DO UPDATE SET role = excluded.role,
+                         state = excluded.state, last_seq = excluded.last_seq
+                 ), advance_rooms AS (
+                     UPDATE rooms SET last_seq = u.last
+                     FROM unnest($5::text[], $6::int8[]) AS u(room, last)
+                     WHERE rooms.room = u.room
+                 ), put_groups AS (
+                     INSERT INTO group_states (room, state)
+                     SELECT * FROM unnest($7::text[], $8::bytea[])
+                     ON CONFLICT (room) DO UPDATE SET state = excluded.state
+                 ), remove_groups AS (
+                     DELETE FROM group_states WHERE room = ANY($9::text[])
+                 ), append_log AS (
+                     INSERT INTO log (room, seq, entry)
+                     SELECT * FROM unnest($10::text[], $11::int8[], $12::bytea[])
+                 ), queue_outbox AS (
                      INSERT INTO outbox (dest, id, room, seq, message)
-                     SELECT q.dest, counter.first + q.n - 1, $3::text, $4::bigint, q.message
-                     FROM counter, unnest($1::text[], $2::bytea[]) WITH ORDINALITY
-                          AS q(dest, message, n)
-                 )
-                 SELECT first FROM counter",
-            )?,
-            queue_inbox: prepare(
-                "WITH counter AS (
-                     UPDATE counters SET next = next + cardinality($1::text[])
-                     WHERE name = 'inbox'
-                     RETURNING next - cardinality($1::text[]) AS first
-                 ), queued AS (
+                     SELECT * FROM unnest($13::text[], $14::int8[], $15::text[], $16::int8[],
+                                          $17::bytea[])
+                 ), queue_inbox AS (
                      INSERT INTO inbox (client, cursor, message)
-                     SELECT q.client, counter.first + q.n - 1, q.message
-                     FROM counter, unnest($1::text[], $2::bytea[]) WITH ORDINALITY
-                          AS q(client, message, n)
+                     SELECT * FROM unnest($18::text[], $19::int8[], $20::bytea[])
+                 ), ack AS (
+                     DELETE FROM outbox o USING unnest($21::text[], $22::int8[]) AS a(dest, id)
+                     WHERE o.dest = a.dest AND o.id = a.id
                  )
-                 SELECT first FROM counter",
+                 SELECT 1",
             )?,
-            ack: prepare("DELETE FROM outbox WHERE dest = $1 AND id = ANY($2)")?,
         })
     }
 }
@@ -643,11 +646,9 @@ fn run_group(
     let mut txn = client
         .transaction()
         .map_err(|_| GroupFailure::BeforeCommit)?;
-    let mut results = Vec::with_capacity(writes.len());
-    for write in writes {
-        // An error drops the transaction, which rolls it back.
-        results.push(apply(&mut txn, statements, write).map_err(|_| GroupFailure::BeforeCommit)?);
-    }
+    // An error drops the transaction, which rolls it back.
+    let results =
+        apply_writes(&mut txn, statements, writes).map_err(|_| GroupFailure::BeforeCommit)?;
     if results.iter().any(|r| matches!(r, Ok(w) if w.wrote())) {
         txn.commit().map_err(|e| GroupFailure::Commit(backend(e)))?;
     } else {
@@ -693,7 +694,14 @@ fn try_one(writer: &mut Writer, write: &Write) -> Result<Result<Written, Storage
     let mut txn = client
         .transaction()
         .map_err(|e| Attempt::BeforeCommit(backend(e)))?;
-    let result = apply(&mut txn, statements, write).map_err(Attempt::BeforeCommit)?;
+    let result = apply_writes(&mut txn, statements, std::slice::from_ref(write))
+        .map_err(Attempt::BeforeCommit)?
+        .pop()
+        .unwrap_or_else(|| {
+            Err(StorageError::Backend(
+                "invariant: one write, one result".into(),
+            ))
+        });
     match &result {
         Ok(w) if w.wrote() => txn.commit().map_err(|e| Attempt::Commit(backend(e)))?,
         // A refusal or a duplicate wrote nothing: its answer stands whatever the rollback.
@@ -704,120 +712,268 @@ fn try_one(writer: &mut Writer, write: &Write) -> Result<Result<Written, Storage
     Ok(result)
 }
 
-/// Apply one write inside the writer's transaction.
-fn apply(txn: &mut Transaction<'_>, s: &Statements, write: &Write) -> Applied {
-    match write {
-        Write::Commit(batch) => Ok(apply_batch(txn, s, batch)?.map(Written::Commit)),
-        Write::Ack(dest, ids) => {
-            let ids: Vec<i64> = ids
-                .iter()
-                .filter_map(|id| i64::try_from(*id).ok())
-                .collect();
-            txn.execute(&s.ack, &[&dest.as_str(), &ids])
-                .map_err(backend)?;
-            Ok(Ok(Written::Ack))
-        }
-    }
+/// What the group does to one room's row: its last record (if a batch replaced it) and
+/// its last sequence number.
+struct RoomWrite<'a> {
+    record: Option<(RoomRole, &'a [u8])>,
+    last: Option<i64>,
 }
 
-/// Check `batch` against the stored room (locked) and, if it passes, write it.
-fn apply_batch(
+/// What one write of a group comes to, before the ids are known.
+enum Planned {
+    Refused(StorageError),
+    Duplicate,
+    Committed { outbox: usize, inbox: usize },
+    Ack,
+}
+
+/// Apply `writes` inside the writer's transaction: each batch checked against the rooms
+/// as the batches before it in the group left them (exactly as if each were committed
+/// alone, in order), then everything the accepted ones write in one statement. One result
+/// per write (a refusal wrote nothing); the outer error means the transaction is unusable.
+fn apply_writes(
     txn: &mut Transaction<'_>,
     s: &Statements,
-    batch: &Batch,
-) -> Result<Result<CommitOutcome, StorageError>, StorageError> {
-    let room = batch.room.as_str();
-    let current = match txn.query_opt(&s.lock_room, &[&room]).map_err(backend)? {
-        Some(row) => {
-            let role: i16 = col(&row, 0)?;
+    writes: &[Write],
+) -> Result<Vec<Result<Written, StorageError>>, StorageError> {
+    let mut names: Vec<&str> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Commit(batch) => Some(batch.room.as_str()),
+            Write::Ack(..) => None,
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    // Each room's role and last sequence number, as the group goes on.
+    let mut current: HashMap<String, (RoomRole, Option<u64>)> = HashMap::new();
+    if !names.is_empty() {
+        for row in txn.query(&s.lock_rooms, &[&names]).map_err(backend)? {
+            let role: i16 = col(&row, 1)?;
             let role = u8::try_from(role)
                 .map_err(|_| StorageError::Corrupt(format!("room role {role}")))
                 .and_then(RoomRole::from_byte)?;
-            let last: Option<i64> = col(&row, 1)?;
-            Some((
-                role,
-                last.map(|l| unsigned(l, "sequence number")).transpose()?,
-            ))
+            let last: Option<i64> = col(&row, 2)?;
+            let last = last.map(|l| unsigned(l, "sequence number")).transpose()?;
+            current.insert(col::<String>(&row, 0)?, (role, last));
         }
-        None => None,
-    };
-    match check_batch(current, batch) {
-        Err(refused) => return Ok(Err(refused)),
-        Ok(Plan::Duplicate) => return Ok(Ok(CommitOutcome::Duplicate)),
-        Ok(Plan::Apply) => {}
     }
-    let seq = match &batch.log {
-        Some(entry) => match i64::try_from(entry.seq) {
-            Ok(seq) => Some(seq),
-            Err(_) => return Ok(Err(StorageError::SequenceExhausted)),
-        },
-        None => None,
-    };
-    // Stored numbers came from a bigint: they fit.
-    let stored_last = current.and_then(|(_, last)| last).map(bound);
-    let last_seq = seq.or(stored_last);
-    match (&batch.room_update, current) {
-        (Some(update), _) => {
-            let role = i16::from(update.role.to_byte());
-            txn.execute(
-                &s.put_room,
-                &[&room, &role, &update.state.as_slice(), &last_seq],
-            )
-            .map_err(backend)?;
+
+    let mut rooms: BTreeMap<&str, RoomWrite<'_>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, Option<&[u8]>> = BTreeMap::new();
+    let (mut log_rooms, mut log_seqs, mut log_entries) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut out_dests, mut out_rooms, mut out_seqs, mut out_messages) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut in_clients, mut in_messages) = (Vec::new(), Vec::new());
+    let (mut ack_dests, mut ack_ids) = (Vec::new(), Vec::new());
+    let mut planned = Vec::with_capacity(writes.len());
+    for write in writes {
+        let batch = match write {
+            Write::Commit(batch) => batch,
+            Write::Ack(dest, ids) => {
+                // An id beyond a bigint was never stored.
+                for id in ids.iter().filter_map(|id| i64::try_from(*id).ok()) {
+                    ack_dests.push(dest.as_str());
+                    ack_ids.push(id);
+                }
+                planned.push(Planned::Ack);
+                continue;
+            }
+        };
+        let room = batch.room.as_str();
+        let stored = current.get(room).copied();
+        match check_batch(stored, batch) {
+            Err(refused) => {
+                planned.push(Planned::Refused(refused));
+                continue;
+            }
+            Ok(Plan::Duplicate) => {
+                planned.push(Planned::Duplicate);
+                continue;
+            }
+            Ok(Plan::Apply) => {}
+        }
+        let seq = match batch.log.as_ref().map(|e| i64::try_from(e.seq)) {
+            None => None,
+            Some(Ok(seq)) => Some(seq),
+            Some(Err(_)) => {
+                planned.push(Planned::Refused(StorageError::SequenceExhausted));
+                continue;
+            }
+        };
+        // check_batch refused a batch for a room neither stored nor created.
+        let role = match (&batch.room_update, stored) {
+            (Some(update), _) => update.role,
+            (None, Some((role, _))) => role,
+            (None, None) => {
+                planned.push(Planned::Refused(StorageError::UnknownRoom(
+                    batch.room.clone(),
+                )));
+                continue;
+            }
+        };
+        let stored_last = stored.and_then(|(_, last)| last);
+        let last = match seq {
+            Some(seq) => Some(seq),
+            // Stored numbers came from a bigint: they fit.
+            None => stored_last.map(bound),
+        };
+        // `last` is a sequence number: never negative.
+        current.insert(room.to_owned(), (role, last.map(i64::unsigned_abs)));
+        if let Some(update) = &batch.room_update {
+            rooms.insert(
+                room,
+                RoomWrite {
+                    record: Some((update.role, update.state.as_slice())),
+                    last,
+                },
+            );
             match &update.group {
                 GroupUpdate::Keep => {}
                 GroupUpdate::Replace(group) => {
-                    txn.execute(&s.put_group, &[&room, &group.as_slice()])
-                        .map_err(backend)?;
+                    groups.insert(room, Some(group.as_slice()));
                 }
                 GroupUpdate::Remove => {
-                    txn.execute(&s.remove_group, &[&room]).map_err(backend)?;
+                    groups.insert(room, None);
+                }
+            }
+        } else if seq.is_some() {
+            rooms
+                .entry(room)
+                .or_insert(RoomWrite { record: None, last })
+                .last = last;
+        }
+        if let (Some(entry), Some(seq)) = (&batch.log, seq) {
+            log_rooms.push(room);
+            log_seqs.push(seq);
+            log_entries.push(entry.entry.as_slice());
+        }
+        for (dest, message) in &batch.outbox {
+            out_dests.push(dest.as_str());
+            out_rooms.push(room);
+            out_seqs.push(seq);
+            out_messages.push(message.as_slice());
+        }
+        for (client, message) in &batch.inbox {
+            in_clients.push(client.as_str());
+            in_messages.push(message.as_slice());
+        }
+        planned.push(Planned::Committed {
+            outbox: batch.outbox.len(),
+            inbox: batch.inbox.len(),
+        });
+    }
+    let writes_something = planned
+        .iter()
+        .any(|p| matches!(p, Planned::Committed { .. } | Planned::Ack));
+    if writes_something {
+        let count = |n: usize| i64::try_from(n).map_err(|_| StorageError::Corrupt("count".into()));
+        let (mut next_out, mut next_in) = (0i64, 0i64);
+        if !out_dests.is_empty() || !in_clients.is_empty() {
+            let taken = txn
+                .query(
+                    &s.take_ids,
+                    &[&count(out_dests.len())?, &count(in_clients.len())?],
+                )
+                .map_err(backend)?;
+            for row in taken {
+                match col::<&str>(&row, 0)? {
+                    "outbox" => next_out = col(&row, 1)?,
+                    _ => next_in = col(&row, 1)?,
                 }
             }
         }
-        (None, Some(_)) if seq.is_some() => {
-            txn.execute(&s.set_last_seq, &[&room, &seq])
-                .map_err(backend)?;
+        let out_ids: Vec<i64> = (next_out..).take(out_dests.len()).collect();
+        let in_cursors: Vec<i64> = (next_in..).take(in_clients.len()).collect();
+        let (mut put_names, mut put_roles, mut put_states, mut put_lasts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut advance_names, mut advance_lasts) = (Vec::new(), Vec::new());
+        for (room, write) in &rooms {
+            match write.record {
+                Some((role, state)) => {
+                    put_names.push(*room);
+                    put_roles.push(i16::from(role.to_byte()));
+                    put_states.push(state);
+                    put_lasts.push(write.last);
+                }
+                None => {
+                    advance_names.push(*room);
+                    advance_lasts.push(write.last);
+                }
+            }
         }
-        // Nothing about the room changes (check_batch refused a batch for a room that is
-        // neither stored nor created).
-        (None, _) => {}
+        let (mut put_groups, mut group_states, mut remove_groups) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (room, group) in &groups {
+            match group {
+                Some(state) => {
+                    put_groups.push(*room);
+                    group_states.push(*state);
+                }
+                None => remove_groups.push(*room),
+            }
+        }
+        txn.execute(
+            &s.write_group,
+            &[
+                &put_names,
+                &put_roles,
+                &put_states,
+                &put_lasts,
+                &advance_names,
+                &advance_lasts,
+                &put_groups,
+                &group_states,
+                &remove_groups,
+                &log_rooms,
+                &log_seqs,
+                &log_entries,
+                &out_dests,
+                &out_ids,
+                &out_rooms,
+                &out_seqs,
+                &out_messages,
+                &in_clients,
+                &in_cursors,
+                &in_messages,
+                &ack_dests,
+                &ack_ids,
+            ],
+        )
+        .map_err(backend)?;
+        let (mut out_ids, mut in_cursors) = (out_ids.into_iter(), in_cursors.into_iter());
+        let take =
+            |ids: &mut std::vec::IntoIter<i64>, n: usize| -> Result<Vec<u64>, StorageError> {
+                ids.by_ref().take(n).map(|id| unsigned(id, "id")).collect()
+            };
+        return planned
+            .into_iter()
+            .map(|p| {
+                Ok(match p {
+                    Planned::Refused(e) => Err(e),
+                    Planned::Duplicate => Ok(Written::Commit(CommitOutcome::Duplicate)),
+                    Planned::Ack => Ok(Written::Ack),
+                    Planned::Committed { outbox, inbox } => {
+                        Ok(Written::Commit(CommitOutcome::Committed {
+                            outbox_ids: take(&mut out_ids, outbox)?,
+                            inbox_cursors: take(&mut in_cursors, inbox)?,
+                        }))
+                    }
+                })
+            })
+            .collect();
     }
-    if let (Some(entry), Some(seq)) = (&batch.log, seq) {
-        txn.execute(&s.append_log, &[&room, &seq, &entry.entry.as_slice()])
-            .map_err(backend)?;
-    }
-    let mut outbox_ids = Vec::new();
-    if !batch.outbox.is_empty() {
-        let dests: Vec<&str> = batch.outbox.iter().map(|(d, _)| d.as_str()).collect();
-        let messages: Vec<&[u8]> = batch.outbox.iter().map(|(_, m)| m.as_slice()).collect();
-        let row = txn
-            .query_one(&s.queue_outbox, &[&dests, &messages, &room, &seq])
-            .map_err(backend)?;
-        outbox_ids = ids_from(unsigned(col(&row, 0)?, "outbox id")?, dests.len())?;
-    }
-    let mut inbox_cursors = Vec::new();
-    if !batch.inbox.is_empty() {
-        let clients: Vec<&str> = batch.inbox.iter().map(|(c, _)| c.as_str()).collect();
-        let messages: Vec<&[u8]> = batch.inbox.iter().map(|(_, m)| m.as_slice()).collect();
-        let row = txn
-            .query_one(&s.queue_inbox, &[&clients, &messages])
-            .map_err(backend)?;
-        inbox_cursors = ids_from(unsigned(col(&row, 0)?, "inbox cursor")?, clients.len())?;
-    }
-    Ok(Ok(CommitOutcome::Committed {
-        outbox_ids,
-        inbox_cursors,
-    }))
-}
-
-/// `n` consecutive ids from `first`.
-fn ids_from(first: u64, n: usize) -> Result<Vec<u64>, StorageError> {
-    let n = u64::try_from(n).map_err(|_| StorageError::Corrupt("id count".into()))?;
-    let end = first
-        .checked_add(n)
-        .ok_or_else(|| StorageError::Corrupt("id counter exhausted".into()))?;
-    Ok((first..end).collect())
+    Ok(planned
+        .into_iter()
+        .map(|p| match p {
+            Planned::Refused(e) => Err(e),
+            Planned::Duplicate => Ok(Written::Commit(CommitOutcome::Duplicate)),
+            // Not reached: a committed batch or an ack writes something.
+            Planned::Ack | Planned::Committed { .. } => Err(StorageError::Backend(
+                "invariant: a write planned but not written".into(),
+            )),
+        })
+        .collect())
 }
 
 /// The registered clients of `user`, in identifier order.
