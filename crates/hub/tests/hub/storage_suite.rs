@@ -833,6 +833,125 @@ mod cases {
         assert_eq!(s.outbox_peek(&server("b.example"), 100).unwrap().len(), 40);
     }
 
+    /// Batches of every shape submitted without waiting, for rooms interleaved (so that a
+    /// backend committing in groups gets several of one room in one group), end exactly as
+    /// if each had been committed alone: room records, group states, logs, ids.
+    pub fn submitted_batches_of_every_shape_end_as_committed_one_by_one(s: &impl Storage) {
+        const ROOMS: usize = 12;
+        let c = "@u:hub.example#phone";
+        let rooms: Vec<RoomId> = (0..ROOMS)
+            .map(|i| room(&format!("!shape{i:02}:hub.example")))
+            .collect();
+        let mut pending = Vec::new();
+        for step in 0..7 {
+            for r in &rooms {
+                let mut b = Batch::new(r.clone());
+                match step {
+                    // Created with a group state and a first entry.
+                    0 => b = hub_batch(r, 0, "e0", &["b.example"], &[c]),
+                    // An entry alone.
+                    1 => b.log = entry(1, b"e1"),
+                    // A new state, the group kept, no entry.
+                    2 => b.room_update = update(RoomRole::Hub, b"state-2", GroupUpdate::Keep),
+                    // A notice for another server, nothing else.
+                    3 => b.outbox = vec![(server("c.example"), b"notice".to_vec())],
+                    // Handed over: the group state goes, with an entry.
+                    4 => {
+                        b.room_update = update(RoomRole::Follower, b"state-4", GroupUpdate::Remove);
+                        b.log = entry(2, b"e2");
+                        b.inbox = vec![(client(c), b"e2".to_vec())];
+                    }
+                    // A duplicate, and then a refusal: neither writes.
+                    5 => {
+                        b.log = entry(2, b"again");
+                        b.dedup = true;
+                    }
+                    _ => {
+                        b.log = entry(9, b"gap");
+                        b.outbox = vec![(server("b.example"), b"never".to_vec())];
+                    }
+                }
+                pending.push(s.submit(b));
+            }
+        }
+        let results: Vec<_> = pending.into_iter().map(|p| p.wait()).collect();
+        let per_step = |step: usize| &results[step * ROOMS..(step + 1) * ROOMS];
+        // Ids in submission order: step 0 takes outbox 1..=12 and inbox 1..=12, step 3
+        // outbox 13..=24, step 4 inbox 13..=24.
+        for (i, r) in per_step(0).iter().enumerate() {
+            let id = i as u64 + 1;
+            assert_eq!(r, &Ok(committed(vec![id], vec![id])));
+        }
+        assert!(
+            per_step(1)
+                .iter()
+                .all(|r| r == &Ok(committed(vec![], vec![])))
+        );
+        assert!(
+            per_step(2)
+                .iter()
+                .all(|r| r == &Ok(committed(vec![], vec![])))
+        );
+        for (i, r) in per_step(3).iter().enumerate() {
+            assert_eq!(r, &Ok(committed(vec![13 + i as u64], vec![])));
+        }
+        for (i, r) in per_step(4).iter().enumerate() {
+            assert_eq!(r, &Ok(committed(vec![], vec![13 + i as u64])));
+        }
+        assert!(
+            per_step(5)
+                .iter()
+                .all(|r| r == &Ok(CommitOutcome::Duplicate))
+        );
+        assert!(per_step(6).iter().all(|r| r
+            == &Err(StorageError::OutOfOrder {
+                expected: 3,
+                got: 9
+            })));
+        for r in &rooms {
+            assert_eq!(
+                s.room(r).unwrap(),
+                Some(RoomRecord {
+                    role: RoomRole::Follower,
+                    state: b"state-4".to_vec(),
+                    group: None,
+                    last_seq: Some(2),
+                })
+            );
+            let log: Vec<(u64, Vec<u8>)> = s
+                .log_range(r, 0, 10)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.seq, e.entry))
+                .collect();
+            assert_eq!(
+                log,
+                vec![
+                    (0, b"e0".to_vec()),
+                    (1, b"e1".to_vec()),
+                    (2, b"e2".to_vec())
+                ]
+            );
+        }
+        let notices = s.outbox_peek(&server("c.example"), 100).unwrap();
+        assert_eq!(
+            notices.iter().map(|e| (e.id, e.seq)).collect::<Vec<_>>(),
+            (13..=24).map(|id| (id, None)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            s.outbox_peek(&server("b.example"), 100).unwrap().len(),
+            ROOMS
+        );
+        assert_eq!(
+            s.inbox_read(&client(c), 0, 100)
+                .unwrap()
+                .iter()
+                .map(|(cursor, _)| *cursor)
+                .collect::<Vec<_>>(),
+            (1..=24).collect::<Vec<_>>()
+        );
+    }
+
     /// Many threads writing at once (as the hub's requests do) each get their own answer:
     /// every room's log is whole, ids are unique, and of two writers racing for the same
     /// sequence number exactly one wins.
@@ -1101,6 +1220,7 @@ macro_rules! suite {
                 inbox_cursors_only_grow,
                 reads_are_bounded,
                 submitted_batches_apply_in_order,
+                submitted_batches_of_every_shape_end_as_committed_one_by_one,
                 concurrent_writers_each_get_their_own_answer
             );
 
