@@ -7,7 +7,9 @@
 //! ([`database`]). As root (CI), the cluster belongs to the `postgres` user the Debian
 //! package creates, since `initdb` refuses to run as root.
 //!
-//! `MIMI_PG_BINDIR` names the binaries' folder where they are elsewhere.
+//! `MIMI_PG_BINDIR` names the binaries' folder where they are elsewhere. A test process
+//! killed outright (SIGKILL) cannot stop its server: `pg_ctl stop -D /tmp/mimi-pg-*/data`
+//! (as `postgres` when root) ends it.
 //!
 //! Without PostgreSQL the tests say loudly that they were SKIPPED and how to install it,
 //! and pass; with `MIMI_REQUIRE_POSTGRES=1` in the environment they fail instead (CI sets it).
