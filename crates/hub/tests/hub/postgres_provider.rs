@@ -50,3 +50,67 @@ async fn a_hub_on_postgresql_keeps_its_rooms_across_a_restart() {
     assert_once_in_order(&bob.seen);
     world.shutdown().await;
 }
+
+/// The `mimi-hub` binary with `[storage] kind = "postgres"`: it migrates the database,
+/// serves, stops cleanly on SIGTERM (closing its connections off the async runtime), and
+/// starts again on the same database.
+#[test]
+fn the_binary_runs_on_postgresql_and_stops_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let Some(db) = pg::database() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = mimi_transport::pki::CertificateAuthority::generate("mimi test CA").unwrap();
+    let (ca_cert, _) = ca.write_pem_files(dir.path(), "ca").unwrap();
+    let (cert, key) = ca
+        .issue(&crate::world::name(A))
+        .unwrap()
+        .write_pem_files(dir.path(), "server")
+        .unwrap();
+    let config = dir.path().join("provider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "server_name = \"{A}\"\nlisten = \"127.0.0.1:0\"\napi_listen = \"127.0.0.1:0\"\n\
+             certificate = {cert:?}\nprivate_key = {key:?}\nca = {ca_cert:?}\n\
+             hub_key = \"a.hub-key\"\n\n[storage]\nkind = \"postgres\"\nurl = \"{}\"\n\
+             pool_size = 2\n",
+            db.url()
+        ),
+    )
+    .unwrap();
+    for start in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-hub"))
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with(&format!("mimi-hub {A} listening")),
+            "start {start}: {line:?}"
+        );
+        assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), 1);
+        // SIGTERM to this process only, by its ID.
+        let term = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "start {start}: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The MLS key stays a file, beside the configuration here.
+    assert!(dir.path().join("a.hub-key").is_file());
+}
