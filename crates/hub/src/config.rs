@@ -7,8 +7,8 @@
 //! certificate = "a.example.crt"        # PEM chain, DNS SAN = server_name
 //! private_key = "a.example.key"        # PEM private key
 //! ca = "ca.crt"                        # PEM roots trusted for peers' certificates
-//! storage = "a.example.redb"           # the redb database file
-//! hub_key = "a.example.hub-key"        # optional; default: beside the database
+//! storage = "a.example.redb"           # the redb database file (see below)
+//! hub_key = "a.example.hub-key"        # default: beside the redb file
 //! open_registration = true             # optional; default false
 //! check_invite_timeout_ms = 3000       # optional; how long the hub waits for an invitee's
 //!                                      # server (one attempt; no answer in time refuses)
@@ -20,6 +20,21 @@
 //! "b.example" = "127.0.0.1:9443"
 //! ```
 //! Relative paths are relative to the configuration file's folder.
+//!
+//! `storage` is either the path of a redb file, as above, or a table choosing the backend:
+//! ```toml
+//! [storage]
+//! kind = "redb"                        # the default: one file, one machine
+//! path = "a.example.redb"
+//! ```
+//! ```toml
+//! [storage]
+//! kind = "postgres"                    # a PostgreSQL database
+//! url = "postgresql://mimi:secret@db.internal:5432/mimi"   # or "host=... user=..." pairs
+//! pool_size = 16                       # optional; connections for reads (1 to 1024)
+//! ```
+//! With PostgreSQL, `hub_key` is required: there is no file for it to sit beside, and every
+//! instance of the provider must use the same key.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,6 +50,7 @@ use crate::context::{
     DEFAULT_CHECK_INVITE_TIMEOUT, DEFAULT_OUTBOX_RETRY_BASE, DEFAULT_OUTBOX_RETRY_CAP,
     DEFAULT_ROOM_CACHE_MAX, Settings,
 };
+use crate::storage::postgres::{DEFAULT_POOL_SIZE, MAX_POOL_SIZE, check_url};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +82,7 @@ struct RawConfig {
     certificate: PathBuf,
     private_key: PathBuf,
     ca: PathBuf,
-    storage: PathBuf,
+    storage: toml::Value,
     hub_key: Option<PathBuf>,
     #[serde(default)]
     open_registration: bool,
@@ -76,6 +92,96 @@ struct RawConfig {
     room_cache_max: Option<usize>,
     #[serde(default)]
     peers: BTreeMap<String, SocketAddr>,
+}
+
+/// The `[storage]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    kind: Option<StorageKind>,
+    path: Option<PathBuf>,
+    url: Option<String>,
+    pool_size: Option<u32>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+enum StorageKind {
+    Redb,
+    Postgres,
+}
+
+/// Where the provider keeps its state.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// A redb file (one machine).
+    Redb {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database.
+    Postgres {
+        /// The connection string (a URL or `key=value` pairs); it may hold a password.
+        url: String,
+        /// The most pooled connections for reads and other writes (the writer has one
+        /// more of its own).
+        pool_size: u32,
+    },
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageConfig::Redb { path } => f.debug_struct("Redb").field("path", path).finish(),
+            // Not the URL: it may hold a password.
+            StorageConfig::Postgres { pool_size, .. } => f
+                .debug_struct("Postgres")
+                .field("pool_size", pool_size)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The `storage` value: a path (redb) or a `[storage]` table.
+    fn parse(value: toml::Value, abs: impl Fn(PathBuf) -> PathBuf) -> Result<Self, String> {
+        let raw: RawStorage = match value {
+            toml::Value::String(path) => {
+                return Ok(StorageConfig::Redb {
+                    path: abs(PathBuf::from(path)),
+                });
+            }
+            table @ toml::Value::Table(_) => {
+                table.try_into().map_err(|e| format!("storage: {e}"))?
+            }
+            _ => return Err("storage: a path or a [storage] table".into()),
+        };
+        match raw.kind.unwrap_or(StorageKind::Redb) {
+            StorageKind::Redb => {
+                if raw.url.is_some() || raw.pool_size.is_some() {
+                    return Err(
+                        "storage: url and pool_size are for kind = \"postgres\" only".into(),
+                    );
+                }
+                let path = raw.path.ok_or("storage: kind = \"redb\" needs a path")?;
+                Ok(StorageConfig::Redb { path: abs(path) })
+            }
+            StorageKind::Postgres => {
+                if raw.path.is_some() {
+                    return Err("storage: path is for kind = \"redb\" only".into());
+                }
+                let url = raw.url.ok_or("storage: kind = \"postgres\" needs a url")?;
+                check_url(&url).map_err(|e| format!("storage.url: {e}"))?;
+                let pool_size = raw.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+                if !(1..=MAX_POOL_SIZE).contains(&pool_size) {
+                    return Err(format!(
+                        "storage.pool_size: {pool_size} is not between 1 and {MAX_POOL_SIZE}"
+                    ));
+                }
+                Ok(StorageConfig::Postgres { url, pool_size })
+            }
+        }
+    }
 }
 
 /// A provider's configuration, validated, with absolute paths.
@@ -93,9 +199,9 @@ pub struct ProviderConfig {
     pub private_key: PathBuf,
     /// PEM trusted roots.
     pub ca: PathBuf,
-    /// The redb database.
-    pub storage: PathBuf,
-    /// The hub's MLS key file.
+    /// Where the provider keeps its state.
+    pub storage: StorageConfig,
+    /// The hub's MLS key file (shared by every instance of the provider).
     pub hub_key: PathBuf,
     /// Whether anyone may register.
     pub open_registration: bool,
@@ -133,11 +239,17 @@ impl ProviderConfig {
             .parse()
             .map_err(|e| format!("server_name: {e}"))?;
         let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-        let storage = abs(raw.storage);
-        let hub_key = raw
-            .hub_key
-            .map(abs)
-            .unwrap_or_else(|| storage.with_extension("hub-key"));
+        let storage = StorageConfig::parse(raw.storage, abs)?;
+        let hub_key = match (raw.hub_key, &storage) {
+            (Some(path), _) => abs(path),
+            (None, StorageConfig::Redb { path }) => path.with_extension("hub-key"),
+            (None, StorageConfig::Postgres { .. }) => {
+                return Err(
+                    "hub_key: required with kind = \"postgres\" (every instance shares the key)"
+                        .into(),
+                );
+            }
+        };
         let peers = raw
             .peers
             .into_iter()
@@ -236,5 +348,87 @@ mod tests {
                 .unwrap_err()
                 .contains("colour")
         );
+    }
+
+    /// The keys every configuration has, without `storage` and `hub_key`.
+    const COMMON: &str = "server_name = \"a.example\"\nlisten = \"127.0.0.1:0\"\n\
+        api_listen = \"127.0.0.1:0\"\ncertificate = \"a\"\nprivate_key = \"a\"\nca = \"a\"\n";
+
+    fn with_storage(rest: &str) -> Result<ProviderConfig, String> {
+        ProviderConfig::parse(&format!("{COMMON}{rest}"), Path::new("/etc/mimi"))
+    }
+
+    #[test]
+    fn a_storage_table_chooses_redb_by_default() {
+        let c = with_storage("[storage]\npath = \"state/a.redb\"\n").unwrap();
+        assert_eq!(
+            c.storage,
+            StorageConfig::Redb {
+                path: PathBuf::from("/etc/mimi/state/a.redb")
+            }
+        );
+        assert_eq!(c.hub_key, PathBuf::from("/etc/mimi/state/a.hub-key"));
+        let c = with_storage("[storage]\nkind = \"redb\"\npath = \"/var/a.redb\"\n").unwrap();
+        assert_eq!(
+            c.storage,
+            StorageConfig::Redb {
+                path: PathBuf::from("/var/a.redb")
+            }
+        );
+    }
+
+    #[test]
+    fn postgres_takes_a_url_a_pool_size_and_a_hub_key() {
+        let c = with_storage(
+            "hub_key = \"a.hub-key\"\n[storage]\nkind = \"postgres\"\n\
+             url = \"postgresql://mimi:secret@db.internal:5432/mimi\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage,
+            StorageConfig::Postgres {
+                url: "postgresql://mimi:secret@db.internal:5432/mimi".into(),
+                pool_size: DEFAULT_POOL_SIZE
+            }
+        );
+        assert_eq!(c.hub_key, PathBuf::from("/etc/mimi/a.hub-key"));
+        // The password stays out of debug output.
+        assert!(!format!("{c:?}").contains("secret"));
+        let c = with_storage(
+            "hub_key = \"k\"\n[storage]\nkind = \"postgres\"\n\
+             url = \"host=/var/run/postgresql dbname=mimi\"\npool_size = 4\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            c.storage,
+            StorageConfig::Postgres { pool_size: 4, .. }
+        ));
+    }
+
+    #[test]
+    fn refuses_storage_tables_that_do_not_fit() {
+        let refused = |rest: &str, needle: &str| {
+            let e = with_storage(rest).unwrap_err();
+            assert!(e.contains(needle), "{rest:?}: {e}");
+        };
+        let pg = "[storage]\nkind = \"postgres\"\nurl = \"postgresql://h/db\"\n";
+        refused(pg, "hub_key");
+        let pg = format!("hub_key = \"k\"\n{pg}");
+        refused(&format!("{pg}pool_size = 0\n"), "pool_size");
+        refused(&format!("{pg}pool_size = 5000\n"), "pool_size");
+        refused(&format!("{pg}path = \"a.redb\"\n"), "path");
+        refused(&format!("{pg}colour = 1\n"), "colour");
+        refused("hub_key = \"k\"\n[storage]\nkind = \"postgres\"\n", "url");
+        refused(
+            "hub_key = \"k\"\n[storage]\nkind = \"postgres\"\nurl = \"postgresql://h:notaport/db\"\n",
+            "storage.url",
+        );
+        refused("[storage]\nkind = \"mysql\"\npath = \"a\"\n", "mysql");
+        refused("[storage]\nkind = \"redb\"\n", "path");
+        refused(
+            "[storage]\npath = \"a.redb\"\nurl = \"postgresql://h/db\"\n",
+            "url",
+        );
+        refused("storage = 5\n", "storage");
     }
 }

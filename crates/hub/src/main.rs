@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use mimi_hub::config::{ConfigError, ProviderConfig};
+use mimi_hub::config::{ConfigError, ProviderConfig, StorageConfig};
 use mimi_hub::identity::{HubIdentity, IdentityError};
 use mimi_hub::peers::HttpsPeers;
 use mimi_hub::provider::{Provider, ProviderParts};
-use mimi_hub::storage::{RedbStorage, StorageError};
+use mimi_hub::storage::{PostgresStorage, RedbStorage, Storage, StorageError};
 use mimi_transport::tls::{
     Identity, certificates_from_pem_file, client_config, server_config,
     server_config_without_client_auth,
@@ -29,10 +29,10 @@ enum StartError {
     #[error("TLS: {0}")]
     Tls(#[from] mimi_transport::TlsConfigError),
     /// The storage could not be opened.
-    #[error("storage {path}: {source}")]
+    #[error("storage {what}: {source}")]
     Storage {
-        /// The database file.
-        path: PathBuf,
+        /// The redb file, or "(PostgreSQL)" (never the URL: it may hold a password).
+        what: String,
         /// Why.
         source: StorageError,
     },
@@ -105,19 +105,11 @@ async fn run(config_path: PathBuf) -> Result<(), StartError> {
         }
         Arc::new(r)
     };
-    let storage = {
-        let path = config.storage.clone();
-        tokio::task::spawn_blocking(move || RedbStorage::open(&path))
-            .await?
-            .map_err(|source| StartError::Storage {
-                path: config.storage.clone(),
-                source,
-            })?
-    };
+    let storage = open_storage(config.storage.clone()).await?;
     let hub_identity = HubIdentity::load_or_create(&config.hub_key, &config.server_name)?;
     let provider = Provider::new(ProviderParts {
         server_name: config.server_name.clone(),
-        storage: Arc::new(storage),
+        storage,
         peers: Arc::new(HttpsPeers::new(ClientConfig::new(client_tls), resolver)),
         identity: hub_identity,
         settings: config.settings(),
@@ -167,6 +159,26 @@ async fn run(config_path: PathBuf) -> Result<(), StartError> {
     let _ = api_server.await;
     let _ = outbox.await;
     Ok(())
+}
+
+/// Open the configured storage (on a blocking thread: opening checks a redb file whole, or
+/// connects to PostgreSQL and migrates it).
+async fn open_storage(config: StorageConfig) -> Result<Arc<dyn Storage>, StartError> {
+    tokio::task::spawn_blocking(move || match &config {
+        StorageConfig::Redb { path } => RedbStorage::open(path)
+            .map(|s| Arc::new(s) as Arc<dyn Storage>)
+            .map_err(|source| StartError::Storage {
+                what: path.display().to_string(),
+                source,
+            }),
+        StorageConfig::Postgres { url, pool_size } => PostgresStorage::connect(url, *pool_size)
+            .map(|s| Arc::new(s) as Arc<dyn Storage>)
+            .map_err(|source| StartError::Storage {
+                what: "(PostgreSQL)".into(),
+                source,
+            }),
+    })
+    .await?
 }
 
 async fn shutdown_signal() {

@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "hub/pg.rs"]
+mod pg;
+
 #[path = "hub/storage_suite.rs"]
 mod storage_suite;
 
@@ -25,3 +28,6 @@ mod paused;
 
 #[path = "hub/client_api.rs"]
 mod client_api;
+
+#[path = "hub/postgres_provider.rs"]
+mod postgres_provider;

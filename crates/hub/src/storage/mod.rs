@@ -1,9 +1,11 @@
 //! # Storage: everything a provider keeps across restarts
 //!
-//! One trait, [`Storage`], with two implementations run by one shared test suite:
-//! [`RedbStorage`] (a redb file on disk, what a provider runs) and [`MemoryStorage`] (the
-//! same semantics in a mutex-guarded map, for tests of the layers above). [`FaultyStorage`]
-//! wraps either and fails chosen writes, for tests of what a failed write leaves behind.
+//! One trait, [`Storage`], with three implementations run by one shared test suite:
+//! [`RedbStorage`] (a redb file on disk, what a provider runs by default),
+//! [`PostgresStorage`] (a PostgreSQL database, see `docs/operations.md`) and
+//! [`MemoryStorage`] (the same semantics in a mutex-guarded map, for tests of the layers
+//! above). [`FaultyStorage`] wraps any of them and fails chosen writes, for tests of what a
+//! failed write leaves behind.
 //!
 //! What is stored: rooms (their role on this server, the signaling room state and the
 //! delivery service's group state), each room's event log by sequence number, the fan-out
@@ -31,11 +33,13 @@
 //! except for [`Storage::submit`], which only queues a batch and returns a
 //! [`PendingCommit`] to await. Writes are serialised (redb has one writer at a time, and
 //! [`RedbStorage`] commits the writes waiting for it together, one `fdatasync` per group;
+//! [`PostgresStorage`] does the same on one connection and locks the room's row;
 //! [`MemoryStorage`] has a mutex), so [`Batch::expect_last_seq`] is enough for optimistic
 //! concurrency between two writers.
 
 mod faulty;
 mod memory;
+pub mod postgres;
 mod redb;
 
 use std::collections::BTreeSet;
@@ -44,6 +48,7 @@ use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 
 pub use self::faulty::FaultyStorage;
 pub use self::memory::MemoryStorage;
+pub use self::postgres::PostgresStorage;
 pub use self::redb::RedbStorage;
 
 /// The most entries one read ([`Storage::log_range`], [`Storage::outbox_peek`],

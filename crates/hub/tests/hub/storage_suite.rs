@@ -1,8 +1,9 @@
 //! One suite for every `Storage` implementation: each case in `cases` is generic over the
-//! backend and `suite!` runs it against `MemoryStorage` and `RedbStorage` (a real redb file
-//! in a temporary directory). Cases that only a file can have (reopening, a file that is not
-//! a database) are in `redb_only`.
-
+//! backend and `suite!` runs it against `MemoryStorage`, `RedbStorage` (a real redb file in
+//! a temporary directory) and `PostgresStorage` (a database of its own on a real PostgreSQL
+//! server started by `pg.rs`; skipped, loudly, where PostgreSQL is not installed). Cases
+//! that only a file can have (reopening, a file that is not a database) are in `redb_only`;
+//! those of a database server in `postgres_only`.
 use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 use mimi_hub::storage::{
     Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate, KeyPackageCount,
@@ -832,6 +833,125 @@ mod cases {
         assert_eq!(s.outbox_peek(&server("b.example"), 100).unwrap().len(), 40);
     }
 
+    /// Batches of every shape submitted without waiting, for rooms interleaved (so that a
+    /// backend committing in groups gets several of one room in one group), end exactly as
+    /// if each had been committed alone: room records, group states, logs, ids.
+    pub fn submitted_batches_of_every_shape_end_as_committed_one_by_one(s: &impl Storage) {
+        const ROOMS: usize = 12;
+        let c = "@u:hub.example#phone";
+        let rooms: Vec<RoomId> = (0..ROOMS)
+            .map(|i| room(&format!("!shape{i:02}:hub.example")))
+            .collect();
+        let mut pending = Vec::new();
+        for step in 0..7 {
+            for r in &rooms {
+                let mut b = Batch::new(r.clone());
+                match step {
+                    // Created with a group state and a first entry.
+                    0 => b = hub_batch(r, 0, "e0", &["b.example"], &[c]),
+                    // An entry alone.
+                    1 => b.log = entry(1, b"e1"),
+                    // A new state, the group kept, no entry.
+                    2 => b.room_update = update(RoomRole::Hub, b"state-2", GroupUpdate::Keep),
+                    // A notice for another server, nothing else.
+                    3 => b.outbox = vec![(server("c.example"), b"notice".to_vec())],
+                    // Handed over: the group state goes, with an entry.
+                    4 => {
+                        b.room_update = update(RoomRole::Follower, b"state-4", GroupUpdate::Remove);
+                        b.log = entry(2, b"e2");
+                        b.inbox = vec![(client(c), b"e2".to_vec())];
+                    }
+                    // A duplicate, and then a refusal: neither writes.
+                    5 => {
+                        b.log = entry(2, b"again");
+                        b.dedup = true;
+                    }
+                    _ => {
+                        b.log = entry(9, b"gap");
+                        b.outbox = vec![(server("b.example"), b"never".to_vec())];
+                    }
+                }
+                pending.push(s.submit(b));
+            }
+        }
+        let results: Vec<_> = pending.into_iter().map(|p| p.wait()).collect();
+        let per_step = |step: usize| &results[step * ROOMS..(step + 1) * ROOMS];
+        // Ids in submission order: step 0 takes outbox 1..=12 and inbox 1..=12, step 3
+        // outbox 13..=24, step 4 inbox 13..=24.
+        for (i, r) in per_step(0).iter().enumerate() {
+            let id = i as u64 + 1;
+            assert_eq!(r, &Ok(committed(vec![id], vec![id])));
+        }
+        assert!(
+            per_step(1)
+                .iter()
+                .all(|r| r == &Ok(committed(vec![], vec![])))
+        );
+        assert!(
+            per_step(2)
+                .iter()
+                .all(|r| r == &Ok(committed(vec![], vec![])))
+        );
+        for (i, r) in per_step(3).iter().enumerate() {
+            assert_eq!(r, &Ok(committed(vec![13 + i as u64], vec![])));
+        }
+        for (i, r) in per_step(4).iter().enumerate() {
+            assert_eq!(r, &Ok(committed(vec![], vec![13 + i as u64])));
+        }
+        assert!(
+            per_step(5)
+                .iter()
+                .all(|r| r == &Ok(CommitOutcome::Duplicate))
+        );
+        assert!(per_step(6).iter().all(|r| r
+            == &Err(StorageError::OutOfOrder {
+                expected: 3,
+                got: 9
+            })));
+        for r in &rooms {
+            assert_eq!(
+                s.room(r).unwrap(),
+                Some(RoomRecord {
+                    role: RoomRole::Follower,
+                    state: b"state-4".to_vec(),
+                    group: None,
+                    last_seq: Some(2),
+                })
+            );
+            let log: Vec<(u64, Vec<u8>)> = s
+                .log_range(r, 0, 10)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.seq, e.entry))
+                .collect();
+            assert_eq!(
+                log,
+                vec![
+                    (0, b"e0".to_vec()),
+                    (1, b"e1".to_vec()),
+                    (2, b"e2".to_vec())
+                ]
+            );
+        }
+        let notices = s.outbox_peek(&server("c.example"), 100).unwrap();
+        assert_eq!(
+            notices.iter().map(|e| (e.id, e.seq)).collect::<Vec<_>>(),
+            (13..=24).map(|id| (id, None)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            s.outbox_peek(&server("b.example"), 100).unwrap().len(),
+            ROOMS
+        );
+        assert_eq!(
+            s.inbox_read(&client(c), 0, 100)
+                .unwrap()
+                .iter()
+                .map(|(cursor, _)| *cursor)
+                .collect::<Vec<_>>(),
+            (1..=24).collect::<Vec<_>>()
+        );
+    }
+
     /// Many threads writing at once (as the hub's requests do) each get their own answer:
     /// every room's log is whole, ids are unique, and of two writers racing for the same
     /// sequence number exactly one wins.
@@ -891,79 +1011,9 @@ mod cases {
         assert_eq!(s.log_range(&racing, 0, 10).unwrap().len(), 1);
     }
 
-    pub fn usable_as_a_trait_object(s: impl Storage) {
-        let shared: std::sync::Arc<dyn Storage> = std::sync::Arc::new(s);
-        let r = room("!r:hub.example");
-        let worker = {
-            let shared = shared.clone();
-            let r = r.clone();
-            std::thread::spawn(move || shared.commit(hub_batch(&r, 0, "e0", &[], &[])))
-        };
-        assert_eq!(worker.join().unwrap(), Ok(committed(vec![], vec![])));
-        assert_eq!(shared.room(&r).unwrap().unwrap().last_seq, Some(0));
-    }
-}
-
-/// Run every case of `cases` against one backend. `$make` returns the storage and a guard
-/// that must outlive it (the temporary directory of a redb file).
-macro_rules! suite {
-    ($backend:ident, $make:expr) => {
-        mod $backend {
-            use super::*;
-            suite!(@cases $make;
-                commit_writes_room_log_outbox_and_inbox,
-                sequence_numbers_have_no_gaps,
-                a_refused_batch_writes_nothing,
-                a_batch_for_an_unknown_room_is_refused,
-                followers_start_anywhere_and_drop_duplicates,
-                room_and_group_updates,
-                log_ranges,
-                outbox_keeps_commit_order_per_destination,
-                outbox_ack_is_idempotent_and_exact,
-                key_packages_one_time_then_last_resort,
-                key_package_publication_rules,
-                directory_stays_consistent,
-                clients_belong_to_stored_users,
-                inbox_cursors_only_grow,
-                reads_are_bounded,
-                submitted_batches_apply_in_order,
-                concurrent_writers_each_get_their_own_answer
-            );
-
-            #[test]
-            fn usable_as_a_trait_object() {
-                let (s, _guard) = $make;
-                cases::usable_as_a_trait_object(s);
-            }
-        }
-    };
-    (@cases $make:expr; $($case:ident),*) => {
-        $(
-            #[test]
-            fn $case() {
-                let (s, _guard) = $make;
-                cases::$case(&s);
-            }
-        )*
-    };
-}
-
-fn temp_redb() -> (RedbStorage, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = RedbStorage::open(dir.path().join("hub.redb")).unwrap();
-    (storage, dir)
-}
-
-suite!(memory, (MemoryStorage::new(), ()));
-suite!(redb, temp_redb());
-
-mod redb_only {
-    use super::*;
-
-    #[test]
-    fn everything_survives_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hub.redb");
+    /// Everything written is there after the storage is closed and opened again (`open`
+    /// opens the same file or database each time), and counters go on where they were.
+    pub fn everything_survives_reopening<S: Storage>(open: impl Fn() -> S) {
         let r = room("!r:hub.example");
         let c = "@u:hub.example#phone";
         let alice = UserRecord {
@@ -974,7 +1024,7 @@ mod redb_only {
             display_name: Some("You".into()),
         };
         {
-            let s = RedbStorage::open(&path).unwrap();
+            let s = open();
             s.put_user(&alice).unwrap();
             register(&s, &[c]);
             s.publish_key_packages(
@@ -992,7 +1042,7 @@ mod redb_only {
             s.outbox_ack(&server("a.example"), &[1]).unwrap();
             s.inbox_trim(&client(c), 2).unwrap();
         }
-        let s = RedbStorage::open(&path).unwrap();
+        let s = open();
         assert_eq!(
             s.room(&r).unwrap(),
             Some(RoomRecord {
@@ -1067,6 +1117,158 @@ mod redb_only {
                 .unwrap(),
             committed(vec![4], vec![3])
         );
+    }
+
+    /// Concurrent claims of one user's key packages, through `a` and `b` (one storage, or
+    /// two on one database), hand out each one-time package once, and the last-resort one
+    /// when none is left.
+    pub fn concurrent_claims_hand_out_each_package_once(a: &impl Storage, b: &impl Storage) {
+        const ONE_TIME: usize = 40;
+        const THREADS: usize = 6;
+        const CLAIMS: usize = 10;
+        let c = "@u:p.example#phone";
+        register(a, &[c]);
+        let mut packages: Vec<StoredKeyPackage> = (0..ONE_TIME)
+            .map(|i| {
+                let name = format!("one-time {i:02}");
+                kp(1, false, name.as_bytes(), name.as_bytes())
+            })
+            .collect();
+        packages.push(kp(1, true, b"last", b"last resort"));
+        a.publish_key_packages(&client(c), packages).unwrap();
+        let u = user("@u:p.example");
+        let claimed: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let u = u.clone();
+                    scope.spawn(move || {
+                        let s: &dyn Storage = if t % 2 == 0 { a } else { b };
+                        (0..CLAIMS)
+                            .map(|_| {
+                                let mut got = s.claim_key_packages(&u, &[], 1).unwrap();
+                                assert_eq!(got.len(), 1);
+                                got.remove(0).1
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        let mut one_time: Vec<&Vec<u8>> = claimed
+            .iter()
+            .filter(|p| p.as_slice() != b"last resort")
+            .collect();
+        one_time.sort();
+        one_time.dedup();
+        assert_eq!(
+            one_time.len(),
+            ONE_TIME,
+            "each one-time package exactly once"
+        );
+        assert_eq!(
+            claimed.len() - ONE_TIME,
+            THREADS * CLAIMS - ONE_TIME,
+            "no package twice"
+        );
+        assert_eq!(
+            a.key_package_count(&client(c), 1).unwrap(),
+            KeyPackageCount {
+                one_time: 0,
+                last_resort: 1
+            }
+        );
+    }
+
+    pub fn usable_as_a_trait_object(s: impl Storage) {
+        let shared: std::sync::Arc<dyn Storage> = std::sync::Arc::new(s);
+        let r = room("!r:hub.example");
+        let worker = {
+            let shared = shared.clone();
+            let r = r.clone();
+            std::thread::spawn(move || shared.commit(hub_batch(&r, 0, "e0", &[], &[])))
+        };
+        assert_eq!(worker.join().unwrap(), Ok(committed(vec![], vec![])));
+        assert_eq!(shared.room(&r).unwrap().unwrap().last_seq, Some(0));
+    }
+}
+
+/// Run every case of `cases` against one backend. `$make` returns the storage and a guard
+/// that must outlive it (the temporary directory of a redb file, the database), or `None`
+/// if the backend is not installed here (the test is then skipped, and says so).
+macro_rules! suite {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+            suite!(@cases $make;
+                commit_writes_room_log_outbox_and_inbox,
+                sequence_numbers_have_no_gaps,
+                a_refused_batch_writes_nothing,
+                a_batch_for_an_unknown_room_is_refused,
+                followers_start_anywhere_and_drop_duplicates,
+                room_and_group_updates,
+                log_ranges,
+                outbox_keeps_commit_order_per_destination,
+                outbox_ack_is_idempotent_and_exact,
+                key_packages_one_time_then_last_resort,
+                key_package_publication_rules,
+                directory_stays_consistent,
+                clients_belong_to_stored_users,
+                inbox_cursors_only_grow,
+                reads_are_bounded,
+                submitted_batches_apply_in_order,
+                submitted_batches_of_every_shape_end_as_committed_one_by_one,
+                concurrent_writers_each_get_their_own_answer
+            );
+
+            #[test]
+            fn concurrent_claims_hand_out_each_package_once() {
+                let Some((s, _guard)) = $make else { return };
+                cases::concurrent_claims_hand_out_each_package_once(&s, &s);
+                drop(s);
+            }
+
+            #[test]
+            fn usable_as_a_trait_object() {
+                let Some((s, _guard)) = $make else { return };
+                cases::usable_as_a_trait_object(s);
+            }
+        }
+    };
+    (@cases $make:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                let Some((s, _guard)) = $make else { return };
+                cases::$case(&s);
+                // The storage closes before its guard goes.
+                drop(s);
+            }
+        )*
+    };
+}
+
+fn temp_redb() -> (RedbStorage, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RedbStorage::open(dir.path().join("hub.redb")).unwrap();
+    (storage, dir)
+}
+
+suite!(memory, Some((MemoryStorage::new(), ())));
+suite!(redb, Some(temp_redb()));
+suite!(postgres, crate::pg::storage());
+
+mod redb_only {
+    use super::*;
+
+    #[test]
+    fn everything_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        cases::everything_survives_reopening(|| RedbStorage::open(&path).unwrap());
     }
 
     #[test]
@@ -1200,6 +1402,141 @@ mod redb_only {
         let (_s, dir) = temp_redb();
         assert!(matches!(
             RedbStorage::open(dir.path().join("hub.redb")),
+            Err(StorageError::Backend(_))
+        ));
+    }
+}
+
+mod postgres_only {
+    use super::*;
+    use crate::pg;
+    use mimi_hub::storage::PostgresStorage;
+    use mimi_hub::storage::postgres::SCHEMA_VERSION;
+
+    #[test]
+    fn everything_survives_reconnecting() {
+        let Some(db) = pg::database() else { return };
+        cases::everything_survives_reopening(|| db.storage());
+    }
+
+    /// Two storages on one database, as two instances of a provider would have: a claim
+    /// through either never hands out a one-time package the other handed out.
+    #[test]
+    fn concurrent_claims_through_two_connections_hand_out_each_package_once() {
+        let Some(db) = pg::database() else { return };
+        let (a, b) = (db.storage(), db.storage());
+        cases::concurrent_claims_hand_out_each_package_once(&a, &b);
+    }
+
+    #[test]
+    fn a_database_of_a_newer_schema_is_refused() {
+        let Some(db) = pg::database() else { return };
+        drop(db.storage());
+        db.execute(&format!(
+            "INSERT INTO schema_version (version) VALUES ({})",
+            SCHEMA_VERSION + 1
+        ));
+        assert_eq!(
+            PostgresStorage::connect(db.url(), 1).unwrap_err(),
+            StorageError::Corrupt(format!(
+                "schema version {}; this build reads versions up to {SCHEMA_VERSION}",
+                SCHEMA_VERSION + 1
+            ))
+        );
+    }
+
+    /// Instances starting together on an empty database: the migrations run once.
+    #[test]
+    fn instances_starting_together_migrate_once() {
+        let Some(db) = pg::database() else { return };
+        let opened: Vec<PostgresStorage> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..4).map(|_| scope.spawn(|| db.storage())).collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM schema_version"),
+            i64::from(SCHEMA_VERSION)
+        );
+        // They all work on the same data.
+        let r = room("!r:hub.example");
+        opened[0].commit(hub_batch(&r, 0, "e0", &[], &[])).unwrap();
+        assert_eq!(opened[3].room(&r).unwrap().unwrap().last_seq, Some(0));
+    }
+
+    /// A sequence number beyond PostgreSQL's `bigint` cannot be stored: refused as
+    /// exhausted, and nothing is written.
+    #[test]
+    fn a_sequence_number_beyond_bigint_is_refused() {
+        let Some((s, _db)) = pg::storage() else {
+            return;
+        };
+        let r = room("!r:hub.example");
+        let mut b = Batch::new(r.clone());
+        b.room_update = update(RoomRole::Follower, b"state", GroupUpdate::Keep);
+        b.log = entry(1 << 63, b"e");
+        b.inbox = vec![(client("@u:hub.example#phone"), b"x".to_vec())];
+        b.dedup = true;
+        assert_eq!(s.commit(b), Err(StorageError::SequenceExhausted));
+        assert_eq!(s.room(&r).unwrap(), None);
+        let mut b = Batch::new(r.clone());
+        b.room_update = update(RoomRole::Follower, b"state", GroupUpdate::Keep);
+        b.log = entry(i64::MAX as u64, b"last");
+        s.commit(b).unwrap();
+        assert_eq!(s.log_range(&r, u64::MAX, 10).unwrap(), vec![]);
+        assert_eq!(
+            s.log_range(&r, i64::MAX as u64, 10).unwrap(),
+            vec![LogEntry {
+                seq: i64::MAX as u64,
+                entry: b"last".to_vec()
+            }]
+        );
+    }
+
+    /// The server ends every session of the storage (as a restart or a failover does): the
+    /// next write, read and claim open new connections and succeed.
+    #[test]
+    fn broken_connections_are_replaced() {
+        let Some((s, db)) = pg::storage() else { return };
+        let r = room("!r:hub.example");
+        let c = "@u:hub.example#phone";
+        register(&s, &[c]);
+        s.publish_key_packages(&client(c), vec![kp(1, false, b"k", b"package")])
+            .unwrap();
+        s.commit(hub_batch(&r, 0, "e0", &["b.example"], &[c]))
+            .unwrap();
+        assert_eq!(s.rooms().unwrap(), vec![r.clone()]);
+        let ended = db.scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'mimi-hub' AND datname = current_database()",
+        );
+        assert!(ended >= 2, "the writer's and a pooled session: {ended}");
+        s.commit(hub_batch(&r, 1, "e1", &["b.example"], &[c]))
+            .unwrap();
+        assert_eq!(s.log_range(&r, 0, 10).unwrap().len(), 2);
+        assert_eq!(
+            s.claim_key_packages(&user("@u:hub.example"), &[], 1)
+                .unwrap(),
+            vec![(client(c), b"package".to_vec())]
+        );
+        s.outbox_ack(&server("b.example"), &[1, 2]).unwrap();
+        assert_eq!(s.outbox_destinations().unwrap(), Vec::<ServerName>::new());
+    }
+
+    #[test]
+    fn an_unreachable_database_is_an_error() {
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("postgresql://mimi@127.0.0.1:{port}/mimi");
+        assert!(matches!(
+            PostgresStorage::connect(&url, 1),
+            Err(StorageError::Backend(_))
+        ));
+        assert!(matches!(
+            PostgresStorage::connect("postgresql://[not a url", 1),
             Err(StorageError::Backend(_))
         ));
     }

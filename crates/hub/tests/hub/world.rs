@@ -1,6 +1,6 @@
 //! A test world of providers in one process: each provider serves MIMI over real HTTPS with
 //! mutual TLS (certificates from one private CA) on 127.0.0.1, keeps its state in a redb file
-//! and runs its outbox, and can be stopped and started again on the same port with the same
+//! (or in a PostgreSQL database, see [`World::start_on_postgres`]) and runs its outbox, and can be stopped and started again on the same port with the same
 //! storage. Clients are real `MlsClient`s in temporary directories, driven through the
 //! provider's client-API methods.
 
@@ -28,7 +28,7 @@ use mimi_hub::identity::HubIdentity;
 use mimi_hub::peers::HttpsPeers;
 use mimi_hub::provider::{Provider, ProviderParts};
 use mimi_hub::rooms::persist::decode_event;
-use mimi_hub::storage::{MAX_READ_LIMIT, RedbStorage, Storage};
+use mimi_hub::storage::{MAX_READ_LIMIT, PostgresStorage, RedbStorage, Storage};
 use mimi_signaling::{EventHash, Room};
 use mimi_transport::pki::CertificateAuthority;
 use mimi_transport::{
@@ -132,6 +132,8 @@ pub struct World {
     addrs: HashMap<String, SocketAddr>,
     nodes: HashMap<String, Node>,
     max_body: HashMap<String, usize>,
+    /// The PostgreSQL URL of the providers that keep their state there.
+    postgres: HashMap<String, String>,
 }
 
 impl World {
@@ -142,6 +144,19 @@ impl World {
 
     /// Like [`World::start`], with a `max_body` for some providers' MIMI server.
     pub async fn start_with(names: &[&str], max_body: &[(&str, usize)]) -> World {
+        World::start_full(names, max_body, &[]).await
+    }
+
+    /// Like [`World::start`], with some providers on PostgreSQL: `(name, database URL)`.
+    pub async fn start_on_postgres(names: &[&str], postgres: &[(&str, &str)]) -> World {
+        World::start_full(names, &[], postgres).await
+    }
+
+    async fn start_full(
+        names: &[&str],
+        max_body: &[(&str, usize)],
+        postgres: &[(&str, &str)],
+    ) -> World {
         let mut listeners = Vec::new();
         let mut addrs = HashMap::new();
         for n in names {
@@ -155,6 +170,10 @@ impl World {
             addrs,
             nodes: HashMap::new(),
             max_body: max_body.iter().map(|(n, m)| (n.to_string(), *m)).collect(),
+            postgres: postgres
+                .iter()
+                .map(|(n, url)| (n.to_string(), url.to_string()))
+                .collect(),
         };
         for (n, listener) in listeners {
             let node = world.node(&n, listener);
@@ -207,8 +226,13 @@ impl World {
 
     fn node(&self, server: &str, listener: TcpListener) -> Node {
         let server_name = name(server);
-        let storage: Arc<dyn Storage> =
-            Arc::new(RedbStorage::open(self.storage_path(server)).unwrap());
+        let storage: Arc<dyn Storage> = match self.postgres.get(server) {
+            // Connecting blocks, which the client refuses on the runtime's threads.
+            Some(url) => Arc::new(crate::pg::off_runtime(|| {
+                PostgresStorage::connect(url, crate::pg::TEST_POOL_SIZE).unwrap()
+            })),
+            None => Arc::new(RedbStorage::open(self.storage_path(server)).unwrap()),
+        };
         let identity = HubIdentity::load_or_create(
             &self.dir.path().join(format!("{server}.hubkey")),
             &server_name,
@@ -281,7 +305,7 @@ impl World {
         drop(provider);
     }
 
-    /// Start `server` again on its port, from its storage file.
+    /// Start `server` again on its port, from its storage file (or database).
     pub async fn restart(&mut self, server: &str) {
         assert!(!self.nodes.contains_key(server), "{server} is running");
         let listener = TcpListener::bind(self.addrs[server]).await.unwrap();

@@ -1,0 +1,1479 @@
+//! [`PostgresStorage`]: the storage in a PostgreSQL database, for a provider that outgrows
+//! one machine (and, later, for several `mimi-hub` instances sharing one database).
+//!
+//! ## Client library
+//! The synchronous `postgres` crate (the blocking face of `tokio-postgres`, the same
+//! protocol implementation) with an `r2d2` pool: the [`Storage`] trait is synchronous and is
+//! called from `spawn_blocking` threads, so a blocking client is the natural fit, and no
+//! call has to enter an async runtime. `docs/operations.md` gives the full reasons.
+//!
+//! Each client blocks on a small runtime of its own, which tokio refuses on a thread that
+//! drives async tasks: like [`RedbStorage::commit`](super::RedbStorage), every method must
+//! be called off the async runtime (the trait's rule). Dropping the storage is safe
+//! anywhere: its connections are closed on a thread of their own.
+//!
+//! ## Schema (version [`SCHEMA_VERSION`])
+//! The tables follow the trait, one per kind of record, as redb's do. Identifiers are
+//! `text COLLATE "C"` so that PostgreSQL orders them bytewise, as Rust orders strings (the
+//! trait promises identifier order). Unsigned numbers (sequence numbers, outbox ids, inbox
+//! cursors) are `bigint`: a sequence number above `i64::MAX` cannot be stored and is
+//! refused as [`StorageError::SequenceExhausted`]; a read bound above it reads as `i64::MAX`.
+//!
+//! | table | key | columns |
+//! |---|---|---|
+//! | `schema_version` | version | applied at |
+//! | `rooms` | room | role, state, last seq? |
+//! | `group_states` | room | the delivery service's group state |
+//! | `log` | (room, seq) | entry |
+//! | `counters` | name | next outbox id / next inbox cursor |
+//! | `outbox` | (dest, id) | room, seq?, message |
+//! | `inbox` | (client, cursor) | message |
+//! | `key_packages` | ref | client, suite, last resort, package |
+//! | `users` | user | handle?, email?, phone?, display name? |
+//! | `directory` | (field, value, user) | (unique per (field, value) for unique fields) |
+//! | `clients` | client | user, token hash |
+//!
+//! Migrations are numbered and applied at start, in one transaction under an advisory lock
+//! (so instances starting together do not race); a database whose `schema_version` is
+//! newer than this build's is refused.
+//!
+//! ## Writes
+//! Every connection runs with `synchronous_commit = on`: a write is durable (flushed to the
+//! server's write-ahead log) when the call returns `Ok`. [`Storage::commit`] and
+//! [`Storage::outbox_ack`] go to one writer thread with its own connection and prepared
+//! statements. Like redb's writer it takes every write that is waiting (up to
+//! [`GROUP_COMMIT_MAX`]) and commits them in one transaction: one WAL flush for the group.
+//! The transaction costs three round trips whatever the group's size: the rows of the
+//! group's rooms are locked (`SELECT ... FOR UPDATE`, in name order, so writers elsewhere
+//! on the same database are serialised per room); each batch is checked in Rust against
+//! the rooms as the batches before it left them (exactly as if each were committed alone,
+//! in order; a refused one writes nothing and stops nothing); the ids of the accepted
+//! batches' outbox and inbox entries are taken from `counters` in one update; and one
+//! statement writes every row, a column array per table. If a write fails before the
+//! commit, the transaction is rolled back and each write runs again alone (and once more on
+//! a new connection if the old one broke); if the `COMMIT` itself fails, the group's
+//! outcome is unknown (the connection may have died after the server committed), so every
+//! write of the group is answered with the error and none is run again.
+//!
+//! The other writes (key packages, users, clients, inbox trimming) run in their own
+//! transaction on a pooled connection. Claims of one-time key packages lock the package
+//! they take with `FOR UPDATE SKIP LOCKED` and delete it in the same statement, so two
+//! concurrent claims never hand out one package twice.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mimi_codec::{ClientId, RoomId, ServerName, UserId};
+use r2d2_postgres::PostgresConnectionManager;
+use r2d2_postgres::postgres as pg;
+use r2d2_postgres::r2d2;
+use tokio::sync::oneshot;
+
+use pg::error::SqlState;
+use pg::types::{FromSql, Type};
+use pg::{Client, Config, NoTls, Row, Statement, Transaction};
+
+use super::{
+    Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate, KeyPackageCount,
+    LogEntry, OutboxEntry, PendingCommit, Plan, RoomRecord, RoomRole, Storage, StorageError,
+    StoredKeyPackage, UserRecord, check_batch, parse_stored, read_limit, writer_gone,
+};
+
+/// The schema this build reads and writes: the number of its last migration.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The pool size when the configuration names none.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// The largest pool size the configuration accepts.
+pub const MAX_POOL_SIZE: u32 = 1024;
+
+/// How long a read waits for a pooled connection before it fails.
+pub const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// How long opening a connection may take, unless the URL sets `connect_timeout`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most writes the writer thread commits in one transaction.
+pub const GROUP_COMMIT_MAX: usize = 512;
+
+/// The advisory lock held while migrating ("mimihub1" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6d69_6d69_6875_6231;
+
+/// What every connection sets before its first use.
+const SESSION: &str = "SET synchronous_commit = on; \
+     SET default_transaction_isolation = 'read committed'; \
+     SET application_name = 'mimi-hub'";
+
+/// The migrations, in order: (version, SQL). Never edit a released one; add the next.
+const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1)];
+
+/// Version 1: the tables of the trait as of redb's schema 2.
+const SCHEMA_1: &str = r#"
+CREATE TABLE rooms (
+    room text COLLATE "C" PRIMARY KEY,
+    role smallint NOT NULL CHECK (role IN (0, 1)),
+    state bytea NOT NULL,
+    last_seq bigint CHECK (last_seq >= 0)
+);
+CREATE TABLE group_states (
+    room text COLLATE "C" PRIMARY KEY,
+    state bytea NOT NULL
+);
+CREATE TABLE log (
+    room text COLLATE "C" NOT NULL,
+    seq bigint NOT NULL CHECK (seq >= 0),
+    entry bytea NOT NULL,
+    PRIMARY KEY (room, seq)
+);
+CREATE TABLE counters (
+    name text PRIMARY KEY,
+    next bigint NOT NULL CHECK (next >= 1)
+);
+INSERT INTO counters (name, next) VALUES ('outbox', 1), ('inbox', 1);
+CREATE TABLE outbox (
+    dest text COLLATE "C" NOT NULL,
+    id bigint NOT NULL,
+    room text COLLATE "C" NOT NULL,
+    seq bigint,
+    message bytea NOT NULL,
+    PRIMARY KEY (dest, id)
+);
+CREATE TABLE inbox (
+    client text COLLATE "C" NOT NULL,
+    cursor bigint NOT NULL,
+    message bytea NOT NULL,
+    PRIMARY KEY (client, cursor)
+);
+CREATE TABLE users (
+    user_id text COLLATE "C" PRIMARY KEY,
+    handle text,
+    email text,
+    phone text,
+    display_name text
+);
+-- field: 1 handle, 2 email, 3 phone (unique), 4 display name (shared).
+CREATE TABLE directory (
+    field smallint NOT NULL,
+    value text COLLATE "C" NOT NULL,
+    user_id text COLLATE "C" NOT NULL,
+    PRIMARY KEY (field, value, user_id)
+);
+CREATE UNIQUE INDEX directory_unique_values ON directory (field, value) WHERE field <> 4;
+CREATE INDEX directory_by_user ON directory (user_id);
+CREATE TABLE clients (
+    client_id text COLLATE "C" PRIMARY KEY,
+    user_id text COLLATE "C" NOT NULL REFERENCES users (user_id),
+    token_hash bytea NOT NULL CHECK (length(token_hash) = 32)
+);
+CREATE INDEX clients_by_user ON clients (user_id, client_id);
+CREATE TABLE key_packages (
+    hash_ref bytea PRIMARY KEY,
+    client_id text COLLATE "C" NOT NULL,
+    cipher_suite integer NOT NULL,
+    last_resort boolean NOT NULL,
+    package bytea NOT NULL
+);
+CREATE INDEX key_packages_by_client
+    ON key_packages (client_id, cipher_suite, last_resort, hash_ref);
+CREATE UNIQUE INDEX key_packages_one_last_resort
+    ON key_packages (client_id, cipher_suite) WHERE last_resort;
+"#;
+
+/// The unique index of key package references.
+const KEY_PACKAGE_REF_KEY: &str = "key_packages_pkey";
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// Storage in a PostgreSQL database. Cloning is not offered: share it behind an `Arc`.
+pub struct PostgresStorage {
+    /// `None` only while dropping.
+    pool: Option<Pool>,
+    /// The writer's queue (`None` only while dropping); unbounded for the reason given on
+    /// [`RedbStorage`](super::RedbStorage).
+    writes: Option<Sender<Queued>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: it may hold a password.
+        f.debug_struct("PostgresStorage").finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer once it has answered what it holds.
+        self.writes = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        // A client closes its connection by blocking on its own runtime, which panics on a
+        // thread that drives async tasks; the last handle of the storage may be dropped on
+        // one, so the pool's connections are closed on a thread of their own.
+        if let Some(pool) = self.pool.take() {
+            let closing = std::thread::Builder::new()
+                .name("postgres-close".into())
+                .spawn(move || drop(pool));
+            if let Ok(closing) = closing {
+                let _ = closing.join();
+            }
+        }
+    }
+}
+
+/// A write for the writer thread.
+enum Write {
+    Commit(Batch),
+    Ack(ServerName, Vec<u64>),
+}
+
+/// What a [`Write`] returns.
+enum Written {
+    Commit(CommitOutcome),
+    Ack,
+}
+
+impl Written {
+    /// Whether the write changed anything.
+    fn wrote(&self) -> bool {
+        !matches!(self, Written::Commit(CommitOutcome::Duplicate))
+    }
+}
+
+/// Where a write's result goes.
+enum Reply {
+    Commit(oneshot::Sender<Result<CommitOutcome, StorageError>>),
+    Ack(oneshot::Sender<Result<(), StorageError>>),
+}
+
+impl Reply {
+    /// Answer the caller (one that stopped waiting does not need its answer).
+    fn send(self, result: Result<Written, StorageError>) {
+        match self {
+            Reply::Commit(tx) => {
+                let _ = tx.send(result.and_then(|written| match written {
+                    Written::Commit(outcome) => Ok(outcome),
+                    Written::Ack => Err(StorageError::Backend(
+                        "invariant: a commit answered as an ack".into(),
+                    )),
+                }));
+            }
+            Reply::Ack(tx) => {
+                let _ = tx.send(result.map(|_| ()));
+            }
+        }
+    }
+}
+
+/// A write and where its result goes.
+struct Queued {
+    write: Write,
+    reply: Reply,
+}
+
+/// A PostgreSQL error as text, with its causes (the server's message is one of them).
+fn backend(e: pg::Error) -> StorageError {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    StorageError::Backend(text)
+}
+
+/// Whether `e` is a violation of a unique key, and of which constraint.
+fn unique_violation(e: &pg::Error) -> Option<&str> {
+    match e.as_db_error() {
+        Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => Some(db.constraint().unwrap_or("")),
+        _ => None,
+    }
+}
+
+/// A column of `row`, a type mismatch being corruption.
+fn col<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T, StorageError> {
+    row.try_get(idx)
+        .map_err(|e| StorageError::Corrupt(format!("column {idx}: {e}")))
+}
+
+/// A stored unsigned number.
+fn unsigned(n: i64, what: &str) -> Result<u64, StorageError> {
+    u64::try_from(n).map_err(|_| StorageError::Corrupt(format!("stored {what} {n} is negative")))
+}
+
+/// A read bound as a `bigint`: nothing stored is above `i64::MAX`.
+fn bound(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A read limit as a `bigint`.
+fn limit_of(limit: usize) -> i64 {
+    i64::try_from(read_limit(limit)).unwrap_or(i64::MAX)
+}
+
+/// Check that `url` is a PostgreSQL connection string this backend can use (a URL
+/// `postgresql://user:password@host:port/database?...` or `key=value` pairs).
+pub fn check_url(url: &str) -> Result<(), String> {
+    url.parse::<Config>().map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Whether `client`'s connection is broken: known closed, or not answering an empty query.
+/// Only asked after an error, so it costs nothing on the way of a success.
+fn lost(client: &mut Client) -> bool {
+    client.is_closed() || client.simple_query("").is_err()
+}
+
+/// Open a connection and prepare its session.
+fn connect(config: &Config) -> Result<Client, StorageError> {
+    let mut client = config.connect(NoTls).map_err(backend)?;
+    client.batch_execute(SESSION).map_err(backend)?;
+    Ok(client)
+}
+
+/// Prepares every pooled connection's session.
+#[derive(Debug)]
+struct Session;
+
+impl r2d2::CustomizeConnection<Client, pg::Error> for Session {
+    fn on_acquire(&self, conn: &mut Client) -> Result<(), pg::Error> {
+        conn.batch_execute(SESSION)
+    }
+}
+
+/// Bring the database to [`SCHEMA_VERSION`], or refuse a newer one.
+fn migrate(client: &mut Client) -> Result<(), StorageError> {
+    let mut txn = client.transaction().map_err(backend)?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(backend)?;
+    txn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .map_err(backend)?;
+    let row = txn
+        .query_one("SELECT max(version) FROM schema_version", &[])
+        .map_err(backend)?;
+    let current: Option<i32> = col(&row, 0)?;
+    let current = current.unwrap_or(0);
+    if current > SCHEMA_VERSION {
+        return Err(StorageError::Corrupt(format!(
+            "schema version {current}; this build reads versions up to {SCHEMA_VERSION}"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        txn.batch_execute(sql).map_err(backend)?;
+        txn.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[version],
+        )
+        .map_err(backend)?;
+    }
+    txn.commit().map_err(backend)
+}
+
+impl PostgresStorage {
+    /// Connect to the database at `url` (see [`check_url`]) with a pool of `pool_size`
+    /// connections for reads and other writes (and one more for the writer thread),
+    /// applying the migrations it lacks. A database of a newer schema is refused.
+    pub fn connect(url: &str, pool_size: u32) -> Result<Self, StorageError> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| StorageError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let mut client = connect(&config)?;
+        migrate(&mut client)?;
+        let statements = Statements::prepare(&mut client)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(POOL_WAIT)
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(Session))
+            .build(PostgresConnectionManager::new(config.clone(), NoTls))
+            .map_err(|e| StorageError::Backend(format!("connection pool: {e}")))?;
+        let (writes, queue) = channel();
+        let mut writer = Writer {
+            config,
+            conn: Some((client, statements)),
+        };
+        let writer = std::thread::Builder::new()
+            .name("postgres-group-commit".into())
+            .spawn(move || group_writer(&mut writer, &queue))
+            .map_err(|e| StorageError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(PostgresStorage {
+            pool: Some(pool),
+            writes: Some(writes),
+            writer: Some(writer),
+        })
+    }
+
+    /// A pooled connection.
+    fn conn(
+        &self,
+    ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StorageError> {
+        match &self.pool {
+            Some(pool) => pool
+                .get()
+                .map_err(|e| StorageError::Backend(format!("no database connection: {e}"))),
+            None => Err(StorageError::Backend("the storage is closing".into())),
+        }
+    }
+
+    /// A pooled connection that answers, after one was found broken: the others opened at
+    /// the same time are likely broken too. The pool drops a broken connection when it
+    /// comes back, so after at most the pool's size of them a new one is opened.
+    fn working_conn(
+        &self,
+    ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StorageError> {
+        let tries = self.pool.as_ref().map_or(0, |p| p.max_size());
+        for _ in 0..=tries {
+            let mut conn = self.conn()?;
+            if !lost(&mut conn) {
+                return Ok(conn);
+            }
+        }
+        Err(StorageError::Backend(
+            "no pooled database connection answers".into(),
+        ))
+    }
+
+    /// Run `f` on a pooled connection. If it fails and the connection turns out to be
+    /// broken (the server restarted, or ended the session), run it once more on another:
+    /// `f` must be a read or a write that can be repeated.
+    fn read<T>(
+        &self,
+        f: impl Fn(&mut Client) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let mut conn = self.conn()?;
+        match f(&mut conn) {
+            Err(e) if lost(&mut conn) => {
+                tracing::warn!(error = %e, "a database connection broke; trying another");
+                drop(conn);
+                f(&mut *self.working_conn()?)
+            }
+            other => other,
+        }
+    }
+
+    /// Run `f` in a transaction of its own on a pooled connection: committed if it returns
+    /// `Ok`, rolled back otherwise. A connection found broken before the commit is replaced
+    /// and `f` run once more (nothing of the first attempt was written).
+    fn transaction<T>(
+        &self,
+        f: impl Fn(&mut Transaction<'_>) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let attempt = |conn: &mut Client| -> Result<Result<T, StorageError>, StorageError> {
+            let mut txn = conn.transaction().map_err(backend)?;
+            let value = f(&mut txn)?;
+            // The outer error: the commit failed, and whether it happened is unknown.
+            Ok(txn.commit().map_err(backend).map(|()| value))
+        };
+        let mut conn = self.conn()?;
+        let first = match attempt(&mut conn) {
+            Err(e) if lost(&mut conn) => e,
+            Ok(result) => return result,
+            Err(e) => return Err(e),
+        };
+        tracing::warn!(error = %first, "a database connection broke; trying another");
+        drop(conn);
+        attempt(&mut *self.working_conn()?).and_then(|result| result)
+    }
+
+    /// Hand `write` to the writer; if it has stopped, answer `reply` with the error at once.
+    fn enqueue(&self, write: Write, reply: Reply) {
+        let queued = Queued { write, reply };
+        let refused = match &self.writes {
+            Some(writes) => writes.send(queued).err().map(|e| e.0),
+            None => Some(queued),
+        };
+        if let Some(q) = refused {
+            q.reply.send(Err(writer_gone()));
+        }
+    }
+}
+
+/// The writer's prepared statements: a group of writes costs three round trips (lock the
+/// rooms, take the ids, write everything) besides `BEGIN` and `COMMIT`, however many
+/// events it holds.
+struct Statements {
+    lock_rooms: Statement,
+    take_ids: Statement,
+    write_group: Statement,
+}
+
+impl Statements {
+    fn prepare(client: &mut Client) -> Result<Self, StorageError> {
+        let mut prepare = |sql: &str| client.prepare(sql).map_err(backend);
+        Ok(Statements {
+            // In name order, so that writers elsewhere lock in the same order.
+            lock_rooms: prepare(
+                "SELECT room, role, last_seq FROM rooms WHERE room = ANY($1::text[])
+                 ORDER BY room FOR UPDATE",
+            )?,
+            // The first of `$1` outbox ids and of `$2` inbox cursors.
+            take_ids: prepare(
+                "UPDATE counters
+                 SET next = next + CASE name WHEN 'outbox' THEN $1::bigint ELSE $2::bigint END
+                 WHERE name IN ('outbox', 'inbox')
+                 RETURNING name, next - CASE name WHEN 'outbox' THEN $1::bigint ELSE $2::bigint END",
+            )?,
+            // Every row the group writes, one array per column. The parts touch disjoint
+            // rows (one row per room, per group state; acknowledged entries are old ones),
+            // as statements sharing one snapshot must.
+            write_group: prepare(
+                "WITH put_rooms AS (
+                     INSERT INTO rooms (room, role, state, last_seq)
+                     SELECT * FROM unnest($1::text[], $2::int2[], $3::bytea[], $4::int8[])
+                     ON CONFLICT (room) DO UPDATE SET role = excluded.role,
+                         state = excluded.state, last_seq = excluded.last_seq
+                 ), advance_rooms AS (
+                     UPDATE rooms SET last_seq = u.last
+                     FROM unnest($5::text[], $6::int8[]) AS u(room, last)
+                     WHERE rooms.room = u.room
+                 ), put_groups AS (
+                     INSERT INTO group_states (room, state)
+                     SELECT * FROM unnest($7::text[], $8::bytea[])
+                     ON CONFLICT (room) DO UPDATE SET state = excluded.state
+                 ), remove_groups AS (
+                     DELETE FROM group_states WHERE room = ANY($9::text[])
+                 ), append_log AS (
+                     INSERT INTO log (room, seq, entry)
+                     SELECT * FROM unnest($10::text[], $11::int8[], $12::bytea[])
+                 ), queue_outbox AS (
+                     INSERT INTO outbox (dest, id, room, seq, message)
+                     SELECT * FROM unnest($13::text[], $14::int8[], $15::text[], $16::int8[],
+                                          $17::bytea[])
+                 ), queue_inbox AS (
+                     INSERT INTO inbox (client, cursor, message)
+                     SELECT * FROM unnest($18::text[], $19::int8[], $20::bytea[])
+                 ), ack AS (
+                     DELETE FROM outbox o USING unnest($21::text[], $22::int8[]) AS a(dest, id)
+                     WHERE o.dest = a.dest AND o.id = a.id
+                 )
+                 SELECT 1",
+            )?,
+        })
+    }
+}
+
+/// The writer thread's connection, opened again after it breaks.
+struct Writer {
+    config: Config,
+    conn: Option<(Client, Statements)>,
+}
+
+impl Writer {
+    /// Whether the connection is broken (or was never opened again).
+    fn lost(&mut self) -> bool {
+        self.conn.as_mut().is_none_or(|(client, _)| lost(client))
+    }
+
+    fn connection(&mut self) -> Result<(&mut Client, &Statements), StorageError> {
+        if matches!(&self.conn, Some((client, _)) if client.is_closed()) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let mut client = connect(&self.config)?;
+            let statements = Statements::prepare(&mut client)?;
+            self.conn = Some((client, statements));
+        }
+        match &mut self.conn {
+            Some((client, statements)) => Ok((client, statements)),
+            None => Err(StorageError::Backend(
+                "invariant: the writer's connection was just opened".into(),
+            )),
+        }
+    }
+}
+
+/// The writer: until the queue closes, take every waiting write, commit them together and
+/// answer each.
+fn group_writer(writer: &mut Writer, queue: &Receiver<Queued>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_COMMIT_MAX {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let (writes, replies): (Vec<Write>, Vec<Reply>) =
+            group.into_iter().map(|q| (q.write, q.reply)).unzip();
+        let results = commit_group(writer, &writes);
+        for (reply, result) in replies.into_iter().zip(results) {
+            reply.send(result);
+        }
+    }
+}
+
+/// Why a group transaction did not commit.
+enum GroupFailure {
+    /// Before the commit: nothing was written; each write may run again alone.
+    BeforeCommit,
+    /// The commit failed: whether it happened is unknown.
+    Commit(StorageError),
+}
+
+/// Commit `writes` in one transaction, falling back to one transaction each if any of them
+/// fails before the commit; one result per write, in order.
+fn commit_group(writer: &mut Writer, writes: &[Write]) -> Vec<Result<Written, StorageError>> {
+    if writes.len() > 1 {
+        match run_group(writer, writes) {
+            Ok(results) => return results,
+            Err(GroupFailure::Commit(e)) => return writes.iter().map(|_| Err(e.clone())).collect(),
+            Err(GroupFailure::BeforeCommit) => {}
+        }
+    }
+    writes.iter().map(|w| run_one(writer, w)).collect()
+}
+
+fn run_group(
+    writer: &mut Writer,
+    writes: &[Write],
+) -> Result<Vec<Result<Written, StorageError>>, GroupFailure> {
+    let (client, statements) = writer
+        .connection()
+        .map_err(|_| GroupFailure::BeforeCommit)?;
+    let mut txn = client
+        .transaction()
+        .map_err(|_| GroupFailure::BeforeCommit)?;
+    // An error drops the transaction, which rolls it back.
+    let results =
+        apply_writes(&mut txn, statements, writes).map_err(|_| GroupFailure::BeforeCommit)?;
+    if results.iter().any(|r| matches!(r, Ok(w) if w.wrote())) {
+        txn.commit().map_err(|e| GroupFailure::Commit(backend(e)))?;
+    } else {
+        // Committing a group in which nothing was written costs a commit for nothing.
+        let _ = txn.rollback();
+    }
+    Ok(results)
+}
+
+/// One write in its own transaction. A connection found broken before the commit (the
+/// server restarted, or ended the session) is opened again and the write tried once more:
+/// nothing of it was written.
+fn run_one(writer: &mut Writer, write: &Write) -> Result<Written, StorageError> {
+    match try_one(writer, write) {
+        Ok(result) => result,
+        Err(Attempt::BeforeCommit(e)) if writer.lost() => {
+            tracing::warn!(error = %e, "the database connection broke; writing again");
+            try_one(writer, write).unwrap_or_else(|a| Err(a.into_error()))
+        }
+        Err(a) => Err(a.into_error()),
+    }
+}
+
+/// How one attempt at a write failed.
+enum Attempt {
+    /// Before the commit: nothing was written.
+    BeforeCommit(StorageError),
+    /// The commit failed: whether it happened is unknown.
+    Commit(StorageError),
+}
+
+impl Attempt {
+    fn into_error(self) -> StorageError {
+        match self {
+            Attempt::BeforeCommit(e) | Attempt::Commit(e) => e,
+        }
+    }
+}
+
+/// One attempt: the write's own result (a refusal included), or how the attempt failed.
+fn try_one(writer: &mut Writer, write: &Write) -> Result<Result<Written, StorageError>, Attempt> {
+    let (client, statements) = writer.connection().map_err(Attempt::BeforeCommit)?;
+    let mut txn = client
+        .transaction()
+        .map_err(|e| Attempt::BeforeCommit(backend(e)))?;
+    let result = apply_writes(&mut txn, statements, std::slice::from_ref(write))
+        .map_err(Attempt::BeforeCommit)?
+        .pop()
+        .unwrap_or_else(|| {
+            Err(StorageError::Backend(
+                "invariant: one write, one result".into(),
+            ))
+        });
+    match &result {
+        Ok(w) if w.wrote() => txn.commit().map_err(|e| Attempt::Commit(backend(e)))?,
+        // A refusal or a duplicate wrote nothing: its answer stands whatever the rollback.
+        _ => {
+            let _ = txn.rollback();
+        }
+    }
+    Ok(result)
+}
+
+/// What the group does to one room's row: its last record (if a batch replaced it) and
+/// its last sequence number.
+struct RoomWrite<'a> {
+    record: Option<(RoomRole, &'a [u8])>,
+    last: Option<i64>,
+}
+
+/// What one write of a group comes to, before the ids are known.
+enum Planned {
+    Refused(StorageError),
+    Duplicate,
+    Committed { outbox: usize, inbox: usize },
+    Ack,
+}
+
+/// Apply `writes` inside the writer's transaction: each batch checked against the rooms
+/// as the batches before it in the group left them (exactly as if each were committed
+/// alone, in order), then everything the accepted ones write in one statement. One result
+/// per write (a refusal wrote nothing); the outer error means the transaction is unusable.
+fn apply_writes(
+    txn: &mut Transaction<'_>,
+    s: &Statements,
+    writes: &[Write],
+) -> Result<Vec<Result<Written, StorageError>>, StorageError> {
+    let mut names: Vec<&str> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Commit(batch) => Some(batch.room.as_str()),
+            Write::Ack(..) => None,
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    // Each room's role and last sequence number, as the group goes on.
+    let mut current: HashMap<String, (RoomRole, Option<u64>)> = HashMap::new();
+    if !names.is_empty() {
+        for row in txn.query(&s.lock_rooms, &[&names]).map_err(backend)? {
+            let role: i16 = col(&row, 1)?;
+            let role = u8::try_from(role)
+                .map_err(|_| StorageError::Corrupt(format!("room role {role}")))
+                .and_then(RoomRole::from_byte)?;
+            let last: Option<i64> = col(&row, 2)?;
+            let last = last.map(|l| unsigned(l, "sequence number")).transpose()?;
+            current.insert(col::<String>(&row, 0)?, (role, last));
+        }
+    }
+
+    let mut rooms: BTreeMap<&str, RoomWrite<'_>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, Option<&[u8]>> = BTreeMap::new();
+    let (mut log_rooms, mut log_seqs, mut log_entries) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut out_dests, mut out_rooms, mut out_seqs, mut out_messages) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut in_clients, mut in_messages) = (Vec::new(), Vec::new());
+    let (mut ack_dests, mut ack_ids) = (Vec::new(), Vec::new());
+    let mut planned = Vec::with_capacity(writes.len());
+    for write in writes {
+        let batch = match write {
+            Write::Commit(batch) => batch,
+            Write::Ack(dest, ids) => {
+                // An id beyond a bigint was never stored.
+                for id in ids.iter().filter_map(|id| i64::try_from(*id).ok()) {
+                    ack_dests.push(dest.as_str());
+                    ack_ids.push(id);
+                }
+                planned.push(Planned::Ack);
+                continue;
+            }
+        };
+        let room = batch.room.as_str();
+        let stored = current.get(room).copied();
+        match check_batch(stored, batch) {
+            Err(refused) => {
+                planned.push(Planned::Refused(refused));
+                continue;
+            }
+            Ok(Plan::Duplicate) => {
+                planned.push(Planned::Duplicate);
+                continue;
+            }
+            Ok(Plan::Apply) => {}
+        }
+        let seq = match batch.log.as_ref().map(|e| i64::try_from(e.seq)) {
+            None => None,
+            Some(Ok(seq)) => Some(seq),
+            Some(Err(_)) => {
+                planned.push(Planned::Refused(StorageError::SequenceExhausted));
+                continue;
+            }
+        };
+        // check_batch refused a batch for a room neither stored nor created.
+        let role = match (&batch.room_update, stored) {
+            (Some(update), _) => update.role,
+            (None, Some((role, _))) => role,
+            (None, None) => {
+                planned.push(Planned::Refused(StorageError::UnknownRoom(
+                    batch.room.clone(),
+                )));
+                continue;
+            }
+        };
+        let stored_last = stored.and_then(|(_, last)| last);
+        let last = match seq {
+            Some(seq) => Some(seq),
+            // Stored numbers came from a bigint: they fit.
+            None => stored_last.map(bound),
+        };
+        // `last` is a sequence number: never negative.
+        current.insert(room.to_owned(), (role, last.map(i64::unsigned_abs)));
+        if let Some(update) = &batch.room_update {
+            rooms.insert(
+                room,
+                RoomWrite {
+                    record: Some((update.role, update.state.as_slice())),
+                    last,
+                },
+            );
+            match &update.group {
+                GroupUpdate::Keep => {}
+                GroupUpdate::Replace(group) => {
+                    groups.insert(room, Some(group.as_slice()));
+                }
+                GroupUpdate::Remove => {
+                    groups.insert(room, None);
+                }
+            }
+        } else if seq.is_some() {
+            rooms
+                .entry(room)
+                .or_insert(RoomWrite { record: None, last })
+                .last = last;
+        }
+        if let (Some(entry), Some(seq)) = (&batch.log, seq) {
+            log_rooms.push(room);
+            log_seqs.push(seq);
+            log_entries.push(entry.entry.as_slice());
+        }
+        for (dest, message) in &batch.outbox {
+            out_dests.push(dest.as_str());
+            out_rooms.push(room);
+            out_seqs.push(seq);
+            out_messages.push(message.as_slice());
+        }
+        for (client, message) in &batch.inbox {
+            in_clients.push(client.as_str());
+            in_messages.push(message.as_slice());
+        }
+        planned.push(Planned::Committed {
+            outbox: batch.outbox.len(),
+            inbox: batch.inbox.len(),
+        });
+    }
+    let writes_something = planned
+        .iter()
+        .any(|p| matches!(p, Planned::Committed { .. } | Planned::Ack));
+    if writes_something {
+        let count = |n: usize| i64::try_from(n).map_err(|_| StorageError::Corrupt("count".into()));
+        let (mut next_out, mut next_in) = (0i64, 0i64);
+        if !out_dests.is_empty() || !in_clients.is_empty() {
+            let taken = txn
+                .query(
+                    &s.take_ids,
+                    &[&count(out_dests.len())?, &count(in_clients.len())?],
+                )
+                .map_err(backend)?;
+            for row in taken {
+                match col::<&str>(&row, 0)? {
+                    "outbox" => next_out = col(&row, 1)?,
+                    _ => next_in = col(&row, 1)?,
+                }
+            }
+        }
+        let out_ids: Vec<i64> = (next_out..).take(out_dests.len()).collect();
+        let in_cursors: Vec<i64> = (next_in..).take(in_clients.len()).collect();
+        let (mut put_names, mut put_roles, mut put_states, mut put_lasts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut advance_names, mut advance_lasts) = (Vec::new(), Vec::new());
+        for (room, write) in &rooms {
+            match write.record {
+                Some((role, state)) => {
+                    put_names.push(*room);
+                    put_roles.push(i16::from(role.to_byte()));
+                    put_states.push(state);
+                    put_lasts.push(write.last);
+                }
+                None => {
+                    advance_names.push(*room);
+                    advance_lasts.push(write.last);
+                }
+            }
+        }
+        let (mut put_groups, mut group_states, mut remove_groups) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (room, group) in &groups {
+            match group {
+                Some(state) => {
+                    put_groups.push(*room);
+                    group_states.push(*state);
+                }
+                None => remove_groups.push(*room),
+            }
+        }
+        txn.execute(
+            &s.write_group,
+            &[
+                &put_names,
+                &put_roles,
+                &put_states,
+                &put_lasts,
+                &advance_names,
+                &advance_lasts,
+                &put_groups,
+                &group_states,
+                &remove_groups,
+                &log_rooms,
+                &log_seqs,
+                &log_entries,
+                &out_dests,
+                &out_ids,
+                &out_rooms,
+                &out_seqs,
+                &out_messages,
+                &in_clients,
+                &in_cursors,
+                &in_messages,
+                &ack_dests,
+                &ack_ids,
+            ],
+        )
+        .map_err(backend)?;
+        let (mut out_ids, mut in_cursors) = (out_ids.into_iter(), in_cursors.into_iter());
+        let take =
+            |ids: &mut std::vec::IntoIter<i64>, n: usize| -> Result<Vec<u64>, StorageError> {
+                ids.by_ref().take(n).map(|id| unsigned(id, "id")).collect()
+            };
+        return planned
+            .into_iter()
+            .map(|p| {
+                Ok(match p {
+                    Planned::Refused(e) => Err(e),
+                    Planned::Duplicate => Ok(Written::Commit(CommitOutcome::Duplicate)),
+                    Planned::Ack => Ok(Written::Ack),
+                    Planned::Committed { outbox, inbox } => {
+                        Ok(Written::Commit(CommitOutcome::Committed {
+                            outbox_ids: take(&mut out_ids, outbox)?,
+                            inbox_cursors: take(&mut in_cursors, inbox)?,
+                        }))
+                    }
+                })
+            })
+            .collect();
+    }
+    Ok(planned
+        .into_iter()
+        .map(|p| match p {
+            Planned::Refused(e) => Err(e),
+            Planned::Duplicate => Ok(Written::Commit(CommitOutcome::Duplicate)),
+            // Not reached: a committed batch or an ack writes something.
+            Planned::Ack | Planned::Committed { .. } => Err(StorageError::Backend(
+                "invariant: a write planned but not written".into(),
+            )),
+        })
+        .collect())
+}
+
+/// The registered clients of `user`, in identifier order.
+fn clients_of(
+    conn: &mut impl pg::GenericClient,
+    user: &UserId,
+) -> Result<Vec<ClientId>, StorageError> {
+    let rows = conn
+        .query_typed(
+            "SELECT client_id FROM clients WHERE user_id = $1 ORDER BY client_id",
+            &[(&user.as_str(), Type::TEXT)],
+        )
+        .map_err(backend)?;
+    rows.iter()
+        .map(|row| parse_stored(col::<&str>(row, 0)?, "client ID"))
+        .collect()
+}
+
+fn decode_user(user_id: UserId, row: &Row) -> Result<UserRecord, StorageError> {
+    Ok(UserRecord {
+        user_id,
+        handle: col(row, 0)?,
+        email: col(row, 1)?,
+        phone: col(row, 2)?,
+        display_name: col(row, 3)?,
+    })
+}
+
+impl Storage for PostgresStorage {
+    fn room(&self, room: &RoomId) -> Result<Option<RoomRecord>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "SELECT r.role, r.state, g.state, r.last_seq
+                 FROM rooms r LEFT JOIN group_states g ON g.room = r.room
+                 WHERE r.room = $1",
+                    &[(&room.as_str(), Type::TEXT)],
+                )
+                .map_err(backend)?;
+            let Some(row) = row else { return Ok(None) };
+            let role: i16 = col(&row, 0)?;
+            let role = u8::try_from(role)
+                .map_err(|_| StorageError::Corrupt(format!("room role {role}")))
+                .and_then(RoomRole::from_byte)?;
+            let last: Option<i64> = col(&row, 3)?;
+            Ok(Some(RoomRecord {
+                role,
+                state: col(&row, 1)?,
+                group: col(&row, 2)?,
+                last_seq: last.map(|l| unsigned(l, "sequence number")).transpose()?,
+            }))
+        })
+    }
+
+    fn rooms(&self) -> Result<Vec<RoomId>, StorageError> {
+        self.read(|conn| {
+            let rows = conn
+                .query_typed("SELECT room FROM rooms ORDER BY room", &[])
+                .map_err(backend)?;
+            rows.iter()
+                .map(|row| parse_stored(col::<&str>(row, 0)?, "room ID"))
+                .collect()
+        })
+    }
+
+    fn log_range(
+        &self,
+        room: &RoomId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StorageError> {
+        // Nothing is stored beyond a bigint.
+        let Ok(from_seq) = i64::try_from(from_seq) else {
+            return Ok(Vec::new());
+        };
+        self.read(|conn| {
+            let rows = conn
+            .query_typed(
+                "SELECT seq, entry FROM log WHERE room = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+                &[
+                    (&room.as_str(), Type::TEXT),
+                    (&from_seq, Type::INT8),
+                    (&limit_of(limit), Type::INT8),
+                ],
+            )
+            .map_err(backend)?;
+            rows.iter()
+                .map(|row| {
+                    Ok(LogEntry {
+                        seq: unsigned(col(row, 0)?, "sequence number")?,
+                        entry: col(row, 1)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError> {
+        self.submit(batch).wait()
+    }
+
+    fn submit(&self, batch: Batch) -> PendingCommit {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Write::Commit(batch), Reply::Commit(tx));
+        PendingCommit::queued(rx)
+    }
+
+    fn outbox_destinations(&self) -> Result<Vec<ServerName>, StorageError> {
+        self.read(|conn| {
+            // Skip from one destination to the next through the primary key instead of
+            // reading every entry.
+            let rows = conn
+                .query_typed(
+                    "WITH RECURSIVE d(dest) AS (
+                     (SELECT dest FROM outbox ORDER BY dest LIMIT 1)
+                     UNION ALL
+                     SELECT (SELECT o.dest FROM outbox o WHERE o.dest > d.dest
+                             ORDER BY o.dest LIMIT 1)
+                     FROM d WHERE d.dest IS NOT NULL
+                 )
+                 SELECT dest FROM d WHERE dest IS NOT NULL",
+                    &[],
+                )
+                .map_err(backend)?;
+            rows.iter()
+                .map(|row| parse_stored(col::<&str>(row, 0)?, "server name"))
+                .collect()
+        })
+    }
+
+    fn outbox_after(
+        &self,
+        dest: &ServerName,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StorageError> {
+        self.read(|conn| {
+            let rows = conn
+                .query_typed(
+                    "SELECT id, room, seq, message FROM outbox
+                 WHERE dest = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    &[
+                        (&dest.as_str(), Type::TEXT),
+                        (&bound(after), Type::INT8),
+                        (&limit_of(limit), Type::INT8),
+                    ],
+                )
+                .map_err(backend)?;
+            rows.iter()
+                .map(|row| {
+                    let seq: Option<i64> = col(row, 2)?;
+                    Ok(OutboxEntry {
+                        id: unsigned(col(row, 0)?, "outbox id")?,
+                        dest: dest.clone(),
+                        room: parse_stored(col::<&str>(row, 1)?, "room ID")?,
+                        seq: seq.map(|s| unsigned(s, "sequence number")).transpose()?,
+                        message: col(row, 3)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn outbox_ack(&self, dest: &ServerName, ids: &[u64]) -> Result<(), StorageError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Write::Ack(dest.clone(), ids.to_vec()), Reply::Ack(tx));
+        rx.blocking_recv().unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    fn publish_key_packages(
+        &self,
+        client: &ClientId,
+        packages: Vec<StoredKeyPackage>,
+    ) -> Result<(), StorageError> {
+        self.transaction(|txn| {
+            let registered = txn
+                .query_typed_opt(
+                    "SELECT 1 FROM clients WHERE client_id = $1",
+                    &[(&client.as_str(), Type::TEXT)],
+                )
+                .map_err(backend)?;
+            if registered.is_none() {
+                return Err(StorageError::UnknownClient(client.clone()));
+            }
+            let refs: Vec<&[u8]> = packages.iter().map(|p| p.hash_ref.as_slice()).collect();
+            let foreign = txn
+                .query_typed_opt(
+                    "SELECT 1 FROM key_packages WHERE hash_ref = ANY($1) AND client_id <> $2
+                     LIMIT 1",
+                    &[
+                        (&refs, Type::BYTEA_ARRAY),
+                        (&client.as_str(), Type::TEXT),
+                    ],
+                )
+                .map_err(backend)?;
+            if foreign.is_some() {
+                return Err(StorageError::Conflict(Conflict::KeyPackageRef));
+            }
+            for package in &packages {
+                let suite = i32::from(package.cipher_suite);
+                txn.execute_typed(
+                    "DELETE FROM key_packages WHERE hash_ref = $1",
+                    &[(&package.hash_ref.as_slice(), Type::BYTEA)],
+                )
+                .map_err(backend)?;
+                if package.last_resort {
+                    txn.execute_typed(
+                        "DELETE FROM key_packages
+                         WHERE client_id = $1 AND cipher_suite = $2 AND last_resort",
+                        &[(&client.as_str(), Type::TEXT), (&suite, Type::INT4)],
+                    )
+                    .map_err(backend)?;
+                }
+                let inserted = txn.execute_typed(
+                    "INSERT INTO key_packages (hash_ref, client_id, cipher_suite, last_resort, package)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        (&package.hash_ref.as_slice(), Type::BYTEA),
+                        (&client.as_str(), Type::TEXT),
+                        (&suite, Type::INT4),
+                        (&package.last_resort, Type::BOOL),
+                        (&package.bytes.as_slice(), Type::BYTEA),
+                    ],
+                );
+                match inserted {
+                    Ok(_) => {}
+                    // Another client published the same reference concurrently.
+                    Err(e) if unique_violation(&e) == Some(KEY_PACKAGE_REF_KEY) => {
+                        return Err(StorageError::Conflict(Conflict::KeyPackageRef));
+                    }
+                    Err(e) => return Err(backend(e)),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn claim_key_packages(
+        &self,
+        user: &UserId,
+        clients: &[ClientId],
+        cipher_suite: u16,
+    ) -> Result<Vec<(ClientId, Vec<u8>)>, StorageError> {
+        let suite = i32::from(cipher_suite);
+        self.transaction(|txn| {
+            let registered = clients_of(txn, user)?;
+            let candidates: Vec<ClientId> = if clients.is_empty() {
+                registered
+            } else {
+                let mut out: Vec<ClientId> = Vec::new();
+                for c in clients {
+                    if registered.contains(c) && !out.contains(c) {
+                        out.push(c.clone());
+                    }
+                }
+                out
+            };
+            let mut claimed = Vec::new();
+            for client in candidates {
+                // The first one-time package nobody else is claiming, taken in one
+                // statement; then the last-resort one, which stays.
+                let one_time = txn
+                    .query_typed_opt(
+                        "DELETE FROM key_packages WHERE hash_ref = (
+                             SELECT hash_ref FROM key_packages
+                             WHERE client_id = $1 AND cipher_suite = $2 AND NOT last_resort
+                             ORDER BY hash_ref LIMIT 1
+                             FOR UPDATE SKIP LOCKED
+                         )
+                         RETURNING package",
+                        &[(&client.as_str(), Type::TEXT), (&suite, Type::INT4)],
+                    )
+                    .map_err(backend)?;
+                let package = match one_time {
+                    Some(row) => Some(row),
+                    None => txn
+                        .query_typed_opt(
+                            "SELECT package FROM key_packages
+                             WHERE client_id = $1 AND cipher_suite = $2 AND last_resort",
+                            &[(&client.as_str(), Type::TEXT), (&suite, Type::INT4)],
+                        )
+                        .map_err(backend)?,
+                };
+                if let Some(row) = package {
+                    claimed.push((client, col(&row, 0)?));
+                }
+            }
+            Ok(claimed)
+        })
+    }
+
+    fn key_package_count(
+        &self,
+        client: &ClientId,
+        cipher_suite: u16,
+    ) -> Result<KeyPackageCount, StorageError> {
+        self.read(|conn| {
+            let row = conn
+            .query_typed_one(
+                "SELECT count(*) FILTER (WHERE NOT last_resort), count(*) FILTER (WHERE last_resort)
+                 FROM key_packages WHERE client_id = $1 AND cipher_suite = $2",
+                &[
+                    (&client.as_str(), Type::TEXT),
+                    (&i32::from(cipher_suite), Type::INT4),
+                ],
+            )
+            .map_err(backend)?;
+            let count = |idx| -> Result<usize, StorageError> {
+                let n: i64 = col(&row, idx)?;
+                usize::try_from(n).map_err(|_| StorageError::Corrupt(format!("count {n}")))
+            };
+            Ok(KeyPackageCount {
+                one_time: count(0)?,
+                last_resort: count(1)?,
+            })
+        })
+    }
+
+    fn put_user(&self, user: &UserRecord) -> Result<(), StorageError> {
+        let id = user.user_id.as_str();
+        let keys = user.directory_keys();
+        self.transaction(|txn| {
+            for (field, value) in keys.iter().filter(|(f, _)| f.is_unique()) {
+                let taken = txn
+                    .query_typed_opt(
+                        "SELECT 1 FROM directory WHERE field = $1 AND value = $2 AND user_id <> $3",
+                        &[
+                            (&i16::from(field.to_byte()), Type::INT2),
+                            (&value.as_str(), Type::TEXT),
+                            (&id, Type::TEXT),
+                        ],
+                    )
+                    .map_err(backend)?;
+                if taken.is_some() {
+                    return Err(StorageError::Conflict(Conflict::DirectoryTaken {
+                        field: *field,
+                    }));
+                }
+            }
+            txn.execute_typed(
+                "DELETE FROM directory WHERE user_id = $1",
+                &[(&id, Type::TEXT)],
+            )
+            .map_err(backend)?;
+            for (field, value) in &keys {
+                let inserted = txn.execute_typed(
+                    "INSERT INTO directory (field, value, user_id) VALUES ($1, $2, $3)",
+                    &[
+                        (&i16::from(field.to_byte()), Type::INT2),
+                        (&value.as_str(), Type::TEXT),
+                        (&id, Type::TEXT),
+                    ],
+                );
+                match inserted {
+                    Ok(_) => {}
+                    // Another user took the value concurrently.
+                    Err(e) if unique_violation(&e).is_some() => {
+                        return Err(StorageError::Conflict(Conflict::DirectoryTaken {
+                            field: *field,
+                        }));
+                    }
+                    Err(e) => return Err(backend(e)),
+                }
+            }
+            txn.execute_typed(
+                "INSERT INTO users (user_id, handle, email, phone, display_name)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (user_id) DO UPDATE SET handle = excluded.handle,
+                     email = excluded.email, phone = excluded.phone,
+                     display_name = excluded.display_name",
+                &[
+                    (&id, Type::TEXT),
+                    (&user.handle.as_deref(), Type::TEXT),
+                    (&user.email.as_deref(), Type::TEXT),
+                    (&user.phone.as_deref(), Type::TEXT),
+                    (&user.display_name.as_deref(), Type::TEXT),
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn user(&self, user: &UserId) -> Result<Option<UserRecord>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "SELECT handle, email, phone, display_name FROM users WHERE user_id = $1",
+                    &[(&user.as_str(), Type::TEXT)],
+                )
+                .map_err(backend)?;
+            row.map(|row| decode_user(user.clone(), &row)).transpose()
+        })
+    }
+
+    fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError> {
+        let value = field.normalize(value);
+        if value.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|conn| {
+            let rows = conn
+            .query_typed(
+                "SELECT user_id FROM directory WHERE field = $1 AND value = $2 ORDER BY user_id",
+                &[
+                    (&i16::from(field.to_byte()), Type::INT2),
+                    (&value.as_str(), Type::TEXT),
+                ],
+            )
+            .map_err(backend)?;
+            rows.iter()
+                .map(|row| parse_stored(col::<&str>(row, 0)?, "user ID"))
+                .collect()
+        })
+    }
+
+    fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        let user = client.client_id.user();
+        self.read(|conn| {
+            let written = conn.execute_typed(
+                "INSERT INTO clients (client_id, user_id, token_hash) VALUES ($1, $2, $3)
+             ON CONFLICT (client_id) DO UPDATE SET token_hash = excluded.token_hash",
+                &[
+                    (&client.client_id.as_str(), Type::TEXT),
+                    (&user.as_str(), Type::TEXT),
+                    (&client.token_hash.as_slice(), Type::BYTEA),
+                ],
+            );
+            match written {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_db_error()
+                        .is_some_and(|db| *db.code() == SqlState::FOREIGN_KEY_VIOLATION) =>
+                {
+                    Err(StorageError::UnknownUser(user.clone()))
+                }
+                Err(e) => Err(backend(e)),
+            }
+        })
+    }
+
+    fn client(&self, client: &ClientId) -> Result<Option<ClientRecord>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "SELECT token_hash FROM clients WHERE client_id = $1",
+                    &[(&client.as_str(), Type::TEXT)],
+                )
+                .map_err(backend)?;
+            let Some(row) = row else { return Ok(None) };
+            let hash: &[u8] = col(&row, 0)?;
+            let token_hash = <[u8; 32]>::try_from(hash).map_err(|_| {
+                StorageError::Corrupt(format!("token hash of {} bytes", hash.len()))
+            })?;
+            Ok(Some(ClientRecord {
+                client_id: client.clone(),
+                token_hash,
+            }))
+        })
+    }
+
+    fn clients_of(&self, user: &UserId) -> Result<Vec<ClientId>, StorageError> {
+        self.read(|conn| clients_of(&mut *conn, user))
+    }
+
+    fn inbox_read(
+        &self,
+        client: &ClientId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        self.read(|conn| {
+            let rows = conn
+                .query_typed(
+                    "SELECT cursor, message FROM inbox
+                 WHERE client = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
+                    &[
+                        (&client.as_str(), Type::TEXT),
+                        (&bound(after), Type::INT8),
+                        (&limit_of(limit), Type::INT8),
+                    ],
+                )
+                .map_err(backend)?;
+            rows.iter()
+                .map(|row| Ok((unsigned(col(row, 0)?, "inbox cursor")?, col(row, 1)?)))
+                .collect()
+        })
+    }
+
+    fn inbox_trim(&self, client: &ClientId, up_to: u64) -> Result<(), StorageError> {
+        self.read(|conn| {
+            conn.execute_typed(
+                "DELETE FROM inbox WHERE client = $1 AND cursor <= $2",
+                &[(&client.as_str(), Type::TEXT), (&bound(up_to), Type::INT8)],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+}
