@@ -452,6 +452,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Write `batch` atomically and durably; see [`Batch`] for the checks. On `Err`
     /// nothing was written.
+    ///
+    /// Rule HUB-STORE-1 (docs/protocol-coverage.md).
     fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError>;
 
     /// Queue `batch` for [`commit`](Storage::commit) and return at once; the returned
@@ -468,6 +470,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The oldest `limit` (at most [`MAX_READ_LIMIT`]) entries waiting for `dest`, in
     /// commit order (so in log order per room).
+    ///
+    /// Rule HUB-STORE-4 (docs/protocol-coverage.md).
     fn outbox_peek(
         &self,
         dest: &ServerName,
@@ -505,6 +509,8 @@ pub trait Storage: Send + Sync + 'static {
     /// ignored). A one-time package is preferred and removed; otherwise the last-resort one
     /// is returned and kept. Clients without a package are absent from the result, which
     /// follows the order of `clients` (or of client identifiers). Atomic.
+    ///
+    /// Rule HUB-STORE-5 (docs/protocol-coverage.md).
     fn claim_key_packages(
         &self,
         user: &UserId,
@@ -521,6 +527,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Create or replace a user and its directory entries, in one transaction. A unique
     /// value held by another user is a [`Conflict::DirectoryTaken`] and writes nothing.
+    ///
+    /// Rule HUB-STORE-6 (docs/protocol-coverage.md).
     fn put_user(&self, user: &UserRecord) -> Result<(), StorageError>;
 
     /// The stored user, if any.
@@ -542,6 +550,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Up to `limit` (at most [`MAX_READ_LIMIT`]) inbox entries of `client` with a cursor
     /// greater than `after`, in order, as `(cursor, message)`.
+    ///
+    /// Rule HUB-STORE-7 (docs/protocol-coverage.md).
     fn inbox_read(
         &self,
         client: &ClientId,
@@ -565,6 +575,8 @@ pub(crate) enum Plan {
 
 /// The checks of [`Batch`], shared by every backend so that they agree. `current` is the
 /// stored room's role and last sequence number.
+///
+/// Rules HUB-STORE-1, HUB-STORE-2, HUB-STORE-3 (docs/protocol-coverage.md).
 pub(crate) fn check_batch(
     current: Option<(RoomRole, Option<u64>)>,
     batch: &Batch,

@@ -245,6 +245,8 @@ impl RedbStorage {
     /// The whole file's integrity is checked on open, so a damaged file is refused with an
     /// error instead of being trusted; a file that is not a redb database, or a database of
     /// another schema version, is an error too.
+    ///
+    /// Rule HUB-STORE-8 (docs/protocol-coverage.md).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         let db = Builder::new()
             .set_check_integrity_on_open(true)
