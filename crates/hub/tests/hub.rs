@@ -16,3 +16,6 @@ mod peer_checks;
 
 #[path = "hub/directory.rs"]
 mod directory;
+
+#[path = "hub/redb_faults.rs"]
+mod redb_faults;

@@ -59,6 +59,11 @@ pub enum StorageError {
     /// The backend failed (I/O, a file that is not a database, a lock held elsewhere).
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// The backend cannot read or write now (an I/O error such as a full disk); the write
+    /// did not happen. Transient: the storage recovers by itself (redb reopens its file)
+    /// and the caller may try again later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// Stored data does not decode or breaks an invariant of this module.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
