@@ -7,6 +7,9 @@
 
 use std::process::{Command, ExitCode};
 
+#[cfg(test)]
+mod tidy;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {

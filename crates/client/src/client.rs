@@ -310,6 +310,8 @@ impl Client {
 
     /// Add `user` (the spec's "Alice adds Bob"): one commit with the join UserEvent, an Add
     /// for each claimed key package and the new room state; the Welcome rides along.
+    ///
+    /// Rule CL-ADD-1 (docs/protocol-coverage.md).
     pub async fn add(&mut self, room: &RoomId, user: &UserId) -> Result<u64, ClientError> {
         let epoch = self.in_group(room).await?;
         let claimed = self.api.claim_key_packages(room, user).await?;

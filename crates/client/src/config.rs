@@ -1,4 +1,5 @@
-//! `client.json`: who this client is and where its provider is.
+//! `client.json`: who this client is and where its provider is (rule CL-STATE-1, with
+//! `store.rs`; docs/protocol-coverage.md).
 
 use std::path::{Path, PathBuf};
 

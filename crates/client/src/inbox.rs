@@ -349,6 +349,7 @@ fn handshakes(
     })
 }
 
+/// Rule CL-WEL-1 (docs/protocol-coverage.md).
 fn join_from_welcomes(
     mls: &mut MlsClient,
     store: &mut Store,

@@ -1,5 +1,6 @@
-//! Message bodies with `mimi-content`: the builders for what `mimi` sends, the reader for
-//! what it shows, and the MIMI URIs of users and rooms that the message ID covers.
+//! Message bodies with `mimi-content` (rule CL-CONTENT-1, docs/protocol-coverage.md): the
+//! builders for what `mimi` sends, the reader for what it shows, and the MIMI URIs of users
+//! and rooms that the message ID covers.
 //!
 //! The content's sender and room URIs are checked against what MLS authenticated (the
 //! sender's client credential and the group): a message claiming another sender or room is

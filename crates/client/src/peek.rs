@@ -28,6 +28,8 @@ fn varint(bytes: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// The epoch of a PublicMessage or PrivateMessage (`None` for other or malformed input).
+///
+/// Rule CL-EPOCH-1 (docs/protocol-coverage.md).
 pub fn epoch_of(message: &[u8]) -> Option<u64> {
     let wire_format = u16_at(message, 2)?;
     if wire_format != WIRE_FORMAT_PUBLIC && wire_format != WIRE_FORMAT_PRIVATE {

@@ -26,6 +26,8 @@ pub fn user_event(target: UserId, change: ParticipationStateChange) -> UserEvent
 /// The room state after `me` makes `changes`, checked by every participation rule:
 /// `Room::from_room_state(current)`, `accept_all`, `to_room_state`. A refusal is
 /// [`ClientError::Rejected`] naming the rule, before anything is sent.
+///
+/// Rules CL-RS-1, CL-SIG-1 (docs/protocol-coverage.md).
 pub fn state_after(
     current: &RoomState,
     me: &UserId,
@@ -38,6 +40,8 @@ pub fn state_after(
 
 /// The group's clients whose users are not joined in `state` (they left, were kicked or
 /// banned), except those a received Remove proposal already removes.
+///
+/// Rule CL-LEAVE-1 (docs/protocol-coverage.md).
 pub fn departed_clients(
     state: &RoomState,
     members: &[(u32, ClientId)],
@@ -64,6 +68,8 @@ pub fn departed_clients(
 /// `hub_state` is the hub's current room state (which already includes the changes of
 /// proposals it accepted this epoch, committed by reference); `group_state` is the state
 /// in the group's context now.
+///
+/// Rules CL-ADD-1, CL-LEAVE-1 (docs/protocol-coverage.md).
 pub fn plan_commit(
     hub_state: &RoomState,
     group_state: &RoomState,

@@ -54,6 +54,7 @@ pub(crate) fn write_varint<W: Write>(
     Ok(written)
 }
 
+/// Rule CODEC-1 (docs/protocol-coverage.md).
 pub(crate) fn read_varint<R: Read>(reader: &mut R) -> Result<usize, tls_codec::Error> {
     let mut first = [0u8; 1];
     reader.read_exact(&mut first)?;
@@ -87,6 +88,8 @@ pub(crate) fn write_vl_bytes<W: Write>(
 
 /// Read a length-prefixed byte string of at most `max` bytes. The limit is checked before
 /// anything is allocated.
+///
+/// Rule CODEC-4 (docs/protocol-coverage.md).
 pub(crate) fn read_vl_bytes<R: Read>(
     reader: &mut R,
     max: usize,

@@ -3,6 +3,8 @@
 
 /// Define a TLS enumeration with fixed values. Every variant and its wire value is listed;
 /// `ALL` gives them in order (used by property tests).
+///
+/// Rule CODEC-3 (docs/protocol-coverage.md).
 macro_rules! wire_enum {
     (
         $(#[$doc:meta])*

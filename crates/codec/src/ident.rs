@@ -95,6 +95,7 @@ impl fmt::Display for IdentifierKind {
     }
 }
 
+/// Rule CODEC-5 (docs/protocol-coverage.md).
 fn check_len(kind: IdentifierKind, s: &str) -> Result<(), IdentifierError> {
     if s.len() > MAX_IDENTIFIER_LEN {
         return Err(IdentifierError::TooLong { kind, len: s.len() });

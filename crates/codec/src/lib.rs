@@ -62,6 +62,8 @@ pub trait Wire: Sized + tls_codec::Serialize + tls_codec::Deserialize {
     }
 
     /// Decode exactly: every byte must be consumed.
+    ///
+    /// Rules CODEC-6, CODEC-7 (docs/protocol-coverage.md).
     fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         if bytes.len() > limits::MAX_MESSAGE_LEN {
             return Err(CodecError::TooLong {

@@ -4,6 +4,8 @@
 
 /// Maximum length in bytes of a room ID, user ID, client ID or server name (spec: "MUST NOT
 /// exceed 255 characters"; identifiers are ASCII, so characters and bytes agree).
+///
+/// Rule CODEC-4 (docs/protocol-coverage.md).
 pub const MAX_IDENTIFIER_LEN: usize = 255;
 /// Maximum length of one DNS label of a server name (RFC 1123 / RFC 1035).
 pub const MAX_LABEL_LEN: usize = 63;

@@ -67,6 +67,8 @@ pub mod event_type {
 /// `opaque type<V>` holding the type string; `ds.*` bodies are `DSRequest`s whose
 /// `request_type` must match the event type.
 #[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Rules CODEC-3, CODEC-8 (docs/protocol-coverage.md).
 pub enum Event {
     /// `m.room.user`: an MLSMessage carrying a UserEvent proposal.
     RoomUser(MlsBytes),
@@ -571,6 +573,7 @@ impl Serialize for MimiMessage {
 }
 
 impl Deserialize for MimiMessage {
+    /// Rule CODEC-2 (docs/protocol-coverage.md): the protocol version is read first.
     fn tls_deserialize<R: Read>(r: &mut R) -> Result<Self, tls_codec::Error> {
         let version = u16::tls_deserialize(r)?;
         match ProtocolVersion::from_wire(version) {

@@ -44,6 +44,8 @@ const RECORD_SIGNATURE_KEY: &str = "signature_public_key";
 /// Handshakes are PublicMessages (so the hub's public view of the group can validate every
 /// commit and proposal) and only PublicMessage handshakes are accepted; application
 /// messages are always PrivateMessages.
+///
+/// Rule E2E-WF-1 (docs/protocol-coverage.md).
 const WIRE_FORMAT_POLICY: WireFormatPolicy = PURE_PLAINTEXT_WIRE_FORMAT_POLICY;
 
 struct Provider {
@@ -240,6 +242,8 @@ pub fn parse_key_package(bytes: &[u8]) -> Result<KeyPackage, E2eError> {
 }
 
 /// The RoomState in a group context's extensions.
+///
+/// Rule E2E-GRP-1 (docs/protocol-coverage.md).
 pub fn room_state_of(extensions: &Extensions<GroupContext>) -> Result<RoomState, E2eError> {
     mimi_mls_binding::room_state_of(extensions).map_err(|_| E2eError::NoRoomState)
 }
@@ -284,6 +288,8 @@ fn members_of(group: &MlsGroup) -> Vec<(u32, ClientId)> {
 }
 
 /// Map openmls's commit-building errors: capability failures are a typed refusal.
+///
+/// Rule E2E-GRP-3 (docs/protocol-coverage.md).
 fn commit_error(e: CreateCommitError) -> E2eError {
     match e {
         CreateCommitError::ProposalValidationError(
@@ -318,6 +324,8 @@ impl MlsClient {
     /// Open the client stored under the directory `path`, creating it (a new signature key
     /// pair and credential for `client_id`) if the directory holds none. Refuses a store
     /// that belongs to another client ([`E2eError::ClientMismatch`]).
+    ///
+    /// Rule E2E-STORE-1 (docs/protocol-coverage.md).
     pub fn open(path: &Path, client_id: ClientId) -> Result<Self, E2eError> {
         std::fs::create_dir_all(path)?;
         let storage = RedbStorage::open(&path.join(DB_FILE))?;
@@ -414,6 +422,8 @@ impl MlsClient {
     /// A new key package (an MLSMessage) advertising the MIMI capabilities. Its private
     /// keys stay in storage until a Welcome consumes them; a `last_resort` one is kept
     /// after use and may be used by several rooms.
+    ///
+    /// Rule E2E-KP-1 (docs/protocol-coverage.md).
     pub fn key_package(&mut self, last_resort: bool) -> Result<Vec<u8>, E2eError> {
         let mut builder = KeyPackage::builder().leaf_node_capabilities(mimi_capabilities());
         if last_resort {
@@ -442,6 +452,8 @@ impl MlsClient {
 
     /// Create the MLS group of a new room: group ID = room ID, the RoomState, the hub as
     /// external sender and the MIMI required capabilities in the group context.
+    ///
+    /// Rules E2E-GRP-1, E2E-GRP-2 (docs/protocol-coverage.md).
     pub fn create_room(
         &mut self,
         room_state: &RoomState,
@@ -570,6 +582,8 @@ impl MlsClient {
     /// member (or the hub's next commit) commits it. This is RFC 9420's Remove of the own
     /// leaf (openmls `leave_group`), which every MLS implementation and the hub's public
     /// group understand, rather than the extensions draft's SelfRemove.
+    ///
+    /// Rule E2E-REM-2 (docs/protocol-coverage.md).
     pub fn self_remove_proposal(&mut self, room: &RoomId) -> Result<Vec<u8>, E2eError> {
         Ok(self.self_remove_proposal_with_ref(room)?.message)
     }
@@ -615,6 +629,8 @@ impl MlsClient {
     /// When the room state or the external senders change, the commit carries a
     /// GroupContextExtensions proposal with the whole new list: RoomState, external_senders
     /// and required_capabilities.
+    ///
+    /// Rules E2E-GRP-4, E2E-COMMIT-1, E2E-COMMIT-2, E2E-REM-1 (docs/protocol-coverage.md).
     pub fn commit(&mut self, room: &RoomId, plan: CommitPlan) -> Result<CommitRequest, E2eError> {
         let CommitPlan {
             user_events,
@@ -748,6 +764,8 @@ impl MlsClient {
 
     /// Process an incoming MLSMessage of the room: decrypt an application message, store a
     /// proposal for the next commit, or verify and merge a commit.
+    ///
+    /// Rules E2E-GRP-2, E2E-COMMIT-1 (docs/protocol-coverage.md).
     pub fn process(&mut self, room: &RoomId, message: &[u8]) -> Result<Processed, E2eError> {
         let protocol = MlsMessageIn::tls_deserialize_exact(message)
             .map_err(E2eError::malformed(MlsObject::ProtocolMessage))?
@@ -847,6 +865,8 @@ impl MlsClient {
 
     /// Join a room from a Welcome (an MLSMessage); the ratchet tree comes from its
     /// extension. Returns the room.
+    ///
+    /// Rule E2E-JOIN-1 (docs/protocol-coverage.md).
     pub fn join_from_welcome(&mut self, welcome: &[u8]) -> Result<RoomId, E2eError> {
         let welcome = match parse_message(welcome, MlsObject::Welcome)? {
             MlsMessageBodyIn::Welcome(w) => w,
@@ -954,6 +974,7 @@ impl MlsClient {
     }
 }
 
+/// Rule E2E-REM-1 (docs/protocol-coverage.md).
 fn process_error(e: ProcessMessageError<crate::storage::StorageError>) -> E2eError {
     match e {
         ProcessMessageError::GroupStateError(MlsGroupStateError::UseAfterEviction) => {

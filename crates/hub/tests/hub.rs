@@ -31,3 +31,6 @@ mod client_api;
 
 #[path = "hub/postgres_provider.rs"]
 mod postgres_provider;
+
+#[path = "hub/redb_faults.rs"]
+mod redb_faults;

@@ -67,6 +67,11 @@ pub enum StorageError {
     /// The backend failed (I/O, a file that is not a database, a lock held elsewhere).
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// The backend cannot read or write now (an I/O error such as a full disk); the write
+    /// did not happen. Transient: the storage recovers by itself (redb reopens its file)
+    /// and the caller may try again later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// Stored data does not decode or breaks an invariant of this module.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -460,6 +465,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Write `batch` atomically and durably; see [`Batch`] for the checks. On `Err`
     /// nothing was written.
+    ///
+    /// Rule HUB-STORE-1 (docs/protocol-coverage.md).
     fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError>;
 
     /// Queue `batch` for [`commit`](Storage::commit) and return at once; the returned
@@ -476,6 +483,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The oldest `limit` (at most [`MAX_READ_LIMIT`]) entries waiting for `dest`, in
     /// commit order (so in log order per room).
+    ///
+    /// Rule HUB-STORE-4 (docs/protocol-coverage.md).
     fn outbox_peek(
         &self,
         dest: &ServerName,
@@ -513,6 +522,8 @@ pub trait Storage: Send + Sync + 'static {
     /// ignored). A one-time package is preferred and removed; otherwise the last-resort one
     /// is returned and kept. Clients without a package are absent from the result, which
     /// follows the order of `clients` (or of client identifiers). Atomic.
+    ///
+    /// Rule HUB-STORE-5 (docs/protocol-coverage.md).
     fn claim_key_packages(
         &self,
         user: &UserId,
@@ -529,6 +540,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Create or replace a user and its directory entries, in one transaction. A unique
     /// value held by another user is a [`Conflict::DirectoryTaken`] and writes nothing.
+    ///
+    /// Rule HUB-STORE-6 (docs/protocol-coverage.md).
     fn put_user(&self, user: &UserRecord) -> Result<(), StorageError>;
 
     /// The stored user, if any.
@@ -550,6 +563,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Up to `limit` (at most [`MAX_READ_LIMIT`]) inbox entries of `client` with a cursor
     /// greater than `after`, in order, as `(cursor, message)`.
+    ///
+    /// Rule HUB-STORE-7 (docs/protocol-coverage.md).
     fn inbox_read(
         &self,
         client: &ClientId,
@@ -573,6 +588,8 @@ pub(crate) enum Plan {
 
 /// The checks of [`Batch`], shared by every backend so that they agree. `current` is the
 /// stored room's role and last sequence number.
+///
+/// Rules HUB-STORE-1, HUB-STORE-2, HUB-STORE-3 (docs/protocol-coverage.md).
 pub(crate) fn check_batch(
     current: Option<(RoomRole, Option<u64>)>,
     batch: &Batch,

@@ -95,12 +95,69 @@ const CLIENTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("clients")
 
 const NO_BYTES: &[u8] = &[];
 
+/// Opens the database (with the schema checked): how [`Reopening`] gets a fresh handle.
+type Opener = Box<dyn Fn() -> Result<Database, StorageError> + Send + Sync>;
+
+/// The open database, reopened after an I/O error (rule HUB-STORE-9,
+/// docs/protocol-coverage.md).
+///
+/// redb refuses every write after an I/O error during a commit (a full disk, say) until
+/// the database is closed and opened again ("Previous I/O error occurred"), although what
+/// it committed before is intact on disk. So the handle that failed is dropped, and the
+/// next operation opens the file again: a full disk that was freed needs no restart. The
+/// failed write was not committed and its caller was told so (`Unavailable`); nothing
+/// acknowledged is lost. While a reader or the writer thread still holds the old handle,
+/// the file stays locked and reopening answers `Unavailable` again, until it is released.
+struct Reopening {
+    open: Opener,
+    current: std::sync::RwLock<Option<Arc<Database>>>,
+}
+
+impl Reopening {
+    /// The open database, opening it again if the last one failed.
+    fn get(&self) -> Result<Arc<Database>, StorageError> {
+        if let Some(db) = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Ok(Arc::clone(db));
+        }
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = current.as_ref() {
+            return Ok(Arc::clone(db));
+        }
+        let db = Arc::new((self.open)().map_err(|e| match e {
+            StorageError::Backend(why) => {
+                StorageError::Unavailable(format!("reopening the database: {why}"))
+            }
+            other => other,
+        })?);
+        tracing::warn!("storage: the database was reopened after an I/O error");
+        *current = Some(Arc::clone(&db));
+        Ok(db)
+    }
+
+    /// Note the outcome of an operation on `db`: after an I/O error, drop the handle so
+    /// that the next operation reopens the file.
+    fn note<T>(&self, db: &Arc<Database>, result: &Result<T, StorageError>) {
+        if let Err(StorageError::Unavailable(why)) = result {
+            let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, db)) {
+                tracing::error!(error = %why, "storage: I/O error; the database will be reopened");
+                *current = None;
+            }
+        }
+    }
+}
+
 /// The most writes the writer thread commits in one transaction.
 pub const GROUP_COMMIT_MAX: usize = 512;
 
 /// Storage in one redb file. Cloning is not offered: share it behind an `Arc`.
 pub struct RedbStorage {
-    db: Arc<Database>,
+    db: Arc<Reopening>,
     /// The group-commit writer's queue (`None` only while dropping). It is not bounded
     /// here: every caller waits for its own write's answer, so what bounds the callers
     /// (the servers' connection limits) bounds the queue.
@@ -178,6 +235,10 @@ impl std::fmt::Debug for RedbStorage {
 fn backend(e: impl Into<::redb::Error>) -> StorageError {
     match e.into() {
         ::redb::Error::Corrupted(what) => StorageError::Corrupt(what),
+        // A failed disk write (ENOSPC, EIO) and every write after it until reopened.
+        e @ (::redb::Error::Io(_) | ::redb::Error::PreviousIo) => {
+            StorageError::Unavailable(e.to_string())
+        }
         other => StorageError::Backend(other.to_string()),
     }
 }
@@ -245,58 +306,66 @@ impl RedbStorage {
     /// The whole file's integrity is checked on open, so a damaged file is refused with an
     /// error instead of being trusted; a file that is not a redb database, or a database of
     /// another schema version, is an error too.
+    ///
+    /// Rule HUB-STORE-8 (docs/protocol-coverage.md).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
-        let db = Builder::new()
-            .set_check_integrity_on_open(true)
-            .create(path)
-            .bk()?;
-        let db = Arc::new(db);
+        let path = path.as_ref().to_path_buf();
+        Self::open_with(Box::new(move || {
+            Builder::new()
+                .set_check_integrity_on_open(true)
+                .create(&path)
+                .bk()
+        }))
+    }
+
+    /// Open a database kept by a redb [`StorageBackend`](::redb::StorageBackend) that
+    /// `backend` makes (called again each time the database is reopened after an I/O
+    /// error): for storage other than a plain file, and for tests that inject disk faults.
+    pub fn open_with_backend<B: ::redb::StorageBackend>(
+        backend: impl Fn() -> Result<B, StorageError> + Send + Sync + 'static,
+    ) -> Result<Self, StorageError> {
+        Self::open_with(Box::new(move || {
+            Builder::new()
+                .set_check_integrity_on_open(true)
+                .create_with_backend(backend()?)
+                .bk()
+        }))
+    }
+
+    fn open_with(open: Opener) -> Result<Self, StorageError> {
+        let open: Opener = Box::new(move || {
+            let db = open()?;
+            prepare(&db)?;
+            Ok(db)
+        });
+        // At start an I/O error is no passing fault but a file that cannot be used (not a
+        // database, unreadable): the caller refuses to start.
+        let first = Arc::new(open().map_err(|e| match e {
+            StorageError::Unavailable(why) => StorageError::Backend(why),
+            other => other,
+        })?);
+        let db = Arc::new(Reopening {
+            open,
+            current: std::sync::RwLock::new(Some(first)),
+        });
         let (writes, queue) = channel();
         let writer_db = Arc::clone(&db);
         let writer = std::thread::Builder::new()
             .name("redb-group-commit".into())
             .spawn(move || group_writer(&writer_db, &queue))
             .map_err(|e| StorageError::Backend(format!("cannot start the writer thread: {e}")))?;
-        let storage = RedbStorage {
+        Ok(RedbStorage {
             db,
             writes: Some(writes),
             writer: Some(writer),
-        };
-        write_txn(&storage.db, |txn| {
-            // Create every table, so that reads never meet a missing one.
-            txn.open_table(ROOMS).bk()?;
-            txn.open_table(GROUPS).bk()?;
-            txn.open_table(LOG).bk()?;
-            txn.open_table(OUTBOX).bk()?;
-            txn.open_table(INBOX).bk()?;
-            txn.open_table(KEY_PACKAGES).bk()?;
-            txn.open_table(KEY_PACKAGE_REFS).bk()?;
-            txn.open_table(USERS).bk()?;
-            txn.open_multimap_table(DIRECTORY).bk()?;
-            txn.open_table(CLIENTS).bk()?;
-            let mut meta = txn.open_table(META).bk()?;
-            let version = meta.get(META_SCHEMA).bk()?.map(|g| g.value());
-            match version {
-                Some(SCHEMA_VERSION) => Ok(Finish::Abort(())),
-                Some(1) => {
-                    move_groups_out_of_rooms(txn)?;
-                    meta.insert(META_SCHEMA, SCHEMA_VERSION).bk()?;
-                    Ok(Finish::Commit(()))
-                }
-                Some(other) => Err(StorageError::Corrupt(format!(
-                    "schema version {other}; this build reads version {SCHEMA_VERSION}"
-                ))),
-                None => {
-                    meta.insert(META_SCHEMA, SCHEMA_VERSION).bk()?;
-                    Ok(Finish::Commit(()))
-                }
-            }
-        })?;
-        Ok(storage)
+        })
     }
 
     fn read(&self) -> Result<ReadTransaction, StorageError> {
-        self.db.begin_read().bk()
+        let db = self.db.get()?;
+        let txn = db.begin_read().bk();
+        self.db.note(&db, &txn);
+        txn
     }
 
     /// Run `f` in one write transaction of its own, committed durably if it says so,
@@ -305,7 +374,10 @@ impl RedbStorage {
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<Finish<T>, StorageError>,
     ) -> Result<T, StorageError> {
-        write_txn(&self.db, f)
+        let db = self.db.get()?;
+        let result = write_txn(&db, f);
+        self.db.note(&db, &result);
+        result
     }
 
     /// Hand `write` to the group-commit writer; if it has stopped, answer `reply` with
@@ -320,6 +392,40 @@ impl RedbStorage {
             q.reply.send(Err(writer_gone()));
         }
     }
+}
+
+/// Create every table (so that reads never meet a missing one) and check the schema
+/// version, upgrading a version 1 file.
+fn prepare(db: &Database) -> Result<(), StorageError> {
+    write_txn(db, |txn| {
+        txn.open_table(ROOMS).bk()?;
+        txn.open_table(GROUPS).bk()?;
+        txn.open_table(LOG).bk()?;
+        txn.open_table(OUTBOX).bk()?;
+        txn.open_table(INBOX).bk()?;
+        txn.open_table(KEY_PACKAGES).bk()?;
+        txn.open_table(KEY_PACKAGE_REFS).bk()?;
+        txn.open_table(USERS).bk()?;
+        txn.open_multimap_table(DIRECTORY).bk()?;
+        txn.open_table(CLIENTS).bk()?;
+        let mut meta = txn.open_table(META).bk()?;
+        let version = meta.get(META_SCHEMA).bk()?.map(|g| g.value());
+        match version {
+            Some(SCHEMA_VERSION) => Ok(Finish::Abort(())),
+            Some(1) => {
+                move_groups_out_of_rooms(txn)?;
+                meta.insert(META_SCHEMA, SCHEMA_VERSION).bk()?;
+                Ok(Finish::Commit(()))
+            }
+            Some(other) => Err(StorageError::Corrupt(format!(
+                "schema version {other}; this build reads version {SCHEMA_VERSION}"
+            ))),
+            None => {
+                meta.insert(META_SCHEMA, SCHEMA_VERSION).bk()?;
+                Ok(Finish::Commit(()))
+            }
+        }
+    })
 }
 
 /// Run `f` in one write transaction, committed durably if it says so, aborted if it fails
@@ -350,7 +456,7 @@ fn write_txn<T>(
 
 /// The group-commit writer: until the queue closes, take every waiting write, commit them
 /// together and answer each.
-fn group_writer(db: &Database, queue: &Receiver<Queued>) {
+fn group_writer(db: &Reopening, queue: &Receiver<Queued>) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < GROUP_COMMIT_MAX {
@@ -361,7 +467,16 @@ fn group_writer(db: &Database, queue: &Receiver<Queued>) {
         }
         let (writes, replies): (Vec<Write>, Vec<Reply>) =
             group.into_iter().map(|q| (q.write, q.reply)).unzip();
-        let results = commit_group(db, writes);
+        let results = match db.get() {
+            Ok(handle) => {
+                let results = commit_group(&handle, writes);
+                for result in &results {
+                    db.note(&handle, result);
+                }
+                results
+            }
+            Err(e) => writes.iter().map(|_| Err(e.clone())).collect(),
+        };
         for (reply, result) in replies.into_iter().zip(results) {
             reply.send(result);
         }
