@@ -251,12 +251,24 @@ fn defined(name: &str, files: &[(PathBuf, String)]) -> bool {
     })
 }
 
+/// Whether a file or a function of the project has a name starting with `prefix`.
+fn globbed(prefix: &str, files: &[(PathBuf, String)]) -> bool {
+    files.iter().any(|(path, text)| {
+        path.file_stem()
+            .is_some_and(|s| s.to_string_lossy().starts_with(prefix))
+            || text.contains(&format!("fn {prefix}"))
+    })
+}
+
 /// The name a backticked token of the coverage table refers to, or `None` for tokens that
 /// are not names (paths, commands, literal values, prose in code font).
 fn reference(token: &str) -> Option<Reference> {
     let token = token.trim();
     if token.ends_with(".rs") || token.ends_with(".toml") || token.ends_with(".md") {
         return Some(Reference::File(token.to_owned()));
+    }
+    if let Some(prefix) = token.strip_suffix('*').filter(|p| p.ends_with('_')) {
+        return Some(Reference::Glob(prefix.to_owned()));
     }
     let named = token.contains("::") || token.contains('_');
     let token = token
@@ -284,6 +296,8 @@ fn reference(token: &str) -> Option<Reference> {
 enum Reference {
     File(String),
     Item(String),
+    /// `prefix_*`: some file or item whose name starts with the prefix.
+    Glob(String),
 }
 
 #[test]
@@ -315,6 +329,9 @@ fn protocol_coverage_names_only_what_exists() {
                     Some(Reference::Item(name)) if !defined(&name, &files) => {
                         problems.push(format!("{id}: `{token}` is defined nowhere"));
                     }
+                    Some(Reference::Glob(prefix)) if !globbed(&prefix, &files) => {
+                        problems.push(format!("{id}: nothing is named `{token}`"));
+                    }
                     _ => {}
                 }
             }
@@ -340,6 +357,9 @@ fn the_checks_catch_what_they_claim_to() {
     assert!(!defined("gone_name", &files));
     assert!(matches!(reference("a::b_c"), Some(Reference::Item(n)) if n == "b_c"));
     assert!(matches!(reference("props::*"), Some(Reference::Item(n)) if n == "props"));
+    assert!(matches!(reference("v06_decode_*"), Some(Reference::Glob(p)) if p == "v06_decode_"));
+    assert!(globbed("real_", &files));
+    assert!(!globbed("unreal_", &files));
     assert!(reference("ring").is_none());
     assert!(reference("GET /v1/inbox").is_none());
     assert!(matches!(reference("server.rs"), Some(Reference::File(_))));

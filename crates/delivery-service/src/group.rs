@@ -717,6 +717,8 @@ impl HubGroup {
     }
 
     /// Encode the whole state for storage.
+    ///
+    /// Rule DS-STORE-1 (docs/protocol-coverage.md).
     pub fn to_bytes(&self) -> Result<Vec<u8>, DsError> {
         let values = self
             .storage

@@ -276,6 +276,8 @@ fn apply(group: &mut HubGroup, staged: Staged) -> Result<(), DsError> {
 /// messages (proposals and commits) to stay in step — a departed user's clients included,
 /// which learn from the commit that removes them that they are out — so these go to the
 /// members' servers as well as to the participating ones.
+///
+/// Rule DS-FAN-1 (docs/protocol-coverage.md).
 fn member_servers(group: &HubGroup) -> BTreeSet<ServerName> {
     group
         .members()
@@ -720,6 +722,8 @@ impl FollowerRoom {
     }
 
     /// Verify and apply the next event from the hub. Atomic: on error nothing changes.
+    ///
+    /// Rule DS-FOL-1 (docs/protocol-coverage.md).
     pub fn receive(
         &mut self,
         sender: &Sender,

@@ -76,6 +76,8 @@ impl Accounts {
     }
 
     /// Authenticate a bearer token (`<client id>.<secret>`).
+    ///
+    /// Rule HUB-API-1 (docs/protocol-coverage.md).
     pub async fn authenticate(&self, token: &str) -> Result<ClientId, ApiError> {
         let (id, secret) = token.rsplit_once('.').ok_or(ApiError::Unauthorized)?;
         let client: ClientId = id.parse().map_err(|_| ApiError::Unauthorized)?;
@@ -199,6 +201,8 @@ impl Accounts {
 
     /// Answer `ds.fetch_key_packages` for one of this server's users (DS-KP-2): claim one
     /// key package per client.
+    ///
+    /// Rule HUB-KP-1 (docs/protocol-coverage.md).
     pub async fn key_packages_for(
         &self,
         request: KeyPackagesRequest,
@@ -254,6 +258,8 @@ impl Accounts {
 
     /// Claim key packages of `user`'s clients for use in `room` (locally, or at the user's
     /// server with `ds.fetch_key_packages`).
+    ///
+    /// Rule HUB-KP-1 (docs/protocol-coverage.md).
     pub async fn claim_key_packages(
         &self,
         requester: &ClientId,
@@ -307,6 +313,8 @@ impl Accounts {
     }
 
     /// Identifier discovery at `domain` (this server, or a peer over MIMI).
+    ///
+    /// Rule HUB-DISC-1 (docs/protocol-coverage.md).
     pub async fn discover(
         &self,
         domain: &ServerName,

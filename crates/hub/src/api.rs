@@ -108,6 +108,7 @@ fn api_error(e: ApiError) -> Error {
 
 #[async_trait]
 impl HttpService for ClientApi {
+    /// Rule HUB-API-2 (docs/protocol-coverage.md).
     fn check_head(&self, head: &hyper::http::request::Parts) -> Option<Response<Bytes>> {
         let endpoint = match find(&head.method, head.uri.path()) {
             Ok(endpoint) => endpoint,

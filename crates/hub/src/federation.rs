@@ -53,11 +53,10 @@ fn route(own: &ServerName, peer: &ServerName, message: &MimiMessage) -> Result<R
         MessageBody::Event(_) => {
             mimi_transport::check_sender(peer, message, &hub).map(|()| Route::Hub)
         }
-        MessageBody::Fanout(_) if *peer != hub => Err(err(
-            ErrorCode::NotHub,
-            format!("fully-formed events of {room} come from its hub {hub}, not {peer}"),
-        )),
-        MessageBody::Fanout(_) => Ok(Route::Follower),
+        // Fully-formed events of a room come from its hub only (TR-ROUTE-1).
+        MessageBody::Fanout(_) => {
+            mimi_transport::check_follower_source(own, &hub, peer).map(|()| Route::Follower)
+        }
         MessageBody::Response(_) => Err(err(
             ErrorCode::UnsupportedEvent,
             "a response is not sent to /send",

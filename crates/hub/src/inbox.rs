@@ -57,6 +57,8 @@ impl Inbox {
     /// A client's inbox after `after`, waiting up to `wait` for the first item if there is
     /// none yet (long polling: the client learns of a new item as soon as it is durable,
     /// without asking again and again).
+    ///
+    /// Rule HUB-API-1 (docs/protocol-coverage.md).
     pub async fn wait(
         &self,
         client: &ClientId,

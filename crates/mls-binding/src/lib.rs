@@ -72,6 +72,8 @@ pub enum RoomStateError {
 }
 
 /// The client a credential names: a BasicCredential whose identity is a valid client ID.
+///
+/// Rule E2E-ID-1 (docs/protocol-coverage.md).
 pub fn client_id_from_credential(credential: &Credential) -> Result<ClientId, CredentialError> {
     let basic =
         BasicCredential::try_from(credential.clone()).map_err(|_| CredentialError::NotBasic)?;

@@ -162,6 +162,7 @@ pub async fn serve_connections<M, S>(
     }
 }
 
+/// Rule TR-TIME-1 (docs/protocol-coverage.md).
 async fn serve_connection<M, S>(
     tcp: tokio::net::TcpStream,
     remote: SocketAddr,
@@ -232,6 +233,8 @@ pub enum BodyRefusal {
 }
 
 /// Read a request body within `max` bytes and `timeout`.
+///
+/// Rules TR-BODY-2, HUB-LIMIT-1 (docs/protocol-coverage.md).
 pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Incoming,
@@ -299,6 +302,8 @@ impl HttpConfig {
 /// head goes to [`HttpService::check_head`], its body is read within
 /// [`HttpConfig::max_body`] and [`HttpConfig::body_timeout`] (else
 /// [`HttpService::refuse`] answers), then [`HttpService::call`] answers.
+///
+/// Rule HUB-API-2 (docs/protocol-coverage.md).
 pub async fn serve_http(
     listener: TcpListener,
     config: HttpConfig,

@@ -14,6 +14,8 @@ pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(10);
 
 /// When and how often to retry an operation that failed with a network error or timeout.
+///
+/// Rule TR-RETRY-1 (docs/protocol-coverage.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first included; at least 1 is always made.

@@ -153,6 +153,8 @@ struct Raw {
 impl MimiClient {
     /// A client that finds servers through `resolver`. Must be created inside a Tokio
     /// runtime's context to be used.
+    ///
+    /// Rule TR-POOL-1 (docs/protocol-coverage.md).
     pub fn new(config: ClientConfig, resolver: Arc<dyn Resolver>) -> Self {
         let connector = Connector {
             resolver,
@@ -189,6 +191,8 @@ impl MimiClient {
     }
 
     /// `POST /check-invite` to `server`.
+    ///
+    /// Rule TR-CHECK-1 (docs/protocol-coverage.md).
     pub async fn check_invite(
         &self,
         server: &ServerName,
@@ -223,6 +227,8 @@ impl MimiClient {
     }
 
     /// `GET /.well-known/mimi/domain` on `server`: the FQDN that serves its MIMI endpoints.
+    ///
+    /// Rule TR-WK-2 (docs/protocol-coverage.md).
     pub async fn well_known(&self, server: &ServerName) -> Result<ServerName, TransportError> {
         let (raw, _) = self
             .call(
@@ -273,6 +279,7 @@ impl MimiClient {
         }
     }
 
+    /// Rule TR-RETRY-1 (docs/protocol-coverage.md).
     async fn attempts(
         &self,
         method: &Method,
@@ -435,6 +442,8 @@ enum ConnectError {
 }
 
 /// Opens TLS connections to server names through a resolver (the pool's connector).
+///
+/// Rule TR-MTLS-3 (docs/protocol-coverage.md).
 #[derive(Clone)]
 struct Connector {
     resolver: Arc<dyn Resolver>,

@@ -1,5 +1,6 @@
-//! An I/O wrapper that bounds how long a write may stay blocked, so that a peer that stops
-//! reading cannot hold a connection (and its task) forever.
+//! An I/O wrapper (rule TR-TIME-1, docs/protocol-coverage.md) that bounds how long a write
+//! may stay blocked, so that a peer that stops reading cannot hold a connection (and its
+//! task) forever.
 
 use std::future::Future;
 use std::io;

@@ -163,6 +163,8 @@ impl Resolver for DnsResolver {
 ///
 /// The origin (`{server}` itself) is found by `origin`, which is a [`DnsResolver`] on port
 /// 443 in deployments; discovered FQDNs are cached for a TTL.
+///
+/// Rule TR-WK-2 (docs/protocol-coverage.md).
 pub struct WellKnownResolver {
     client: MimiClient,
     port: u16,

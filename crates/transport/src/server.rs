@@ -190,6 +190,8 @@ pub enum RouteError {
 }
 
 /// Match a method and path to an endpoint (pure).
+///
+/// Rules TR-IDENT-1, TR-HTTP-1 (docs/protocol-coverage.md).
 pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
     let (route, allowed) = match path {
         WELL_KNOWN_PATH => (Route::WellKnown, Method::GET),
@@ -253,6 +255,8 @@ struct Context {
 /// On shutdown the listener is closed at once, idle connections are closed, and requests in
 /// flight get [`ServerConfig::shutdown_grace`] to finish before their connections are
 /// dropped. Returns when every connection is gone.
+///
+/// Rule TR-SHUT-1 (docs/protocol-coverage.md).
 pub async fn serve(
     listener: TcpListener,
     config: ServerConfig,
@@ -314,6 +318,8 @@ fn message(status: StatusCode, message: &MimiMessage) -> Response<Body> {
 /// A body that does not decode: the code is `CodecError::error_code` and the status that
 /// code's `http_status` (400, or 413 for a field over its limit), as `docs/wire-format.md`
 /// §7 lays down.
+///
+/// Rules TR-BODY-3, HUB-LIMIT-1 (docs/protocol-coverage.md).
 fn malformed(e: &CodecError) -> Response<Body> {
     let code = e.error_code();
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -322,6 +328,8 @@ fn malformed(e: &CodecError) -> Response<Body> {
 
 /// Whether a request's `Content-Type` is acceptable: absent, or `application/octet-stream`
 /// with any parameters.
+///
+/// Rule TR-BODY-1 (docs/protocol-coverage.md).
 fn content_type_ok(value: Option<&HeaderValue>) -> bool {
     let Some(value) = value else { return true };
     let Ok(value) = value.to_str() else {
@@ -331,6 +339,7 @@ fn content_type_ok(value: Option<&HeaderValue>) -> bool {
     essence.eq_ignore_ascii_case(OCTET_STREAM)
 }
 
+/// Rules TR-SEND-1, TR-CHECK-1, TR-IDENT-1, TR-WK-1, HUB-TLS-1 (docs/protocol-coverage.md).
 async fn handle(
     request: Request<Incoming>,
     context: &Context,

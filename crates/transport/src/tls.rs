@@ -145,6 +145,8 @@ fn root_store(roots: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsCon
 /// certificate at all (so that `GET /.well-known/mimi/domain` works without one); the
 /// server then refuses every other endpoint on that connection with `403` (see
 /// `docs/spec-decisions.md`).
+///
+/// Rules TR-MTLS-1, TR-MTLS-2, HUB-TLS-1 (docs/protocol-coverage.md).
 pub fn server_config(
     identity: Identity,
     client_roots: &[CertificateDer<'static>],
@@ -167,6 +169,8 @@ pub fn server_config(
 /// A rustls server configuration that requests no client certificate (server
 /// authentication only), for a service whose clients authenticate otherwise (a provider's
 /// client API, with bearer tokens).
+///
+/// Rule HUB-API-2 (docs/protocol-coverage.md).
 pub fn server_config_without_client_auth(
     identity: Identity,
 ) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
@@ -181,6 +185,8 @@ pub fn server_config_without_client_auth(
 /// A rustls client configuration: servers are verified against `roots` (and their name
 /// against the target's server name); `identity`, when given, is presented as the client
 /// certificate.
+///
+/// Rule TR-MTLS-3 (docs/protocol-coverage.md).
 pub fn client_config(
     identity: Option<Identity>,
     roots: &[CertificateDer<'static>],

@@ -113,6 +113,8 @@ wire_enum! {
 impl KeyMaterialUserCode {
     /// Whether the `clients` list may be populated with this code (§5.2: success,
     /// partialSuccess and noCompatibleMaterial; for any other code it MUST NOT be).
+    ///
+    /// Rule CODEC06-5 (docs/protocol-coverage.md).
     pub fn allows_clients(self) -> bool {
         matches!(
             self,
@@ -568,6 +570,7 @@ pub struct SubmitMessageRequest {
     pub sending_uri: IdentifierUri,
 }
 
+/// Rule CODEC06-4 (docs/protocol-coverage.md).
 fn check_application(field: &'static str, m: &MlsMessage) -> Result<(), tls_codec::Error> {
     if m.kind() != MlsMessageKind::PrivateMessage(ContentType::Application) {
         return Err(wrong(field, "an application PrivateMessage", m.kind()));
@@ -882,6 +885,7 @@ impl Serialize for NotifyBody {
     }
 }
 
+/// Rule CODEC06-6 (docs/protocol-coverage.md).
 impl Deserialize for NotifyBody {
     fn tls_deserialize<R: Read>(r: &mut R) -> Result<Self, tls_codec::Error> {
         let mut messages = Vec::new();

@@ -192,6 +192,8 @@ impl Directory {
     }
 
     /// Check every template present.
+    ///
+    /// Rule CODEC06-9 (docs/protocol-coverage.md).
     pub fn validate(&self) -> Result<(), DirectoryError> {
         let rules: [(&'static str, &Option<EndpointTemplate>, &[&str]); 10] = [
             ("keyMaterial", &self.key_material, &["targetUser"]),

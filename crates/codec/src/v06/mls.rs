@@ -304,6 +304,7 @@ fn private_message<R: Read>(r: &mut R) -> Result<ContentType, tls_codec::Error> 
     Ok(ct)
 }
 
+/// Rule CODEC06-3 (docs/protocol-coverage.md).
 fn mls_message_body<R: Read>(r: &mut R) -> Result<MlsMessageKind, tls_codec::Error> {
     protocol_version(r, "MLSMessage")?;
     let wire_format = u16_of(r)?;
@@ -608,6 +609,7 @@ impl AppDataDictionary {
             .map(|c| c.data.as_slice())
     }
 
+    /// Rule CODEC06-8 (docs/protocol-coverage.md).
     fn check(&self) -> Result<(), tls_codec::Error> {
         let ids: Vec<ComponentId> = self.component_data.iter().map(|c| c.component_id).collect();
         if ids.windows(2).any(|w| w[0] >= w[1]) {

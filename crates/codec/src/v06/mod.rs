@@ -1,5 +1,7 @@
 //! # draft-ietf-mimi-protocol-06: the second wire version
 //!
+//! Rule CODEC06-7 (docs/protocol-coverage.md): every top-level -06 body is `Wire`.
+//!
 //! Every structure of draft-ietf-mimi-protocol-06 (with the components of
 //! draft-ietf-mimi-room-policy-03 its room state refers to), strict and bounded like the first
 //! version: `KeyMaterialRequest`/`Response`, `UpdateRequest` (`HandshakeBundle`)/`Response`,
@@ -67,6 +69,7 @@ impl tls_codec::Serialize for Protocol {
 }
 
 impl tls_codec::Deserialize for Protocol {
+    /// Rule CODEC06-1 (docs/protocol-coverage.md).
     fn tls_deserialize<R: Read>(r: &mut R) -> Result<Self, tls_codec::Error> {
         match <u8 as tls_codec::Deserialize>::tls_deserialize(r)? {
             1 => Ok(Protocol::Mls10),

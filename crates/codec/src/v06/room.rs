@@ -106,6 +106,8 @@ impl ParticipantListData {
     /// into this list, then additions appended in order (-06 §7.5). An update that touches a
     /// user twice, names an index outside the list, adds a user already listed or gives role 0
     /// is refused. Whether the sender may make each change is the room policy's question.
+    ///
+    /// Rule CODEC06-10 (docs/protocol-coverage.md).
     pub fn apply(
         &self,
         update: &ParticipantListUpdate,

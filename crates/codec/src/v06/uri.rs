@@ -46,6 +46,8 @@ fn is_uri_byte(b: u8) -> bool {
 
 /// Check a non-empty URI: `scheme ":" rest`, the scheme `ALPHA *(ALPHA / DIGIT / "+" / "-" /
 /// ".")`, every byte a URI character, at most [`MAX_URI_LEN`] bytes.
+///
+/// Rule CODEC06-2 (docs/protocol-coverage.md).
 fn check_uri(s: &str) -> Result<(), CodecError> {
     if s.is_empty() {
         return Err(CodecError::InvalidUri("empty"));

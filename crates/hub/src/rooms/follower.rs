@@ -34,6 +34,8 @@ impl Rooms {
     /// A follower's handling of a fully-formed event from the hub. The event is applied and
     /// its write submitted under the room's lock; the answer waits for the write to be
     /// durable outside it, so that the room's next event is checked meanwhile.
+    ///
+    /// Rules HUB-REPL-1, HUB-OUT-3 (docs/protocol-coverage.md).
     pub(crate) async fn follower_event(
         &self,
         room_id: &RoomId,

@@ -85,6 +85,8 @@ pub struct Destination {
 /// What the hub keeps beside a room's state: how far each destination has been sent the
 /// room's history. A server that becomes a destination (again) first gets the events it
 /// has not been sent, so that its replica has no gap (see `docs/spec-decisions.md`).
+///
+/// Rule HUB-OUT-2 (docs/protocol-coverage.md).
 #[derive(Debug, Clone, Default, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
 pub struct RoomMeta {
     /// The destinations so far.
@@ -122,6 +124,8 @@ impl Rooms {
     /// fan-out and inboxes) and return it pending: the caller releases the room's lock,
     /// then waits with `settle` before it answers. On failure the caller empties the
     /// room's slot so that memory does not run ahead of storage.
+    ///
+    /// Rules HUB-DUR-1, HUB-OUT-2 (docs/protocol-coverage.md).
     pub(super) async fn persist_hub_event(
         &self,
         room_id: &RoomId,
@@ -207,6 +211,8 @@ impl Rooms {
     /// The stored events of a room from sequence `from` up to (not including) `until`,
     /// once every write submitted before is durable (an empty batch, answered after all of
     /// them, is the barrier): the room's latest events may still be on their way to disk.
+    ///
+    /// Rule HUB-HIST-1 (docs/protocol-coverage.md).
     async fn stored_events(
         &self,
         room_id: &RoomId,
@@ -248,6 +254,8 @@ impl Rooms {
 
     /// Submit the write of an event a follower applied (its log entry, deduplicated, the
     /// room and group state, and the local inbox items).
+    ///
+    /// Rule HUB-REPL-1 (docs/protocol-coverage.md).
     pub(super) async fn persist_follower_event(
         &self,
         room_id: &RoomId,
