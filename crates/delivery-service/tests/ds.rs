@@ -1150,11 +1150,30 @@ fn a_group_info_must_be_the_committers_for_the_new_epoch_byte_for_byte() {
     inside[middle] ^= 0x01;
     let mut trailing = gi.clone();
     trailing.push(0);
+    // A GroupInfo is a bare MLSMessage on the wire: bytes that do not frame as exactly one
+    // cannot even be sent (the codec refuses to write them).
+    for (what, bytes) in [
+        ("a byte after the signature", trailing),
+        ("a cut GroupInfo", gi[..gi.len() - 10].to_vec()),
+    ] {
+        let mut bundle = genuine.clone();
+        bundle.group_info = mls(bytes);
+        let message = MimiMessage::new(
+            room.clone(),
+            user(ALICE),
+            MessageBody::Event(Event::DsCommit(bundle)),
+        );
+        assert!(
+            matches!(
+                message.encode(),
+                Err(mimi_codec::CodecError::MlsFraming { .. } | mimi_codec::CodecError::EndOfInput)
+            ),
+            "{what} must not frame as one MLSMessage"
+        );
+    }
     let cases = [
         ("a changed signature", signature),
         ("a changed byte inside", inside),
-        ("a byte after the signature", trailing),
-        ("a cut GroupInfo", gi[..gi.len() - 10].to_vec()),
         ("the commit instead", genuine.commit.as_slice().to_vec()),
     ];
     for (what, bytes) in cases {

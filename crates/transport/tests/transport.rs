@@ -284,10 +284,22 @@ fn event_from(sender: &str, payload_len: usize) -> MimiMessage {
     MimiMessage::new(
         room(),
         sender.parse::<Sender>().unwrap(),
-        MessageBody::Event(Event::RoomUser(
-            Opaque::new(vec![7u8; payload_len]).unwrap(),
-        )),
+        MessageBody::Event(Event::RoomUser(private_message(payload_len))),
     )
+}
+
+/// A well-framed application PrivateMessage (RFC 9420 §6.3) whose ciphertext is
+/// `payload_len` bytes: `m.room.user` carries a bare MLSMessage, so the bytes must frame.
+fn private_message(payload_len: usize) -> mimi_codec::MlsBytes {
+    use tls_codec::Serialize as _;
+    let mut b = vec![0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0];
+    b.extend(
+        Opaque::<{ usize::MAX }>::new(vec![7u8; payload_len])
+            .unwrap()
+            .tls_serialize_detached()
+            .unwrap(),
+    );
+    mimi_codec::MlsBytes::new(b).unwrap()
 }
 
 fn invite_from(sender: &str) -> CheckInviteRequest {
