@@ -176,15 +176,15 @@ impl Handler for Recorder {
         peer: &ServerName,
         domain: &ServerName,
         request: IdentifierRequest,
-    ) -> IdentifierResponse {
+    ) -> Result<IdentifierResponse, EventError> {
         self.lookups
             .lock()
             .unwrap()
             .push((peer.clone(), domain.clone(), request));
-        IdentifierResponse {
+        Ok(IdentifierResponse {
             code: IdentifierDiscoveryCode::Success,
             uri: Text::new(format!("@bob:{domain}")).unwrap(),
-        }
+        })
     }
 }
 
@@ -1227,6 +1227,80 @@ async fn well_known_resolver_discovers_the_domain_over_https_and_caches_it() {
         other => panic!("expected a discovery failure, got {other:?}"),
     }
     target.stop().await;
+}
+
+/// After `.well-known` delegation a request names the delegated server: its URI authority
+/// and `Host` header are the name TLS verified, not the origin's (RFC 9110 §7.2, §4.3.4).
+#[tokio::test]
+async fn after_delegation_the_host_header_and_uri_name_the_delegated_server() {
+    let pki = Pki::new();
+    let origin = start_with(&pki, "example.test", HUB, |c| {
+        c.well_known_domain = name("localhost")
+    })
+    .await;
+    // The delegated server: a real TLS server for "localhost" that records what it is asked.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_tls("localhost"));
+    // (Host header, request target) of each request.
+    type Seen = Vec<(Option<String>, String)>;
+    let seen: Arc<std::sync::Mutex<Seen>> = Arc::default();
+    let record = seen.clone();
+    let answer = Bytes::from(ack(&room(), &name("localhost")).encode().unwrap());
+    let target = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, record, answer) = (acceptor.clone(), record.clone(), answer.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |request: Request<_>| {
+                    let host = request
+                        .headers()
+                        .get(hyper::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_owned);
+                    record
+                        .lock()
+                        .unwrap()
+                        .push((host, request.uri().to_string()));
+                    let mut response = hyper::Response::new(Full::new(answer.clone()));
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
+                    async move { Ok::<_, std::convert::Infallible>(response) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let discovery = Arc::new(WellKnownResolver::new(
+        quick_config(pki.client_tls(None)),
+        resolver(&[("example.test", origin.addr)]),
+        addr.port(),
+        Duration::from_secs(3600),
+    ));
+    let client = MimiClient::new(quick_config(pki.client_tls(Some(B))), discovery);
+    let outcome = client
+        .send(&name("example.test"), &event_from("@bob:b.example", 8))
+        .await
+        .unwrap();
+    assert_eq!(outcome.response, Some(ack(&room(), &name("localhost"))));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (host, uri) = &seen[0];
+    assert_eq!(host.as_deref(), Some("localhost"), "Host header");
+    assert!(
+        uri == mimi_transport::server::SEND_PATH
+            || uri == &format!("https://localhost{}", mimi_transport::server::SEND_PATH),
+        "request target {uri}"
+    );
+    // The origin only answered discovery.
+    assert!(origin.handler.sends().is_empty());
+    target.abort();
+    origin.stop().await;
 }
 
 #[tokio::test]

@@ -390,3 +390,45 @@ async fn a_full_room_cache_drops_idle_rooms_and_reloads_them_from_storage() {
         assert_eq!(log_of(&a, room).len(), 3);
     }
 }
+
+/// A storage failure during identifier discovery is the answering server's internal error
+/// (500 with an `internal` EventError), not one of the seed's discovery answers: `forbidden`
+/// would tell the requester it may not search (`docs/spec-decisions.md`).
+#[tokio::test(start_paused = true)]
+async fn a_storage_failure_in_identifier_discovery_is_internal_not_forbidden() {
+    let sim = Sim::start(&[A, B], Settings::default(), false);
+    let _bob = sim.client(B, "bob").await;
+    let request = mimi_codec::IdentifierRequest {
+        query: mimi_codec::IdentifierQuery::Handle,
+        search_value: mimi_codec::Text::new("bob").unwrap(),
+    };
+    let a = sim.provider(A);
+    let found = a
+        .accounts()
+        .discover(&name(B), request.clone())
+        .await
+        .unwrap();
+    assert_eq!(found.code, mimi_codec::IdentifierDiscoveryCode::Success);
+
+    sim.storage(B).fail_directory_reads(true);
+    match a.accounts().discover(&name(B), request.clone()).await {
+        Err(ApiError::Peer {
+            error:
+                mimi_transport::TransportError::ServerError {
+                    status: 500,
+                    error: Some(e),
+                    ..
+                },
+            ..
+        }) => assert_eq!(e.code, ErrorCode::Internal),
+        other => panic!("expected an internal error from b, got {other:?}"),
+    }
+    // b's own users asking b: the storage error itself (503, as every storage failure of
+    // the client API), not an answer.
+    let b = sim.provider(B);
+    let local = b.accounts().discover(&name(B), request).await;
+    assert!(
+        matches!(&local, Err(e @ ApiError::Storage(_)) if e.class() == ErrorClass::Unavailable),
+        "{local:?}"
+    );
+}
