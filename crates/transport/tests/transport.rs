@@ -99,6 +99,8 @@ struct Recorder {
     lookups: std::sync::Mutex<Vec<(ServerName, ServerName, IdentifierRequest)>>,
     /// When set, every send answers `503`.
     unavailable: std::sync::atomic::AtomicBool,
+    /// When set, every accepted send answers `200` with an empty body.
+    silent: std::sync::atomic::AtomicBool,
     /// When set, the next send signals `entered` and waits for `release`.
     gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
 }
@@ -146,6 +148,7 @@ impl Handler for Recorder {
         }
         let hub = self.room_hub.clone().unwrap();
         match check_sender(peer, &message, &hub) {
+            Ok(()) if self.silent.load(Ordering::SeqCst) => Reply::Accepted(None),
             Ok(()) => Reply::Accepted(Some(ack(&message.room_id, &self.own()))),
             Err(error) => Reply::Refused(MimiMessage::new(
                 message.room_id,
@@ -486,6 +489,32 @@ async fn handler_sees_the_peer_name_from_the_certificate() {
     assert_eq!(outcome.response, Some(ack(&room(), &name(HUB))));
     assert_eq!(outcome.attempts, 1);
     assert_eq!(server.handler.sends(), vec![(name(B), message)]);
+    server.stop().await;
+}
+
+/// TR-SEND-1's other accepted form: `200` with an empty body (no response event).
+#[tokio::test]
+async fn an_accepted_send_may_answer_200_with_an_empty_body() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    server.handler.silent.store(true, Ordering::SeqCst);
+    let message = event_from("@bob:b.example", 8);
+    // On the wire: 200, nothing in the body.
+    let (status, headers, body) = raw_request(
+        server.addr,
+        pki.client_tls(Some(B)),
+        HUB,
+        post("/send", message.encode().unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.is_empty(), "{body:?}");
+    assert_eq!(headers.get(CONTENT_TYPE), None);
+    // Through the client: accepted, no response.
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, server.addr)]);
+    let outcome = client.send(&name(HUB), &message).await.unwrap();
+    assert_eq!(outcome.response, None);
+    assert_eq!(server.handler.sends().len(), 2);
     server.stop().await;
 }
 

@@ -432,3 +432,63 @@ async fn a_storage_failure_in_identifier_discovery_is_internal_not_forbidden() {
         "{local:?}"
     );
 }
+
+/// SIG-CREATE-3: the invitee's server refuses a check-invite whose room it does not
+/// understand: an unknown policy or an unsupported cipher suite (the seed: "MUST reject").
+#[tokio::test(start_paused = true)]
+async fn check_invite_refuses_an_unknown_policy_or_cipher_suite() {
+    let sim = Sim::start(&[A, B, C], Settings::default(), false);
+    let mut alice = sim.client(A, "alice").await;
+    let cathy = sim.client(C, "cathy").await;
+    let room = alice.create_room(&sim).await;
+    let invite = vec![user_event(&cathy.user(), ParticipationStateChange::Invite)];
+    let state = alice.state_after(&sim, &room, &invite).await;
+    let commit = alice
+        .mls
+        .commit(
+            &room,
+            CommitPlan {
+                user_events: invite,
+                new_room_state: Some(state),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        alice.submit(&sim, &room, Event::DsCommit(commit)).await,
+        (true, EventResponse::Ok)
+    );
+    let asked: Vec<_> = sim
+        .net
+        .calls()
+        .into_iter()
+        .filter_map(|c| c.check_invite)
+        .collect();
+    assert_eq!(asked.len(), 1);
+    let genuine = asked[0].clone();
+    let c = sim.provider(C);
+    let ask = |request: mimi_codec::CheckInviteRequest| {
+        let c = c.clone();
+        async move { Handler::check_invite(c.as_ref(), &name(A), request).await }
+    };
+    // The request the hub sent is accepted ...
+    assert_eq!(
+        ask(genuine.clone()).await,
+        mimi_transport::CheckInviteReply::Accepted
+    );
+    let refused_by_policy = |reply: mimi_transport::CheckInviteReply| match reply {
+        mimi_transport::CheckInviteReply::Refused(e) => {
+            assert_eq!(e.code, ErrorCode::ForbiddenByPolicy, "{e:?}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // ... an unknown policy is not.
+    let mut unknown_policy = genuine.clone();
+    unknown_policy.room_info.room_state.policy.policy_id =
+        mimi_codec::Text::new("x.unknown.policy.v9").unwrap();
+    refused_by_policy(ask(unknown_policy).await);
+    // ... nor an unsupported cipher suite.
+    let mut unknown_suite = genuine;
+    unknown_suite.room_info.room_state.security.cipher_suite = 0xfff0;
+    refused_by_policy(ask(unknown_suite).await);
+}
