@@ -3,7 +3,9 @@
 //! Tasks: `ci` runs exactly what `.ci/run` runs; `fuzz <target> <seconds>` runs one
 //! cargo-fuzz target for a bounded time; `bench [--quick]` prints the benchmark figures
 //! (`docs/performance.md`); `demo` runs the specification's example flow over three real
-//! providers and `interop [--list] [-v] [NAME]` the interop suite (`docs/interop.md`).
+//! providers and `interop [--list] [-v] [NAME]` the interop suite (`docs/interop.md`);
+//! `vectors` regenerates the conformance vectors `conformance/v1/*.json`
+//! (`docs/wire-format.md` §11).
 
 use std::process::{Command, ExitCode};
 
@@ -16,11 +18,12 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("vectors") => vectors(),
         Some("demo") => return interop("demo", &args[1..]),
         Some("interop") => return interop("interop", &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME]>"
+                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME] | vectors>"
             );
             return ExitCode::from(2);
         }
@@ -147,6 +150,24 @@ fn interop(command: &str, args: &[String]) -> ExitCode {
             eprintln!("xtask: could not start {}: {e}", binary.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Write `conformance/v1/*.json` from the codec's values: the codec test that checks them,
+/// run with `MIMI_WRITE_CONFORMANCE=1` (it writes the files, then checks them as always).
+fn vectors() -> Result<(), String> {
+    eprintln!("$ MIMI_WRITE_CONFORMANCE=1 cargo test -p mimi-codec --test codec conformance");
+    let status = Command::new("cargo")
+        .args(["test", "-p", "mimi-codec", "--test", "codec", "conformance"])
+        .env("MIMI_WRITE_CONFORMANCE", "1")
+        .status()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "writing the conformance vectors failed with {status}"
+        ))
     }
 }
 

@@ -56,11 +56,25 @@ fn hub(size: usize) -> Hub {
     let sender = Sender::User(alice());
     for i in 1..size {
         let add = change(user(&format!("user{i}"), i % 10), Change::Join);
-        let event = Event::RoomUser(MlsBytes::new(vec![1; 64]).expect("small"));
+        let event = Event::RoomUser(framed(0x01, 44));
         hub.accept(sender.clone(), event, vec![add])
             .expect("the owner adds a member");
     }
     hub
+}
+
+/// A well-framed application PrivateMessage (RFC 9420 §6.3) whose ciphertext is `len`
+/// copies of `tag`: events carry bare MLSMessages, so the bytes must frame as one.
+fn framed(tag: u8, len: usize) -> MlsBytes {
+    let mut b = vec![0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0];
+    let n = u16::try_from(len).expect("short");
+    if len < 64 {
+        b.push(n as u8);
+    } else {
+        b.extend((0x4000 | n).to_be_bytes());
+    }
+    b.extend(vec![tag; len]);
+    MlsBytes::new(b).expect("small")
 }
 
 fn room_checks(c: &mut Criterion) {
@@ -98,9 +112,9 @@ fn room_checks(c: &mut Criterion) {
 fn hub_accept(c: &mut Criterion) {
     let sender = Sender::User(alice());
     let message = Event::DsSendMessage(SendMessageRequest {
-        application_message: MlsBytes::new(vec![0x17; 1024]).expect("1 KiB"),
+        application_message: framed(0x17, 1004),
     });
-    let invite = Event::RoomUser(MlsBytes::new(vec![1; 64]).expect("small"));
+    let invite = Event::RoomUser(framed(0x01, 44));
     let mut g = c.benchmark_group("Hub::accept");
     for size in SIZES {
         let hub = hub(size);

@@ -2,9 +2,13 @@
 //! draft-robert-mimi-delivery-service (`DSRequest`, `DSResponse`, `DSKeyPackage`,
 //! `ExternalCommitInfo`), generalised to the main spec's proposal-commit model.
 //!
-//! Every body travels inside a DS header, `DSProtocolVersion version; DSRequestType
-//! request_type;` (or `DSResponseType response_type`), written by [`crate::message`]. MLS
-//! objects are opaque, length-prefixed bytes at this layer ([`MlsBytes`]).
+//! Every request body travels inside a `DSRequest`: `DSProtocolVersion version;
+//! DSRequestType request_type;`, the body, then `DSAuthData authentication_data` (always
+//! `Unauthenticated` here); responses inside `DSProtocolVersion version; DSResponseType
+//! response_type;`. [`crate::message`] writes both. MLS objects are kept as their bytes
+//! ([`MlsBytes`]) and written as the texts write them: a bare `MLSMessage x;` with no prefix,
+//! `MLSMessage x<V>` as one vector of bare messages, the ratchet tree as RFC 9420's one
+//! `optional<Node> ratchet_tree<V>` ([`crate::mls_frame`]).
 
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize};
 
@@ -25,31 +29,49 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// `DSRequestType`. Values 10 and 12 are the DS draft's; 14 to 16 are this project's
-    /// for the main spec's generic proposal, commit and group-info operations.
+    /// `DSRequestType`, numbered as the DS draft revision contemporaneous with the seed
+    /// numbers it (draft-robert-mimi-delivery-service as of 2023-11-06: `ds_delete_group(0)`,
+    /// `ds_proposals`, `ds_commits`, `ds_send_message`, `ds_key_packages`, `ds_group_info` in
+    /// order). That revision has no group creation; `ds_create_group` takes a private number
+    /// from the top of the range (`docs/spec-decisions.md`). `ds_delete_group` (0) is not an
+    /// operation of this project and is refused as an unknown value.
     pub enum DsRequestType: u8, "DSRequestType" {
-        /// `ds_create_group`: the group a new room starts with.
-        CreateGroup = 1,
-        /// `ds_send_message`.
-        SendMessage = 10,
-        /// `ds_key_packages`.
-        KeyPackages = 12,
-        /// A `ds.proposal`: one or more proposals.
-        Proposal = 14,
-        /// A `ds.commit`: a commit bundle.
-        Commit = 15,
-        /// A `ds.fetch_group_info`.
-        GroupInfo = 16,
+        /// `ds_proposals`: one or more proposals (`ds.proposal`).
+        Proposal = 1,
+        /// `ds_commits`: a commit bundle (`ds.commit`).
+        Commit = 2,
+        /// `ds_send_message` (`ds.send_message`).
+        SendMessage = 3,
+        /// `ds_key_packages` (`ds.fetch_key_packages`).
+        KeyPackages = 4,
+        /// `ds_group_info` (`ds.fetch_group_info`).
+        GroupInfo = 5,
+        /// `ds_create_group` (`ds.create_group`): this project's private number.
+        CreateGroup = 240,
     }
 }
 
 wire_enum! {
-    /// `DSResponseType` (values as in the DS draft).
+    /// `DSResponseType` (`Ok`, `Error`, `WelcomeInfo`, `ExternalCommitInfo`, `KeyPackages`,
+    /// numbered in order from 0 as the 2023-11-06 revision declares them; only the two a
+    /// MIMI `EventResponse` carries are read).
     pub enum DsResponseType: u8, "DSResponseType" {
         /// `ExternalCommitInfo`: what a joiner needs.
-        ExternalCommitInfo = 4,
+        ExternalCommitInfo = 3,
         /// `KeyPackages`.
-        KeyPackages = 6,
+        KeyPackages = 4,
+    }
+}
+
+wire_enum! {
+    /// `DSAuthType` of the `DSAuthData` that ends every `DSRequest`.
+    pub enum DsAuthType: u8, "DSAuthType" {
+        /// `Unauthenticated`: what this project sends (MLS signatures and mutual TLS already
+        /// authenticate every request; `docs/spec-decisions.md`).
+        Unauthenticated = 0,
+        /// `ClientSignature`: `uint32 sender_index; opaque signature<0..255>;` read and
+        /// refused.
+        ClientSignature = 1,
     }
 }
 
@@ -68,8 +90,10 @@ wire_enum! {
 #[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
 pub struct CreateGroupRequest {
     /// The GroupInfo (an MLSMessage) of epoch 0.
+    #[tls_codec(with = "crate::mls_frame::bare")]
     pub group_info: MlsBytes,
     /// The ratchet tree, TLS-encoded as in RFC 9420.
+    #[tls_codec(with = "crate::mls_frame::ratchet_tree")]
     pub ratchet_tree: MlsBytes,
 }
 
@@ -78,6 +102,7 @@ pub struct CreateGroupRequest {
 #[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
 pub struct ProposalRequest {
     /// The proposals, each a PublicMessage.
+    #[tls_codec(with = "crate::mls_frame::bare_vec")]
     pub proposals: BoundedVec<MlsBytes, MAX_MLS_MESSAGES>,
 }
 
@@ -93,11 +118,14 @@ pub struct ProposalRequest {
 #[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
 pub struct CommitRequest {
     /// The commit (a PublicMessage).
+    #[tls_codec(with = "crate::mls_frame::bare")]
     pub commit: MlsBytes,
     /// The GroupInfo of the epoch the commit creates: the hub serves it to joiners (the
     /// DS draft's full GroupInfo variant of `AssistedMLSMessage`).
+    #[tls_codec(with = "crate::mls_frame::bare")]
     pub group_info: MlsBytes,
     /// Welcomes for added clients.
+    #[tls_codec(with = "crate::mls_frame::bare_vec")]
     pub welcomes: BoundedVec<MlsBytes, MAX_MLS_MESSAGES>,
 }
 
@@ -139,6 +167,7 @@ impl tls_codec::Deserialize for GroupInfoRequest {
 #[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
 pub struct SendMessageRequest {
     /// The application message.
+    #[tls_codec(with = "crate::mls_frame::one_in_vec")]
     pub application_message: MlsBytes,
 }
 
@@ -150,6 +179,7 @@ pub struct KeyPackageEntry {
     /// The kind of key package.
     pub kind: KeyPackageType,
     /// The serialized KeyPackage (an MLSMessage of wire format mls_key_package).
+    #[tls_codec(with = "crate::mls_frame::bare")]
     pub key_package: MlsBytes,
 }
 
@@ -166,9 +196,12 @@ pub struct KeyPackagesResponse {
 #[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
 pub struct GroupInfoResponse {
     /// The GroupInfo (an MLSMessage), signed by the member who made the last commit.
+    #[tls_codec(with = "crate::mls_frame::bare")]
     pub group_info: MlsBytes,
     /// The ratchet tree, TLS-encoded as in RFC 9420 (`optional<Node> ratchet_tree<V>`).
+    #[tls_codec(with = "crate::mls_frame::ratchet_tree")]
     pub ratchet_tree: MlsBytes,
     /// Proposals accepted by the hub this epoch that the next commit must include.
+    #[tls_codec(with = "crate::mls_frame::bare_vec")]
     pub pending_proposals: BoundedVec<MlsBytes, MAX_MLS_MESSAGES>,
 }

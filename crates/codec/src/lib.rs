@@ -9,7 +9,9 @@
 //!
 //! Decoding is strict: trailing bytes, unknown enum values and event types, lengths over
 //! the limits, non-minimal length prefixes and identifiers that break their grammar are
-//! typed [`CodecError`]s, never panics. MLS objects are opaque bytes here.
+//! typed [`CodecError`]s, never panics. MLS objects are kept as their bytes; where a text writes
+//! a bare `MLSMessage` the bounded RFC 9420 scanner [`mls_frame`] (shared by both versions)
+//! finds where it ends, without verifying anything.
 //!
 //! The second wire version, draft-ietf-mimi-protocol-06, is the [`v06`] module tree: its own
 //! structures over the same primitives, so that neither version's types appear in the other's
@@ -28,6 +30,7 @@ mod error;
 mod ident;
 pub mod limits;
 pub mod message;
+pub mod mls_frame;
 pub mod mls_ids;
 pub mod room;
 pub mod v06;

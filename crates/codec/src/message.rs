@@ -122,7 +122,7 @@ impl Event {
 
     fn body_len(&self) -> usize {
         match self {
-            Event::RoomUser(m) => m.tls_serialized_len(),
+            Event::RoomUser(m) => crate::mls_frame::bare::tls_serialized_len(m),
             Event::RoomUserUnsigned(u) => u.tls_serialized_len(),
             Event::RoomInfo(i) => i.tls_serialized_len(),
             Event::DsCreateGroup(b) => b.tls_serialized_len(),
@@ -138,10 +138,13 @@ impl Event {
 /// Length of the DS header (`DSProtocolVersion` u16 and the type u8).
 const DS_HEADER_LEN: usize = 3;
 
+/// Length of the `DSAuthData` this project writes (`Unauthenticated`: its type alone).
+const DS_AUTH_LEN: usize = 1;
+
 impl Size for Event {
     fn tls_serialized_len(&self) -> usize {
         let header = if self.ds_type().is_some() {
-            DS_HEADER_LEN
+            DS_HEADER_LEN + DS_AUTH_LEN
         } else {
             0
         };
@@ -163,7 +166,7 @@ impl Serialize for Event {
             n += t.tls_serialize(w)?;
         }
         n += match self {
-            Event::RoomUser(m) => m.tls_serialize(w)?,
+            Event::RoomUser(m) => crate::mls_frame::bare::tls_serialize(m, w)?,
             Event::RoomUserUnsigned(u) => u.tls_serialize(w)?,
             Event::RoomInfo(i) => i.tls_serialize(w)?,
             Event::DsCreateGroup(b) => b.tls_serialize(w)?,
@@ -173,7 +176,30 @@ impl Serialize for Event {
             Event::DsFetchGroupInfo(b) => b.tls_serialize(w)?,
             Event::DsSendMessage(b) => b.tls_serialize(w)?,
         };
+        if self.ds_type().is_some() {
+            n += DsAuthType::Unauthenticated.tls_serialize(w)?;
+        }
         Ok(n)
+    }
+}
+
+/// Read the `DSAuthData` that ends a `DSRequest`: `Unauthenticated` is accepted;
+/// `ClientSignature` is read to its end and refused, because this project authenticates
+/// DS requests by their MLS signatures and the mutual TLS of the sending server and has no
+/// key to check a DS-level signature against (`docs/spec-decisions.md`).
+fn read_ds_auth_data<R: Read>(r: &mut R) -> Result<(), tls_codec::Error> {
+    match DsAuthType::tls_deserialize(r)? {
+        DsAuthType::Unauthenticated => Ok(()),
+        DsAuthType::ClientSignature => {
+            u32::tls_deserialize(r)?; // sender_index
+            let len = u8::tls_deserialize(r)?; // opaque signature<0..255>
+            crate::bounded::read_exact_vec(r, usize::from(len))?;
+            Err(park(CodecError::Malformed(
+                "DSAuthData ClientSignature is not accepted: requests are authenticated by \
+                 MLS signatures and mutual TLS"
+                    .into(),
+            )))
+        }
     }
 }
 
@@ -203,7 +229,7 @@ impl Deserialize for Event {
         let ty = Text::<MAX_EVENT_TYPE_LEN>::tls_deserialize(r)?;
         let ty = ty.as_str();
         let event = match ty {
-            ROOM_USER => Event::RoomUser(MlsBytes::tls_deserialize(r)?),
+            ROOM_USER => Event::RoomUser(crate::mls_frame::bare::tls_deserialize(r)?),
             ROOM_USER_UNSIGNED => Event::RoomUserUnsigned(UserEvent::tls_deserialize(r)?),
             ROOM_INFO => Event::RoomInfo(InfoEvent::tls_deserialize(r)?),
             DS_CREATE_GROUP => {
@@ -236,6 +262,9 @@ impl Deserialize for Event {
             }
             other => return Err(park(CodecError::UnknownEventType(other.to_owned()))),
         };
+        if event.ds_type().is_some() {
+            read_ds_auth_data(r)?;
+        }
         Ok(event)
     }
 }

@@ -1150,11 +1150,30 @@ fn a_group_info_must_be_the_committers_for_the_new_epoch_byte_for_byte() {
     inside[middle] ^= 0x01;
     let mut trailing = gi.clone();
     trailing.push(0);
+    // A GroupInfo is a bare MLSMessage on the wire: bytes that do not frame as exactly one
+    // cannot even be sent (the codec refuses to write them).
+    for (what, bytes) in [
+        ("a byte after the signature", trailing),
+        ("a cut GroupInfo", gi[..gi.len() - 10].to_vec()),
+    ] {
+        let mut bundle = genuine.clone();
+        bundle.group_info = mls(bytes);
+        let message = MimiMessage::new(
+            room.clone(),
+            user(ALICE),
+            MessageBody::Event(Event::DsCommit(bundle)),
+        );
+        assert!(
+            matches!(
+                message.encode(),
+                Err(mimi_codec::CodecError::MlsFraming { .. } | mimi_codec::CodecError::EndOfInput)
+            ),
+            "{what} must not frame as one MLSMessage"
+        );
+    }
     let cases = [
         ("a changed signature", signature),
         ("a changed byte inside", inside),
-        ("a byte after the signature", trailing),
-        ("a cut GroupInfo", gi[..gi.len() - 10].to_vec()),
         ("the commit instead", genuine.commit.as_slice().to_vec()),
     ];
     for (what, bytes) in cases {
@@ -1877,4 +1896,73 @@ fn group_info_is_for_members_invitees_and_followers_not_knockers() {
         1,
         "the invite's proposal is pending"
     );
+}
+
+/// DS-ADD-1 beyond a by-value Add in a member's commit: a standalone Add proposal
+/// (`ds.proposal`) and an external join are refused for a user who is not joined.
+#[test]
+fn clients_are_added_only_for_joined_users_by_proposal_and_by_external_join() {
+    let mut flow = Flow::with_alice_and_bob("adds-by-proposal");
+    let room = flow.room_id.clone();
+
+    // A standalone Add proposal for Cathy's client: Cathy is not in the room.
+    let kp = flow.claim_key_package(CATHY_DESK);
+    let proposal = flow.alice.propose_add(&room, &kp).unwrap();
+    let err = flow.refuse(
+        ALICE,
+        Event::DsProposal(ProposalRequest {
+            proposals: BoundedVec::new(vec![mls(proposal)]).unwrap(),
+        }),
+    );
+    assert_refused(&err, DsRule::Add1, ErrorCode::ClientNotAllowed);
+    assert_eq!(flow.hub.group().queued_count(), 0);
+
+    // Cathy's client joins by external commit with the group's public state (as any member
+    // could hand it over): refused, her user is not joined.
+    let group_info = flow.alice.group_info(&room).unwrap();
+    let tree = flow.alice.ratchet_tree(&room).unwrap();
+    let (joined, bundle) = flow
+        .cathy
+        .join_by_external_commit(&group_info, Some(&tree))
+        .unwrap();
+    assert_eq!(joined, room);
+    let err = flow.commit(CATHY, &bundle).unwrap_err();
+    assert_refused(&err, DsRule::Add1, ErrorCode::ClientNotAllowed);
+    flow.cathy.forget_room(&room).unwrap();
+}
+
+/// DS-XS-1: a commit that takes the hub out of `external_senders` is refused.
+#[test]
+fn a_commit_removing_the_hub_from_external_senders_is_refused() {
+    let mut flow = Flow::with_alice_and_bob("xs-hub");
+    let room = flow.room_id.clone();
+    let senders = flow.alice.external_senders(&room).unwrap();
+    assert!(!senders.is_empty());
+    // The hub is first; keep the others.
+    let without_hub = senders[1..].to_vec();
+    let bundle = flow
+        .alice
+        .commit(
+            &room,
+            CommitPlan {
+                external_senders: Some(without_hub),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    let err = flow.commit(ALICE, &bundle).unwrap_err();
+    assert_refused(&err, DsRule::Xs1, ErrorCode::RoomStateMismatch);
+    flow.alice.clear_pending_commit(&room).unwrap();
+    // The same commit keeping the hub is accepted.
+    let bundle = flow
+        .alice
+        .commit(
+            &room,
+            CommitPlan {
+                external_senders: Some(senders),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    flow.commit(ALICE, &bundle).unwrap();
 }

@@ -578,6 +578,17 @@ impl MlsClient {
         })
     }
 
+    /// A standalone Add proposal by reference (a PublicMessage) for the client of
+    /// `key_package` (MLSMessage bytes), for `ds.proposal`. It is also stored locally.
+    pub fn propose_add(&mut self, room: &RoomId, key_package: &[u8]) -> Result<Vec<u8>, E2eError> {
+        let key_package = parse_key_package(key_package)?;
+        let (group, provider, signer) = self.parts(room)?;
+        let (message, _reference) = group
+            .propose_add_member(provider, signer, &key_package)
+            .map_err(E2eError::mls(Operation::Propose))?;
+        to_bytes(&message)
+    }
+
     /// A Remove proposal for this client itself, by reference (a PublicMessage): another
     /// member (or the hub's next commit) commits it. This is RFC 9420's Remove of the own
     /// leaf (openmls `leave_group`), which every MLS implementation and the hub's public

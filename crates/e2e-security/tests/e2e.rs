@@ -731,3 +731,83 @@ fn withdrawn_own_proposals_are_not_committed_even_after_reopen() {
     }
     assert_eq!(bob2.members(&room2).unwrap().len(), 2);
 }
+
+/// E2E-WF-1: every handshake message this client sends is a PublicMessage (the hub reads
+/// and checks it), every application message a PrivateMessage; read from the bytes with the
+/// codec's RFC 9420 scanner, not from openmls.
+#[test]
+fn handshakes_are_public_messages_and_application_messages_private() {
+    use mimi_codec::mls_frame::{ContentType, MlsMessage, MlsMessageKind};
+    let kind = |bytes: &[u8]| MlsMessage::from_bytes(bytes).unwrap().kind();
+    let dir = tempfile::tempdir().unwrap();
+    let mut alice = open(dir.path(), "alice", "@alice:a.example#phone");
+    let mut bob = open(dir.path(), "bob", "@bob:b.example#laptop");
+    let room = rid("!wf:a.example");
+    let hub = hub();
+    // A commit with an Add, its Welcome and GroupInfo.
+    alice
+        .create_room(&state(&room, &["@alice:a.example"]), hub.sender.clone())
+        .unwrap();
+    let kp = bob.key_package(false).unwrap();
+    assert_eq!(kind(&kp), MlsMessageKind::KeyPackage);
+    let next = state(&room, &["@alice:a.example", "@bob:b.example"]);
+    let bundle = alice
+        .commit(
+            &room,
+            CommitPlan {
+                user_events: vec![event("@bob:b.example", ParticipationStateChange::Join)],
+                adds: vec![kp],
+                new_room_state: Some(next),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    alice.merge_pending_commit(&room).unwrap();
+    assert_eq!(
+        kind(bundle.commit.as_slice()),
+        MlsMessageKind::PublicMessage(ContentType::Commit)
+    );
+    assert_eq!(
+        kind(bundle.group_info.as_slice()),
+        MlsMessageKind::GroupInfo
+    );
+    assert_eq!(
+        kind(bundle.welcomes.as_slice()[0].as_slice()),
+        MlsMessageKind::Welcome
+    );
+    bob.join_from_welcome(bundle.welcomes.as_slice()[0].as_slice())
+        .unwrap();
+    // Standalone proposals.
+    let proposal = bob
+        .propose_user_event(
+            &room,
+            &event("@bob:b.example", ParticipationStateChange::Leave),
+        )
+        .unwrap();
+    assert_eq!(
+        kind(&proposal),
+        MlsMessageKind::PublicMessage(ContentType::Proposal)
+    );
+    let remove = bob.self_remove_proposal(&room).unwrap();
+    assert_eq!(
+        kind(&remove),
+        MlsMessageKind::PublicMessage(ContentType::Proposal)
+    );
+    // An application message.
+    let ciphertext = alice.encrypt(&room, b"hello").unwrap();
+    assert_eq!(
+        kind(&ciphertext),
+        MlsMessageKind::PrivateMessage(ContentType::Application)
+    );
+    // An external commit.
+    let mut carol = open(dir.path(), "carol", "@carol:a.example#desk");
+    let group_info = alice.group_info(&room).unwrap();
+    let tree = alice.ratchet_tree(&room).unwrap();
+    let (_, external) = carol
+        .join_by_external_commit(&group_info, Some(&tree))
+        .unwrap();
+    assert_eq!(
+        kind(external.commit.as_slice()),
+        MlsMessageKind::PublicMessage(ContentType::Commit)
+    );
+}

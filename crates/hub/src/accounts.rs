@@ -321,7 +321,7 @@ impl Accounts {
         request: IdentifierRequest,
     ) -> Result<IdentifierResponse, ApiError> {
         if *domain == self.ctx.server_name {
-            return Ok(self.discover_locally(&request).await);
+            return Ok(self.discover_locally(&request).await?);
         }
         self.ctx
             .peers
@@ -330,8 +330,13 @@ impl Accounts {
             .map_err(|e| ApiError::peer(domain, e))
     }
 
-    /// This server's answer to identifier discovery in its own directory.
-    pub async fn discover_locally(&self, request: &IdentifierRequest) -> IdentifierResponse {
+    /// This server's answer to identifier discovery in its own directory. A storage failure
+    /// is this server's error, not one of the seed's answers (`forbidden` would tell the
+    /// requester it may not search): the caller reports it as internal (500).
+    pub async fn discover_locally(
+        &self,
+        request: &IdentifierRequest,
+    ) -> Result<IdentifierResponse, crate::storage::StorageError> {
         let field = match request.query {
             IdentifierQuery::Handle => Some(DirectoryField::Handle),
             IdentifierQuery::Email => Some(DirectoryField::Email),
@@ -344,20 +349,17 @@ impl Accounts {
             uri: Text::new(uri).unwrap_or_default(),
         };
         let Some(field) = field else {
-            return response(IdentifierDiscoveryCode::UnsupportedField, "");
+            return Ok(response(IdentifierDiscoveryCode::UnsupportedField, ""));
         };
         let value = request.search_value.as_str().to_owned();
-        match self
+        let users = self
             .ctx
             .blocking(move |s| s.find_users(field, &value))
-            .await
-        {
-            Ok(users) => match users.as_slice() {
-                [] => response(IdentifierDiscoveryCode::NotFound, ""),
-                [one] => response(IdentifierDiscoveryCode::Success, one.as_str()),
-                _ => response(IdentifierDiscoveryCode::Ambiguous, ""),
-            },
-            Err(_) => response(IdentifierDiscoveryCode::Forbidden, ""),
-        }
+            .await?;
+        Ok(match users.as_slice() {
+            [] => response(IdentifierDiscoveryCode::NotFound, ""),
+            [one] => response(IdentifierDiscoveryCode::Success, one.as_str()),
+            _ => response(IdentifierDiscoveryCode::Ambiguous, ""),
+        })
     }
 }

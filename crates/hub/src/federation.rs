@@ -121,14 +121,17 @@ impl Provider {
         &self,
         domain: &ServerName,
         request: IdentifierRequest,
-    ) -> IdentifierResponse {
+    ) -> Result<IdentifierResponse, EventError> {
         if domain != self.server_name() {
-            return IdentifierResponse {
+            return Ok(IdentifierResponse {
                 code: IdentifierDiscoveryCode::NotFound,
                 uri: Text::default(),
-            };
+            });
         }
-        self.accounts().discover_locally(&request).await
+        self.accounts()
+            .discover_locally(&request)
+            .await
+            .map_err(|e| EventError::new(ErrorCode::Internal, format!("identifier discovery: {e}")))
     }
 }
 
@@ -151,7 +154,7 @@ impl Handler for Provider {
         _peer: &ServerName,
         domain: &ServerName,
         request: IdentifierRequest,
-    ) -> IdentifierResponse {
+    ) -> Result<IdentifierResponse, EventError> {
         self.on_identifier_discovery(domain, request).await
     }
 }

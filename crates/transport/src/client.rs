@@ -133,6 +133,7 @@ pub enum CheckInviteOutcome {
 pub struct MimiClient {
     http: Client<Connector, Full<Bytes>>,
     config: ClientConfig,
+    resolver: Arc<dyn Resolver>,
 }
 
 impl std::fmt::Debug for MimiClient {
@@ -157,7 +158,7 @@ impl MimiClient {
     /// Rule TR-POOL-1 (docs/protocol-coverage.md).
     pub fn new(config: ClientConfig, resolver: Arc<dyn Resolver>) -> Self {
         let connector = Connector {
-            resolver,
+            resolver: resolver.clone(),
             tls: TlsConnector::from(config.tls.clone()),
             timeout: config.connect_timeout,
         };
@@ -166,7 +167,11 @@ impl MimiClient {
             .pool_idle_timeout(config.pool_idle_timeout)
             .pool_max_idle_per_host(config.max_idle_per_server)
             .build(connector);
-        MimiClient { http, config }
+        MimiClient {
+            http,
+            config,
+            resolver,
+        }
     }
 
     /// `POST /send` to `server`. `Ok` for `200`; a `400` is
@@ -261,13 +266,10 @@ impl MimiClient {
         path: String,
         body: Bytes,
     ) -> Result<(Raw, u32), TransportError> {
-        let uri: Uri = format!("https://{server}{path}")
-            .parse()
-            .map_err(|_| TransportError::InvalidResponse("server name does not form a URI"))?;
         let mut attempts = 0u32;
         let retries = tokio::time::timeout(
             self.config.operation_timeout,
-            self.attempts(&method, &uri, &body, &mut attempts),
+            self.attempts(&method, server, &path, &body, &mut attempts),
         )
         .await;
         match retries {
@@ -283,14 +285,18 @@ impl MimiClient {
     async fn attempts(
         &self,
         method: &Method,
-        uri: &Uri,
+        server: &ServerName,
+        path: &str,
         body: &Bytes,
         attempts: &mut u32,
     ) -> Result<Raw, TransportError> {
         let policy = self.config.retry;
         loop {
             *attempts += 1;
-            let result = self.attempt(method, uri, body).await;
+            let result = match self.target(server, path).await {
+                Ok(uri) => self.attempt(method, &uri, body).await,
+                Err(e) => Err(e),
+            };
             let mut error = match result {
                 Ok(raw) if matches!(raw.status.as_u16(), 502..=504) => server_error(&raw),
                 Ok(raw) => return Ok(raw),
@@ -301,9 +307,24 @@ impl MimiClient {
                 return Err(error);
             }
             let delay = policy.delay(*attempts - 1, self.config.jitter.as_ref());
-            tracing::debug!(%uri, attempt = *attempts, ?delay, %error, "retrying");
+            tracing::debug!(%server, path, attempt = *attempts, ?delay, %error, "retrying");
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// The target URI of a request for `server`: its service name (after `.well-known`
+    /// delegation) and the path, so that the URI, the `Host` header hyper derives from it and
+    /// the certificate TLS verifies all name the same server (RFC 9110 §7.2, §4.3.4;
+    /// `docs/spec-decisions.md`).
+    async fn target(&self, server: &ServerName, path: &str) -> Result<Uri, TransportError> {
+        let service = self
+            .resolver
+            .service_name(server)
+            .await
+            .map_err(TransportError::Resolve)?;
+        format!("https://{service}{path}")
+            .parse()
+            .map_err(|_| TransportError::InvalidResponse("server name does not form a URI"))
     }
 
     async fn attempt(
@@ -469,7 +490,7 @@ impl tower_service::Service<Uri> for Connector {
                 .ok_or(ConnectError::NotAServerName)?;
             let endpoint = this
                 .resolver
-                .resolve(&server)
+                .resolve_service(&server)
                 .await
                 .map_err(ConnectError::Resolve)?;
             let tls_name = rustls::pki_types::ServerName::try_from(endpoint.tls_name.to_string())

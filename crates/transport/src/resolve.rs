@@ -69,10 +69,27 @@ impl ResolveError {
 }
 
 /// Maps a server name to the endpoint to connect to.
+///
+/// A request for `server` is addressed to its service name ([`Resolver::service_name`]):
+/// the target URI's host and the `Host` header are that name, and TLS verifies it
+/// (RFC 9110 §7.2 and §4.3.4: the authority the request names is the one the connection
+/// authenticates). The connection is then opened with [`Resolver::resolve_service`].
 #[async_trait]
 pub trait Resolver: Send + Sync {
     /// Resolve `server`.
     async fn resolve(&self, server: &ServerName) -> Result<Endpoint, ResolveError>;
+
+    /// The name that serves `server`'s MIMI endpoints: the `.well-known` delegation target,
+    /// or `server` itself (the default) when there is no delegation.
+    async fn service_name(&self, server: &ServerName) -> Result<ServerName, ResolveError> {
+        Ok(self.resolve(server).await?.tls_name)
+    }
+
+    /// Where to reach a service name returned by [`Resolver::service_name`]. The default
+    /// resolves it like a server name.
+    async fn resolve_service(&self, service: &ServerName) -> Result<Endpoint, ResolveError> {
+        self.resolve(service).await
+    }
 }
 
 /// A fixed map from server name to socket address; the TLS name is the server name. For
@@ -102,6 +119,10 @@ impl StaticResolver {
 
 #[async_trait]
 impl Resolver for StaticResolver {
+    async fn service_name(&self, server: &ServerName) -> Result<ServerName, ResolveError> {
+        Ok(server.clone())
+    }
+
     async fn resolve(&self, server: &ServerName) -> Result<Endpoint, ResolveError> {
         let address = self
             .map
@@ -149,6 +170,10 @@ async fn lookup(name: &ServerName, port: u16) -> Result<Vec<SocketAddr>, Resolve
 
 #[async_trait]
 impl Resolver for DnsResolver {
+    async fn service_name(&self, server: &ServerName) -> Result<ServerName, ResolveError> {
+        Ok(server.clone())
+    }
+
     async fn resolve(&self, server: &ServerName) -> Result<Endpoint, ResolveError> {
         Ok(Endpoint {
             addresses: lookup(server, self.port).await?,
@@ -211,22 +236,32 @@ impl WellKnownResolver {
 #[async_trait]
 impl Resolver for WellKnownResolver {
     async fn resolve(&self, server: &ServerName) -> Result<Endpoint, ResolveError> {
-        let domain = match self.cached(server) {
-            Some(domain) => domain,
-            None => {
-                let domain = self.client.well_known(server).await.map_err(|source| {
-                    ResolveError::WellKnown {
-                        server: server.clone(),
-                        source: Arc::new(source),
-                    }
+        let domain = self.service_name(server).await?;
+        self.resolve_service(&domain).await
+    }
+
+    async fn service_name(&self, server: &ServerName) -> Result<ServerName, ResolveError> {
+        if let Some(domain) = self.cached(server) {
+            return Ok(domain);
+        }
+        let domain =
+            self.client
+                .well_known(server)
+                .await
+                .map_err(|source| ResolveError::WellKnown {
+                    server: server.clone(),
+                    source: Arc::new(source),
                 })?;
-                self.remember(server, &domain);
-                domain
-            }
-        };
+        self.remember(server, &domain);
+        Ok(domain)
+    }
+
+    /// The delegation target is looked up in DNS as it is: it has no `.well-known` of its
+    /// own to follow.
+    async fn resolve_service(&self, service: &ServerName) -> Result<Endpoint, ResolveError> {
         Ok(Endpoint {
-            addresses: lookup(&domain, self.port).await?,
-            tls_name: domain,
+            addresses: lookup(service, self.port).await?,
+            tls_name: service.clone(),
         })
     }
 }

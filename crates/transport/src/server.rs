@@ -153,13 +153,15 @@ pub trait Handler: Send + Sync {
         peer: &ServerName,
         request: CheckInviteRequest,
     ) -> CheckInviteReply;
-    /// `GET /identifierDiscovery/{domain}`.
+    /// `GET /identifierDiscovery/{domain}`. An `Err` is this server's failure (the seed's
+    /// `IdentifierDiscoveryCode` has no code for it): answered with the error's HTTP status
+    /// (`internal` → 500) and the `EventError` as the body.
     async fn identifier_discovery(
         &self,
         peer: &ServerName,
         domain: &ServerName,
         request: IdentifierRequest,
-    ) -> IdentifierResponse;
+    ) -> Result<IdentifierResponse, EventError>;
 }
 
 /// An endpoint of the server.
@@ -468,7 +470,14 @@ async fn handle(
                 Err(e) => return malformed(&e),
             };
             let peer = peer.speaking_for(&[]);
-            let response = handler.identifier_discovery(peer, &domain, decoded).await;
+            let response = match handler.identifier_discovery(peer, &domain, decoded).await {
+                Ok(response) => response,
+                Err(e) => {
+                    let status = StatusCode::from_u16(e.code.http_status())
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    return error(status, e.code, e.detail.as_str());
+                }
+            };
             match response.encode() {
                 Ok(body) => respond(StatusCode::OK, Some(OCTET_STREAM), body),
                 Err(e) => error(

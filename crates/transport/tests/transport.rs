@@ -99,6 +99,8 @@ struct Recorder {
     lookups: std::sync::Mutex<Vec<(ServerName, ServerName, IdentifierRequest)>>,
     /// When set, every send answers `503`.
     unavailable: std::sync::atomic::AtomicBool,
+    /// When set, every accepted send answers `200` with an empty body.
+    silent: std::sync::atomic::AtomicBool,
     /// When set, the next send signals `entered` and waits for `release`.
     gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
 }
@@ -146,6 +148,7 @@ impl Handler for Recorder {
         }
         let hub = self.room_hub.clone().unwrap();
         match check_sender(peer, &message, &hub) {
+            Ok(()) if self.silent.load(Ordering::SeqCst) => Reply::Accepted(None),
             Ok(()) => Reply::Accepted(Some(ack(&message.room_id, &self.own()))),
             Err(error) => Reply::Refused(MimiMessage::new(
                 message.room_id,
@@ -176,15 +179,15 @@ impl Handler for Recorder {
         peer: &ServerName,
         domain: &ServerName,
         request: IdentifierRequest,
-    ) -> IdentifierResponse {
+    ) -> Result<IdentifierResponse, EventError> {
         self.lookups
             .lock()
             .unwrap()
             .push((peer.clone(), domain.clone(), request));
-        IdentifierResponse {
+        Ok(IdentifierResponse {
             code: IdentifierDiscoveryCode::Success,
             uri: Text::new(format!("@bob:{domain}")).unwrap(),
-        }
+        })
     }
 }
 
@@ -284,10 +287,22 @@ fn event_from(sender: &str, payload_len: usize) -> MimiMessage {
     MimiMessage::new(
         room(),
         sender.parse::<Sender>().unwrap(),
-        MessageBody::Event(Event::RoomUser(
-            Opaque::new(vec![7u8; payload_len]).unwrap(),
-        )),
+        MessageBody::Event(Event::RoomUser(private_message(payload_len))),
     )
+}
+
+/// A well-framed application PrivateMessage (RFC 9420 §6.3) whose ciphertext is
+/// `payload_len` bytes: `m.room.user` carries a bare MLSMessage, so the bytes must frame.
+fn private_message(payload_len: usize) -> mimi_codec::MlsBytes {
+    use tls_codec::Serialize as _;
+    let mut b = vec![0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0];
+    b.extend(
+        Opaque::<{ usize::MAX }>::new(vec![7u8; payload_len])
+            .unwrap()
+            .tls_serialize_detached()
+            .unwrap(),
+    );
+    mimi_codec::MlsBytes::new(b).unwrap()
 }
 
 fn invite_from(sender: &str) -> CheckInviteRequest {
@@ -474,6 +489,32 @@ async fn handler_sees_the_peer_name_from_the_certificate() {
     assert_eq!(outcome.response, Some(ack(&room(), &name(HUB))));
     assert_eq!(outcome.attempts, 1);
     assert_eq!(server.handler.sends(), vec![(name(B), message)]);
+    server.stop().await;
+}
+
+/// TR-SEND-1's other accepted form: `200` with an empty body (no response event).
+#[tokio::test]
+async fn an_accepted_send_may_answer_200_with_an_empty_body() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    server.handler.silent.store(true, Ordering::SeqCst);
+    let message = event_from("@bob:b.example", 8);
+    // On the wire: 200, nothing in the body.
+    let (status, headers, body) = raw_request(
+        server.addr,
+        pki.client_tls(Some(B)),
+        HUB,
+        post("/send", message.encode().unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.is_empty(), "{body:?}");
+    assert_eq!(headers.get(CONTENT_TYPE), None);
+    // Through the client: accepted, no response.
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, server.addr)]);
+    let outcome = client.send(&name(HUB), &message).await.unwrap();
+    assert_eq!(outcome.response, None);
+    assert_eq!(server.handler.sends().len(), 2);
     server.stop().await;
 }
 
@@ -1215,6 +1256,80 @@ async fn well_known_resolver_discovers_the_domain_over_https_and_caches_it() {
         other => panic!("expected a discovery failure, got {other:?}"),
     }
     target.stop().await;
+}
+
+/// After `.well-known` delegation a request names the delegated server: its URI authority
+/// and `Host` header are the name TLS verified, not the origin's (RFC 9110 §7.2, §4.3.4).
+#[tokio::test]
+async fn after_delegation_the_host_header_and_uri_name_the_delegated_server() {
+    let pki = Pki::new();
+    let origin = start_with(&pki, "example.test", HUB, |c| {
+        c.well_known_domain = name("localhost")
+    })
+    .await;
+    // The delegated server: a real TLS server for "localhost" that records what it is asked.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_tls("localhost"));
+    // (Host header, request target) of each request.
+    type Seen = Vec<(Option<String>, String)>;
+    let seen: Arc<std::sync::Mutex<Seen>> = Arc::default();
+    let record = seen.clone();
+    let answer = Bytes::from(ack(&room(), &name("localhost")).encode().unwrap());
+    let target = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, record, answer) = (acceptor.clone(), record.clone(), answer.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |request: Request<_>| {
+                    let host = request
+                        .headers()
+                        .get(hyper::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_owned);
+                    record
+                        .lock()
+                        .unwrap()
+                        .push((host, request.uri().to_string()));
+                    let mut response = hyper::Response::new(Full::new(answer.clone()));
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
+                    async move { Ok::<_, std::convert::Infallible>(response) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let discovery = Arc::new(WellKnownResolver::new(
+        quick_config(pki.client_tls(None)),
+        resolver(&[("example.test", origin.addr)]),
+        addr.port(),
+        Duration::from_secs(3600),
+    ));
+    let client = MimiClient::new(quick_config(pki.client_tls(Some(B))), discovery);
+    let outcome = client
+        .send(&name("example.test"), &event_from("@bob:b.example", 8))
+        .await
+        .unwrap();
+    assert_eq!(outcome.response, Some(ack(&room(), &name("localhost"))));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (host, uri) = &seen[0];
+    assert_eq!(host.as_deref(), Some("localhost"), "Host header");
+    assert!(
+        uri == mimi_transport::server::SEND_PATH
+            || uri == &format!("https://localhost{}", mimi_transport::server::SEND_PATH),
+        "request target {uri}"
+    );
+    // The origin only answered discovery.
+    assert!(origin.handler.sends().is_empty());
+    target.abort();
+    origin.stop().await;
 }
 
 #[tokio::test]

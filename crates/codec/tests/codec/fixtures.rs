@@ -36,6 +36,60 @@ pub fn mls(bytes: &[u8]) -> MlsBytes {
     MlsBytes::new(bytes.to_vec()).unwrap()
 }
 
+/// Hex with spaces.
+pub fn h(spec: &str) -> Vec<u8> {
+    hex::decode(spec.replace(' ', "")).unwrap()
+}
+
+/// An application PrivateMessage (RFC 9420 §6.3) in group `g1`, epoch 1.
+pub fn private_app(ciphertext: &[u8]) -> MlsBytes {
+    let mut b = h("0001 0002 02 6731 0000000000000001 01 00 00");
+    b.push(u8::try_from(ciphertext.len()).unwrap());
+    b.extend_from_slice(ciphertext);
+    mls(&b)
+}
+
+/// A Remove proposal PublicMessage from external sender 0.
+pub fn remove_proposal(leaf: u8, sig: u8) -> MlsBytes {
+    mls(&h(&format!(
+        "0001 0001 02 6731 0000000000000001 02 00000000 00 02 0003 000000{leaf:02x} 02 {sig:02x}{sig:02x}"
+    )))
+}
+
+/// A commit PublicMessage from leaf 0, no proposals, no path.
+pub fn public_commit() -> MlsBytes {
+    mls(&h(
+        "0001 0001 02 6731 0000000000000001 01 00000000 00 03 00 00 02 5151 02 7c7c 02 3b3b",
+    ))
+}
+
+/// A GroupInfo MLSMessage.
+pub fn group_info_msg() -> MlsBytes {
+    mls(&h(
+        "0001 0004 0001 0001 02 6731 0000000000000001 02 7474 02 6363 00 00 02 7c7c 00000000 02 5e5e",
+    ))
+}
+
+/// A Welcome MLSMessage.
+pub fn welcome_msg() -> MlsBytes {
+    mls(&h("0001 0003 0001 02 5c5c 02 e9e9"))
+}
+
+/// Bob's KeyPackage as an MLSMessage.
+pub fn key_package_msg() -> MlsBytes {
+    let mut b = h("0001 0005 0001 0001 03 111111 03 e1e1e1 03 515151 0001 0e");
+    b.extend_from_slice(b"@bob:b.example");
+    b.extend(h(
+        "02 0001 02 0001 00 00 00 01 0000000000000001 0000000000000002 00 02 5a5a 00 02 4b50",
+    ));
+    mls(&b)
+}
+
+/// A ratchet tree with its one length prefix (`optional<Node> ratchet_tree<V>`).
+pub fn ratchet_tree() -> MlsBytes {
+    mls(&[0x03, 0x00, 0x00, 0x00])
+}
+
 pub fn msg(sender: Sender, body: MessageBody) -> MimiMessage {
     MimiMessage::new(room(), sender, body)
 }
@@ -113,15 +167,16 @@ pub fn user_event_set_role() -> UserEvent {
 
 pub fn proposal_request() -> ProposalRequest {
     ProposalRequest {
-        proposals: BoundedVec::new(vec![mls(&[0xa1, 0xa2]), mls(&[0xb1, 0xb2, 0xb3])]).unwrap(),
+        proposals: BoundedVec::new(vec![remove_proposal(1, 0x51), remove_proposal(2, 0x52)])
+            .unwrap(),
     }
 }
 
 pub fn commit_request() -> CommitRequest {
     CommitRequest {
-        commit: mls(&[0xc0, 0x01]),
-        group_info: mls(b"abc"),
-        welcomes: BoundedVec::new(vec![mls(&[0x77, 0x01])]).unwrap(),
+        commit: public_commit(),
+        group_info: group_info_msg(),
+        welcomes: BoundedVec::new(vec![welcome_msg()]).unwrap(),
     }
 }
 
@@ -138,7 +193,7 @@ pub fn key_packages_response() -> KeyPackagesResponse {
         key_packages: BoundedVec::new(vec![KeyPackageEntry {
             client: phone(),
             kind: KeyPackageType::MlsKeyPackage,
-            key_package: mls(&[0xc0, 0xff, 0xee]),
+            key_package: key_package_msg(),
         }])
         .unwrap(),
     }
@@ -146,9 +201,9 @@ pub fn key_packages_response() -> KeyPackagesResponse {
 
 pub fn group_info_response() -> GroupInfoResponse {
     GroupInfoResponse {
-        group_info: mls(&[0x67, 0x69, 0x01]),
-        ratchet_tree: mls(b"tr"),
-        pending_proposals: BoundedVec::new(vec![mls(b"pp")]).unwrap(),
+        group_info: group_info_msg(),
+        ratchet_tree: ratchet_tree(),
+        pending_proposals: BoundedVec::new(vec![remove_proposal(1, 0x51)]).unwrap(),
     }
 }
 
@@ -158,13 +213,13 @@ pub fn fanout_event() -> FanoutEvent {
         prev_hash: Opaque::new(vec![0x11; 32]).unwrap(),
         auth_events: BoundedVec::new(vec![0, 2]).unwrap(),
         event: Event::DsSendMessage(SendMessageRequest {
-            application_message: mls(&[0x5a, 0x5b]),
+            application_message: private_app(&[0x5a, 0x5b]),
         }),
     }
 }
 
 pub fn room_user_event() -> Event {
-    Event::RoomUser(mls(&[0, 1, 0, 1]))
+    Event::RoomUser(remove_proposal(1, 0x51))
 }
 
 pub fn check_invite_request() -> CheckInviteRequest {

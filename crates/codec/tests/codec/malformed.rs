@@ -76,6 +76,12 @@ impl B {
     }
 }
 
+/// The smallest well-framed MLSMessage: a Welcome (mls10, wire format 3, cipher suite 1,
+/// empty `secrets<V>` and `encrypted_group_info<V>`).
+const WELCOME: [u8; 8] = [0, 1, 0, 3, 0, 1, 0, 0];
+/// An application PrivateMessage up to its ciphertext's length prefix.
+const PRIVATE_HEAD: [u8; 16] = [0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0];
+
 const ROOM: &str = "!r1:a.example";
 const ALICE: &str = "@alice:a.example";
 const BOB: &str = "@bob:b.example";
@@ -133,7 +139,6 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
     use IdentifierError as I;
     use IdentifierKind::*;
     use Target::*;
-    let one_byte_mls = [0x01, 0x00];
     vec![
         // Trailing bytes and truncation.
         (
@@ -207,7 +212,7 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
         (
             "DSProtocolVersion 2 in a request",
             Mimi,
-            event("ds.send_message").u16(2).u8(10).b(&[1]).done(),
+            event("ds.send_message").u16(2).u8(3).b(&[1]).done(),
             CodecError::UnsupportedDsVersion(2),
         ),
         (
@@ -270,7 +275,7 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
             Mimi,
             response(2)
                 .u16(1)
-                .u8(6)
+                .u8(4)
                 .vl(24)
                 .s("@bob:b.example#phone")
                 .u8(1)
@@ -352,64 +357,64 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
         (
             "ds.proposal carrying a commit",
             Mimi,
-            ds_event("ds.proposal", 15).done(),
+            ds_event("ds.proposal", 2).done(),
             CodecError::BodyTypeMismatch {
                 outer: "ds.proposal",
-                found: 15,
+                found: 2,
             },
         ),
         (
             "ds.send_message carrying a proposal",
             Mimi,
-            ds_event("ds.send_message", 14).done(),
+            ds_event("ds.send_message", 1).done(),
             CodecError::BodyTypeMismatch {
                 outer: "ds.send_message",
-                found: 14,
+                found: 1,
             },
         ),
         (
             "ds.fetch_group_info carrying send_message",
             Mimi,
-            ds_event("ds.fetch_group_info", 10).done(),
+            ds_event("ds.fetch_group_info", 3).done(),
             CodecError::BodyTypeMismatch {
                 outer: "ds.fetch_group_info",
-                found: 10,
+                found: 3,
             },
         ),
         (
             "ds.fetch_key_packages carrying group_info",
             Mimi,
-            ds_event("ds.fetch_key_packages", 16).done(),
+            ds_event("ds.fetch_key_packages", 5).done(),
             CodecError::BodyTypeMismatch {
                 outer: "ds.fetch_key_packages",
-                found: 16,
+                found: 5,
             },
         ),
         (
             "ds.commit carrying key_packages",
             Mimi,
-            ds_event("ds.commit", 12).done(),
+            ds_event("ds.commit", 4).done(),
             CodecError::BodyTypeMismatch {
                 outer: "ds.commit",
-                found: 12,
+                found: 4,
             },
         ),
         (
             "key_package response carrying ExternalCommitInfo",
             Mimi,
-            response(2).u16(1).u8(4).done(),
+            response(2).u16(1).u8(3).done(),
             CodecError::BodyTypeMismatch {
                 outer: "key_package",
-                found: 4,
+                found: 3,
             },
         ),
         (
             "group_info response carrying KeyPackages",
             Mimi,
-            response(3).u16(1).u8(6).done(),
+            response(3).u16(1).u8(4).done(),
             CodecError::BodyTypeMismatch {
                 outer: "group_info",
-                found: 6,
+                found: 4,
             },
         ),
         // Variable-length prefixes.
@@ -438,7 +443,7 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
             Mimi,
             event("ds.send_message")
                 .u16(1)
-                .u8(10)
+                .u8(3)
                 .raw(&[0x80, 0, 0, 64])
                 .raw(&[0; 64])
                 .done(),
@@ -461,20 +466,42 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
         ),
         // Byte lengths over the limits, refused before anything is read or allocated.
         (
-            "MLS object claiming 1 GiB, no data",
+            "vector of MLS messages claiming 1 GiB, no data",
             Mimi,
             event("ds.send_message")
                 .u16(1)
-                .u8(10)
+                .u8(3)
+                .raw(&[0xbf, 0xff, 0xff, 0xff])
+                .done(),
+            too_long(MAX_VARINT, MAX_MESSAGE_LEN),
+        ),
+        (
+            "ratchet tree claiming 1 GiB, no data",
+            Mimi,
+            ds_event("ds.create_group", 240)
+                .raw(&WELCOME)
+                .raw(&[0xbf, 0xff, 0xff, 0xff])
+                .done(),
+            too_long(MAX_VARINT + 4, MAX_MLS_OBJECT_LEN),
+        ),
+        (
+            "bare MLS object one over the limit",
+            Mimi,
+            event("m.room.user")
+                .raw(&PRIVATE_HEAD)
+                .vl(MAX_MLS_OBJECT_LEN)
+                .raw(&vec![0; MAX_MLS_OBJECT_LEN])
+                .done(),
+            too_long(MAX_MLS_OBJECT_LEN + 1, MAX_MLS_OBJECT_LEN),
+        ),
+        (
+            "bare MLSMessage field claiming 1 GiB",
+            Mimi,
+            event("m.room.user")
+                .raw(&PRIVATE_HEAD)
                 .raw(&[0xbf, 0xff, 0xff, 0xff])
                 .done(),
             too_long(MAX_VARINT, MAX_MLS_OBJECT_LEN),
-        ),
-        (
-            "MLS object one over the limit",
-            Mimi,
-            event("m.room.user").vl(MAX_MLS_OBJECT_LEN + 1).done(),
-            too_long(MAX_MLS_OBJECT_LEN + 1, MAX_MLS_OBJECT_LEN),
         ),
         (
             "event type one over the limit",
@@ -580,18 +607,18 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
         (
             "ds.proposal: 1025 proposals",
             Mimi,
-            ds_event("ds.proposal", 14)
-                .repeat(&one_byte_mls, MAX_MLS_MESSAGES + 1)
+            ds_event("ds.proposal", 1)
+                .repeat(&WELCOME, MAX_MLS_MESSAGES + 1)
                 .done(),
             too_long(MAX_MLS_MESSAGES + 1, MAX_MLS_MESSAGES),
         ),
         (
             "ds.commit: 1025 welcomes",
             Mimi,
-            ds_event("ds.commit", 15)
-                .b(&[1])
-                .b(&[2])
-                .repeat(&one_byte_mls, MAX_MLS_MESSAGES + 1)
+            ds_event("ds.commit", 2)
+                .raw(&WELCOME)
+                .raw(&WELCOME)
+                .repeat(&WELCOME, MAX_MLS_MESSAGES + 1)
                 .done(),
             too_long(MAX_MLS_MESSAGES + 1, MAX_MLS_MESSAGES),
         ),
@@ -600,17 +627,17 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
             Mimi,
             response(3)
                 .u16(1)
-                .u8(4)
-                .b(&[1])
-                .b(&[2])
-                .repeat(&one_byte_mls, MAX_MLS_MESSAGES + 1)
+                .u8(3)
+                .raw(&WELCOME)
+                .vl(0)
+                .repeat(&WELCOME, MAX_MLS_MESSAGES + 1)
                 .done(),
             too_long(MAX_MLS_MESSAGES + 1, MAX_MLS_MESSAGES),
         ),
         (
             "ds.fetch_key_packages: 1025 clients",
             Mimi,
-            ds_event("ds.fetch_key_packages", 12)
+            ds_event("ds.fetch_key_packages", 4)
                 .u16(1)
                 .s(BOB)
                 .repeat(&B::default().s("@b:c#d").done(), MAX_KEY_PACKAGES + 1)
@@ -622,9 +649,9 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
             Mimi,
             response(2)
                 .u16(1)
-                .u8(6)
+                .u8(4)
                 .repeat(
-                    &B::default().s("@b:c#d").u8(0).b(&[1]).done(),
+                    &B::default().s("@b:c#d").u8(0).raw(&WELCOME).done(),
                     MAX_KEY_PACKAGES + 1,
                 )
                 .done(),
@@ -787,7 +814,7 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
         (
             "client ID without '#'",
             Mimi,
-            ds_event("ds.fetch_key_packages", 12)
+            ds_event("ds.fetch_key_packages", 4)
                 .u16(1)
                 .s(BOB)
                 .vl(15)
@@ -798,7 +825,7 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
         (
             "client ID with empty device",
             Mimi,
-            ds_event("ds.fetch_key_packages", 12)
+            ds_event("ds.fetch_key_packages", 4)
                 .u16(1)
                 .s(BOB)
                 .vl(16)
@@ -809,7 +836,7 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
         (
             "client ID device with ' '",
             Mimi,
-            ds_event("ds.fetch_key_packages", 12)
+            ds_event("ds.fetch_key_packages", 4)
                 .u16(1)
                 .s(BOB)
                 .vl(19)
@@ -931,8 +958,104 @@ fn catalogue() -> Vec<(&'static str, Target, Vec<u8>, CodecError)> {
         (
             "ds.proposal without proposals",
             Mimi,
-            ds_event("ds.proposal", 14).vl(0).done(),
+            ds_event("ds.proposal", 1).vl(0).done(),
             CodecError::Empty("ds.proposal proposals"),
+        ),
+        // MLS framing (RFC 9420) of bare MLSMessages.
+        (
+            "bare MLSMessage truncated at the end of the event",
+            Mimi,
+            event("m.room.user").raw(&WELCOME[..7]).done(),
+            CodecError::EndOfInput,
+        ),
+        (
+            "MLSMessage in a vector runs past the vector's end",
+            Mimi,
+            ds_event("ds.proposal", 1)
+                .vl(7)
+                .raw(&WELCOME[..7])
+                .u8(0)
+                .done(),
+            CodecError::MlsFraming {
+                what: "MLSMessage",
+                reason: "a message in a vector runs past the vector's end",
+            },
+        ),
+        (
+            "bytes after the last MLSMessage inside a vector",
+            Mimi,
+            ds_event("ds.commit", 2)
+                .raw(&WELCOME)
+                .raw(&WELCOME)
+                .vl(WELCOME.len() + 1)
+                .raw(&WELCOME)
+                .u8(0)
+                .u8(0)
+                .done(),
+            CodecError::MlsFraming {
+                what: "MLSMessage",
+                reason: "a message in a vector runs past the vector's end",
+            },
+        ),
+        (
+            "MLSMessage with unknown wire format 6",
+            Mimi,
+            event("m.room.user").u16(1).u16(6).done(),
+            unknown("WireFormat", 6),
+        ),
+        (
+            "MLSMessage with protocol version 2",
+            Mimi,
+            event("m.room.user").u16(2).u16(3).done(),
+            CodecError::MlsFraming {
+                what: "MLSMessage",
+                reason: "protocol version is not mls10",
+            },
+        ),
+        (
+            "send_message with two application messages",
+            Mimi,
+            ds_event("ds.send_message", 3)
+                .vl(2 * WELCOME.len())
+                .raw(&WELCOME)
+                .raw(&WELCOME)
+                .u8(0)
+                .done(),
+            CodecError::Malformed("application_message<V> must hold exactly one MLSMessage".into()),
+        ),
+        (
+            "send_message with no application message",
+            Mimi,
+            ds_event("ds.send_message", 3).vl(0).u8(0).done(),
+            CodecError::Malformed("application_message<V> must hold exactly one MLSMessage".into()),
+        ),
+        // DSAuthData.
+        (
+            "DSAuthData ClientSignature",
+            Mimi,
+            ds_event("ds.fetch_group_info", 5)
+                .u8(1)
+                .raw(&[0, 0, 0, 1])
+                .u8(2)
+                .raw(&[0xaa, 0xbb])
+                .done(),
+            CodecError::Malformed(
+                "DSAuthData ClientSignature is not accepted: requests are authenticated by \
+                 MLS signatures and mutual TLS"
+                    .into(),
+            ),
+        ),
+        (
+            "DSAuthType 2",
+            Mimi,
+            ds_event("ds.fetch_group_info", 5).u8(2).done(),
+            unknown("DSAuthType", 2),
+        ),
+        (
+            "DSRequestType 0 (ds_delete_group, not an operation here)",
+            Mimi,
+            ds_event("ds.commit", 0).done(),
+            unknown("DSRequestType", 0),
         ),
     ]
 }
@@ -970,6 +1093,7 @@ fn wire_vectors() -> Vec<(&'static str, Target)> {
         ("mimi_message_event_ds_fetch_key_packages.hex", Mimi),
         ("mimi_message_event_ds_fetch_group_info.hex", Mimi),
         ("mimi_message_event_ds_send_message.hex", Mimi),
+        ("mimi_message_event_ds_create_group.hex", Mimi),
         ("mimi_message_response_ok.hex", Mimi),
         ("mimi_message_response_key_package.hex", Mimi),
         ("mimi_message_response_group_info.hex", Mimi),
@@ -1019,6 +1143,14 @@ fn any_byte_after_a_vector_is_trailing() {
     }
 }
 
+fn event_from(event: Event) -> MimiMessage {
+    MimiMessage::new(
+        "!r1:a.example".parse().unwrap(),
+        Sender::User("@alice:a.example".parse().unwrap()),
+        MessageBody::Event(event),
+    )
+}
+
 #[test]
 fn encoding_refuses_what_decoding_refuses() {
     let empty = MimiMessage::new(
@@ -1059,8 +1191,40 @@ fn encoding_refuses_what_decoding_refuses() {
             welcomes: BoundedVec::default(),
         }),
     };
-    let len = 8 + 1 + 1 + 10 + 3 + 2 * (4 + MAX_MLS_OBJECT_LEN) + 1;
+    // sequence, prev_hash, auth_events, event type, DS header, two bare objects, an empty
+    // welcome_messages<V>, DSAuthData.
+    let len = 8 + 1 + 1 + 10 + 3 + 2 * MAX_MLS_OBJECT_LEN + 1 + 1;
     assert_eq!(big.encode(), Err(too_long(len, MAX_MESSAGE_LEN)));
+    // Bytes that are not one MLSMessage are not written bare.
+    let not_mls = event_from(Event::RoomUser(MlsBytes::new(vec![0x5a; 8]).unwrap()));
+    assert_eq!(
+        not_mls.encode(),
+        Err(CodecError::MlsFraming {
+            what: "MLSMessage",
+            reason: "protocol version is not mls10",
+        })
+    );
+    let mut two = WELCOME.to_vec();
+    two.extend(WELCOME);
+    let two = event_from(Event::RoomUser(MlsBytes::new(two).unwrap()));
+    assert_eq!(
+        two.encode(),
+        Err(CodecError::MlsFraming {
+            what: "MLSMessage",
+            reason: "bytes after the end of the message",
+        })
+    );
+    let tree = event_from(Event::DsCreateGroup(CreateGroupRequest {
+        group_info: MlsBytes::new(WELCOME.to_vec()).unwrap(),
+        ratchet_tree: MlsBytes::new(vec![3, 0, 0]).unwrap(),
+    }));
+    assert_eq!(
+        tree.encode(),
+        Err(CodecError::MlsFraming {
+            what: "RatchetTree",
+            reason: "length prefix does not cover exactly the tree",
+        })
+    );
     // An EventError detail is cut at a character boundary, not refused.
     let cut = EventError::new(ErrorCode::Internal, "\u{e9}".repeat(MAX_REASON_LEN));
     assert_eq!(cut.detail.as_str(), "\u{e9}".repeat(MAX_REASON_LEN / 2));

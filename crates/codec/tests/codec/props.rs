@@ -34,6 +34,62 @@ fn sender() -> impl Strategy<Value = Sender> {
 fn opaque<const MAX: usize>() -> impl Strategy<Value = Opaque<MAX>> {
     prop::collection::vec(any::<u8>(), 0..80).prop_map(|b| Opaque::new(b).unwrap())
 }
+/// `opaque x<V>` bytes, prefix included, for building MLS messages.
+fn vl(bytes: &[u8]) -> Vec<u8> {
+    use tls_codec::Serialize as _;
+    Opaque::<{ usize::MAX }>::new(bytes.to_vec())
+        .unwrap()
+        .tls_serialize_detached()
+        .unwrap()
+}
+/// A well-framed MLSMessage (RFC 9420): an application PrivateMessage, a Remove proposal
+/// from an external sender, or a Welcome, with arbitrary contents.
+fn mls_message() -> impl Strategy<Value = MlsBytes> {
+    let bytes = || prop::collection::vec(any::<u8>(), 0..40);
+    (
+        0..3u8,
+        bytes(),
+        any::<u64>(),
+        bytes(),
+        bytes(),
+        any::<u32>(),
+    )
+        .prop_map(|(kind, group, epoch, aad, body, n)| {
+            let mut b = vec![0, 1];
+            match kind {
+                0 => {
+                    b.extend([0, 2]);
+                    b.extend(vl(&group));
+                    b.extend(epoch.to_be_bytes());
+                    b.push(1);
+                    b.extend(vl(&aad));
+                    b.extend(vl(&[]));
+                    b.extend(vl(&body));
+                }
+                1 => {
+                    b.extend([0, 1]);
+                    b.extend(vl(&group));
+                    b.extend(epoch.to_be_bytes());
+                    b.push(2);
+                    b.extend(n.to_be_bytes());
+                    b.extend(vl(&aad));
+                    b.extend([2, 0, 3]);
+                    b.extend(n.to_be_bytes());
+                    b.extend(vl(&body));
+                }
+                _ => {
+                    b.extend([0, 3, 0, 1]);
+                    b.extend(vl(&aad));
+                    b.extend(vl(&body));
+                }
+            }
+            MlsBytes::new(b).unwrap()
+        })
+}
+/// A ratchet tree with its one length prefix.
+fn ratchet_tree() -> impl Strategy<Value = MlsBytes> {
+    prop::collection::vec(any::<u8>(), 0..80).prop_map(|b| MlsBytes::new(vl(&b)).unwrap())
+}
 fn text<const MAX: usize>() -> impl Strategy<Value = Text<MAX>> {
     "\\PC{0,16}".prop_map(|s| Text::new(s).unwrap())
 }
@@ -104,16 +160,16 @@ fn info_event() -> impl Strategy<Value = InfoEvent> {
     room_state().prop_map(|room_state| InfoEvent { room_state })
 }
 fn proposal_request() -> impl Strategy<Value = ProposalRequest> {
-    bounded(opaque(), 1).prop_map(|proposals| ProposalRequest { proposals })
+    bounded(mls_message(), 1).prop_map(|proposals| ProposalRequest { proposals })
 }
 fn commit_request() -> impl Strategy<Value = CommitRequest> {
-    (opaque(), opaque(), bounded(opaque(), 0)).prop_map(|(commit, group_info, welcomes)| {
-        CommitRequest {
+    (mls_message(), mls_message(), bounded(mls_message(), 0)).prop_map(
+        |(commit, group_info, welcomes)| CommitRequest {
             commit,
             group_info,
             welcomes,
-        }
-    })
+        },
+    )
 }
 fn key_packages_request() -> impl Strategy<Value = KeyPackagesRequest> {
     (any::<u16>(), user_id(), bounded(client_id(), 0)).prop_map(|(cipher_suite, user, clients)| {
@@ -125,12 +181,12 @@ fn key_packages_request() -> impl Strategy<Value = KeyPackagesRequest> {
     })
 }
 fn send_message_request() -> impl Strategy<Value = SendMessageRequest> {
-    opaque().prop_map(|application_message| SendMessageRequest {
+    mls_message().prop_map(|application_message| SendMessageRequest {
         application_message,
     })
 }
 fn key_packages_response() -> impl Strategy<Value = KeyPackagesResponse> {
-    let entry = (client_id(), one_of(KeyPackageType::ALL), opaque()).prop_map(
+    let entry = (client_id(), one_of(KeyPackageType::ALL), mls_message()).prop_map(
         |(client, kind, key_package)| KeyPackageEntry {
             client,
             kind,
@@ -140,7 +196,7 @@ fn key_packages_response() -> impl Strategy<Value = KeyPackagesResponse> {
     bounded(entry, 0).prop_map(|key_packages| KeyPackagesResponse { key_packages })
 }
 fn group_info_response() -> impl Strategy<Value = GroupInfoResponse> {
-    (opaque(), opaque(), bounded(opaque(), 0)).prop_map(
+    (mls_message(), ratchet_tree(), bounded(mls_message(), 0)).prop_map(
         |(group_info, ratchet_tree, pending_proposals)| GroupInfoResponse {
             group_info,
             ratchet_tree,
@@ -150,7 +206,7 @@ fn group_info_response() -> impl Strategy<Value = GroupInfoResponse> {
 }
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        opaque().prop_map(Event::RoomUser),
+        mls_message().prop_map(Event::RoomUser),
         user_event().prop_map(Event::RoomUserUnsigned),
         info_event().prop_map(Event::RoomInfo),
         proposal_request().prop_map(Event::DsProposal),
@@ -158,7 +214,7 @@ fn event() -> impl Strategy<Value = Event> {
         key_packages_request().prop_map(Event::DsFetchKeyPackages),
         Just(Event::DsFetchGroupInfo(GroupInfoRequest)),
         send_message_request().prop_map(Event::DsSendMessage),
-        (opaque(), opaque()).prop_map(|(group_info, ratchet_tree)| {
+        (mls_message(), ratchet_tree()).prop_map(|(group_info, ratchet_tree)| {
             Event::DsCreateGroup(CreateGroupRequest {
                 group_info,
                 ratchet_tree,

@@ -249,25 +249,27 @@ fn mimi_message_event_ds_fetch_group_info() {
     expected.push(0x01);
     expected.push(19);
     expected.extend_from_slice(b"ds.fetch_group_info");
-    expected.extend_from_slice(&[0x00, 0x01, 16]);
+    // DSProtocolVersion 1, ds_group_info (5), DSAuthData Unauthenticated (0).
+    expected.extend_from_slice(&[0x00, 0x01, 5, 0]);
     assert_eq!(value.encode().unwrap(), expected);
 }
 
 #[test]
 fn mimi_message_event_ds_send_message_uses_a_two_byte_prefix() {
     let value = event_from_alice(Event::DsSendMessage(SendMessageRequest {
-        application_message: mls(&[0xaa; 70]),
+        application_message: private_app(&[0xaa; 50]),
     }));
     check_wire("mimi_message_event_ds_send_message.hex", &value);
+    // 69 bytes of message after a two-byte vector prefix, then DSAuthData.
     let bytes = value.encode().unwrap();
-    assert_eq!(&bytes[bytes.len() - 72..bytes.len() - 70], &[0x40, 0x46]);
+    assert_eq!(&bytes[bytes.len() - 72..bytes.len() - 70], &[0x40, 0x45]);
 }
 
 #[test]
 fn mimi_message_event_ds_create_group() {
     let value = event_from_alice(Event::DsCreateGroup(CreateGroupRequest {
-        group_info: mls(&[0xc1, 0xc2, 0xc3]),
-        ratchet_tree: mls(&[0xd1, 0xd2]),
+        group_info: group_info_msg(),
+        ratchet_tree: ratchet_tree(),
     }));
     check_wire("mimi_message_event_ds_create_group.hex", &value);
 }
@@ -409,7 +411,7 @@ fn ds_bodies() {
     check_tls(
         "ds_send_message_request.hex",
         &SendMessageRequest {
-            application_message: mls(&[0x5a, 0x5b]),
+            application_message: private_app(&[0x5a, 0x5b]),
         },
     );
     check_tls("ds_key_packages_response.hex", &key_packages_response());

@@ -19,6 +19,7 @@ pub struct FaultyStorage {
     inner: Arc<dyn Storage>,
     rules: Mutex<Vec<Rule>>,
     failed: Mutex<Vec<Batch>>,
+    directory_fails: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for FaultyStorage {
@@ -34,7 +35,14 @@ impl FaultyStorage {
             inner,
             rules: Mutex::new(Vec::new()),
             failed: Mutex::new(Vec::new()),
+            directory_fails: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Fail (or stop failing) every directory search ([`Storage::find_users`]).
+    pub fn fail_directory_reads(&self, fail: bool) {
+        self.directory_fails
+            .store(fail, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Fail every later batch (committed or submitted) for which `rule` answers `true`.
@@ -175,6 +183,14 @@ impl Storage for FaultyStorage {
     }
 
     fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError> {
+        if self
+            .directory_fails
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StorageError::Backend(
+                "injected failure of a directory search".into(),
+            ));
+        }
         self.inner.find_users(field, value)
     }
 

@@ -36,7 +36,7 @@ pub async fn two_party(world: &World) -> (RoomId, Client, Client) {
 /// An application message that is not MLS.
 fn garbage_message(len: usize) -> Event {
     Event::DsSendMessage(SendMessageRequest {
-        application_message: MlsBytes::new(vec![0x5a; len]).unwrap(),
+        application_message: crate::world::private_message(0x5a, len),
     })
 }
 

@@ -389,3 +389,105 @@ async fn a_full_room_cache_drops_idle_rooms_and_reloads_them_from_storage() {
         assert_eq!(log_of(&a, room).len(), 3);
     }
 }
+
+/// A storage failure during identifier discovery is the answering server's internal error
+/// (500 with an `internal` EventError), not one of the seed's discovery answers: `forbidden`
+/// would tell the requester it may not search (`docs/spec-decisions.md`).
+#[tokio::test(start_paused = true)]
+async fn a_storage_failure_in_identifier_discovery_is_internal_not_forbidden() {
+    let sim = Sim::start(&[A, B], Settings::default(), false);
+    let _bob = sim.client(B, "bob").await;
+    let request = mimi_codec::IdentifierRequest {
+        query: mimi_codec::IdentifierQuery::Handle,
+        search_value: mimi_codec::Text::new("bob").unwrap(),
+    };
+    let a = sim.provider(A);
+    let found = a
+        .accounts()
+        .discover(&name(B), request.clone())
+        .await
+        .unwrap();
+    assert_eq!(found.code, mimi_codec::IdentifierDiscoveryCode::Success);
+
+    sim.storage(B).fail_directory_reads(true);
+    match a.accounts().discover(&name(B), request.clone()).await {
+        Err(ApiError::Peer {
+            error:
+                mimi_transport::TransportError::ServerError {
+                    status: 500,
+                    error: Some(e),
+                    ..
+                },
+            ..
+        }) => assert_eq!(e.code, ErrorCode::Internal),
+        other => panic!("expected an internal error from b, got {other:?}"),
+    }
+    // b's own users asking b: the storage error itself (503, as every storage failure of
+    // the client API), not an answer.
+    let b = sim.provider(B);
+    let local = b.accounts().discover(&name(B), request).await;
+    assert!(
+        matches!(&local, Err(e @ ApiError::Storage(_)) if e.class() == ErrorClass::Unavailable),
+        "{local:?}"
+    );
+}
+
+/// SIG-CREATE-3: the invitee's server refuses a check-invite whose room it does not
+/// understand: an unknown policy or an unsupported cipher suite (the seed: "MUST reject").
+#[tokio::test(start_paused = true)]
+async fn check_invite_refuses_an_unknown_policy_or_cipher_suite() {
+    let sim = Sim::start(&[A, B, C], Settings::default(), false);
+    let mut alice = sim.client(A, "alice").await;
+    let cathy = sim.client(C, "cathy").await;
+    let room = alice.create_room(&sim).await;
+    let invite = vec![user_event(&cathy.user(), ParticipationStateChange::Invite)];
+    let state = alice.state_after(&sim, &room, &invite).await;
+    let commit = alice
+        .mls
+        .commit(
+            &room,
+            CommitPlan {
+                user_events: invite,
+                new_room_state: Some(state),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        alice.submit(&sim, &room, Event::DsCommit(commit)).await,
+        (true, EventResponse::Ok)
+    );
+    let asked: Vec<_> = sim
+        .net
+        .calls()
+        .into_iter()
+        .filter_map(|c| c.check_invite)
+        .collect();
+    assert_eq!(asked.len(), 1);
+    let genuine = asked[0].clone();
+    let c = sim.provider(C);
+    let ask = |request: mimi_codec::CheckInviteRequest| {
+        let c = c.clone();
+        async move { Handler::check_invite(c.as_ref(), &name(A), request).await }
+    };
+    // The request the hub sent is accepted ...
+    assert_eq!(
+        ask(genuine.clone()).await,
+        mimi_transport::CheckInviteReply::Accepted
+    );
+    let refused_by_policy = |reply: mimi_transport::CheckInviteReply| match reply {
+        mimi_transport::CheckInviteReply::Refused(e) => {
+            assert_eq!(e.code, ErrorCode::ForbiddenByPolicy, "{e:?}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // ... an unknown policy is not.
+    let mut unknown_policy = genuine.clone();
+    unknown_policy.room_info.room_state.policy.policy_id =
+        mimi_codec::Text::new("x.unknown.policy.v9").unwrap();
+    refused_by_policy(ask(unknown_policy).await);
+    // ... nor an unsupported cipher suite.
+    let mut unknown_suite = genuine;
+    unknown_suite.room_info.room_state.security.cipher_suite = 0xfff0;
+    refused_by_policy(ask(unknown_suite).await);
+}

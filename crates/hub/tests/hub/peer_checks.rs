@@ -5,7 +5,7 @@
 
 use mimi_codec::{
     ErrorCode, Event, IdentifierDiscoveryCode, IdentifierQuery, IdentifierRequest, MessageBody,
-    MimiMessage, MlsBytes, SendMessageRequest, Sender, Text, UserId, Wire,
+    MimiMessage, SendMessageRequest, Sender, Text, UserId, Wire,
 };
 use mimi_hub::rooms::persist::decode_event;
 use mimi_transport::body::decode_error_body;
@@ -19,7 +19,7 @@ const SMALL_BODY: usize = 16 * 1024;
 
 fn not_mls(len: usize) -> MessageBody {
     MessageBody::Event(Event::DsSendMessage(SendMessageRequest {
-        application_message: MlsBytes::new(vec![0x5a; len]).unwrap(),
+        application_message: crate::world::private_message(0x5a, len),
     }))
 }
 

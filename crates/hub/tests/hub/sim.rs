@@ -227,7 +227,13 @@ impl Peers for InProcessPeers {
         request: &IdentifierRequest,
     ) -> Result<IdentifierResponse, TransportError> {
         let peer = self.begin(server, Endpoint::Discovery, None).await?;
-        Ok(Handler::identifier_discovery(peer.as_ref(), &self.from, domain, request.clone()).await)
+        Handler::identifier_discovery(peer.as_ref(), &self.from, domain, request.clone())
+            .await
+            .map_err(|e| TransportError::ServerError {
+                status: e.code.http_status(),
+                attempts: 1,
+                error: Some(e),
+            })
     }
 }
 

@@ -13,7 +13,22 @@ use sha2::{Digest, Sha256};
 use super::{by, event, security, user};
 
 fn mls(tag: u8) -> MlsBytes {
-    MlsBytes::new(vec![tag; 8]).unwrap()
+    private_message(tag, 8)
+}
+
+/// A well-framed application PrivateMessage (RFC 9420 §6.3) whose ciphertext is `len`
+/// copies of `tag`: the wire writes MLSMessages bare, so the bytes must frame as one.
+fn private_message(tag: u8, len: usize) -> MlsBytes {
+    let mut b = vec![0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0];
+    // The ciphertext's variable-length prefix (RFC 9420 §2.1.2).
+    let n = u32::try_from(len).unwrap();
+    match len {
+        0..=63 => b.push(n as u8),
+        64..=16383 => b.extend((0x4000 | n as u16).to_be_bytes()),
+        _ => b.extend((0x8000_0000 | n).to_be_bytes()),
+    }
+    b.extend(vec![tag; len]);
+    MlsBytes::new(b).unwrap()
 }
 
 fn room_user(tag: u8) -> Event {
