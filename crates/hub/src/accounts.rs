@@ -333,6 +333,8 @@ impl Accounts {
     /// This server's answer to identifier discovery in its own directory. A storage failure
     /// is this server's error, not one of the seed's answers (`forbidden` would tell the
     /// requester it may not search): the caller reports it as internal (500).
+    ///
+    /// Rule HUB-DISC-2 (docs/protocol-coverage.md).
     pub async fn discover_locally(
         &self,
         request: &IdentifierRequest,

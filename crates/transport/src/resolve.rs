@@ -81,6 +81,8 @@ pub trait Resolver: Send + Sync {
 
     /// The name that serves `server`'s MIMI endpoints: the `.well-known` delegation target,
     /// or `server` itself (the default) when there is no delegation.
+    ///
+    /// Rule TR-WK-3 (docs/protocol-coverage.md).
     async fn service_name(&self, server: &ServerName) -> Result<ServerName, ResolveError> {
         Ok(self.resolve(server).await?.tls_name)
     }
