@@ -135,7 +135,11 @@ impl Provider {
 #[async_trait]
 impl Handler for Provider {
     async fn send(&self, peer: &ServerName, message: MimiMessage) -> Reply {
-        self.on_send(peer, message).await
+        let started = std::time::Instant::now();
+        let reply = self.on_send(peer, message).await;
+        self.metrics()
+            .request("federation", "send", started.elapsed());
+        reply
     }
 
     async fn check_invite(
@@ -143,7 +147,11 @@ impl Handler for Provider {
         peer: &ServerName,
         request: CheckInviteRequest,
     ) -> CheckInviteReply {
-        self.on_check_invite(peer, request).await
+        let started = std::time::Instant::now();
+        let reply = self.on_check_invite(peer, request).await;
+        self.metrics()
+            .request("federation", "check-invite", started.elapsed());
+        reply
     }
 
     async fn identifier_discovery(
@@ -152,6 +160,10 @@ impl Handler for Provider {
         domain: &ServerName,
         request: IdentifierRequest,
     ) -> IdentifierResponse {
-        self.on_identifier_discovery(domain, request).await
+        let started = std::time::Instant::now();
+        let response = self.on_identifier_discovery(domain, request).await;
+        self.metrics()
+            .request("federation", "identifier-discovery", started.elapsed());
+        response
     }
 }

@@ -315,8 +315,10 @@ impl Rooms {
         handle: &SlotHandle<'_>,
         submitted: Submitted,
     ) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
         match submitted.pending.durable().await {
             Ok(_) => {
+                self.ctx.metrics.storage_commit(started.elapsed());
                 if submitted.has_outbox {
                     self.outbox.notify_waiters();
                 }
