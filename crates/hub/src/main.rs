@@ -327,6 +327,7 @@ fn serve(config_path: PathBuf, log_json: bool) -> ExitCode {
     }
 }
 
+/// Rule HUB-OPS-1 (docs/protocol-coverage.md).
 async fn run(config: ProviderConfig) -> Result<(), StartError> {
     mimi_hub::init::certificate_names(&config.certificate, &config.server_name)
         .map_err(|e| StartError::Certificate(format!("refusing to start: {e}")))?;

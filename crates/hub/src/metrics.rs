@@ -42,6 +42,8 @@ fn latency_histogram() -> Histogram {
 }
 
 /// What the provider measures (see the module documentation).
+///
+/// Rule HUB-OBS-1 (docs/protocol-coverage.md).
 pub struct Metrics {
     registry: Registry,
     events_accepted: Family<Labels, Counter>,
