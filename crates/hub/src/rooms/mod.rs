@@ -427,6 +427,7 @@ impl Rooms {
             self.ctx.blocking(move |s| s.commit(batch)).await?;
         }
         *guard = Slot::Hub(Box::new(hub_room), meta);
+        tracing::info!(room = %room_id, sequence = create_group.fanout.sequence, %creator, "room created");
         Ok(create_group.fanout.sequence)
     }
 

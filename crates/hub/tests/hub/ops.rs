@@ -649,3 +649,86 @@ fn check_names_each_problem_and_the_server_refuses_a_certificate_for_another_nam
     let (ok, out) = run(&["--version"]);
     assert!(ok && out.starts_with("mimi-hub "), "{out}");
 }
+
+/// The federation scenario of
+/// [`the_trace_log_of_a_federation_scenario_holds_no_message_body_or_token`], run in a
+/// process of its own (the test binary again, with only this test) so that the global
+/// subscriber sees every thread: logs at `trace` to stderr, prints its secrets to stdout.
+#[test]
+#[ignore = "run by the_trace_log_of_a_federation_scenario_holds_no_message_body_or_token"]
+fn trace_scenario_child() {
+    if std::env::var_os("MIMI_TRACE_CHILD").is_none() {
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let world = World::start(&[A, B]).await;
+        let (room, mut alice, mut bob) = crate::federation::two_party(&world).await;
+        for text in PLAINTEXTS {
+            alice.say(&world, &room, text).await;
+        }
+        bob.sync_until(&world, "Bob to read both", |c| c.received.len() == 2)
+            .await;
+        let registered = world
+            .provider(A)
+            .accounts()
+            .register(
+                mimi_hub::accounts::Registration {
+                    localpart: "alice".into(),
+                    device: "tablet".into(),
+                    ..Default::default()
+                },
+                Some(alice.id.clone()),
+            )
+            .await
+            .unwrap();
+        world
+            .provider(A)
+            .accounts()
+            .authenticate(&registered.token)
+            .await
+            .unwrap();
+        println!("TOKEN={}", registered.token);
+        world.shutdown().await;
+    });
+}
+
+const PLAINTEXTS: [&str; 2] = [
+    "first-secret-plaintext-6b1f",
+    "second-secret-plaintext-93ce",
+];
+
+/// A federation scenario (two providers, a room, messages, a token used) logged at
+/// `trace`: the log has the events and none of the message bodies or tokens.
+#[test]
+fn the_trace_log_of_a_federation_scenario_holds_no_message_body_or_token() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "ops::trace_scenario_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("MIMI_TRACE_CHILD", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}");
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("TOKEN="))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_string();
+    assert!(log.contains("event accepted"), "the log was captured");
+    assert!(log.contains("ds.send_message"));
+    let secret = token.rsplit_once('.').unwrap().1;
+    for needle in [PLAINTEXTS[0], PLAINTEXTS[1], token.as_str(), secret] {
+        assert!(!log.contains(needle), "a secret is in the log");
+    }
+}
