@@ -349,3 +349,25 @@ fn writable(folder: &Path) -> Result<(), std::io::Error> {
     std::fs::write(&probe, b"")?;
     std::fs::remove_file(&probe)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_dns_name_of_the_certificate_names_the_server_without_regard_to_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertificateAuthority::generate("test CA").unwrap();
+        let issued = ca
+            .issue_for_dns_names(vec!["other.example".into(), "A.Example".into()])
+            .unwrap();
+        let (cert, _) = write_issued(&issued, dir.path(), "multi").unwrap();
+        let a: ServerName = "a.example".parse().unwrap();
+        assert_eq!(certificate_names(&cert, &a), Ok(()));
+        let c: ServerName = "c.example".parse().unwrap();
+        let refused = certificate_names(&cert, &c).unwrap_err();
+        assert!(refused.contains("not server_name c.example"), "{refused}");
+        let missing = certificate_names(&dir.path().join("none.crt"), &a).unwrap_err();
+        assert!(missing.starts_with("certificate"), "{missing}");
+    }
+}
