@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -284,11 +283,16 @@ struct Hub {
     api: SocketAddr,
     admin: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Hub {
-    fn start(config: &Path, rust_log: &str) -> Hub {
-        let mut child = Command::new(HUB)
+    fn start(config: &Path, rust_log: &str, json: bool) -> Hub {
+        let mut command = Command::new(HUB);
+        if json {
+            command.arg("--log-json");
+        }
+        let mut child = command
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", rust_log)
@@ -310,7 +314,7 @@ impl Hub {
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
         let mut pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = pipe.read(&mut buf) {
                 if n == 0 {
@@ -327,6 +331,7 @@ impl Hub {
             admin: field("admin="),
             child,
             stderr,
+            reader: Some(reader),
         }
     }
 
@@ -337,8 +342,10 @@ impl Hub {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
-        // The reader thread ends at the pipe's end.
-        std::thread::sleep(Duration::from_millis(100));
+        // The reader thread ends at the pipe's end, once the process is gone.
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
         self.stderr.lock().unwrap().clone()
     }
 }
@@ -443,7 +450,7 @@ async fn init_makes_a_provider_that_passes_check_runs_and_is_operated_without_le
     ]);
     assert!(ok, "{out}");
 
-    let hub = Hub::start(&config, "debug");
+    let hub = Hub::start(&config, "debug", false);
     let _ = hub.federation;
     let admin_token = std::fs::read_to_string(a.join("admin.token")).unwrap();
     let admin_token = admin_token.trim();
@@ -568,6 +575,7 @@ async fn init_makes_a_provider_that_passes_check_runs_and_is_operated_without_le
         "the debug log was captured"
     );
     assert!(!log.contains('\u{1b}'), "no colour codes off a terminal");
+
     let mut secrets: Vec<String> = vec![admin_token.to_string(), laptop_token, phone_token];
     // The secret halves of the tokens, and every private key's PEM lines.
     secrets.extend(
