@@ -49,6 +49,8 @@ pub const ROOM_WINDOW: usize = 4;
 /// How often an idle worker looks at storage even without a notification.
 pub const IDLE_POLL: Duration = Duration::from_secs(5);
 /// A destination unreachable for longer than this is logged at `warn` (once per outage).
+///
+/// Rule HUB-LOG-1 (docs/protocol-coverage.md).
 pub const PEER_DOWN_WARN_AFTER: Duration = Duration::from_secs(300);
 
 /// "Retry this destination now" signals from the admin interface: the destination's

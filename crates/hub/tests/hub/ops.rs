@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -739,4 +740,86 @@ fn the_trace_log_of_a_federation_scenario_holds_no_message_body_or_token() {
     for needle in [PLAINTEXTS[0], PLAINTEXTS[1], token.as_str(), secret] {
         assert!(!log.contains(needle), "a secret is in the log");
     }
+}
+
+/// A destination down for longer than `PEER_DOWN_WARN_AFTER`, on paused time, in a process
+/// of its own whose global subscriber writes `warn` and above to stderr.
+#[test]
+#[ignore = "run by a_peer_down_for_long_is_warned_about_once_and_its_return_too"]
+fn peer_down_child() {
+    use crate::sim::{Answer, Endpoint, Sim};
+    use crate::world::Providers;
+    use mimi_hub::outbox::PEER_DOWN_WARN_AFTER;
+    if std::env::var_os("MIMI_PEER_DOWN_CHILD").is_none() {
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sim = Sim::start(&[A, B], Settings::default(), true);
+        sim.net.set(B, Endpoint::Deliver, Answer::Fail);
+        let start = tokio::time::Instant::now();
+        let (_room, _alice, _bob) = crate::paused::room_with_bob(&sim).await;
+        // Attempts go on until well past the threshold.
+        sim.net
+            .wait_for(|calls| {
+                calls.iter().any(|c| {
+                    c.endpoint == Endpoint::Deliver
+                        && c.to == name(B)
+                        && c.at > start + PEER_DOWN_WARN_AFTER + PEER_DOWN_WARN_AFTER / 2
+                })
+            })
+            .await;
+        sim.net.set(B, Endpoint::Deliver, Answer::Route);
+        sim.provider(A).retry_now().retry(&name(B));
+        while !crate::paused::outbox(&sim, A, B).is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!("DONE");
+    });
+}
+
+#[test]
+fn a_peer_down_for_long_is_warned_about_once_and_its_return_too() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "ops::peer_down_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("MIMI_PEER_DOWN_CHILD", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("DONE"),
+        "{stdout}{log}"
+    );
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("destination unreachable for long"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(
+        warned[0].contains("WARN") && warned[0].contains("dest=b.example"),
+        "{log}"
+    );
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("destination reachable again") && l.contains("b.example"))
+            .count(),
+        1,
+        "{log}"
+    );
 }
