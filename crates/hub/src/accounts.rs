@@ -125,6 +125,49 @@ impl Accounts {
         registration: Registration,
         by: Option<ClientId>,
     ) -> Result<Registered, ApiError> {
+        let open = self.ctx.settings.open_registration;
+        self.register_with(registration, by, open).await
+    }
+
+    /// Create a user (and its first client) for the operator, whether or not registration
+    /// is open (`mimi-hub admin create-user`).
+    pub async fn create_user(&self, registration: Registration) -> Result<Registered, ApiError> {
+        self.register_with(registration, None, true).await
+    }
+
+    /// Revoke `client`'s token: a new hash that no token has replaces the stored one, and
+    /// the token cache forgets the client, so its very next request is refused (401).
+    /// `false` if no such client is registered.
+    ///
+    /// Rule HUB-ADMIN-2 (docs/protocol-coverage.md).
+    pub async fn revoke(&self, client: &ClientId) -> Result<bool, ApiError> {
+        let c = client.clone();
+        if self.ctx.blocking(move |s| s.client(&c)).await?.is_none() {
+            return Ok(false);
+        }
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let record = ClientRecord {
+            client_id: client.clone(),
+            token_hash: token_hash(&hex::encode(secret)),
+        };
+        let written = self.ctx.blocking(move |s| s.put_client(&record)).await;
+        {
+            let mut cache = self.auth_cache();
+            cache.generation = cache.generation.wrapping_add(1);
+            cache.hashes.remove(client);
+        }
+        written?;
+        tracing::info!(%client, "client revoked");
+        Ok(true)
+    }
+
+    async fn register_with(
+        &self,
+        registration: Registration,
+        by: Option<ClientId>,
+        open_registration: bool,
+    ) -> Result<Registered, ApiError> {
         let user_id = UserId::new(&registration.localpart, &self.ctx.server_name)?;
         let client_id = ClientId::new(&user_id, &registration.device)?;
         let u = user_id.clone();
@@ -132,7 +175,7 @@ impl Accounts {
         match (&existing, &by) {
             (Some(_), Some(by)) if by.user() == user_id => {}
             (Some(_), _) => return Err(ApiError::UserExists(user_id)),
-            (None, _) if !self.ctx.settings.open_registration => {
+            (None, _) if !open_registration => {
                 return Err(ApiError::RegistrationClosed);
             }
             (None, _) => {}
@@ -167,6 +210,7 @@ impl Accounts {
             cache.hashes.remove(&client_id);
         }
         written?;
+        tracing::info!(client = %client_id, "client registered");
         Ok(Registered {
             token: format!("{client_id}.{secret}"),
             user_id,

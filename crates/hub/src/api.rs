@@ -135,7 +135,8 @@ impl HttpService for ClientApi {
             Ok(endpoint) => endpoint,
             Err(error) => return error_response(&error),
         };
-        match endpoint.id {
+        let started = std::time::Instant::now();
+        let response = match endpoint.id {
             EndpointId::Register => answer(endpoint, self.register(&request).await),
             EndpointId::PublishKeyPackages => {
                 answer(endpoint, self.publish_key_packages(&request).await)
@@ -150,7 +151,12 @@ impl HttpService for ClientApi {
             EndpointId::RoomState => answer(endpoint, self.room_state(&request).await),
             EndpointId::HubRemovals => answer(endpoint, self.hub_removals(&request).await),
             EndpointId::Inbox => answer(endpoint, self.inbox(&request).await),
-        }
+        };
+        let name = format!("{:?}", endpoint.id);
+        self.provider
+            .metrics()
+            .request("api", &name, started.elapsed());
+        response
     }
 
     fn refuse(&self, refusal: BodyRefusal) -> Response<Bytes> {

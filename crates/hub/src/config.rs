@@ -35,6 +35,15 @@
 //! ```
 //! With PostgreSQL, `hub_key` is required: there is no file for it to sit beside, and every
 //! instance of the provider must use the same key.
+//!
+//! The optional `[admin]` table: the admin listener (plain HTTP, keep it on loopback) and
+//! the log format; see `docs/operator.md`.
+//! ```toml
+//! [admin]
+//! listen = "127.0.0.1:8445"            # /healthz, /readyz, /metrics, /admin/...
+//! token_file = "admin.token"           # optional; without it the /admin/ commands are off
+//! log_format = "json"                  # optional; "text" (the default) or "json"
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -92,6 +101,38 @@ struct RawConfig {
     room_cache_max: Option<usize>,
     #[serde(default)]
     peers: BTreeMap<String, SocketAddr>,
+    admin: Option<RawAdmin>,
+}
+
+/// The `[admin]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<SocketAddr>,
+    token_file: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+}
+
+/// How the server writes its log (to stderr).
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The `[admin]` table, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Where the admin listener binds (plain HTTP: a loopback address); none without it.
+    pub listen: Option<SocketAddr>,
+    /// The file holding the admin token; the `/admin/` commands are off without it.
+    pub token_file: Option<PathBuf>,
+    /// The log format.
+    pub log_format: LogFormat,
 }
 
 /// The `[storage]` table.
@@ -215,6 +256,8 @@ pub struct ProviderConfig {
     pub room_cache_max: usize,
     /// Static addresses of peers.
     pub peers: BTreeMap<ServerName, SocketAddr>,
+    /// The admin listener and the log format.
+    pub admin: AdminConfig,
 }
 
 impl ProviderConfig {
@@ -267,7 +310,16 @@ impl ProviderConfig {
                 "outbox_retry_base_ms must be positive and at most outbox_retry_cap_ms".into(),
             );
         }
+        let admin = match raw.admin {
+            None => AdminConfig::default(),
+            Some(a) => AdminConfig {
+                listen: a.listen,
+                token_file: a.token_file.map(abs),
+                log_format: a.log_format.unwrap_or_default(),
+            },
+        };
         Ok(ProviderConfig {
+            admin,
             server_name,
             listen: raw.listen,
             api_listen: raw.api_listen,
@@ -323,6 +375,7 @@ mod tests {
         "#;
         let c = ProviderConfig::parse(text, Path::new("/etc/mimi")).unwrap();
         assert_eq!(c.server_name.as_str(), "a.example");
+        assert_eq!(c.admin, AdminConfig::default());
         assert_eq!(c.certificate, PathBuf::from("/etc/mimi/a.crt"));
         assert_eq!(c.hub_key, PathBuf::from("/etc/mimi/a.hub-key"));
         assert!(c.open_registration);
@@ -331,6 +384,26 @@ mod tests {
         assert_eq!(settings.check_invite_timeout, Duration::from_millis(1500));
         assert_eq!(settings.outbox_retry.base, DEFAULT_OUTBOX_RETRY_BASE);
         assert_eq!(settings.outbox_retry.cap, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_admin_table() {
+        let c = with_storage(
+            "storage = \"a.redb\"\n[admin]\nlisten = \"127.0.0.1:8445\"\n\
+             token_file = \"admin.token\"\nlog_format = \"json\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.admin.listen, Some("127.0.0.1:8445".parse().unwrap()));
+        assert_eq!(
+            c.admin.token_file,
+            Some(PathBuf::from("/etc/mimi/admin.token"))
+        );
+        assert_eq!(c.admin.log_format, LogFormat::Json);
+        assert!(
+            with_storage("storage = \"a\"\n[admin]\nlog_format = \"xml\"\n")
+                .unwrap_err()
+                .contains("xml")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The small context every part of the provider shares, and nothing else: this server's
-//! name, its storage, its peers (the calls to other providers) and its settings. A part
+//! name, its storage, its peers (the calls to other providers), its settings and its
+//! metrics. A part
 //! holds an `Arc<Context>` beside the state it owns; no part reaches into another part's
 //! state through it.
 
@@ -77,6 +78,8 @@ pub struct Context {
     pub peers: Arc<dyn Peers>,
     /// Its settings.
     pub settings: Settings,
+    /// What it measures (every part records its events here; `metrics.rs`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Context {

@@ -138,7 +138,11 @@ impl Provider {
 #[async_trait]
 impl Handler for Provider {
     async fn send(&self, peer: &ServerName, message: MimiMessage) -> Reply {
-        self.on_send(peer, message).await
+        let started = std::time::Instant::now();
+        let reply = self.on_send(peer, message).await;
+        self.metrics()
+            .request("federation", "send", started.elapsed());
+        reply
     }
 
     async fn check_invite(
@@ -146,7 +150,11 @@ impl Handler for Provider {
         peer: &ServerName,
         request: CheckInviteRequest,
     ) -> CheckInviteReply {
-        self.on_check_invite(peer, request).await
+        let started = std::time::Instant::now();
+        let reply = self.on_check_invite(peer, request).await;
+        self.metrics()
+            .request("federation", "check-invite", started.elapsed());
+        reply
     }
 
     async fn identifier_discovery(
@@ -155,6 +163,10 @@ impl Handler for Provider {
         domain: &ServerName,
         request: IdentifierRequest,
     ) -> Result<IdentifierResponse, EventError> {
-        self.on_identifier_discovery(domain, request).await
+        let started = std::time::Instant::now();
+        let response = self.on_identifier_discovery(domain, request).await;
+        self.metrics()
+            .request("federation", "identifier-discovery", started.elapsed());
+        response
     }
 }

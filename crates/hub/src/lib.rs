@@ -24,8 +24,14 @@
 //! - [`storage`]: the storage trait and its implementations.
 //! - [`error`]: the typed errors and their classes (HTTP statuses).
 //! - [`identity`]: the hub's MLS signing identity.
+//! - [`metrics`]: what the provider measures (Prometheus text format).
+//! - [`admin`]: the admin listener (`/healthz`, `/readyz`, `/metrics`, the admin
+//!   commands) and its client.
+//! - [`init`]: `mimi-hub init`, `issue-cert` and `check`: a provider's files and their
+//!   validation.
 
 pub mod accounts;
+pub mod admin;
 pub mod api;
 pub mod check_invite;
 pub mod config;
@@ -34,6 +40,8 @@ pub mod error;
 pub mod federation;
 pub mod identity;
 pub mod inbox;
+pub mod init;
+pub mod metrics;
 pub mod outbox;
 pub mod peers;
 pub mod provider;

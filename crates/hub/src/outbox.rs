@@ -48,6 +48,30 @@ pub const ROOMS_IN_FLIGHT: usize = 32;
 pub const ROOM_WINDOW: usize = 4;
 /// How often an idle worker looks at storage even without a notification.
 pub const IDLE_POLL: Duration = Duration::from_secs(5);
+/// A destination unreachable for longer than this is logged at `warn` (once per outage).
+///
+/// Rule HUB-LOG-1 (docs/protocol-coverage.md).
+pub const PEER_DOWN_WARN_AFTER: Duration = Duration::from_secs(300);
+
+/// "Retry this destination now" signals from the admin interface: the destination's
+/// worker drops its backoff and sends at once.
+#[derive(Debug, Default)]
+pub struct RetryNow {
+    signals: std::sync::Mutex<HashMap<ServerName, Arc<Notify>>>,
+}
+
+impl RetryNow {
+    /// The signal of `dest` (created on first use).
+    pub fn signal(&self, dest: &ServerName) -> Arc<Notify> {
+        let mut signals = self.signals.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(signals.entry(dest.clone()).or_default())
+    }
+
+    /// Ask the worker of `dest` to retry now (kept until it looks, if it is busy).
+    pub fn retry(&self, dest: &ServerName) {
+        self.signal(dest).notify_one();
+    }
+}
 
 /// Runs the outbox workers of a provider until `shutdown` resolves.
 pub async fn run(provider: Arc<Provider>, shutdown: impl std::future::Future<Output = ()>) {
@@ -177,6 +201,9 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
     let mut failures = 0u32;
     let mut paused_until: Option<tokio::time::Instant> = None;
     let mut look = true;
+    let retry_now = provider.retry_now().signal(&dest);
+    // Since when the destination has been unreachable, and whether that was logged.
+    let mut down_since: Option<(tokio::time::Instant, bool)> = None;
     loop {
         let notified = notify.notified();
         tokio::pin!(notified);
@@ -227,10 +254,19 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
                         to_remove.extend(done.answered);
                         if done.unsent.is_empty() {
                             failures = 0;
+                            if down_since.take().is_some_and(|(_, warned)| warned) {
+                                tracing::warn!(%dest, "destination reachable again");
+                            }
                         } else {
                             let settings = &provider.context().settings;
                             let delay = settings.outbox_retry.delay(failures, settings.jitter.as_ref());
-                            tracing::info!(%dest, ?delay, "destination unreachable; retrying");
+                            let now = tokio::time::Instant::now();
+                            let (since, warned) = down_since.get_or_insert((now, false));
+                            if !*warned && now.duration_since(*since) >= PEER_DOWN_WARN_AFTER {
+                                *warned = true;
+                                tracing::warn!(%dest, down_for = ?now.duration_since(*since), backlog_at_least = queues.held, "destination unreachable for long");
+                            }
+                            tracing::info!(%dest, ?delay, backlog_at_least = queues.held, "destination unreachable; retrying");
                             paused_until = Some(tokio::time::Instant::now() + delay);
                             failures = failures.saturating_add(1);
                         }
@@ -262,6 +298,11 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
                 }
             }
             _ = &mut notified => look = true,
+            _ = retry_now.notified() => {
+                paused_until = None;
+                failures = 0;
+                look = true;
+            }
             _ = async {
                 match paused_until {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -342,6 +383,7 @@ async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry
         .await
     {
         Ok(_) => {
+            provider.context().metrics.delivered(dest);
             tracing::debug!(%dest, room = %entry.room, ?seq, "delivered");
             true
         }
@@ -351,10 +393,12 @@ async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry
             | TransportError::Decode(_)
             | TransportError::InvalidResponse(_)),
         ) => {
+            provider.context().metrics.delivered(dest);
             tracing::warn!(%dest, room = %entry.room, ?seq, error = %e, "peer refused a fanned-out event");
             true
         }
         Err(e) => {
+            provider.context().metrics.delivery_failed(dest);
             tracing::info!(%dest, room = %entry.room, ?seq, error = %e, "delivery failed");
             false
         }

@@ -40,6 +40,7 @@ pub struct Provider {
     inbox: Arc<Inbox>,
     check_invite: Arc<CheckInvite>,
     outbox: Arc<Notify>,
+    retry_now: crate::outbox::RetryNow,
 }
 
 impl std::fmt::Debug for Provider {
@@ -58,6 +59,7 @@ impl Provider {
             storage: parts.storage,
             peers: parts.peers,
             settings: parts.settings,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         });
         let inbox = Arc::new(Inbox::new(Arc::clone(&ctx)));
         let check_invite = Arc::new(CheckInvite::new(Arc::clone(&ctx)));
@@ -76,6 +78,7 @@ impl Provider {
             inbox,
             check_invite,
             outbox,
+            retry_now: crate::outbox::RetryNow::default(),
         })
     }
 
@@ -112,6 +115,16 @@ impl Provider {
     /// Check-invite.
     pub fn invites(&self) -> &CheckInvite {
         &self.check_invite
+    }
+
+    /// The outbox's "retry a destination now" signals (the admin interface).
+    pub fn retry_now(&self) -> &crate::outbox::RetryNow {
+        &self.retry_now
+    }
+
+    /// What this provider measures.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.ctx.metrics
     }
 
     /// Notified whenever outbox entries become durable.

@@ -31,6 +31,22 @@ impl Rooms {
         sender: Sender,
         event: Event,
     ) -> Result<EventResponse, EventError> {
+        let peer = sender.server();
+        let event_type = event.event_type();
+        let result = self.hub_event_checked(room_id, sender, event).await;
+        if let Err(e) = &result {
+            self.ctx.metrics.event_refused(&peer, e);
+            tracing::info!(room = %room_id, %peer, r#type = event_type, rule = %crate::metrics::rule_label(e), code = ?e.code, "event refused");
+        }
+        result
+    }
+
+    async fn hub_event_checked(
+        &self,
+        room_id: &RoomId,
+        sender: Sender,
+        event: Event,
+    ) -> Result<EventResponse, EventError> {
         let handle = self.cache.hold(room_id);
         let mut asked: BTreeSet<UserId> = BTreeSet::new();
         // The check made before the lock was released to ask an invitee's server.
@@ -75,6 +91,7 @@ impl Rooms {
                     !matches!(event, Event::DsSendMessage(_) | Event::RoomUserUnsigned(_));
                 let in_group_before = group_users(hub_room.group());
                 let accepted = hub_room.accept(checked).map_err(|e| e.to_event_error())?;
+                let sequence = accepted.logged.fanout.sequence;
                 let written = self
                     .persist_hub_event(
                         room_id,
@@ -97,6 +114,8 @@ impl Rooms {
                 self.settle(room_id, &handle, submitted)
                     .await
                     .map_err(internal)?;
+                self.ctx.metrics.event_accepted(&sender.server());
+                tracing::info!(room = %room_id, sequence, r#type = event.event_type(), %sender, "event accepted");
                 return Ok(EventResponse::Ok);
             }
             // The check-invite exchange (main spec, "Invites" step 4) before accepting,

@@ -315,8 +315,10 @@ impl Rooms {
         handle: &SlotHandle<'_>,
         submitted: Submitted,
     ) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
         match submitted.pending.durable().await {
             Ok(_) => {
+                self.ctx.metrics.storage_commit(started.elapsed());
                 if submitted.has_outbox {
                     self.outbox.notify_waiters();
                 }
@@ -425,6 +427,7 @@ impl Rooms {
             self.ctx.blocking(move |s| s.commit(batch)).await?;
         }
         *guard = Slot::Hub(Box::new(hub_room), meta);
+        tracing::info!(room = %room_id, sequence = create_group.fanout.sequence, %creator, "room created");
         Ok(create_group.fanout.sequence)
     }
 

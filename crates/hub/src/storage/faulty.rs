@@ -20,6 +20,7 @@ pub struct FaultyStorage {
     rules: Mutex<Vec<Rule>>,
     failed: Mutex<Vec<Batch>>,
     directory_fails: std::sync::atomic::AtomicBool,
+    unwritable: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for FaultyStorage {
@@ -36,6 +37,7 @@ impl FaultyStorage {
             rules: Mutex::new(Vec::new()),
             failed: Mutex::new(Vec::new()),
             directory_fails: std::sync::atomic::AtomicBool::new(false),
+            unwritable: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -64,6 +66,23 @@ impl FaultyStorage {
             seen += 1;
             seen == n
         });
+    }
+
+    /// While `on`, every write (a batch, an outbox acknowledgement, a user or a client)
+    /// fails with [`StorageError::Unavailable`], as on a full or read-only disk; reads go
+    /// on.
+    pub fn set_unwritable(&self, on: bool) {
+        self.unwritable
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn unwritable(&self) -> Result<(), StorageError> {
+        if self.unwritable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StorageError::Unavailable(
+                "injected: storage unwritable".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Stop failing.
@@ -119,6 +138,7 @@ impl Storage for FaultyStorage {
     }
 
     fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError> {
+        self.unwritable()?;
         if self.fails(&batch) {
             return Err(injected(&batch));
         }
@@ -126,6 +146,9 @@ impl Storage for FaultyStorage {
     }
 
     fn submit(&self, batch: Batch) -> PendingCommit {
+        if let Err(e) = self.unwritable() {
+            return PendingCommit::ready(Err(e));
+        }
         if self.fails(&batch) {
             return PendingCommit::ready(Err(injected(&batch)));
         }
@@ -146,6 +169,7 @@ impl Storage for FaultyStorage {
     }
 
     fn outbox_ack(&self, dest: &ServerName, ids: &[u64]) -> Result<(), StorageError> {
+        self.unwritable()?;
         self.inner.outbox_ack(dest, ids)
     }
 
@@ -175,11 +199,16 @@ impl Storage for FaultyStorage {
     }
 
     fn put_user(&self, user: &UserRecord) -> Result<(), StorageError> {
+        self.unwritable()?;
         self.inner.put_user(user)
     }
 
     fn user(&self, user: &UserId) -> Result<Option<UserRecord>, StorageError> {
         self.inner.user(user)
+    }
+
+    fn users(&self, after: Option<&UserId>, limit: usize) -> Result<Vec<UserId>, StorageError> {
+        self.inner.users(after, limit)
     }
 
     fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError> {
@@ -195,6 +224,7 @@ impl Storage for FaultyStorage {
     }
 
     fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        self.unwritable()?;
         self.inner.put_client(client)
     }
 
@@ -217,5 +247,9 @@ impl Storage for FaultyStorage {
 
     fn inbox_trim(&self, client: &ClientId, up_to: u64) -> Result<(), StorageError> {
         self.inner.inbox_trim(client, up_to)
+    }
+
+    fn backup(&self, out: &std::path::Path) -> Result<(), StorageError> {
+        self.inner.backup(out)
     }
 }

@@ -358,6 +358,20 @@ impl Storage for MemoryStorage {
         Ok(self.lock()?.users.get(user).cloned())
     }
 
+    fn users(&self, after: Option<&UserId>, limit: usize) -> Result<Vec<UserId>, StorageError> {
+        let inner = self.lock()?;
+        let range = match after {
+            Some(a) => inner
+                .users
+                .range::<UserId, _>((Bound::Excluded(a), Bound::Unbounded)),
+            None => inner.users.range::<UserId, _>(..),
+        };
+        Ok(range
+            .take(read_limit(limit))
+            .map(|(u, _)| u.clone())
+            .collect())
+    }
+
     fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError> {
         let value = field.normalize(value);
         if value.is_empty() {

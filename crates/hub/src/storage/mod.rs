@@ -547,6 +547,11 @@ pub trait Storage: Send + Sync + 'static {
     /// The stored user, if any.
     fn user(&self, user: &UserId) -> Result<Option<UserRecord>, StorageError>;
 
+    /// Up to `limit` (at most [`MAX_READ_LIMIT`]) stored users whose identifier sorts after
+    /// `after` (all of them from the start with `None`), in identifier order: a page of
+    /// the provider's users, for its operator.
+    fn users(&self, after: Option<&UserId>, limit: usize) -> Result<Vec<UserId>, StorageError>;
+
     /// The users whose `field` equals `value` after [`DirectoryField::normalize`], in
     /// identifier order.
     fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError>;
@@ -575,6 +580,16 @@ pub trait Storage: Send + Sync + 'static {
     /// Remove the inbox entries of `client` with a cursor up to `up_to` (the client has
     /// them). Their cursors are never reused.
     fn inbox_trim(&self, client: &ClientId, up_to: u64) -> Result<(), StorageError>;
+
+    /// Write a consistent copy of everything stored to a new file at `out`, while the
+    /// provider runs (`mimi-hub backup`). Only a backend kept in one file can; the default
+    /// says to use the backend's own tools (PostgreSQL: `pg_dump`).
+    fn backup(&self, out: &std::path::Path) -> Result<(), StorageError> {
+        let _ = out;
+        Err(StorageError::Backend(
+            "this storage backend is backed up with its own tools (PostgreSQL: pg_dump)".into(),
+        ))
+    }
 }
 
 /// The decision of [`check_batch`].

@@ -1372,6 +1372,23 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn users(&self, after: Option<&UserId>, limit: usize) -> Result<Vec<UserId>, StorageError> {
+        self.read(|conn| {
+            let rows = conn
+                .query_typed(
+                    "SELECT user_id FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2",
+                    &[
+                        (&after.map_or("", |a| a.as_str()), Type::TEXT),
+                        (&limit_of(limit), Type::INT8),
+                    ],
+                )
+                .map_err(backend)?;
+            rows.iter()
+                .map(|row| parse_stored(col::<&str>(row, 0)?, "user ID"))
+                .collect()
+        })
+    }
+
     fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError> {
         let value = field.normalize(value);
         if value.is_empty() {

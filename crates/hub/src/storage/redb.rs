@@ -361,6 +361,51 @@ impl RedbStorage {
         })
     }
 
+    /// Write a consistent copy of the whole database to a new redb file at `out` (which
+    /// must not exist): one read transaction (a snapshot; writers go on meanwhile) copied
+    /// table by table into the new file, committed durably. The copy opens with
+    /// [`RedbStorage::open`] like the original.
+    pub fn backup_to(&self, out: &Path) -> Result<(), StorageError> {
+        if out.exists() {
+            return Err(StorageError::Backend(format!(
+                "{} exists; a backup is written to a new file",
+                out.display()
+            )));
+        }
+        let src = self.read()?;
+        let copy = Builder::new().create(out).bk()?;
+        let mut dst = copy.begin_write().bk()?;
+        dst.set_durability(Durability::Immediate).bk()?;
+        copy_table(&src, &dst, META)?;
+        copy_table(&src, &dst, ROOMS)?;
+        copy_table(&src, &dst, GROUPS)?;
+        copy_table(&src, &dst, LOG)?;
+        copy_table(&src, &dst, OUTBOX)?;
+        copy_table(&src, &dst, INBOX)?;
+        copy_table(&src, &dst, KEY_PACKAGES)?;
+        copy_table(&src, &dst, KEY_PACKAGE_REFS)?;
+        copy_table(&src, &dst, USERS)?;
+        copy_table(&src, &dst, CLIENTS)?;
+        {
+            let from = match src.open_multimap_table(DIRECTORY) {
+                Ok(t) => Some(t),
+                Err(::redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(StorageError::Backend(e.to_string())),
+            };
+            if let Some(from) = from {
+                let mut to = dst.open_multimap_table(DIRECTORY).bk()?;
+                for item in from.iter().bk()? {
+                    let (key, values) = item.bk()?;
+                    for value in values {
+                        to.insert(key.value(), value.bk()?.value()).bk()?;
+                    }
+                }
+            }
+        }
+        dst.commit().bk()?;
+        Ok(())
+    }
+
     fn read(&self) -> Result<ReadTransaction, StorageError> {
         let db = self.db.get()?;
         let txn = db.begin_read().bk();
@@ -671,6 +716,10 @@ fn apply_batch(
 }
 
 impl Storage for RedbStorage {
+    fn backup(&self, out: &Path) -> Result<(), StorageError> {
+        self.backup_to(out)
+    }
+
     fn room(&self, room: &RoomId) -> Result<Option<RoomRecord>, StorageError> {
         let txn = self.read()?;
         let rooms = txn.open_table(ROOMS).bk()?;
@@ -986,6 +1035,25 @@ impl Storage for RedbStorage {
         Ok(guard.map(|g| decode_user(user.clone(), g.value())))
     }
 
+    fn users(&self, after: Option<&UserId>, limit: usize) -> Result<Vec<UserId>, StorageError> {
+        let txn = self.read()?;
+        let users = txn.open_table(USERS).bk()?;
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_str()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for item in users
+            .range::<&str>((start, Bound::Unbounded))
+            .bk()?
+            .take(read_limit(limit))
+        {
+            let (key, _) = item.bk()?;
+            out.push(parse_stored(key.value(), "user ID")?);
+        }
+        Ok(out)
+    }
+
     fn find_users(&self, field: DirectoryField, value: &str) -> Result<Vec<UserId>, StorageError> {
         let value = field.normalize(value);
         if value.is_empty() {
@@ -1071,6 +1139,26 @@ impl Storage for RedbStorage {
 
 /// The registered clients of `user`: the keys that start with `user#` (`#` appears in no
 /// user ID, so no other user's clients share the prefix).
+/// Copy one table of a read snapshot into a write transaction (a table not created yet is
+/// not copied).
+fn copy_table<K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
+    src: &ReadTransaction,
+    dst: &WriteTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<(), StorageError> {
+    let from = match src.open_table(table) {
+        Ok(t) => t,
+        Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(StorageError::Backend(e.to_string())),
+    };
+    let mut to = dst.open_table(table).bk()?;
+    for item in from.iter().bk()? {
+        let (key, value) = item.bk()?;
+        to.insert(key.value(), value.value()).bk()?;
+    }
+    Ok(())
+}
+
 fn clients_of(
     clients: &impl ReadableTable<&'static str, [u8; 32]>,
     user: &UserId,

@@ -45,7 +45,7 @@ fn sequence_of(bytes: &[u8]) -> u64 {
 }
 
 /// Alice (at `A`) in a room she created, with Bob (at `B`) added: events 0 to 2.
-async fn room_with_bob(sim: &Sim) -> (RoomId, Client, Client) {
+pub(crate) async fn room_with_bob(sim: &Sim) -> (RoomId, Client, Client) {
     let mut alice = sim.client(A, "alice").await;
     let mut bob = sim.client(B, "bob").await;
     bob.publish(sim, 1, true).await;
@@ -54,7 +54,7 @@ async fn room_with_bob(sim: &Sim) -> (RoomId, Client, Client) {
     (room, alice, bob)
 }
 
-fn outbox(sim: &Sim, server: &str, dest: &str) -> Vec<OutboxEntry> {
+pub(crate) fn outbox(sim: &Sim, server: &str, dest: &str) -> Vec<OutboxEntry> {
     sim.provider(server)
         .storage()
         .outbox_peek(&name(dest), MAX_READ_LIMIT)

@@ -701,6 +701,27 @@ mod cases {
         );
     }
 
+    pub fn users_are_listed_in_pages(s: &impl Storage) {
+        assert_eq!(s.users(None, 10).unwrap(), vec![]);
+        for id in ["@c:q.example", "@a:p.example", "@b:p.example"] {
+            s.put_user(&user_record(id, None, None)).unwrap();
+        }
+        let all = vec![
+            user("@a:p.example"),
+            user("@b:p.example"),
+            user("@c:q.example"),
+        ];
+        assert_eq!(s.users(None, 10).unwrap(), all);
+        assert_eq!(s.users(None, 2).unwrap(), all[..2].to_vec());
+        assert_eq!(s.users(Some(&all[1]), 10).unwrap(), all[2..].to_vec());
+        assert_eq!(s.users(Some(&all[2]), 10).unwrap(), vec![]);
+        // A cursor that is not a stored user still pages from where it sorts.
+        assert_eq!(
+            s.users(Some(&user("@aa:p.example")), 10).unwrap(),
+            all[1..].to_vec()
+        );
+    }
+
     pub fn clients_belong_to_stored_users(s: &impl Storage) {
         let c = client("@a:p.example#phone");
         let record = ClientRecord {
@@ -1217,6 +1238,7 @@ macro_rules! suite {
                 key_package_publication_rules,
                 directory_stays_consistent,
                 clients_belong_to_stored_users,
+                users_are_listed_in_pages,
                 inbox_cursors_only_grow,
                 reads_are_bounded,
                 submitted_batches_apply_in_order,
@@ -1263,6 +1285,50 @@ suite!(postgres, crate::pg::storage());
 
 mod redb_only {
     use super::*;
+
+    #[test]
+    fn a_backup_is_a_database_with_everything_and_the_original_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStorage::open(dir.path().join("hub.redb")).unwrap();
+        let r = room("!r:hub.example");
+        register(&s, &["@a:hub.example#phone"]);
+        for seq in 0..3 {
+            s.commit(hub_batch(
+                &r,
+                seq,
+                &format!("e{seq}"),
+                &["f.example"],
+                &["@a:hub.example#phone"],
+            ))
+            .unwrap();
+        }
+        let out = dir.path().join("backup.redb");
+        s.backup(&out).unwrap();
+        // Not over an existing file.
+        assert!(s.backup(&out).is_err());
+        // The original goes on.
+        s.commit(hub_batch(&r, 3, "e3", &[], &[])).unwrap();
+        let copy = RedbStorage::open(&out).unwrap();
+        assert_eq!(copy.room(&r).unwrap().unwrap().last_seq, Some(2));
+        assert_eq!(copy.log_range(&r, 0, 10).unwrap().len(), 3);
+        assert_eq!(copy.outbox_peek(&server("f.example"), 10).unwrap().len(), 3);
+        assert_eq!(
+            copy.inbox_read(&client("@a:hub.example#phone"), 0, 10)
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(copy.users(None, 10).unwrap(), vec![user("@a:hub.example")]);
+        // Counters were copied: the copy's next outbox id follows the original's.
+        let ids = match copy
+            .commit(hub_batch(&r, 3, "e3", &["f.example"], &[]))
+            .unwrap()
+        {
+            CommitOutcome::Committed { outbox_ids, .. } => outbox_ids,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ids, vec![4]);
+    }
 
     #[test]
     fn everything_survives_reopening() {
