@@ -3,7 +3,8 @@
 //! Tasks: `ci` runs exactly what `.ci/run` runs; `fuzz <target> <seconds>` runs one
 //! cargo-fuzz target for a bounded time; `bench [--quick]` prints the benchmark figures
 //! (`docs/performance.md`); `demo` runs the specification's example flow over three real
-//! providers and `interop [--list] [-v] [NAME]` the interop suite (`docs/interop.md`).
+//! providers and `interop [--list] [-v] [NAME]` the interop suite (`docs/interop.md`);
+//! `chaos [--quick]` the chaos suite (`docs/reliability.md`).
 
 use std::process::{Command, ExitCode};
 
@@ -18,9 +19,10 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("demo") => return interop("demo", &args[1..]),
         Some("interop") => return interop("interop", &args[1..]),
+        Some("chaos") => return interop("chaos", &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME]>"
+                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME] | chaos [--quick]>"
             );
             return ExitCode::from(2);
         }

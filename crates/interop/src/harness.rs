@@ -341,6 +341,14 @@ impl ProviderProcess {
     }
 }
 
+/// How a [`Network`] deviates from the plain one.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkOptions {
+    /// `(provider, peer) -> address`: the provider's `[peers]` entry for the peer names
+    /// this address instead of the peer's own (a proxy in front of the peer).
+    pub peer_addresses: BTreeMap<(String, String), SocketAddr>,
+}
+
 /// Three providers on loopback with their CA, in a temporary folder that is removed when
 /// the network is dropped (every process still running is killed then, too).
 #[derive(Debug)]
@@ -355,6 +363,14 @@ impl Network {
     /// Set up the CA, certificates, configurations and storage folders of the three
     /// providers of [`PROVIDER_NAMES`], and start them.
     pub async fn start(binary: &Path) -> Result<Network, HarnessError> {
+        Self::start_with(binary, &NetworkOptions::default()).await
+    }
+
+    /// [`Self::start`] with `options` (say, one provider reaching a peer through a proxy).
+    pub async fn start_with(
+        binary: &Path,
+        options: &NetworkOptions,
+    ) -> Result<Network, HarnessError> {
         if !binary.is_file() {
             return Err(HarnessError::HubBinaryMissing(binary.to_owned()));
         }
@@ -398,6 +414,10 @@ impl Network {
             );
             for (peer, addr) in &peers {
                 if peer != server.as_str() {
+                    let addr = options
+                        .peer_addresses
+                        .get(&(server.to_string(), peer.clone()))
+                        .unwrap_or(addr);
                     text.push_str(&format!("{} = \"{addr}\"\n", toml_string(peer)));
                 }
             }
