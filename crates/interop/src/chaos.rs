@@ -64,7 +64,7 @@ pub const FULL: Intensity = Intensity {
 };
 
 /// The counts of one scenario.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Tally {
     /// Messages the senders' providers acknowledged.
     pub acknowledged: usize,
@@ -79,13 +79,34 @@ pub struct Tally {
     pub undecryptable: usize,
     /// From the end of the faults until every receiver held every acknowledged message.
     pub catch_up: Option<Duration>,
+    /// When the last message of the hub's own user (Alice, at A) was acknowledged.
+    pub last_ack: Option<Instant>,
+    /// Whether the system acknowledged messages again after the fault (full disk).
+    pub recovered: bool,
     /// Anything else to report.
     pub notes: Vec<String>,
 }
 
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            acknowledged: 0,
+            lost: 0,
+            duplicated: 0,
+            out_of_order: 0,
+            undecryptable: 0,
+            catch_up: None,
+            last_ack: None,
+            recovered: true,
+            notes: Vec::new(),
+        }
+    }
+}
+
 impl Tally {
     fn clean(&self) -> bool {
-        self.acknowledged > 0
+        self.recovered
+            && self.acknowledged > 0
             && self.lost == 0
             && self.duplicated == 0
             && self.out_of_order == 0
@@ -225,6 +246,7 @@ async fn room(binary: &Path, options: &NetworkOptions) -> Result<Room, Failure> 
 #[derive(Debug, Default)]
 struct Sent {
     acknowledged: Vec<u64>,
+    last_ack: Option<Instant>,
     refused: usize,
 }
 
@@ -238,7 +260,10 @@ async fn sender(device: &mut Device, room: &RoomId, tag: &str, stop: &AtomicBool
             reply_to: None,
         };
         match device.client.send(room, &text).await {
-            Ok(_) => sent.acknowledged.push(k),
+            Ok(_) => {
+                sent.acknowledged.push(k);
+                sent.last_ack = Some(Instant::now());
+            }
             Err(_) => sent.refused += 1,
         }
         k += 1;
@@ -273,17 +298,28 @@ async fn check_receiver(
         });
         if complete || Instant::now() >= deadline {
             for (user, tag, acked) in senders {
-                let seen = numbers(&messages, user, tag);
-                let distinct: BTreeSet<u64> = seen.iter().copied().collect();
-                tally.lost += acked.iter().filter(|k| !distinct.contains(k)).count();
-                tally.duplicated += seen.len() - distinct.len();
-                tally.out_of_order += seen.windows(2).filter(|w| w[1] < w[0]).count();
+                let (lost, duplicated, out_of_order) =
+                    compare(acked, &numbers(&messages, user, tag));
+                tally.lost += lost;
+                tally.duplicated += duplicated;
+                tally.out_of_order += out_of_order;
             }
             tally.undecryptable += undecryptable;
             return Ok(complete);
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// What a receiver `seen`, against what was `acked`: (lost, duplicated, out of order).
+/// Lost: acknowledged and never seen; duplicated: copies beyond the first; out of order:
+/// a message seen right after one sent later.
+fn compare(acked: &[u64], seen: &[u64]) -> (usize, usize, usize) {
+    let distinct: BTreeSet<u64> = seen.iter().copied().collect();
+    let lost = acked.iter().filter(|k| !distinct.contains(k)).count();
+    let duplicated = seen.len() - distinct.len();
+    let out_of_order = seen.windows(2).filter(|w| w[1] < w[0]).count();
+    (lost, duplicated, out_of_order)
 }
 
 /// The numbers of `tag-<k>` messages from `user`, in the order the device received them.
@@ -323,6 +359,7 @@ where
     let mut tally = Tally {
         acknowledged: a.acknowledged.len() + b.acknowledged.len(),
         notes: notes?,
+        last_ack: a.last_ack,
         ..Tally::default()
     };
     tally.notes.push(format!(
@@ -557,11 +594,101 @@ fn random(state: &AtomicU64) -> u64 {
     x
 }
 
-async fn full_disk(_binary: &Path, _intensity: Intensity) -> Result<Verdict, Failure> {
-    Ok(Verdict::Skipped(
-        "not in this suite yet: it needs the harness to place a provider's storage on a small tmpfs (root only); redb's reopen after ENOSPC is covered by the hub's tests".into(),
-    ))
+/// Size of the filesystem the full-disk scenario puts the hub's database on.
+pub const SMALL_DISK: &str = "size=64m";
+
+/// The hub's database on a small tmpfs (mounted when running as root; otherwise the
+/// scenario is skipped): during the load the disk is filled until a write fails with
+/// `ENOSPC`, kept full for a while, then freed; the hub must go on acknowledging without a
+/// restart, and nothing acknowledged may be lost.
+async fn full_disk(binary: &Path, intensity: Intensity) -> Result<Verdict, Failure> {
+    let mount_point = std::env::temp_dir().join(format!("mimi-chaos-disk-{}", std::process::id()));
+    std::fs::create_dir_all(&mount_point).map_err(|e| harness_io("the small disk's folder", e))?;
+    let mounted = tokio::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", SMALL_DISK, "tmpfs"])
+        .arg(&mount_point)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        let _ = std::fs::remove_dir(&mount_point);
+        return Ok(Verdict::Skipped(
+            "cannot mount a small tmpfs (not running as root?)".into(),
+        ));
+    }
+    let outcome = full_disk_on(binary, intensity, &mount_point).await;
+    let _ = tokio::process::Command::new("umount")
+        .arg(&mount_point)
+        .status()
+        .await;
+    let _ = std::fs::remove_dir(&mount_point);
+    outcome
 }
+
+async fn full_disk_on(
+    binary: &Path,
+    intensity: Intensity,
+    disk: &Path,
+) -> Result<Verdict, Failure> {
+    let mut options = NetworkOptions::default();
+    options
+        .storage_dirs
+        .insert(PROVIDER_NAMES[0].to_owned(), disk.to_owned());
+    let r = room(binary, &options).await?;
+    let filler = disk.join("filler");
+    let freed_at = Arc::new(std::sync::Mutex::new(None));
+    let freed = freed_at.clone();
+    let (mut tally, network) = under_load(r, intensity, |_| {
+        Box::pin(async move {
+            tokio::time::sleep(intensity.load / 4).await;
+            let filled = fill(&filler).map_err(|e| harness_io("filling the disk", e))?;
+            tokio::time::sleep(intensity.load / 4).await;
+            std::fs::remove_file(&filler).map_err(|e| harness_io("freeing the disk", e))?;
+            if let Ok(mut at) = freed.lock() {
+                *at = Some(Instant::now());
+            }
+            Ok(vec![format!(
+                "disk full (ENOSPC after {} MiB of filler) for {} s",
+                filled >> 20,
+                (intensity.load / 4).as_secs()
+            )])
+        })
+    })
+    .await?;
+    let freed = freed_at.lock().ok().and_then(|at| *at);
+    match (freed, tally.last_ack) {
+        (Some(freed), Some(last)) if last > freed => {}
+        _ => {
+            tally.recovered = false;
+            tally.notes.push(
+                "the hub acknowledged nothing of its own user after the disk was freed".into(),
+            );
+        }
+    }
+    finish(tally, network).await
+}
+
+/// Write to `path` until the filesystem is full; the bytes written.
+fn fill(path: &Path) -> std::io::Result<u64> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    let chunk = vec![0x5Au8; 1 << 20];
+    let mut written = 0u64;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => return Ok(written),
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(28) => return Ok(written),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A way to damage a database file, given its intact bytes.
+type Damage = fn(&Path, &[u8]) -> std::io::Result<()>;
 
 /// Stop the hub, damage its database three ways (truncated, header overwritten, deleted
 /// beside its hub key) and check that each time it refuses to start with a message and
@@ -575,7 +702,7 @@ async fn damaged_database(binary: &Path) -> Result<Verdict, Failure> {
     let log = network.provider(hub)?.log_path().to_owned();
     let intact = std::fs::read(&storage).map_err(|e| harness_io("the hub's database", e))?;
     let mut tally = Tally::default();
-    let cases: [(&str, fn(&Path, &[u8]) -> std::io::Result<()>); 3] = [
+    let cases: [(&str, Damage); 3] = [
         ("truncated", |p, bytes| {
             std::fs::write(p, &bytes[..bytes.len() / 2])
         }),
@@ -617,4 +744,33 @@ async fn damaged_database(binary: &Path) -> Result<Verdict, Failure> {
     // Nothing is sent in this scenario; "acknowledged" counts the three refusals checked.
     tally.acknowledged = 3;
     finish(tally, network).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receivers_are_compared_with_what_was_acknowledged() {
+        assert_eq!(compare(&[0, 1, 2], &[0, 1, 2]), (0, 0, 0));
+        // Unacknowledged messages that arrived anyway are no fault.
+        assert_eq!(compare(&[0, 2], &[0, 1, 2]), (0, 0, 0));
+        assert_eq!(compare(&[0, 1, 2], &[0, 2]), (1, 0, 0));
+        assert_eq!(compare(&[0, 1, 2], &[0, 1, 1, 2]), (0, 1, 0));
+        assert_eq!(compare(&[0, 1, 2], &[0, 2, 1]), (0, 0, 1));
+    }
+
+    #[test]
+    fn only_the_senders_tagged_messages_count() {
+        let alice: UserId = "@alice:a.mimi.test".parse().unwrap();
+        let bob: UserId = "@bob:b.mimi.test".parse().unwrap();
+        let messages = vec![
+            (alice.clone(), "alice-0".to_owned()),
+            (bob.clone(), "alice-1".to_owned()),
+            (alice.clone(), "alice-x".to_owned()),
+            (alice.clone(), "alicex-2".to_owned()),
+            (alice.clone(), "alice-3".to_owned()),
+        ];
+        assert_eq!(numbers(&messages, &alice, "alice"), vec![0, 3]);
+    }
 }

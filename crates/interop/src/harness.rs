@@ -347,6 +347,9 @@ pub struct NetworkOptions {
     /// `(provider, peer) -> address`: the provider's `[peers]` entry for the peer names
     /// this address instead of the peer's own (a proxy in front of the peer).
     pub peer_addresses: BTreeMap<(String, String), SocketAddr>,
+    /// `provider -> folder`: where the provider's database (and hub key) live instead of
+    /// its own folder (say, a small filesystem that can fill up).
+    pub storage_dirs: BTreeMap<String, PathBuf>,
 }
 
 /// Three providers on loopback with their CA, in a temporary folder that is removed when
@@ -400,7 +403,11 @@ impl Network {
             let folder = root.join(server.as_str());
             std::fs::create_dir_all(&folder).map_err(io(&folder))?;
             let (cert, key) = ca.issue(&server)?.write_pem_files(&folder, "server")?;
-            let storage = folder.join("provider.redb");
+            let storage = options
+                .storage_dirs
+                .get(server.as_str())
+                .unwrap_or(&folder)
+                .join("provider.redb");
             let config = folder.join("provider.toml");
             let mut text = format!(
                 "server_name = {}\nlisten = \"{federation}\"\napi_listen = \"{api}\"\n\
