@@ -1873,3 +1873,37 @@ async fn certificate_less_federation_connections_are_closed_promptly() {
     assert_eq!(response.status(), StatusCode::OK);
     server.stop().await;
 }
+
+/// Rule TR-LIMIT-1 (docs/protocol-coverage.md): a kept-alive connection serves requests
+/// one after another and is closed once it has waited `idle_timeout` for the next one.
+#[tokio::test]
+async fn kept_alive_connections_are_closed_after_the_idle_timeout() {
+    let pki = Pki::new();
+    let server = start_with(&pki, HUB, HUB, |config| {
+        config.idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let tls = tls_from("127.0.0.1", server.addr, pki.client_tls(Some(B)))
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    for _ in 0..3 {
+        let response = sender.send_request(get(WELL_KNOWN_PATH)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.into_body().collect().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let idle_since = std::time::Instant::now();
+    tokio::time::timeout(CLOSE_BOUND, connection)
+        .await
+        .expect("the server closes the idle connection")
+        .unwrap()
+        .unwrap();
+    let took = idle_since.elapsed();
+    assert!(took >= Duration::from_millis(600), "closed after {took:?}");
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+    server.stop().await;
+}
