@@ -5,7 +5,8 @@
 //! (`docs/performance.md`); `demo` runs the specification's example flow over three real
 //! providers and `interop [--list] [-v] [NAME]` the interop suite (`docs/interop.md`);
 //! `vectors` regenerates the conformance vectors `conformance/v1/*.json`
-//! (`docs/wire-format.md` §11).
+//! (`docs/wire-format.md` §11); `chaos [--quick]` runs the chaos suite
+//! (`docs/reliability.md`).
 
 use std::process::{Command, ExitCode};
 
@@ -21,9 +22,10 @@ fn main() -> ExitCode {
         Some("vectors") => vectors(),
         Some("demo") => return interop("demo", &args[1..]),
         Some("interop") => return interop("interop", &args[1..]),
+        Some("chaos") => return interop("chaos", &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME] | vectors>"
+                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME] | chaos [--quick] | vectors>"
             );
             return ExitCode::from(2);
         }

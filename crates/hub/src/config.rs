@@ -18,6 +18,16 @@
 //!
 //! [peers]                              # optional static map; without it, .well-known + DNS
 //! "b.example" = "127.0.0.1:9443"
+//!
+//! [limits]                             # optional; each listener (federation and client
+//! max_connections = 1024               # API) on its own; defaults shown; see
+//! max_connections_per_ip = 128         # docs/operations.md, "Limits"
+//! handshake_timeout_ms = 5000
+//! header_timeout_ms = 10000
+//! idle_timeout_ms = 30000
+//! body_timeout_ms = 30000
+//! write_timeout_ms = 30000
+//! anonymous_timeout_ms = 2000
 //! ```
 //! Relative paths are relative to the configuration file's folder.
 //!
@@ -52,7 +62,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mimi_codec::ServerName;
-use mimi_transport::{RandomJitter, RetryPolicy};
+use mimi_transport::accept::DEFAULT_BODY_TIMEOUT;
+use mimi_transport::{ConnectionLimits, HttpConfig, RandomJitter, RetryPolicy, ServerConfig};
 use serde::Deserialize;
 
 use crate::context::{
@@ -102,6 +113,7 @@ struct RawConfig {
     #[serde(default)]
     peers: BTreeMap<String, SocketAddr>,
     admin: Option<RawAdmin>,
+    limits: Option<RawLimits>,
 }
 
 /// The `[admin]` table.
@@ -133,6 +145,104 @@ pub struct AdminConfig {
     pub token_file: Option<PathBuf>,
     /// The log format.
     pub log_format: LogFormat,
+}
+
+/// The `[limits]` table.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    handshake_timeout_ms: Option<u64>,
+    header_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    write_timeout_ms: Option<u64>,
+    anonymous_timeout_ms: Option<u64>,
+}
+
+/// The limits of both listeners (`[limits]`): each listener has them on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// The accept loop's and each connection's limits.
+    pub connections: ConnectionLimits,
+    /// Bound on receiving a request's whole body.
+    pub body_timeout: Duration,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            connections: ConnectionLimits::default(),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+        }
+    }
+}
+
+impl ListenerLimits {
+    fn parse(raw: RawLimits) -> Result<Self, String> {
+        let d = ListenerLimits::default();
+        let count = |v: Option<usize>, default: usize, key: &str| match v {
+            Some(0) => Err(format!("limits.{key}: must be at least 1")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let ms = |v: Option<u64>, default: Duration, key: &str| match v {
+            Some(0) => Err(format!("limits.{key}: must be positive")),
+            Some(v) => Ok(Duration::from_millis(v)),
+            None => Ok(default),
+        };
+        let c = d.connections;
+        Ok(ListenerLimits {
+            connections: ConnectionLimits {
+                max_connections: count(raw.max_connections, c.max_connections, "max_connections")?,
+                max_connections_per_ip: count(
+                    raw.max_connections_per_ip,
+                    c.max_connections_per_ip,
+                    "max_connections_per_ip",
+                )?,
+                handshake_timeout: ms(
+                    raw.handshake_timeout_ms,
+                    c.handshake_timeout,
+                    "handshake_timeout_ms",
+                )?,
+                header_timeout: ms(raw.header_timeout_ms, c.header_timeout, "header_timeout_ms")?,
+                idle_timeout: ms(raw.idle_timeout_ms, c.idle_timeout, "idle_timeout_ms")?,
+                write_timeout: ms(raw.write_timeout_ms, c.write_timeout, "write_timeout_ms")?,
+                anonymous_timeout: ms(
+                    raw.anonymous_timeout_ms,
+                    c.anonymous_timeout,
+                    "anonymous_timeout_ms",
+                )?,
+                shutdown_grace: c.shutdown_grace,
+            },
+            body_timeout: ms(raw.body_timeout_ms, d.body_timeout, "body_timeout_ms")?,
+        })
+    }
+
+    /// The federation listener's configuration with these limits.
+    pub fn federation(&self, tls: Arc<rustls::ServerConfig>, name: ServerName) -> ServerConfig {
+        let c = self.connections;
+        let mut config = ServerConfig::new(tls, name);
+        config.handshake_timeout = c.handshake_timeout;
+        config.header_timeout = c.header_timeout;
+        config.idle_timeout = c.idle_timeout;
+        config.body_timeout = self.body_timeout;
+        config.write_timeout = c.write_timeout;
+        config.shutdown_grace = c.shutdown_grace;
+        config.max_connections = c.max_connections;
+        config.max_connections_per_ip = c.max_connections_per_ip;
+        config.anonymous_timeout = c.anonymous_timeout;
+        config
+    }
+
+    /// The client API listener's configuration with these limits.
+    pub fn api(&self, tls: Arc<rustls::ServerConfig>) -> HttpConfig {
+        let mut config = crate::api::config(tls);
+        config.limits = self.connections;
+        config.body_timeout = self.body_timeout;
+        config
+    }
 }
 
 /// The `[storage]` table.
@@ -258,6 +368,8 @@ pub struct ProviderConfig {
     pub peers: BTreeMap<ServerName, SocketAddr>,
     /// The admin listener and the log format.
     pub admin: AdminConfig,
+    /// The limits of each listener (`[limits]`).
+    pub limits: ListenerLimits,
 }
 
 impl ProviderConfig {
@@ -334,6 +446,7 @@ impl ProviderConfig {
             outbox_retry_cap,
             room_cache_max: raw.room_cache_max.unwrap_or(DEFAULT_ROOM_CACHE_MAX).max(1),
             peers,
+            limits: ListenerLimits::parse(raw.limits.unwrap_or_default())?,
         })
     }
 
@@ -356,6 +469,52 @@ impl ProviderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MINIMAL: &str = r#"
+        server_name = "a.example"
+        listen = "127.0.0.1:0"
+        api_listen = "127.0.0.1:0"
+        certificate = "a.crt"
+        private_key = "a.key"
+        ca = "ca.crt"
+        storage = "a.redb"
+    "#;
+
+    #[test]
+    fn limits_default_to_the_transport_constants_and_are_configurable() {
+        let c = ProviderConfig::parse(MINIMAL, Path::new("/etc/mimi")).unwrap();
+        assert_eq!(c.limits, ListenerLimits::default());
+        assert_eq!(
+            c.limits.connections.max_connections_per_ip,
+            mimi_transport::accept::DEFAULT_MAX_CONNECTIONS_PER_IP
+        );
+        let text = format!(
+            "{MINIMAL}\n[limits]\nmax_connections = 10\nmax_connections_per_ip = 2\n\
+             handshake_timeout_ms = 1000\nheader_timeout_ms = 2000\nidle_timeout_ms = 3000\n\
+             body_timeout_ms = 4000\nwrite_timeout_ms = 5000\nanonymous_timeout_ms = 600\n"
+        );
+        let c = ProviderConfig::parse(&text, Path::new("/etc/mimi")).unwrap();
+        let l = c.limits;
+        assert_eq!(l.connections.max_connections, 10);
+        assert_eq!(l.connections.max_connections_per_ip, 2);
+        assert_eq!(l.connections.handshake_timeout, Duration::from_secs(1));
+        assert_eq!(l.connections.header_timeout, Duration::from_secs(2));
+        assert_eq!(l.connections.idle_timeout, Duration::from_secs(3));
+        assert_eq!(l.body_timeout, Duration::from_secs(4));
+        assert_eq!(l.connections.write_timeout, Duration::from_secs(5));
+        assert_eq!(l.connections.anonymous_timeout, Duration::from_millis(600));
+        for bad in [
+            "max_connections = 0",
+            "idle_timeout_ms = 0",
+            "unknown_limit = 3",
+        ] {
+            let text = format!("{MINIMAL}\n[limits]\n{bad}\n");
+            assert!(
+                ProviderConfig::parse(&text, Path::new("/")).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn parses_a_full_configuration_with_relative_paths() {

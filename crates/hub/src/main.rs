@@ -27,7 +27,7 @@ use mimi_transport::tls::{
     Identity, certificates_from_pem_file, client_config, server_config,
     server_config_without_client_auth,
 };
-use mimi_transport::{ClientConfig, Resolver, ServerConfig, StaticResolver, WellKnownResolver};
+use mimi_transport::{ClientConfig, Resolver, StaticResolver, WellKnownResolver};
 
 /// A MIMI provider's server.
 #[derive(Parser, Debug)]
@@ -400,13 +400,15 @@ async fn run(config: ProviderConfig) -> Result<(), StartError> {
     };
     let server = tokio::spawn(mimi_transport::serve(
         federation,
-        ServerConfig::new(server_tls, config.server_name.clone()),
+        config
+            .limits
+            .federation(server_tls, config.server_name.clone()),
         provider.clone(),
         stopped(stop_rx.clone()),
     ));
-    let api_server = tokio::spawn(mimi_hub::api::serve(
+    let api_server = tokio::spawn(mimi_hub::api::serve_with(
         api,
-        api_tls,
+        config.limits.api(api_tls),
         provider.clone(),
         stopped(stop_rx.clone()),
     ));

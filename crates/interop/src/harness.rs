@@ -341,6 +341,17 @@ impl ProviderProcess {
     }
 }
 
+/// How a [`Network`] deviates from the plain one.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkOptions {
+    /// `(provider, peer) -> address`: the provider's `[peers]` entry for the peer names
+    /// this address instead of the peer's own (a proxy in front of the peer).
+    pub peer_addresses: BTreeMap<(String, String), SocketAddr>,
+    /// `provider -> folder`: where the provider's database (and hub key) live instead of
+    /// its own folder (say, a small filesystem that can fill up).
+    pub storage_dirs: BTreeMap<String, PathBuf>,
+}
+
 /// Three providers on loopback with their CA, in a temporary folder that is removed when
 /// the network is dropped (every process still running is killed then, too).
 #[derive(Debug)]
@@ -355,6 +366,14 @@ impl Network {
     /// Set up the CA, certificates, configurations and storage folders of the three
     /// providers of [`PROVIDER_NAMES`], and start them.
     pub async fn start(binary: &Path) -> Result<Network, HarnessError> {
+        Self::start_with(binary, &NetworkOptions::default()).await
+    }
+
+    /// [`Self::start`] with `options` (say, one provider reaching a peer through a proxy).
+    pub async fn start_with(
+        binary: &Path,
+        options: &NetworkOptions,
+    ) -> Result<Network, HarnessError> {
         if !binary.is_file() {
             return Err(HarnessError::HubBinaryMissing(binary.to_owned()));
         }
@@ -384,7 +403,11 @@ impl Network {
             let folder = root.join(server.as_str());
             std::fs::create_dir_all(&folder).map_err(io(&folder))?;
             let (cert, key) = ca.issue(&server)?.write_pem_files(&folder, "server")?;
-            let storage = folder.join("provider.redb");
+            let storage = options
+                .storage_dirs
+                .get(server.as_str())
+                .unwrap_or(&folder)
+                .join("provider.redb");
             let config = folder.join("provider.toml");
             let mut text = format!(
                 "server_name = {}\nlisten = \"{federation}\"\napi_listen = \"{api}\"\n\
@@ -398,6 +421,10 @@ impl Network {
             );
             for (peer, addr) in &peers {
                 if peer != server.as_str() {
+                    let addr = options
+                        .peer_addresses
+                        .get(&(server.to_string(), peer.clone()))
+                        .unwrap_or(addr);
                     text.push_str(&format!("{} = \"{addr}\"\n", toml_string(peer)));
                 }
             }

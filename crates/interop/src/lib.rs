@@ -7,10 +7,14 @@
 //! HTTPS to each provider's client API) through every flow of the specification and check
 //! each outcome.
 //!
+//! [`chaos`] is the chaos suite: faults (killed, stopped and restarted processes, lost
+//! answers, damaged databases) under load, counting every acknowledged message.
+//!
 //! Depends on the crates a deployment's clients and operators use (codec, client,
 //! transport's PKI) and on the `mimi-hub` *binary*, never on the hub's library: what is
 //! tested is what runs. Nothing in the workspace depends on this crate.
 
+pub mod chaos;
 pub mod harness;
 pub mod scenarios;
 pub mod world;

@@ -1,7 +1,8 @@
 //! `mimi-interop demo` runs the specification's example flow over three real providers and
 //! narrates it; `mimi-interop interop [--list] [-v] [NAME]` runs every scenario (or one)
 //! and prints `PASS`/`FAIL` lines and the summary `N passed, N failed`. The exit status is
-//! non-zero on any failure. The `mimi-hub` binary is found beside this executable or named
+//! non-zero on any failure. `mimi-interop chaos [--quick]` runs the chaos suite
+//! (`mimi_interop::chaos`). The `mimi-hub` binary is found beside this executable or named
 //! by `MIMI_HUB_BIN`.
 
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use mimi_interop::harness::locate_hub_binary;
 use mimi_interop::scenarios::{self, SCENARIOS, Scenario};
 
-const USAGE: &str = "usage: mimi-interop <demo | interop [--list] [-v] [NAME]>";
+const USAGE: &str = "usage: mimi-interop <demo | interop [--list] [-v] [NAME] | chaos [--quick]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +21,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if command == "chaos" {
+        return chaos(rest);
+    }
     let mut list = false;
     let mut verbose = false;
     let mut names = Vec::new();
@@ -91,6 +95,41 @@ fn main() -> ExitCode {
     }
     let summary = runtime.block_on(scenarios::run_suite(&binary, &selected, verbose));
     if summary.failed == 0 && summary.passed == selected.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `mimi-interop chaos [--quick]`: the chaos suite (`mimi_interop::chaos`).
+fn chaos(args: &[String]) -> ExitCode {
+    let intensity = match args {
+        [] => mimi_interop::chaos::FULL,
+        [quick] if quick == "--quick" => mimi_interop::chaos::QUICK,
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let binary = match locate_hub_binary() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("mimi-interop: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mimi-interop: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let summary = runtime.block_on(mimi_interop::chaos::run_chaos(&binary, intensity));
+    if summary.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -13,7 +13,8 @@
 //!
 //! Map:
 //! - [`accept`]: [`serve_connections`], the one accept loop of every listener (connection
-//!   cap, handshake, header and write deadlines, graceful drain), serving any hyper
+//!   caps in total and per IP address, accept back-off, handshake, idle, head, body and
+//!   write deadlines, restricted certificate-less connections, graceful drain), serving any hyper
 //!   service; [`serve_http`], a plain-TLS [`HttpService`] on it with the body limit.
 //! - [`server`]: [`serve`], the [`Handler`] seam, routing and the status mapping.
 //! - [`client`]: [`MimiClient`] (pooled, bounded, retrying).
@@ -39,8 +40,8 @@ pub mod server;
 pub mod tls;
 
 pub use accept::{
-    BodyRefusal, Connection, ConnectionLimits, HttpConfig, HttpService, serve_connections,
-    serve_http,
+    BodyRefusal, Connection, ConnectionLimits, ConnectionMode, HttpConfig, HttpService, LogLimiter,
+    serve_connections, serve_http,
 };
 pub use backoff::{Jitter, RandomJitter, RetryPolicy};
 pub use check::{check_follower_source, check_sender};

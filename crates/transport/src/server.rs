@@ -11,7 +11,7 @@
 //! | refused by the handler | 400 | the handler's `MIMIMessage` with an `EventResponse` error |
 //! | body does not decode, or bad `{domain}` | 400 | bare `EventResponse` error, `Malformed` (or `UnsupportedVersion`, `UnsupportedEvent`) |
 //! | a field over its limit inside the body | 413 | bare `EventResponse` error, `TooLarge` |
-//! | no (valid) client certificate, any endpoint but `.well-known` | 403 | bare `EventResponse` error, `SenderMismatch` |
+//! | no (valid) client certificate, any endpoint but `.well-known` | 403, then the connection is closed (one request per such connection, within `anonymous_timeout`) | bare `EventResponse` error, `SenderMismatch` |
 //! | unknown path | 404 | empty |
 //! | wrong method | 405 + `Allow` | empty |
 //! | body not read in time | 408 | empty |
@@ -38,10 +38,14 @@ use mimi_codec::{
 };
 use tokio::net::TcpListener;
 
-use crate::accept::{BodyRefusal, Connection, ConnectionLimits, read_body, serve_connections};
+use crate::accept::{
+    BodyRefusal, Connection, ConnectionLimits, ConnectionMode, close_after, read_body,
+    serve_connections,
+};
 pub use crate::accept::{
-    DEFAULT_BODY_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_WRITE_TIMEOUT,
+    DEFAULT_ANONYMOUS_TIMEOUT, DEFAULT_BODY_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_SHUTDOWN_GRACE, DEFAULT_WRITE_TIMEOUT,
 };
 use crate::body::encode_error_response;
 use crate::tls::{PeerNameError, PeerNames, peer_names};
@@ -82,6 +86,13 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections served at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Time a connection may wait for a request before it is closed.
+    pub idle_timeout: Duration,
+    /// Bound on the whole of a connection without a valid client certificate (its one
+    /// `.well-known` request).
+    pub anonymous_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -98,6 +109,9 @@ impl ServerConfig {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            anonymous_timeout: DEFAULT_ANONYMOUS_TIMEOUT,
         }
     }
 
@@ -109,6 +123,9 @@ impl ServerConfig {
             write_timeout: self.write_timeout,
             shutdown_grace: self.shutdown_grace,
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            idle_timeout: self.idle_timeout,
+            anonymous_timeout: self.anonymous_timeout,
         }
     }
 }
@@ -270,12 +287,19 @@ pub async fn serve(
     let context = Arc::new(Context { config, handler });
     let make_service = move |connection: &Connection<'_>| {
         let peer = Arc::new(PeerIdentity::of(connection.peer_certificates));
+        // Rule TR-LIMIT-2: without a valid client certificate, one request (only
+        // `.well-known` is answered) within the anonymous deadline, then closed.
+        let mode = match *peer {
+            PeerIdentity::Server(_) => ConnectionMode::KeepAlive,
+            PeerIdentity::Anonymous | PeerIdentity::Invalid(_) => ConnectionMode::OneRequest,
+        };
         let context = context.clone();
-        service_fn(move |request| {
+        let served = service_fn(move |request| {
             let context = context.clone();
             let peer = peer.clone();
             async move { Ok::<_, Infallible>(handle(request, &context, &peer).await) }
-        })
+        });
+        (served, mode)
     };
     serve_connections(listener, tls, limits, make_service, shutdown).await;
 }
@@ -406,22 +430,22 @@ async fn handle(
     {
         Ok(body) => body,
         Err(BodyRefusal::TooLarge { .. }) => {
-            return error(
+            return close_after(error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::TooLarge,
                 format!(
                     "body is over the limit of {} bytes",
                     context.config.max_body
                 ),
-            );
+            ));
         }
-        Err(BodyRefusal::Timeout) => return empty(StatusCode::REQUEST_TIMEOUT),
+        Err(BodyRefusal::Timeout) => return close_after(empty(StatusCode::REQUEST_TIMEOUT)),
         Err(BodyRefusal::Broken) => {
-            return error(
+            return close_after(error(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::Malformed,
                 "body could not be read",
-            );
+            ));
         }
     };
     let handler = &context.handler;

@@ -1509,12 +1509,21 @@ struct EchoServer {
 }
 
 async fn start_echo(pki: &Pki, max_body: usize) -> EchoServer {
+    start_echo_with(pki, max_body, |_| {}).await
+}
+
+async fn start_echo_with(
+    pki: &Pki,
+    max_body: usize,
+    tweak: impl FnOnce(&mut mimi_transport::HttpConfig),
+) -> EchoServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let identity = pki.ca.issue(&name(HUB)).unwrap().identity().unwrap();
     let tls = tls::server_config_without_client_auth(identity).unwrap();
     let mut config = mimi_transport::HttpConfig::new(tls, max_body);
     config.limits.shutdown_grace = Duration::from_secs(5);
+    tweak(&mut config);
     let echo = Arc::new(Echo::default());
     let (stop, stopped) = oneshot::channel::<()>();
     let service: Arc<dyn mimi_transport::HttpService> = echo.clone();
@@ -1640,4 +1649,376 @@ async fn http_service_drains_in_flight_requests_on_shutdown() {
         .await
         .unwrap()
         .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Limits on every listener (issue 17, item 1): slow bodies, idle connections, the per-IP
+// cap and certificate-less connections on the federation port.
+
+/// Attackers connect from this loopback address, the legitimate client from 127.0.0.1, so
+/// the per-address cap keeps them apart.
+const ATTACKER_IP: &str = "127.0.0.2";
+/// Bound on waiting for a connection the server should close (a hang guard).
+const CLOSE_BOUND: Duration = Duration::from_secs(15);
+
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// A TCP connection from `source` (an IP address on the loopback).
+async fn tcp_from(source: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source.parse().unwrap(), 0))?;
+    socket.connect(addr).await
+}
+
+/// A TLS connection from `source`; `Err` when the server closes it during the handshake.
+async fn tls_from(
+    source: &str,
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> std::io::Result<Tls> {
+    let tcp = tcp_from(source, addr).await?;
+    let tls_name = rustls::pki_types::ServerName::try_from(HUB.to_string()).unwrap();
+    tokio_rustls::TlsConnector::from(tls)
+        .connect(tls_name, tcp)
+        .await
+}
+
+/// Read until the server closes the connection (EOF or an error); what was read.
+async fn read_until_closed<R: tokio::io::AsyncRead + Unpin>(reader: &mut R) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut all = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return all,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Send a request head announcing a 100,000-byte body, then one byte every second until
+/// the server closes the connection; what the server answered and how long it took.
+async fn slow_body(mut tls: Tls, path: &str) -> (Vec<u8>, Duration) {
+    use tokio::io::AsyncWriteExt;
+    let started = std::time::Instant::now();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {HUB}\r\ncontent-type: {OCTET_STREAM}\r\ncontent-length: 100000\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    let dribble = tokio::spawn(async move {
+        loop {
+            if writer.write_all(b"x").await.is_err() || writer.flush().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let answer = tokio::time::timeout(CLOSE_BOUND, read_until_closed(&mut reader))
+        .await
+        .expect("the server closes a slow sender's connection");
+    dribble.abort();
+    (answer, started.elapsed())
+}
+
+/// How long until the server closes an idle connection.
+async fn idle_until_closed(mut tls: Tls) -> Duration {
+    let started = std::time::Instant::now();
+    tokio::time::timeout(CLOSE_BOUND, read_until_closed(&mut tls))
+        .await
+        .expect("the server closes an idle connection");
+    started.elapsed()
+}
+
+/// Legitimate requests from 127.0.0.1 while `attack` runs: each is answered, within a
+/// second; returns how many were made.
+async fn answered_throughout<F, Fut>(attack: tokio::task::JoinHandle<()>, legit: F) -> usize
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = StatusCode>,
+{
+    let mut made = 0;
+    while !attack.is_finished() {
+        let started = std::time::Instant::now();
+        let status = tokio::time::timeout(Duration::from_secs(1), legit())
+            .await
+            .expect("a legitimate request is answered within a second during the attack");
+        assert_eq!(status, StatusCode::OK);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        made += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    attack.await.unwrap();
+    made
+}
+
+/// Rule TR-LIMIT-1 (docs/protocol-coverage.md): on the federation listener, slow bodies
+/// get `408` and are cut off at the body deadline, idle connections (TCP only, or after the
+/// handshake) are closed at the idle deadline, and a certified peer is answered within a
+/// second throughout.
+#[tokio::test]
+async fn federation_listener_cuts_off_slow_bodies_and_idle_connections() {
+    let pki = Pki::new();
+    let server = start_with(&pki, HUB, HUB, |config| {
+        config.body_timeout = Duration::from_secs(3);
+        config.idle_timeout = Duration::from_secs(2);
+        config.header_timeout = Duration::from_secs(2);
+        config.handshake_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let addr = server.addr;
+    let certified = pki.client_tls(Some(B));
+    let attack = {
+        let certified = certified.clone();
+        tokio::spawn(async move {
+            let mut slow = Vec::new();
+            let mut idle = Vec::new();
+            for _ in 0..4 {
+                let tls = tls_from(ATTACKER_IP, addr, certified.clone())
+                    .await
+                    .unwrap();
+                slow.push(tokio::spawn(slow_body(tls, "/send")));
+                let tls = tls_from(ATTACKER_IP, addr, certified.clone())
+                    .await
+                    .unwrap();
+                idle.push(tokio::spawn(idle_until_closed(tls)));
+            }
+            let tcp_only = tokio::spawn(async move {
+                let mut tcp = tcp_from(ATTACKER_IP, addr).await.unwrap();
+                let started = std::time::Instant::now();
+                tokio::time::timeout(CLOSE_BOUND, read_until_closed(&mut tcp))
+                    .await
+                    .expect("a connection that never starts its handshake is closed");
+                started.elapsed()
+            });
+            for task in slow {
+                let (answer, took) = task.await.unwrap();
+                let answer = String::from_utf8_lossy(&answer);
+                assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+                assert!(took < Duration::from_secs(6), "cut off after {took:?}");
+            }
+            for task in idle {
+                let took = task.await.unwrap();
+                assert!(took >= Duration::from_millis(1500), "closed after {took:?}");
+                assert!(took < Duration::from_secs(5), "closed after {took:?}");
+            }
+            let took = tcp_only.await.unwrap();
+            assert!(took < Duration::from_secs(5), "closed after {took:?}");
+        })
+    };
+    let legit = || {
+        let tls = certified.clone();
+        async move { raw_request(addr, tls, HUB, get(WELL_KNOWN_PATH)).await.0 }
+    };
+    let made = answered_throughout(attack, legit).await;
+    assert!(made >= 5, "{made} legitimate requests during the attack");
+    server.stop().await;
+}
+
+/// Rule TR-LIMIT-1 (docs/protocol-coverage.md): the same on a plain-TLS `serve_http`
+/// listener (a provider's client API).
+#[tokio::test]
+async fn http_listener_cuts_off_slow_bodies_and_idle_connections() {
+    let pki = Pki::new();
+    let server = start_echo_with(&pki, 1 << 20, |config| {
+        config.body_timeout = Duration::from_secs(3);
+        config.limits.idle_timeout = Duration::from_secs(2);
+        config.limits.header_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let addr = server.addr;
+    let anonymous = pki.client_tls(None);
+    let attack = {
+        let anonymous = anonymous.clone();
+        tokio::spawn(async move {
+            let mut slow = Vec::new();
+            let mut idle = Vec::new();
+            for _ in 0..4 {
+                let tls = tls_from(ATTACKER_IP, addr, anonymous.clone())
+                    .await
+                    .unwrap();
+                slow.push(tokio::spawn(slow_body(tls, "/echo")));
+                let tls = tls_from(ATTACKER_IP, addr, anonymous.clone())
+                    .await
+                    .unwrap();
+                idle.push(tokio::spawn(idle_until_closed(tls)));
+            }
+            for task in slow {
+                let (answer, took) = task.await.unwrap();
+                let answer = String::from_utf8_lossy(&answer);
+                assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+                assert!(took < Duration::from_secs(6), "cut off after {took:?}");
+            }
+            for task in idle {
+                let took = task.await.unwrap();
+                assert!(took >= Duration::from_millis(1500), "closed after {took:?}");
+                assert!(took < Duration::from_secs(5), "closed after {took:?}");
+            }
+        })
+    };
+    let legit = || {
+        let tls = anonymous.clone();
+        async move {
+            raw_request(addr, tls, HUB, post("/echo", b"hello".to_vec()))
+                .await
+                .0
+        }
+    };
+    let made = answered_throughout(attack, legit).await;
+    assert!(made >= 5, "{made} legitimate requests during the attack");
+    let _ = server.stop.send(());
+    tokio::time::timeout(TASK_BOUND, server.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Rule TR-LIMIT-1 (docs/protocol-coverage.md): connections over the per-address cap are
+/// closed before their handshake, other addresses are served, and a freed place is
+/// usable again.
+#[tokio::test]
+async fn connections_over_the_per_address_cap_are_closed_before_the_handshake() {
+    let pki = Pki::new();
+    let server = start_with(&pki, HUB, HUB, |config| {
+        config.max_connections_per_ip = 3;
+    })
+    .await;
+    let certified = pki.client_tls(Some(B));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            tls_from(ATTACKER_IP, server.addr, certified.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    for _ in 0..3 {
+        assert!(
+            tls_from(ATTACKER_IP, server.addr, certified.clone())
+                .await
+                .is_err(),
+            "a fourth connection from one address is closed"
+        );
+    }
+    let (status, _, _) =
+        raw_request(server.addr, certified.clone(), HUB, get(WELL_KNOWN_PATH)).await;
+    assert_eq!(status, StatusCode::OK, "another address is served");
+    drop(held.pop());
+    // The server sees the close asynchronously: poll (bounded) until the place is free.
+    let deadline = std::time::Instant::now() + CLOSE_BOUND;
+    loop {
+        if tls_from(ATTACKER_IP, server.addr, certified.clone())
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the freed place is usable"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await;
+}
+
+/// Rule TR-LIMIT-2 (docs/protocol-coverage.md): on the federation port a connection
+/// without a client certificate gets one `.well-known` answer and is closed; one that
+/// sends nothing is closed at the anonymous deadline, while a certified idle connection
+/// stays open.
+#[tokio::test]
+async fn certificate_less_federation_connections_are_closed_promptly() {
+    use tokio::io::AsyncWriteExt;
+    let pki = Pki::new();
+    let server = start_with(&pki, HUB, HUB, |config| {
+        config.anonymous_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let anonymous = pki.client_tls(None);
+
+    // Silent: closed at the anonymous deadline, long before the idle one.
+    let silent = tls_from("127.0.0.1", server.addr, anonymous.clone())
+        .await
+        .unwrap();
+    let took = idle_until_closed(silent).await;
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+
+    // `.well-known` is answered, then the connection is closed (a second request on it
+    // gets nothing).
+    let mut tls = tls_from("127.0.0.1", server.addr, anonymous.clone())
+        .await
+        .unwrap();
+    let request = format!("GET {WELL_KNOWN_PATH} HTTP/1.1\r\nhost: {HUB}\r\n\r\n");
+    tls.write_all(format!("{request}{request}").as_bytes())
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(CLOSE_BOUND, read_until_closed(&mut tls))
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+    assert!(answer.ends_with(HUB), "{answer}");
+
+    // Any other endpoint: 403, then closed.
+    let mut tls = tls_from("127.0.0.1", server.addr, anonymous.clone())
+        .await
+        .unwrap();
+    tls.write_all(
+        format!("POST /send HTTP/1.1\r\nhost: {HUB}\r\ncontent-length: 4\r\n\r\nabcd").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let answer = tokio::time::timeout(CLOSE_BOUND, read_until_closed(&mut tls))
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+
+    // A certified connection idle for longer than the anonymous deadline is still served.
+    let certified = tls_from("127.0.0.1", server.addr, pki.client_tls(Some(B)))
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(certified))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let response = sender.send_request(get(WELL_KNOWN_PATH)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+/// Rule TR-LIMIT-1 (docs/protocol-coverage.md): a kept-alive connection serves requests
+/// one after another and is closed once it has waited `idle_timeout` for the next one.
+#[tokio::test]
+async fn kept_alive_connections_are_closed_after_the_idle_timeout() {
+    let pki = Pki::new();
+    let server = start_with(&pki, HUB, HUB, |config| {
+        config.idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let tls = tls_from("127.0.0.1", server.addr, pki.client_tls(Some(B)))
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    for _ in 0..3 {
+        let response = sender.send_request(get(WELL_KNOWN_PATH)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.into_body().collect().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let idle_since = std::time::Instant::now();
+    tokio::time::timeout(CLOSE_BOUND, connection)
+        .await
+        .expect("the server closes the idle connection")
+        .unwrap()
+        .unwrap();
+    let took = idle_since.elapsed();
+    assert!(took >= Duration::from_millis(600), "closed after {took:?}");
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+    server.stop().await;
 }
