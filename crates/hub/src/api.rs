@@ -106,6 +106,33 @@ fn api_error(e: ApiError) -> Error {
     Error::new(code, e.to_string())
 }
 
+/// Rule HUB-API-3 (docs/protocol-coverage.md): a body over the endpoint's own limit
+/// ([`Metadata::body_limit`], below the transport's [`MAX_REQUEST_BODY`] for JSON bodies)
+/// is refused `413` before it is parsed.
+fn check_body_limit(endpoint: &Metadata, body: &[u8]) -> Result<(), Error> {
+    let limit = endpoint.body_limit();
+    if body.len() > limit {
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            format!("the body is over the limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Rule HUB-API-4 (docs/protocol-coverage.md): a room a caller may not see is answered
+/// as one that does not exist would be, `403`: the answer does not tell whether the room
+/// exists (`docs/spec-decisions.md`).
+fn hide_room(client: &ClientId, e: ApiError) -> ApiError {
+    match e {
+        ApiError::UnknownRoom(room) => ApiError::NotAMember {
+            user: client.user(),
+            room,
+        },
+        e => e,
+    }
+}
+
 #[async_trait]
 impl HttpService for ClientApi {
     /// Rule HUB-API-2 (docs/protocol-coverage.md).
@@ -135,6 +162,9 @@ impl HttpService for ClientApi {
             Ok(endpoint) => endpoint,
             Err(error) => return error_response(&error),
         };
+        if let Err(error) = check_body_limit(endpoint, request.body()) {
+            return error_response(&error);
+        }
         match endpoint.id {
             EndpointId::Register => answer(endpoint, self.register(&request).await),
             EndpointId::PublishKeyPackages => {
@@ -190,6 +220,7 @@ impl ClientApi {
             None => None,
         };
         let body = register::Request::try_from_http_request(request)?;
+        body.check_limits()?;
         self.provider
             .accounts()
             .register(body, by)
@@ -312,7 +343,7 @@ impl ClientApi {
             .rooms()
             .room_state(&client, &body.room)
             .await
-            .map_err(api_error)?;
+            .map_err(|e| api_error(hide_room(&client, e)))?;
         Ok(room_state::Response {
             room_state,
             sequence,
@@ -329,7 +360,7 @@ impl ClientApi {
             .rooms()
             .room_state(&client, &body.room)
             .await
-            .map_err(api_error)?;
+            .map_err(|e| api_error(hide_room(&client, e)))?;
         if !state
             .participants
             .iter()

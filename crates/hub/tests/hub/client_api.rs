@@ -20,14 +20,14 @@ use tokio::sync::oneshot;
 use crate::world::{A, World, raw_request};
 
 /// A provider's client API on its own port, stopped when dropped.
-struct Api {
-    addr: SocketAddr,
+pub struct Api {
+    pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Api {
-    async fn start(world: &World) -> Api {
+    pub async fn start(world: &World) -> Api {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tls = tls::server_config_without_client_auth(world.pki.identity(A)).unwrap();
@@ -47,7 +47,7 @@ impl Api {
         }
     }
 
-    async fn shutdown(mut self) {
+    pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -56,18 +56,18 @@ impl Api {
         }
     }
 
-    async fn send(&self, world: &World, request: Request<Full<Bytes>>) -> (StatusCode, Bytes) {
+    pub async fn send(&self, world: &World, request: Request<Full<Bytes>>) -> (StatusCode, Bytes) {
         raw_request(self.addr, world.pki.client_tls(None), A, request)
             .await
             .unwrap()
     }
 }
 
-fn to_hyper(request: hyper::http::Request<Vec<u8>>) -> Request<Full<Bytes>> {
+pub fn to_hyper(request: hyper::http::Request<Vec<u8>>) -> Request<Full<Bytes>> {
     request.map(|body| Full::new(Bytes::from(body)))
 }
 
-fn error_body(body: &Bytes) -> ErrorBody {
+pub fn error_body(body: &Bytes) -> ErrorBody {
     let error = Error::from_http_response(&hyper::Response::new(body)).unwrap();
     ErrorBody {
         error: error.code,
