@@ -24,6 +24,7 @@
 //! - [`storage`]: the storage trait and its implementations.
 //! - [`error`]: the typed errors and their classes (HTTP statuses).
 //! - [`identity`]: the hub's MLS signing identity.
+//! - [`startup`]: the checks before serving (hub key and database belong together).
 
 pub mod accounts;
 pub mod api;
@@ -38,4 +39,5 @@ pub mod outbox;
 pub mod peers;
 pub mod provider;
 pub mod rooms;
+pub mod startup;
 pub mod storage;

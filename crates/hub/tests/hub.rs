@@ -37,3 +37,6 @@ mod redb_faults;
 
 #[path = "hub/abuse.rs"]
 mod abuse;
+
+#[path = "hub/startup_state.rs"]
+mod startup_state;

@@ -195,6 +195,8 @@ pub struct PostgresStorage {
     /// [`RedbStorage`](super::RedbStorage).
     writes: Option<Sender<Queued>>,
     writer: Option<JoinHandle<()>>,
+    /// Whether [`PostgresStorage::connect`] created the schema.
+    created: bool,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -345,8 +347,9 @@ impl r2d2::CustomizeConnection<Client, pg::Error> for Session {
     }
 }
 
-/// Bring the database to [`SCHEMA_VERSION`], or refuse a newer one.
-fn migrate(client: &mut Client) -> Result<(), StorageError> {
+/// Bring the database to [`SCHEMA_VERSION`], or refuse a newer one; `true` when the
+/// database had no schema yet (this call created it).
+fn migrate(client: &mut Client) -> Result<bool, StorageError> {
     let mut txn = client.transaction().map_err(backend)?;
     txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(backend)?;
@@ -375,7 +378,8 @@ fn migrate(client: &mut Client) -> Result<(), StorageError> {
         )
         .map_err(backend)?;
     }
-    txn.commit().map_err(backend)
+    txn.commit().map_err(backend)?;
+    Ok(current == 0)
 }
 
 impl PostgresStorage {
@@ -390,7 +394,7 @@ impl PostgresStorage {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let mut client = connect(&config)?;
-        migrate(&mut client)?;
+        let created = migrate(&mut client)?;
         let statements = Statements::prepare(&mut client)?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
@@ -413,7 +417,13 @@ impl PostgresStorage {
             pool: Some(pool),
             writes: Some(writes),
             writer: Some(writer),
+            created,
         })
+    }
+
+    /// Whether this connection created the schema: the database held no provider before.
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     /// A pooled connection.
