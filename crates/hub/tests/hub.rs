@@ -40,3 +40,6 @@ mod abuse;
 
 #[path = "hub/startup_state.rs"]
 mod startup_state;
+
+#[path = "hub/exactly_once.rs"]
+mod exactly_once;

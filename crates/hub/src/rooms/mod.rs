@@ -9,6 +9,7 @@
 
 mod follower;
 mod hub;
+pub mod once;
 pub mod persist;
 
 use std::collections::{BTreeSet, HashMap};
@@ -520,7 +521,15 @@ impl Rooms {
         };
         let in_group_before = group_users(hub_room.group());
         let written = self
-            .persist_hub_event(room_id, hub_room, meta, &accepted, true, in_group_before)
+            .persist_hub_event(
+                room_id,
+                hub_room,
+                meta,
+                &accepted,
+                true,
+                in_group_before,
+                None,
+            )
             .await;
         let submitted = match written {
             Ok(submitted) => submitted,

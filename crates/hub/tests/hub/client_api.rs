@@ -10,7 +10,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, StatusCode};
 use mimi_client_api::{
-    Endpoint, EndpointResponse, Error, ErrorBody, ErrorCode, MAX_REQUEST_BODY, register, room_state,
+    Endpoint, EndpointResponse, Error, ErrorBody, ErrorCode, MAX_JSON_BODY, MAX_REQUEST_BODY,
+    register, room_state,
 };
 use mimi_transport::tls;
 use rustls::client::ResolvesClientCert;
@@ -142,20 +143,38 @@ async fn an_oversize_body_is_413_too_large() {
     let error = error_body(&body);
     assert_eq!(error.error, ErrorCode::TooLarge);
     assert!(error.detail.contains(&MAX_REQUEST_BODY.to_string()));
-    // A body of exactly the limit is read (and then judged as JSON: 400 malformed).
-    let at_limit = vec![b' '; MAX_REQUEST_BODY];
+    // A TLS-encoded event of exactly the limit is read (and then judged: no token, 401).
+    let at_limit = vec![0u8; MAX_REQUEST_BODY];
     let (status, body) = api
         .send(
             &world,
-            Request::post("/v1/register")
+            Request::post("/v1/rooms/%21r%3Aa.example/events")
                 .header("host", A)
-                .header("content-type", "application/json")
+                .header("content-type", "application/octet-stream")
                 .body(Full::new(Bytes::from(at_limit)))
                 .unwrap(),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(error_body(&body).error, ErrorCode::Malformed);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_body(&body).error, ErrorCode::Unauthorized);
+    // A JSON body is held to MAX_JSON_BODY: one of exactly that is read (and judged as
+    // JSON: 400 malformed), one byte more is 413.
+    for (len, expected) in [
+        (MAX_JSON_BODY, StatusCode::BAD_REQUEST),
+        (MAX_JSON_BODY + 1, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let (status, _) = api
+            .send(
+                &world,
+                Request::post("/v1/register")
+                    .header("host", A)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(vec![b' '; len])))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, expected, "{len} bytes");
+    }
     api.shutdown().await;
     world.shutdown().await;
 }
