@@ -16,6 +16,9 @@
 //! outbox_retry_cap_ms = 30000          # once per attempt and alone decides when to retry
 //! room_cache_max = 262144              # optional; rooms kept in memory at most
 //!
+//! [rate_limits]                        # optional; each { burst, refill_ms }, defaults in
+//! claims_per_client = { burst = 10, refill_ms = 6000 }   # `limits` (docs/operations.md)
+//!
 //! [peers]                              # optional static map; without it, .well-known + DNS
 //! "b.example" = "127.0.0.1:9443"
 //! ```
@@ -50,6 +53,7 @@ use crate::context::{
     DEFAULT_CHECK_INVITE_TIMEOUT, DEFAULT_OUTBOX_RETRY_BASE, DEFAULT_OUTBOX_RETRY_CAP,
     DEFAULT_ROOM_CACHE_MAX, Settings,
 };
+use crate::limits::RateLimits;
 use crate::storage::postgres::{DEFAULT_POOL_SIZE, MAX_POOL_SIZE, check_url};
 
 /// Why the configuration could not be loaded.
@@ -92,6 +96,8 @@ struct RawConfig {
     room_cache_max: Option<usize>,
     #[serde(default)]
     peers: BTreeMap<String, SocketAddr>,
+    #[serde(default)]
+    rate_limits: RateLimits,
 }
 
 /// The `[storage]` table.
@@ -215,6 +221,8 @@ pub struct ProviderConfig {
     pub room_cache_max: usize,
     /// Static addresses of peers.
     pub peers: BTreeMap<ServerName, SocketAddr>,
+    /// The rate limits (`[rate_limits]`).
+    pub rate_limits: RateLimits,
 }
 
 impl ProviderConfig {
@@ -282,6 +290,7 @@ impl ProviderConfig {
             outbox_retry_cap,
             room_cache_max: raw.room_cache_max.unwrap_or(DEFAULT_ROOM_CACHE_MAX).max(1),
             peers,
+            rate_limits: raw.rate_limits,
         })
     }
 
@@ -297,6 +306,7 @@ impl ProviderConfig {
             },
             jitter: Arc::new(RandomJitter),
             room_cache_max: self.room_cache_max,
+            rate_limits: self.rate_limits,
         }
     }
 }

@@ -24,6 +24,7 @@
 //! - [`storage`]: the storage trait and its implementations.
 //! - [`error`]: the typed errors and their classes (HTTP statuses).
 //! - [`identity`]: the hub's MLS signing identity.
+//! - [`limits`]: rate limits (token buckets per client, user, peer server).
 //! - [`startup`]: the checks before serving (hub key and database belong together).
 
 pub mod accounts;
@@ -35,6 +36,7 @@ pub mod error;
 pub mod federation;
 pub mod identity;
 pub mod inbox;
+pub mod limits;
 pub mod outbox;
 pub mod peers;
 pub mod provider;

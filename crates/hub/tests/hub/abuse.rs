@@ -5,11 +5,16 @@
 use bytes::Bytes;
 use hyper::StatusCode;
 use mimi_client_api::{
-    Endpoint, EndpointResponse, ErrorCode, MAX_DISPLAY_NAME, MAX_JSON_BODY, hub_removals, register,
-    room_state,
+    Endpoint, EndpointResponse, ErrorCode, MAX_DISPLAY_NAME, MAX_JSON_BODY, claim_key_packages,
+    discover, hub_removals, register, room_state,
 };
-use mimi_codec::{Event, EventResponse, ParticipationStateChange, RoomId};
+use mimi_codec::mls_ids::DEFAULT_CIPHER_SUITE;
+use mimi_codec::{Event, EventResponse, IdentifierQuery, ParticipationStateChange, RoomId};
 use mimi_e2e::{CommitPlan, MlsClient, RemoveTarget};
+use mimi_hub::limits::{
+    DEFAULT_CLAIMS_PER_CLIENT, DEFAULT_DISCOVERIES_PER_USER, DEFAULT_FAILED_AUTH,
+    DEFAULT_REGISTRATIONS,
+};
 
 use crate::client_api::{Api, error_body, to_hyper};
 use crate::world::{A, Client, World, user_event};
@@ -186,6 +191,130 @@ async fn banned_users_and_non_members_are_refused_alike() {
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "hub-removals of {room}");
     }
+    api.shutdown().await;
+    world.shutdown().await;
+}
+
+/// A `429 rate_limited` answer with a `Retry-After` of at least one second.
+fn assert_rate_limited(status: StatusCode, body: &Bytes, what: &str) {
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{what}");
+    assert_eq!(error_body(body).error, ErrorCode::RateLimited, "{what}");
+}
+
+#[tokio::test]
+async fn key_packages_cannot_be_drained() {
+    let world = World::start(&[A]).await;
+    let api = Api::start(&world).await;
+    let (mut alice, alice_token) = registered(&world, &api, "alice").await;
+    let (mut bob, _) = registered(&world, &api, "bob").await;
+    let (_, mallory_token) = registered(&world, &api, "mallory").await;
+    let burst = DEFAULT_CLAIMS_PER_CLIENT.burst as usize;
+    bob.publish(&world, burst + 5, true).await;
+    let room = alice.create_room(&world).await;
+    let claim = |room: &RoomId| claim_key_packages::Request {
+        room_id: room.clone(),
+        user_id: bob.user(),
+        clients: vec![],
+    };
+
+    // A made-up room, and a room the claimer is not in: refused alike, nothing handed out.
+    let made_up: RoomId = "!made-up:a.example".parse().unwrap();
+    for room in [&made_up, &room] {
+        let (status, _) = send(&world, &api, &claim(room), &mallory_token).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "claim for {room}");
+    }
+    // The room's member claims up to the limit, then is told to wait.
+    for n in 0..burst {
+        let (status, _) = send(&world, &api, &claim(&room), &alice_token).await;
+        assert_eq!(status, StatusCode::OK, "claim {n}");
+    }
+    let (status, body) = send(&world, &api, &claim(&room), &alice_token).await;
+    assert_rate_limited(status, &body, "the claim past the burst");
+    // Bob keeps the one-time packages nobody claimed.
+    let left = world
+        .provider(A)
+        .storage()
+        .key_package_count(&bob.id, DEFAULT_CIPHER_SUITE)
+        .unwrap();
+    assert_eq!(left.one_time, 5);
+    api.shutdown().await;
+    world.shutdown().await;
+}
+
+#[tokio::test]
+async fn registration_discovery_and_failed_tokens_are_rate_limited() {
+    let world = World::start(&[A]).await;
+    let api = Api::start(&world).await;
+    // Registrations: the burst, then 429.
+    let burst = DEFAULT_REGISTRATIONS.burst as usize;
+    let mut token = String::new();
+    for n in 0..burst {
+        let (_, t) = registered(&world, &api, &format!("user{n}")).await;
+        token = t;
+    }
+    let late = register::Request {
+        localpart: "late".into(),
+        device: "phone".into(),
+        ..register::Request::default()
+    };
+    let (status, body) = api
+        .send(&world, to_hyper(late.try_into_http_request(None).unwrap()))
+        .await;
+    assert_rate_limited(status, &body, "registration past the burst");
+
+    // Discovery, per user.
+    let query = discover::Request {
+        domain: "a.example".parse().unwrap(),
+        field: IdentifierQuery::Handle,
+        value: "user0".into(),
+    };
+    for n in 0..DEFAULT_DISCOVERIES_PER_USER.burst {
+        let (status, _) = send(&world, &api, &query, &token).await;
+        assert_eq!(status, StatusCode::OK, "discovery {n}");
+    }
+    let (status, body) = send(&world, &api, &query, &token).await;
+    assert_rate_limited(status, &body, "discovery past the burst");
+
+    // Failed token checks, per claimed client: 401, then 429; a right token of another
+    // client still works.
+    let wrong = "@user0:a.example/phone.0000";
+    for n in 0..DEFAULT_FAILED_AUTH.burst {
+        let (status, _) = send(
+            &world,
+            &api,
+            &room_state::Request {
+                room: "!r:a.example".parse().unwrap(),
+            },
+            wrong,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "failed check {n}");
+    }
+    let (status, body) = send(
+        &world,
+        &api,
+        &room_state::Request {
+            room: "!r:a.example".parse().unwrap(),
+        },
+        wrong,
+    )
+    .await;
+    assert_rate_limited(status, &body, "failed checks past the burst");
+    let (_, user1) = (0, token);
+    let (status, _) = send(
+        &world,
+        &api,
+        &room_state::Request {
+            room: "!r:a.example".parse().unwrap(),
+        },
+        &user1,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a valid token is still checked"
+    );
     api.shutdown().await;
     world.shutdown().await;
 }
