@@ -318,3 +318,45 @@ async fn registration_discovery_and_failed_tokens_are_rate_limited() {
     api.shutdown().await;
     world.shutdown().await;
 }
+
+/// `ds.fetch_key_packages` is limited per peer server (503, retry later: the claimer's
+/// provider answers its client 502 `remote`), on tokio's clock: paused time refills it.
+#[tokio::test(start_paused = true)]
+async fn key_package_fetches_are_limited_per_peer_server() {
+    use mimi_hub::context::Settings;
+    use mimi_hub::error::ErrorClass;
+    use mimi_hub::limits::{Rate, RateLimits};
+
+    use crate::sim::Sim;
+    use crate::world::{B, Providers};
+
+    let settings = Settings {
+        rate_limits: RateLimits {
+            claims_per_peer: Rate {
+                burst: 2,
+                refill_ms: 10_000,
+            },
+            ..RateLimits::default()
+        },
+        ..Settings::default()
+    };
+    let sim = Sim::start(&[A, B], settings, false);
+    let mut alice = sim.client(A, "alice").await;
+    let mut bob = sim.client(B, "bob").await;
+    bob.publish(&sim, 4, true).await;
+    let room = alice.create_room(&sim).await;
+    let a = sim.provider(A);
+    let bob_user = bob.user();
+    let claim = || {
+        a.accounts()
+            .claim_key_packages(&alice.id, &room, &bob_user, vec![])
+    };
+    for n in 0..2 {
+        assert_eq!(claim().await.unwrap().len(), 1, "claim {n}");
+    }
+    let refused = claim().await.unwrap_err();
+    assert_eq!(refused.class(), ErrorClass::Remote, "{refused}");
+    assert!(refused.to_string().contains("503"), "{refused}");
+    tokio::time::advance(std::time::Duration::from_secs(10)).await;
+    assert_eq!(claim().await.unwrap().len(), 1, "refilled after 10 s");
+}
