@@ -369,6 +369,27 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_default_and_are_set_one_by_one() {
+        let c = with_storage("storage = \"a.redb\"\n").unwrap();
+        assert_eq!(c.settings().rate_limits, RateLimits::default());
+        let c = with_storage(
+            "storage = \"a.redb\"\n[rate_limits]\nregistrations = { burst = 3, refill_ms = 500 }\n",
+        )
+        .unwrap();
+        let limits = c.settings().rate_limits;
+        assert_eq!(limits.registrations.burst, 3);
+        assert_eq!(limits.registrations.refill_ms, 500);
+        assert_eq!(
+            limits.claims_per_client,
+            RateLimits::default().claims_per_client
+        );
+        let unknown = with_storage(
+            "storage = \"a.redb\"\n[rate_limits]\nlogins = { burst = 3, refill_ms = 5 }\n",
+        );
+        assert!(unknown.unwrap_err().contains("logins"));
+    }
+
+    #[test]
     fn a_storage_table_chooses_redb_by_default() {
         let c = with_storage("[storage]\npath = \"state/a.redb\"\n").unwrap();
         assert_eq!(
