@@ -403,6 +403,14 @@ struct Creator {
     mls: MlsClient,
 }
 
+/// The benchmark claims key packages and registers users far faster than the
+/// providers' default rate limits allow a client or a peer server (`docs/operations.md`,
+/// "Limits"): its providers are configured without practical limits.
+const BENCH_RATE_LIMITS: &str = "[rate_limits]\n\
+     claims_per_client = { burst = 1000000, refill_ms = 1 }\n\
+     claims_per_peer = { burst = 1000000, refill_ms = 1 }\n\
+     registrations = { burst = 1000000, refill_ms = 1 }\n";
+
 /// How many users create load rooms at the same time (each one room after another, with
 /// its own MLS client; the hub sees that many room creations in flight).
 pub const CREATORS: usize = 8;
@@ -535,7 +543,7 @@ impl Federation {
             let mut config = format!(
                 "server_name = \"{name}\"\nlisten = \"{}\"\napi_listen = \"127.0.0.1:0\"\n\
                  certificate = \"{name}.crt\"\nprivate_key = \"{name}.key\"\nca = \"{CA_STEM}.crt\"\n\
-                 storage = \"{name}.redb\"\nopen_registration = true\n[peers]\n",
+                 storage = \"{name}.redb\"\nopen_registration = true\n{BENCH_RATE_LIMITS}[peers]\n",
                 ports[i]
             );
             for (j, peer) in names.iter().enumerate() {

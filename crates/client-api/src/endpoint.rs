@@ -102,6 +102,15 @@ impl Metadata {
             .replace("{room}", &crate::encoding::percent_encode(room.as_str()))
     }
 
+    /// The largest request body this endpoint reads: [`crate::MAX_REQUEST_BODY`] for a
+    /// TLS-encoded body, [`crate::MAX_JSON_BODY`] for every other (bodyless ones included).
+    pub fn body_limit(&self) -> usize {
+        match self.content_type {
+            Some(crate::OCTET_STREAM) => crate::MAX_REQUEST_BODY,
+            _ => crate::MAX_JSON_BODY,
+        }
+    }
+
     /// Whether `code` is among the errors this endpoint may answer with.
     pub fn may_answer(&self, code: ErrorCode) -> bool {
         COMMON_ERRORS.contains(&code) || self.errors.contains(&code)

@@ -130,6 +130,37 @@ pub mod register {
         pub token: String,
     }
 
+    impl Request {
+        /// Every field within its limit ([`crate::MAX_DISPLAY_NAME`], [`crate::MAX_HANDLE`],
+        /// [`crate::MAX_EMAIL`], [`crate::MAX_PHONE`], [`crate::MAX_NAME_PART`]); `413`
+        /// [`ErrorCode::TooLarge`] names the first one over.
+        pub fn check_limits(&self) -> Result<(), crate::Error> {
+            let fields = [
+                ("localpart", Some(&self.localpart), crate::MAX_NAME_PART),
+                ("device", Some(&self.device), crate::MAX_NAME_PART),
+                ("handle", self.handle.as_ref(), crate::MAX_HANDLE),
+                ("email", self.email.as_ref(), crate::MAX_EMAIL),
+                ("phone", self.phone.as_ref(), crate::MAX_PHONE),
+                (
+                    "display_name",
+                    self.display_name.as_ref(),
+                    crate::MAX_DISPLAY_NAME,
+                ),
+            ];
+            for (name, value, limit) in fields {
+                if let Some(value) = value
+                    && value.len() > limit
+                {
+                    return Err(crate::Error::new(
+                        ErrorCode::TooLarge,
+                        format!("{name} is over its limit of {limit} bytes"),
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+
     json_body_endpoint!(Request, Response);
     json_response!(Response);
 }

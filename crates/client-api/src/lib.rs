@@ -55,6 +55,23 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 /// Largest request body a server reads (an MLS commit bundle of the largest size, in base64
 /// inside JSON, fits); a larger one is answered `413` [`ErrorCode::TooLarge`].
 pub const MAX_REQUEST_BODY: usize = mimi_codec::limits::MAX_MESSAGE_LEN * 3 / 2;
+/// Largest JSON request body a server reads (every endpoint but
+/// `POST /v1/rooms/{room}/events`, whose TLS-encoded event may reach
+/// [`MAX_REQUEST_BODY`]): the key packages of a publication, a new room's GroupInfo and
+/// one-leaf ratchet tree, a registration. A larger one is answered `413`
+/// [`ErrorCode::TooLarge`]. See [`Metadata::body_limit`].
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+/// Longest `display_name` of a registration, in bytes.
+pub const MAX_DISPLAY_NAME: usize = 256;
+/// Longest `handle` of a registration, in bytes.
+pub const MAX_HANDLE: usize = 256;
+/// Longest `email` of a registration, in bytes (RFC 5321's path limit).
+pub const MAX_EMAIL: usize = 254;
+/// Longest `phone` of a registration, in bytes (E.164 has at most 15 digits; room for
+/// formatting).
+pub const MAX_PHONE: usize = 32;
+/// Longest `localpart` or `device` of a registration, in bytes.
+pub const MAX_NAME_PART: usize = 255;
 /// Most inbox items one request returns.
 pub const MAX_INBOX_PAGE: usize = 256;
 /// Longest an inbox read waits for a first item (`wait_ms`); below a server's header

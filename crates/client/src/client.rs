@@ -291,9 +291,21 @@ impl Client {
             &members,
             &already,
         )?;
+        // A commit left pending by an earlier attempt whose answer never came: the sync
+        // before this call merged it if the hub had applied it (fanned back, it is this
+        // client's own pending commit); one still pending was not applied.
+        self.mls.clear_pending_commit(room)?;
         let request = self.mls.commit(room, plan)?;
         let commit = request.commit.as_slice().to_vec();
-        match self.api.submit(room, &Event::DsCommit(request)).await {
+        let event = Event::DsCommit(request);
+        let mut result = self.api.submit(room, &event).await;
+        for _ in 0..COMMIT_RESENDS {
+            match &result {
+                Err(e) if answer_lost(e) => result = self.api.submit(room, &event).await,
+                _ => break,
+            }
+        }
+        match result {
             Ok(_) => {
                 self.mls.merge_pending_commit(room)?;
                 self.store.mark_submitted(&commit)?;
@@ -301,6 +313,9 @@ impl Client {
                 self.store.set_state(&state)?;
                 Ok(self.mls.epoch(room)?)
             }
+            // Still no answer: the hub may have applied it. It stays pending, so that the
+            // next sync merges it when the hub fans it back (`Processed::OwnCommit`).
+            Err(e) if answer_lost(&e) => Err(e),
             Err(e) => {
                 self.mls.clear_pending_commit(room)?;
                 Err(e)
@@ -591,5 +606,23 @@ impl Client {
             notes: log.notes,
             messages: log.messages,
         })
+    }
+}
+
+/// How many times a commit whose answer was lost is sent again: the hub recognises the
+/// resend and answers it as the first (HUB-ONCE-1), so the client learns whether it was
+/// applied.
+pub const COMMIT_RESENDS: usize = 2;
+
+/// Rule CL-ONCE-1 (docs/protocol-coverage.md): whether a failed request may have been
+/// applied by the hub though no answer says so: the exchange broke, or a gateway or the
+/// provider answered "unavailable" (502, 503, 504) in place of the hub's answer.
+pub fn answer_lost(e: &ClientError) -> bool {
+    match e {
+        ClientError::Http(_) => true,
+        ClientError::Api { status, .. } | ClientError::Status { status, .. } => {
+            matches!(status, 502..=504)
+        }
+        _ => false,
     }
 }

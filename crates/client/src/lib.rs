@@ -40,7 +40,10 @@ pub mod plan;
 pub mod store;
 pub mod view;
 
-pub use client::{Client, MAX_KEY_PACKAGES_PER_PUBLISH, Registration, RoomView, SyncReport};
+pub use client::{
+    COMMIT_RESENDS, Client, MAX_KEY_PACKAGES_PER_PUBLISH, Registration, RoomView, SyncReport,
+    answer_lost,
+};
 pub use config::ClientConfig;
 pub use error::ClientError;
 pub use peek::epoch_of;

@@ -23,9 +23,12 @@ use crate::mls::{
     room_state_bytes_of, room_state_of, server_from_external_sender, user_event_of,
 };
 
-/// How many epochs back an application message may be (clients keep a few past epochs'
-/// secrets to decrypt late messages; older ones are refused as stale).
-pub const MAX_PAST_EPOCHS: u64 = 2;
+/// How many epochs back an application message may be: none. Clients keep no past epoch
+/// secrets (openmls' default, and `mimi-client` skips messages of epochs its group has
+/// left), so a message for an epoch the group has left can be read by nobody; refusing it
+/// (`StaleEpoch`, DS-MLS-3) tells its sender to catch up and send it again
+/// (`docs/spec-decisions.md`, "Application messages of a past epoch").
+pub const MAX_PAST_EPOCHS: u64 = 0;
 
 /// How [`HubGroup::create`] recognises the hub among the group's external senders.
 #[derive(Debug, Clone, Copy)]

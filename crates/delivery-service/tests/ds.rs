@@ -1031,6 +1031,16 @@ fn stale_forged_and_misattributed_messages_are_refused() {
     let err = flow.commit(BOB, &bob_commit).unwrap_err();
     assert_refused(&err, DsRule::Mls3, ErrorCode::StaleEpoch);
     flow.bob.clear_pending_commit(&room).unwrap();
+    // DS-MLS-3: an application message for the epoch the group has left, which nobody
+    // could read.
+    let late = flow.bob.encrypt(&room, b"too late").unwrap();
+    let err = flow.refuse(
+        BOB,
+        Event::DsSendMessage(SendMessageRequest {
+            application_message: mls(late),
+        }),
+    );
+    assert_refused(&err, DsRule::Mls3, ErrorCode::StaleEpoch);
     flow.process_commit(&alice_commit, &[BOB_PHONE]);
 
     // DS-MLS-1: a forged signature, on a commit and on a proposal.

@@ -15,15 +15,19 @@ use bytes::Bytes;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Request, Response};
 use mimi_client_api::{
-    Endpoint, EndpointId, EndpointResponse, Error, ErrorCode, MAX_REQUEST_BODY, Metadata,
-    bearer_token, claim_key_packages, create_room, discover, find, hub_removals, inbox,
+    Endpoint, EndpointId, EndpointResponse, Error, ErrorCode, MAX_NAME_PART, MAX_REQUEST_BODY,
+    Metadata, bearer_token, claim_key_packages, create_room, discover, find, hub_removals, inbox,
     prepare_room, publish_key_packages, register, room_state, submit_event,
 };
-use mimi_codec::{ClientId, CreateGroupRequest, IdentifierRequest, JoinRule, MlsBytes, Text};
+use mimi_codec::{
+    ClientId, CreateGroupRequest, IdentifierRequest, JoinRule, MlsBytes, ParticipationState,
+    RoomId, Text,
+};
 use mimi_transport::{BodyRefusal, HttpConfig, HttpService};
 use tokio::net::TcpListener;
 
 use crate::error::{ApiError, ErrorClass};
+use crate::limits::Limited;
 use crate::provider::Provider;
 
 /// Serve the client API on `listener` until `shutdown` resolves. `tls` should request no
@@ -106,6 +110,43 @@ fn api_error(e: ApiError) -> Error {
     Error::new(code, e.to_string())
 }
 
+/// Rule HUB-API-3 (docs/protocol-coverage.md): a body over the endpoint's own limit
+/// ([`Metadata::body_limit`], below the transport's [`MAX_REQUEST_BODY`] for JSON bodies)
+/// is refused `413` before it is parsed.
+fn check_body_limit(endpoint: &Metadata, body: &[u8]) -> Result<(), Error> {
+    let limit = endpoint.body_limit();
+    if body.len() > limit {
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            format!("the body is over the limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// The `429` answer of a request over its rate limit.
+fn rate_limited(limited: Limited, what: &str) -> Error {
+    let mut error = Error::new(
+        ErrorCode::RateLimited,
+        format!("too many {what}; retry after {:?}", limited.retry_after),
+    );
+    error.retry_after = Some(limited.retry_after);
+    error
+}
+
+/// Rule HUB-API-4 (docs/protocol-coverage.md): a room a caller may not see is answered
+/// as one that does not exist would be, `403`: the answer does not tell whether the room
+/// exists (`docs/spec-decisions.md`).
+fn hide_room(client: &ClientId, e: ApiError) -> ApiError {
+    match e {
+        ApiError::UnknownRoom(room) => ApiError::NotAMember {
+            user: client.user(),
+            room,
+        },
+        e => e,
+    }
+}
+
 #[async_trait]
 impl HttpService for ClientApi {
     /// Rule HUB-API-2 (docs/protocol-coverage.md).
@@ -135,6 +176,9 @@ impl HttpService for ClientApi {
             Ok(endpoint) => endpoint,
             Err(error) => return error_response(&error),
         };
+        if let Err(error) = check_body_limit(endpoint, request.body()) {
+            return error_response(&error);
+        }
         let started = std::time::Instant::now();
         let response = match endpoint.id {
             EndpointId::Register => answer(endpoint, self.register(&request).await),
@@ -177,11 +221,31 @@ impl ClientApi {
     async fn caller(&self, request: &Request<Bytes>) -> Result<ClientId, Error> {
         let token = bearer_token(request)?
             .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "a bearer token is required"))?;
-        self.provider
-            .accounts()
-            .authenticate(token)
-            .await
-            .map_err(api_error)
+        match self.provider.accounts().authenticate(token).await {
+            Err(ApiError::Unauthorized) => Err(self.failed_auth(token)),
+            other => other.map_err(api_error),
+        }
+    }
+
+    /// Rule HUB-RATE-2 (docs/protocol-coverage.md): a failed token check counts against
+    /// its source (the client the token names); past the limit it is answered 429, and
+    /// each source is logged at most once per `FAILED_AUTH_LOG_INTERVAL`.
+    fn failed_auth(&self, token: &str) -> Error {
+        let source: String = token
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_NAME_PART)
+            .collect();
+        let limiter = self.provider.limiter();
+        if limiter.log_failed_auth(&source) {
+            tracing::warn!(%source, "a failed token check (logged once a minute per source)");
+        }
+        match limiter.failed_auth.take(&source) {
+            Ok(()) => Error::new(ErrorCode::Unauthorized, "unauthorized"),
+            Err(limited) => rate_limited(limited, "failed token checks"),
+        }
     }
 
     /// The caller and its decoded request.
@@ -193,9 +257,19 @@ impl ClientApi {
     async fn register(&self, request: &Request<Bytes>) -> Result<register::Response, Error> {
         let by = match bearer_token(request)? {
             Some(_) => Some(self.caller(request).await?),
-            None => None,
+            None => {
+                // Rule HUB-RATE-1 (docs/protocol-coverage.md): new users, for the whole
+                // provider.
+                self.provider
+                    .limiter()
+                    .registrations
+                    .take(&())
+                    .map_err(|l| rate_limited(l, "registrations"))?;
+                None
+            }
         };
         let body = register::Request::try_from_http_request(request)?;
+        body.check_limits()?;
         self.provider
             .accounts()
             .register(body, by)
@@ -220,7 +294,12 @@ impl ClientApi {
     }
 
     async fn discover(&self, request: &Request<Bytes>) -> Result<discover::Response, Error> {
-        let (_, query) = self.accept::<discover::Request>(request).await?;
+        let (client, query) = self.accept::<discover::Request>(request).await?;
+        self.provider
+            .limiter()
+            .discoveries_per_user
+            .take(&client.user())
+            .map_err(|l| rate_limited(l, "discoveries"))?;
         let identifier = IdentifierRequest {
             query: query.field,
             search_value: Text::new(query.value)
@@ -243,6 +322,12 @@ impl ClientApi {
         request: &Request<Bytes>,
     ) -> Result<claim_key_packages::Response, Error> {
         let (client, body) = self.accept::<claim_key_packages::Request>(request).await?;
+        self.provider
+            .limiter()
+            .claims_per_client
+            .take(&client)
+            .map_err(|l| rate_limited(l, "key-package claims"))?;
+        self.check_claim_room(&client, &body.room_id).await?;
         let entries = self
             .provider
             .accounts()
@@ -258,6 +343,30 @@ impl ClientApi {
                 })
                 .collect(),
         })
+    }
+
+    /// Rule HUB-RATE-3 (docs/protocol-coverage.md): key packages are claimed for a room
+    /// this provider has (as hub or follower) and the claimer has joined: not for a
+    /// made-up room, nor one of another server this provider does not take part in.
+    async fn check_claim_room(&self, client: &ClientId, room: &RoomId) -> Result<(), Error> {
+        let (state, _) = self
+            .provider
+            .rooms()
+            .room_state(client, room)
+            .await
+            .map_err(|e| api_error(hide_room(client, e)))?;
+        let user = client.user();
+        let joined = state
+            .participants
+            .iter()
+            .any(|p| p.user_id == user && p.state == ParticipationState::Join);
+        if !joined {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "key packages are claimed for a room the claimer has joined",
+            ));
+        }
+        Ok(())
     }
 
     async fn prepare_room(
@@ -318,7 +427,7 @@ impl ClientApi {
             .rooms()
             .room_state(&client, &body.room)
             .await
-            .map_err(api_error)?;
+            .map_err(|e| api_error(hide_room(&client, e)))?;
         Ok(room_state::Response {
             room_state,
             sequence,
@@ -335,7 +444,7 @@ impl ClientApi {
             .rooms()
             .room_state(&client, &body.room)
             .await
-            .map_err(api_error)?;
+            .map_err(|e| api_error(hide_room(&client, e)))?;
         if !state
             .participants
             .iter()
@@ -369,5 +478,22 @@ impl ClientApi {
                 .map(|(cursor, message)| inbox::Item { cursor, message })
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_rate_limited_answer_is_429_with_retry_after() {
+        let limited = Limited {
+            retry_after: Duration::from_millis(5200),
+        };
+        let response = rate_limited(limited, "claims").to_http_response();
+        assert_eq!(response.status(), hyper::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[hyper::header::RETRY_AFTER], "6");
     }
 }

@@ -16,6 +16,9 @@
 //! outbox_retry_cap_ms = 30000          # once per attempt and alone decides when to retry
 //! room_cache_max = 262144              # optional; rooms kept in memory at most
 //!
+//! [rate_limits]                        # optional; each { burst, refill_ms }, defaults in
+//! claims_per_client = { burst = 10, refill_ms = 6000 }   # `limits` (docs/operations.md)
+//!
 //! [peers]                              # optional static map; without it, .well-known + DNS
 //! "b.example" = "127.0.0.1:9443"
 //!
@@ -70,6 +73,7 @@ use crate::context::{
     DEFAULT_CHECK_INVITE_TIMEOUT, DEFAULT_OUTBOX_RETRY_BASE, DEFAULT_OUTBOX_RETRY_CAP,
     DEFAULT_ROOM_CACHE_MAX, Settings,
 };
+use crate::limits::RateLimits;
 use crate::storage::postgres::{DEFAULT_POOL_SIZE, MAX_POOL_SIZE, check_url};
 
 /// Why the configuration could not be loaded.
@@ -114,6 +118,8 @@ struct RawConfig {
     peers: BTreeMap<String, SocketAddr>,
     admin: Option<RawAdmin>,
     limits: Option<RawLimits>,
+    #[serde(default)]
+    rate_limits: RateLimits,
 }
 
 /// The `[admin]` table.
@@ -370,6 +376,8 @@ pub struct ProviderConfig {
     pub admin: AdminConfig,
     /// The limits of each listener (`[limits]`).
     pub limits: ListenerLimits,
+    /// The rate limits (`[rate_limits]`).
+    pub rate_limits: RateLimits,
 }
 
 impl ProviderConfig {
@@ -447,6 +455,7 @@ impl ProviderConfig {
             room_cache_max: raw.room_cache_max.unwrap_or(DEFAULT_ROOM_CACHE_MAX).max(1),
             peers,
             limits: ListenerLimits::parse(raw.limits.unwrap_or_default())?,
+            rate_limits: raw.rate_limits,
         })
     }
 
@@ -462,6 +471,7 @@ impl ProviderConfig {
             },
             jitter: Arc::new(RandomJitter),
             room_cache_max: self.room_cache_max,
+            rate_limits: self.rate_limits,
         }
     }
 }
@@ -588,6 +598,27 @@ mod tests {
 
     fn with_storage(rest: &str) -> Result<ProviderConfig, String> {
         ProviderConfig::parse(&format!("{COMMON}{rest}"), Path::new("/etc/mimi"))
+    }
+
+    #[test]
+    fn rate_limits_default_and_are_set_one_by_one() {
+        let c = with_storage("storage = \"a.redb\"\n").unwrap();
+        assert_eq!(c.settings().rate_limits, RateLimits::default());
+        let c = with_storage(
+            "storage = \"a.redb\"\n[rate_limits]\nregistrations = { burst = 3, refill_ms = 500 }\n",
+        )
+        .unwrap();
+        let limits = c.settings().rate_limits;
+        assert_eq!(limits.registrations.burst, 3);
+        assert_eq!(limits.registrations.refill_ms, 500);
+        assert_eq!(
+            limits.claims_per_client,
+            RateLimits::default().claims_per_client
+        );
+        let unknown = with_storage(
+            "storage = \"a.redb\"\n[rate_limits]\nlogins = { burst = 3, refill_ms = 5 }\n",
+        );
+        assert!(unknown.unwrap_err().contains("logins"));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Settings {
     /// Most rooms the room engine keeps in memory; when a room would exceed it, every idle
     /// room is dropped from memory (and reloaded from storage on its next use).
     pub room_cache_max: usize,
+    /// The rate limits.
+    pub rate_limits: crate::limits::RateLimits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -48,6 +50,7 @@ impl std::fmt::Debug for Settings {
             .field("check_invite_timeout", &self.check_invite_timeout)
             .field("outbox_retry", &self.outbox_retry)
             .field("room_cache_max", &self.room_cache_max)
+            .field("rate_limits", &self.rate_limits)
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +67,7 @@ impl Default for Settings {
             },
             jitter: Arc::new(RandomJitter),
             room_cache_max: DEFAULT_ROOM_CACHE_MAX,
+            rate_limits: crate::limits::RateLimits::default(),
         }
     }
 }

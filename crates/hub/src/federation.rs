@@ -80,7 +80,7 @@ impl Provider {
             Err(e) => Err(e),
             Ok(route) => match (route, message.body) {
                 (Route::KeyPackages, MessageBody::Event(Event::DsFetchKeyPackages(request))) => {
-                    self.accounts().key_packages_for(request).await
+                    self.fetch_key_packages(peer, &room, request).await
                 }
                 (Route::Hub, MessageBody::Event(event)) => {
                     self.rooms().hub_event(&room, message.sender, event).await
@@ -99,6 +99,40 @@ impl Provider {
             Err(e) if e.code == ErrorCode::Internal => Reply::Unavailable(e),
             Err(e) => Reply::Refused(self.response(&room, EventResponse::Error(e))),
         }
+    }
+
+    /// `ds.fetch_key_packages` from `peer`, within its rate limit (503 "retry later"
+    /// past it, the seed's answer for a server that cannot process the request now), for
+    /// a room that exists if it is one of this server's.
+    ///
+    /// Rule HUB-RATE-3 (docs/protocol-coverage.md).
+    async fn fetch_key_packages(
+        &self,
+        peer: &ServerName,
+        room: &RoomId,
+        request: mimi_codec::KeyPackagesRequest,
+    ) -> Result<EventResponse, EventError> {
+        if let Err(limited) = self.limiter().claims_per_peer.take(peer) {
+            return Err(err(
+                ErrorCode::Internal,
+                format!(
+                    "too many key-package claims from {peer}; retry after {:?}",
+                    limited.retry_after
+                ),
+            ));
+        }
+        if room.server() == *self.server_name() {
+            let r = room.clone();
+            let known = self
+                .context()
+                .blocking(move |s| s.room(&r))
+                .await
+                .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+            if known.is_none() {
+                return Err(err(ErrorCode::UnknownRoom, format!("unknown room {room}")));
+            }
+        }
+        self.accounts().key_packages_for(request).await
     }
 
     /// `POST /check-invite`.

@@ -29,6 +29,8 @@
 //!   commands) and its client.
 //! - [`init`]: `mimi-hub init`, `issue-cert` and `check`: a provider's files and their
 //!   validation.
+//! - [`limits`]: rate limits (token buckets per client, user, peer server).
+//! - [`startup`]: the checks before serving (hub key and database belong together).
 
 pub mod accounts;
 pub mod admin;
@@ -41,9 +43,11 @@ pub mod federation;
 pub mod identity;
 pub mod inbox;
 pub mod init;
+pub mod limits;
 pub mod metrics;
 pub mod outbox;
 pub mod peers;
 pub mod provider;
 pub mod rooms;
+pub mod startup;
 pub mod storage;

@@ -22,6 +22,7 @@ use mimi_hub::config::{ConfigError, LogFormat, ProviderConfig, StorageConfig};
 use mimi_hub::identity::{HubIdentity, IdentityError};
 use mimi_hub::peers::HttpsPeers;
 use mimi_hub::provider::{Provider, ProviderParts};
+use mimi_hub::startup;
 use mimi_hub::storage::{PostgresStorage, RedbStorage, Storage, StorageError};
 use mimi_transport::tls::{
     Identity, certificates_from_pem_file, client_config, server_config,
@@ -176,6 +177,9 @@ enum StartError {
         /// Why.
         source: StorageError,
     },
+    /// The hub key and the database do not belong together.
+    #[error(transparent)]
+    State(#[from] mimi_hub::startup::StateError),
     /// The hub's MLS identity could not be loaded or created.
     #[error("hub key: {0}")]
     HubKey(#[from] IdentityError),
@@ -353,7 +357,7 @@ async fn run(config: ProviderConfig) -> Result<(), StartError> {
         }
         Arc::new(r)
     };
-    let storage = open_storage(config.storage.clone()).await?;
+    let storage = open_checked(&config).await?;
     let hub_identity = HubIdentity::load_or_create(&config.hub_key, &config.server_name)?;
     let provider = Provider::new(ProviderParts {
         server_name: config.server_name.clone(),
@@ -547,6 +551,43 @@ async fn backup(config_path: PathBuf, out: PathBuf) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// Open the configured storage once [`startup::check_state`] allows it: a redb file is
+/// judged before it is opened (opening creates it), a PostgreSQL database by whether the
+/// connection had to create its schema.
+async fn open_checked(config: &ProviderConfig) -> Result<Arc<dyn Storage>, StartError> {
+    let hub_key_exists = config.hub_key.exists();
+    let found = |database: String, database_exists| startup::Found {
+        hub_key: config.hub_key.clone(),
+        hub_key_exists,
+        database,
+        database_exists,
+    };
+    let start = match &config.storage {
+        StorageConfig::Redb { path } => {
+            let found = found(path.display().to_string(), startup::redb_file_exists(path));
+            let start = startup::check_state(&found)?;
+            (start, open_storage(config.storage.clone()).await?)
+        }
+        StorageConfig::Postgres { url, pool_size } => {
+            let (url, pool_size) = (url.clone(), *pool_size);
+            let storage =
+                tokio::task::spawn_blocking(move || PostgresStorage::connect(&url, pool_size))
+                    .await?
+                    .map_err(|source| StartError::Storage {
+                        what: "(PostgreSQL)".into(),
+                        source,
+                    })?;
+            let found = found("the PostgreSQL database".into(), !storage.created());
+            let start = startup::check_state(&found)?;
+            (start, Arc::new(storage) as Arc<dyn Storage>)
+        }
+    };
+    if start.0 == startup::Start::New {
+        tracing::info!(hub_key = %config.hub_key.display(), "no hub key and no database: creating a new provider");
+    }
+    Ok(start.1)
 }
 
 /// Open the configured storage (on a blocking thread: opening checks a redb file whole, or

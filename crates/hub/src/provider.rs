@@ -14,6 +14,7 @@ use crate::check_invite::CheckInvite;
 use crate::context::{Context, Settings};
 use crate::identity::HubIdentity;
 use crate::inbox::Inbox;
+use crate::limits::Limiter;
 use crate::peers::Peers;
 use crate::rooms::Rooms;
 use crate::storage::Storage;
@@ -41,6 +42,7 @@ pub struct Provider {
     check_invite: Arc<CheckInvite>,
     outbox: Arc<Notify>,
     retry_now: crate::outbox::RetryNow,
+    limiter: Limiter,
 }
 
 impl std::fmt::Debug for Provider {
@@ -72,6 +74,7 @@ impl Provider {
             Arc::clone(&outbox),
         );
         Arc::new(Provider {
+            limiter: Limiter::new(&ctx.settings.rate_limits),
             accounts: Accounts::new(Arc::clone(&ctx)),
             ctx,
             rooms,
@@ -95,6 +98,11 @@ impl Provider {
     /// The storage.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.ctx.storage
+    }
+
+    /// The rate limits' buckets.
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 
     /// The room engine.

@@ -37,3 +37,12 @@ mod redb_faults;
 
 #[path = "hub/ops.rs"]
 mod ops;
+
+#[path = "hub/abuse.rs"]
+mod abuse;
+
+#[path = "hub/startup_state.rs"]
+mod startup_state;
+
+#[path = "hub/exactly_once.rs"]
+mod exactly_once;

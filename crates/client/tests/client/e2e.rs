@@ -8,6 +8,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
 
 use mimi_client::api::RegisterRequest;
 use mimi_client::cli::{Command, run};
@@ -21,7 +24,7 @@ use mimi_hub::provider::{Provider, ProviderParts};
 use mimi_hub::storage::MemoryStorage;
 use mimi_transport::pki::CertificateAuthority;
 use mimi_transport::tls::{client_config, server_config, server_config_without_client_auth};
-use mimi_transport::{ClientConfig, ServerConfig, StaticResolver};
+use mimi_transport::{BodyRefusal, ClientConfig, HttpService, ServerConfig, StaticResolver};
 
 /// Providers running in this process.
 struct World {
@@ -34,6 +37,57 @@ struct World {
 
 /// Start one provider per name: federation server, client API and outbox runner each.
 async fn start(dir: &Path, names: &[&str]) -> World {
+    start_losing(dir, names, None).await
+}
+
+/// The client API of the first provider, whose answers to event submissions are lost
+/// while `lose` is above zero (each loss counts it down): the event is handled, and a
+/// gateway answers 502 in place of the answer, as a proxy whose upstream connection broke.
+struct LosingApi {
+    inner: mimi_hub::api::ClientApi,
+    lose: Arc<AtomicUsize>,
+}
+
+impl HttpService for LosingApi {
+    fn check_head(&self, head: &hyper::http::request::Parts) -> Option<hyper::Response<Bytes>> {
+        self.inner.check_head(head)
+    }
+
+    fn call<'a, 'f>(
+        &'a self,
+        request: hyper::Request<Bytes>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Response<Bytes>> + Send + 'f>>
+    where
+        'a: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.lose_answer(request))
+    }
+
+    fn refuse(&self, refusal: BodyRefusal) -> hyper::Response<Bytes> {
+        self.inner.refuse(refusal)
+    }
+}
+
+impl LosingApi {
+    async fn lose_answer(&self, request: hyper::Request<Bytes>) -> hyper::Response<Bytes> {
+        let event = request.uri().path().ends_with("/events");
+        let answer = self.inner.call(request).await;
+        let lost = event
+            && self
+                .lose
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if !lost {
+            return answer;
+        }
+        let mut gateway = hyper::Response::new(Bytes::from_static(b"upstream connection lost"));
+        *gateway.status_mut() = hyper::StatusCode::BAD_GATEWAY;
+        gateway
+    }
+}
+
+async fn start_losing(dir: &Path, names: &[&str], lose: Option<Arc<AtomicUsize>>) -> World {
     let ca = CertificateAuthority::generate("test CA").unwrap();
     let (ca_pem, _) = ca.write_pem_files(dir, "ca").unwrap();
     let roots = ca.roots().unwrap();
@@ -82,12 +136,27 @@ async fn start(dir: &Path, names: &[&str]) -> World {
             provider.clone(),
             stopped(rx.clone()),
         )));
-        tasks.push(tokio::spawn(mimi_hub::api::serve(
-            api,
-            server_config_without_client_auth(issued.identity().unwrap()).unwrap(),
-            provider.clone(),
-            stopped(rx.clone()),
-        )));
+        let api_tls = server_config_without_client_auth(issued.identity().unwrap()).unwrap();
+        match lose.clone().filter(|_| apis.len() == 1) {
+            Some(lose) => {
+                let service: Arc<dyn HttpService> = Arc::new(LosingApi {
+                    inner: mimi_hub::api::ClientApi::new(provider.clone()),
+                    lose,
+                });
+                tasks.push(tokio::spawn(mimi_transport::serve_http(
+                    api,
+                    mimi_hub::api::config(api_tls),
+                    service,
+                    stopped(rx.clone()),
+                )));
+            }
+            None => tasks.push(tokio::spawn(mimi_hub::api::serve(
+                api,
+                api_tls,
+                provider.clone(),
+                stopped(rx.clone()),
+            ))),
+        }
         tasks.push(tokio::spawn(mimi_hub::outbox::run(
             provider,
             stopped(rx.clone()),
@@ -729,5 +798,41 @@ async fn a_refused_invite_does_not_block_the_next_commit() {
     let expected = vec![p(ALICE, "owner", Join), p(BOB, "member", Join)];
     assert_eq!(participants(&mut alice, &room), expected);
     assert_eq!(participants(&mut bob, &room), expected);
+    world.stop().await;
+}
+
+/// Rule CL-ONCE-1: Alice's commit is applied but its answer is lost (twice): the client
+/// sends it again, the hub recognises it and answers as the first time, and the client
+/// merges it rather than being stranded on the old epoch; the room goes on. With every
+/// resend's answer lost too, the commit stays pending and the next sync merges it from
+/// the hub's fan-out.
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_is_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let lose = Arc::new(AtomicUsize::new(0));
+    let world = start_losing(dir.path(), &["a.example"], Some(lose.clone())).await;
+    let mut alice = world
+        .client(dir.path(), "a.example", "alice", "phone")
+        .await;
+    let mut bob = world.client(dir.path(), "a.example", "bob", "laptop").await;
+    let room = alice.create_room(JoinRule::MembersOnly).await.unwrap();
+
+    lose.store(2, Ordering::SeqCst);
+    assert_eq!(alice.add(&room, bob.user_id()).await.unwrap(), 1);
+    assert_eq!(lose.load(Ordering::SeqCst), 0, "two answers were lost");
+    bob.sync().await.unwrap();
+    assert_eq!(epoch(&mut bob, &room), Some(1));
+
+    // Every answer lost: the call fails, but the commit was applied and is merged by the
+    // next sync; the room goes on at the new epoch.
+    lose.store(1 + mimi_client::COMMIT_RESENDS, Ordering::SeqCst);
+    let err = alice.commit(&room).await.unwrap_err();
+    assert!(mimi_client::answer_lost(&err), "{err:?}");
+    alice.sync().await.unwrap();
+    assert_eq!(epoch(&mut alice, &room), Some(2));
+    say(&mut alice, &room, "still here").await;
+    sync_until(&mut bob, "Alice's message", |c| !texts(c, &room).is_empty()).await;
+    assert_eq!(texts(&mut bob, &room), [t(ALICE, "still here")]);
+    assert_eq!(epoch(&mut bob, &room), Some(2));
     world.stop().await;
 }

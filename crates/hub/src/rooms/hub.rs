@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use mimi_codec::{ErrorCode, Event, EventError, EventResponse, RoomId, Sender, UserId};
 use mimi_ds::CheckedEvent;
 
+use super::once::request_key;
 use super::{Rooms, Slot, group_users, internal};
+use crate::storage::RequestKey;
 
 fn err(code: ErrorCode, detail: impl Into<String>) -> EventError {
     EventError::new(code, detail)
@@ -48,6 +50,7 @@ impl Rooms {
         event: Event,
     ) -> Result<EventResponse, EventError> {
         let handle = self.cache.hold(room_id);
+        let request = request_key(room_id, &sender, &event);
         let mut asked: BTreeSet<UserId> = BTreeSet::new();
         // The check made before the lock was released to ask an invitee's server.
         let mut staged: Option<CheckedEvent> = None;
@@ -75,6 +78,11 @@ impl Rooms {
                 }
                 _ => {}
             }
+            if let Some(key) = request
+                && self.resent(room_id, key).await?
+            {
+                return Ok(EventResponse::Ok);
+            }
             let checked = match staged.take() {
                 Some(checked) if hub_room.is_current(&checked) => checked,
                 _ => hub_room
@@ -100,6 +108,7 @@ impl Rooms {
                         &accepted,
                         group_changed,
                         in_group_before,
+                        request,
                     )
                     .await;
                 let submitted = match written {
@@ -130,5 +139,25 @@ impl Rooms {
             }
             staged = Some(checked);
         }
+    }
+}
+
+impl Rooms {
+    /// Whether the room's log already holds the event of `request` (a resend after a lost
+    /// answer, or after a crash between the durable write and the answer): it is answered
+    /// as the first was, `Ok`, and not sequenced again.
+    ///
+    /// Rule HUB-ONCE-1 (docs/protocol-coverage.md).
+    async fn resent(&self, room_id: &RoomId, request: RequestKey) -> Result<bool, EventError> {
+        let room = room_id.clone();
+        let seq = self
+            .ctx
+            .blocking(move |s| s.request_seq(&room, &request))
+            .await
+            .map_err(internal)?;
+        if let Some(seq) = seq {
+            tracing::debug!(room = %room_id, seq, "a resent event, answered as the first");
+        }
+        Ok(seq.is_some())
     }
 }

@@ -9,6 +9,7 @@
 
 mod follower;
 mod hub;
+pub mod once;
 pub mod persist;
 
 use std::collections::{BTreeSet, HashMap};
@@ -492,8 +493,7 @@ impl Rooms {
             _ => return Err(ApiError::UnknownRoom(room_id.clone())),
         };
         let user = client.user();
-        let visible =
-            room.participant(&user).is_some() || room.policy().join_rule() == JoinRule::Public;
+        let visible = may_see_state(room, &user);
         if !visible {
             return Err(ApiError::NotAMember {
                 user,
@@ -524,7 +524,15 @@ impl Rooms {
         };
         let in_group_before = group_users(hub_room.group());
         let written = self
-            .persist_hub_event(room_id, hub_room, meta, &accepted, true, in_group_before)
+            .persist_hub_event(
+                room_id,
+                hub_room,
+                meta,
+                &accepted,
+                true,
+                in_group_before,
+                None,
+            )
             .await;
         let submitted = match written {
             Ok(submitted) => submitted,
@@ -536,5 +544,16 @@ impl Rooms {
         drop(guard);
         self.settle(room_id, &handle, submitted).await?;
         Ok(true)
+    }
+}
+
+/// Rule HUB-API-5 (docs/protocol-coverage.md): who may read a room's state (and ask for
+/// `hub-removals`): a user on the participant list who is not banned, or anyone but a
+/// banned user in a public room. A banned user is refused as a kicked one is (403), as
+/// `ds.fetch_group_info` refuses them (DS-GI-2).
+fn may_see_state(room: &mimi_signaling::Room, user: &mimi_codec::UserId) -> bool {
+    match room.participant(user) {
+        Some(p) => p.state != mimi_codec::ParticipationState::Ban,
+        None => room.policy().join_rule() == JoinRule::Public,
     }
 }

@@ -18,7 +18,9 @@ use mimi_signaling::{LoggedEvent, MAX_CHANGES_PER_EVENT, event_hash};
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize};
 
 use super::{Rooms, Submitted, internal};
-use crate::storage::{Batch, GroupUpdate, LogEntry, MAX_READ_LIMIT, RoomRole, RoomUpdate};
+use crate::storage::{
+    Batch, GroupUpdate, LogEntry, MAX_READ_LIMIT, RequestKey, RoomRole, RoomUpdate,
+};
 
 /// One log entry: the event as the hub fans it out, and its participation changes.
 #[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
@@ -126,6 +128,8 @@ impl Rooms {
     /// room's slot so that memory does not run ahead of storage.
     ///
     /// Rules HUB-DUR-1, HUB-OUT-2 (docs/protocol-coverage.md).
+    // The accepted event, its room and what it changed, each needed for the batch.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn persist_hub_event(
         &self,
         room_id: &RoomId,
@@ -134,11 +138,13 @@ impl Rooms {
         accepted: &HubAccepted,
         group_changed: bool,
         in_group_before: BTreeSet<UserId>,
+        request: Option<RequestKey>,
     ) -> Result<Submitted, EventError> {
         let name = &self.ctx.server_name;
         let logged = &accepted.logged;
         let seq = logged.fanout.sequence;
         let mut batch = Batch::new(room_id.clone());
+        batch.request = request;
         batch.expect_last_seq = Some(seq.checked_sub(1));
         batch.log = Some(LogEntry {
             seq,

@@ -155,6 +155,14 @@ impl Storage for FaultyStorage {
         self.inner.submit(batch)
     }
 
+    fn request_seq(
+        &self,
+        room: &RoomId,
+        request: &super::RequestKey,
+    ) -> Result<Option<u64>, StorageError> {
+        self.inner.request_seq(room, request)
+    }
+
     fn outbox_destinations(&self) -> Result<Vec<ServerName>, StorageError> {
         self.inner.outbox_destinations()
     }

@@ -8,8 +8,8 @@ use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 
 use super::{
     Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, FIRST_ID, KeyPackageCount,
-    LogEntry, OutboxEntry, Plan, RoomRecord, Storage, StorageError, StoredKeyPackage, UserRecord,
-    check_batch, read_limit, updated_room,
+    LogEntry, OutboxEntry, Plan, REQUEST_WINDOW, RequestKey, RoomRecord, Storage, StorageError,
+    StoredKeyPackage, UserRecord, check_batch, read_limit, updated_room,
 };
 
 /// A key package's place: (client, cipher suite, last resort, reference). One-time packages
@@ -39,6 +39,8 @@ struct Inner {
     users: BTreeMap<UserId, UserRecord>,
     directory: BTreeMap<(DirectoryField, String), BTreeSet<UserId>>,
     clients: BTreeMap<ClientId, ClientRecord>,
+    requests: BTreeMap<(RoomId, RequestKey), u64>,
+    request_seqs: BTreeMap<(RoomId, u64), RequestKey>,
 }
 
 impl Default for Inner {
@@ -55,6 +57,8 @@ impl Default for Inner {
             users: BTreeMap::new(),
             directory: BTreeMap::new(),
             clients: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            request_seqs: BTreeMap::new(),
         }
     }
 }
@@ -143,11 +147,27 @@ impl Storage for MemoryStorage {
             log,
             outbox,
             inbox,
+            request,
             ..
         } = batch;
         let seq = log.as_ref().map(|l| l.seq);
         if let Some(record) = updated_room(stored, room_update, seq) {
             inner.rooms.insert(room.clone(), record);
+        }
+        if let (Some(key), Some(seq)) = (request, seq) {
+            inner.requests.insert((room.clone(), key), seq);
+            inner.request_seqs.insert((room.clone(), seq), key);
+        }
+        if let Some(old) = seq.and_then(|s| s.checked_sub(REQUEST_WINDOW)) {
+            let forgotten: Vec<(u64, RequestKey)> = inner
+                .request_seqs
+                .range((room.clone(), 0)..=(room.clone(), old))
+                .map(|((_, s), k)| (*s, *k))
+                .collect();
+            for (s, key) in forgotten {
+                inner.request_seqs.remove(&(room.clone(), s));
+                inner.requests.remove(&(room.clone(), key));
+            }
         }
         if let Some(LogEntry { seq, entry }) = log {
             inner.log.insert((room.clone(), seq), entry);
@@ -166,6 +186,15 @@ impl Storage for MemoryStorage {
             outbox_ids,
             inbox_cursors,
         })
+    }
+
+    fn request_seq(
+        &self,
+        room: &RoomId,
+        request: &RequestKey,
+    ) -> Result<Option<u64>, StorageError> {
+        let inner = self.lock()?;
+        Ok(inner.requests.get(&(room.clone(), *request)).copied())
     }
 
     fn outbox_destinations(&self) -> Result<Vec<ServerName>, StorageError> {

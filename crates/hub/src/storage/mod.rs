@@ -151,6 +151,14 @@ impl RoomRole {
     }
 }
 
+/// The identity of a request that logs an event, by which a resend of it is recognised
+/// (`rooms::request_key`: a hash of the room, the sender and the event's bytes).
+pub type RequestKey = [u8; 32];
+
+/// How many of a room's latest log entries keep their [`RequestKey`]: a resend of an event
+/// older than that is not recognised (`docs/spec-decisions.md`, "Exactly once").
+pub const REQUEST_WINDOW: u64 = 4096;
+
 /// A stored room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomRecord {
@@ -226,6 +234,10 @@ pub struct Batch {
     /// A follower receiving from the hub: an entry it already has is a duplicate, not an
     /// error.
     pub dedup: bool,
+    /// The identity of the request whose event `log` holds: recorded with the entry's
+    /// sequence number, in the same transaction ([`Storage::request_seq`]), and forgotten
+    /// once the room's log is [`REQUEST_WINDOW`] entries further on. Ignored without `log`.
+    pub request: Option<RequestKey>,
 }
 
 impl Batch {
@@ -239,6 +251,7 @@ impl Batch {
             inbox: Vec::new(),
             expect_last_seq: None,
             dedup: false,
+            request: None,
         }
     }
 }
@@ -468,6 +481,13 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// Rule HUB-STORE-1 (docs/protocol-coverage.md).
     fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError>;
+
+    /// The sequence number of the room's log entry that was committed with `request`
+    /// ([`Batch::request`]), while it is among the room's last [`REQUEST_WINDOW`] entries.
+    ///
+    /// Rule HUB-ONCE-1 (docs/protocol-coverage.md).
+    fn request_seq(&self, room: &RoomId, request: &RequestKey)
+    -> Result<Option<u64>, StorageError>;
 
     /// Queue `batch` for [`commit`](Storage::commit) and return at once; the returned
     /// [`PendingCommit`] resolves when it is durable (or refused). Batches are applied in

@@ -32,6 +32,7 @@
 //! | `users` | user | handle?, email?, phone?, display name? |
 //! | `directory` | (field, value, user) | (unique per (field, value) for unique fields) |
 //! | `clients` | client | user, token hash |
+//! | `requests` | (room, key) | seq (the request keys of the room's latest entries) |
 //!
 //! Migrations are numbered and applied at start, in one transaction under an advisory lock
 //! (so instances starting together do not race); a database whose `schema_version` is
@@ -77,12 +78,13 @@ use pg::{Client, Config, NoTls, Row, Statement, Transaction};
 
 use super::{
     Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate, KeyPackageCount,
-    LogEntry, OutboxEntry, PendingCommit, Plan, RoomRecord, RoomRole, Storage, StorageError,
-    StoredKeyPackage, UserRecord, check_batch, parse_stored, read_limit, writer_gone,
+    LogEntry, OutboxEntry, PendingCommit, Plan, REQUEST_WINDOW, RequestKey, RoomRecord, RoomRole,
+    Storage, StorageError, StoredKeyPackage, UserRecord, check_batch, parse_stored, read_limit,
+    writer_gone,
 };
 
 /// The schema this build reads and writes: the number of its last migration.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The pool size when the configuration names none.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
@@ -108,7 +110,18 @@ const SESSION: &str = "SET synchronous_commit = on; \
      SET application_name = 'mimi-hub'";
 
 /// The migrations, in order: (version, SQL). Never edit a released one; add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1), (2, SCHEMA_2)];
+
+/// Version 2: the request keys of the latest log entries ([`Storage::request_seq`]).
+const SCHEMA_2: &str = r#"
+CREATE TABLE requests (
+    room text COLLATE "C" NOT NULL,
+    key bytea NOT NULL,
+    seq bigint NOT NULL CHECK (seq >= 0),
+    PRIMARY KEY (room, key)
+);
+CREATE INDEX requests_by_seq ON requests (room, seq);
+"#;
 
 /// Version 1: the tables of the trait as of redb's schema 2.
 const SCHEMA_1: &str = r#"
@@ -195,6 +208,8 @@ pub struct PostgresStorage {
     /// [`RedbStorage`](super::RedbStorage).
     writes: Option<Sender<Queued>>,
     writer: Option<JoinHandle<()>>,
+    /// Whether [`PostgresStorage::connect`] created the schema.
+    created: bool,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -345,8 +360,9 @@ impl r2d2::CustomizeConnection<Client, pg::Error> for Session {
     }
 }
 
-/// Bring the database to [`SCHEMA_VERSION`], or refuse a newer one.
-fn migrate(client: &mut Client) -> Result<(), StorageError> {
+/// Bring the database to [`SCHEMA_VERSION`], or refuse a newer one; `true` when the
+/// database had no schema yet (this call created it).
+fn migrate(client: &mut Client) -> Result<bool, StorageError> {
     let mut txn = client.transaction().map_err(backend)?;
     txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(backend)?;
@@ -375,7 +391,8 @@ fn migrate(client: &mut Client) -> Result<(), StorageError> {
         )
         .map_err(backend)?;
     }
-    txn.commit().map_err(backend)
+    txn.commit().map_err(backend)?;
+    Ok(current == 0)
 }
 
 impl PostgresStorage {
@@ -390,7 +407,7 @@ impl PostgresStorage {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let mut client = connect(&config)?;
-        migrate(&mut client)?;
+        let created = migrate(&mut client)?;
         let statements = Statements::prepare(&mut client)?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
@@ -413,7 +430,13 @@ impl PostgresStorage {
             pool: Some(pool),
             writes: Some(writes),
             writer: Some(writer),
+            created,
         })
+    }
+
+    /// Whether this connection created the schema: the database held no provider before.
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     /// A pooled connection.
@@ -558,6 +581,13 @@ impl Statements {
                  ), ack AS (
                      DELETE FROM outbox o USING unnest($21::text[], $22::int8[]) AS a(dest, id)
                      WHERE o.dest = a.dest AND o.id = a.id
+                 ), record_requests AS (
+                     INSERT INTO requests (room, key, seq)
+                     SELECT * FROM unnest($23::text[], $24::bytea[], $25::int8[])
+                     ON CONFLICT (room, key) DO NOTHING
+                 ), forget_requests AS (
+                     DELETE FROM requests r USING unnest($26::text[], $27::int8[]) AS f(room, below)
+                     WHERE r.room = f.room AND r.seq < f.below
                  )
                  SELECT 1",
             )?,
@@ -766,6 +796,8 @@ fn apply_writes(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut in_clients, mut in_messages) = (Vec::new(), Vec::new());
     let (mut ack_dests, mut ack_ids) = (Vec::new(), Vec::new());
+    let (mut req_rooms, mut req_keys, mut req_seqs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut forget_rooms, mut forget_below) = (Vec::new(), Vec::new());
     let mut planned = Vec::with_capacity(writes.len());
     for write in writes {
         let batch = match write {
@@ -847,6 +879,18 @@ fn apply_writes(
             log_rooms.push(room);
             log_seqs.push(seq);
             log_entries.push(entry.entry.as_slice());
+            if let Some(key) = &batch.request {
+                req_rooms.push(room);
+                req_keys.push(key.as_slice());
+                req_seqs.push(seq);
+            }
+            // Keys of entries at or before `seq - REQUEST_WINDOW` leave the window (the
+            // window is far below a bigint).
+            let window = i64::try_from(REQUEST_WINDOW).unwrap_or(i64::MAX);
+            if let Some(below) = seq.checked_sub(window - 1).filter(|b| *b > 0) {
+                forget_rooms.push(room);
+                forget_below.push(below);
+            }
         }
         for (dest, message) in &batch.outbox {
             out_dests.push(dest.as_str());
@@ -938,6 +982,11 @@ fn apply_writes(
                 &in_messages,
                 &ack_dests,
                 &ack_ids,
+                &req_rooms,
+                &req_keys,
+                &req_seqs,
+                &forget_rooms,
+                &forget_below,
             ],
         )
         .map_err(backend)?;
@@ -1036,6 +1085,23 @@ impl Storage for PostgresStorage {
             rows.iter()
                 .map(|row| parse_stored(col::<&str>(row, 0)?, "room ID"))
                 .collect()
+        })
+    }
+
+    fn request_seq(
+        &self,
+        room: &RoomId,
+        request: &RequestKey,
+    ) -> Result<Option<u64>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_opt(
+                    "SELECT seq FROM requests WHERE room = $1 AND key = $2",
+                    &[&room.as_str(), &request.as_slice()],
+                )
+                .map_err(backend)?;
+            row.map(|row| unsigned(col(&row, 0)?, "sequence number"))
+                .transpose()
         })
     }
 

@@ -55,8 +55,9 @@ use tokio::sync::oneshot;
 
 use super::{
     Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, FIRST_ID, GroupUpdate,
-    KeyPackageCount, LogEntry, OutboxEntry, PendingCommit, Plan, RoomRecord, RoomRole, Storage,
-    StorageError, StoredKeyPackage, UserRecord, check_batch, parse_stored, read_limit, writer_gone,
+    KeyPackageCount, LogEntry, OutboxEntry, PendingCommit, Plan, REQUEST_WINDOW, RequestKey,
+    RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage, UserRecord, check_batch,
+    parse_stored, read_limit, writer_gone,
 };
 
 /// The schema this build reads and writes; a file with another version is refused.
@@ -92,6 +93,10 @@ const USERS: TableDefinition<&str, UserValue> = TableDefinition::new("users");
 const DIRECTORY: MultimapTableDefinition<(u8, &str), &str> =
     MultimapTableDefinition::new("directory");
 const CLIENTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("clients");
+/// (room, request key) → sequence number of the entry logged for it.
+const REQUESTS: TableDefinition<(&str, [u8; 32]), u64> = TableDefinition::new("requests");
+/// (room, sequence number) → its request key: which keys leave the window.
+const REQUEST_SEQS: TableDefinition<(&str, u64), [u8; 32]> = TableDefinition::new("request_seqs");
 
 const NO_BYTES: &[u8] = &[];
 
@@ -453,6 +458,8 @@ fn prepare(db: &Database) -> Result<(), StorageError> {
         txn.open_table(USERS).bk()?;
         txn.open_multimap_table(DIRECTORY).bk()?;
         txn.open_table(CLIENTS).bk()?;
+        txn.open_table(REQUESTS).bk()?;
+        txn.open_table(REQUEST_SEQS).bk()?;
         let mut meta = txn.open_table(META).bk()?;
         let version = meta.get(META_SCHEMA).bk()?.map(|g| g.value());
         match version {
@@ -678,6 +685,7 @@ fn apply_batch(
         table
             .insert((room.as_str(), entry.seq), entry.entry.as_slice())
             .bk()?;
+        record_request(txn, room, entry.seq, batch.request.as_ref())?;
     }
     let mut meta = txn.open_table(META).bk()?;
     let mut outbox_ids = Vec::with_capacity(outbox.len());
@@ -715,9 +723,55 @@ fn apply_batch(
     }))
 }
 
+/// Record the request key of the entry at `seq` and forget those that left the window.
+fn record_request(
+    txn: &WriteTransaction,
+    room: &RoomId,
+    seq: u64,
+    request: Option<&RequestKey>,
+) -> Result<(), StorageError> {
+    let mut requests = txn.open_table(REQUESTS).bk()?;
+    let mut seqs = txn.open_table(REQUEST_SEQS).bk()?;
+    if let Some(key) = request {
+        requests.insert((room.as_str(), *key), seq).bk()?;
+        seqs.insert((room.as_str(), seq), *key).bk()?;
+    }
+    if let Some(old) = seq.checked_sub(REQUEST_WINDOW) {
+        let mut forgotten = Vec::new();
+        for item in seqs.range((room.as_str(), 0)..=(room.as_str(), old)).bk()? {
+            let (k, v) = item.bk()?;
+            forgotten.push((k.value().1, v.value()));
+        }
+        for (s, key) in forgotten {
+            seqs.remove((room.as_str(), s)).bk()?;
+            requests.remove((room.as_str(), key)).bk()?;
+        }
+    }
+    Ok(())
+}
+
 impl Storage for RedbStorage {
     fn backup(&self, out: &Path) -> Result<(), StorageError> {
         self.backup_to(out)
+    }
+
+    fn request_seq(
+        &self,
+        room: &RoomId,
+        request: &RequestKey,
+    ) -> Result<Option<u64>, StorageError> {
+        let txn = self.read()?;
+        // A file no event was logged in since it was written by an older build has no
+        // such table yet.
+        let requests = match txn.open_table(REQUESTS) {
+            Ok(t) => t,
+            Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e).bk(),
+        };
+        Ok(requests
+            .get((room.as_str(), *request))
+            .bk()?
+            .map(|g| g.value()))
     }
 
     fn room(&self, room: &RoomId) -> Result<Option<RoomRecord>, StorageError> {

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, StatusCode};
 use mimi_client_api::{
-    Endpoint, EndpointResponse, Error, ErrorBody, ErrorCode, MAX_REQUEST_BODY, register, room_state,
+    Endpoint, EndpointResponse, Error, ErrorBody, ErrorCode, MAX_JSON_BODY, MAX_REQUEST_BODY,
+    register, room_state,
 };
 use mimi_transport::tls;
 use rustls::client::ResolvesClientCert;
@@ -20,14 +21,14 @@ use tokio::sync::oneshot;
 use crate::world::{A, World, raw_request};
 
 /// A provider's client API on its own port, stopped when dropped.
-struct Api {
-    addr: SocketAddr,
+pub struct Api {
+    pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Api {
-    async fn start(world: &World) -> Api {
+    pub async fn start(world: &World) -> Api {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tls = tls::server_config_without_client_auth(world.pki.identity(A)).unwrap();
@@ -47,7 +48,7 @@ impl Api {
         }
     }
 
-    async fn shutdown(mut self) {
+    pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -56,18 +57,18 @@ impl Api {
         }
     }
 
-    async fn send(&self, world: &World, request: Request<Full<Bytes>>) -> (StatusCode, Bytes) {
+    pub async fn send(&self, world: &World, request: Request<Full<Bytes>>) -> (StatusCode, Bytes) {
         raw_request(self.addr, world.pki.client_tls(None), A, request)
             .await
             .unwrap()
     }
 }
 
-fn to_hyper(request: hyper::http::Request<Vec<u8>>) -> Request<Full<Bytes>> {
+pub fn to_hyper(request: hyper::http::Request<Vec<u8>>) -> Request<Full<Bytes>> {
     request.map(|body| Full::new(Bytes::from(body)))
 }
 
-fn error_body(body: &Bytes) -> ErrorBody {
+pub fn error_body(body: &Bytes) -> ErrorBody {
     let error = Error::from_http_response(&hyper::Response::new(body)).unwrap();
     ErrorBody {
         error: error.code,
@@ -142,20 +143,38 @@ async fn an_oversize_body_is_413_too_large() {
     let error = error_body(&body);
     assert_eq!(error.error, ErrorCode::TooLarge);
     assert!(error.detail.contains(&MAX_REQUEST_BODY.to_string()));
-    // A body of exactly the limit is read (and then judged as JSON: 400 malformed).
-    let at_limit = vec![b' '; MAX_REQUEST_BODY];
+    // A TLS-encoded event of exactly the limit is read (and then judged: no token, 401).
+    let at_limit = vec![0u8; MAX_REQUEST_BODY];
     let (status, body) = api
         .send(
             &world,
-            Request::post("/v1/register")
+            Request::post("/v1/rooms/%21r%3Aa.example/events")
                 .header("host", A)
-                .header("content-type", "application/json")
+                .header("content-type", "application/octet-stream")
                 .body(Full::new(Bytes::from(at_limit)))
                 .unwrap(),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(error_body(&body).error, ErrorCode::Malformed);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_body(&body).error, ErrorCode::Unauthorized);
+    // A JSON body is held to MAX_JSON_BODY: one of exactly that is read (and judged as
+    // JSON: 400 malformed), one byte more is 413.
+    for (len, expected) in [
+        (MAX_JSON_BODY, StatusCode::BAD_REQUEST),
+        (MAX_JSON_BODY + 1, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let (status, _) = api
+            .send(
+                &world,
+                Request::post("/v1/register")
+                    .header("host", A)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(vec![b' '; len])))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, expected, "{len} bytes");
+    }
     api.shutdown().await;
     world.shutdown().await;
 }

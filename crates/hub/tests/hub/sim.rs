@@ -50,6 +50,9 @@ pub enum Answer {
     Fail,
     /// It never answers.
     Never,
+    /// The request is delivered and handled, its answer lost; the sender's transport sends
+    /// it again (`/send` for a waiting client: its retry), and that answer arrives.
+    LostOnce,
 }
 
 /// One call a provider made to a peer.
@@ -163,7 +166,9 @@ impl InProcessPeers {
         match self.net.answer(to, endpoint) {
             Answer::Fail => Err(unreachable(to)),
             Answer::Never => std::future::pending().await,
-            Answer::Route => self.net.provider(to).ok_or_else(|| unreachable(to)),
+            Answer::Route | Answer::LostOnce => {
+                self.net.provider(to).ok_or_else(|| unreachable(to))
+            }
         }
     }
 }
@@ -180,7 +185,13 @@ impl Peers for InProcessPeers {
             Attempts::Transport => Endpoint::Send,
             Attempts::Once => Endpoint::Deliver,
         };
+        let lose_first = self.net.answer(server, endpoint) == Answer::LostOnce;
         let peer = self.begin(server, endpoint, None).await?;
+        if lose_first {
+            // Handled, answer lost; the retry below is a second call.
+            let _lost = Handler::send(peer.as_ref(), &self.from, message.clone()).await;
+            self.begin(server, endpoint, None).await?;
+        }
         match Handler::send(peer.as_ref(), &self.from, message.clone()).await {
             Reply::Accepted(response) => Ok(SendOutcome {
                 response,

@@ -7,8 +7,8 @@
 use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 use mimi_hub::storage::{
     Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate, KeyPackageCount,
-    LogEntry, MAX_READ_LIMIT, MemoryStorage, OutboxEntry, RedbStorage, RoomRecord, RoomRole,
-    RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
+    LogEntry, MAX_READ_LIMIT, MemoryStorage, OutboxEntry, REQUEST_WINDOW, RedbStorage, RoomRecord,
+    RoomRole, RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
 };
 
 fn room(s: &str) -> RoomId {
@@ -1204,6 +1204,55 @@ mod cases {
         );
     }
 
+    /// A batch's request key is recorded with its log entry (not when the batch is
+    /// refused), and forgotten once the room's log is `REQUEST_WINDOW` entries further on.
+    pub fn request_keys_are_remembered_for_a_window(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        let other = room("!o:hub.example");
+        let key = |n: u64| {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&n.to_be_bytes());
+            k
+        };
+        let keyed = |r: &RoomId, seq: u64| {
+            let mut b = hub_batch(r, seq, &format!("e{seq}"), &[], &[]);
+            b.request = Some(key(seq));
+            b
+        };
+        s.commit(keyed(&r, 0)).unwrap();
+        assert_eq!(s.request_seq(&r, &key(0)).unwrap(), Some(0));
+        // Per room: the same key in another room is another request.
+        assert_eq!(s.request_seq(&other, &key(0)).unwrap(), None);
+        // A refused batch records nothing.
+        let mut refused = keyed(&r, 5);
+        refused.expect_last_seq = Some(Some(4));
+        assert!(s.commit(refused).is_err());
+        assert_eq!(s.request_seq(&r, &key(5)).unwrap(), None);
+        // An entry without a key records none.
+        s.commit(hub_batch(&r, 1, "e1", &[], &[])).unwrap();
+        assert_eq!(s.request_seq(&r, &key(1)).unwrap(), None);
+        // The window: after entry REQUEST_WINDOW, entry 0's key is forgotten; entry 2's
+        // (REQUEST_WINDOW - 1 entries back from the last but one) is kept.
+        let pending: Vec<_> = (2..=REQUEST_WINDOW)
+            .map(|seq| s.submit(keyed(&r, seq)))
+            .collect();
+        for p in pending {
+            p.wait().unwrap();
+        }
+        assert_eq!(s.request_seq(&r, &key(0)).unwrap(), None);
+        assert_eq!(s.request_seq(&r, &key(2)).unwrap(), Some(2));
+        assert_eq!(
+            s.request_seq(&r, &key(REQUEST_WINDOW)).unwrap(),
+            Some(REQUEST_WINDOW)
+        );
+        s.commit(keyed(&r, REQUEST_WINDOW + 1)).unwrap();
+        assert_eq!(s.request_seq(&r, &key(1)).unwrap(), None);
+        assert_eq!(s.request_seq(&r, &key(2)).unwrap(), Some(2));
+        s.commit(keyed(&r, REQUEST_WINDOW + 2)).unwrap();
+        assert_eq!(s.request_seq(&r, &key(2)).unwrap(), None);
+        assert_eq!(s.request_seq(&r, &key(3)).unwrap(), Some(3));
+    }
+
     pub fn usable_as_a_trait_object(s: impl Storage) {
         let shared: std::sync::Arc<dyn Storage> = std::sync::Arc::new(s);
         let r = room("!r:hub.example");
@@ -1243,7 +1292,8 @@ macro_rules! suite {
                 reads_are_bounded,
                 submitted_batches_apply_in_order,
                 submitted_batches_of_every_shape_end_as_committed_one_by_one,
-                concurrent_writers_each_get_their_own_answer
+                concurrent_writers_each_get_their_own_answer,
+                request_keys_are_remembered_for_a_window
             );
 
             #[test]
@@ -1335,6 +1385,23 @@ mod redb_only {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.redb");
         cases::everything_survives_reopening(|| RedbStorage::open(&path).unwrap());
+    }
+
+    /// A request key is as durable as its log entry: a crash between the write and the
+    /// answer still recognises the resend.
+    #[test]
+    fn request_keys_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let r = room("!r:hub.example");
+        {
+            let s = RedbStorage::open(&path).unwrap();
+            let mut b = hub_batch(&r, 0, "e0", &[], &[]);
+            b.request = Some([7; 32]);
+            s.commit(b).unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        assert_eq!(s.request_seq(&r, &[7; 32]).unwrap(), Some(0));
     }
 
     #[test]
