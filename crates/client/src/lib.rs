@@ -32,6 +32,7 @@ pub mod cli;
 mod client;
 pub mod config;
 mod error;
+pub mod folder;
 pub mod http;
 pub mod inbox;
 pub mod messages;
@@ -40,8 +41,11 @@ pub mod plan;
 pub mod store;
 pub mod view;
 
-pub use client::{Client, MAX_KEY_PACKAGES_PER_PUBLISH, Registration, RoomView, SyncReport};
+pub use client::{
+    Client, JOIN_COMMIT_WAIT, LISTEN_WAIT, MAX_KEY_PACKAGES_PER_PUBLISH, Registration, RoomView,
+    SyncReport,
+};
 pub use config::ClientConfig;
-pub use error::ClientError;
+pub use error::{ClientError, ErrorKind};
 pub use peek::epoch_of;
 pub use store::Store;
