@@ -1049,6 +1049,8 @@ fn sent_line(action: &str, room: &RoomId, sent: &StoredMessage) -> Line {
 }
 
 /// The stored message `prefix` names, checked to be by this user (edit, delete).
+///
+/// Rule CL-EDIT-1 (docs/protocol-coverage.md).
 fn own_message(
     client: &Client,
     room: &RoomId,

@@ -25,6 +25,8 @@ pub const LISTEN_WAIT: Duration = Duration::from_secs(20);
 
 impl Client {
     /// Commit the proposals the group holds, if any, before an application message.
+    ///
+    /// Rule CL-COMMIT-1 (docs/protocol-coverage.md).
     pub(super) async fn commit_pending(
         &mut self,
         room: &RoomId,
@@ -51,6 +53,8 @@ impl Client {
     /// The hub's group info once it holds no pending proposals, waiting for a member's
     /// commit (up to [`JOIN_COMMIT_WAIT`]); `None` when this client was added to the group
     /// meanwhile (a Welcome in its inbox).
+    ///
+    /// Rule CL-COMMIT-1 (docs/protocol-coverage.md).
     pub(super) async fn wait_for_pending_commit(
         &mut self,
         room: &RoomId,

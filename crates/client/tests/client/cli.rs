@@ -422,3 +422,41 @@ async fn closed_stdout_permissions_absolute_paths_and_completions() {
     assert!(script.contains("unreact"), "{script}");
     world.stop().await;
 }
+
+/// In a knock room, Bob knocks, Alice invites him, and Bob's `join` is accepted but the
+/// hub still holds Alice's invite proposal: Bob's join waits for a member's commit instead
+/// of failing; Alice's next message commits it, and Bob's join completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_in_a_knock_room_waits_for_the_inviters_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let world = start(tmp.path(), &["a.example", "b.example"]).await;
+    let (alice, bob) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    register(&world, &alice, "a.example", "alice").await;
+    register(&world, &bob, "b.example", "bob").await;
+    let created = ok_json(&alice, &["create-room", "--join-rule", "knock"]).await;
+    let room = created[0]["room"].as_str().unwrap().to_owned();
+    let _ = ok(&bob, &["knock", &room]).await;
+    sync_until(&alice, "Bob's knock", |v| {
+        v["event"] == "participation" && v["text"].as_str().is_some_and(|t| t.contains("Knock"))
+    })
+    .await;
+    let _ = ok(&alice, &["invite", &room, "@bob:b.example"]).await;
+
+    let joining = mimi_command(&bob, &["--json", "join", &room])
+        .spawn()
+        .unwrap();
+    // Bob's unsigned join reaches Alice while his external join waits.
+    sync_until(&alice, "Bob's join", |v| {
+        v["event"] == "participation" && v["text"].as_str().is_some_and(|t| t.contains("Join"))
+    })
+    .await;
+    let _ = ok(&alice, &["send", &room, "welcome in"]).await;
+    let o = joining.wait_with_output().await.unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let joined: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(joined["action"], "join");
+    assert!(joined["epoch"].as_u64().unwrap() >= 2, "{joined}");
+    let _ = ok(&alice, &["send", &room, "after the join"]).await;
+    sync_until(&bob, "Alice's message", |v| v["text"] == "after the join").await;
+    world.stop().await;
+}
