@@ -19,12 +19,17 @@
 //! - [`messages`]: `mimi-content` bodies and MIMI URIs.
 //! - [`store`]: the local room log (`rooms.jsonl`); [`config`]: `client.json`.
 //! - [`api`] and [`http`]: the provider API over HTTPS (hyper 1, rustls, server-auth only).
-//! - [`view`]: rendering a room; [`cli`]: the `mimi` command line.
+//! - [`view`]: rendering a room; [`cli`]: the `mimi` command line (clap, text or JSON
+//!   lines, exit codes by [`ErrorKind`]).
+//! - [`folder`]: the state folder's default location, permissions and lock.
+//! - `client/settle.rs`: what the room needs before a send (a commit of pending
+//!   proposals) or an external join (a member's commit).
 //! - `peek.rs`: the epoch of an MLS message without processing it.
 //!
 //! ## State directory
-//! `client.json` ([`ClientConfig`]), `mls.redb` (the `MlsClient` store) and `rooms.jsonl`
-//! ([`Store`]). A client can be stopped and started again at any point: the inbox cursor is
+//! `client.json` ([`ClientConfig`]), `mls.redb` (the `MlsClient` store), `rooms.jsonl`
+//! ([`Store`]), and `lock` ([`folder::StateLock`]); the folder is 0700, its files 0600.
+//! A client can be stopped and started again at any point: the inbox cursor is
 //! saved after each processed item.
 
 pub mod api;
