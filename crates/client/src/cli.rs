@@ -1007,12 +1007,7 @@ pub async fn run_to(cli: Cli, out: &mut dyn Output, progress: bool) -> Result<()
                 Command::Add(_, user) | Command::Invite(_, user) => user.server().to_string(),
                 _ => host,
             };
-            with_progress(
-                progress,
-                &waiting_for,
-                run_open(&mut client, command, out, progress),
-            )
-            .await
+            with_progress(progress, &waiting_for, run_open(&mut client, command, out)).await
         }
     }
 }
@@ -1098,7 +1093,6 @@ async fn run_open(
     client: &mut Client,
     command: Command,
     out: &mut dyn Output,
-    _progress: bool,
 ) -> Result<(), ClientError> {
     let line = match command {
         Command::Register { .. } | Command::Listen(_) | Command::Completions(_) => {
