@@ -29,6 +29,8 @@ pub const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 pub const LISTEN_RETRIES: u32 = 6;
 /// The pause before `listen`'s first retry (doubled each time, at most 16 s).
 pub const LISTEN_RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// The longest pause between two of `listen`'s retries.
+pub const LISTEN_RETRY_MAX_PAUSE: Duration = Duration::from_secs(16);
 /// Largest message read from standard input (`send ROOM -`).
 pub const MAX_STDIN_MESSAGE: u64 = 1024 * 1024;
 
@@ -1411,6 +1413,7 @@ async fn listen(
     let follow = async {
         let mut failures = 0u32;
         let mut first = true;
+        let mut host = String::from("the provider");
         loop {
             let step = async {
                 let (lock, mut client) = open_locked(dir, progress).await?;
@@ -1420,14 +1423,16 @@ async fn listen(
                 {
                     return Err(ClientError::UnknownRoom(room.clone()));
                 }
+                let c = client.config().clone();
+                let endpoint = Endpoint::parse(&c.api, c.connect.as_deref())?;
+                host.clone_from(&endpoint.host);
                 let report = client.sync().await?;
                 emit_report(&client, &report, only.as_ref(), true, out)?;
-                let c = client.config().clone();
+                let cursor = client.config().cursor;
                 drop(client);
                 drop(lock);
-                let endpoint = Endpoint::parse(&c.api, c.connect.as_deref())?;
                 let api = Api::new(Https::new(endpoint, &c.ca)?, Some(c.token.clone()));
-                api.inbox_wait(c.cursor, 1, LISTEN_WAIT).await?;
+                api.inbox_wait(cursor, 1, LISTEN_WAIT).await?;
                 Ok::<(), ClientError>(())
             };
             match step.await {
@@ -1439,11 +1444,11 @@ async fn listen(
                     failures += 1;
                     if progress {
                         note(&format!(
-                            "provider not answering ({e}), retry {failures} of {LISTEN_RETRIES}"
+                            "{host} not answering, retry {failures} of {LISTEN_RETRIES} ({e})"
                         ));
                     }
                     let pause = LISTEN_RETRY_PAUSE * 2u32.pow(failures - 1);
-                    tokio::time::sleep(pause.min(Duration::from_secs(16))).await;
+                    tokio::time::sleep(pause.min(LISTEN_RETRY_MAX_PAUSE)).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -981,6 +981,39 @@ fn cli_refuses_bad_usage() {
 }
 
 #[test]
+fn rfc3339_times() {
+    use mimi_client::cli::rfc3339;
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339(1_796_000_154), "2026-11-30T00:55:54Z");
+    assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+}
+
+/// A second holder waits for the folder's lock and gives up after the timeout with a
+/// typed error (exit 6); once the first lets go, it gets it.
+#[tokio::test]
+async fn the_state_lock_waits_then_times_out() {
+    use mimi_client::folder::StateLock;
+    let dir = tempfile::tempdir().unwrap();
+    let first = StateLock::acquire(dir.path(), std::time::Duration::ZERO, || {})
+        .await
+        .unwrap();
+    let mut waited = false;
+    let err = StateLock::acquire(dir.path(), std::time::Duration::from_millis(100), || {
+        waited = true
+    })
+    .await
+    .unwrap_err();
+    assert!(waited);
+    assert!(matches!(err, ClientError::StateLocked { .. }), "{err:?}");
+    assert_eq!(err.kind().exit_code(), 6);
+    drop(first);
+    let _second = StateLock::acquire(dir.path(), std::time::Duration::ZERO, || {})
+        .await
+        .unwrap();
+}
+
+#[test]
 fn api_url_parsing() {
     use mimi_client::http::Endpoint;
     let e = Endpoint::parse("https://a.example:8443/", None).unwrap();
