@@ -2,6 +2,8 @@
 //! registered on two providers talk through the command line; `listen` on one provider
 //! prints, as JSON, a message sent from another within a second.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
