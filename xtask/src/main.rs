@@ -122,12 +122,21 @@ fn bench(args: &[String]) -> Result<(), String> {
 }
 
 /// `cargo xtask demo` and `cargo xtask interop [ARGS]`: build `mimi-hub` and
-/// `mimi-interop`, then run `mimi-interop <command> ARGS` (it finds `mimi-hub` beside
+/// `mimi-interop` (and `mimi-client`, for one feature resolution with the interop test), then run `mimi-interop <command> ARGS` (it finds `mimi-hub` beside
 /// itself) and exit with its status.
 fn interop(command: &str, args: &[String]) -> ExitCode {
     if let Err(message) = run(
         "cargo",
-        &["build", "--quiet", "-p", "mimi-hub", "-p", "mimi-interop"],
+        &[
+            "build",
+            "--quiet",
+            "-p",
+            "mimi-hub",
+            "-p",
+            "mimi-interop",
+            "-p",
+            "mimi-client",
+        ],
     ) {
         eprintln!("xtask: {message}");
         return ExitCode::FAILURE;

@@ -153,4 +153,20 @@ impl Api {
         };
         Ok(self.call(&request).await?.items)
     }
+
+    /// `GET /v1/inbox?after=N&limit=M&wait_ms=W`: long polling; answers as soon as an item
+    /// after `after` is there, or empty after `wait` (the server caps it at 25 s).
+    pub async fn inbox_wait(
+        &self,
+        after: u64,
+        limit: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<InboxItem>, ClientError> {
+        let request = inbox::Request {
+            after,
+            limit: Some(limit),
+            wait: Some(wait),
+        };
+        Ok(self.call(&request).await?.items)
+    }
 }

@@ -23,6 +23,10 @@ use crate::messages::{self, Compose};
 use crate::plan::{plan_commit, state_after, user_event};
 use crate::store::{Store, StoredMessage};
 
+mod settle;
+
+pub use settle::{JOIN_COMMIT_WAIT, LISTEN_WAIT};
+
 /// Largest number of key packages published at once.
 pub const MAX_KEY_PACKAGES_PER_PUBLISH: usize = 100;
 
@@ -47,6 +51,8 @@ pub struct Registration {
 pub struct SyncReport {
     /// The items, in order.
     pub items: Vec<(u64, Outcome)>,
+    /// The room of each item, in the same order.
+    pub item_rooms: Vec<RoomId>,
 }
 
 /// A room as `mimi show` presents it.
@@ -85,18 +91,20 @@ impl Client {
         if ClientConfig::path(dir).exists() {
             return Err(ClientError::AlreadyRegistered(dir.to_owned()));
         }
-        std::fs::create_dir_all(dir).map_err(ClientError::io(dir))?;
+        crate::folder::create(dir)?;
+        // Stored absolute, so that the client works from any working directory.
+        let ca = crate::folder::absolute(&registration.ca)?;
         let token = match &registration.token_from {
             Some(other) => Some(ClientConfig::load(other)?.token),
             None => None,
         };
         let endpoint = Endpoint::parse(&registration.api, registration.connect.as_deref())?;
-        let api = Api::new(Https::new(endpoint, &registration.ca)?, token);
+        let api = Api::new(Https::new(endpoint, &ca)?, token);
         let registered = api.register(&registration.request).await?;
         let config = ClientConfig {
             api: registration.api,
             connect: registration.connect,
-            ca: registration.ca,
+            ca,
             user_id: registered.user_id,
             client_id: registered.client_id,
             token: registered.token,
@@ -106,6 +114,7 @@ impl Client {
         let mls = MlsClient::open(dir, config.client_id.clone())?;
         let store = Store::open(dir)?;
         config.save(dir)?;
+        crate::folder::restrict_files(dir)?;
         let api = api_for(&config, Some(config.token.clone()))?;
         Ok(Client {
             dir: dir.to_owned(),
@@ -238,6 +247,7 @@ impl Client {
                     outside.push(room.clone());
                 }
                 report.items.push((item.cursor, outcome));
+                report.item_rooms.push(room.clone());
             }
             if !full {
                 break;
@@ -519,9 +529,10 @@ impl Client {
                 ));
             }
         };
-        if !info.pending_proposals.is_empty() {
-            return Err(ClientError::PendingProposals(info.pending_proposals.len()));
-        }
+        let Some(info) = self.wait_for_pending_commit(room, info).await? else {
+            // Added meanwhile (a member's commit carried a Welcome for this client).
+            return Ok(self.mls.epoch(room)?);
+        };
         let (joined_room, request) = self.mls.join_by_external_commit(
             info.group_info.as_slice(),
             Some(info.ratchet_tree.as_slice()),
@@ -557,7 +568,8 @@ impl Client {
         room: &RoomId,
         action: &Compose,
     ) -> Result<StoredMessage, ClientError> {
-        self.in_group(room).await?;
+        let epoch = self.in_group(room).await?;
+        self.commit_pending(room, epoch).await?;
         let (body, stored) =
             messages::compose(&self.config.user_id, room, action, messages::fresh_salt())?;
         let ciphertext = self.mls.encrypt(room, &body)?;

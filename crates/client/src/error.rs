@@ -109,7 +109,7 @@ pub enum ClientError {
     /// The hub holds proposals that a member must commit before anyone can join by
     /// external commit.
     #[error(
-        "the hub holds {0} pending proposal(s): a member of the room must commit them first (`mimi commit ROOM`)"
+        "the hub holds {0} pending proposal(s) that an external join cannot include, and no member committed them in time: a member must run `mimi commit ROOM`, then run `mimi join ROOM` again"
     )]
     PendingProposals(usize),
     /// This client is not in the room's MLS group.
@@ -130,6 +130,59 @@ pub enum ClientError {
     /// A message body claims another sender or room than MLS authenticated.
     #[error("a message from {0} claims another sender or room in its content")]
     ForgedContent(UserId),
+    /// This client knows no room of that ID (never created, joined, invited or knocked).
+    #[error("unknown room {0} (`mimi rooms` lists the rooms this client knows)")]
+    UnknownRoom(RoomId),
+    /// The provider asked found nobody (`discover` answered `not_found`), or another
+    /// discovery code that is not a match.
+    #[error("{0}")]
+    NotFound(String),
+    /// Another `mimi` command holds the state folder's lock for longer than the wait.
+    #[error(
+        "another mimi command is using {dir} (waited {waited_secs} s for it to finish); try again when it is done, or stop `mimi listen` on that folder"
+    )]
+    StateLocked {
+        /// The state folder.
+        dir: PathBuf,
+        /// How long this command waited.
+        waited_secs: u64,
+    },
+    /// Only the sender of a message may edit or delete it: every receiver ignores such a
+    /// change from anyone else, so it is not sent.
+    #[error("refused locally: message {id} is by {sender}; only its sender can {what} it")]
+    NotOwnMessage {
+        /// The message (short ID).
+        id: String,
+        /// Its sender.
+        sender: UserId,
+        /// `edit` or `delete`.
+        what: &'static str,
+    },
+    /// This user sent no such reaction to the message (nothing to withdraw).
+    #[error("you have not reacted {reaction} to message {id}")]
+    NoSuchReaction {
+        /// The message (short ID).
+        id: String,
+        /// The reaction.
+        reaction: String,
+    },
+    /// The group holds proposals that must be committed before this client can send, and
+    /// committing them here failed.
+    #[error(
+        "the room holds {count} pending proposal(s) and this client could not commit them ({source}); a member who may commit must run `mimi commit {room}`"
+    )]
+    CommitNeeded {
+        /// The room.
+        room: RoomId,
+        /// How many proposals are pending.
+        count: usize,
+        /// Why the commit failed.
+        #[source]
+        source: Box<ClientError>,
+    },
+    /// Standard output was closed (`mimi show ROOM | head`): the command ends quietly.
+    #[error("standard output closed")]
+    OutputClosed,
     /// Bad command-line usage.
     #[error("usage: {0}")]
     Usage(String),
@@ -141,7 +194,94 @@ impl From<Rejection> for ClientError {
     }
 }
 
+/// What kind of failure an error is, for the command line's exit status
+/// (`docs/client.md`, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Anything else (an MLS or protocol failure, an unexpected answer): exit 1.
+    Other,
+    /// Bad command-line usage: exit 2.
+    Usage,
+    /// Refused by the room's rules (by its hub, or locally before sending) or by the
+    /// provider (`forbidden`, `unauthorized`, `conflict`): exit 3.
+    Refused,
+    /// Something named does not exist (a room, a message, a user, a key package): exit 4.
+    NotFound,
+    /// The provider or a peer could not be reached or failed (`remote`, `unavailable`,
+    /// `internal`, `rate_limited`, connection errors, timeouts): exit 5.
+    Network,
+    /// The local state folder: not registered, unreadable, corrupt, or locked: exit 6.
+    LocalState,
+}
+
+impl ErrorKind {
+    /// The process exit status for this kind.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Other => 1,
+            ErrorKind::Usage => 2,
+            ErrorKind::Refused => 3,
+            ErrorKind::NotFound => 4,
+            ErrorKind::Network => 5,
+            ErrorKind::LocalState => 6,
+        }
+    }
+
+    /// The kind's name in `--json` error objects.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Other => "other",
+            ErrorKind::Usage => "usage",
+            ErrorKind::Refused => "refused",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Network => "network",
+            ErrorKind::LocalState => "local_state",
+        }
+    }
+}
+
 impl ClientError {
+    /// The kind of this error (its exit status).
+    pub fn kind(&self) -> ErrorKind {
+        use mimi_client_api::ErrorCode as Code;
+        match self {
+            ClientError::Usage(_) | ClientError::BadUrl(_) => ErrorKind::Usage,
+            ClientError::Refused(_)
+            | ClientError::Rejected(_)
+            | ClientError::NotOwnMessage { .. }
+            | ClientError::PendingProposals(_)
+            | ClientError::CommitNeeded { .. } => ErrorKind::Refused,
+            ClientError::UnknownRoom(_)
+            | ClientError::NotFound(_)
+            | ClientError::NotInRoom(_)
+            | ClientError::NoClients(_)
+            | ClientError::NoKeyPackages(_)
+            | ClientError::UnknownMessage(_)
+            | ClientError::AmbiguousMessage(_)
+            | ClientError::NoSuchReaction { .. } => ErrorKind::NotFound,
+            ClientError::Api { code, .. } => match code {
+                Code::Forbidden | Code::Unauthorized | Code::Conflict => ErrorKind::Refused,
+                Code::NotFound => ErrorKind::NotFound,
+                Code::Remote | Code::Unavailable | Code::Internal | Code::RateLimited => {
+                    ErrorKind::Network
+                }
+                _ => ErrorKind::Other,
+            },
+            ClientError::Connect { .. } | ClientError::Http(_) | ClientError::Status { .. } => {
+                ErrorKind::Network
+            }
+            ClientError::Io { .. }
+            | ClientError::StateFile { .. }
+            | ClientError::CorruptState { .. }
+            | ClientError::NotRegistered(_)
+            | ClientError::AlreadyRegistered(_)
+            | ClientError::StateLocked { .. }
+            | ClientError::Tls(_) => ErrorKind::LocalState,
+            ClientError::E2e(E2eError::Storage(_) | E2eError::Io(_)) => ErrorKind::LocalState,
+            _ => ErrorKind::Other,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ClientError {
         let path = path.into();
         move |source| ClientError::Io { path, source }

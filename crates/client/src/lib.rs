@@ -19,12 +19,17 @@
 //! - [`messages`]: `mimi-content` bodies and MIMI URIs.
 //! - [`store`]: the local room log (`rooms.jsonl`); [`config`]: `client.json`.
 //! - [`api`] and [`http`]: the provider API over HTTPS (hyper 1, rustls, server-auth only).
-//! - [`view`]: rendering a room; [`cli`]: the `mimi` command line.
+//! - [`view`]: rendering a room; [`cli`]: the `mimi` command line (clap, text or JSON
+//!   lines, exit codes by [`ErrorKind`]).
+//! - [`folder`]: the state folder's default location, permissions and lock.
+//! - `client/settle.rs`: what the room needs before a send (a commit of pending
+//!   proposals) or an external join (a member's commit).
 //! - `peek.rs`: the epoch of an MLS message without processing it.
 //!
 //! ## State directory
-//! `client.json` ([`ClientConfig`]), `mls.redb` (the `MlsClient` store) and `rooms.jsonl`
-//! ([`Store`]). A client can be stopped and started again at any point: the inbox cursor is
+//! `client.json` ([`ClientConfig`]), `mls.redb` (the `MlsClient` store), `rooms.jsonl`
+//! ([`Store`]), and `lock` ([`folder::StateLock`]); the folder is 0700, its files 0600.
+//! A client can be stopped and started again at any point: the inbox cursor is
 //! saved after each processed item.
 
 pub mod api;
@@ -32,6 +37,7 @@ pub mod cli;
 mod client;
 pub mod config;
 mod error;
+pub mod folder;
 pub mod http;
 pub mod inbox;
 pub mod messages;
@@ -41,10 +47,10 @@ pub mod store;
 pub mod view;
 
 pub use client::{
-    COMMIT_RESENDS, Client, MAX_KEY_PACKAGES_PER_PUBLISH, Registration, RoomView, SyncReport,
-    answer_lost,
+    COMMIT_RESENDS, Client, JOIN_COMMIT_WAIT, LISTEN_WAIT, MAX_KEY_PACKAGES_PER_PUBLISH,
+    Registration, RoomView, SyncReport, answer_lost,
 };
 pub use config::ClientConfig;
-pub use error::ClientError;
+pub use error::{ClientError, ErrorKind};
 pub use peek::epoch_of;
 pub use store::Store;

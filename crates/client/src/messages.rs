@@ -56,6 +56,18 @@ pub enum Compose {
         /// The reaction (an emoji).
         reaction: String,
     },
+    /// Retracts an earlier message of the same sender.
+    Delete {
+        /// The first version of the deleted message.
+        original: MessageId,
+    },
+    /// Withdraws a reaction this sender sent.
+    Unreact {
+        /// The message that carried the reaction.
+        reaction: MessageId,
+        /// The message it reacted to.
+        reacted_to: Option<MessageId>,
+    },
 }
 
 /// A fresh random salt (draft-ietf-mimi-content §9.2).
@@ -91,6 +103,11 @@ pub fn compose(
             ),
         ),
         Compose::React { target, reaction } => builder.reaction(*target, reaction),
+        Compose::Delete { original } => builder.delete(*original),
+        Compose::Unreact {
+            reaction,
+            reacted_to,
+        } => builder.unreact(*reaction, *reacted_to),
     }
     .build()?;
     let bytes = content.encode()?;

@@ -4,7 +4,7 @@
 //! open, so `mimi` can show rooms and messages after a restart.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -25,10 +25,16 @@ pub const MAX_LOG_LINE: usize = 16 * 1024 * 1024;
 
 pub(crate) use mimi_client_api::encoding::as_string;
 
-/// Write a file atomically: a temporary sibling, synced, then renamed over the target.
+/// Write a file atomically: a temporary sibling (owner-only permissions), synced, then
+/// renamed over the target.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
     let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).map_err(ClientError::io(&tmp))?;
+    let mut file = crate::folder::private_file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(ClientError::io(&tmp))?;
     file.write_all(bytes).map_err(ClientError::io(&tmp))?;
     file.sync_all().map_err(ClientError::io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(ClientError::io(path))
@@ -176,7 +182,7 @@ impl Store {
     /// Open (or create) the log in `dir` and replay it.
     pub fn open(dir: &Path) -> Result<Self, ClientError> {
         let path = dir.join(LOG_FILE);
-        let file = OpenOptions::new()
+        let file = crate::folder::private_file_options()
             .create(true)
             .append(true)
             .read(true)

@@ -741,18 +741,49 @@ fn cli_parses_every_command() {
                 "--handle",
                 "bobby",
             ],
-            Command::Register(Registration {
-                api: "https://a.example:8443".into(),
-                ca: "ca.pem".into(),
-                request: RegisterRequest {
-                    localpart: "bob".into(),
-                    device: "tablet".into(),
-                    handle: Some("bobby".into()),
-                    ..RegisterRequest::default()
+            Command::Register {
+                registration: Registration {
+                    api: "https://a.example:8443".into(),
+                    ca: "ca.pem".into(),
+                    request: RegisterRequest {
+                        localpart: "bob".into(),
+                        device: "tablet".into(),
+                        handle: Some("bobby".into()),
+                        ..RegisterRequest::default()
+                    },
+                    token_from: Some("d1".into()),
+                    ..Registration::default()
                 },
-                token_from: Some("d1".into()),
-                ..Registration::default()
-            }),
+                key_packages: 5,
+            },
+        ),
+        (
+            vec![
+                "register",
+                "--api",
+                "https://a.example",
+                "--ca",
+                "ca.pem",
+                "--user",
+                "al",
+                "--device",
+                "d",
+                "--key-packages",
+                "0",
+            ],
+            Command::Register {
+                registration: Registration {
+                    api: "https://a.example".into(),
+                    ca: "ca.pem".into(),
+                    request: RegisterRequest {
+                        localpart: "al".into(),
+                        device: "d".into(),
+                        ..RegisterRequest::default()
+                    },
+                    ..Registration::default()
+                },
+                key_packages: 0,
+            },
         ),
         (
             vec!["publish-key-packages", "--count", "3", "--last-resort"],
@@ -833,59 +864,153 @@ fn cli_parses_every_command() {
                 text: "fixed".into(),
             },
         ),
+        // A text starting with dashes after `--`; `-` stays `-` (standard input, read
+        // when the command runs).
+        (
+            vec!["send", room, "--", "--not-a-flag"],
+            Command::Send {
+                room: rid(room),
+                text: "--not-a-flag".into(),
+                reply_to: None,
+            },
+        ),
+        (
+            vec!["send", room, "-"],
+            Command::Send {
+                room: rid(room),
+                text: "-".into(),
+                reply_to: None,
+            },
+        ),
+        (
+            vec!["delete", room, "ab12"],
+            Command::Delete {
+                room: rid(room),
+                message: "ab12".into(),
+            },
+        ),
+        (
+            vec!["unreact", room, "ab12", "👍"],
+            Command::Unreact {
+                room: rid(room),
+                message: "ab12".into(),
+                reaction: "👍".into(),
+            },
+        ),
+        (vec!["listen"], Command::Listen(None)),
+        (vec!["listen", room], Command::Listen(Some(rid(room)))),
+        (
+            vec!["completions", "bash"],
+            Command::Completions(clap_complete::Shell::Bash),
+        ),
         (vec!["sync"], Command::Sync),
         (vec!["rooms"], Command::Rooms),
     ];
     for (argv, command) in cases {
-        let mut full = vec!["--dir", "/tmp/alice"];
-        full.extend(argv.iter());
-        assert_eq!(
-            parse(&args(&full)).unwrap(),
-            Cli {
-                dir: "/tmp/alice".into(),
-                command
-            },
-            "{argv:?}"
-        );
+        // --dir anywhere on the line: first, or after the command's arguments.
+        let mut first = vec!["--dir", "/tmp/alice"];
+        first.extend(argv.iter());
+        let mut last = argv.clone();
+        last.extend(["--dir", "/tmp/alice"]);
+        // After `--` everything is positional.
+        let forms = if argv.contains(&"--") {
+            vec![first]
+        } else {
+            vec![first, last]
+        };
+        for full in forms {
+            assert_eq!(
+                parse(&args(&full)).unwrap(),
+                Cli {
+                    dir: "/tmp/alice".into(),
+                    json: false,
+                    command: command.clone(),
+                },
+                "{full:?}"
+            );
+        }
     }
+    // --json anywhere, and a relative --dir made absolute.
+    let cli = parse(&args(&["rooms", "--json", "--dir", "rel"])).unwrap();
+    assert!(cli.json);
+    assert_eq!(cli.dir, std::env::current_dir().unwrap().join("rel"));
 }
 
 #[test]
 fn cli_refuses_bad_usage() {
     for (argv, expected) in [
-        (vec!["sync"], "the first argument must be --dir DIR"),
-        (vec!["--dir", "d"], "missing command"),
-        (vec!["--dir", "d", "fly"], "unknown command \"fly\""),
+        (vec!["--dir", "d"], "Usage: mimi"),
+        (vec!["--dir", "d", "fly"], "unrecognized subcommand 'fly'"),
         (
             vec!["--dir", "d", "add", "!r:a.example"],
-            "add takes 2 argument(s), got 1",
+            "the following required arguments were not provided",
         ),
         (
             vec!["--dir", "d", "sync", "--force", "x"],
-            "sync: unknown option --force",
+            "unexpected argument '--force'",
         ),
-        (
-            vec!["--dir", "d", "join", "room"],
-            "invalid room ID \"room\": ",
-        ),
+        (vec!["--dir", "d", "join", "room"], "invalid value 'room'"),
         (
             vec!["--dir", "d", "create-room", "--join-rule", "open"],
             "unknown join rule \"open\" (members_only, knock or public)",
         ),
         (
             vec!["--dir", "d", "register", "--api", "https://x"],
-            "missing --ca",
+            "--ca <FILE>",
         ),
         (
             vec!["--dir", "d", "send", "!r:a.example", "t", "--reply-to"],
-            "--reply-to needs a value",
+            "a value is required for '--reply-to <MSG_ID>'",
+        ),
+        (
+            vec!["--dir", "d", "publish-key-packages", "--count", "101"],
+            "at most 100 at once",
         ),
     ] {
         match parse(&args(&argv)) {
-            Err(ClientError::Usage(m)) => assert!(m.starts_with(expected), "{m:?} vs {expected:?}"),
+            Err(e @ ClientError::Usage(_)) => {
+                assert_eq!(e.kind().exit_code(), 2);
+                let m = e.to_string();
+                assert!(m.contains(expected), "{m:?} vs {expected:?}");
+                // Not the whole usage text of every command after an error.
+                assert!(!m.contains("publish-key-packages") || argv.len() < 3, "{m}");
+            }
             other => panic!("{argv:?}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn rfc3339_times() {
+    use mimi_client::cli::rfc3339;
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339(1_796_000_154), "2026-11-30T00:55:54Z");
+    assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+}
+
+/// A second holder waits for the folder's lock and gives up after the timeout with a
+/// typed error (exit 6); once the first lets go, it gets it.
+#[tokio::test]
+async fn the_state_lock_waits_then_times_out() {
+    use mimi_client::folder::StateLock;
+    let dir = tempfile::tempdir().unwrap();
+    let first = StateLock::acquire(dir.path(), std::time::Duration::ZERO, || {})
+        .await
+        .unwrap();
+    let mut waited = false;
+    let err = StateLock::acquire(dir.path(), std::time::Duration::from_millis(100), || {
+        waited = true
+    })
+    .await
+    .unwrap_err();
+    assert!(waited);
+    assert!(matches!(err, ClientError::StateLocked { .. }), "{err:?}");
+    assert_eq!(err.kind().exit_code(), 6);
+    drop(first);
+    let _second = StateLock::acquire(dir.path(), std::time::Duration::ZERO, || {})
+        .await
+        .unwrap();
 }
 
 #[test]
@@ -914,3 +1039,6 @@ fn api_url_parsing() {
 
 #[path = "client/e2e.rs"]
 mod e2e;
+
+#[path = "client/cli.rs"]
+mod cli;

@@ -550,6 +550,13 @@ impl MlsClient {
         Ok(self.group(room)?.is_active())
     }
 
+    /// How many proposals this client's group holds for its next commit (received or
+    /// made this epoch). While any is pending, openmls refuses to encrypt an application
+    /// message: a commit must come first.
+    pub fn pending_proposal_count(&mut self, room: &RoomId) -> Result<usize, E2eError> {
+        Ok(self.group(room)?.pending_proposals().count())
+    }
+
     /// A standalone UserEvent proposal by reference (a PublicMessage), for `ds.proposal`.
     /// It is also stored locally, so this client's next commit includes it.
     pub fn propose_user_event(

@@ -2,8 +2,9 @@
 //!
 //! An integration test of this package does not get `CARGO_BIN_EXE_mimi-hub` (that is set
 //! only for the binaries of the package under test), so the test builds the hub itself with
-//! `$CARGO build -p mimi-hub -p mimi-interop` (cargo sets `CARGO` for tests; the build is a no-op when the
-//! binary is fresh) and hands its path to the suite.
+//! `$CARGO build -p mimi-hub -p mimi-interop -p mimi-client` (cargo sets `CARGO` for tests;
+//! the build is a no-op when the binaries are fresh; `mimi-client` brings the `mimi`
+//! command line, which the `cli` module drives) and hands its path to the suite.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +24,16 @@ fn build_hub() -> PathBuf {
     let status = Command::new(cargo)
         // The same package set as `cargo xtask interop`, so that both share one feature
         // resolution and neither rebuilds what the other built.
-        .args(["build", "--quiet", "-p", "mimi-hub", "-p", "mimi-interop"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "mimi-hub",
+            "-p",
+            "mimi-interop",
+            "-p",
+            "mimi-client",
+        ])
         .status()
         .expect("cargo runs");
     assert!(status.success(), "cargo build -p mimi-hub failed: {status}");
@@ -88,3 +98,6 @@ fn a_failing_scenario_is_counted_as_failed() {
         }
     );
 }
+
+#[path = "interop/cli.rs"]
+mod cli;

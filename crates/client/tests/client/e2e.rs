@@ -27,16 +27,16 @@ use mimi_transport::tls::{client_config, server_config, server_config_without_cl
 use mimi_transport::{BodyRefusal, ClientConfig, HttpService, ServerConfig, StaticResolver};
 
 /// Providers running in this process.
-struct World {
-    ca: PathBuf,
+pub(super) struct World {
+    pub(super) ca: PathBuf,
     /// (server name, client API address) of each provider.
-    apis: Vec<(String, SocketAddr)>,
+    pub(super) apis: Vec<(String, SocketAddr)>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Start one provider per name: federation server, client API and outbox runner each.
-async fn start(dir: &Path, names: &[&str]) -> World {
+pub(super) async fn start(dir: &Path, names: &[&str]) -> World {
     start_losing(dir, names, None).await
 }
 
@@ -199,7 +199,7 @@ impl World {
         client
     }
 
-    async fn stop(self) {
+    pub(super) async fn stop(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             task.await.unwrap();
@@ -324,6 +324,7 @@ async fn alice_adds_bob_they_talk_and_bob_restarts() {
 
     // Bob restarts and replies through the command line.
     let out = run(mimi_client::cli::Cli {
+        json: false,
         dir: bob_dir.clone(),
         command: Command::Send {
             room: room.clone(),
@@ -681,6 +682,7 @@ async fn refusals_name_the_rule() {
     drop(bob);
     // A member without the admin role inviting, through the command line.
     let err = run(mimi_client::cli::Cli {
+        json: false,
         dir: dir.path().join("bob-laptop"),
         command: Command::Invite(room.clone(), uid(CAROL)),
     })
@@ -727,6 +729,7 @@ async fn leave_with_hub_generated_removes() {
     assert_eq!(alice.mls().members(&room).unwrap().len(), 3);
     drop(alice);
     let out = run(mimi_client::cli::Cli {
+        json: false,
         dir: dir.path().join("alice-phone"),
         command: Command::HubRemovals(room.clone()),
     })
