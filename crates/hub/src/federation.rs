@@ -154,4 +154,8 @@ impl Handler for Provider {
     ) -> IdentifierResponse {
         self.on_identifier_discovery(domain, request).await
     }
+
+    fn v06(&self) -> Option<&dyn mimi_transport::v06::Handler06> {
+        Some(self)
+    }
 }

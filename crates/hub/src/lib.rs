@@ -24,6 +24,8 @@
 //! - [`storage`]: the storage trait and its implementations.
 //! - [`error`]: the typed errors and their classes (HTTP statuses).
 //! - [`identity`]: the hub's MLS signing identity.
+//! - [`v06`]: the second version (draft-ietf-mimi-protocol-06) on the same listener: the
+//!   transport's `Handler06` (keyMaterial, consent, identifierQuery so far) and its records.
 
 pub mod accounts;
 pub mod api;
@@ -39,3 +41,4 @@ pub mod peers;
 pub mod provider;
 pub mod rooms;
 pub mod storage;
+pub mod v06;

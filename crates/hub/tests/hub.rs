@@ -34,3 +34,6 @@ mod postgres_provider;
 
 #[path = "hub/redb_faults.rs"]
 mod redb_faults;
+
+#[path = "hub/v06.rs"]
+mod v06;

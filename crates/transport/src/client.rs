@@ -261,13 +261,61 @@ impl MimiClient {
         path: String,
         body: Bytes,
     ) -> Result<(Raw, u32), TransportError> {
+        self.call_from(server, method, path, body, None).await
+    }
+
+    /// One -06 request: `POST` of `body` to `path` on `server` with `From: mimi@<from>`.
+    /// Returns the status and body as received (every -06 status is the caller's to read).
+    ///
+    /// Rule V06-TR-2 (docs/protocol-coverage.md).
+    pub async fn post06(
+        &self,
+        server: &ServerName,
+        from: &ServerName,
+        path: String,
+        body: Vec<u8>,
+    ) -> Result<(u16, Bytes), TransportError> {
+        let from = HeaderValue::from_str(&format!("{}@{from}", crate::v06::FROM_LOCAL_PART))
+            .map_err(|_| TransportError::InvalidResponse("server name does not form a header"))?;
+        let (raw, _) = self
+            .call_from(server, Method::POST, path, Bytes::from(body), Some(from))
+            .await?;
+        Ok((raw.status.as_u16(), raw.body))
+    }
+
+    /// `GET /.well-known/mimi-protocol-directory` on `server`.
+    pub async fn directory06(
+        &self,
+        server: &ServerName,
+    ) -> Result<mimi_codec::v06::Directory, TransportError> {
+        let (raw, _) = self
+            .call(
+                server,
+                Method::GET,
+                crate::v06::DIRECTORY_PATH.to_owned(),
+                Bytes::new(),
+            )
+            .await?;
+        let raw = expect_ok(raw)?;
+        mimi_codec::v06::Directory::from_json(&raw.body)
+            .map_err(|_| TransportError::InvalidResponse("the -06 directory does not parse"))
+    }
+
+    async fn call_from(
+        &self,
+        server: &ServerName,
+        method: Method,
+        path: String,
+        body: Bytes,
+        from: Option<HeaderValue>,
+    ) -> Result<(Raw, u32), TransportError> {
         let uri: Uri = format!("https://{server}{path}")
             .parse()
             .map_err(|_| TransportError::InvalidResponse("server name does not form a URI"))?;
         let mut attempts = 0u32;
         let retries = tokio::time::timeout(
             self.config.operation_timeout,
-            self.attempts(&method, &uri, &body, &mut attempts),
+            self.attempts(&method, &uri, &body, from.as_ref(), &mut attempts),
         )
         .await;
         match retries {
@@ -285,12 +333,13 @@ impl MimiClient {
         method: &Method,
         uri: &Uri,
         body: &Bytes,
+        from: Option<&HeaderValue>,
         attempts: &mut u32,
     ) -> Result<Raw, TransportError> {
         let policy = self.config.retry;
         loop {
             *attempts += 1;
-            let result = self.attempt(method, uri, body).await;
+            let result = self.attempt(method, uri, body, from).await;
             let mut error = match result {
                 Ok(raw) if matches!(raw.status.as_u16(), 502..=504) => server_error(&raw),
                 Ok(raw) => return Ok(raw),
@@ -311,10 +360,16 @@ impl MimiClient {
         method: &Method,
         uri: &Uri,
         body: &Bytes,
+        from: Option<&HeaderValue>,
     ) -> Result<Raw, TransportError> {
         let mut request = Request::new(Full::new(body.clone()));
         *request.method_mut() = method.clone();
         *request.uri_mut() = uri.clone();
+        if let Some(from) = from {
+            request
+                .headers_mut()
+                .insert(hyper::header::FROM, from.clone());
+        }
         if !body.is_empty() {
             request
                 .headers_mut()

@@ -202,4 +202,12 @@ impl Storage for FaultyStorage {
     fn inbox_trim(&self, client: &ClientId, up_to: u64) -> Result<(), StorageError> {
         self.inner.inbox_trim(client, up_to)
     }
+
+    fn v06_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.v06_record(key)
+    }
+
+    fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
+        self.inner.put_v06_record(key, value)
+    }
 }

@@ -39,6 +39,7 @@ struct Inner {
     users: BTreeMap<UserId, UserRecord>,
     directory: BTreeMap<(DirectoryField, String), BTreeSet<UserId>>,
     clients: BTreeMap<ClientId, ClientRecord>,
+    v06: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Default for Inner {
@@ -53,6 +54,7 @@ impl Default for Inner {
             key_packages: BTreeMap::new(),
             key_package_refs: BTreeMap::new(),
             users: BTreeMap::new(),
+            v06: BTreeMap::new(),
             directory: BTreeMap::new(),
             clients: BTreeMap::new(),
         }
@@ -423,6 +425,19 @@ impl Storage for MemoryStorage {
         for key in done {
             inner.inbox.remove(&key);
         }
+        Ok(())
+    }
+
+    fn v06_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock()?.v06.get(key).cloned())
+    }
+
+    fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
+        let mut inner = self.lock()?;
+        match value {
+            Some(v) => inner.v06.insert(key.to_vec(), v.to_vec()),
+            None => inner.v06.remove(key),
+        };
         Ok(())
     }
 }

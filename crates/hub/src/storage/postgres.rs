@@ -108,7 +108,15 @@ const SESSION: &str = "SET synchronous_commit = on; \
      SET application_name = 'mimi-hub'";
 
 /// The migrations, in order: (version, SQL). Never edit a released one; add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1), (2, SCHEMA_2_V06)];
+
+/// Version 2: the second version's records (`Storage::v06_record`).
+const SCHEMA_2_V06: &str = r#"
+CREATE TABLE v06_records (
+    key bytea PRIMARY KEY,
+    value bytea NOT NULL
+);
+"#;
 
 /// Version 1: the tables of the trait as of redb's schema 2.
 const SCHEMA_1: &str = r#"
@@ -1472,6 +1480,36 @@ impl Storage for PostgresStorage {
                 "DELETE FROM inbox WHERE client = $1 AND cursor <= $2",
                 &[(&client.as_str(), Type::TEXT), (&bound(up_to), Type::INT8)],
             )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn v06_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "SELECT value FROM v06_records WHERE key = $1",
+                    &[(&key, Type::BYTEA)],
+                )
+                .map_err(backend)?;
+            row.map(|row| col::<Vec<u8>>(&row, 0)).transpose()
+        })
+    }
+
+    fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
+        self.read(|conn| {
+            match value {
+                Some(v) => conn.execute_typed(
+                    "INSERT INTO v06_records (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    &[(&key, Type::BYTEA), (&v, Type::BYTEA)],
+                ),
+                None => conn.execute_typed(
+                    "DELETE FROM v06_records WHERE key = $1",
+                    &[(&key, Type::BYTEA)],
+                ),
+            }
             .map_err(backend)?;
             Ok(())
         })
