@@ -588,7 +588,7 @@ async fn handle06(
         variable,
         from,
         body,
-        raw: Bytes::from(raw),
+        raw,
     };
     Ok(match handler.handle06(request).await {
         Reply06::Ok(body) => respond(StatusCode::OK, Some(OCTET_STREAM), body),

@@ -401,9 +401,10 @@ pub fn directory_for(
 }
 
 fn full_directory(server: &ServerName) -> mimi_codec::v06::Directory {
-    // Invariant: a server name and the fixed prefix always form valid templates.
-    mimi_codec::v06::Directory::for_base(&format!("https://{server}{V06_PREFIX}")).unwrap_or_else(
-        |_| mimi_codec::v06::Directory {
+    // Invariant: a server name and the fixed prefix always form valid templates; were it
+    // not so, nothing would be offered.
+    mimi_codec::v06::Directory::for_base(&format!("https://{server}{V06_PREFIX}")).unwrap_or(
+        mimi_codec::v06::Directory {
             key_material: None,
             update: None,
             notify: None,
