@@ -32,6 +32,7 @@
 //! | `users` | user | handle?, email?, phone?, display name? |
 //! | `directory` | (field, value, user) | (unique per (field, value) for unique fields) |
 //! | `clients` | client | user, token hash |
+//! | `v06_records` | key | value (the second version's records; migration 2) |
 //!
 //! Migrations are numbered and applied at start, in one transaction under an advisory lock
 //! (so instances starting together do not race); a database whose `schema_version` is
@@ -82,7 +83,7 @@ use super::{
 };
 
 /// The schema this build reads and writes: the number of its last migration.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The pool size when the configuration names none.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
