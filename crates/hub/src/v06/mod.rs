@@ -89,6 +89,17 @@ pub fn client_uri(client: &ClientId) -> Option<IdentifierUri> {
         .map(|u| IdentifierUri::from(&u))
 }
 
+/// The first version's client behind a -06 client URI of `provider` (the inverse of
+/// [`client_uri`]).
+pub fn client_of_uri(uri: &IdentifierUri, provider: &ServerName) -> Option<ClientId> {
+    let uri = uri.mimi().ok()?;
+    if uri.kind() != MimiUriKind::Client || uri.provider() != provider {
+        return None;
+    }
+    let (localpart, device) = uri.id().split_once("%23")?;
+    ClientId::new(&UserId::new(localpart, provider).ok()?, device).ok()
+}
+
 /// A stored key package as -06 writes it: the bare `KeyPackage` (the first version keeps
 /// the `MLSMessage` framing, four bytes of version and wire format, in front of it).
 fn bare_key_package(bytes: &[u8]) -> Option<KeyPackage> {
@@ -134,7 +145,12 @@ impl Provider {
     /// `POST /keyMaterial/{targetUser}` at the target user's provider.
     ///
     /// Rules V06-KM-1, V06-KM-2, V06-CONSENT-2 (docs/protocol-coverage.md).
-    pub async fn key_material06(&self, variable: &str, request: KeyMaterialRequest) -> Reply06 {
+    pub async fn key_material06(
+        &self,
+        variable: &str,
+        request: KeyMaterialRequest,
+        raw: &[u8],
+    ) -> Reply06 {
         let own = self.server_name();
         let tbs = &request.tbs;
         if tbs.target_user.as_str() != variable {
@@ -146,6 +162,12 @@ impl Provider {
         }
         if let Err(e) = verify_key_material_request(&request) {
             return refuse(StatusCode::FORBIDDEN, "signature", e);
+        }
+        let target_provider = tbs.target_user.mimi().ok().map(|u| u.provider().clone());
+        if let Some(target_provider) = target_provider.filter(|p| p != own) {
+            return self
+                .relay_key_material06(&request, raw, &target_provider)
+                .await;
         }
         let answer = |user_status, clients: Vec<ClientKeyMaterial>| match BoundedVec::new(clients) {
             Ok(clients) => encoded(&KeyMaterialResponse {
@@ -231,6 +253,107 @@ impl Provider {
             KeyMaterialUserCode::PartialSuccess
         };
         answer(code, out)
+    }
+
+    /// `keyMaterial` for a user of another provider, asked of this provider as the hub of
+    /// the request's room (the draft's "Bob adds Cathy": ServerB → ServerA → ServerC): the
+    /// signed request goes unchanged to the target's provider; each key package of the
+    /// answer is validated (it belongs to the client it is listed for) and its
+    /// KeyPackageRef recorded with the provider it came from, so that a Welcome for it goes
+    /// there ([`state::KeyPackageSources`]); the answer is passed back.
+    ///
+    /// Rule V06-KM-3 (docs/protocol-coverage.md).
+    pub async fn relay_key_material06(
+        &self,
+        request: &KeyMaterialRequest,
+        raw: &[u8],
+        target_provider: &ServerName,
+    ) -> Reply06 {
+        let own = self.server_name();
+        let room = request
+            .tbs
+            .room_id
+            .get()
+            .and_then(|r| r.mimi().ok())
+            .filter(|r| r.kind() == MimiUriKind::Room);
+        if room.as_ref().map(MimiUri::provider) != Some(own) {
+            return refuse(
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected",
+                format!(
+                    "{} is not a user of {own}, and the request names no room {own} is the hub of",
+                    request.tbs.target_user
+                ),
+            );
+        }
+        let path = Endpoint06::KeyMaterial.path(request.tbs.target_user.as_str());
+        let answer = self
+            .context()
+            .peers
+            .post06(target_provider, own, path, raw.to_vec())
+            .await;
+        let body = match answer {
+            Ok((200, body)) => body,
+            Ok((status, body)) => {
+                return refuse(
+                    StatusCode::BAD_GATEWAY,
+                    "peer",
+                    format!(
+                        "{target_provider} answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    ),
+                );
+            }
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_GATEWAY,
+                    "peer",
+                    format!("{target_provider}: {e}"),
+                );
+            }
+        };
+        let response = match KeyMaterialResponse::decode(&body) {
+            Ok(response) => response,
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_GATEWAY,
+                    "peer",
+                    format!("{target_provider}'s answer does not decode: {e}"),
+                );
+            }
+        };
+        let mut refs = Vec::new();
+        for client in response.clients.as_slice() {
+            let ClientMaterial::Success(kp) = &client.material else {
+                continue;
+            };
+            let owner = client_of_uri(&client.client_uri, target_provider);
+            let validated = owner
+                .ok_or_else(|| "not a client URI of that provider".to_owned())
+                .and_then(|owner| {
+                    mimi_ds::validate_key_package(kp.as_bytes(), &owner).map_err(|e| e.to_string())
+                });
+            match validated {
+                Ok(v) => refs.push(v.hash_ref),
+                Err(e) => {
+                    return refuse(
+                        StatusCode::BAD_GATEWAY,
+                        "peer",
+                        format!(
+                            "{target_provider} listed an invalid key package for {}: {e}",
+                            client.client_uri
+                        ),
+                    );
+                }
+            }
+        }
+        let sources = state::KeyPackageSources::new(self.context());
+        for hash_ref in refs {
+            if let Err(e) = sources.record(&hash_ref, target_provider).await {
+                return unavailable(e);
+            }
+        }
+        Reply06::Ok(body)
     }
 
     /// `POST /requestConsent/{targetDomain}` (a `request` or `cancel` from the requester's
@@ -366,10 +489,10 @@ impl Handler06 for Provider {
             variable,
             from,
             body,
-            ..
+            raw: request_raw,
         } = request;
         match body {
-            Body06::KeyMaterial(r) => self.key_material06(&variable, r).await,
+            Body06::KeyMaterial(r) => self.key_material06(&variable, r, &request_raw).await,
             Body06::Consent(entry) => self.consent06(endpoint, &from, &variable, entry).await,
             Body06::IdentifierQuery(r) => self.identifier_query06(&variable, r).await,
             _ => refuse(

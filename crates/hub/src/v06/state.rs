@@ -7,14 +7,52 @@
 
 use std::sync::Arc;
 
-use mimi_codec::Wire;
 use mimi_codec::v06::{ConsentEntry, ConsentOperation, ConsentScope, IdentifierUri};
+use mimi_codec::{ServerName, Wire};
 
 use crate::context::Context;
 use crate::storage::StorageError;
 
 const CONSENT: &[u8] = b"consent/";
 const REQUEST: &[u8] = b"request/";
+const KP_REF: &[u8] = b"kpref/";
+
+/// Which provider each KeyPackageRef handed out through this hub came from (§5.2: "the hub
+/// provider needs to associate its KeyPackageRef with the target provider").
+#[derive(Debug)]
+pub struct KeyPackageSources<'a> {
+    ctx: &'a Arc<Context>,
+}
+
+impl<'a> KeyPackageSources<'a> {
+    /// The records over `ctx`.
+    pub fn new(ctx: &'a Arc<Context>) -> Self {
+        KeyPackageSources { ctx }
+    }
+
+    /// Record that the key package `hash_ref` came from `provider`.
+    pub async fn record(&self, hash_ref: &[u8], provider: &ServerName) -> Result<(), StorageError> {
+        let key = [KP_REF, hash_ref].concat();
+        let value = provider.as_str().as_bytes().to_vec();
+        self.ctx
+            .blocking(move |s| s.put_v06_record(&key, Some(&value)))
+            .await
+    }
+
+    /// The provider the key package `hash_ref` came from, if it went through this hub.
+    pub async fn source(&self, hash_ref: &[u8]) -> Result<Option<ServerName>, StorageError> {
+        let key = [KP_REF, hash_ref].concat();
+        let stored = self.ctx.blocking(move |s| s.v06_record(&key)).await?;
+        stored
+            .map(|bytes| {
+                std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| StorageError::Corrupt("a KeyPackageRef's provider".into()))
+            })
+            .transpose()
+    }
+}
 
 /// What a scope's consent is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use mimi_codec::v06::{
     QueryElement, SearchField,
 };
 use mimi_codec::{BoundedVec, Opaque, Text, Wire};
-use mimi_hub::v06::state::ConsentState;
+use mimi_hub::v06::state::{ConsentState, KeyPackageSources};
 use mimi_transport::v06::{Endpoint06, Refusal06};
 
 use crate::world::{A, B, C, World, name};
@@ -26,10 +26,19 @@ const BOB: &str = "mimi://b.example/u/bob";
 
 /// Bob's signed request for Alice's key material (in `room`, if any).
 fn key_material_request(key: &ed25519_dalek::SigningKey, room: Option<&str>) -> Vec<u8> {
+    key_material_request_for(key, ALICE, room)
+}
+
+/// Bob's signed request for `target`'s key material (in `room`, if any).
+fn key_material_request_for(
+    key: &ed25519_dalek::SigningKey,
+    target: &str,
+    room: Option<&str>,
+) -> Vec<u8> {
     let tbs = KeyMaterialRequestTbs {
         protocol: Protocol::Mls10,
         requesting_user: uri(BOB),
-        target_user: uri(ALICE),
+        target_user: uri(target),
         room_id: room.map_or(OptionalUri::NONE, |r| uri(r).into()),
         acceptable_ciphersuites: BoundedVec::new(vec![1]).unwrap(),
         required_capabilities: Default::default(),
@@ -182,6 +191,64 @@ async fn key_material_needs_consent_and_hands_each_key_package_out_once() {
     )
     .await;
     assert_eq!(status, 400, "the path's user is not the body's");
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rooms_hub_relays_key_material_and_remembers_where_each_package_came_from() {
+    let world = World::start(&[A, B, C]).await;
+    let mut cathy = world.client(C, "cathy", None).await;
+    let packages = cathy.publish(&world, 1, false).await;
+    let cathy_uri = "mimi://c.example/u/cathy";
+    let room = "mimi://a.example/r/clubhouse";
+    world
+        .provider(C)
+        .consents()
+        .decide(&uri(BOB), &uri(cathy_uri), Some(&uri(room)), true)
+        .await
+        .unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+
+    // b asks a (the room's hub) for Cathy's key material; a asks c.
+    let body = key_material_request_for(&key, cathy_uri, Some(room));
+    let (status, answer) = post(&world, B, A, Endpoint06::KeyMaterial.path(cathy_uri), body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let answer = KeyMaterialResponse::decode(&answer).unwrap();
+    assert_eq!(answer.user_status, KeyMaterialUserCode::Success);
+    let ClientMaterial::Success(kp) = &answer.clients.as_slice()[0].material else {
+        panic!("a key package expected: {answer:?}");
+    };
+    assert_eq!(kp.as_bytes(), &packages[0][4..]);
+
+    // a remembers that this KeyPackageRef is c's; b (which only asked) does not.
+    let hash_ref = mimi_ds::validate_key_package(&packages[0], &cathy.id)
+        .unwrap()
+        .hash_ref;
+    let sources = |p: &str| {
+        let provider = world.provider(p);
+        let hash_ref = hash_ref.clone();
+        async move {
+            KeyPackageSources::new(provider.context())
+                .source(&hash_ref)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(sources(A).await, Some(name(C)));
+    assert_eq!(sources(B).await, None);
+
+    // A provider relays only for rooms it is the hub of.
+    let body = key_material_request_for(&key, cathy_uri, Some("mimi://b.example/r/other"));
+    let (status, answer) = post(&world, B, A, Endpoint06::KeyMaterial.path(cathy_uri), body).await;
+    assert_eq!((status, kind(&answer)), (421, "misdirected"));
+    // c's refusal (no consent without the room) comes back as c's answer.
+    let body = key_material_request_for(&key, cathy_uri, Some("mimi://a.example/r/else"));
+    let (status, answer) = post(&world, B, A, Endpoint06::KeyMaterial.path(cathy_uri), body).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        KeyMaterialResponse::decode(&answer).unwrap().user_status,
+        KeyMaterialUserCode::NoConsent
+    );
     world.shutdown().await;
 }
 
