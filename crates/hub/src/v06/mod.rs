@@ -23,6 +23,7 @@ use mimi_codec::v06::{
 use mimi_codec::{BoundedVec, ClientId, ServerName, UserId, Wire};
 use mimi_transport::v06::{Body06, Endpoint06, Handler06, Refusal06, Reply06, Request06};
 
+use crate::error::ApiError;
 use crate::provider::Provider;
 use crate::storage::DirectoryField;
 use state::{ConsentState, Consents};
@@ -421,6 +422,58 @@ impl Provider {
         match self.consents().record(&entry).await {
             Ok(()) => Reply06::Created,
             Err(e) => unavailable(e),
+        }
+    }
+
+    /// Send a `ConsentEntry` of one of this provider's users to the provider `to`
+    /// (`requestConsent/{to}` for `request`/`cancel`, `updateConsent/{to}` for
+    /// `grant`/`revoke`), after recording it here: the outgoing side of §5.7.
+    ///
+    /// Rule V06-CONSENT-3 (docs/protocol-coverage.md).
+    pub async fn send_consent06(&self, entry: &ConsentEntry) -> Result<(), ApiError> {
+        let own = self.server_name();
+        let provider_of = |uri: &IdentifierUri| uri.mimi().ok().map(|u| u.provider().clone());
+        let (ours, theirs, endpoint) = match entry.operation {
+            ConsentOperation::Request | ConsentOperation::Cancel => (
+                &entry.requester_uri,
+                &entry.target_uri,
+                Endpoint06::RequestConsent,
+            ),
+            ConsentOperation::Grant | ConsentOperation::Revoke => (
+                &entry.target_uri,
+                &entry.requester_uri,
+                Endpoint06::UpdateConsent,
+            ),
+        };
+        if provider_of(ours).as_ref() != Some(own) {
+            return Err(ApiError::Malformed(format!(
+                "{ours} is not a user of {own}"
+            )));
+        }
+        let to = provider_of(theirs)
+            .ok_or_else(|| ApiError::Malformed(format!("{theirs} is not a MIMI URI")))?;
+        if endpoint == Endpoint06::UpdateConsent {
+            // This provider's user decided: it holds for key material asked of us.
+            self.consents().record(entry).await?;
+        }
+        if to == *own {
+            return Ok(());
+        }
+        let body = entry
+            .encode()
+            .map_err(|e| ApiError::Malformed(format!("consent entry: {e}")))?;
+        match self
+            .context()
+            .peers
+            .post06(&to, own, endpoint.path(to.as_str()), body)
+            .await
+        {
+            Ok((201 | 200, _)) => Ok(()),
+            Ok((_, _)) => Err(ApiError::PeerAnswer {
+                server: to,
+                what: "a refusal of the consent entry",
+            }),
+            Err(e) => Err(ApiError::peer(&to, e)),
         }
     }
 

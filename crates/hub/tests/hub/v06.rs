@@ -252,6 +252,64 @@ async fn the_rooms_hub_relays_key_material_and_remembers_where_each_package_came
     world.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_round_trip_between_providers_is_recorded_at_both() {
+    let world = World::start(&[A, B]).await;
+    let _alice = world.client(A, "alice", None).await;
+    let mut bob = world.client(B, "bob", None).await;
+    bob.publish(&world, 1, false).await;
+    let (a, b) = (world.provider(A), world.provider(B));
+    let entry = |op| ConsentEntry::decode(&consent(op, ALICE, BOB)).unwrap();
+
+    // Alice (at a) asks Bob (at b): b records the pending request.
+    a.send_consent06(&entry(ConsentOperation::Request))
+        .await
+        .unwrap();
+    assert!(
+        b.consents()
+            .requested(&uri(ALICE), &uri(BOB), None)
+            .await
+            .unwrap()
+    );
+    // Bob grants: b records his decision and tells a.
+    b.send_consent06(&entry(ConsentOperation::Grant))
+        .await
+        .unwrap();
+    assert!(
+        !b.consents()
+            .requested(&uri(ALICE), &uri(BOB), None)
+            .await
+            .unwrap()
+    );
+    for p in [&a, &b] {
+        assert_eq!(
+            p.consents()
+                .state(&uri(ALICE), &uri(BOB), None)
+                .await
+                .unwrap(),
+            ConsentState::Granted
+        );
+    }
+    // A user of another provider cannot be the one deciding here.
+    assert!(
+        a.send_consent06(&entry(ConsentOperation::Grant))
+            .await
+            .is_err()
+    );
+    // Bob revokes: a hears it too.
+    b.send_consent06(&entry(ConsentOperation::Revoke))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.consents()
+            .state(&uri(ALICE), &uri(BOB), None)
+            .await
+            .unwrap(),
+        ConsentState::Revoked
+    );
+    world.shutdown().await;
+}
+
 fn consent(op: ConsentOperation, requester: &str, target: &str) -> Vec<u8> {
     ConsentEntry {
         operation: op,
