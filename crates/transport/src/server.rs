@@ -498,7 +498,13 @@ async fn handle(
 }
 
 fn refuse06(refusal: &Refusal06) -> Response<Body> {
-    respond(refusal.status, Some(TEXT_PLAIN), refusal.body())
+    let mut response = respond(refusal.status, Some(TEXT_PLAIN), refusal.body());
+    if let Some(allow) = refusal.allow {
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    response
 }
 
 /// A -06 request (`crate::v06`): the directory without a client certificate, every endpoint

@@ -123,6 +123,8 @@ pub struct Refusal06 {
     pub kind: &'static str,
     /// Human-readable detail.
     pub detail: String,
+    /// For a `405`: the method the resource takes (the `Allow` header).
+    pub allow: Option<&'static str>,
 }
 
 impl Refusal06 {
@@ -132,6 +134,15 @@ impl Refusal06 {
             status,
             kind,
             detail: detail.into(),
+            allow: None,
+        }
+    }
+
+    /// A `405`: the resource takes only `allow`.
+    pub fn method(allow: &'static str, detail: impl Into<String>) -> Self {
+        Refusal06 {
+            allow: Some(allow),
+            ..Refusal06::new(StatusCode::METHOD_NOT_ALLOWED, "method", detail)
         }
     }
 
@@ -179,11 +190,7 @@ pub fn route06(method: &Method, path: &str) -> Option<Result<Route06, Refusal06>
         return Some(if method == Method::GET {
             Ok(Route06::Directory)
         } else {
-            Err(Refusal06::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method",
-                "the directory is read with GET",
-            ))
+            Err(Refusal06::method("GET", "the directory is read with GET"))
         });
     }
     let rest = path.strip_prefix(V06_PREFIX)?.strip_prefix('/')?;
@@ -204,11 +211,7 @@ pub fn route06(method: &Method, path: &str) -> Option<Result<Route06, Refusal06>
         return not_found();
     }
     if method != Method::POST {
-        return Some(Err(Refusal06::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method",
-            "-06 endpoints are POST",
-        )));
+        return Some(Err(Refusal06::method("POST", "-06 endpoints are POST")));
     }
     Some(match percent_decode(variable) {
         Some(v) => Ok(Route06::Endpoint(endpoint, v)),
@@ -439,11 +442,19 @@ mod tests {
                 ))),
                 "{path}"
             );
+            let refusal = route06(&Method::GET, &path).unwrap().unwrap_err();
             assert_eq!(
-                route06(&Method::GET, &path).unwrap().unwrap_err().status,
-                StatusCode::METHOD_NOT_ALLOWED
+                (refusal.status, refusal.allow),
+                (StatusCode::METHOD_NOT_ALLOWED, Some("POST"))
             );
         }
+        assert_eq!(
+            route06(&Method::POST, DIRECTORY_PATH)
+                .unwrap()
+                .unwrap_err()
+                .allow,
+            Some("GET")
+        );
         assert_eq!(route06(&Method::POST, "/send"), None);
         for bad in [
             "/mimi/v06/nope/x",
