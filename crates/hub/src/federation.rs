@@ -203,4 +203,8 @@ impl Handler for Provider {
             .request("federation", "identifier-discovery", started.elapsed());
         response
     }
+
+    fn v06(&self) -> Option<&dyn mimi_transport::v06::Handler06> {
+        Some(self)
+    }
 }

@@ -31,6 +31,8 @@
 //!   validation.
 //! - [`limits`]: rate limits (token buckets per client, user, peer server).
 //! - [`startup`]: the checks before serving (hub key and database belong together).
+//! - [`v06`]: the second version (draft-ietf-mimi-protocol-06) on the same listener: the
+//!   transport's `Handler06` (keyMaterial, consent, identifierQuery so far) and its records.
 
 pub mod accounts;
 pub mod admin;
@@ -51,3 +53,4 @@ pub mod provider;
 pub mod rooms;
 pub mod startup;
 pub mod storage;
+pub mod v06;

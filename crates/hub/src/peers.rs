@@ -1,5 +1,6 @@
 //! Every call this server makes to another provider, behind one trait ([`Peers`]): sending a
-//! MIMI message (`/send`), asking about an invite (`/check-invite`) and identifier discovery.
+//! MIMI message (`/send`), asking about an invite (`/check-invite`), identifier discovery,
+//! and the second version's requests (`post06`).
 //! [`HttpsPeers`] implements it over the transport's HTTPS client with mutual TLS; tests
 //! implement it in process (routing to other in-process providers, or failing and never
 //! answering on demand) so that the hub is tested without sockets and with paused time.
@@ -56,6 +57,17 @@ pub trait Peers: Send + Sync + std::fmt::Debug {
         domain: &ServerName,
         request: &IdentifierRequest,
     ) -> Result<IdentifierResponse, TransportError>;
+
+    /// A -06 request from `from` (this server, sent as `From`): `POST` of `body` to `path`
+    /// (`mimi_transport::v06::Endpoint06::path`) on `server`; the status and body as
+    /// answered, whatever the status (the -06 caller reads each). Retried by the transport.
+    async fn post06(
+        &self,
+        server: &ServerName,
+        from: &ServerName,
+        path: String,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), TransportError>;
 }
 
 /// [`Peers`] over HTTPS with mutual TLS: two transport clients over one configuration, one
@@ -114,5 +126,16 @@ impl Peers for HttpsPeers {
         self.retried
             .identifier_discovery(server, domain, request)
             .await
+    }
+
+    async fn post06(
+        &self,
+        server: &ServerName,
+        from: &ServerName,
+        path: String,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), TransportError> {
+        let (status, body) = self.retried.post06(server, from, path, body).await?;
+        Ok((status, body.to_vec()))
     }
 }

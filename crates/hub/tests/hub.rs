@@ -46,3 +46,6 @@ mod startup_state;
 
 #[path = "hub/exactly_once.rs"]
 mod exactly_once;
+
+#[path = "hub/v06.rs"]
+mod v06;

@@ -266,10 +266,58 @@ impl MimiClient {
         path: String,
         body: Bytes,
     ) -> Result<(Raw, u32), TransportError> {
+        self.call_from(server, method, path, body, None).await
+    }
+
+    /// One -06 request: `POST` of `body` to `path` on `server` with `From: mimi@<from>`.
+    /// Returns the status and body as received (every -06 status is the caller's to read).
+    ///
+    /// Rule V06-TR-2 (docs/protocol-coverage.md).
+    pub async fn post06(
+        &self,
+        server: &ServerName,
+        from: &ServerName,
+        path: String,
+        body: Vec<u8>,
+    ) -> Result<(u16, Bytes), TransportError> {
+        let from = HeaderValue::from_str(&format!("{}@{from}", crate::v06::FROM_LOCAL_PART))
+            .map_err(|_| TransportError::InvalidResponse("server name does not form a header"))?;
+        let (raw, _) = self
+            .call_from(server, Method::POST, path, Bytes::from(body), Some(from))
+            .await?;
+        Ok((raw.status.as_u16(), raw.body))
+    }
+
+    /// `GET /.well-known/mimi-protocol-directory` on `server`.
+    pub async fn directory06(
+        &self,
+        server: &ServerName,
+    ) -> Result<mimi_codec::v06::Directory, TransportError> {
+        let (raw, _) = self
+            .call(
+                server,
+                Method::GET,
+                crate::v06::DIRECTORY_PATH.to_owned(),
+                Bytes::new(),
+            )
+            .await?;
+        let raw = expect_ok(raw)?;
+        mimi_codec::v06::Directory::from_json(&raw.body)
+            .map_err(|_| TransportError::InvalidResponse("the -06 directory does not parse"))
+    }
+
+    async fn call_from(
+        &self,
+        server: &ServerName,
+        method: Method,
+        path: String,
+        body: Bytes,
+        from: Option<HeaderValue>,
+    ) -> Result<(Raw, u32), TransportError> {
         let mut attempts = 0u32;
         let retries = tokio::time::timeout(
             self.config.operation_timeout,
-            self.attempts(&method, server, &path, &body, &mut attempts),
+            self.attempts(&method, server, &path, &body, from.as_ref(), &mut attempts),
         )
         .await;
         match retries {
@@ -288,13 +336,14 @@ impl MimiClient {
         server: &ServerName,
         path: &str,
         body: &Bytes,
+        from: Option<&HeaderValue>,
         attempts: &mut u32,
     ) -> Result<Raw, TransportError> {
         let policy = self.config.retry;
         loop {
             *attempts += 1;
             let result = match self.target(server, path).await {
-                Ok(uri) => self.attempt(method, &uri, body).await,
+                Ok(uri) => self.attempt(method, &uri, body, from).await,
                 Err(e) => Err(e),
             };
             let mut error = match result {
@@ -332,10 +381,16 @@ impl MimiClient {
         method: &Method,
         uri: &Uri,
         body: &Bytes,
+        from: Option<&HeaderValue>,
     ) -> Result<Raw, TransportError> {
         let mut request = Request::new(Full::new(body.clone()));
         *request.method_mut() = method.clone();
         *request.uri_mut() = uri.clone();
+        if let Some(from) = from {
+            request
+                .headers_mut()
+                .insert(hyper::header::FROM, from.clone());
+        }
         if !body.is_empty() {
             request
                 .headers_mut()

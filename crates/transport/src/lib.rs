@@ -24,6 +24,8 @@
 //! - [`check`]: pure checks for the hub (sender on the TLS peer, follower sources).
 //! - [`backoff`]: the pure backoff schedule.
 //! - [`body`]: error bodies.
+//! - [`v06`]: the second version (draft-ietf-mimi-protocol-06) on the same listener: its
+//!   routes, the directory, `Host`/`From`, decoded bodies, the [`v06::Handler06`] seam.
 //! - `pki` (feature `pki`): a CA and certificates for tests, the demo and local providers.
 
 pub mod accept;
@@ -38,6 +40,7 @@ pub mod pki;
 pub mod resolve;
 pub mod server;
 pub mod tls;
+pub mod v06;
 
 pub use accept::{
     BodyRefusal, Connection, ConnectionLimits, ConnectionMode, HttpConfig, HttpService, LogLimiter,

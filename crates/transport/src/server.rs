@@ -49,6 +49,10 @@ pub use crate::accept::{
 };
 use crate::body::encode_error_response;
 use crate::tls::{PeerNameError, PeerNames, peer_names};
+use crate::v06::{
+    Body06, Handler06, JSON, Refusal06, Reply06, Request06, Route06, check_from, check_host,
+    directory_for, route06,
+};
 
 /// Path of the endpoint discovery document.
 pub const WELL_KNOWN_PATH: &str = "/.well-known/mimi/domain";
@@ -179,6 +183,10 @@ pub trait Handler: Send + Sync {
         domain: &ServerName,
         request: IdentifierRequest,
     ) -> Result<IdentifierResponse, EventError>;
+    /// The second version's endpoints (`crate::v06`), if this server serves them.
+    fn v06(&self) -> Option<&dyn Handler06> {
+        None
+    }
 }
 
 /// An endpoint of the server.
@@ -371,6 +379,12 @@ async fn handle(
     context: &Context,
     peer: &PeerIdentity,
 ) -> Response<Body> {
+    if let Some(route) = route06(request.method(), request.uri().path()) {
+        return match handle06(request, route, context, peer).await {
+            Ok(response) => response,
+            Err(refusal) => refuse06(&refusal),
+        };
+    }
     let route = match route(request.method(), request.uri().path()) {
         Ok(route) => route,
         Err(RouteError::NotFound) => return empty(StatusCode::NOT_FOUND),
@@ -514,6 +528,112 @@ async fn handle(
         // Answered above.
         Route::WellKnown => empty(StatusCode::NOT_FOUND),
     }
+}
+
+fn refuse06(refusal: &Refusal06) -> Response<Body> {
+    let mut response = respond(refusal.status, Some(TEXT_PLAIN), refusal.body());
+    if let Some(allow) = refusal.allow {
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    response
+}
+
+/// A -06 request (`crate::v06`): the directory without a client certificate, every endpoint
+/// with one, `Host` and `From` checked, the body bounded, read and decoded, then the
+/// handler's [`Handler06`].
+///
+/// Rules V06-TR-1, V06-TR-2, V06-TR-3 (docs/protocol-coverage.md).
+async fn handle06(
+    request: Request<Incoming>,
+    route: Result<Route06, Refusal06>,
+    context: &Context,
+    peer: &PeerIdentity,
+) -> Result<Response<Body>, Refusal06> {
+    let route = route?;
+    let Some(handler) = context.handler.v06() else {
+        return Err(Refusal06::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this server does not speak -06",
+        ));
+    };
+    let (endpoint, variable) = match route {
+        Route06::Directory => {
+            let json = directory_for(&context.config.server_name, |e| handler.serves(e)).to_json();
+            return Ok(respond(StatusCode::OK, Some(JSON), json.into_bytes()));
+        }
+        Route06::Endpoint(endpoint, variable) => (endpoint, variable),
+    };
+    let peer = match peer {
+        PeerIdentity::Server(names) => names,
+        PeerIdentity::Anonymous => {
+            return Err(Refusal06::new(
+                StatusCode::FORBIDDEN,
+                "client_certificate",
+                "a client certificate is required",
+            ));
+        }
+        PeerIdentity::Invalid(e) => {
+            return Err(Refusal06::new(
+                StatusCode::FORBIDDEN,
+                "client_certificate",
+                format!("client certificate refused: {e}"),
+            ));
+        }
+    };
+    check_host(request.headers(), &context.config.server_name)?;
+    let from = check_from(request.headers(), peer)?;
+    if !content_type_ok(request.headers().get(CONTENT_TYPE)) {
+        return Err(Refusal06::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_type",
+            format!("bodies are {OCTET_STREAM}"),
+        ));
+    }
+    let (head, body) = request.into_parts();
+    let raw = match read_body(
+        &head.headers,
+        body,
+        context.config.max_body,
+        context.config.body_timeout,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(BodyRefusal::TooLarge { .. }) => {
+            return Err(Refusal06::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "body is over the limit of {} bytes",
+                    context.config.max_body
+                ),
+            ));
+        }
+        Err(BodyRefusal::Timeout) => return Ok(empty(StatusCode::REQUEST_TIMEOUT)),
+        Err(BodyRefusal::Broken) => {
+            return Err(Refusal06::new(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "body could not be read",
+            ));
+        }
+    };
+    let body = Body06::decode(endpoint, &raw).map_err(|e| Refusal06::malformed(&e))?;
+    let request = Request06 {
+        endpoint,
+        variable,
+        from,
+        body,
+        raw,
+    };
+    Ok(match handler.handle06(request).await {
+        Reply06::Ok(body) => respond(StatusCode::OK, Some(OCTET_STREAM), body),
+        Reply06::Created => empty(StatusCode::CREATED),
+        Reply06::Refused(refusal) => refuse06(&refusal),
+    })
 }
 
 fn unavailable(e: &EventError) -> Response<Body> {

@@ -260,4 +260,12 @@ impl Storage for FaultyStorage {
     fn backup(&self, out: &std::path::Path) -> Result<(), StorageError> {
         self.inner.backup(out)
     }
+
+    fn v06_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.v06_record(key)
+    }
+
+    fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
+        self.inner.put_v06_record(key, value)
+    }
 }

@@ -41,6 +41,7 @@ struct Inner {
     clients: BTreeMap<ClientId, ClientRecord>,
     requests: BTreeMap<(RoomId, RequestKey), u64>,
     request_seqs: BTreeMap<(RoomId, u64), RequestKey>,
+    v06: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Default for Inner {
@@ -55,6 +56,7 @@ impl Default for Inner {
             key_packages: BTreeMap::new(),
             key_package_refs: BTreeMap::new(),
             users: BTreeMap::new(),
+            v06: BTreeMap::new(),
             directory: BTreeMap::new(),
             clients: BTreeMap::new(),
             requests: BTreeMap::new(),
@@ -466,6 +468,19 @@ impl Storage for MemoryStorage {
         for key in done {
             inner.inbox.remove(&key);
         }
+        Ok(())
+    }
+
+    fn v06_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock()?.v06.get(key).cloned())
+    }
+
+    fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
+        let mut inner = self.lock()?;
+        match value {
+            Some(v) => inner.v06.insert(key.to_vec(), v.to_vec()),
+            None => inner.v06.remove(key),
+        };
         Ok(())
     }
 }

@@ -610,6 +610,16 @@ pub trait Storage: Send + Sync + 'static {
             "this storage backend is backed up with its own tools (PostgreSQL: pg_dump)".into(),
         ))
     }
+
+    /// The second version's (draft-ietf-mimi-protocol-06) record under `key`: consent
+    /// states, which provider each handed-out KeyPackageRef went to. Keys are namespaced by
+    /// their writer (`crate::v06::state`); the first version's records never use this.
+    ///
+    /// Rule V06-STORE-1 (docs/protocol-coverage.md).
+    fn v06_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Write (`Some`) or delete (`None`) the -06 record under `key`, durably.
+    fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError>;
 }
 
 /// The decision of [`check_batch`].

@@ -33,6 +33,7 @@
 //! | `directory` | (field, value, user) | (unique per (field, value) for unique fields) |
 //! | `clients` | client | user, token hash |
 //! | `requests` | (room, key) | seq (the request keys of the room's latest entries) |
+//! | `v06_records` | key | value (the second version's records; migration 3) |
 //!
 //! Migrations are numbered and applied at start, in one transaction under an advisory lock
 //! (so instances starting together do not race); a database whose `schema_version` is
@@ -84,7 +85,7 @@ use super::{
 };
 
 /// The schema this build reads and writes: the number of its last migration.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The pool size when the configuration names none.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
@@ -110,7 +111,7 @@ const SESSION: &str = "SET synchronous_commit = on; \
      SET application_name = 'mimi-hub'";
 
 /// The migrations, in order: (version, SQL). Never edit a released one; add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1), (2, SCHEMA_2)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1), (2, SCHEMA_2), (3, SCHEMA_3_V06)];
 
 /// Version 2: the request keys of the latest log entries ([`Storage::request_seq`]).
 const SCHEMA_2: &str = r#"
@@ -121,6 +122,14 @@ CREATE TABLE requests (
     PRIMARY KEY (room, key)
 );
 CREATE INDEX requests_by_seq ON requests (room, seq);
+"#;
+
+/// Version 3: the second version's records (`Storage::v06_record`).
+const SCHEMA_3_V06: &str = r#"
+CREATE TABLE v06_records (
+    key bytea PRIMARY KEY,
+    value bytea NOT NULL
+);
 "#;
 
 /// Version 1: the tables of the trait as of redb's schema 2.
@@ -1555,6 +1564,36 @@ impl Storage for PostgresStorage {
                 "DELETE FROM inbox WHERE client = $1 AND cursor <= $2",
                 &[(&client.as_str(), Type::TEXT), (&bound(up_to), Type::INT8)],
             )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn v06_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "SELECT value FROM v06_records WHERE key = $1",
+                    &[(&key, Type::BYTEA)],
+                )
+                .map_err(backend)?;
+            row.map(|row| col::<Vec<u8>>(&row, 0)).transpose()
+        })
+    }
+
+    fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
+        self.read(|conn| {
+            match value {
+                Some(v) => conn.execute_typed(
+                    "INSERT INTO v06_records (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    &[(&key, Type::BYTEA), (&v, Type::BYTEA)],
+                ),
+                None => conn.execute_typed(
+                    "DELETE FROM v06_records WHERE key = $1",
+                    &[(&key, Type::BYTEA)],
+                ),
+            }
             .map_err(backend)?;
             Ok(())
         })

@@ -17,6 +17,7 @@
 //! | `users` | user | (handle?, email?, phone?, display name?) |
 //! | `directory` (multimap) | (field, normalized value) | user |
 //! | `clients` | client | token hash |
+//! | `v06` | key | the second version's records (`Storage::v06_record`); created by its first write, so a file of this schema version without it reads as empty |
 //!
 //! The group state has its own table (since version 2; version 1 kept it in `rooms`, and
 //! opening such a file moves it, once): most events leave the group as it is, and a room's
@@ -97,6 +98,7 @@ const CLIENTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("clients")
 const REQUESTS: TableDefinition<(&str, [u8; 32]), u64> = TableDefinition::new("requests");
 /// (room, sequence number) → its request key: which keys leave the window.
 const REQUEST_SEQS: TableDefinition<(&str, u64), [u8; 32]> = TableDefinition::new("request_seqs");
+const V06: TableDefinition<&[u8], &[u8]> = TableDefinition::new("v06");
 
 const NO_BYTES: &[u8] = &[];
 
@@ -1186,6 +1188,32 @@ impl Storage for RedbStorage {
                     false
                 })
                 .bk()?;
+            Ok(Finish::Commit(()))
+        })
+    }
+
+    fn v06_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let txn = self.read()?;
+        let table = match txn.open_table(V06) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e).bk(),
+        };
+        let guard = table.get(key).bk()?;
+        Ok(guard.map(|g| g.value().to_vec()))
+    }
+
+    fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(V06).bk()?;
+            match value {
+                Some(v) => {
+                    table.insert(key, v).bk()?;
+                }
+                None => {
+                    table.remove(key).bk()?;
+                }
+            }
             Ok(Finish::Commit(()))
         })
     }

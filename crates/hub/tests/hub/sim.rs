@@ -39,6 +39,8 @@ pub enum Endpoint {
     CheckInvite,
     /// `/identifierDiscovery`.
     Discovery,
+    /// A -06 endpoint.
+    V06,
 }
 
 /// How a peer answers an endpoint.
@@ -245,6 +247,39 @@ impl Peers for InProcessPeers {
                 attempts: 1,
                 error: Some(e),
             })
+    }
+
+    async fn post06(
+        &self,
+        server: &ServerName,
+        from: &ServerName,
+        path: String,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), TransportError> {
+        use mimi_transport::v06::{Body06, Handler06, Reply06, Request06, Route06, route06};
+        let peer = self.begin(server, Endpoint::V06, None).await?;
+        let refused = |r: mimi_transport::v06::Refusal06| Ok((r.status.as_u16(), r.body()));
+        let (endpoint, variable) = match route06(&hyper::Method::POST, &path) {
+            Some(Ok(Route06::Endpoint(e, v))) => (e, v),
+            Some(Err(r)) => return refused(r),
+            _ => return Ok((404, Vec::new())),
+        };
+        let decoded = match Body06::decode(endpoint, &body) {
+            Ok(decoded) => decoded,
+            Err(e) => return refused(mimi_transport::v06::Refusal06::malformed(&e)),
+        };
+        let request = Request06 {
+            endpoint,
+            variable,
+            from: from.clone(),
+            body: decoded,
+            raw: body.into(),
+        };
+        match Handler06::handle06(peer.as_ref(), request).await {
+            Reply06::Ok(body) => Ok((200, body)),
+            Reply06::Created => Ok((201, Vec::new())),
+            Reply06::Refused(r) => refused(r),
+        }
     }
 }
 

@@ -1034,6 +1034,25 @@ mod cases {
 
     /// Everything written is there after the storage is closed and opened again (`open`
     /// opens the same file or database each time), and counters go on where they were.
+    /// The second version's records: absent until written, replaced, deleted, and apart
+    /// from each other (keys that are prefixes of one another are distinct).
+    pub fn v06_records_put_read_delete(s: &impl Storage) {
+        assert_eq!(s.v06_record(b"consent/x").unwrap(), None);
+        s.put_v06_record(b"consent/x", Some(&[2])).unwrap();
+        s.put_v06_record(b"consent/xy", Some(&[3, 4])).unwrap();
+        assert_eq!(s.v06_record(b"consent/x").unwrap(), Some(vec![2]));
+        s.put_v06_record(b"consent/x", Some(&[3])).unwrap();
+        assert_eq!(s.v06_record(b"consent/x").unwrap(), Some(vec![3]));
+        s.put_v06_record(b"consent/x", None).unwrap();
+        assert_eq!(s.v06_record(b"consent/x").unwrap(), None);
+        // Deleting what is not there is no error.
+        s.put_v06_record(b"consent/x", None).unwrap();
+        assert_eq!(s.v06_record(b"consent/xy").unwrap(), Some(vec![3, 4]));
+        // An empty value is a value.
+        s.put_v06_record(b"k", Some(&[])).unwrap();
+        assert_eq!(s.v06_record(b"k").unwrap(), Some(vec![]));
+    }
+
     pub fn everything_survives_reopening<S: Storage>(open: impl Fn() -> S) {
         let r = room("!r:hub.example");
         let c = "@u:hub.example#phone";
@@ -1293,7 +1312,8 @@ macro_rules! suite {
                 submitted_batches_apply_in_order,
                 submitted_batches_of_every_shape_end_as_committed_one_by_one,
                 concurrent_writers_each_get_their_own_answer,
-                request_keys_are_remembered_for_a_window
+                request_keys_are_remembered_for_a_window,
+                v06_records_put_read_delete
             );
 
             #[test]
@@ -1402,6 +1422,20 @@ mod redb_only {
         }
         let s = RedbStorage::open(&path).unwrap();
         assert_eq!(s.request_seq(&r, &[7; 32]).unwrap(), Some(0));
+    }
+
+    #[test]
+    fn v06_records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        {
+            let s = RedbStorage::open(&path).unwrap();
+            // A file without the table reads as empty.
+            assert_eq!(s.v06_record(b"a").unwrap(), None);
+            s.put_v06_record(b"a", Some(b"b")).unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        assert_eq!(s.v06_record(b"a").unwrap(), Some(b"b".to_vec()));
     }
 
     #[test]
