@@ -3,6 +3,7 @@
 //! written. Tests use it to check that a failed write leaves nothing half-applied; it is
 //! not meant for a running server.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mimi_codec::{ClientId, RoomId, ServerName, UserId};
@@ -19,6 +20,8 @@ pub struct FaultyStorage {
     inner: Arc<dyn Storage>,
     rules: Mutex<Vec<Rule>>,
     failed: Mutex<Vec<Batch>>,
+    /// Log entries returned by [`Storage::log_range`] so far.
+    log_entries_read: AtomicU64,
 }
 
 impl std::fmt::Debug for FaultyStorage {
@@ -34,6 +37,7 @@ impl FaultyStorage {
             inner,
             rules: Mutex::new(Vec::new()),
             failed: Mutex::new(Vec::new()),
+            log_entries_read: AtomicU64::new(0),
         }
     }
 
@@ -56,6 +60,12 @@ impl FaultyStorage {
             seen += 1;
             seen == n
         });
+    }
+
+    /// How many log entries [`Storage::log_range`] has returned so far (what loading a
+    /// room reads, for tests that it does not grow with the room's history).
+    pub fn log_entries_read(&self) -> u64 {
+        self.log_entries_read.load(Ordering::Relaxed)
     }
 
     /// Stop failing.
@@ -101,13 +111,20 @@ impl Storage for FaultyStorage {
         self.inner.rooms()
     }
 
+    fn room_snapshot(&self, room: &RoomId) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.room_snapshot(room)
+    }
+
     fn log_range(
         &self,
         room: &RoomId,
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<LogEntry>, StorageError> {
-        self.inner.log_range(room, from_seq, limit)
+        let entries = self.inner.log_range(room, from_seq, limit)?;
+        self.log_entries_read
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        Ok(entries)
     }
 
     fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError> {

@@ -29,6 +29,7 @@ pub struct MemoryStorage {
 #[derive(Debug)]
 struct Inner {
     rooms: BTreeMap<RoomId, RoomRecord>,
+    snapshots: BTreeMap<RoomId, Vec<u8>>,
     log: BTreeMap<(RoomId, u64), Vec<u8>>,
     outbox: BTreeMap<(ServerName, u64), Queued>,
     next_outbox_id: u64,
@@ -45,6 +46,7 @@ impl Default for Inner {
     fn default() -> Self {
         Inner {
             rooms: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
             log: BTreeMap::new(),
             outbox: BTreeMap::new(),
             next_outbox_id: FIRST_ID,
@@ -97,6 +99,10 @@ impl Storage for MemoryStorage {
         Ok(self.lock()?.rooms.keys().cloned().collect())
     }
 
+    fn room_snapshot(&self, room: &RoomId) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock()?.snapshots.get(room).cloned())
+    }
+
     fn log_range(
         &self,
         room: &RoomId,
@@ -143,11 +149,15 @@ impl Storage for MemoryStorage {
             log,
             outbox,
             inbox,
+            snapshot,
             ..
         } = batch;
         let seq = log.as_ref().map(|l| l.seq);
         if let Some(record) = updated_room(stored, room_update, seq) {
             inner.rooms.insert(room.clone(), record);
+        }
+        if let Some(snapshot) = snapshot {
+            inner.snapshots.insert(room.clone(), snapshot);
         }
         if let Some(LogEntry { seq, entry }) = log {
             inner.log.insert((room.clone(), seq), entry);

@@ -24,6 +24,7 @@
 //! | `schema_version` | version | applied at |
 //! | `rooms` | room | role, state, last seq? |
 //! | `group_states` | room | the delivery service's group state |
+//! | `room_snapshots` | room | the room's latest signaling snapshot (since version 2) |
 //! | `log` | (room, seq) | entry |
 //! | `counters` | name | next outbox id / next inbox cursor |
 //! | `outbox` | (dest, id) | room, seq?, message |
@@ -82,7 +83,7 @@ use super::{
 };
 
 /// The schema this build reads and writes: the number of its last migration.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The pool size when the configuration names none.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
@@ -108,7 +109,16 @@ const SESSION: &str = "SET synchronous_commit = on; \
      SET application_name = 'mimi-hub'";
 
 /// The migrations, in order: (version, SQL). Never edit a released one; add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1), (2, SCHEMA_2)];
+
+/// Version 2: each room's latest signaling snapshot (`Batch::snapshot`), so that loading a
+/// room reads a bounded number of events.
+const SCHEMA_2: &str = r#"
+CREATE TABLE room_snapshots (
+    room text COLLATE "C" PRIMARY KEY,
+    snapshot bytea NOT NULL
+);
+"#;
 
 /// Version 1: the tables of the trait as of redb's schema 2.
 const SCHEMA_1: &str = r#"
@@ -558,6 +568,10 @@ impl Statements {
                  ), ack AS (
                      DELETE FROM outbox o USING unnest($21::text[], $22::int8[]) AS a(dest, id)
                      WHERE o.dest = a.dest AND o.id = a.id
+                 ), put_snapshots AS (
+                     INSERT INTO room_snapshots (room, snapshot)
+                     SELECT * FROM unnest($23::text[], $24::bytea[])
+                     ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot
                  )
                  SELECT 1",
             )?,
@@ -761,6 +775,8 @@ fn apply_writes(
 
     let mut rooms: BTreeMap<&str, RoomWrite<'_>> = BTreeMap::new();
     let mut groups: BTreeMap<&str, Option<&[u8]>> = BTreeMap::new();
+    // The latest snapshot of each room in the group (one row per room per statement).
+    let mut snapshots: BTreeMap<&str, &[u8]> = BTreeMap::new();
     let (mut log_rooms, mut log_seqs, mut log_entries) = (Vec::new(), Vec::new(), Vec::new());
     let (mut out_dests, mut out_rooms, mut out_seqs, mut out_messages) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -842,6 +858,9 @@ fn apply_writes(
                 .entry(room)
                 .or_insert(RoomWrite { record: None, last })
                 .last = last;
+        }
+        if let Some(snapshot) = &batch.snapshot {
+            snapshots.insert(room, snapshot.as_slice());
         }
         if let (Some(entry), Some(seq)) = (&batch.log, seq) {
             log_rooms.push(room);
@@ -938,6 +957,8 @@ fn apply_writes(
                 &in_messages,
                 &ack_dests,
                 &ack_ids,
+                &snapshots.keys().copied().collect::<Vec<&str>>(),
+                &snapshots.values().copied().collect::<Vec<&[u8]>>(),
             ],
         )
         .map_err(backend)?;
@@ -1025,6 +1046,18 @@ impl Storage for PostgresStorage {
                 group: col(&row, 2)?,
                 last_seq: last.map(|l| unsigned(l, "sequence number")).transpose()?,
             }))
+        })
+    }
+
+    fn room_snapshot(&self, room: &RoomId) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "SELECT snapshot FROM room_snapshots WHERE room = $1",
+                    &[(&room.as_str(), Type::TEXT)],
+                )
+                .map_err(backend)?;
+            row.map(|row| col(&row, 0)).transpose()
         })
     }
 

@@ -96,7 +96,10 @@ fn the_binary_runs_on_postgresql_and_stops_cleanly() {
             line.starts_with(&format!("mimi-hub {A} listening")),
             "start {start}: {line:?}"
         );
-        assert_eq!(db.scalar("SELECT count(*) FROM schema_version"), 1);
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM schema_version"),
+            i64::from(mimi_hub::storage::postgres::SCHEMA_VERSION)
+        );
         // SIGTERM to this process only, by its ID.
         let term = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
