@@ -585,9 +585,9 @@ pub fn hub_table(level: &ScaleLevel, ceiling: &[CeilingSample]) -> Result<Table,
     );
     cost_figures(&mut table, "hub", p)?;
     for (i, (name, target)) in [
-        ("hub A", Some(TARGET_HUB_CPU_RATIO)),
-        ("follower B", None),
-        ("follower C", None),
+        ("A (hub)", Some(TARGET_HUB_CPU_RATIO)),
+        ("B (follower)", None),
+        ("C (follower)", None),
     ]
     .into_iter()
     .enumerate()
@@ -599,7 +599,7 @@ pub fn hub_table(level: &ScaleLevel, ceiling: &[CeilingSample]) -> Result<Table,
             .collect();
         table.measured(
             Figure::from_samples(
-                format!("hub: {name} CPU per message / ceiling CPU per request"),
+                format!("hub: {name} CPU per message / ceiling's per request"),
                 "ratio",
                 &ratios,
             )?,
@@ -622,9 +622,9 @@ pub fn cost_figures(
     points: &[crate::hub::HubPoint],
 ) -> Result<(), FigureError> {
     let providers = [
-        ("hub A", TARGET_HUB_CPU, TARGET_HUB_WRITTEN),
-        ("follower B", TARGET_FOLLOWER_CPU, TARGET_FOLLOWER_WRITTEN),
-        ("follower C", TARGET_FOLLOWER_CPU, TARGET_FOLLOWER_WRITTEN),
+        ("A (hub)", TARGET_HUB_CPU, TARGET_HUB_WRITTEN),
+        ("B (follower)", TARGET_FOLLOWER_CPU, TARGET_FOLLOWER_WRITTEN),
+        ("C (follower)", TARGET_FOLLOWER_CPU, TARGET_FOLLOWER_WRITTEN),
     ];
     for (i, (name, cpu_target, written_target)) in providers.into_iter().enumerate() {
         table.measured(
@@ -698,7 +698,7 @@ pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
         );
         table.measured(
             hub_figure(
-                format!("scale: hub A CPU per message, {rooms}"),
+                format!("scale: A (hub) CPU per message, {rooms}"),
                 "µs",
                 p,
                 |x| x.costs[0].cpu_micros,
@@ -707,7 +707,7 @@ pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
         );
         table.measured(
             hub_figure(
-                format!("scale: hub A written to storage per message, {rooms}"),
+                format!("scale: A (hub) written to storage per message, {rooms}"),
                 "kB",
                 p,
                 |x| x.costs[0].write_bytes / 1000.0,
