@@ -1444,6 +1444,34 @@ mod redb_only {
         assert_eq!(s.room(&with_group).unwrap().unwrap().last_seq, Some(8));
     }
 
+    /// A version 2 file from before snapshots (no `snapshots` table) has none, and takes
+    /// its first one with the batch that carries it.
+    #[test]
+    fn a_version_2_database_without_snapshots_takes_its_first_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let r = room("!r:hub.example");
+        {
+            let db = ::redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
+                txn.open_table(meta)
+                    .unwrap()
+                    .insert("schema_version", 2)
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        s.commit(hub_batch(&r, 0, "e0", &[], &[])).unwrap();
+        assert_eq!(s.room_snapshot(&r).unwrap(), None);
+        let mut b = hub_batch(&r, 1, "e1", &[], &[]);
+        b.snapshot = Some(b"first".to_vec());
+        s.commit(b).unwrap();
+        assert_eq!(s.room_snapshot(&r).unwrap(), Some(b"first".to_vec()));
+    }
+
     #[test]
     fn a_database_open_elsewhere_is_an_error() {
         let (_s, dir) = temp_redb();
