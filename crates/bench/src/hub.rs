@@ -49,7 +49,7 @@ use rustls::pki_types::ServerName as TlsServerName;
 
 use crate::api::{ApiClient, ApiError};
 use crate::loadgen::{self, LatencySummary, Pace, Workload};
-use crate::process::{ProcessError, peak_rss_bytes};
+use crate::process::{PerUnit, ProcessError, Usage, peak_rss_bytes, usage};
 use crate::setup::{BenchPki, CA_STEM, ScratchDir, SetupError};
 use crate::suite::{BenchError, Settings, Target};
 
@@ -167,6 +167,11 @@ impl HubProcess {
     /// The process's peak RSS so far, in bytes.
     pub fn peak_rss_bytes(&self) -> Result<u64, ProcessError> {
         peak_rss_bytes(self.child.id())
+    }
+
+    /// The process's CPU time and I/O counters so far.
+    pub fn usage(&self) -> Result<Usage, ProcessError> {
+        usage(self.child.id())
     }
 
     /// The storage file's size in bytes.
@@ -695,6 +700,8 @@ pub struct HubRun {
     pub latency: LatencySummary,
     /// How many probe messages were timed.
     pub probes: u64,
+    /// Messages the hub accepted in the run: the load's and the probe's.
+    pub messages: u64,
 }
 
 /// Watch one follower's inbox until it holds `expected` new items (`expected` is set
@@ -825,6 +832,7 @@ pub async fn run(
         delivered: delivered as f64 / slowest.as_secs_f64().max(f64::MIN_POSITIVE),
         latency: LatencySummary::of(&histogram),
         probes: histogram.len(),
+        messages: report.accepted + histogram.len(),
     })
 }
 
@@ -835,6 +843,13 @@ pub struct HubPoint {
     pub saturation: HubRun,
     /// At half of the saturation run's accepted rate.
     pub half: HubRun,
+    /// What each provider (A, B, C) spent per message over both runs, from the start of
+    /// the saturation run to the followers having every message of the half-load run.
+    pub costs: [PerUnit; 3],
+}
+
+fn usages(federation: &Federation) -> Result<Vec<Usage>, ProcessError> {
+    federation.processes.iter().map(HubProcess::usage).collect()
 }
 
 /// Warm up, then measure `settings.runs` points against the rooms created so far.
@@ -854,6 +869,7 @@ pub async fn measure(
     .await?;
     let mut points = Vec::with_capacity(settings.runs);
     for _ in 0..settings.runs {
+        let before = usages(federation)?;
         let saturation = run(
             federation,
             &target,
@@ -872,7 +888,20 @@ pub async fn measure(
             "hub half load",
         )
         .await?;
-        points.push(HubPoint { saturation, half });
+        let after = usages(federation)?;
+        let messages = saturation.messages + half.messages;
+        let mut costs = [PerUnit::default(); 3];
+        for ((cost, after), before) in costs.iter_mut().zip(&after).zip(&before) {
+            *cost = after
+                .since(before)
+                .per(messages)
+                .ok_or_else(|| HubBenchError::Unexpected("no message was accepted".into()))?;
+        }
+        points.push(HubPoint {
+            saturation,
+            half,
+            costs,
+        });
     }
     Ok(points)
 }

@@ -41,6 +41,16 @@ pub const TARGET_HUB_RATIO: &str = ">= 0.30";
 pub const TARGET_P99_HALF_LOAD: &str = "< 20 ms";
 /// Target: delivery-service commit handling against bare openmls at 1,000 clients.
 pub const TARGET_MLS_RATIO: &str = "<= 1.2 at 1,000 clients";
+/// Target: the hub's CPU time per message.
+pub const TARGET_HUB_CPU: &str = "<= 80 µs";
+/// Target: a follower's CPU time per message.
+pub const TARGET_FOLLOWER_CPU: &str = "<= 40 µs";
+/// Target: the hub's CPU time per message over the ceiling's per request.
+pub const TARGET_HUB_CPU_RATIO: &str = "<= 10";
+/// Target: bytes the hub writes to storage per message.
+pub const TARGET_HUB_WRITTEN: &str = "<= 6 kB";
+/// Target: bytes a follower writes to storage per message.
+pub const TARGET_FOLLOWER_WRITTEN: &str = "<= 3 kB";
 /// Target: per-event cost from 1 to 100,000 rooms.
 pub const TARGET_SCALE_FLAT: &str = "flat from 1 to 100,000 rooms";
 
@@ -159,6 +169,18 @@ pub struct PointSample {
     pub half_throughput: f64,
     /// Latency at half load, from when each request was due.
     pub half_latency: LatencySummary,
+    /// Requests answered `200` in both runs.
+    pub requests: u64,
+}
+
+/// One point of the ceiling, with the server process's CPU time per request over both of
+/// its runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CeilingSample {
+    /// The point.
+    pub point: PointSample,
+    /// The ceiling server's CPU time (user + system) per answered request, in µs.
+    pub cpu_per_request_micros: f64,
 }
 
 /// One run of the load generator against `target`; an error unless every request was
@@ -238,6 +260,7 @@ pub async fn measure_point(
         half_rate,
         half_throughput: half.throughput(),
         half_latency: half.latency_summary(),
+        requests: saturation.accepted + half.accepted,
     })
 }
 
@@ -335,11 +358,11 @@ pub fn measure_ceiling(exe: &Path, settings: &Settings) -> Result<Table, BenchEr
     Ok(measure_ceiling_samples(exe, settings)?.0)
 }
 
-/// The ceiling's table and its points (for the hub's ratio to the ceiling).
+/// The ceiling's table and its points (for the hub's ratios to the ceiling).
 pub fn measure_ceiling_samples(
     exe: &Path,
     settings: &Settings,
-) -> Result<(Table, Vec<PointSample>), BenchError> {
+) -> Result<(Table, Vec<CeilingSample>), BenchError> {
     let ceiling = server_name(CEILING_SERVER)?;
     let pki = BenchPki::generate()?;
     let dir = ScratchDir::new("ceiling")?;
@@ -364,7 +387,16 @@ pub fn measure_ceiling_samples(
         warm_up(&target, settings).await?;
         let mut samples = Vec::with_capacity(settings.runs);
         for _ in 0..settings.runs {
-            samples.push(measure_point(&target, settings).await?);
+            let before = process::usage(server.id())?;
+            let point = measure_point(&target, settings).await?;
+            let spent = process::usage(server.id())?.since(&before);
+            let per = spent
+                .per(point.requests)
+                .ok_or_else(|| BenchError::NothingAnswered("ceiling".into()))?;
+            samples.push(CeilingSample {
+                point,
+                cpu_per_request_micros: per.cpu_micros,
+            });
         }
         Ok::<_, BenchError>(samples)
     })?;
@@ -376,13 +408,25 @@ pub fn measure_ceiling_samples(
         settings.clients,
         target.workload.body(0, 0).len()
     ));
-    for figure in point_figures("ceiling", &samples)? {
+    let points: Vec<PointSample> = samples.iter().map(|s| s.point).collect();
+    for figure in point_figures("ceiling", &points)? {
         let target = figure
             .name
             .ends_with("p99 at half load")
             .then_some(TARGET_P99_HALF_LOAD);
         table.measured(figure, target);
     }
+    table.measured(
+        Figure::from_samples(
+            "ceiling: server CPU per request",
+            "µs",
+            &samples
+                .iter()
+                .map(|s| s.cpu_per_request_micros)
+                .collect::<Vec<_>>(),
+        )?,
+        None,
+    );
     table.measured(
         Figure::from_samples("ceiling: server peak RSS", "MiB", &[peak_rss as f64 / MIB])?,
         None,
@@ -464,7 +508,7 @@ fn hub_figure(
 
 /// The hub table: the level of [`HUB_ROOMS`] rooms, and the ratio to the ceiling (run `i`
 /// of the hub over run `i` of the ceiling).
-pub fn hub_table(level: &ScaleLevel, ceiling: &[PointSample]) -> Result<Table, BenchError> {
+pub fn hub_table(level: &ScaleLevel, ceiling: &[CeilingSample]) -> Result<Table, BenchError> {
     let mut table = Table::new(format!(
         "Hub: 3 providers as processes, ds.send_message in {} rooms hubbed at A (participants at A, B, C: fan-out to 2 followers)",
         level.rooms
@@ -533,17 +577,85 @@ pub fn hub_table(level: &ScaleLevel, ceiling: &[PointSample]) -> Result<Table, B
     let ratios: Vec<f64> = p
         .iter()
         .zip(ceiling)
-        .map(|(h, c)| h.saturation.accepted / c.saturation_throughput)
+        .map(|(h, c)| h.saturation.accepted / c.point.saturation_throughput)
         .collect();
     table.measured(
         Figure::from_samples("hub throughput / ceiling", "ratio", &ratios)?,
         Some(TARGET_HUB_RATIO),
     );
+    cost_figures(&mut table, "hub", p)?;
+    for (i, (name, target)) in [
+        ("A (hub)", Some(TARGET_HUB_CPU_RATIO)),
+        ("B (follower)", None),
+        ("C (follower)", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ratios: Vec<f64> = p
+            .iter()
+            .zip(ceiling)
+            .map(|(h, c)| h.costs[i].cpu_micros / c.cpu_per_request_micros)
+            .collect();
+        table.measured(
+            Figure::from_samples(
+                format!("hub: {name} CPU per message / ceiling's per request"),
+                "ratio",
+                &ratios,
+            )?,
+            target,
+        );
+    }
     table.measured(
         Figure::from_samples("hub: peak RSS", "MiB", &[level.peak_rss as f64 / MIB])?,
         None,
     );
     Ok(table)
+}
+
+/// The per-message cost figures of each provider (A the hub, B and C the followers):
+/// CPU time, bytes written to storage and write system calls per message, named
+/// `<label>: ...`.
+pub fn cost_figures(
+    table: &mut Table,
+    label: &str,
+    points: &[crate::hub::HubPoint],
+) -> Result<(), FigureError> {
+    let providers = [
+        ("A (hub)", TARGET_HUB_CPU, TARGET_HUB_WRITTEN),
+        ("B (follower)", TARGET_FOLLOWER_CPU, TARGET_FOLLOWER_WRITTEN),
+        ("C (follower)", TARGET_FOLLOWER_CPU, TARGET_FOLLOWER_WRITTEN),
+    ];
+    for (i, (name, cpu_target, written_target)) in providers.into_iter().enumerate() {
+        table.measured(
+            hub_figure(
+                format!("{label}: {name} CPU per message"),
+                "µs",
+                points,
+                |x| x.costs[i].cpu_micros,
+            )?,
+            Some(cpu_target),
+        );
+        table.measured(
+            hub_figure(
+                format!("{label}: {name} written to storage per message"),
+                "kB",
+                points,
+                |x| x.costs[i].write_bytes / 1000.0,
+            )?,
+            Some(written_target),
+        );
+        table.measured(
+            hub_figure(
+                format!("{label}: {name} write system calls per message"),
+                "count",
+                points,
+                |x| x.costs[i].write_syscalls,
+            )?,
+            None,
+        );
+    }
+    Ok(())
 }
 
 /// The scale table: each level's accepted rate, delivery rate, p99 at half load, peak RSS,
@@ -583,6 +695,24 @@ pub fn scale_table(levels: &[ScaleLevel]) -> Result<Table, BenchError> {
                 |x| x.half.latency.p99.as_secs_f64() * 1000.0,
             )?,
             Some(TARGET_P99_HALF_LOAD),
+        );
+        table.measured(
+            hub_figure(
+                format!("scale: A (hub) CPU per message, {rooms}"),
+                "µs",
+                p,
+                |x| x.costs[0].cpu_micros,
+            )?,
+            Some(TARGET_HUB_CPU),
+        );
+        table.measured(
+            hub_figure(
+                format!("scale: A (hub) written to storage per message, {rooms}"),
+                "kB",
+                p,
+                |x| x.costs[0].write_bytes / 1000.0,
+            )?,
+            Some(TARGET_HUB_WRITTEN),
         );
         table.measured(
             Figure::from_samples(

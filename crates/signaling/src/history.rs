@@ -21,12 +21,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use mimi_codec::limits::MAX_PARTICIPANTS;
 use mimi_codec::{
     BoundedVec, CodecError, ErrorCode, Event, FanoutEvent, MessageBody, MimiMessage,
-    ParticipationState, ParticipationStateChange, RoomId, SecurityConfig, Sender, ServerName,
-    UserEvent, UserId, Wire, WireHash,
+    ParticipationState, ParticipationStateChange, RoomId, RoomState, SecurityConfig, Sender,
+    ServerName, UserEvent, UserId, Wire, WireHash,
 };
 use sha2::{Digest, Sha256};
+use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize};
 
 use crate::policy::{Policy, StandardRole};
 use crate::room::{ClientsNotRemoved, CreateError, Room, RoomIdSource, StateError, Transition};
@@ -698,5 +700,238 @@ impl Follower {
     /// Record that all of `user`'s clients are out of the group ([`Room::clients_removed`]).
     pub fn clients_removed(&mut self, user: &UserId) -> bool {
         self.room.clients_removed(user)
+    }
+}
+
+/// A user's latest membership event, as a [`Snapshot`] stores it.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+struct SnapshotMembership {
+    user: UserId,
+    sequence: u64,
+}
+
+/// The wire form of a [`Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
+struct SnapshotWire {
+    room_state: RoomState,
+    pending_removals: BoundedVec<UserId, MAX_PARTICIPANTS>,
+    latest_membership: BoundedVec<SnapshotMembership, MAX_PARTICIPANTS>,
+    first_retained: u64,
+    next: u64,
+}
+
+impl Wire for SnapshotWire {}
+
+/// A room's signaling state at one point of its history, without the events: the room
+/// (participants, policy, security, pending client removals), each user's latest
+/// membership event, and which events the in-memory window held. With the create event
+/// and the window's events (read from the stored log) it rebuilds the same [`Hub`] or
+/// [`Follower`] that replaying the whole history would ([`Hub::from_snapshot`],
+/// [`Follower::from_snapshot`]), so that loading a room costs the same however long its
+/// history is. Its size grows with the participants, never with the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    room_state: RoomState,
+    pending_removals: BTreeSet<UserId>,
+    latest_membership: BTreeMap<UserId, u64>,
+    first_retained: u64,
+    next: u64,
+}
+
+/// Why a snapshot and the events given with it do not rebuild a room.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The snapshot's room state is refused.
+    #[error("snapshot room state: {0}")]
+    State(StateError),
+    /// The snapshot is of another room.
+    #[error("the snapshot is of room {0}")]
+    OtherRoom(RoomId),
+    /// Its window is impossible (first retained event after the end of the history).
+    #[error("snapshot window {first_retained}..{next} is impossible")]
+    Window {
+        /// The first retained event's sequence number.
+        first_retained: u64,
+        /// The next sequence number.
+        next: u64,
+    },
+    /// The events given are not the create event then the window's events, in order.
+    #[error("expected event {expected} with the snapshot, got {got:?}")]
+    Events {
+        /// The sequence number expected.
+        expected: u64,
+        /// The one given (`None`: missing).
+        got: Option<u64>,
+    },
+    /// An event of the window does not chain to the one before it.
+    #[error("event {0} of the snapshot's window does not follow the one before it")]
+    Chain(u64),
+    /// An event after the snapshot is refused as a follower refuses it.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+}
+
+impl Snapshot {
+    fn of(room: &Room, history: &History) -> Snapshot {
+        Snapshot {
+            room_state: room.to_room_state(),
+            pending_removals: room.pending_client_removals().clone(),
+            latest_membership: history.latest_membership.clone(),
+            first_retained: history.first_retained,
+            next: history.next,
+        }
+    }
+
+    /// The sequence number of the first event after the snapshot.
+    pub fn next_sequence(&self) -> u64 {
+        self.next
+    }
+
+    /// The sequence number of the first event of the window the snapshot was taken with:
+    /// the events to give back with it are the create event (0), then every event from
+    /// `max(1, first_retained())` up to (not including) [`Snapshot::next_sequence`].
+    pub fn first_retained(&self) -> u64 {
+        self.first_retained
+    }
+
+    /// The snapshot's bytes (TLS-encoded with the codec's bounded types).
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        SnapshotWire {
+            room_state: self.room_state.clone(),
+            pending_removals: BoundedVec::new(self.pending_removals.iter().cloned().collect())?,
+            latest_membership: BoundedVec::new(
+                self.latest_membership
+                    .iter()
+                    .map(|(user, sequence)| SnapshotMembership {
+                        user: user.clone(),
+                        sequence: *sequence,
+                    })
+                    .collect(),
+            )?,
+            first_retained: self.first_retained,
+            next: self.next,
+        }
+        .encode()
+    }
+
+    /// Read a snapshot back, as strictly as peer input.
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, CodecError> {
+        let wire = SnapshotWire::decode(bytes)?;
+        Ok(Snapshot {
+            room_state: wire.room_state,
+            pending_removals: wire.pending_removals.into_vec().into_iter().collect(),
+            latest_membership: wire
+                .latest_membership
+                .into_vec()
+                .into_iter()
+                .map(|m| (m.user, m.sequence))
+                .collect(),
+            first_retained: wire.first_retained,
+            next: wire.next,
+        })
+    }
+
+    /// The room and history the snapshot and `events` rebuild: `events` are the create
+    /// event, the window's events (see [`Snapshot::first_retained`]), then any later
+    /// events, which are verified as a follower verifies them. The create event and the
+    /// window are checked for order and hash chaining, not against the rules again: they
+    /// were when they were first accepted.
+    fn restore(&self, room_id: &RoomId, events: &[LoggedEvent]) -> Result<Follower, SnapshotError> {
+        if self.room_state.room_id != *room_id {
+            return Err(SnapshotError::OtherRoom(self.room_state.room_id.clone()));
+        }
+        let window_start = self.first_retained.max(1);
+        if self.next == 0 || window_start > self.next {
+            return Err(SnapshotError::Window {
+                first_retained: self.first_retained,
+                next: self.next,
+            });
+        }
+        let room = Room::restore(&self.room_state, self.pending_removals.clone())
+            .map_err(SnapshotError::State)?;
+        let mut given = events.iter();
+        let create = given.next().ok_or(SnapshotError::Events {
+            expected: 0,
+            got: None,
+        })?;
+        if create.fanout.sequence != 0 {
+            return Err(SnapshotError::Events {
+                expected: 0,
+                got: Some(create.fanout.sequence),
+            });
+        }
+        let mut history = History {
+            room_id: room_id.clone(),
+            events: vec![create.clone()],
+            first_retained: self.first_retained,
+            next: self.next,
+            latest_membership: self.latest_membership.clone(),
+        };
+        let mut previous = create.hash;
+        for expected in window_start..self.next {
+            let event = given.next().ok_or(SnapshotError::Events {
+                expected,
+                got: None,
+            })?;
+            if event.fanout.sequence != expected {
+                return Err(SnapshotError::Events {
+                    expected,
+                    got: Some(event.fanout.sequence),
+                });
+            }
+            // The first event of a window that no longer starts at 1 follows one that is
+            // not in memory: only the events inside the window are chained.
+            let chained = expected == window_start && window_start > 1
+                || event.fanout.prev_hash.as_slice() == previous.as_slice();
+            if !chained {
+                return Err(SnapshotError::Chain(expected));
+            }
+            previous = event.hash;
+            history.events.push(event.clone());
+        }
+        let mut follower = Follower { room, history };
+        for event in given {
+            follower.receive(&event.sender, &event.fanout, &event.changes)?;
+        }
+        Ok(follower)
+    }
+}
+
+impl Hub {
+    /// The hub's state now, without the events (see [`Snapshot`]).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::of(&self.room, &self.history)
+    }
+
+    /// Rebuild a hub from a snapshot, the create event, the snapshot's window and the
+    /// events after it ([`Snapshot::first_retained`]): the same hub as
+    /// [`Hub::restore`] of the whole history, reading a number of events that does not
+    /// grow with the history.
+    pub fn from_snapshot(
+        room_id: &RoomId,
+        snapshot: &Snapshot,
+        events: &[LoggedEvent],
+    ) -> Result<Hub, SnapshotError> {
+        let follower = snapshot.restore(room_id, events)?;
+        Ok(Hub {
+            room: follower.room,
+            history: follower.history,
+        })
+    }
+}
+
+impl Follower {
+    /// The replica's state now, without the events (see [`Snapshot`]).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::of(&self.room, &self.history)
+    }
+
+    /// Rebuild a replica from a snapshot, as [`Hub::from_snapshot`] does.
+    pub fn from_snapshot(
+        room_id: &RoomId,
+        snapshot: &Snapshot,
+        events: &[LoggedEvent],
+    ) -> Result<Follower, SnapshotError> {
+        snapshot.restore(room_id, events)
     }
 }

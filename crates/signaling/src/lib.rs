@@ -27,7 +27,8 @@ mod rules;
 
 pub use history::{
     Accepted, EVENT_HASH_LEN, EventHash, Follower, HISTORY_WINDOW, History, Hub, HubError,
-    LoggedEvent, MAX_CHANGES_PER_EVENT, Received, VerifyError, event_hash, hash_form,
+    LoggedEvent, MAX_CHANGES_PER_EVENT, Received, Snapshot, SnapshotError, VerifyError, event_hash,
+    hash_form,
 };
 pub use policy::{POLICY_ID, Policy, PolicyError, StandardRole};
 pub use room::{

@@ -243,6 +243,22 @@ impl Room {
     /// Rebuild a room from its wire state (an `m.room.info` event, a GroupContext
     /// extension), validating it. No client removals are pending in the result.
     pub fn from_room_state(state: &RoomState) -> Result<Room, StateError> {
+        Room::from_state(state, true)
+    }
+
+    /// A room as a snapshot stored it ([`crate::Snapshot`]): its wire state, validated
+    /// like [`Room::from_room_state`] except for the joined owner (a room the rules led
+    /// to a state without one is still that room), and the client removals pending then.
+    pub(crate) fn restore(
+        state: &RoomState,
+        pending_removals: BTreeSet<UserId>,
+    ) -> Result<Room, StateError> {
+        let mut room = Room::from_state(state, false)?;
+        room.pending_removals = pending_removals;
+        Ok(room)
+    }
+
+    fn from_state(state: &RoomState, check_owner: bool) -> Result<Room, StateError> {
         if state.security.protocol.as_str() != SECURITY_PROTOCOL_MLS10 {
             return Err(StateError::UnsupportedSecurity(
                 state.security.protocol.as_str().to_owned(),
@@ -274,7 +290,7 @@ impl Room {
                 }),
             );
         }
-        if room.joined_total() > 0 && room.joined_owners == 0 {
+        if check_owner && room.joined_total() > 0 && room.joined_owners == 0 {
             return Err(StateError::NoJoinedOwner);
         }
         Ok(room)

@@ -22,7 +22,7 @@ use mimi_codec::{
     UserId, Wire,
 };
 use mimi_ds::{FollowerRoom, HubGroup, HubRoom};
-use mimi_signaling::{Follower, Hub, Policy, RoomIdSource, StandardRole};
+use mimi_signaling::{Follower, Hub, LoggedEvent, Policy, RoomIdSource, Snapshot, StandardRole};
 use mimi_transport::TransportError;
 use rand::RngCore;
 use tokio::sync::Notify;
@@ -242,34 +242,40 @@ impl Rooms {
         self.cache.lock().len()
     }
 
-    /// Load a room from storage into its slot (the slot is locked by the caller).
+    /// Load a room from storage into its slot (the slot is locked by the caller): from its
+    /// latest snapshot, the create event and the events from the snapshot's window on
+    /// (a number that does not grow with the room's history), or, for a room without a
+    /// snapshot yet (younger than [`persist::SNAPSHOT_INTERVAL`] events), by replaying its
+    /// log.
+    ///
+    /// Rule HUB-LOAD-1 (docs/protocol-coverage.md).
     async fn load(&self, room: &RoomId, slot: &mut Slot) -> Result<(), StorageError> {
         if !matches!(slot, Slot::Unloaded) {
             return Ok(());
         }
         let id = room.clone();
-        let record = self.ctx.blocking(move |s| s.room(&id)).await?;
+        let (record, snapshot) = self
+            .ctx
+            .blocking(move |s| Ok((s.room(&id)?, s.room_snapshot(&id)?)))
+            .await?;
         let Some(record) = record else {
             *slot = Slot::Absent;
             return Ok(());
         };
-        let mut events = Vec::new();
-        let mut from = 0;
-        loop {
-            let id = room.clone();
-            let page = self
-                .ctx
-                .blocking(move |s| s.log_range(&id, from, MAX_READ_LIMIT))
-                .await?;
-            let done = page.len() < MAX_READ_LIMIT;
-            for entry in page {
-                events.push(decode_event(&entry.entry).map_err(corrupt)?);
-                from = entry.seq + 1;
+        let snapshot = snapshot
+            .as_deref()
+            .map(Snapshot::decode)
+            .transpose()
+            .map_err(corrupt)?;
+        let events = match &snapshot {
+            Some(snapshot) => {
+                let mut events = self.read_log(room, 0, Some(1)).await?;
+                let window = snapshot.first_retained().max(1);
+                events.extend(self.read_log(room, window, None).await?);
+                events
             }
-            if done {
-                break;
-            }
-        }
+            None => self.read_log(room, 0, None).await?,
+        };
         let group = record
             .group
             .as_deref()
@@ -279,22 +285,35 @@ impl Rooms {
         let server = self.ctx.server_name.clone();
         *slot = match record.role {
             RoomRole::Hub => {
-                let hub = Hub::restore(room, &events).map_err(corrupt)?;
+                let hub = match &snapshot {
+                    Some(snapshot) => {
+                        Hub::from_snapshot(room, snapshot, &events).map_err(corrupt)?
+                    }
+                    None => Hub::restore(room, &events).map_err(corrupt)?,
+                };
                 let group = group.ok_or_else(|| corrupt("hub room without group state"))?;
                 let meta = RoomMeta::decode(&record.state).map_err(corrupt)?;
                 Slot::Hub(Box::new(HubRoom::from_parts(hub, group, server)), meta)
             }
             RoomRole::Follower => {
-                let (first, rest) = events
-                    .split_first()
-                    .ok_or_else(|| corrupt("follower room without events"))?;
-                let mut follower =
-                    Follower::new(&first.sender, room, &first.fanout).map_err(corrupt)?;
-                for e in rest {
-                    follower
-                        .receive(&e.sender, &e.fanout, &e.changes)
-                        .map_err(corrupt)?;
-                }
+                let follower = match &snapshot {
+                    Some(snapshot) => {
+                        Follower::from_snapshot(room, snapshot, &events).map_err(corrupt)?
+                    }
+                    None => {
+                        let (first, rest) = events
+                            .split_first()
+                            .ok_or_else(|| corrupt("follower room without events"))?;
+                        let mut follower =
+                            Follower::new(&first.sender, room, &first.fanout).map_err(corrupt)?;
+                        for e in rest {
+                            follower
+                                .receive(&e.sender, &e.fanout, &e.changes)
+                                .map_err(corrupt)?;
+                        }
+                        follower
+                    }
+                };
                 Slot::Follower(Box::new(FollowerRoom::from_parts(
                     follower,
                     group,
@@ -303,6 +322,39 @@ impl Rooms {
             }
         };
         Ok(())
+    }
+
+    /// A room's stored events from sequence `from` on: up to `limit`, or to the end of the
+    /// log.
+    async fn read_log(
+        &self,
+        room: &RoomId,
+        from: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<LoggedEvent>, StorageError> {
+        let mut events = Vec::new();
+        let mut from = from;
+        loop {
+            let id = room.clone();
+            let want = limit.map_or(MAX_READ_LIMIT, |l| {
+                l.saturating_sub(events.len()).min(MAX_READ_LIMIT)
+            });
+            if want == 0 {
+                return Ok(events);
+            }
+            let page = self
+                .ctx
+                .blocking(move |s| s.log_range(&id, from, want))
+                .await?;
+            let done = page.len() < want;
+            for entry in page {
+                events.push(decode_event(&entry.entry).map_err(corrupt)?);
+                from = entry.seq + 1;
+            }
+            if done {
+                return Ok(events);
+            }
+        }
     }
 
     /// Wait until a submitted event is durable (outside the room's lock, so that the room's

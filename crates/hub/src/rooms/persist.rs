@@ -22,6 +22,26 @@ use crate::storage::{
     Batch, GroupUpdate, LogEntry, MAX_READ_LIMIT, RequestKey, RoomRole, RoomUpdate,
 };
 
+/// How often a room's signaling snapshot is stored: with every event whose sequence
+/// number is a multiple of this. Loading a room then reads its create event, the
+/// snapshot's window (about [`mimi_signaling::HISTORY_WINDOW`] events) and at most this
+/// many events after the snapshot, whatever the length of its history; a snapshot (the
+/// room state, a few hundred bytes for a small room) is written once per this many events.
+///
+/// Rule HUB-LOAD-1 (docs/protocol-coverage.md).
+pub const SNAPSHOT_INTERVAL: u64 = 64;
+
+/// The snapshot to store with the event `sequence`, if it is due.
+fn snapshot_due(
+    sequence: u64,
+    snapshot: impl FnOnce() -> mimi_signaling::Snapshot,
+) -> Result<Option<Vec<u8>>, EventError> {
+    if sequence == 0 || !sequence.is_multiple_of(SNAPSHOT_INTERVAL) {
+        return Ok(None);
+    }
+    snapshot().encode().map(Some).map_err(internal)
+}
+
 /// One log entry: the event as the hub fans it out, and its participation changes.
 #[derive(Debug, Clone, PartialEq, Eq, TlsSize, TlsSerialize, TlsDeserialize)]
 struct StoredEvent {
@@ -203,6 +223,7 @@ impl Rooms {
                 GroupUpdate::Keep
             },
         });
+        batch.snapshot = snapshot_due(seq, || hub_room.hub().snapshot())?;
         let has_outbox = !batch.outbox.is_empty();
         let has_inbox = !batch.inbox.is_empty();
         let pending = self.ctx.storage.submit(batch);
@@ -305,6 +326,11 @@ impl Rooms {
             )
             .await
             .map_err(internal)?;
+        // The replica is at `sequence` when this is written: the follower applies a room's
+        // events one after another, each written before the next is applied.
+        if room.follower().history().next_sequence() == sequence + 1 {
+            batch.snapshot = snapshot_due(sequence, || room.follower().snapshot())?;
+        }
         let has_inbox = !batch.inbox.is_empty();
         Ok(Submitted {
             pending: self.ctx.storage.submit(batch),

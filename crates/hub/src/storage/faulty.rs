@@ -3,6 +3,7 @@
 //! written. Tests use it to check that a failed write leaves nothing half-applied; it is
 //! not meant for a running server.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mimi_codec::{ClientId, RoomId, ServerName, UserId};
@@ -21,6 +22,8 @@ pub struct FaultyStorage {
     failed: Mutex<Vec<Batch>>,
     directory_fails: std::sync::atomic::AtomicBool,
     unwritable: std::sync::atomic::AtomicBool,
+    /// Log entries returned by [`Storage::log_range`] so far.
+    log_entries_read: AtomicU64,
 }
 
 impl std::fmt::Debug for FaultyStorage {
@@ -38,6 +41,7 @@ impl FaultyStorage {
             failed: Mutex::new(Vec::new()),
             directory_fails: std::sync::atomic::AtomicBool::new(false),
             unwritable: std::sync::atomic::AtomicBool::new(false),
+            log_entries_read: AtomicU64::new(0),
         }
     }
 
@@ -85,6 +89,12 @@ impl FaultyStorage {
         Ok(())
     }
 
+    /// How many log entries [`Storage::log_range`] has returned so far (what loading a
+    /// room reads, for tests that it does not grow with the room's history).
+    pub fn log_entries_read(&self) -> u64 {
+        self.log_entries_read.load(Ordering::Relaxed)
+    }
+
     /// Stop failing.
     pub fn heal(&self) {
         self.rules.lock().unwrap_or_else(|p| p.into_inner()).clear();
@@ -128,13 +138,20 @@ impl Storage for FaultyStorage {
         self.inner.rooms()
     }
 
+    fn room_snapshot(&self, room: &RoomId) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.room_snapshot(room)
+    }
+
     fn log_range(
         &self,
         room: &RoomId,
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<LogEntry>, StorageError> {
-        self.inner.log_range(room, from_seq, limit)
+        let entries = self.inner.log_range(room, from_seq, limit)?;
+        self.log_entries_read
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        Ok(entries)
     }
 
     fn commit(&self, batch: Batch) -> Result<CommitOutcome, StorageError> {

@@ -29,6 +29,7 @@ pub struct MemoryStorage {
 #[derive(Debug)]
 struct Inner {
     rooms: BTreeMap<RoomId, RoomRecord>,
+    snapshots: BTreeMap<RoomId, Vec<u8>>,
     log: BTreeMap<(RoomId, u64), Vec<u8>>,
     outbox: BTreeMap<(ServerName, u64), Queued>,
     next_outbox_id: u64,
@@ -48,6 +49,7 @@ impl Default for Inner {
     fn default() -> Self {
         Inner {
             rooms: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
             log: BTreeMap::new(),
             outbox: BTreeMap::new(),
             next_outbox_id: FIRST_ID,
@@ -103,6 +105,10 @@ impl Storage for MemoryStorage {
         Ok(self.lock()?.rooms.keys().cloned().collect())
     }
 
+    fn room_snapshot(&self, room: &RoomId) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock()?.snapshots.get(room).cloned())
+    }
+
     fn log_range(
         &self,
         room: &RoomId,
@@ -150,6 +156,7 @@ impl Storage for MemoryStorage {
             outbox,
             inbox,
             request,
+            snapshot,
             ..
         } = batch;
         let seq = log.as_ref().map(|l| l.seq);
@@ -170,6 +177,9 @@ impl Storage for MemoryStorage {
                 inner.request_seqs.remove(&(room.clone(), s));
                 inner.requests.remove(&(room.clone(), key));
             }
+        }
+        if let Some(snapshot) = snapshot {
+            inner.snapshots.insert(room.clone(), snapshot);
         }
         if let Some(LogEntry { seq, entry }) = log {
             inner.log.insert((room.clone(), seq), entry);

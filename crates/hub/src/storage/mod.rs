@@ -238,6 +238,10 @@ pub struct Batch {
     /// sequence number, in the same transaction ([`Storage::request_seq`]), and forgotten
     /// once the room's log is [`REQUEST_WINDOW`] entries further on. Ignored without `log`.
     pub request: Option<RequestKey>,
+    /// A new snapshot of the room's signaling state, replacing the stored one
+    /// ([`Storage::room_snapshot`]); `None` leaves it as stored. Written every so many
+    /// events, not with each, so that loading a room reads a bounded number of events.
+    pub snapshot: Option<Vec<u8>>,
 }
 
 impl Batch {
@@ -252,6 +256,7 @@ impl Batch {
             expect_last_seq: None,
             dedup: false,
             request: None,
+            snapshot: None,
         }
     }
 }
@@ -466,6 +471,12 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Every stored room, in identifier order.
     fn rooms(&self) -> Result<Vec<RoomId>, StorageError>;
+
+    /// The room's latest snapshot ([`Batch::snapshot`]), encoded by the signaling layer;
+    /// `None` if no batch carried one (or the room is not stored).
+    ///
+    /// Rule HUB-SNAP-1 (docs/protocol-coverage.md).
+    fn room_snapshot(&self, room: &RoomId) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// Up to `limit` (at most [`MAX_READ_LIMIT`]) log entries of `room` from sequence
     /// number `from_seq` on, in order. Empty for an unknown room.

@@ -24,6 +24,7 @@
 //! | `schema_version` | version | applied at |
 //! | `rooms` | room | role, state, last seq? |
 //! | `group_states` | room | the delivery service's group state |
+//! | `room_snapshots` | room | the room's latest signaling snapshot (since version 4) |
 //! | `log` | (room, seq) | entry |
 //! | `counters` | name | next outbox id / next inbox cursor |
 //! | `outbox` | (dest, id) | room, seq?, message |
@@ -85,7 +86,7 @@ use super::{
 };
 
 /// The schema this build reads and writes: the number of its last migration.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The pool size when the configuration names none.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
@@ -111,7 +112,12 @@ const SESSION: &str = "SET synchronous_commit = on; \
      SET application_name = 'mimi-hub'";
 
 /// The migrations, in order: (version, SQL). Never edit a released one; add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_1), (2, SCHEMA_2), (3, SCHEMA_3_V06)];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, SCHEMA_1),
+    (2, SCHEMA_2),
+    (3, SCHEMA_3_V06),
+    (4, SCHEMA_4),
+];
 
 /// Version 2: the request keys of the latest log entries ([`Storage::request_seq`]).
 const SCHEMA_2: &str = r#"
@@ -129,6 +135,15 @@ const SCHEMA_3_V06: &str = r#"
 CREATE TABLE v06_records (
     key bytea PRIMARY KEY,
     value bytea NOT NULL
+);
+"#;
+
+/// Version 4: each room's latest signaling snapshot (`Batch::snapshot`), so that loading a
+/// room reads a bounded number of events.
+const SCHEMA_4: &str = r#"
+CREATE TABLE room_snapshots (
+    room text COLLATE "C" PRIMARY KEY,
+    snapshot bytea NOT NULL
 );
 "#;
 
@@ -597,6 +612,10 @@ impl Statements {
                  ), forget_requests AS (
                      DELETE FROM requests r USING unnest($26::text[], $27::int8[]) AS f(room, below)
                      WHERE r.room = f.room AND r.seq < f.below
+                 ), put_snapshots AS (
+                     INSERT INTO room_snapshots (room, snapshot)
+                     SELECT * FROM unnest($28::text[], $29::bytea[])
+                     ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot
                  )
                  SELECT 1",
             )?,
@@ -800,6 +819,8 @@ fn apply_writes(
 
     let mut rooms: BTreeMap<&str, RoomWrite<'_>> = BTreeMap::new();
     let mut groups: BTreeMap<&str, Option<&[u8]>> = BTreeMap::new();
+    // The latest snapshot of each room in the group (one row per room per statement).
+    let mut snapshots: BTreeMap<&str, &[u8]> = BTreeMap::new();
     let (mut log_rooms, mut log_seqs, mut log_entries) = (Vec::new(), Vec::new(), Vec::new());
     let (mut out_dests, mut out_rooms, mut out_seqs, mut out_messages) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -883,6 +904,9 @@ fn apply_writes(
                 .entry(room)
                 .or_insert(RoomWrite { record: None, last })
                 .last = last;
+        }
+        if let Some(snapshot) = &batch.snapshot {
+            snapshots.insert(room, snapshot.as_slice());
         }
         if let (Some(entry), Some(seq)) = (&batch.log, seq) {
             log_rooms.push(room);
@@ -996,6 +1020,8 @@ fn apply_writes(
                 &req_seqs,
                 &forget_rooms,
                 &forget_below,
+                &snapshots.keys().copied().collect::<Vec<&str>>(),
+                &snapshots.values().copied().collect::<Vec<&[u8]>>(),
             ],
         )
         .map_err(backend)?;
@@ -1083,6 +1109,18 @@ impl Storage for PostgresStorage {
                 group: col(&row, 2)?,
                 last_seq: last.map(|l| unsigned(l, "sequence number")).transpose()?,
             }))
+        })
+    }
+
+    fn room_snapshot(&self, room: &RoomId) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "SELECT snapshot FROM room_snapshots WHERE room = $1",
+                    &[(&room.as_str(), Type::TEXT)],
+                )
+                .map_err(backend)?;
+            row.map(|row| col(&row, 0)).transpose()
         })
     }
 

@@ -9,6 +9,7 @@
 //! | `meta` | name | `u64` (schema version, next outbox id, next inbox cursor) |
 //! | `rooms` | room | (role, state, *unused*, last seq?) |
 //! | `groups` | room | the delivery service's group state |
+//! | `snapshots` | room | the room's latest signaling snapshot (`Batch::snapshot`) |
 //! | `log` | (room, seq) | entry |
 //! | `outbox` | (destination, id) | (room, seq?, message) |
 //! | `inbox` | (client, cursor) | message |
@@ -23,7 +24,8 @@
 //! opening such a file moves it, once): most events leave the group as it is, and a room's
 //! record is rewritten with every event, so the group state (large for a large group) is
 //! written only when it changes. The third field of `rooms` stays for the value type's
-//! sake and is always empty.
+//! sake and is always empty. The `snapshots` table came later within version 2: a file
+//! without it has no snapshots (reads find none; the first write of one creates it).
 //!
 //! Every write is committed in a redb write transaction with [`Durability::Immediate`]: it
 //! is on disk when the call returns `Ok`, and a failed check writes nothing of it.
@@ -83,6 +85,7 @@ type UserValue = (
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ROOMS: TableDefinition<&str, RoomValue> = TableDefinition::new("rooms");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
+const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
 const OUTBOX: TableDefinition<(&str, u64), QueuedValue> = TableDefinition::new("outbox");
 const INBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("inbox");
@@ -452,6 +455,7 @@ fn prepare(db: &Database) -> Result<(), StorageError> {
     write_txn(db, |txn| {
         txn.open_table(ROOMS).bk()?;
         txn.open_table(GROUPS).bk()?;
+        txn.open_table(SNAPSHOTS).bk()?;
         txn.open_table(LOG).bk()?;
         txn.open_table(OUTBOX).bk()?;
         txn.open_table(INBOX).bk()?;
@@ -649,10 +653,15 @@ fn apply_batch(
         log,
         outbox,
         inbox,
+        snapshot,
         ..
     } = batch;
     let seq = log.as_ref().map(|l| l.seq);
     let last_seq = seq.or(stored.as_ref().and_then(|r| r.last_seq));
+    if let Some(snapshot) = snapshot {
+        let mut table = txn.open_table(SNAPSHOTS).bk()?;
+        table.insert(room.as_str(), snapshot.as_slice()).bk()?;
+    }
     match (room_update, &stored) {
         (Some(update), _) => {
             let value = (
@@ -790,6 +799,17 @@ impl Storage for RedbStorage {
         let groups = txn.open_table(GROUPS).bk()?;
         record.group = groups.get(room.as_str()).bk()?.map(|g| g.value().to_vec());
         Ok(Some(record))
+    }
+
+    fn room_snapshot(&self, room: &RoomId) -> Result<Option<Vec<u8>>, StorageError> {
+        let txn = self.read()?;
+        let table = match txn.open_table(SNAPSHOTS) {
+            Ok(table) => table,
+            // A version 2 file from before snapshots, not written to since it was opened.
+            Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(backend(e)),
+        };
+        Ok(table.get(room.as_str()).bk()?.map(|g| g.value().to_vec()))
     }
 
     fn rooms(&self) -> Result<Vec<RoomId>, StorageError> {

@@ -491,3 +491,57 @@ async fn check_invite_refuses_an_unknown_policy_or_cipher_suite() {
     unknown_suite.room_info.room_state.security.cipher_suite = 0xfff0;
     refused_by_policy(ask(unknown_suite).await);
 }
+
+/// Rule HUB-LOAD-1: a room is loaded from its latest snapshot, its create event and the
+/// events from the snapshot's window on, so loading a room of 10,000 events reads exactly
+/// as many events from storage as loading one of 80 whose history ends at the same place
+/// between two snapshots; and the room loaded so goes on exactly where it was.
+#[tokio::test(start_paused = true)]
+async fn loading_a_room_reads_the_same_events_whatever_the_length_of_its_history() {
+    use mimi_hub::rooms::persist::SNAPSHOT_INTERVAL;
+    use mimi_signaling::HISTORY_WINDOW;
+    let settings = Settings {
+        room_cache_max: 1,
+        ..Settings::default()
+    };
+    let sim = Sim::start(&[A], settings, false);
+    let mut alice = sim.client(A, "alice").await;
+    let a = sim.provider(A);
+    let long = alice.create_room(&sim).await;
+    let short = alice.create_room(&sim).await;
+    // Events 0 and 1 create each room; the hub does not deduplicate application
+    // messages, so one ciphertext serves every message.
+    let long_messages = 9_998u64;
+    let short_messages = long_messages % SNAPSHOT_INTERVAL + SNAPSHOT_INTERVAL;
+    for (room, count) in [(&long, long_messages), (&short, short_messages)] {
+        let ciphertext = alice.mls.encrypt(room, b"again and again").unwrap();
+        for _ in 0..count {
+            let (accepted, _) = a
+                .rooms()
+                .submit(&alice.id, room, message(ciphertext.clone()))
+                .await
+                .unwrap();
+            assert!(accepted);
+        }
+    }
+    let storage = sim.storage(A);
+    let mut read = Vec::new();
+    for (room, count) in [(&long, long_messages), (&short, short_messages)] {
+        // The other room was used last: this one is loaded from storage.
+        let other = if room == &long { &short } else { &long };
+        a.rooms().room_state(&alice.id, other).await.unwrap();
+        let before = storage.log_entries_read();
+        let (_, last) = a.rooms().room_state(&alice.id, room).await.unwrap();
+        read.push(storage.log_entries_read() - before);
+        assert_eq!(last, count + 1);
+    }
+    assert_eq!(read[0], read[1], "events read to load 10,000 and 80 events");
+    let bound = 1 + (HISTORY_WINDOW + HISTORY_WINDOW / 4) as u64 + SNAPSHOT_INTERVAL;
+    assert!(read[0] <= bound, "{} events read", read[0]);
+
+    // The room loaded from its snapshot takes the next event where it stopped.
+    alice.say(&sim, &long, "after the reload").await;
+    let log = a.storage().log_range(&long, long_messages + 2, 10).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].seq, long_messages + 2);
+}

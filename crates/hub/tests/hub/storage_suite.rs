@@ -378,6 +378,50 @@ mod cases {
         );
     }
 
+    /// A batch's snapshot replaces the room's stored one when, and only when, the batch is
+    /// written; a batch without one keeps it.
+    pub fn snapshots_are_replaced_with_their_batch(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        assert_eq!(s.room_snapshot(&r).unwrap(), None);
+        s.commit(hub_batch(&r, 0, "e0", &[], &[])).unwrap();
+        assert_eq!(s.room_snapshot(&r).unwrap(), None);
+        let with = |seq: u64, snapshot: &[u8]| {
+            let mut b = hub_batch(&r, seq, &format!("e{seq}"), &[], &[]);
+            b.snapshot = Some(snapshot.to_vec());
+            b
+        };
+        s.commit(with(1, b"snap1")).unwrap();
+        assert_eq!(s.room_snapshot(&r).unwrap(), Some(b"snap1".to_vec()));
+        s.commit(hub_batch(&r, 2, "e2", &[], &[])).unwrap();
+        assert_eq!(s.room_snapshot(&r).unwrap(), Some(b"snap1".to_vec()));
+        // A refused batch leaves it.
+        assert!(s.commit(with(7, b"refused")).is_err());
+        assert_eq!(s.room_snapshot(&r).unwrap(), Some(b"snap1".to_vec()));
+        // Several in one group commit: the last one is kept.
+        let pending: Vec<_> = [with(3, b"snap3"), with(4, b"snap4")]
+            .into_iter()
+            .map(|b| s.submit(b))
+            .collect();
+        for p in pending {
+            p.wait().unwrap();
+        }
+        assert_eq!(s.room_snapshot(&r).unwrap(), Some(b"snap4".to_vec()));
+        // A follower's duplicate writes nothing, its snapshot included.
+        let f = room("!f:other.example");
+        let mut first = Batch::new(f.clone());
+        first.room_update = update(RoomRole::Follower, b"f", GroupUpdate::Keep);
+        first.log = entry(5, b"f5");
+        first.dedup = true;
+        first.snapshot = Some(b"f5".to_vec());
+        s.commit(first.clone()).unwrap();
+        first.snapshot = Some(b"duplicate".to_vec());
+        assert_eq!(s.commit(first).unwrap(), CommitOutcome::Duplicate);
+        assert_eq!(s.room_snapshot(&f).unwrap(), Some(b"f5".to_vec()));
+        // Another room has its own, and an unknown room none.
+        assert_eq!(s.room_snapshot(&r).unwrap(), Some(b"snap4".to_vec()));
+        assert_eq!(s.room_snapshot(&room("!x:hub.example")).unwrap(), None);
+    }
+
     pub fn log_ranges(s: &impl Storage) {
         // Room IDs where one is a prefix of the other must not mix.
         let a = room("!a:hub.example");
@@ -1075,8 +1119,9 @@ mod cases {
                 ],
             )
             .unwrap();
-            s.commit(hub_batch(&r, 0, "e0", &["a.example", "b.example"], &[c]))
-                .unwrap(); // outbox 1, 2; inbox 1
+            let mut first = hub_batch(&r, 0, "e0", &["a.example", "b.example"], &[c]);
+            first.snapshot = Some(b"snapshot0".to_vec());
+            s.commit(first).unwrap(); // outbox 1, 2; inbox 1
             s.commit(hub_batch(&r, 1, "e1", &["a.example"], &[c]))
                 .unwrap(); // outbox 3; inbox 2
             s.outbox_ack(&server("a.example"), &[1]).unwrap();
@@ -1144,6 +1189,7 @@ mod cases {
             }
         );
         assert_eq!(s.inbox_read(&client(c), 0, 10).unwrap(), vec![]);
+        assert_eq!(s.room_snapshot(&r).unwrap(), Some(b"snapshot0".to_vec()));
         // The log continues where it stopped, and ids and cursors keep growing.
         assert_eq!(
             s.commit(hub_batch(&r, 1, "again", &[], &[])),
@@ -1299,6 +1345,7 @@ macro_rules! suite {
                 a_batch_for_an_unknown_room_is_refused,
                 followers_start_anywhere_and_drop_duplicates,
                 room_and_group_updates,
+                snapshots_are_replaced_with_their_batch,
                 log_ranges,
                 outbox_keeps_commit_order_per_destination,
                 outbox_ack_is_idempotent_and_exact,
@@ -1562,6 +1609,34 @@ mod redb_only {
         // Opened again, it is a version 2 file and stays as it is.
         let s = RedbStorage::open(&path).unwrap();
         assert_eq!(s.room(&with_group).unwrap().unwrap().last_seq, Some(8));
+    }
+
+    /// A version 2 file from before snapshots (no `snapshots` table) has none, and takes
+    /// its first one with the batch that carries it.
+    #[test]
+    fn a_version_2_database_without_snapshots_takes_its_first_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let r = room("!r:hub.example");
+        {
+            let db = ::redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
+                txn.open_table(meta)
+                    .unwrap()
+                    .insert("schema_version", 2)
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        s.commit(hub_batch(&r, 0, "e0", &[], &[])).unwrap();
+        assert_eq!(s.room_snapshot(&r).unwrap(), None);
+        let mut b = hub_batch(&r, 1, "e1", &[], &[]);
+        b.snapshot = Some(b"first".to_vec());
+        s.commit(b).unwrap();
+        assert_eq!(s.room_snapshot(&r).unwrap(), Some(b"first".to_vec()));
     }
 
     #[test]

@@ -632,3 +632,107 @@ fn the_history_in_memory_is_a_window() {
         Err(VerifyError::Conflict { sequence: total })
     );
 }
+
+/// A snapshot taken after any event, with the create event, its window and the events
+/// after it from the log, rebuilds exactly the hub (and follower) that replaying the whole
+/// history does, pending client removals and latest membership included; the events it
+/// needs are the window's, however long the history.
+#[test]
+fn a_snapshot_with_its_window_rebuilds_the_room_without_the_history() {
+    use mimi_signaling::{HISTORY_WINDOW, LoggedEvent, Snapshot, SnapshotError};
+    let alice = by("@alice:a.example");
+    let bob = by("@bob:b.example");
+    let mut hub = new_hub();
+    let mut log: Vec<LoggedEvent> = hub.history().events().to_vec();
+    let mut at = vec![(hub.clone(), hub.snapshot().encode().unwrap())];
+    let total = 5 * HISTORY_WINDOW as u64;
+    for i in 1..=total {
+        let (sender, ev, changes) = match i % 23 {
+            3 => (
+                alice.clone(),
+                room_user(i as u8),
+                vec![event("@bob:b.example", C::Invite, None)],
+            ),
+            4 => (
+                bob.clone(),
+                Event::RoomUserUnsigned(event("@bob:b.example", C::Join, None)),
+                vec![event("@bob:b.example", C::Join, None)],
+            ),
+            // Bob leaves: his clients' removal is pending until the commit at 17.
+            9 => (
+                bob.clone(),
+                Event::RoomUserUnsigned(event("@bob:b.example", C::Leave, None)),
+                vec![event("@bob:b.example", C::Leave, None)],
+            ),
+            17 => (alice.clone(), commit(0), vec![]),
+            _ => (alice.clone(), message(i as u8), vec![]),
+        };
+        let accepted = hub.accept(sender.clone(), ev, changes.clone()).unwrap();
+        let hash = event_hash(hub.room().id(), &sender, &accepted.fanout).unwrap();
+        log.push(LoggedEvent {
+            sender,
+            fanout: accepted.fanout,
+            changes,
+            hash,
+        });
+        at.push((hub.clone(), hub.snapshot().encode().unwrap()));
+    }
+    assert!(
+        at.iter()
+            .any(|(h, _)| !h.room().pending_client_removals().is_empty())
+    );
+    let id = hub.room().id().clone();
+    let replayed = Hub::restore(&id, &log).unwrap();
+    assert_eq!(replayed, hub);
+    for (k, (then, bytes)) in at.iter().enumerate() {
+        let snapshot = Snapshot::decode(bytes).unwrap();
+        assert_eq!(&snapshot, &then.snapshot());
+        assert_eq!(snapshot.next_sequence(), k as u64 + 1);
+        let window = snapshot.first_retained().max(1) as usize..snapshot.next_sequence() as usize;
+        assert!(window.len() <= HISTORY_WINDOW + HISTORY_WINDOW / 4);
+        let mut given = vec![log[0].clone()];
+        given.extend_from_slice(&log[window.clone()]);
+        // Exactly the room at that point, and with the later events, the room now.
+        assert_eq!(&Hub::from_snapshot(&id, &snapshot, &given).unwrap(), then);
+        given.extend_from_slice(&log[snapshot.next_sequence() as usize..]);
+        assert_eq!(Hub::from_snapshot(&id, &snapshot, &given).unwrap(), hub);
+        let follower = Follower::from_snapshot(&id, &snapshot, &given).unwrap();
+        assert_eq!(follower.room(), hub.room());
+        assert_eq!(follower.history(), hub.history());
+    }
+
+    // What does not fit is refused, not patched over.
+    let (_, bytes) = &at[3 * HISTORY_WINDOW];
+    let snapshot = Snapshot::decode(bytes).unwrap();
+    let window = snapshot.first_retained() as usize..snapshot.next_sequence() as usize;
+    let mut given = vec![log[0].clone()];
+    given.extend_from_slice(&log[window.clone()]);
+    let mut missing = given.clone();
+    missing.remove(2);
+    assert!(matches!(
+        Hub::from_snapshot(&id, &snapshot, &missing),
+        Err(SnapshotError::Events { .. })
+    ));
+    let mut forged = given.clone();
+    forged[3].fanout.prev_hash = WireHash::new(vec![0; 32]).unwrap();
+    assert_eq!(
+        Hub::from_snapshot(&id, &snapshot, &forged).unwrap_err(),
+        SnapshotError::Chain(forged[3].fanout.sequence)
+    );
+    let mut later = given.clone();
+    let mut lie = log[window.end].clone();
+    lie.fanout.sequence += 1;
+    later.push(lie);
+    assert!(matches!(
+        Hub::from_snapshot(&id, &snapshot, &later),
+        Err(SnapshotError::Verify(VerifyError::Gap { .. }))
+    ));
+    let other: mimi_codec::RoomId = "!other:a.example".parse().unwrap();
+    assert_eq!(
+        Hub::from_snapshot(&other, &snapshot, &given).unwrap_err(),
+        SnapshotError::OtherRoom(id.clone())
+    );
+    assert!(Hub::from_snapshot(&id, &snapshot, &[]).is_err());
+    assert!(Snapshot::decode(&bytes[..bytes.len() - 1]).is_err());
+    assert!(Snapshot::decode(&[bytes.as_slice(), &[0]].concat()).is_err());
+}
