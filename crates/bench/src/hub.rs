@@ -919,7 +919,7 @@ mod tests {
                     let submit = submit_event::Request {
                         room: format!("!r{i}:a.bench.test").parse().unwrap(),
                         event: Event::DsSendMessage(SendMessageRequest {
-                            application_message: MlsBytes::new(vec![i as u8]).unwrap(),
+                            application_message: crate::messages::mls_filler(64, i as u8).unwrap(),
                         }),
                     };
                     LoadRoom::new(submit, &format!("t{i}")).unwrap()

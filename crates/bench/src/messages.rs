@@ -81,13 +81,49 @@ pub fn room(index: u64, hub: &ServerName) -> Result<RoomId, CodecError> {
     RoomId::new(&format!("bench-{index}"), hub).map_err(CodecError::from)
 }
 
-/// `len` bytes standing in for an MLS object (a repeating, non-zero pattern).
+/// `len` bytes standing in for an MLS object: a well-framed application PrivateMessage
+/// (RFC 9420 §6.3: version, wire format, empty group ID, epoch 0, empty AAD and sender
+/// data) whose ciphertext is a repeating, non-zero pattern. Events carry bare MLSMessages,
+/// which the codec delimits by their framing, so filler bytes must frame as one.
 pub fn mls_filler(len: usize, tag: u8) -> Result<MlsBytes, CodecError> {
-    Opaque::new(
-        (0..len)
-            .map(|i| tag.wrapping_add(i as u8) | 1)
-            .collect::<Vec<u8>>(),
-    )
+    const HEADER: [u8; 16] = [0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0];
+    let body = len.saturating_sub(HEADER.len());
+    // The ciphertext's varint prefix takes 1, 2 or 4 bytes (RFC 9420 §2.1.2).
+    let n = if body <= 64 {
+        body.saturating_sub(1)
+    } else if body <= 16_385 {
+        body - 2
+    } else {
+        body - 4
+    };
+    let mut bytes = HEADER.to_vec();
+    match n {
+        0..=63 => bytes.push(n as u8),
+        64..=16_383 => bytes.extend((0x4000 | n as u16).to_be_bytes()),
+        _ => bytes.extend((0x8000_0000 | n as u32).to_be_bytes()),
+    }
+    bytes.extend((0..n).map(|i| tag.wrapping_add(i as u8) | 1));
+    Opaque::new(bytes)
+}
+
+/// `len` bytes standing in for a ratchet tree: a well-formed RFC 9420 `RatchetTree` vector
+/// (one length prefix) of absent nodes, `optional<Node>` being one presence byte each.
+pub fn tree_filler(len: usize) -> Result<MlsBytes, CodecError> {
+    let n = if len <= 64 {
+        len.saturating_sub(1)
+    } else if len <= 16_385 {
+        len - 2
+    } else {
+        len - 4
+    };
+    let mut bytes = Vec::with_capacity(len);
+    match n {
+        0..=63 => bytes.push(n as u8),
+        64..=16_383 => bytes.extend((0x4000 | n as u16).to_be_bytes()),
+        _ => bytes.extend((0x8000_0000 | n as u32).to_be_bytes()),
+    }
+    bytes.resize(bytes.len() + n, 0);
+    Opaque::new(bytes)
 }
 
 /// A `ds.send_message` event from `sender` in `room` carrying a 1 KiB application message:
@@ -287,7 +323,7 @@ pub fn response_messages() -> Result<Vec<(&'static str, MimiMessage)>, CodecErro
             "response group_info (100 clients)",
             response(EventResponse::GroupInfo(GroupInfoResponse {
                 group_info: mls_filler(GROUP_INFO_LEN, 0x51)?,
-                ratchet_tree: mls_filler(RATCHET_TREE_100_LEN, 0x91)?,
+                ratchet_tree: tree_filler(RATCHET_TREE_100_LEN)?,
                 pending_proposals: BoundedVec::new(vec![mls_filler(USER_PROPOSAL_LEN, 0x71)?])?,
             })),
         ),
@@ -328,8 +364,8 @@ mod tests {
         let message = send_message(room(7, &n.hub).unwrap(), &n.alice).unwrap();
         let bytes = message.encode().unwrap();
         // version 2 + room (1 + 24) + sender (1 + 20) + type 1 + event type (1 + 15)
-        // + DS header 3 + application message (2 + 1024).
-        assert_eq!(bytes.len(), 2 + 25 + 21 + 1 + 16 + 3 + 2 + 1024);
+        // + DS header 3 + application message (a vector of one: 2 + 1024) + DSAuthData 1.
+        assert_eq!(bytes.len(), 2 + 25 + 21 + 1 + 16 + 3 + 2 + 1024 + 1);
         assert_eq!(MimiMessage::decode(&bytes).unwrap(), message);
     }
 
