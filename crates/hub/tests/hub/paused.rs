@@ -509,13 +509,13 @@ async fn loading_a_room_reads_the_same_events_whatever_the_length_of_its_history
     let a = sim.provider(A);
     let long = alice.create_room(&sim).await;
     let short = alice.create_room(&sim).await;
-    // Events 0 and 1 create each room; the hub does not deduplicate application
-    // messages, so one ciphertext serves every message.
+    // Events 0 and 1 create each room. Each message is its own ciphertext: the hub
+    // answers a byte-identical resend as the first and logs it once (HUB-ONCE-1).
     let long_messages = 9_998u64;
     let short_messages = long_messages % SNAPSHOT_INTERVAL + SNAPSHOT_INTERVAL;
     for (room, count) in [(&long, long_messages), (&short, short_messages)] {
-        let ciphertext = alice.mls.encrypt(room, b"again and again").unwrap();
-        for _ in 0..count {
+        for i in 0..count {
+            let ciphertext = alice.mls.encrypt(room, &i.to_be_bytes()).unwrap();
             let (accepted, _) = a
                 .rooms()
                 .submit(&alice.id, room, message(ciphertext.clone()))
