@@ -56,6 +56,9 @@ fn ci() -> Result<(), String> {
     // Issue 7: CI runs the short benchmark so the harness never rots (figures only, no
     // thresholds). The tests come last so that their summary closes the run.
     bench(&["--quick".to_owned()])?;
+    if interop("chaos", &["--quick".to_owned()]) != ExitCode::SUCCESS {
+        return Err("the chaos suite failed".into());
+    }
     test_with_total()
 }
 
