@@ -386,11 +386,29 @@ impl RoomsWorkload {
     }
 }
 
+/// Bytes at the end of an event's body that are not the application message: the
+/// `DSAuthData` (its `Unauthenticated` case, one byte) that ends every DS request.
+const AFTER_CIPHERTEXT: usize = 1;
+
 impl Workload for RoomsWorkload {
+    /// The room's `ds.send_message`, its ciphertext's last 8 bytes replaced by the request's
+    /// number: the hub answers a byte-identical resend as the first and logs it once
+    /// (exactly once, HUB-ONCE-1), so every request must be a distinct message. The framing
+    /// stays valid and the hub cannot tell (it never decrypts); the watchers count messages
+    /// without decrypting them. Encrypting each request anew would put the clients' MLS cost
+    /// into the load generator's process, which shares the machine with the servers.
     fn body(&self, client: usize, sequence: u64) -> Bytes {
-        self.room(client, sequence)
-            .map(|r| r.event.clone())
-            .unwrap_or_default()
+        let Some(room) = self.room(client, sequence) else {
+            return Bytes::new();
+        };
+        let mut body = room.event.to_vec();
+        let unique = ((client as u64) << 40) | (sequence & ((1 << 40) - 1));
+        if let Some(end) = body.len().checked_sub(AFTER_CIPHERTEXT)
+            && let Some(start) = end.checked_sub(8)
+        {
+            body[start..end].copy_from_slice(&unique.to_be_bytes());
+        }
+        Bytes::from(body)
     }
 
     fn path(&self, client: usize, sequence: u64) -> Option<&str> {
@@ -743,6 +761,25 @@ async fn read_unless_seen(account: &mut Account, seen: bool) -> Result<u64, HubB
     }
 }
 
+/// `submit` with its application message's last 8 bytes replaced by `unique`: a distinct
+/// message each time (the hub logs a byte-identical resend once; see
+/// [`RoomsWorkload::body`]).
+fn distinct(
+    submit: &submit_event::Request,
+    unique: u64,
+) -> Result<submit_event::Request, HubBenchError> {
+    let mut submit = submit.clone();
+    if let Event::DsSendMessage(message) = &mut submit.event {
+        let mut bytes = message.application_message.as_slice().to_vec();
+        if let Some(start) = bytes.len().checked_sub(8) {
+            bytes[start..].copy_from_slice(&unique.to_be_bytes());
+        }
+        message.application_message =
+            MlsBytes::new(bytes).map_err(|e| HubBenchError::Unexpected(e.to_string()))?;
+    }
+    Ok(submit)
+}
+
 /// Send probe messages one at a time until `until`; the latency of each, in µs.
 async fn probe(
     mut sender: Account,
@@ -752,9 +789,12 @@ async fn probe(
 ) -> Result<(Account, [Account; 2], Histogram<u64>), HubBenchError> {
     let mut histogram = loadgen::latency_histogram()
         .map_err(|e| HubBenchError::Unexpected(format!("histogram: {e}")))?;
+    let mut sent: u64 = 0;
     while Instant::now() < until {
+        sent += 1;
+        let submit = distinct(&room.submit, sent)?;
         let submitted = Instant::now();
-        let answer = sender.api.call(&room.submit, Some(&room.token)).await?;
+        let answer = sender.api.call(&submit, Some(&room.token)).await?;
         if let EventResponse::Error(e) = answer.response {
             return Err(HubBenchError::Unexpected(format!(
                 "probe refused: {:?}: {}",
@@ -941,12 +981,19 @@ mod tests {
     fn the_load_covers_every_room() {
         let workload = rooms(10);
         let mut seen = std::collections::BTreeSet::new();
+        let mut bodies = std::collections::BTreeSet::new();
         for client in 0..4 {
             for sequence in 0..10 {
                 let path = workload.path(client, sequence).unwrap().to_owned();
                 let index = workload.rooms.iter().position(|r| r.path == path).unwrap();
-                // Each room's request carries that room's event and creator's token.
-                assert_eq!(workload.body(client, sequence), workload.rooms[index].event);
+                // Each room's request carries that room's event (its ciphertext's last
+                // bytes made unique, the framing intact) and creator's token.
+                let body = workload.body(client, sequence);
+                let event = &workload.rooms[index].event;
+                assert_eq!(body.len(), event.len());
+                assert_eq!(body[..body.len() - 9], event[..event.len() - 9]);
+                assert!(matches!(Event::decode(&body), Ok(Event::DsSendMessage(_))));
+                assert!(bodies.insert(body.to_vec()), "every request is distinct");
                 assert_eq!(
                     workload.authorization(client, sequence).unwrap(),
                     &format!("Bearer t{index}")
