@@ -56,8 +56,10 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Default number of connections served at once; a connection over it is closed at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default number of connections served at once from one IP address; a connection over
-/// it is closed at once, before its TLS handshake.
-pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 128;
+/// it is closed at once, before its TLS handshake. Above the outbox's concurrency towards one
+/// destination (32 rooms × 4 events in flight, over two pooled clients): a peer provider
+/// delivering at full speed must never meet it.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 512;
 /// Default bound on the whole of a restricted connection ([`ConnectionMode::OneRequest`]:
 /// on the federation port, one without a valid client certificate): its one request head
 /// and answer.
