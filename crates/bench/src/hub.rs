@@ -390,9 +390,18 @@ impl RoomsWorkload {
 /// `DSAuthData` (its `Unauthenticated` case, one byte) that ends every DS request.
 const AFTER_CIPHERTEXT: usize = 1;
 
+/// The number of the next distinct message this process sends: every load request and
+/// probe message of every run gets its own (a run's request numbers start again at 0, and
+/// the hub remembers a room's latest requests across runs).
+static NEXT_MESSAGE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_message() -> u64 {
+    NEXT_MESSAGE.fetch_add(1, Ordering::Relaxed)
+}
+
 impl Workload for RoomsWorkload {
-    /// The room's `ds.send_message`, its ciphertext's last 8 bytes replaced by the request's
-    /// number: the hub answers a byte-identical resend as the first and logs it once
+    /// The room's `ds.send_message`, its ciphertext's last 8 bytes replaced by a number no
+    /// other message of this process has: the hub answers a byte-identical resend as the first and logs it once
     /// (exactly once, HUB-ONCE-1), so every request must be a distinct message. The framing
     /// stays valid and the hub cannot tell (it never decrypts); the watchers count messages
     /// without decrypting them. Encrypting each request anew would put the clients' MLS cost
@@ -402,7 +411,7 @@ impl Workload for RoomsWorkload {
             return Bytes::new();
         };
         let mut body = room.event.to_vec();
-        let unique = ((client as u64) << 40) | (sequence & ((1 << 40) - 1));
+        let unique = next_message();
         if let Some(end) = body.len().checked_sub(AFTER_CIPHERTEXT)
             && let Some(start) = end.checked_sub(8)
         {
@@ -789,10 +798,8 @@ async fn probe(
 ) -> Result<(Account, [Account; 2], Histogram<u64>), HubBenchError> {
     let mut histogram = loadgen::latency_histogram()
         .map_err(|e| HubBenchError::Unexpected(format!("histogram: {e}")))?;
-    let mut sent: u64 = 0;
     while Instant::now() < until {
-        sent += 1;
-        let submit = distinct(&room.submit, sent)?;
+        let submit = distinct(&room.submit, next_message())?;
         let submitted = Instant::now();
         let answer = sender.api.call(&submit, Some(&room.token)).await?;
         if let EventResponse::Error(e) = answer.response {
