@@ -231,7 +231,7 @@ open_registration = {open}
 # room_cache_max = 262144
 
 # Static addresses of peers (for names that do not resolve, e.g. on one machine);
-# without this table peers are found by https://<name>/.well-known/mimi and DNS.
+# without this table peers are found by https://<name>/.well-known/mimi/domain and DNS.
 {peers}
 # The admin listener (plain HTTP: keep it on loopback): /healthz, /readyz, /metrics and
 # the `mimi-hub admin` commands.

@@ -260,13 +260,15 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
                         } else {
                             let settings = &provider.context().settings;
                             let delay = settings.outbox_retry.delay(failures, settings.jitter.as_ref());
+                            // The chain's unsent entries are back in the queues only below.
+                            let backlog = queues.held + done.unsent.len();
                             let now = tokio::time::Instant::now();
                             let (since, warned) = down_since.get_or_insert((now, false));
                             if !*warned && now.duration_since(*since) >= PEER_DOWN_WARN_AFTER {
                                 *warned = true;
-                                tracing::warn!(%dest, down_for = ?now.duration_since(*since), backlog_at_least = queues.held, "destination unreachable for long");
+                                tracing::warn!(%dest, down_for = ?now.duration_since(*since), backlog_at_least = backlog, "destination unreachable for long");
                             }
-                            tracing::info!(%dest, ?delay, backlog_at_least = queues.held, "destination unreachable; retrying");
+                            tracing::info!(%dest, ?delay, backlog_at_least = backlog, "destination unreachable; retrying");
                             paused_until = Some(tokio::time::Instant::now() + delay);
                             failures = failures.saturating_add(1);
                         }

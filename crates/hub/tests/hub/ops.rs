@@ -815,6 +815,12 @@ fn a_peer_down_for_long_is_warned_about_once_and_its_return_too() {
         warned[0].contains("WARN") && warned[0].contains("dest=b.example"),
         "{log}"
     );
+    // The backlog counts the entries of the chain that just failed (the add's fan-out
+    // waits for b.example).
+    assert!(
+        warned[0].contains("backlog_at_least=") && !warned[0].contains("backlog_at_least=0"),
+        "{log}"
+    );
     assert_eq!(
         log.lines()
             .filter(|l| l.contains("destination reachable again") && l.contains("b.example"))
