@@ -59,12 +59,12 @@ pub struct Args {
     pub json: bool,
     /// The command.
     #[command(subcommand)]
-    pub command: Sub,
+    pub command: Command,
 }
 
-/// The subcommands, as `clap` parses them.
-#[derive(Debug, Subcommand)]
-pub enum Sub {
+/// A command, as `clap` parses it and [`run_to`] runs it (its doc comments are the help).
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
     /// Register a new user and this device (or a further device with --token-from)
     Register {
         /// The provider's client API, https://host[:port]
@@ -283,116 +283,6 @@ pub fn parse_join_rule(s: &str) -> Result<JoinRule, ClientError> {
     })
 }
 
-/// A command, ready to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Register a client and publish `key_packages` one-time key packages (and a
-    /// last-resort one unless 0).
-    Register {
-        /// The registration.
-        registration: Registration,
-        /// How many key packages to publish.
-        key_packages: usize,
-    },
-    /// Publish key packages.
-    PublishKeyPackages {
-        /// How many one-time key packages.
-        count: usize,
-        /// Also a last-resort one.
-        last_resort: bool,
-    },
-    /// Discover a user.
-    Discover {
-        /// The provider to ask.
-        domain: String,
-        /// The identifier type.
-        field: String,
-        /// The value.
-        value: String,
-    },
-    /// Create a room.
-    CreateRoom {
-        /// Its join rule.
-        join_rule: JoinRule,
-    },
-    /// Add a user.
-    Add(RoomId, UserId),
-    /// Invite a user.
-    Invite(RoomId, UserId),
-    /// Join a room.
-    Join(RoomId),
-    /// Leave a room.
-    Leave(RoomId),
-    /// Leave a room with the `m.room.user` leave only (`leave ROOM --no-self-remove`): the
-    /// hub's removals (`hub-removals`) or a member's commit remove this user's clients.
-    LeaveWithoutSelfRemove(RoomId),
-    /// Ask the room's hub to propose the removal of departed users' clients.
-    HubRemovals(RoomId),
-    /// Kick a user.
-    Kick(RoomId, UserId),
-    /// Ban a user.
-    Ban(RoomId, UserId),
-    /// Unban a user.
-    Unban(RoomId, UserId),
-    /// Knock on a room.
-    Knock(RoomId),
-    /// Commit the pending proposals.
-    Commit(RoomId),
-    /// Send a text message.
-    Send {
-        /// The room.
-        room: RoomId,
-        /// The text (`-`: read standard input).
-        text: String,
-        /// The message replied to (ID or prefix).
-        reply_to: Option<String>,
-    },
-    /// React to a message.
-    React {
-        /// The room.
-        room: RoomId,
-        /// The message (ID or prefix).
-        message: String,
-        /// The reaction.
-        reaction: String,
-    },
-    /// Withdraw a reaction of this user.
-    Unreact {
-        /// The room.
-        room: RoomId,
-        /// The message reacted to (ID or prefix).
-        message: String,
-        /// The reaction.
-        reaction: String,
-    },
-    /// Edit one of this user's messages.
-    Edit {
-        /// The room.
-        room: RoomId,
-        /// The message (ID or prefix).
-        message: String,
-        /// The new text.
-        text: String,
-    },
-    /// Delete one of this user's messages.
-    Delete {
-        /// The room.
-        room: RoomId,
-        /// The message (ID or prefix).
-        message: String,
-    },
-    /// Process the inbox.
-    Sync,
-    /// Follow the inbox until interrupted.
-    Listen(Option<RoomId>),
-    /// Show a room.
-    Show(RoomId),
-    /// List the rooms.
-    Rooms,
-    /// Print a shell completion script.
-    Completions(clap_complete::Shell),
-}
-
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cli {
@@ -402,113 +292,6 @@ pub struct Cli {
     pub json: bool,
     /// The command.
     pub command: Command,
-}
-
-impl From<Sub> for Command {
-    fn from(sub: Sub) -> Command {
-        match sub {
-            Sub::Register {
-                api,
-                ca,
-                user,
-                device,
-                handle,
-                email,
-                phone,
-                token_from,
-                connect,
-                key_packages,
-            } => Command::Register {
-                registration: Registration {
-                    api,
-                    connect,
-                    ca,
-                    request: RegisterRequest {
-                        localpart: user,
-                        device,
-                        handle,
-                        email,
-                        phone,
-                        display_name: None,
-                    },
-                    token_from,
-                },
-                key_packages,
-            },
-            Sub::PublishKeyPackages { count, last_resort } => {
-                Command::PublishKeyPackages { count, last_resort }
-            }
-            Sub::Discover {
-                domain,
-                field,
-                value,
-            } => Command::Discover {
-                domain,
-                field,
-                value,
-            },
-            Sub::CreateRoom { join_rule } => Command::CreateRoom { join_rule },
-            Sub::Add { room, user } => Command::Add(room, user),
-            Sub::Invite { room, user } => Command::Invite(room, user),
-            Sub::Join { room } => Command::Join(room),
-            Sub::Leave {
-                room,
-                no_self_remove: false,
-            } => Command::Leave(room),
-            Sub::Leave {
-                room,
-                no_self_remove: true,
-            } => Command::LeaveWithoutSelfRemove(room),
-            Sub::HubRemovals { room } => Command::HubRemovals(room),
-            Sub::Kick { room, user } => Command::Kick(room, user),
-            Sub::Ban { room, user } => Command::Ban(room, user),
-            Sub::Unban { room, user } => Command::Unban(room, user),
-            Sub::Knock { room } => Command::Knock(room),
-            Sub::Commit { room } => Command::Commit(room),
-            Sub::Send {
-                room,
-                text,
-                reply_to,
-            } => Command::Send {
-                room,
-                text,
-                reply_to,
-            },
-            Sub::React {
-                room,
-                message,
-                reaction,
-            } => Command::React {
-                room,
-                message,
-                reaction,
-            },
-            Sub::Unreact {
-                room,
-                message,
-                reaction,
-            } => Command::Unreact {
-                room,
-                message,
-                reaction,
-            },
-            Sub::Edit {
-                room,
-                message,
-                text,
-            } => Command::Edit {
-                room,
-                message,
-                text,
-            },
-            Sub::Delete { room, message } => Command::Delete { room, message },
-            Sub::Sync => Command::Sync,
-            Sub::Listen { room } => Command::Listen(room),
-            Sub::Rooms => Command::Rooms,
-            Sub::Show { room } => Command::Show(room),
-            Sub::Completions { shell } => Command::Completions(shell),
-        }
-    }
 }
 
 impl Cli {
@@ -527,7 +310,7 @@ impl Cli {
         Ok(Cli {
             dir: crate::folder::absolute(&dir)?,
             json: args.json,
-            command: args.command.into(),
+            command: args.command,
         })
     }
 }
@@ -950,7 +733,7 @@ pub async fn run_to(cli: Cli, out: &mut dyn Output, progress: bool) -> Result<()
         command,
     } = cli;
     match command {
-        Command::Completions(shell) => {
+        Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Args::command(), "mimi", &mut script);
             let text = String::from_utf8_lossy(&script);
@@ -960,9 +743,31 @@ pub async fn run_to(cli: Cli, out: &mut dyn Output, progress: bool) -> Result<()
             Ok(())
         }
         Command::Register {
-            registration,
+            api,
+            ca,
+            user,
+            device,
+            handle,
+            email,
+            phone,
+            token_from,
+            connect,
             key_packages,
         } => {
+            let registration = Registration {
+                api,
+                connect,
+                ca,
+                request: RegisterRequest {
+                    localpart: user,
+                    device,
+                    handle,
+                    email,
+                    phone,
+                    display_name: None,
+                },
+                token_from,
+            };
             if crate::ClientConfig::path(&dir).exists() {
                 return Err(ClientError::AlreadyRegistered(dir));
             }
@@ -998,7 +803,7 @@ pub async fn run_to(cli: Cli, out: &mut dyn Output, progress: bool) -> Result<()
                 }),
             ))
         }
-        Command::Listen(room) => listen(&dir, room, out, progress).await,
+        Command::Listen { room } => listen(&dir, room, out, progress).await,
         command => {
             let (_lock, mut client) = open_locked(&dir, progress).await?;
             let host = Endpoint::parse(&client.config().api, None)
@@ -1006,7 +811,9 @@ pub async fn run_to(cli: Cli, out: &mut dyn Output, progress: bool) -> Result<()
                 .unwrap_or_else(|_| "the provider".into());
             let waiting_for = match &command {
                 Command::Discover { domain, .. } => domain.clone(),
-                Command::Add(_, user) | Command::Invite(_, user) => user.server().to_string(),
+                Command::Add { user, .. } | Command::Invite { user, .. } => {
+                    user.server().to_string()
+                }
                 _ => host,
             };
             with_progress(progress, &waiting_for, run_open(&mut client, command, out)).await
@@ -1097,7 +904,7 @@ async fn run_open(
     out: &mut dyn Output,
 ) -> Result<(), ClientError> {
     let line = match command {
-        Command::Register { .. } | Command::Listen(_) | Command::Completions(_) => {
+        Command::Register { .. } | Command::Listen { .. } | Command::Completions { .. } => {
             return Err(ClientError::Usage("not a command on an open client".into()));
         }
         Command::PublishKeyPackages { count, last_resort } => {
@@ -1137,19 +944,19 @@ async fn run_open(
                 }),
             )
         }
-        Command::Add(room, user) => {
+        Command::Add { room, user } => {
             let epoch = client.add(&room, &user).await?;
             let text = format!("added {user} to {room} (epoch {epoch})");
             done("add", &room, Some(&user), Some(epoch), text)
         }
-        Command::Invite(room, user) => {
+        Command::Invite { room, user } => {
             client.invite(&room, &user).await?;
             let text = format!(
                 "invited {user} to {room}; a member's next commit (or message) includes it"
             );
             done("invite", &room, Some(&user), None, text)
         }
-        Command::Join(room) => {
+        Command::Join { room } => {
             let epoch = client.join(&room).await?;
             done(
                 "join",
@@ -1159,18 +966,24 @@ async fn run_open(
                 format!("joined {room} (epoch {epoch})"),
             )
         }
-        Command::Leave(room) => {
+        Command::Leave {
+            room,
+            no_self_remove: false,
+        } => {
             client.leave(&room).await?;
             done("leave", &room, None, None, format!("left {room}"))
         }
-        Command::LeaveWithoutSelfRemove(room) => {
+        Command::Leave {
+            room,
+            no_self_remove: true,
+        } => {
             client.leave_without_self_remove(&room).await?;
             let text = format!(
                 "left {room}; the hub's removals or a member's commit remove this user's clients"
             );
             done("leave", &room, None, None, text)
         }
-        Command::HubRemovals(room) => {
+        Command::HubRemovals { room } => {
             let proposed = client.request_hub_removals(&room).await?;
             let text = if proposed {
                 format!("the hub of {room} proposed removals; a member's next commit includes them")
@@ -1182,26 +995,26 @@ async fn run_open(
                 json!({"type": "done", "action": "hub_removals", "room": room.to_string(), "proposed": proposed}),
             )
         }
-        Command::Kick(room, user) => {
+        Command::Kick { room, user } => {
             let epoch = client.kick(&room, &user).await?;
             let text = format!("kicked {user} from {room} (epoch {epoch})");
             done("kick", &room, Some(&user), Some(epoch), text)
         }
-        Command::Ban(room, user) => {
+        Command::Ban { room, user } => {
             let epoch = client.ban(&room, &user).await?;
             let text = format!("banned {user} from {room} (epoch {epoch})");
             done("ban", &room, Some(&user), Some(epoch), text)
         }
-        Command::Unban(room, user) => {
+        Command::Unban { room, user } => {
             let epoch = client.unban(&room, &user).await?;
             let text = format!("unbanned {user} in {room} (epoch {epoch})");
             done("unban", &room, Some(&user), Some(epoch), text)
         }
-        Command::Knock(room) => {
+        Command::Knock { room } => {
             client.knock(&room).await?;
             done("knock", &room, None, None, format!("knocked on {room}"))
         }
-        Command::Commit(room) => {
+        Command::Commit { room } => {
             let epoch = client.commit(&room).await?;
             let text = format!("committed in {room} (epoch {epoch})");
             done("commit", &room, None, Some(epoch), text)
@@ -1278,7 +1091,7 @@ async fn run_open(
                 json!({"type": "synced", "items": report.items.len(), "cursor": client.config().cursor}),
             )
         }
-        Command::Show(room) => return show(client, &room, out),
+        Command::Show { room } => return show(client, &room, out),
         Command::Rooms => {
             let rooms = client.rooms()?;
             if rooms.is_empty() {

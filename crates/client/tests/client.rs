@@ -7,14 +7,13 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use mimi_client::api::RegisterRequest;
 use mimi_client::cli::{Cli, Command, parse};
 use mimi_client::inbox::{self, Outcome, Skip};
 use mimi_client::messages::{Compose, compose, receive, room_uri, user_uri};
 use mimi_client::plan::{departed_clients, plan_commit, state_after, user_event};
 use mimi_client::store::{StoredKind, StoredMessage};
 use mimi_client::view::render_messages;
-use mimi_client::{ClientConfig, ClientError, Registration, Store, epoch_of};
+use mimi_client::{ClientConfig, ClientError, Store, epoch_of};
 use mimi_codec::mls_ids::DEFAULT_CIPHER_SUITE;
 use mimi_codec::{
     BoundedVec, ClientId, CommitRequest, Event, FanoutEvent, JoinRule, MessageBody, MimiMessage,
@@ -742,18 +741,15 @@ fn cli_parses_every_command() {
                 "bobby",
             ],
             Command::Register {
-                registration: Registration {
-                    api: "https://a.example:8443".into(),
-                    ca: "ca.pem".into(),
-                    request: RegisterRequest {
-                        localpart: "bob".into(),
-                        device: "tablet".into(),
-                        handle: Some("bobby".into()),
-                        ..RegisterRequest::default()
-                    },
-                    token_from: Some("d1".into()),
-                    ..Registration::default()
-                },
+                api: "https://a.example:8443".into(),
+                ca: "ca.pem".into(),
+                user: "bob".into(),
+                device: "tablet".into(),
+                handle: Some("bobby".into()),
+                email: None,
+                phone: None,
+                token_from: Some("d1".into()),
+                connect: None,
                 key_packages: 5,
             },
         ),
@@ -772,16 +768,15 @@ fn cli_parses_every_command() {
                 "0",
             ],
             Command::Register {
-                registration: Registration {
-                    api: "https://a.example".into(),
-                    ca: "ca.pem".into(),
-                    request: RegisterRequest {
-                        localpart: "al".into(),
-                        device: "d".into(),
-                        ..RegisterRequest::default()
-                    },
-                    ..Registration::default()
-                },
+                api: "https://a.example".into(),
+                ca: "ca.pem".into(),
+                user: "al".into(),
+                device: "d".into(),
+                handle: None,
+                email: None,
+                phone: None,
+                token_from: None,
+                connect: None,
                 key_packages: 0,
             },
         ),
@@ -819,27 +814,63 @@ fn cli_parses_every_command() {
                 join_rule: JoinRule::MembersOnly,
             },
         ),
-        (vec!["add", room, BOB], Command::Add(rid(room), uid(BOB))),
+        (
+            vec!["add", room, BOB],
+            Command::Add {
+                room: rid(room),
+                user: uid(BOB),
+            },
+        ),
         (
             vec!["invite", room, BOB],
-            Command::Invite(rid(room), uid(BOB)),
+            Command::Invite {
+                room: rid(room),
+                user: uid(BOB),
+            },
         ),
-        (vec!["kick", room, BOB], Command::Kick(rid(room), uid(BOB))),
-        (vec!["ban", room, BOB], Command::Ban(rid(room), uid(BOB))),
+        (
+            vec!["kick", room, BOB],
+            Command::Kick {
+                room: rid(room),
+                user: uid(BOB),
+            },
+        ),
+        (
+            vec!["ban", room, BOB],
+            Command::Ban {
+                room: rid(room),
+                user: uid(BOB),
+            },
+        ),
         (
             vec!["unban", room, BOB],
-            Command::Unban(rid(room), uid(BOB)),
+            Command::Unban {
+                room: rid(room),
+                user: uid(BOB),
+            },
         ),
-        (vec!["join", room], Command::Join(rid(room))),
-        (vec!["leave", room], Command::Leave(rid(room))),
+        (vec!["join", room], Command::Join { room: rid(room) }),
+        (
+            vec!["leave", room],
+            Command::Leave {
+                room: rid(room),
+                no_self_remove: false,
+            },
+        ),
         (
             vec!["leave", room, "--no-self-remove"],
-            Command::LeaveWithoutSelfRemove(rid(room)),
+            Command::Leave {
+                room: rid(room),
+                no_self_remove: true,
+            },
         ),
-        (vec!["hub-removals", room], Command::HubRemovals(rid(room))),
-        (vec!["knock", room], Command::Knock(rid(room))),
-        (vec!["commit", room], Command::Commit(rid(room))),
-        (vec!["show", room], Command::Show(rid(room))),
+        (
+            vec!["hub-removals", room],
+            Command::HubRemovals { room: rid(room) },
+        ),
+        (vec!["knock", room], Command::Knock { room: rid(room) }),
+        (vec!["commit", room], Command::Commit { room: rid(room) }),
+        (vec!["show", room], Command::Show { room: rid(room) }),
         (
             vec!["send", room, "hi there", "--reply-to", "ab12"],
             Command::Send {
@@ -897,11 +928,18 @@ fn cli_parses_every_command() {
                 reaction: "👍".into(),
             },
         ),
-        (vec!["listen"], Command::Listen(None)),
-        (vec!["listen", room], Command::Listen(Some(rid(room)))),
+        (vec!["listen"], Command::Listen { room: None }),
+        (
+            vec!["listen", room],
+            Command::Listen {
+                room: Some(rid(room)),
+            },
+        ),
         (
             vec!["completions", "bash"],
-            Command::Completions(clap_complete::Shell::Bash),
+            Command::Completions {
+                shell: clap_complete::Shell::Bash,
+            },
         ),
         (vec!["sync"], Command::Sync),
         (vec!["rooms"], Command::Rooms),

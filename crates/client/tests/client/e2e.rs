@@ -684,7 +684,10 @@ async fn refusals_name_the_rule() {
     let err = run(mimi_client::cli::Cli {
         json: false,
         dir: dir.path().join("bob-laptop"),
-        command: Command::Invite(room.clone(), uid(CAROL)),
+        command: Command::Invite {
+            room: room.clone(),
+            user: uid(CAROL),
+        },
     })
     .await
     .unwrap_err();
@@ -731,7 +734,7 @@ async fn leave_with_hub_generated_removes() {
     let out = run(mimi_client::cli::Cli {
         json: false,
         dir: dir.path().join("alice-phone"),
-        command: Command::HubRemovals(room.clone()),
+        command: Command::HubRemovals { room: room.clone() },
     })
     .await
     .unwrap();
