@@ -10,31 +10,36 @@ use crate::enums::wire_enum;
 use crate::limits::*;
 
 wire_enum! {
-    /// `IdentifierType`.
+    /// `IdentifierType`, which -06 calls `SearchIdentifierType` (the same values, 1 to 8;
+    /// `reserved(0)` is refused): [`crate::v06::SearchIdentifierType`] is this type.
     pub enum IdentifierType: u8, "IdentifierType" {
-        /// A handle.
+        /// A handle (-06: the whole handle URI, exactly).
         Handle = 1,
-        /// A nickname.
+        /// A nickname (-06: the nickname or the handle's user part, exactly).
         Nick = 2,
-        /// An email address.
+        /// An email address, exactly.
         Email = 3,
-        /// A phone number.
+        /// A phone number (-06: international format, exactly).
         Phone = 4,
-        /// Part of a name.
+        /// Part of a name (-06: a case-insensitive substring).
         PartialName = 5,
-        /// The whole profile.
+        /// The whole profile (-06: a substring of any searchable field).
         WholeProfile = 6,
         /// An OpenID Connect standard claim (the request names the claim).
         OidcStdClaim = 7,
-        /// A vCard field (the request names the field).
+        /// A vCard field (the request names the field; -06: the property).
         VcardField = 8,
     }
 }
 
-/// A search string or a claim or field name.
+/// A search string or a claim or field name (UTF-8 in `opaque<V>`: the first version's
+/// `string`, -06's `opaque ...<V>`).
 pub type SearchText = Text<MAX_SEARCH_VALUE_LEN>;
 
-/// What to search by; the OIDC and vCard kinds name their claim or field.
+/// What to search by; the OIDC and vCard kinds name their claim or field. -06's
+/// `QueryElement` searches the same way ([`crate::v06::SearchField`] is this type); the two
+/// drafts differ only in where the name goes (after the search value here, before it in
+/// -06).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentifierQuery {
     /// A handle.
@@ -49,9 +54,9 @@ pub enum IdentifierQuery {
     PartialName,
     /// The whole profile.
     WholeProfile,
-    /// An OIDC standard claim, by name.
+    /// An OIDC standard claim, by name (`claimName`).
     OidcStdClaim(SearchText),
-    /// A vCard field, by name.
+    /// A vCard field, by name (`fieldName`; -06: `propertyName`).
     VcardField(SearchText),
 }
 
@@ -67,6 +72,46 @@ impl IdentifierQuery {
             IdentifierQuery::WholeProfile => IdentifierType::WholeProfile,
             IdentifierQuery::OidcStdClaim(_) => IdentifierType::OidcStdClaim,
             IdentifierQuery::VcardField(_) => IdentifierType::VcardField,
+        }
+    }
+
+    /// The claim or field name the `select(type)` carries (OIDC and vCard only).
+    pub fn field_name(&self) -> Option<&SearchText> {
+        match self {
+            IdentifierQuery::OidcStdClaim(name) | IdentifierQuery::VcardField(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The query of type `ty`, reading from `r` the name the `select(type)` carries for
+    /// the OIDC and vCard kinds (nothing for the others).
+    pub fn read_for_type<R: Read>(ty: IdentifierType, r: &mut R) -> Result<Self, tls_codec::Error> {
+        Ok(match ty {
+            IdentifierType::Handle => IdentifierQuery::Handle,
+            IdentifierType::Nick => IdentifierQuery::Nick,
+            IdentifierType::Email => IdentifierQuery::Email,
+            IdentifierType::Phone => IdentifierQuery::Phone,
+            IdentifierType::PartialName => IdentifierQuery::PartialName,
+            IdentifierType::WholeProfile => IdentifierQuery::WholeProfile,
+            IdentifierType::OidcStdClaim => {
+                IdentifierQuery::OidcStdClaim(SearchText::tls_deserialize(r)?)
+            }
+            IdentifierType::VcardField => {
+                IdentifierQuery::VcardField(SearchText::tls_deserialize(r)?)
+            }
+        })
+    }
+
+    /// The length of the `select(type)` part (the name, if any).
+    pub fn field_name_len(&self) -> usize {
+        self.field_name().map_or(0, Size::tls_serialized_len)
+    }
+
+    /// Write the `select(type)` part (the name, if any).
+    pub fn write_field_name<W: Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
+        match self.field_name() {
+            Some(name) => name.tls_serialize(w),
+            None => Ok(0),
         }
     }
 }
@@ -88,25 +133,15 @@ pub struct IdentifierRequest {
 
 impl Size for IdentifierRequest {
     fn tls_serialized_len(&self) -> usize {
-        1 + self.search_value.tls_serialized_len()
-            + match &self.query {
-                IdentifierQuery::OidcStdClaim(n) | IdentifierQuery::VcardField(n) => {
-                    n.tls_serialized_len()
-                }
-                _ => 0,
-            }
+        1 + self.search_value.tls_serialized_len() + self.query.field_name_len()
     }
 }
 
 impl Serialize for IdentifierRequest {
     fn tls_serialize<W: Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
-        let mut n = self.query.identifier_type().tls_serialize(w)?;
-        n += self.search_value.tls_serialize(w)?;
-        if let IdentifierQuery::OidcStdClaim(name) | IdentifierQuery::VcardField(name) = &self.query
-        {
-            n += name.tls_serialize(w)?;
-        }
-        Ok(n)
+        Ok(self.query.identifier_type().tls_serialize(w)?
+            + self.search_value.tls_serialize(w)?
+            + self.query.write_field_name(w)?)
     }
 }
 
@@ -114,29 +149,16 @@ impl Deserialize for IdentifierRequest {
     fn tls_deserialize<R: Read>(r: &mut R) -> Result<Self, tls_codec::Error> {
         let ty = IdentifierType::tls_deserialize(r)?;
         let search_value = SearchText::tls_deserialize(r)?;
-        let query = match ty {
-            IdentifierType::Handle => IdentifierQuery::Handle,
-            IdentifierType::Nick => IdentifierQuery::Nick,
-            IdentifierType::Email => IdentifierQuery::Email,
-            IdentifierType::Phone => IdentifierQuery::Phone,
-            IdentifierType::PartialName => IdentifierQuery::PartialName,
-            IdentifierType::WholeProfile => IdentifierQuery::WholeProfile,
-            IdentifierType::OidcStdClaim => {
-                IdentifierQuery::OidcStdClaim(SearchText::tls_deserialize(r)?)
-            }
-            IdentifierType::VcardField => {
-                IdentifierQuery::VcardField(SearchText::tls_deserialize(r)?)
-            }
-        };
         Ok(IdentifierRequest {
-            query,
+            query: IdentifierQuery::read_for_type(ty, r)?,
             search_value,
         })
     }
 }
 
 wire_enum! {
-    /// `IdentifierDiscoveryCode`.
+    /// `IdentifierDiscoveryCode`, which -06 calls `IdentifierQueryCode` (the same values):
+    /// [`crate::v06::IdentifierQueryCode`] is this type.
     pub enum IdentifierDiscoveryCode: u8, "IdentifierDiscoveryCode" {
         /// Exactly one user matched; `uri` names it.
         Success = 0,

@@ -14,7 +14,11 @@
 //! The two versions do not leak into each other: nothing here appears in a v1 structure and
 //! no v1 structure appears here. Shared are the primitives (variable-length integers,
 //! [`crate::BoundedVec`], [`crate::Opaque`], [`crate::Text`], the limits, [`crate::ServerName`]
-//! inside MIMI URIs), the [`crate::Wire`] trait and [`crate::CodecError`]. `docs/wire-format-06.md`
+//! inside MIMI URIs), the [`crate::Wire`] trait and [`crate::CodecError`], and the identifier
+//! search enumerations both drafts define alike (`SearchIdentifierType` is
+//! [`crate::IdentifierType`], `SearchField` is [`crate::IdentifierQuery`],
+//! `IdentifierQueryCode` is [`crate::IdentifierDiscoveryCode`]; the structures around them
+//! differ and stay apart). `docs/wire-format-06.md`
 //! describes every structure, limit and framing decision.
 //!
 //! Protocol: every -06 body that has a `Protocol protocol` field carries [`Protocol`]; only

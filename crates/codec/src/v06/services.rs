@@ -14,7 +14,7 @@ use crate::CodecError;
 use crate::bounded::{BoundedVec, Opaque, Text};
 use crate::enums::wire_enum;
 use crate::error::park;
-use crate::limits::{MAX_KEY_PACKAGES, MAX_NAME_LEN, MAX_REASON_LEN, MAX_SEARCH_VALUE_LEN};
+use crate::limits::{MAX_KEY_PACKAGES, MAX_NAME_LEN, MAX_REASON_LEN};
 
 // ---------------------------------------------------------------- consent (§5.7)
 
@@ -126,69 +126,20 @@ pub struct ConsentScope {
 
 // ---------------------------------------------------------------- identifierQuery (§5.8)
 
-wire_enum! {
-    /// `SearchIdentifierType` (`reserved(0)` is refused).
-    pub enum SearchIdentifierType: u8, "SearchIdentifierType" {
-        /// The whole handle URI, exactly.
-        Handle = 1,
-        /// The nickname or handle user part, exactly.
-        Nick = 2,
-        /// An email address, exactly.
-        Email = 3,
-        /// An international phone number, exactly.
-        Phone = 4,
-        /// A case-insensitive substring of a name.
-        PartialName = 5,
-        /// A substring of any searchable field.
-        WholeProfile = 6,
-        /// An OIDC standard claim, named.
-        OidcStdClaim = 7,
-        /// A vCard property, named.
-        VcardField = 8,
-    }
-}
+pub use crate::discovery::{
+    IdentifierDiscoveryCode as IdentifierQueryCode, IdentifierQuery as SearchField,
+    IdentifierType as SearchIdentifierType, SearchText,
+};
 
-/// A search value, claim name or property name (UTF-8).
-pub type SearchText = Text<MAX_SEARCH_VALUE_LEN>;
-
-/// What one query element searches (the OIDC and vCard kinds name their field).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SearchField {
-    /// `handle`.
-    Handle,
-    /// `nick`.
-    Nick,
-    /// `email`.
-    Email,
-    /// `phone`.
-    Phone,
-    /// `partialName`.
-    PartialName,
-    /// `wholeProfile`.
-    WholeProfile,
-    /// `oidcStdClaim` with `claimName`.
-    OidcStdClaim(SearchText),
-    /// `vcardField` with `propertyName`.
-    VcardField(SearchText),
-}
-
-impl SearchField {
-    /// The `SearchIdentifierType` on the wire.
-    pub fn search_type(&self) -> SearchIdentifierType {
-        match self {
-            SearchField::Handle => SearchIdentifierType::Handle,
-            SearchField::Nick => SearchIdentifierType::Nick,
-            SearchField::Email => SearchIdentifierType::Email,
-            SearchField::Phone => SearchIdentifierType::Phone,
-            SearchField::PartialName => SearchIdentifierType::PartialName,
-            SearchField::WholeProfile => SearchIdentifierType::WholeProfile,
-            SearchField::OidcStdClaim(_) => SearchIdentifierType::OidcStdClaim,
-            SearchField::VcardField(_) => SearchIdentifierType::VcardField,
-        }
-    }
-}
-
-/// `QueryElement`: `searchType`, the field name for OIDC and vCard, then `searchValue`.
+/// ```text
+/// struct {
+///   SearchIdentifierType searchType;
+///   select(type) { case oidcStdClaim: opaque claimName<V>; case vcardField: opaque propertyName<V>; };
+///   opaque searchValue<V>;
+/// } QueryElement;
+/// ```
+/// The first version's `IdentifierRequest` has the same fields with the name after the
+/// value; the enumerations are shared ([`SearchField`] is [`crate::IdentifierQuery`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryElement {
     /// What to search.
@@ -199,41 +150,23 @@ pub struct QueryElement {
 
 impl Size for QueryElement {
     fn tls_serialized_len(&self) -> usize {
-        1 + match &self.field {
-            SearchField::OidcStdClaim(n) | SearchField::VcardField(n) => n.tls_serialized_len(),
-            _ => 0,
-        } + self.search_value.tls_serialized_len()
+        1 + self.field.field_name_len() + self.search_value.tls_serialized_len()
     }
 }
 
 impl Serialize for QueryElement {
     fn tls_serialize<W: Write>(&self, w: &mut W) -> Result<usize, tls_codec::Error> {
-        let mut n = self.field.search_type().tls_serialize(w)?;
-        if let SearchField::OidcStdClaim(name) | SearchField::VcardField(name) = &self.field {
-            n += name.tls_serialize(w)?;
-        }
-        Ok(n + self.search_value.tls_serialize(w)?)
+        Ok(self.field.identifier_type().tls_serialize(w)?
+            + self.field.write_field_name(w)?
+            + self.search_value.tls_serialize(w)?)
     }
 }
 
 impl Deserialize for QueryElement {
     fn tls_deserialize<R: Read>(r: &mut R) -> Result<Self, tls_codec::Error> {
-        let field = match SearchIdentifierType::tls_deserialize(r)? {
-            SearchIdentifierType::Handle => SearchField::Handle,
-            SearchIdentifierType::Nick => SearchField::Nick,
-            SearchIdentifierType::Email => SearchField::Email,
-            SearchIdentifierType::Phone => SearchField::Phone,
-            SearchIdentifierType::PartialName => SearchField::PartialName,
-            SearchIdentifierType::WholeProfile => SearchField::WholeProfile,
-            SearchIdentifierType::OidcStdClaim => {
-                SearchField::OidcStdClaim(SearchText::tls_deserialize(r)?)
-            }
-            SearchIdentifierType::VcardField => {
-                SearchField::VcardField(SearchText::tls_deserialize(r)?)
-            }
-        };
+        let ty = SearchIdentifierType::tls_deserialize(r)?;
         Ok(QueryElement {
-            field,
+            field: SearchField::read_for_type(ty, r)?,
             search_value: SearchText::tls_deserialize(r)?,
         })
     }
@@ -247,22 +180,6 @@ pub struct IdentifierRequest {
     pub query_elements: BoundedVec<QueryElement, MAX_QUERY_ELEMENTS>,
     /// The extension point.
     pub id_request_extensions: AppDataDictionary,
-}
-
-wire_enum! {
-    /// `IdentifierQueryCode`.
-    pub enum IdentifierQueryCode: u8, "IdentifierQueryCode" {
-        /// At least one result.
-        Success = 0,
-        /// No result.
-        NotFound = 1,
-        /// The query must be more exact.
-        Ambiguous = 2,
-        /// Not allowed.
-        Forbidden = 3,
-        /// A queried field is not supported.
-        UnsupportedField = 4,
-    }
 }
 
 wire_enum! {

@@ -227,11 +227,11 @@ fn cases() -> Vec<(&'static str, T, Vec<u8>, CodecError)> {
         ("extension component twice", T::IdReq, hx("00 06 0022 00 0022 00"), CodecError::Malformed("AppDataDictionary components must be sorted by ID, each at most once".into())),
         ("extension component cut", T::Consent, hx(&format!("00 <<{ALICE}>> <<{BOB}>> 00 03 f0f0 05")), CodecError::EndOfInput),
         // ---- identifierQuery
-        ("search type reserved(0)", T::IdReq, hx("03 00 01 61 00"), unknown("SearchIdentifierType", 0)),
+        ("search type reserved(0)", T::IdReq, hx("03 00 01 61 00"), unknown("IdentifierType", 0)),
         ("searchValue not UTF-8", T::IdReq, hx("03 01 01 ff 00"), CodecError::InvalidUtf8),
         ("more than MAX_QUERY_ELEMENTS", T::IdReq, { let mut b = hx("33"); b.extend(hx("01 01 61").repeat(MAX_QUERY_ELEMENTS + 1)); b.push(0); b }, too_long(MAX_QUERY_ELEMENTS + 1, MAX_QUERY_ELEMENTS)),
         ("FieldSource reserved(0)", T::IdResp, hx(&format!("00 00 {:02x} <<{ALICE}>> 05 00 01 61 01 62 00", ALICE.len() + 8)), unknown("FieldSource", 0)),
-        ("query code 5", T::IdResp, hx("05 00 00 00"), unknown("IdentifierQueryCode", 5)),
+        ("query code 5", T::IdResp, hx("05 00 00 00"), unknown("IdentifierDiscoveryCode", 5)),
         // ---- reportAbuse
         ("empty allegedAbuserUri", T::Abuse, hx(&format!("<<{BOB}>> 00 00 00 00 00")), CodecError::InvalidUri("empty")),
         ("frank cut short", T::Abuse, hx(&format!("00 <<{CATHY}>> 00 00 0a 00 0001020304")), CodecError::EndOfInput),
