@@ -10,6 +10,7 @@
 //! directory): `update`, `notify`, `submitMessage`, `groupInfo`, `reportAbuse`; see
 //! `docs/protocol-coverage.md` ("-06").
 
+pub mod franking;
 pub mod state;
 
 use async_trait::async_trait;
