@@ -856,3 +856,95 @@ async fn tampered_franks_and_misfit_reports_are_refused() {
     api.shutdown().await;
     world.shutdown().await;
 }
+
+/// The whole chain over a real MLS group: Bob's client franks his message
+/// (`encrypt_franked`: the franking_tag in the frank_aad of the PrivateMessage's AAD), the
+/// hub franks it as its submitMessage path will (`frank_message`), the message reaches Alice,
+/// who verifies the frank as a receiver, then reports it through her provider (the hub
+/// itself here), which keeps it. A message without frank_aad is not franked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_private_message_is_franked_verified_by_its_receiver_and_reported() {
+    use mimi_codec::v06::MlsMessage;
+    use mimi_codec::{Event, EventResponse, MlsBytes, SendMessageRequest};
+    use mimi_mls_binding::franking::{self, FrankedMessage};
+
+    let world = World::start(&[A, B]).await;
+    let (room, mut alice, mut bob) = crate::federation::two_party(&world).await;
+    let bob_uri = "mimi://b.example/u/bob";
+    let (content, salt) = content(bob_uri, ROOM, "a franked hello");
+    let (ciphertext, tag) = bob.mls.encrypt_franked(&room, &content, &salt).unwrap();
+    let message = MlsMessage::from_bytes(&ciphertext).unwrap();
+    let hub = world.provider(A);
+    let frank = hub
+        .franking()
+        .frank_message(SUITE, &message, &uri(bob_uri), &uri(ROOM), T)
+        .unwrap()
+        .expect("the message carries a frank_aad");
+    let event = Event::DsSendMessage(SendMessageRequest {
+        application_message: MlsBytes::new(ciphertext.clone()).unwrap(),
+    });
+    assert_eq!(
+        bob.submit(&world, &room, event).await,
+        (true, EventResponse::Ok)
+    );
+
+    alice.sync(&hub).await;
+    assert_eq!(alice.received.len(), 1);
+    let received = alice.received[0].1.clone();
+    assert_eq!(received, content);
+    // Alice's checks: the tag of the (authenticated) AAD, the content's salt, sender and
+    // room, the hub's signature with the room's franking_agent.
+    let decoded = mimi_content::MimiContent::decode(&received).unwrap();
+    let agent = hub.franking().agent(&name(A)).unwrap();
+    let aad_tag = franking::franking_tag_of_message(&ciphertext)
+        .unwrap()
+        .unwrap();
+    assert_eq!(aad_tag, tag);
+    let checked = FrankedMessage {
+        application_data: &received,
+        salt: &decoded.salt.0,
+        asserted_sender: decoded.extensions.sender_uri.as_deref().unwrap(),
+        asserted_room: decoded.extensions.room_uri.as_deref().unwrap(),
+        accepted_timestamp: T,
+        frank: &frank,
+    };
+    let context =
+        franking::verify_received(&checked, Some(&aad_tag), &agent, SUITE, &uri(ROOM)).unwrap();
+    assert_eq!(context.sender_uri, uri(bob_uri));
+
+    // Reported through Alice's provider, which is the hub: kept.
+    let request = report_abuse::Request {
+        alleged_abuser: uri(bob_uri),
+        ..report_request(
+            &world,
+            vec![ReportedMessage {
+                content: received,
+                accepted_timestamp: T,
+                frank,
+            }],
+        )
+    };
+    let answer = hub.report_abuse(&alice.user(), request).await.unwrap();
+    assert_eq!(answer.messages, 1);
+    let reports = kept(&world).await;
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].from, A);
+    assert_eq!(
+        reports[0]
+            .report
+            .reporting_user
+            .get()
+            .map(|u| u.as_str().to_owned()),
+        Some("mimi://a.example/u/alice".to_owned())
+    );
+
+    // Without frank_aad the hub does not frank.
+    let plain = MlsMessage::from_bytes(&bob.mls.encrypt(&room, b"plain").unwrap()).unwrap();
+    assert_eq!(
+        hub.franking()
+            .frank_message(SUITE, &plain, &uri(bob_uri), &uri(ROOM), T)
+            .unwrap(),
+        None
+    );
+    world.shutdown().await;
+}
