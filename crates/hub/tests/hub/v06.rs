@@ -660,6 +660,53 @@ async fn a_franked_message_is_reported_through_the_reporters_provider_and_kept()
     let (status, body) = report(&world, &api, &token, &later).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(kept(&world).await.len(), 3);
+
+    // The operator lists them on the admin listener, oldest first.
+    let token = "an-admin-token-of-some-length";
+    let admin = crate::ops::admin_listener(world.provider(A), Some(token)).await;
+    let (status, listed) = mimi_hub::admin::request(
+        admin.addr,
+        Some(token),
+        hyper::Method::GET,
+        "/admin/abuse-reports",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{listed}");
+    let reports = listed["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 3);
+    // The first two may share a millisecond (then their order is their digests'); the one
+    // after the restart is last.
+    assert_eq!(reports[2]["note"], "seen again after the restart");
+    let first = reports[..2]
+        .iter()
+        .find(|r| !r["reporting_user"].is_null())
+        .unwrap();
+    assert_eq!(first["from"], B);
+    assert_eq!(first["room"], ROOM);
+    assert_eq!(first["alleged_abuser"], MALLORY);
+    assert_eq!(first["reporting_user"], "mimi://b.example/u/bob");
+    assert_eq!(first["note"], "spam");
+    assert_eq!(
+        first["messages"][0]["content"],
+        mimi_client_api::b64_encode(&message.content)
+    );
+    assert!(listed["next"].is_null());
+    // The next page after the second report has the third only.
+    let after = reports[1]["id"].as_str().unwrap();
+    let (status, page) = mimi_hub::admin::request(
+        admin.addr,
+        Some(token),
+        hyper::Method::GET,
+        &format!("/admin/abuse-reports?after={after}"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(page["reports"].as_array().unwrap().len(), 1);
+    assert_eq!(page["reports"][0]["id"], reports[2]["id"]);
     api.shutdown().await;
     world.shutdown().await;
 }
