@@ -86,6 +86,9 @@ pub enum FrankingError {
     /// The signer failed.
     #[error("signing: {0}")]
     Sign(String),
+    /// No randomness for a salt.
+    #[error("randomness: {0}")]
+    Random(String),
 }
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> Result<Hmac<Sha256>, FrankingError> {
@@ -109,7 +112,7 @@ fn salt_ok(salt: &[u8]) -> Result<(), FrankingError> {
 pub fn fresh_salt() -> Result<[u8; FRANKING_SALT_LEN], FrankingError> {
     openmls_rust_crypto::RustCrypto::default()
         .random_array()
-        .map_err(|e| FrankingError::Sign(format!("randomness: {e:?}")))
+        .map_err(|e| FrankingError::Random(format!("{e:?}")))
 }
 
 /// The sender's `franking_tag = HMAC_SHA256(salt, application_data)`.
