@@ -44,6 +44,8 @@ pub enum EndpointId {
     HubRemovals,
     /// `GET /v1/inbox`.
     Inbox,
+    /// `POST /v1/report-abuse`.
+    ReportAbuse,
 }
 
 /// Everything about an endpoint but its bodies.
@@ -130,7 +132,7 @@ impl Metadata {
 }
 
 /// Every endpoint of the API.
-pub const ENDPOINTS: [&Metadata; 10] = [
+pub const ENDPOINTS: [&Metadata; 11] = [
     &crate::register::METADATA,
     &crate::publish_key_packages::METADATA,
     &crate::discover::METADATA,
@@ -141,6 +143,7 @@ pub const ENDPOINTS: [&Metadata; 10] = [
     &crate::room_state::METADATA,
     &crate::hub_removals::METADATA,
     &crate::inbox::METADATA,
+    &crate::report_abuse::METADATA,
 ];
 
 /// The endpoint a request is for: `Err` with [`ErrorCode::NotFound`] when no endpoint has

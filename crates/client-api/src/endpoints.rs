@@ -745,3 +745,79 @@ pub mod inbox {
 
     json_response!(Response);
 }
+
+/// `POST /v1/report-abuse`: the caller reports messages of a -06 room (draft-ietf-mimi-
+/// protocol-06 §5.9). The caller's provider checks each message's frank against the room's
+/// `franking_agent` and sends the `AbuseReport` to the room's hub, which checks its own
+/// `server_frank` and keeps the report.
+pub mod report_abuse {
+    use mimi_codec::v06::{Frank, FrankingAgentData, IdentifierUri};
+    use serde::{Deserialize, Serialize};
+
+    use crate::encoding::{as_string, b64, wire_b64};
+    use crate::endpoint::json_response;
+    use crate::{Auth, EndpointId, ErrorCode, JSON, Metadata};
+
+    /// The endpoint.
+    pub const METADATA: Metadata = Metadata {
+        id: EndpointId::ReportAbuse,
+        method: http::Method::POST,
+        path: "/v1/report-abuse",
+        auth: Auth::Required,
+        content_type: Some(JSON),
+        errors: &[
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
+            ErrorCode::Remote,
+        ],
+    };
+
+    /// One reported message, as the reporter's client decrypted and stored it.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ReportedMessage {
+        /// The decrypted application data (a MIMI content message).
+        #[serde(with = "b64")]
+        pub content: Vec<u8>,
+        /// The hub's acceptance time it came with (ms since the UNIX epoch).
+        pub accepted_timestamp: u64,
+        /// The hub's `Frank` it came with, TLS-encoded.
+        #[serde(with = "wire_b64")]
+        pub frank: Frank,
+    }
+
+    /// The report.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Request {
+        /// The room (`mimi://<hub>/r/<id>`).
+        #[serde(with = "as_string")]
+        pub room: IdentifierUri,
+        /// The alleged abuser (every message's sender).
+        #[serde(with = "as_string")]
+        pub alleged_abuser: IdentifierUri,
+        /// `AbuseType` (the -06 registry has only `reserved(0)`).
+        #[serde(default)]
+        pub reason: u8,
+        /// A human-readable note (may be empty).
+        #[serde(default)]
+        pub note: String,
+        /// Leave `reportingUser` out of the report (the provider still knows the caller).
+        #[serde(default)]
+        pub anonymous: bool,
+        /// The messages.
+        pub messages: Vec<ReportedMessage>,
+        /// The room's `franking_agent` GroupContext component, TLS-encoded, as the caller's
+        /// client reads it from the group.
+        #[serde(with = "wire_b64")]
+        pub franking_agent: FrankingAgentData,
+    }
+
+    /// What the hub answered.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Response {
+        /// How many messages the report carried.
+        pub messages: usize,
+    }
+
+    json_body_endpoint!(Request, Response);
+    json_response!(Response);
+}

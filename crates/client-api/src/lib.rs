@@ -44,7 +44,7 @@ pub use endpoint::{
 };
 pub use endpoints::{
     claim_key_packages, create_room, discover, hub_removals, inbox, prepare_room,
-    publish_key_packages, register, room_state, submit_event,
+    publish_key_packages, register, report_abuse, room_state, submit_event,
 };
 pub use error::{EncodeError, Error, ErrorBody, ErrorCode, ResponseError};
 

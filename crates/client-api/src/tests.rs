@@ -156,6 +156,59 @@ fn every_request_round_trips() {
         "/v1/inbox?after=7&limit=100&wait_ms=250",
     );
     round_trip(inbox::Request::default(), "/v1/inbox?after=0");
+    round_trip(report_request(), "/v1/report-abuse");
+}
+
+fn report_request() -> report_abuse::Request {
+    use mimi_codec::Opaque;
+    use mimi_codec::v06::{Credential, Frank, FrankingAgentData};
+    report_abuse::Request {
+        room: "mimi://a.example/r/club".parse().unwrap(),
+        alleged_abuser: "mimi://b.example/u/mallory".parse().unwrap(),
+        reason: 0,
+        note: "spam".into(),
+        anonymous: true,
+        messages: vec![report_abuse::ReportedMessage {
+            content: vec![0xa5, 1, 2],
+            accepted_timestamp: 1_767_225_600_000,
+            frank: Frank {
+                server_frank: [3; 32],
+                franking_signature_ciphersuite: 1,
+                franking_integrity_signature: Opaque::new(vec![4; 64]).unwrap(),
+            },
+        }],
+        franking_agent: FrankingAgentData {
+            franking_signature_key: Opaque::new(vec![5; 32]).unwrap(),
+            credential: Credential {
+                credential_type: 1,
+                content: Opaque::new(b"mimi://a.example".to_vec()).unwrap(),
+            },
+        },
+    }
+}
+
+#[test]
+fn a_report_with_a_frank_that_does_not_decode_is_malformed() {
+    let request = report_request()
+        .try_into_http_request(Some("c.secret"))
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+    assert_eq!(json["room"], "mimi://a.example/r/club");
+    assert_eq!(json["messages"][0]["content"], "pQEC");
+    let mut broken = json.clone();
+    broken["messages"][0]["frank"] = "AAAA".into();
+    let request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri("/v1/report-abuse")
+        .header(http::header::CONTENT_TYPE, JSON)
+        .body(serde_json::to_vec(&broken).unwrap())
+        .unwrap();
+    assert_eq!(
+        report_abuse::Request::try_from_http_request(&request)
+            .unwrap_err()
+            .code,
+        ErrorCode::Malformed
+    );
 }
 
 #[test]
@@ -166,6 +219,7 @@ fn every_response_round_trips() {
         token: "t".into(),
     });
     response_round_trip(publish_key_packages::Response { stored: 3 });
+    response_round_trip(report_abuse::Response { messages: 2 });
     response_round_trip(discover::Response {
         code: DiscoveryCode::Success,
         user_id: Some("@bob:b.example".into()),

@@ -980,6 +980,25 @@ impl MlsClient {
         to_bytes(&message)
     }
 
+    /// Encrypt a franked application message (draft-ietf-mimi-protocol-06 §5.4.1.1): its
+    /// `franking_tag = HMAC_SHA256(salt, application_data)` goes in the PrivateMessage's
+    /// AAD as the `frank_aad` Safe AAD component, where the hub reads it to frank the message.
+    /// `salt` is the one the content carries (MIMI content's 16 octets). Returns the
+    /// PrivateMessage and the tag.
+    pub fn encrypt_franked(
+        &mut self,
+        room: &RoomId,
+        application_data: &[u8],
+        salt: &[u8],
+    ) -> Result<(Vec<u8>, mimi_mls_binding::franking::FrankingTag), E2eError> {
+        use mimi_mls_binding::franking;
+        let tag = franking::franking_tag(salt, application_data)?;
+        let aad = franking::franked_aad(&tag)?;
+        let (group, _, _) = self.parts(room)?;
+        group.set_aad(aad);
+        Ok((self.encrypt(room, application_data)?, tag))
+    }
+
     /// Delete the room's group state (after being removed, or when the hub refused an
     /// external join).
     pub fn forget_room(&mut self, room: &RoomId) -> Result<(), E2eError> {

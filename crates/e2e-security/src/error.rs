@@ -157,6 +157,9 @@ pub enum E2eError {
     /// The operation needs no pending commit, or a pending commit that is absent.
     #[error("pending commit state does not allow this")]
     PendingCommit,
+    /// The message could not be franked (draft-ietf-mimi-protocol-06 §5.4.1).
+    #[error("franking: {0}")]
+    Franking(#[from] mimi_mls_binding::franking::FrankingError),
     /// openmls refused or failed.
     #[error("MLS {operation} failed: {source}")]
     Mls {

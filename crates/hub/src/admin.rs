@@ -9,8 +9,9 @@
 //! - `GET /metrics`: every metric of [`crate::metrics`] in the OpenMetrics text format.
 //! - `/admin/...`: the operator's commands, with `Authorization: Bearer <admin token>` (the
 //!   token of `[admin] token_file`; without one they answer 404): create a user (even with
-//!   registration closed), list users, list rooms (role, last sequence number), revoke a
-//!   client, show the outbox per destination, retry a destination now, back up storage.
+//!   registration closed), list users, list rooms (role, last sequence number), list the
+//!   -06 abuse reports kept as a hub, revoke a client, show the outbox per destination,
+//!   retry a destination now, back up storage.
 //!
 //! Answers are JSON. Nothing here logs a token or a message body.
 
@@ -226,6 +227,7 @@ impl AdminState {
             },
             (&Method::GET, ["users"]) => self.list_users(head.uri.query()).await,
             (&Method::GET, ["rooms"]) => self.list_rooms().await,
+            (&Method::GET, ["abuse-reports"]) => self.list_abuse_reports(head.uri.query()).await,
             (&Method::POST, ["clients", client, "revoke"]) => self.revoke(client).await,
             (&Method::GET, ["outbox"]) => self.outbox().await,
             (&Method::POST, ["outbox", dest, "retry"]) => self.retry(dest),
@@ -387,6 +389,54 @@ impl AdminState {
             })
             .collect();
         Ok((StatusCode::OK, json!({"rooms": rooms})))
+    }
+
+    /// The -06 abuse reports this provider keeps as a hub, oldest first, a page at a time
+    /// (`?after=<id>` for the next).
+    async fn list_abuse_reports(&self, query: Option<&str>) -> Result<Reply, Reply> {
+        use crate::v06::abuse::MAX_REPORT_PAGE;
+        let after = query.and_then(|q| q.strip_prefix("after="));
+        if after.is_some_and(|a| hex::decode(a).is_err()) {
+            return Err(problem(StatusCode::BAD_REQUEST, "after: not a report id"));
+        }
+        let reports = self
+            .provider
+            .abuse_reports()
+            .list(after, MAX_REPORT_PAGE)
+            .await
+            .map_err(|e| storage_problem(&e))?;
+        let out: Vec<Value> = reports
+            .iter()
+            .map(|r| {
+                let messages: Vec<Value> = r
+                    .report
+                    .messages
+                    .as_slice()
+                    .iter()
+                    .map(|m| {
+                        json!({
+                            "accepted_timestamp": m.accepted_timestamp,
+                            "content": mimi_client_api::b64_encode(m.message_content.as_slice()),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "id": r.id,
+                    "from": r.from,
+                    "room": r.room,
+                    "received_at": r.received_at,
+                    "reporting_user": r.report.reporting_user.get().map(|u| u.as_str().to_owned()),
+                    "alleged_abuser": r.report.alleged_abuser_uri.as_str(),
+                    "reason": r.report.reason_code.0,
+                    "note": r.report.note.as_str(),
+                    "messages": messages,
+                })
+            })
+            .collect();
+        let next = (reports.len() == MAX_REPORT_PAGE)
+            .then(|| reports.last().map(|r| r.id.clone()))
+            .flatten();
+        Ok((StatusCode::OK, json!({"reports": out, "next": next})))
     }
 
     async fn revoke(&self, client: &str) -> Result<Reply, Reply> {

@@ -17,7 +17,7 @@ use hyper::{Request, Response};
 use mimi_client_api::{
     Endpoint, EndpointId, EndpointResponse, Error, ErrorCode, MAX_NAME_PART, MAX_REQUEST_BODY,
     Metadata, bearer_token, claim_key_packages, create_room, discover, find, hub_removals, inbox,
-    prepare_room, publish_key_packages, register, room_state, submit_event,
+    prepare_room, publish_key_packages, register, report_abuse, room_state, submit_event,
 };
 use mimi_codec::{
     ClientId, CreateGroupRequest, IdentifierRequest, JoinRule, MlsBytes, ParticipationState,
@@ -195,6 +195,7 @@ impl HttpService for ClientApi {
             EndpointId::RoomState => answer(endpoint, self.room_state(&request).await),
             EndpointId::HubRemovals => answer(endpoint, self.hub_removals(&request).await),
             EndpointId::Inbox => answer(endpoint, self.inbox(&request).await),
+            EndpointId::ReportAbuse => answer(endpoint, self.report_abuse(&request).await),
         };
         let name = format!("{:?}", endpoint.id);
         self.provider
@@ -291,6 +292,17 @@ impl ClientApi {
             .await
             .map_err(api_error)?;
         Ok(publish_key_packages::Response { stored })
+    }
+
+    async fn report_abuse(
+        &self,
+        request: &Request<Bytes>,
+    ) -> Result<report_abuse::Response, Error> {
+        let (client, body) = self.accept::<report_abuse::Request>(request).await?;
+        self.provider
+            .report_abuse(&client.user(), body)
+            .await
+            .map_err(api_error)
     }
 
     async fn discover(&self, request: &Request<Bytes>) -> Result<discover::Response, Error> {

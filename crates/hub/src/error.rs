@@ -117,6 +117,10 @@ pub enum ApiError {
         /// The room.
         room: RoomId,
     },
+    /// A reported message's frank does not verify (-06 franking), or the room's
+    /// `franking_agent` does not name its hub.
+    #[error("frank: {0}")]
+    Frank(String),
     /// An unsigned `m.room.user` names someone other than its sender.
     #[error("an unsigned m.room.user is about the sender only")]
     UnsignedForOther,
@@ -159,6 +163,7 @@ impl ApiError {
             ApiError::Unauthorized => ErrorClass::Unauthorized,
             ApiError::RegistrationClosed
             | ApiError::NotAMember { .. }
+            | ApiError::Frank(_)
             | ApiError::UnsignedForOther => ErrorClass::Forbidden,
             ApiError::NoEndpoint(_) | ApiError::UnknownRoom(_) | ApiError::NotHub { .. } => {
                 ErrorClass::NotFound

@@ -1,14 +1,18 @@
 //! The provider's MLS identity as a hub: the Ed25519 signature key pair it signs its own
 //! proposals with (the hub-generated removes) and the `ExternalSender` every room it hubs
 //! lists first in `external_senders`. Kept in a file beside the database so it survives
-//! restarts: losing it would lock the hub out of every room's external proposals.
+//! restarts: losing it would lock the hub out of every room's external proposals. Beside it,
+//! the -06 franking keys ([`crate::v06::franking::HubFranking`], `<hub_key>.franking`).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use mimi_codec::ServerName;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::{ExternalSender, SignatureScheme};
 use openmls_basic_credential::SignatureKeyPair;
+
+use crate::v06::franking::{HubFranking, franking_key_path};
 
 /// The file a key pair is stored in: `MIMI-HUB-KEY v1`, then the key pair's TLS encoding
 /// (scheme, private and public key) in hex.
@@ -37,6 +41,7 @@ pub enum IdentityError {
 pub struct HubIdentity {
     signer: SignatureKeyPair,
     external_sender: ExternalSender,
+    franking: Arc<HubFranking>,
 }
 
 impl std::fmt::Debug for HubIdentity {
@@ -49,7 +54,7 @@ impl std::fmt::Debug for HubIdentity {
 
 impl HubIdentity {
     /// Load the key pair from `path`, or create it (with owner-only permissions) if the file
-    /// does not exist.
+    /// does not exist; the franking keys likewise from `<path>.franking`.
     pub fn load_or_create(path: &Path, server: &ServerName) -> Result<Self, IdentityError> {
         let io = |source| IdentityError::Io {
             path: path.display().to_string(),
@@ -71,22 +76,29 @@ impl HubIdentity {
             }
             Err(e) => return Err(io(e)),
         };
-        Ok(Self::from_signer(signer, server))
+        let franking = HubFranking::load_or_create(&franking_key_path(path))?;
+        Ok(Self::from_signer(signer, server, franking))
     }
 
     /// A fresh identity that is never stored (for tests and benchmarks).
     pub fn ephemeral(server: &ServerName) -> Result<Self, IdentityError> {
         let signer = SignatureKeyPair::new(SignatureScheme::ED25519)
             .map_err(|e| IdentityError::Generate(format!("{e:?}")))?;
-        Ok(Self::from_signer(signer, server))
+        Ok(Self::from_signer(signer, server, HubFranking::generate()?))
     }
 
-    fn from_signer(signer: SignatureKeyPair, server: &ServerName) -> Self {
+    fn from_signer(signer: SignatureKeyPair, server: &ServerName, franking: HubFranking) -> Self {
         let external_sender = mimi_mls_binding::external_sender(server, signer.public());
         HubIdentity {
             signer,
             external_sender,
+            franking: Arc::new(franking),
         }
+    }
+
+    /// The -06 franking keys.
+    pub fn franking(&self) -> &Arc<HubFranking> {
+        &self.franking
     }
 
     /// The signer for the hub's own proposals.
@@ -117,7 +129,8 @@ fn parse(text: &str) -> Option<SignatureKeyPair> {
     SignatureKeyPair::tls_deserialize_exact(bytes.as_slice()).ok()
 }
 
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+/// Write a new file only its owner may read (refused if it exists).
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

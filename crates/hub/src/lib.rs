@@ -32,7 +32,9 @@
 //! - [`limits`]: rate limits (token buckets per client, user, peer server).
 //! - [`startup`]: the checks before serving (hub key and database belong together).
 //! - [`v06`]: the second version (draft-ietf-mimi-protocol-06) on the same listener: the
-//!   transport's `Handler06` (keyMaterial, consent, identifierQuery so far) and its records.
+//!   transport's `Handler06` (keyMaterial, consent, identifierQuery, reportAbuse so far), its
+//!   records, the franking keys and the hub's `frank` (`v06::franking`), abuse reports at the
+//!   hub and from this provider's users (`v06::abuse`).
 
 pub mod accounts;
 pub mod admin;

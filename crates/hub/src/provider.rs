@@ -43,6 +43,7 @@ pub struct Provider {
     outbox: Arc<Notify>,
     retry_now: crate::outbox::RetryNow,
     limiter: Limiter,
+    franking: Arc<crate::v06::franking::HubFranking>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -66,6 +67,7 @@ impl Provider {
         let inbox = Arc::new(Inbox::new(Arc::clone(&ctx)));
         let check_invite = Arc::new(CheckInvite::new(Arc::clone(&ctx)));
         let outbox = Arc::new(Notify::new());
+        let franking = Arc::clone(parts.identity.franking());
         let rooms = Rooms::new(
             Arc::clone(&ctx),
             parts.identity,
@@ -82,6 +84,7 @@ impl Provider {
             check_invite,
             outbox,
             retry_now: crate::outbox::RetryNow::default(),
+            franking,
         })
     }
 
@@ -133,6 +136,11 @@ impl Provider {
     /// What this provider measures.
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.ctx.metrics
+    }
+
+    /// The -06 franking keys (the hub's `frank`, the `franking_agent` of its rooms).
+    pub fn franking(&self) -> &crate::v06::franking::HubFranking {
+        &self.franking
     }
 
     /// Notified whenever outbox entries become durable.

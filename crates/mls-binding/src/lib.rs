@@ -21,12 +21,20 @@
 //!   MIMI room requires ([`mimi_required_capabilities`]), and the checks of both
 //!   ([`supports_mimi`], [`requires_mimi`]).
 //!
+//! - **Franking** (draft-ietf-mimi-protocol-06 §5.4.1, §5.9): the sender's `franking_tag` and
+//!   `frank_aad`, the hub's `server_frank` and integrity signature, the receiver's and the
+//!   reporting checks ([`franking`]).
+//!
 //! The private-use numbers themselves are `mimi_codec::mls_ids`' (the codec knows no
 //! openmls); this crate gives their openmls forms.
 //!
 //! Must not depend on: any workspace crate but `mimi-codec`; sockets, storage, clocks,
 //! signaling rules or the delivery service's checks. It depends on `mimi-codec` and
-//! openmls only (and `thiserror` for its error type). Pure functions, no state.
+//! openmls only (with its RustCrypto provider for signature verification and randomness,
+//! `hmac`/`sha2` for HMAC-SHA256, and `thiserror` for its error types). Pure functions, no
+//! state.
+
+pub mod franking;
 
 use mimi_codec::{ClientId, CodecError, IdentifierError, RoomState, ServerName, UserEvent, Wire};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};

@@ -101,6 +101,7 @@ impl Wire for ConsentScope {}
 impl Wire for IdentifierRequest {}
 impl Wire for IdentifierResponse {}
 impl Wire for AbuseReport {}
+impl Wire for Frank {}
 impl Wire for FrankAad {}
 impl Wire for FrankingAgentData {}
 impl Wire for ServerFrankingContext {}

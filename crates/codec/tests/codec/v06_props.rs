@@ -529,6 +529,9 @@ fn all_v06_decoders(bytes: &[u8]) -> Result<(), TestCaseError> {
     accepted_is_canonical::<IdentifierResponse>(bytes)?;
     accepted_is_canonical::<AbuseReport>(bytes)?;
     accepted_is_canonical::<FrankingIntegrityTbs>(bytes)?;
+    accepted_is_canonical::<FrankAad>(bytes)?;
+    accepted_is_canonical::<FrankingAgentData>(bytes)?;
+    accepted_is_canonical::<ServerFrankingContext>(bytes)?;
     accepted_is_canonical::<ParticipantListData>(bytes)?;
     accepted_is_canonical::<ParticipantListUpdate>(bytes)?;
     accepted_is_canonical::<RoomMetaData>(bytes)?;
@@ -587,12 +590,25 @@ proptest! {
         idreq in identifier_request(),
         idresp in identifier_response(),
         abuse in abuse_report(),
+        tag in any::<[u8; 32]>(),
+        (sender, room, t) in (id_uri(), id_uri(), any::<u64>()),
+        frank in frank(),
+        (agent_key, agent_credential) in (opq(), credential()),
     ) {
         round_trip(&consent)?;
         round_trip(&consent.scope())?;
         round_trip(&idreq)?;
         round_trip(&idresp)?;
         round_trip(&abuse)?;
+        round_trip(&FrankAad { franking_tag: tag })?;
+        let context = ServerFrankingContext { sender_uri: sender, room_uri: room, accepted_timestamp: t };
+        round_trip(&context)?;
+        round_trip(&FrankingIntegrityTbs {
+            server_frank: frank.server_frank,
+            franking_signature_ciphersuite: frank.franking_signature_ciphersuite,
+            context,
+        })?;
+        round_trip(&FrankingAgentData { franking_signature_key: agent_key, credential: agent_credential })?;
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub const V06_FILES: &[&str] = &[
     "base_room_policy.hex",
     "consent_entry_grant.hex",
     "consent_entry_request.hex",
+    "frank_aad.hex",
     "franking_agent_data.hex",
     "franking_integrity_tbs.hex",
     "group_info_ratchet_tree_tbe.hex",
@@ -36,6 +37,7 @@ pub const V06_FILES: &[&str] = &[
     "participant_list_update.hex",
     "role_data.hex",
     "room_metadata.hex",
+    "server_franking_context.hex",
     "submit_message_request.hex",
     "submit_message_response_accepted.hex",
     "submit_message_response_epoch_too_old.hex",
@@ -244,6 +246,19 @@ fn abuse_and_franking() {
                 room_uri: uri(ROOM),
                 accepted_timestamp: T0,
             },
+        },
+    );
+    let mut tag = [0u8; 32];
+    for (i, b) in tag.iter_mut().enumerate() {
+        *b = 0xa0 + i as u8;
+    }
+    check("frank_aad.hex", &FrankAad { franking_tag: tag });
+    check(
+        "server_franking_context.hex",
+        &ServerFrankingContext {
+            sender_uri: uri(CATHY),
+            room_uri: uri(ROOM),
+            accepted_timestamp: T0,
         },
     );
     check(

@@ -3,6 +3,7 @@
 //! written. Tests use it to check that a failed write leaves nothing half-applied; it is
 //! not meant for a running server.
 
+use super::V06Record;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -284,5 +285,14 @@ impl Storage for FaultyStorage {
 
     fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
         self.inner.put_v06_record(key, value)
+    }
+
+    fn v06_records_with_prefix(
+        &self,
+        prefix: &[u8],
+        after: &[u8],
+        limit: usize,
+    ) -> Result<Vec<V06Record>, StorageError> {
+        self.inner.v06_records_with_prefix(prefix, after, limit)
     }
 }

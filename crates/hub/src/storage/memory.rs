@@ -1,5 +1,6 @@
 //! [`MemoryStorage`]: the storage semantics in memory, for tests of the layers above.
 
+use super::V06Record;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
@@ -492,5 +493,23 @@ impl Storage for MemoryStorage {
             None => inner.v06.remove(key),
         };
         Ok(())
+    }
+
+    fn v06_records_with_prefix(
+        &self,
+        prefix: &[u8],
+        after: &[u8],
+        limit: usize,
+    ) -> Result<Vec<V06Record>, StorageError> {
+        let start = [prefix, after].concat();
+        let inner = self.lock()?;
+        Ok(inner
+            .v06
+            .range(start.clone()..)
+            .filter(|(k, _)| after.is_empty() || **k != start)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }

@@ -631,7 +631,26 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Write (`Some`) or delete (`None`) the -06 record under `key`, durably.
     fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError>;
+
+    /// The -06 records whose key starts with `prefix`, in key order, from the first key at or
+    /// after `prefix ++ after` (exclusive of `after` itself when it is not empty), at most
+    /// `limit` of them: one page of a listing (the abuse reports). A backend without it
+    /// answers `Backend`.
+    fn v06_records_with_prefix(
+        &self,
+        prefix: &[u8],
+        after: &[u8],
+        limit: usize,
+    ) -> Result<Vec<V06Record>, StorageError> {
+        let _ = (prefix, after, limit);
+        Err(StorageError::Backend(
+            "this storage backend cannot list -06 records".into(),
+        ))
+    }
 }
+
+/// One -06 record: its key and its value.
+pub type V06Record = (Vec<u8>, Vec<u8>);
 
 /// The decision of [`check_batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -63,6 +63,7 @@
 //! they take with `FOR UPDATE SKIP LOCKED` and delete it in the same statement, so two
 //! concurrent claims never hand out one package twice.
 
+use super::V06Record;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
@@ -1634,6 +1635,36 @@ impl Storage for PostgresStorage {
             }
             .map_err(backend)?;
             Ok(())
+        })
+    }
+
+    fn v06_records_with_prefix(
+        &self,
+        prefix: &[u8],
+        after: &[u8],
+        limit: usize,
+    ) -> Result<Vec<V06Record>, StorageError> {
+        let start = [prefix, after].concat();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let op = if after.is_empty() { ">=" } else { ">" };
+        self.read(|conn| {
+            let rows = conn
+                .query_typed(
+                    &format!(
+                        "SELECT key, value FROM v06_records WHERE key {op} $1 \
+                         AND substring(key from 1 for $2) = $3 ORDER BY key LIMIT $4"
+                    ),
+                    &[
+                        (&start, Type::BYTEA),
+                        (&i32::try_from(prefix.len()).unwrap_or(i32::MAX), Type::INT4),
+                        (&prefix, Type::BYTEA),
+                        (&limit, Type::INT8),
+                    ],
+                )
+                .map_err(backend)?;
+            rows.iter()
+                .map(|row| Ok((col::<Vec<u8>>(row, 0)?, col::<Vec<u8>>(row, 1)?)))
+                .collect()
         })
     }
 }

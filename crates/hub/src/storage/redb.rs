@@ -43,6 +43,7 @@
 //! aborted and each of its writes is run again in its own transaction, so one write's
 //! failure is never another's.
 
+use super::V06Record;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
@@ -1236,6 +1237,34 @@ impl Storage for RedbStorage {
             }
             Ok(Finish::Commit(()))
         })
+    }
+
+    fn v06_records_with_prefix(
+        &self,
+        prefix: &[u8],
+        after: &[u8],
+        limit: usize,
+    ) -> Result<Vec<V06Record>, StorageError> {
+        let start = [prefix, after].concat();
+        let txn = self.read()?;
+        let table = match txn.open_table(V06) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e).bk(),
+        };
+        let mut out = Vec::new();
+        for entry in table.range(start.as_slice()..).bk()? {
+            let (k, v) = entry.bk()?;
+            let (k, v) = (k.value(), v.value());
+            if !after.is_empty() && k == start.as_slice() {
+                continue;
+            }
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
     }
 }
 

@@ -6,10 +6,14 @@
 //! Served: `keyMaterial` (the target provider's side: the request's signature verified,
 //! consent checked, one key package per client handed out once), `requestConsent` and
 //! `updateConsent` (the consent state per requester, target and room), `identifierQuery`
-//! (this provider's directory). Not yet served (answered `501`, and absent from the
-//! directory): `update`, `notify`, `submitMessage`, `groupInfo`, `reportAbuse`; see
+//! (this provider's directory), `reportAbuse` (the room's hub: franks checked, the report
+//! kept; [`abuse`]). Franking keys and the hub's `frank`: [`franking`]. Not yet served
+//! (answered `501`, and absent from the directory): `update`, `notify`, `submitMessage`,
+//! `groupInfo`; see
 //! `docs/protocol-coverage.md` ("-06").
 
+pub mod abuse;
+pub mod franking;
 pub mod state;
 
 use async_trait::async_trait;
@@ -33,11 +37,12 @@ use state::{ConsentState, Consents};
 pub const ED25519_SUITES: [u16; 2] = [0x0001, 0x0003];
 
 /// The endpoints this provider serves in -06 (the directory lists only these).
-pub const SERVED: [Endpoint06; 4] = [
+pub const SERVED: [Endpoint06; 5] = [
     Endpoint06::KeyMaterial,
     Endpoint06::RequestConsent,
     Endpoint06::UpdateConsent,
     Endpoint06::IdentifierQuery,
+    Endpoint06::ReportAbuse,
 ];
 
 fn refuse(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Reply06 {
@@ -548,6 +553,7 @@ impl Handler06 for Provider {
             Body06::KeyMaterial(r) => self.key_material06(&variable, r, &request_raw).await,
             Body06::Consent(entry) => self.consent06(endpoint, &from, &variable, entry).await,
             Body06::IdentifierQuery(r) => self.identifier_query06(&variable, r).await,
+            Body06::ReportAbuse(r) => self.report_abuse06(&from, &variable, r, &request_raw).await,
             _ => refuse(
                 StatusCode::NOT_IMPLEMENTED,
                 "not_implemented",

@@ -23,26 +23,33 @@ use crate::world::{A, World, raw_request};
 /// A provider's client API on its own port, stopped when dropped.
 pub struct Api {
     pub addr: SocketAddr,
+    server: &'static str,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Api {
     pub async fn start(world: &World) -> Api {
+        Api::start_for(world, A).await
+    }
+
+    /// The client API of the provider `server` of the world.
+    pub async fn start_for(world: &World, server: &'static str) -> Api {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let tls = tls::server_config_without_client_auth(world.pki.identity(A)).unwrap();
+        let tls = tls::server_config_without_client_auth(world.pki.identity(server)).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(mimi_hub::api::serve(
             listener,
             tls,
-            world.provider(A),
+            world.provider(server),
             async {
                 let _ = stopped.await;
             },
         ));
         Api {
             addr,
+            server,
             stop: Some(stop),
             task: Some(task),
         }
@@ -58,7 +65,7 @@ impl Api {
     }
 
     pub async fn send(&self, world: &World, request: Request<Full<Bytes>>) -> (StatusCode, Bytes) {
-        raw_request(self.addr, world.pki.client_tls(None), A, request)
+        raw_request(self.addr, world.pki.client_tls(None), self.server, request)
             .await
             .unwrap()
     }

@@ -33,12 +33,12 @@ use crate::world::{A, B, World, eventually, name, raw_request};
 const HUB: &str = env!("CARGO_BIN_EXE_mimi-hub");
 
 /// An admin listener of an in-process provider, stopped when dropped.
-struct AdminListener {
-    addr: SocketAddr,
+pub struct AdminListener {
+    pub addr: SocketAddr,
     _stop: oneshot::Sender<()>,
 }
 
-async fn admin_listener(provider: Arc<Provider>, token: Option<&str>) -> AdminListener {
+pub async fn admin_listener(provider: Arc<Provider>, token: Option<&str>) -> AdminListener {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -1097,6 +1097,44 @@ mod cases {
         assert_eq!(s.v06_record(b"k").unwrap(), Some(vec![]));
     }
 
+    /// The -06 records under a prefix, in key order, a page at a time: none of another
+    /// prefix (`abuse` vs `abusf`, `abus`), `after` exclusive, `limit` respected.
+    pub fn v06_records_are_listed_by_prefix(s: &impl Storage) {
+        assert!(
+            s.v06_records_with_prefix(b"abuse/", b"", 10)
+                .unwrap()
+                .is_empty()
+        );
+        for (k, v) in [
+            (&b"abuse/3"[..], 3u8),
+            (b"abuse/1", 1),
+            (b"abuse/2", 2),
+            (b"abusf/0", 9),
+            (b"abus", 8),
+            (b"abuse0", 7),
+        ] {
+            s.put_v06_record(k, Some(&[v])).unwrap();
+        }
+        let all = s.v06_records_with_prefix(b"abuse/", b"", 10).unwrap();
+        assert_eq!(
+            all,
+            vec![
+                (b"abuse/1".to_vec(), vec![1]),
+                (b"abuse/2".to_vec(), vec![2]),
+                (b"abuse/3".to_vec(), vec![3]),
+            ]
+        );
+        let page = s.v06_records_with_prefix(b"abuse/", b"", 2).unwrap();
+        assert_eq!(page, all[..2].to_vec());
+        let next = s.v06_records_with_prefix(b"abuse/", b"2", 2).unwrap();
+        assert_eq!(next, all[2..].to_vec());
+        assert!(
+            s.v06_records_with_prefix(b"abuse/", b"3", 2)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
     pub fn everything_survives_reopening<S: Storage>(open: impl Fn() -> S) {
         let r = room("!r:hub.example");
         let c = "@u:hub.example#phone";
@@ -1360,7 +1398,8 @@ macro_rules! suite {
                 submitted_batches_of_every_shape_end_as_committed_one_by_one,
                 concurrent_writers_each_get_their_own_answer,
                 request_keys_are_remembered_for_a_window,
-                v06_records_put_read_delete
+                v06_records_put_read_delete,
+                v06_records_are_listed_by_prefix
             );
 
             #[test]

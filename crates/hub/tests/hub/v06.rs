@@ -3,18 +3,23 @@
 //! packages), `requestConsent`/`updateConsent`, `identifierQuery`, and malformed -06 bodies
 //! answered with a typed 400 while the server stays up. Real servers over HTTPS on loopback.
 
+use bytes::Bytes;
 use ed25519_dalek::Signer as _;
+use mimi_client_api::report_abuse::ReportedMessage;
+use mimi_client_api::{Endpoint, EndpointResponse, ErrorCode, register, report_abuse};
 use mimi_codec::v06::labels::{KEY_MATERIAL_REQUEST_TBS, sign_content};
 use mimi_codec::v06::{
-    AbuseReport, AbuseType, ClientMaterial, ConsentEntry, ConsentOperation, Credential,
-    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, IdentifierUri, KeyMaterialRequest,
-    KeyMaterialRequestTbs, KeyMaterialResponse, KeyMaterialUserCode, OptionalUri, Protocol,
-    QueryElement, SearchField,
+    AbuseReport, AbuseType, AbusiveMessage, ClientMaterial, ConsentEntry, ConsentOperation,
+    Credential, IdentifierQueryCode, IdentifierRequest, IdentifierResponse, IdentifierUri,
+    KeyMaterialRequest, KeyMaterialRequestTbs, KeyMaterialResponse, KeyMaterialUserCode,
+    OptionalUri, Protocol, QueryElement, SearchField, ServerFrankingContext,
 };
 use mimi_codec::{BoundedVec, Opaque, Text, Wire};
+use mimi_hub::v06::abuse::KeptReport;
 use mimi_hub::v06::state::{ConsentState, KeyPackageSources};
 use mimi_transport::v06::{Endpoint06, Refusal06};
 
+use crate::client_api::{Api, error_body, to_hyper};
 use crate::world::{A, B, C, World, name};
 
 fn uri(s: &str) -> IdentifierUri {
@@ -81,8 +86,10 @@ async fn the_directory_lists_what_is_served() {
     );
     assert!(dir.request_consent.is_some() && dir.identifier_query.is_some());
     // Not served yet, so not offered.
-    assert!(dir.update.is_none() && dir.notify.is_none() && dir.report_abuse.is_none());
-    // An endpoint not served answers a valid body with 501, not 404.
+    assert!(dir.update.is_none() && dir.notify.is_none());
+    // reportAbuse is served: a report of no message (the draft makes messages optional)
+    // is accepted, 201 without a body.
+    assert!(dir.report_abuse.is_some());
     let report = AbuseReport {
         reporting_user: OptionalUri::NONE,
         alleged_abuser_uri: uri(BOB),
@@ -99,7 +106,7 @@ async fn the_directory_lists_what_is_served() {
         report.encode().unwrap(),
     )
     .await;
-    assert_eq!((status, kind(&body)), (501, "not_implemented"));
+    assert_eq!((status, body.len()), (201, 0));
     world.shutdown().await;
 }
 
@@ -491,6 +498,500 @@ async fn malformed_06_bodies_are_typed_400s_and_the_server_stays_up() {
     assert_eq!(
         world.client_of(C).well_known(&name(A)).await.unwrap(),
         name(A)
+    );
+    world.shutdown().await;
+}
+
+// ---------------------------------------------------------------- franking and reportAbuse
+
+const ROOM: &str = "mimi://a.example/r/club";
+const MALLORY: &str = "mimi://b.example/u/mallory";
+const T: u64 = 1_767_225_600_000;
+const SUITE: u16 = 0x0001;
+
+/// A MIMI content message from `sender` in `room`, and its salt.
+fn content(sender: &str, room: &str, text: &str) -> (Vec<u8>, [u8; 16]) {
+    let salt = mimi_mls_binding::franking::fresh_salt().unwrap();
+    let message = mimi_content::ContentBuilder::new(mimi_content::Salt(salt))
+        .sender(sender)
+        .room(room)
+        .markdown(text)
+        .build()
+        .unwrap();
+    (message.encode().unwrap(), salt)
+}
+
+/// What the hub's submitMessage path does for an accepted message: the client's
+/// franking_tag, franked by the hub's `frank` in the context of sender, room and time.
+fn franked(world: &World, sender: &str, room: &str, text: &str, at: u64) -> ReportedMessage {
+    let (content, salt) = content(sender, room, text);
+    let tag = mimi_mls_binding::franking::franking_tag(&salt, &content).unwrap();
+    let context = ServerFrankingContext {
+        sender_uri: uri(sender),
+        room_uri: uri(room),
+        accepted_timestamp: at,
+    };
+    let frank = world
+        .provider(A)
+        .franking()
+        .frank(SUITE, &tag, &context)
+        .unwrap();
+    ReportedMessage {
+        content,
+        accepted_timestamp: at,
+        frank,
+    }
+}
+
+fn report_request(world: &World, messages: Vec<ReportedMessage>) -> report_abuse::Request {
+    report_abuse::Request {
+        room: uri(ROOM),
+        alleged_abuser: uri(MALLORY),
+        reason: 0,
+        note: "spam".into(),
+        anonymous: false,
+        messages,
+        franking_agent: world.provider(A).franking().agent(&name(A)).unwrap(),
+    }
+}
+
+/// Register `localpart` at the API's provider; its bearer token.
+async fn api_user(world: &World, api: &Api, localpart: &str) -> String {
+    let request = register::Request {
+        localpart: localpart.into(),
+        device: "phone".into(),
+        ..register::Request::default()
+    };
+    let (status, body) = api
+        .send(
+            world,
+            to_hyper(request.try_into_http_request(None).unwrap()),
+        )
+        .await;
+    assert_eq!(status, 200);
+    register::Response::try_from_http_response(&hyper::Response::new(body))
+        .unwrap()
+        .token
+}
+
+async fn report(
+    world: &World,
+    api: &Api,
+    token: &str,
+    request: &report_abuse::Request,
+) -> (u16, Bytes) {
+    let (status, body) = api
+        .send(
+            world,
+            to_hyper(request.try_into_http_request(Some(token)).unwrap()),
+        )
+        .await;
+    (status.as_u16(), body)
+}
+
+async fn kept(world: &World) -> Vec<KeptReport> {
+    world
+        .provider(A)
+        .abuse_reports()
+        .list(None, 100)
+        .await
+        .unwrap()
+}
+
+/// A message franked by the hub's `frank`, reported by Bob through his provider's client API:
+/// his provider checks the frank against the room's franking_agent and sends the
+/// AbuseReport to the hub, which recomputes its server_frank, checks its signature and keeps
+/// the report, durably; the franking keys outlive a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_franked_message_is_reported_through_the_reporters_provider_and_kept() {
+    let mut world = World::start(&[A, B]).await;
+    let api = Api::start_for(&world, B).await;
+    let token = api_user(&world, &api, "bob").await;
+    let message = franked(&world, MALLORY, ROOM, "buy now", T);
+    let request = report_request(&world, vec![message.clone()]);
+    let (status, body) = report(&world, &api, &token, &request).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer =
+        report_abuse::Response::try_from_http_response(&hyper::Response::new(body)).unwrap();
+    assert_eq!(answer.messages, 1);
+
+    let reports = kept(&world).await;
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!((r.from.as_str(), r.room.as_str()), (B, ROOM));
+    assert_eq!(
+        r.report.reporting_user.get().map(|u| u.as_str().to_owned()),
+        Some("mimi://b.example/u/bob".to_owned())
+    );
+    assert_eq!(r.report.alleged_abuser_uri, uri(MALLORY));
+    assert_eq!(r.report.note.as_str(), "spam");
+    let m = &r.report.messages.as_slice()[0];
+    assert_eq!(m.message_content.as_slice(), message.content.as_slice());
+    assert_eq!(
+        (m.frank.clone(), m.accepted_timestamp),
+        (message.frank.clone(), T)
+    );
+
+    // The same report again is recognised: kept once.
+    let (status, _) = report(&world, &api, &token, &request).await;
+    assert_eq!(status, 200);
+    assert_eq!(kept(&world).await.len(), 1);
+
+    // An anonymous report leaves reportingUser out.
+    let mut anonymous =
+        report_request(&world, vec![franked(&world, MALLORY, ROOM, "again", T + 1)]);
+    anonymous.anonymous = true;
+    let (status, _) = report(&world, &api, &token, &anonymous).await;
+    assert_eq!(status, 200);
+    let reports = kept(&world).await;
+    assert_eq!(reports.len(), 2);
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.report.reporting_user.get().is_none())
+    );
+
+    // After a restart the hub still has the reports, and a frank made before it verifies.
+    world.stop(A).await;
+    world.restart(A).await;
+    assert_eq!(kept(&world).await.len(), 2);
+    let mut later = request.clone();
+    later.note = "seen again after the restart".into();
+    let (status, body) = report(&world, &api, &token, &later).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(kept(&world).await.len(), 3);
+
+    // The operator lists them on the admin listener, oldest first.
+    let token = "an-admin-token-of-some-length";
+    let admin = crate::ops::admin_listener(world.provider(A), Some(token)).await;
+    let (status, listed) = mimi_hub::admin::request(
+        admin.addr,
+        Some(token),
+        hyper::Method::GET,
+        "/admin/abuse-reports",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{listed}");
+    let reports = listed["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 3);
+    // The first two may share a millisecond (then their order is their digests'); the one
+    // after the restart is last.
+    assert_eq!(reports[2]["note"], "seen again after the restart");
+    let first = reports[..2]
+        .iter()
+        .find(|r| !r["reporting_user"].is_null())
+        .unwrap();
+    assert_eq!(first["from"], B);
+    assert_eq!(first["room"], ROOM);
+    assert_eq!(first["alleged_abuser"], MALLORY);
+    assert_eq!(first["reporting_user"], "mimi://b.example/u/bob");
+    assert_eq!(first["note"], "spam");
+    assert_eq!(
+        first["messages"][0]["content"],
+        mimi_client_api::b64_encode(&message.content)
+    );
+    assert!(listed["next"].is_null());
+    // The next page after the second report has the third only.
+    let after = reports[1]["id"].as_str().unwrap();
+    let (status, page) = mimi_hub::admin::request(
+        admin.addr,
+        Some(token),
+        hyper::Method::GET,
+        &format!("/admin/abuse-reports?after={after}"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(page["reports"].as_array().unwrap().len(), 1);
+    assert_eq!(page["reports"][0]["id"], reports[2]["id"]);
+    api.shutdown().await;
+    world.shutdown().await;
+}
+
+/// Tampered franks are refused: by the reporting provider (the integrity signature against
+/// the room's franking_agent) with 403 `forbidden`, and by the hub itself (its server_frank,
+/// its signature) with 403 `frank`; reports that are not about the room or the alleged
+/// abuser, or from the wrong provider, get their own typed 4xx. Nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_franks_and_misfit_reports_are_refused() {
+    let world = World::start(&[A, B, C]).await;
+    let api = Api::start_for(&world, B).await;
+    let token = api_user(&world, &api, "bob").await;
+    let good = franked(&world, MALLORY, ROOM, "buy now", T);
+
+    // At the reporting provider.
+    let mut flipped = good.clone();
+    flipped.frank.server_frank[3] ^= 1;
+    let mut later = good.clone();
+    later.accepted_timestamp += 1;
+    let mut other_content = good.clone();
+    other_content.content = content(MALLORY, ROOM, "something else").0;
+    for (what, message, code) in [
+        ("server_frank", flipped.clone(), ErrorCode::Forbidden),
+        ("accepted_timestamp", later.clone(), ErrorCode::Forbidden),
+    ] {
+        let (status, body) =
+            report(&world, &api, &token, &report_request(&world, vec![message])).await;
+        assert_eq!(
+            (status, error_body(&body).error),
+            (code.status().as_u16(), code),
+            "{what}"
+        );
+    }
+    // A franking_agent that does not name the room's hub.
+    let mut elsewhere = report_request(&world, vec![good.clone()]);
+    elsewhere.franking_agent = world.provider(A).franking().agent(&name(B)).unwrap();
+    let (status, body) = report(&world, &api, &token, &elsewhere).await;
+    assert_eq!(
+        (status, error_body(&body).error),
+        (403, ErrorCode::Forbidden)
+    );
+    // Content changed: the signature (over the context) still holds, so the reporting
+    // provider passes it on; the hub's server_frank (over the content's franking_tag) does
+    // not, and the refusal comes back as 403.
+    let (status, body) = report(
+        &world,
+        &api,
+        &token,
+        &report_request(&world, vec![other_content.clone()]),
+    )
+    .await;
+    assert_eq!(
+        (status, error_body(&body).error),
+        (403, ErrorCode::Forbidden)
+    );
+    assert!(
+        error_body(&body).detail.contains("server_frank"),
+        "{:?}",
+        error_body(&body)
+    );
+
+    // At the hub, sent directly by provider B.
+    let direct = |messages: Vec<ReportedMessage>, reporter: Option<&str>| AbuseReport {
+        reporting_user: reporter.map_or(OptionalUri::NONE, |r| uri(r).into()),
+        alleged_abuser_uri: uri(MALLORY),
+        reason_code: AbuseType(0),
+        note: Text::new("").unwrap(),
+        messages: BoundedVec::new(
+            messages
+                .into_iter()
+                .map(|m| AbusiveMessage {
+                    message_content: Opaque::new(m.content).unwrap(),
+                    frank: m.frank,
+                    accepted_timestamp: m.accepted_timestamp,
+                })
+                .collect(),
+        )
+        .unwrap(),
+        abuse_extensions: Default::default(),
+    };
+    let mut bad_signature = good.clone();
+    let mut sig = bad_signature
+        .frank
+        .franking_integrity_signature
+        .as_slice()
+        .to_vec();
+    sig[0] ^= 1;
+    bad_signature.frank.franking_integrity_signature = Opaque::new(sig).unwrap();
+    let mut other_suite = good.clone();
+    other_suite.frank.franking_signature_ciphersuite = 0x0003;
+    let mut not_mimi = good.clone();
+    not_mimi.content = b"not CBOR".to_vec();
+    let cases: Vec<(&str, &str, AbuseReport, u16, &str)> = vec![
+        (
+            "server_frank",
+            ROOM,
+            direct(vec![flipped], None),
+            403,
+            "frank",
+        ),
+        ("timestamp", ROOM, direct(vec![later], None), 403, "frank"),
+        (
+            "content",
+            ROOM,
+            direct(vec![other_content], None),
+            403,
+            "frank",
+        ),
+        (
+            "signature",
+            ROOM,
+            direct(vec![bad_signature], None),
+            403,
+            "frank",
+        ),
+        (
+            "cipher suite",
+            ROOM,
+            direct(vec![other_suite], None),
+            403,
+            "frank",
+        ),
+        (
+            "another room's message",
+            ROOM,
+            direct(
+                vec![franked(&world, MALLORY, "mimi://a.example/r/other", "x", T)],
+                None,
+            ),
+            400,
+            "malformed",
+        ),
+        (
+            "someone else's message",
+            ROOM,
+            direct(vec![franked(&world, BOB, ROOM, "x", T)], None),
+            400,
+            "malformed",
+        ),
+        (
+            "not MIMI content",
+            ROOM,
+            direct(vec![not_mimi], None),
+            400,
+            "malformed",
+        ),
+        (
+            "a reporter of another provider",
+            ROOM,
+            direct(vec![good.clone()], Some("mimi://c.example/u/cathy")),
+            403,
+            "not_allowed",
+        ),
+        (
+            "a room of another hub",
+            "mimi://b.example/r/club",
+            direct(vec![], None),
+            421,
+            "misdirected",
+        ),
+        ("not a room", ALICE, direct(vec![], None), 400, "malformed"),
+    ];
+    for (what, room, body, status, expected) in cases {
+        let (got, answer) = post(
+            &world,
+            B,
+            A,
+            Endpoint06::ReportAbuse.path(room),
+            body.encode().unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (got, kind(&answer)),
+            (status, expected),
+            "{what}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    assert!(kept(&world).await.is_empty());
+    // The untampered message, sent directly, is kept.
+    let (got, _) = post(
+        &world,
+        B,
+        A,
+        Endpoint06::ReportAbuse.path(ROOM),
+        direct(vec![good], Some("mimi://b.example/u/bob"))
+            .encode()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got, 201);
+    assert_eq!(kept(&world).await.len(), 1);
+    api.shutdown().await;
+    world.shutdown().await;
+}
+
+/// The whole chain over a real MLS group: Bob's client franks his message
+/// (`encrypt_franked`: the franking_tag in the frank_aad of the PrivateMessage's AAD), the
+/// hub franks it as its submitMessage path will (`frank_message`), the message reaches Alice,
+/// who verifies the frank as a receiver, then reports it through her provider (the hub
+/// itself here), which keeps it. A message without frank_aad is not franked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_private_message_is_franked_verified_by_its_receiver_and_reported() {
+    use mimi_codec::v06::MlsMessage;
+    use mimi_codec::{Event, EventResponse, MlsBytes, SendMessageRequest};
+    use mimi_mls_binding::franking::{self, FrankedMessage};
+
+    let world = World::start(&[A, B]).await;
+    let (room, mut alice, mut bob) = crate::federation::two_party(&world).await;
+    let bob_uri = "mimi://b.example/u/bob";
+    let (content, salt) = content(bob_uri, ROOM, "a franked hello");
+    let (ciphertext, tag) = bob.mls.encrypt_franked(&room, &content, &salt).unwrap();
+    let message = MlsMessage::from_bytes(&ciphertext).unwrap();
+    let hub = world.provider(A);
+    let frank = hub
+        .franking()
+        .frank_message(SUITE, &message, &uri(bob_uri), &uri(ROOM), T)
+        .unwrap()
+        .expect("the message carries a frank_aad");
+    let event = Event::DsSendMessage(SendMessageRequest {
+        application_message: MlsBytes::new(ciphertext.clone()).unwrap(),
+    });
+    assert_eq!(
+        bob.submit(&world, &room, event).await,
+        (true, EventResponse::Ok)
+    );
+
+    alice.sync(&hub).await;
+    assert_eq!(alice.received.len(), 1);
+    let received = alice.received[0].1.clone();
+    assert_eq!(received, content);
+    // Alice's checks: the tag of the (authenticated) AAD, the content's salt, sender and
+    // room, the hub's signature with the room's franking_agent.
+    let decoded = mimi_content::MimiContent::decode(&received).unwrap();
+    let agent = hub.franking().agent(&name(A)).unwrap();
+    let aad_tag = franking::franking_tag_of_message(&ciphertext)
+        .unwrap()
+        .unwrap();
+    assert_eq!(aad_tag, tag);
+    let checked = FrankedMessage {
+        application_data: &received,
+        salt: &decoded.salt.0,
+        asserted_sender: decoded.extensions.sender_uri.as_deref().unwrap(),
+        asserted_room: decoded.extensions.room_uri.as_deref().unwrap(),
+        accepted_timestamp: T,
+        frank: &frank,
+    };
+    let context =
+        franking::verify_received(&checked, Some(&aad_tag), &agent, SUITE, &uri(ROOM)).unwrap();
+    assert_eq!(context.sender_uri, uri(bob_uri));
+
+    // Reported through Alice's provider, which is the hub: kept.
+    let request = report_abuse::Request {
+        alleged_abuser: uri(bob_uri),
+        ..report_request(
+            &world,
+            vec![ReportedMessage {
+                content: received,
+                accepted_timestamp: T,
+                frank,
+            }],
+        )
+    };
+    let answer = hub.report_abuse(&alice.user(), request).await.unwrap();
+    assert_eq!(answer.messages, 1);
+    let reports = kept(&world).await;
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].from, A);
+    assert_eq!(
+        reports[0]
+            .report
+            .reporting_user
+            .get()
+            .map(|u| u.as_str().to_owned()),
+        Some("mimi://a.example/u/alice".to_owned())
+    );
+
+    // Without frank_aad the hub does not frank.
+    let plain = MlsMessage::from_bytes(&bob.mls.encrypt(&room, b"plain").unwrap()).unwrap();
+    assert_eq!(
+        hub.franking()
+            .frank_message(SUITE, &plain, &uri(bob_uri), &uri(ROOM), T)
+            .unwrap(),
+        None
     );
     world.shutdown().await;
 }
