@@ -157,6 +157,12 @@ pub enum E2eError {
     /// The operation needs no pending commit, or a pending commit that is absent.
     #[error("pending commit state does not allow this")]
     PendingCommit,
+    /// A -06 room's components cannot be read or changed.
+    #[error(transparent)]
+    Room06(#[from] mimi_mls_binding::v06::Room06Error),
+    /// No -06 room with this URI is stored.
+    #[error("unknown -06 room {0}")]
+    UnknownRoom06(String),
     /// openmls refused or failed.
     #[error("MLS {operation} failed: {source}")]
     Mls {
