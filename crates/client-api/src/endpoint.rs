@@ -44,6 +44,12 @@ pub enum EndpointId {
     HubRemovals,
     /// `GET /v1/inbox`.
     Inbox,
+    /// `POST /v1/v06/rooms`.
+    CreateRoom06,
+    /// `POST /v1/v06/relay`.
+    Relay06,
+    /// `POST /v1/v06/messages`.
+    Messages06,
 }
 
 /// Everything about an endpoint but its bodies.
@@ -130,7 +136,7 @@ impl Metadata {
 }
 
 /// Every endpoint of the API.
-pub const ENDPOINTS: [&Metadata; 10] = [
+pub const ENDPOINTS: [&Metadata; 13] = [
     &crate::register::METADATA,
     &crate::publish_key_packages::METADATA,
     &crate::discover::METADATA,
@@ -141,6 +147,9 @@ pub const ENDPOINTS: [&Metadata; 10] = [
     &crate::room_state::METADATA,
     &crate::hub_removals::METADATA,
     &crate::inbox::METADATA,
+    &crate::create_room06::METADATA,
+    &crate::relay06::METADATA,
+    &crate::messages06::METADATA,
 ];
 
 /// The endpoint a request is for: `Err` with [`ErrorCode::NotFound`] when no endpoint has

@@ -417,6 +417,52 @@ impl Room06Group {
         Ok(())
     }
 
+    /// The current GroupInfo and ratchet tree (`full`) with the proposals pending this
+    /// epoch (none: this hub takes commits only), TLS-encoded as `GroupInfoRatchetTreeTBE`
+    /// and sealed with `EncryptWithLabel(recipient, "GroupInfo and ratchet_tree
+    /// encryption", room_id, ...)` (RFC 9420 §5.1.3: HPKE base mode, the info the
+    /// `EncryptContext`, no AAD) in the room's cipher suite.
+    ///
+    /// Rule V06-GI-1 (docs/protocol-coverage.md).
+    pub fn sealed_group_info(
+        &self,
+        recipient: &[u8],
+        room: &IdentifierUri,
+    ) -> Result<mimi_codec::v06::HpkeCiphertext, Refused06> {
+        use mimi_codec::v06::labels::{GROUP_INFO_ENCRYPTION, encrypt_context};
+        use mimi_codec::v06::{GroupInfo, GroupInfoRatchetTreeTbe, RatchetTreeOption};
+        use mimi_codec::{Opaque, Wire};
+        use openmls_traits::crypto::OpenMlsCrypto as _;
+        let tbe = GroupInfoRatchetTreeTbe {
+            group_info: GroupInfo::from_bytes(&self.group_info).map_err(state)?,
+            ratchet_tree_option: RatchetTreeOption::Full(
+                Opaque::new(self.ratchet_tree()?).map_err(state)?,
+            ),
+            pending_proposals: mimi_codec::BoundedVec::default(),
+        };
+        let info =
+            encrypt_context(GROUP_INFO_ENCRYPTION, room.as_str().as_bytes()).map_err(state)?;
+        let sealed = self
+            .crypto
+            .hpke_seal(
+                self.group.ciphersuite().hpke_config(),
+                recipient,
+                &info,
+                &[],
+                &tbe.encode().map_err(state)?,
+            )
+            .map_err(|e| invalid(format!("groupInfoPublicKey: {e:?}")))?;
+        Ok(mimi_codec::v06::HpkeCiphertext {
+            kem_output: Opaque::new(sealed.kem_output.as_slice().to_vec()).map_err(state)?,
+            ciphertext: Opaque::new(sealed.ciphertext.as_slice().to_vec()).map_err(state)?,
+        })
+    }
+
+    /// The cipher suite of the room's group (its `u16`).
+    pub fn cipher_suite(&self) -> u16 {
+        u16::from(self.group.ciphersuite())
+    }
+
     /// The state as bytes, for the hub's storage.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Refused06> {
         let values = self

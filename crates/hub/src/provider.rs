@@ -43,6 +43,7 @@ pub struct Provider {
     outbox: Arc<Notify>,
     retry_now: crate::outbox::RetryNow,
     limiter: Limiter,
+    rooms06: crate::v06::rooms::Rooms06,
 }
 
 impl std::fmt::Debug for Provider {
@@ -82,6 +83,7 @@ impl Provider {
             check_invite,
             outbox,
             retry_now: crate::outbox::RetryNow::default(),
+            rooms06: crate::v06::rooms::Rooms06::default(),
         })
     }
 
@@ -103,6 +105,11 @@ impl Provider {
     /// The rate limits' buckets.
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
+    }
+
+    /// The lock of the -06 rooms.
+    pub fn rooms06(&self) -> &crate::v06::rooms::Rooms06 {
+        &self.rooms06
     }
 
     /// The room engine.

@@ -352,6 +352,59 @@ impl MlsClient {
         Ok(uri)
     }
 
+    /// Join a -06 room by external commit from a bare GroupInfo (with ExternalPub, as the
+    /// hub's `groupInfo` answer carries it) and the TLS-encoded ratchet tree. openmls
+    /// verifies the GroupInfo's signature and tree; the group is merged at once (forget
+    /// it if the hub refuses the commit). Returns the room and the commit (an MLSMessage).
+    pub fn join_by_external_commit06(
+        &mut self,
+        group_info: &[u8],
+        ratchet_tree: &[u8],
+    ) -> Result<(IdentifierUri, Vec<u8>), E2eError> {
+        // The MLSMessage framing of a GroupInfo (mls10, mls_group_info), then the bare one.
+        let framed = [&[0x00, 0x01, 0x00, 0x04][..], group_info].concat();
+        let group_info = match MlsMessageIn::tls_deserialize_exact(framed.as_slice())
+            .map_err(E2eError::malformed(MlsObject::GroupInfo))?
+            .extract()
+        {
+            MlsMessageBodyIn::GroupInfo(gi) => gi,
+            _ => {
+                return Err(E2eError::UnexpectedMessage {
+                    expected: MlsObject::GroupInfo,
+                });
+            }
+        };
+        let tree = RatchetTreeIn::tls_deserialize_exact(ratchet_tree)
+            .map_err(E2eError::malformed(MlsObject::RatchetTree))?;
+        let (group, bundle) = MlsGroup::external_commit_builder()
+            .with_config(join_config())
+            .with_ratchet_tree(tree)
+            .build_group(&self.provider, group_info, self.credential_with_key())
+            .map_err(E2eError::mls(Operation::ExternalJoin))?
+            .leaf_node_parameters(
+                LeafNodeParameters::builder()
+                    .with_capabilities(mimi_capabilities())
+                    .build(),
+            )
+            .load_psks(self.provider.storage())
+            .map_err(E2eError::mls(Operation::ExternalJoin))?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .map_err(E2eError::mls(Operation::ExternalJoin))?
+            .finalize(&self.provider)
+            .map_err(E2eError::mls(Operation::ExternalJoin))?;
+        let room = std::str::from_utf8(group.group_id().as_slice())
+            .ok()
+            .and_then(|s| s.parse::<IdentifierUri>().ok())
+            .ok_or_else(|| E2eError::UnknownRoom06("group id is not a URI".into()))?;
+        let (commit, _, _) = bundle.into_messages();
+        Ok((room, to_bytes(&commit)?))
+    }
+
     /// Encrypt an application message (a PrivateMessage MLSMessage) for a -06 room.
     pub fn encrypt06(
         &mut self,

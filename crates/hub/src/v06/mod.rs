@@ -6,10 +6,11 @@
 //! Served: `keyMaterial` (the target provider's side: the request's signature verified,
 //! consent checked, one key package per client handed out once), `requestConsent` and
 //! `updateConsent` (the consent state per requester, target and room), `identifierQuery`
-//! (this provider's directory). Not yet served (answered `501`, and absent from the
-//! directory): `update`, `notify`, `submitMessage`, `groupInfo`, `reportAbuse`; see
-//! `docs/protocol-coverage.md` ("-06").
+//! (this provider's directory), and the rooms ([`rooms`]): `update`, `submitMessage` and
+//! `notify`, `groupInfo`. Not yet served (answered `501`, and absent from the directory):
+//! `reportAbuse`; see `docs/protocol-coverage.md` ("-06").
 
+pub mod rooms;
 pub mod state;
 
 use async_trait::async_trait;
@@ -33,8 +34,12 @@ use state::{ConsentState, Consents};
 pub const ED25519_SUITES: [u16; 2] = [0x0001, 0x0003];
 
 /// The endpoints this provider serves in -06 (the directory lists only these).
-pub const SERVED: [Endpoint06; 4] = [
+pub const SERVED: [Endpoint06; 8] = [
     Endpoint06::KeyMaterial,
+    Endpoint06::Update,
+    Endpoint06::Notify,
+    Endpoint06::SubmitMessage,
+    Endpoint06::GroupInfo,
     Endpoint06::RequestConsent,
     Endpoint06::UpdateConsent,
     Endpoint06::IdentifierQuery,
@@ -548,6 +553,10 @@ impl Handler06 for Provider {
             Body06::KeyMaterial(r) => self.key_material06(&variable, r, &request_raw).await,
             Body06::Consent(entry) => self.consent06(endpoint, &from, &variable, entry).await,
             Body06::IdentifierQuery(r) => self.identifier_query06(&variable, r).await,
+            Body06::Update(r) => self.update06(&from, &variable, r).await,
+            Body06::SubmitMessage(r) => self.submit06(&from, &variable, r).await,
+            Body06::GroupInfo(r) => self.group_info06(&from, &variable, r).await,
+            Body06::Notify(body) => self.notify06(&from, &variable, body, &request_raw).await,
             _ => refuse(
                 StatusCode::NOT_IMPLEMENTED,
                 "not_implemented",
