@@ -405,6 +405,16 @@ impl MlsClient {
         Ok((room, to_bytes(&commit)?))
     }
 
+    /// Sign `content` (already a `SignContent`, e.g. `mimi_codec::v06::labels::sign_content`)
+    /// with this client's signature key: the -06 requests signed by the requester
+    /// (`KeyMaterialRequest`, `GroupInfoRequest`).
+    pub fn sign06(&self, content: &[u8]) -> Result<Vec<u8>, E2eError> {
+        openmls_traits::signatures::Signer::sign(&self.signer, content).map_err(|e| E2eError::Mls {
+            operation: Operation::Propose,
+            source: format!("signing: {e:?}").into(),
+        })
+    }
+
     /// Encrypt an application message (a PrivateMessage MLSMessage) for a -06 room.
     pub fn encrypt06(
         &mut self,

@@ -633,7 +633,8 @@ impl Provider {
     /// A -06 request of this provider's client `client`, sent on as the source provider
     /// (`POST /v1/v06/relay`): `update` and `submitMessage` to the room's hub,
     /// `keyMaterial` to the room's hub when it names a room, else to the target's
-    /// provider. A request to this provider itself is answered here. The body must speak
+    /// provider; `updateConsent` (the caller's grant or revoke) recorded and sent to the
+    /// requester's provider. A request to this provider itself is answered here. The body must speak
     /// for the caller's user (`sending_uri`, `requesting_user`); the hub checks a commit's
     /// committer against this provider.
     ///
@@ -654,7 +655,10 @@ impl Provider {
             .filter(|e| {
                 matches!(
                     e,
-                    Endpoint06::Update | Endpoint06::SubmitMessage | Endpoint06::KeyMaterial
+                    Endpoint06::Update
+                        | Endpoint06::SubmitMessage
+                        | Endpoint06::KeyMaterial
+                        | Endpoint06::UpdateConsent
                 )
             })
             .ok_or_else(|| ApiError::Malformed(format!("{endpoint} is not relayed")))?;
@@ -667,6 +671,15 @@ impl Provider {
             .parse()
             .map_err(|e| ApiError::Malformed(format!("variable: {e}")))?;
         let to = match &decoded {
+            mimi_transport::v06::Body06::Consent(entry) => {
+                // The caller's own decision: recorded here and sent to the requester's
+                // provider.
+                if entry.target_uri != me {
+                    return Err(ApiError::Malformed("targetUri is not the caller".into()));
+                }
+                self.send_consent06(entry).await?;
+                return Ok((201, Vec::new()));
+            }
             mimi_transport::v06::Body06::SubmitMessage(r) => {
                 if r.sending_uri != me {
                     return Err(ApiError::Malformed("sendingUri is not the caller".into()));
