@@ -149,37 +149,7 @@ impl Client {
     ) -> Result<u64, ClientError> {
         let room_uri = uri(room)?;
         let target = uri(user)?;
-        let me = self.user_uri06()?;
-        let tbs = KeyMaterialRequestTbs {
-            protocol: Protocol::Mls10,
-            requesting_user: me,
-            target_user: target.clone(),
-            room_id: room_uri.clone().into(),
-            acceptable_ciphersuites: BoundedVec::new(vec![
-                mimi_codec::mls_ids::DEFAULT_CIPHER_SUITE,
-            ])?,
-            required_capabilities: Default::default(),
-            requester_signature_key: Opaque::new(self.mls.signature_public_key().to_vec())?,
-            requester_credential: Credential {
-                credential_type: 1,
-                content: Opaque::new(self.config.client_id.as_str().as_bytes().to_vec())?,
-            },
-        };
-        let content = sign_content(KEY_MATERIAL_REQUEST_TBS, &tbs.encode()?)?;
-        let request = KeyMaterialRequest {
-            key_material_request_signature: Opaque::new(self.mls.sign06(&content)?)?,
-            tbs,
-        };
-        let (status, body) = self
-            .relay("keyMaterial", target.as_str(), request.encode()?)
-            .await?;
-        if status != 200 {
-            return Err(refused(format!(
-                "keyMaterial: {status} {}",
-                String::from_utf8_lossy(&body)
-            )));
-        }
-        let answer = KeyMaterialResponse::decode(&body)?;
+        let answer = self.key_material06(&room_uri, &target).await?;
         let adds: Vec<Vec<u8>> = answer
             .clients
             .iter()
@@ -210,6 +180,121 @@ impl Client {
             },
         )
         .await
+    }
+
+    /// Remove `user` (a user URI) from the -06 `room`: its participant entry and every
+    /// client of it, in one commit (the committer's role needs `canRemoveParticipant`).
+    /// Returns the new epoch.
+    pub async fn remove06(&mut self, room: &str, user: &str) -> Result<u64, ClientError> {
+        let room_uri = uri(room)?;
+        let target = uri(user)?;
+        let list = self.mls.participants06(&room_uri)?;
+        let index = list
+            .participants
+            .iter()
+            .position(|p| p.user == target)
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| refused(format!("{target} is not a participant")))?;
+        let removes: Vec<ClientId> = self
+            .mls
+            .members06(&room_uri)?
+            .into_iter()
+            .map(|(_, c)| c)
+            .filter(|c| mimi_e2e::binding06::user_uri_of_client(c).as_ref() == Some(&target))
+            .collect();
+        let update = ParticipantListUpdate {
+            removed_indices: BoundedVec::new(vec![index])?,
+            ..Default::default()
+        };
+        self.commit06(
+            &room_uri,
+            Plan06 {
+                removes,
+                participants: Some(update),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Add this user's other devices to the -06 `room` (their key material through the
+    /// room's hub; the role needs `canAddOwnClient`). Returns the new epoch.
+    pub async fn add_devices06(&mut self, room: &str) -> Result<u64, ClientError> {
+        let room_uri = uri(room)?;
+        let me = self.user_uri06()?;
+        let members: Vec<ClientId> = self
+            .mls
+            .members06(&room_uri)?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        let answer = self.key_material06(&room_uri, &me).await?;
+        let mut adds = Vec::new();
+        for client in answer.clients.iter() {
+            let ClientMaterial::Success(kp) = &client.material else {
+                continue;
+            };
+            // The URI of a device is mimi://<provider>/d/<user>%23<device>.
+            let known = members.iter().any(|m| {
+                client.client_uri.as_str().ends_with(&format!(
+                    "/d/{}%23{}",
+                    m.user().localpart(),
+                    m.device()
+                ))
+            });
+            if !known {
+                adds.push(kp.as_bytes().to_vec());
+            }
+        }
+        if adds.is_empty() {
+            return Err(refused(format!("no other device of {me} to add")));
+        }
+        self.commit06(
+            &room_uri,
+            Plan06 {
+                adds,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// `keyMaterial` for `target` in `room`, signed by this client, through the hub.
+    async fn key_material06(
+        &self,
+        room: &IdentifierUri,
+        target: &IdentifierUri,
+    ) -> Result<KeyMaterialResponse, ClientError> {
+        let tbs = KeyMaterialRequestTbs {
+            protocol: Protocol::Mls10,
+            requesting_user: self.user_uri06()?,
+            target_user: target.clone(),
+            room_id: room.clone().into(),
+            acceptable_ciphersuites: BoundedVec::new(vec![
+                mimi_codec::mls_ids::DEFAULT_CIPHER_SUITE,
+            ])?,
+            required_capabilities: Default::default(),
+            requester_signature_key: Opaque::new(self.mls.signature_public_key().to_vec())?,
+            requester_credential: Credential {
+                credential_type: 1,
+                content: Opaque::new(self.config.client_id.as_str().as_bytes().to_vec())?,
+            },
+        };
+        let content = sign_content(KEY_MATERIAL_REQUEST_TBS, &tbs.encode()?)?;
+        let request = KeyMaterialRequest {
+            key_material_request_signature: Opaque::new(self.mls.sign06(&content)?)?,
+            tbs,
+        };
+        let (status, body) = self
+            .relay("keyMaterial", target.as_str(), request.encode()?)
+            .await?;
+        if status != 200 {
+            return Err(refused(format!(
+                "keyMaterial: {status} {}",
+                String::from_utf8_lossy(&body)
+            )));
+        }
+        Ok(KeyMaterialResponse::decode(&body)?)
     }
 
     /// Commit `plan` in the -06 `room` through its hub; merged once accepted.
