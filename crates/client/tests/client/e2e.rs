@@ -902,6 +902,23 @@ async fn a_06_room_alice_adds_bob_and_they_talk() {
     assert!(refused.to_string().contains("NotAllowed"), "{refused}");
     assert_eq!(bob.mls().epoch06(&room.parse().unwrap()).unwrap(), 1);
 
+    // A user of the hub's own provider: the Welcome is in the hub's own log.
+    let mut dave = world.client(dir.path(), "a.example", "dave", "pad").await;
+    dave.consent06("mimi://a.example/u/alice", None, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        alice
+            .add06(&room, "mimi://a.example/u/dave", 2)
+            .await
+            .unwrap(),
+        2
+    );
+    dave.read06(&room).await.unwrap();
+    assert_eq!(dave.mls().epoch06(&room.parse().unwrap()).unwrap(), 2);
+    assert!(bob.read06(&room).await.unwrap().is_empty());
+    assert_eq!(bob.mls().epoch06(&room.parse().unwrap()).unwrap(), 2);
+
     // The command line: Bob reads and answers; Carol creates a -06 room.
     drop(bob);
     drop(carol);

@@ -276,7 +276,16 @@ impl Provider {
                 );
             }
         };
-        let added_refs = staged.added_refs.clone();
+        // Where each added KeyPackageRef came from, before anything changes.
+        let sources = KeyPackageSources::new(self.context());
+        let mut welcome_dests: Vec<ServerName> = Vec::new();
+        for r in &staged.added_refs {
+            match sources.source(r).await {
+                Ok(Some(p)) if !welcome_dests.contains(&p) => welcome_dests.push(p),
+                Ok(_) => {}
+                Err(e) => return unavailable(e),
+            }
+        }
         let after = staged.participants_after.clone();
         if let Err(e) = group.merge(staged, group_info) {
             return unavailable(e);
@@ -292,42 +301,30 @@ impl Provider {
                 external_proposals: BoundedVec::default(),
             },
         };
-        // Welcome routing: each added KeyPackageRef to the provider it came from.
-        let mut welcomes: Vec<(ServerName, FanoutMessage)> = Vec::new();
-        if let Some(welcome) = welcome {
-            let tree = group
-                .ratchet_tree()
-                .ok()
-                .and_then(|t| mimi_codec::Opaque::new(t).ok());
-            let message = welcome_message(&welcome);
-            let sources = KeyPackageSources::new(self.context());
-            let mut dests: Vec<ServerName> = Vec::new();
-            for r in &added_refs {
-                match sources.source(r).await {
-                    Ok(Some(p)) if !dests.contains(&p) => dests.push(p),
-                    Ok(_) => {}
-                    Err(e) => return unavailable(e),
-                }
-            }
-            if let (Some(message), Some(tree)) = (message, tree) {
-                for dest in dests {
-                    welcomes.push((
-                        dest,
-                        FanoutMessage {
-                            timestamp: accepted,
-                            message: message.clone(),
-                            extra: FanoutExtra::Welcome {
-                                ratchet_tree_option: RatchetTreeOption::Full(tree.clone()),
-                            },
-                        },
-                    ));
-                }
-            }
-        }
-        if let Err(e) = self
-            .append06(&room, std::slice::from_ref(&commit_out))
-            .await
-        {
+        // The Welcome (with the new epoch's full tree) goes to each provider an added
+        // KeyPackageRef came from, and into this provider's own log (for its own clients,
+        // whose key packages it handed out itself).
+        let tree = group
+            .ratchet_tree()
+            .ok()
+            .and_then(|t| mimi_codec::Opaque::new(t).ok());
+        let welcome_out = match (welcome.as_ref().and_then(welcome_message), tree) {
+            (Some(message), Some(tree)) => Some(FanoutMessage {
+                timestamp: accepted,
+                message,
+                extra: FanoutExtra::Welcome {
+                    ratchet_tree_option: RatchetTreeOption::Full(tree),
+                },
+            }),
+            _ => None,
+        };
+        let welcomes: Vec<(ServerName, FanoutMessage)> = match &welcome_out {
+            Some(w) => welcome_dests.into_iter().map(|d| (d, w.clone())).collect(),
+            None => Vec::new(),
+        };
+        let mut own = vec![commit_out.clone()];
+        own.extend(welcome_out);
+        if let Err(e) = self.append06(&room, &own).await {
             return unavailable(e);
         }
         let mut dests: Vec<ServerName> = Vec::new();
