@@ -780,6 +780,53 @@ mod rooms {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_hubs_group_survives_a_restart() {
+        let (mut world, mut alice, mut bob) = room_with_bob(roles::MEMBER).await;
+        let room = uri(ROOM);
+        world.stop(A).await;
+        world.restart(A).await;
+        // The hub reloads the room's group from its storage: a commit and a message of
+        // the current epoch are accepted, a stale one is not.
+        let commit = bob.mls.commit06(&room, Plan06::default()).unwrap();
+        let (status, answer) = relay(&world, &bob, "update", ROOM, update_body(&commit)).await;
+        assert_eq!(status, 200);
+        let answer = UpdateResponse::decode(&answer).unwrap();
+        assert!(
+            matches!(answer.outcome, UpdateOutcome::Success { .. }),
+            "{answer:?}"
+        );
+        bob.mls.merge_pending06(&room).unwrap();
+        let stale = alice.mls.encrypt06(&room, b"old epoch").unwrap();
+        let request = SubmitMessageRequest {
+            protocol: Protocol::Mls10,
+            app_message: MlsMessage::from_bytes(&stale).unwrap(),
+            sending_uri: uri(ALICE),
+        };
+        let (_, body) = relay(
+            &world,
+            &alice,
+            "submitMessage",
+            ROOM,
+            request.encode().unwrap(),
+        )
+        .await;
+        assert_eq!(
+            SubmitMessageResponse::decode(&body).unwrap().outcome,
+            SubmitOutcome::EpochTooOld { current_epoch: 2 }
+        );
+        let held = world.provider(A).messages06(&room).await.unwrap();
+        match alice
+            .mls
+            .process06(&room, held.last().unwrap().message.as_bytes())
+            .unwrap()
+        {
+            Processed06::Commit { epoch, .. } => assert_eq!(epoch, 2),
+            other => panic!("{other:?}"),
+        }
+        world.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_byte_identical_notify_is_processed_once() {
         let (world, _alice, _bob) = room_with_bob(roles::MEMBER).await;
         let room = uri(ROOM);
