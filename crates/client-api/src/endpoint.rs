@@ -46,6 +46,12 @@ pub enum EndpointId {
     Inbox,
     /// `POST /v1/report-abuse`.
     ReportAbuse,
+    /// `POST /v1/v06/rooms`.
+    CreateRoom06,
+    /// `POST /v1/v06/relay`.
+    Relay06,
+    /// `POST /v1/v06/messages`.
+    Messages06,
 }
 
 /// Everything about an endpoint but its bodies.
@@ -132,7 +138,7 @@ impl Metadata {
 }
 
 /// Every endpoint of the API.
-pub const ENDPOINTS: [&Metadata; 11] = [
+pub const ENDPOINTS: [&Metadata; 14] = [
     &crate::register::METADATA,
     &crate::publish_key_packages::METADATA,
     &crate::discover::METADATA,
@@ -144,6 +150,9 @@ pub const ENDPOINTS: [&Metadata; 11] = [
     &crate::hub_removals::METADATA,
     &crate::inbox::METADATA,
     &crate::report_abuse::METADATA,
+    &crate::create_room06::METADATA,
+    &crate::relay06::METADATA,
+    &crate::messages06::METADATA,
 ];
 
 /// The endpoint a request is for: `Err` with [`ErrorCode::NotFound`] when no endpoint has

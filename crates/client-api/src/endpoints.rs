@@ -821,3 +821,137 @@ pub mod report_abuse {
     json_body_endpoint!(Request, Response);
     json_response!(Response);
 }
+
+/// `POST /v1/v06/rooms`: create a -06 room (draft-ietf-mimi-protocol-06) whose hub is the
+/// caller's provider, from the creator's MLS group (group ID = room URI).
+pub mod create_room06 {
+    use serde::{Deserialize, Serialize};
+
+    use crate::encoding::b64;
+    use crate::endpoint::json_response;
+    use crate::{Auth, EndpointId, ErrorCode, JSON, Metadata};
+
+    /// The endpoint.
+    pub const METADATA: Metadata = Metadata {
+        id: EndpointId::CreateRoom06,
+        method: http::Method::POST,
+        path: "/v1/v06/rooms",
+        auth: Auth::Required,
+        content_type: Some(JSON),
+        errors: &[ErrorCode::Unauthorized, ErrorCode::Conflict],
+    };
+
+    /// The room and its group.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Request {
+        /// The room URI (`mimi://<provider>/r/<id>`).
+        pub room: String,
+        /// The group's `GroupInfo` (an MLSMessage with the ratchet tree and ExternalPub).
+        #[serde(with = "b64")]
+        pub group_info: Vec<u8>,
+        /// The group's ratchet tree.
+        #[serde(with = "b64")]
+        pub ratchet_tree: Vec<u8>,
+    }
+
+    /// The room's epoch after creation (0).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Response {
+        /// The epoch.
+        pub epoch: u64,
+    }
+
+    json_body_endpoint!(Request, Response);
+    json_response!(Response);
+}
+
+/// `POST /v1/v06/relay`: a -06 request of the caller (`update`, `submitMessage` or
+/// `keyMaterial`, its TLS-encoded body) that the caller's provider sends on as the source
+/// provider: to the room's hub, or for `keyMaterial` without a room to the target's
+/// provider. The answer is the peer's status and body.
+pub mod relay06 {
+    use serde::{Deserialize, Serialize};
+
+    use crate::encoding::b64;
+    use crate::endpoint::json_response;
+    use crate::{Auth, EndpointId, ErrorCode, JSON, Metadata};
+
+    /// The endpoint.
+    pub const METADATA: Metadata = Metadata {
+        id: EndpointId::Relay06,
+        method: http::Method::POST,
+        path: "/v1/v06/relay",
+        auth: Auth::Required,
+        content_type: Some(JSON),
+        errors: &[
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
+            ErrorCode::Remote,
+        ],
+    };
+
+    /// The request to send on.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Request {
+        /// `update`, `submitMessage` or `keyMaterial`.
+        pub endpoint: String,
+        /// The path variable: the room URI, or the target user's URI for `keyMaterial`.
+        pub variable: String,
+        /// The TLS-encoded -06 body.
+        #[serde(with = "b64")]
+        pub body: Vec<u8>,
+    }
+
+    /// The peer's answer.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Response {
+        /// Its HTTP status.
+        pub status: u16,
+        /// Its body.
+        #[serde(with = "b64")]
+        pub body: Vec<u8>,
+    }
+
+    json_body_endpoint!(Request, Response);
+    json_response!(Response);
+}
+
+/// `POST /v1/v06/messages`: the -06 `FanoutMessage`s of a room that the caller's provider
+/// holds (as the room's hub, or received with `notify`), after a position.
+pub mod messages06 {
+    use serde::{Deserialize, Serialize};
+
+    use crate::encoding::b64_list;
+    use crate::endpoint::json_response;
+    use crate::{Auth, EndpointId, ErrorCode, JSON, Metadata};
+
+    /// The endpoint.
+    pub const METADATA: Metadata = Metadata {
+        id: EndpointId::Messages06,
+        method: http::Method::POST,
+        path: "/v1/v06/messages",
+        auth: Auth::Required,
+        content_type: Some(JSON),
+        errors: &[ErrorCode::Unauthorized],
+    };
+
+    /// Which room, from where.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Request {
+        /// The room URI.
+        pub room: String,
+        /// Skip this many messages.
+        pub after: u64,
+    }
+
+    /// The messages after `after`, in the hub's order.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Response {
+        /// Each a TLS-encoded `FanoutMessage`.
+        #[serde(with = "b64_list")]
+        pub messages: Vec<Vec<u8>>,
+    }
+
+    json_body_endpoint!(Request, Response);
+    json_response!(Response);
+}

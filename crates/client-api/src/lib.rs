@@ -43,8 +43,8 @@ pub use endpoint::{
     find,
 };
 pub use endpoints::{
-    claim_key_packages, create_room, discover, hub_removals, inbox, prepare_room,
-    publish_key_packages, register, report_abuse, room_state, submit_event,
+    claim_key_packages, create_room, create_room06, discover, hub_removals, inbox, messages06,
+    prepare_room, publish_key_packages, register, relay06, report_abuse, room_state, submit_event,
 };
 pub use error::{EncodeError, Error, ErrorBody, ErrorCode, ResponseError};
 

@@ -116,11 +116,53 @@ pub enum Command {
         /// The value
         value: String,
     },
-    /// Create a room
+    /// Create a room (`--protocol 06`: a draft-ietf-mimi-protocol-06 room)
     CreateRoom {
         /// members_only, knock or public
         #[arg(long, default_value = "members_only", value_parser = join_rule_arg)]
         join_rule: JoinRule,
+        /// The protocol version: 1 (the first version) or 06 (draft-ietf-mimi-protocol-06)
+        #[arg(long, default_value = "1", value_parser = ["1", "06"])]
+        protocol: String,
+        /// For --protocol 06: the room's id (mimi://<provider>/r/<id>)
+        #[arg(long, value_name = "ID", default_value = "room")]
+        id: String,
+        /// For --protocol 06: the room's name
+        #[arg(long, value_name = "NAME", default_value = "")]
+        name: String,
+    },
+    /// -06: grant a user consent to fetch this user's key material (--revoke: take it back)
+    Consent06 {
+        /// The requester (mimi://a.example/u/alice)
+        requester: String,
+        /// Only for this room
+        #[arg(long, value_name = "ROOM")]
+        room: Option<String>,
+        /// Revoke instead of grant
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// -06: add a user (key material through the room's hub, one commit)
+    Add06 {
+        /// The room (mimi://a.example/r/club)
+        room: String,
+        /// The user (mimi://b.example/u/bob)
+        user: String,
+        /// Their role: owner, member or guest
+        #[arg(long, default_value = "member", value_parser = ["owner", "member", "guest"])]
+        role: String,
+    },
+    /// -06: send a text message
+    Send06 {
+        /// The room
+        room: String,
+        /// The text
+        text: String,
+    },
+    /// -06: read the room's new messages (joins from a Welcome for this device)
+    Read06 {
+        /// The room
+        room: String,
     },
     /// Add a user: claims their key packages and commits; they are in at once
     Add {
@@ -933,7 +975,16 @@ async fn run_open(
                 }
             }
         }
-        Command::CreateRoom { join_rule } => {
+        Command::CreateRoom {
+            protocol, id, name, ..
+        } if protocol == "06" => {
+            let room = client.create_room06(&id, &name).await?;
+            Line::new(
+                format!("created {room}"),
+                json!({"type": "created", "room": room.as_str(), "protocol": "06"}),
+            )
+        }
+        Command::CreateRoom { join_rule, .. } => {
             let room = client.create_room(join_rule).await?;
             Line::new(
                 format!("created {room}"),
@@ -1082,6 +1133,52 @@ async fn run_open(
             let original = own_message(client, &room, &message, "delete")?;
             let sent = client.send(&room, &Compose::Delete { original }).await?;
             sent_line("deleted", &room, &sent)
+        }
+        Command::Consent06 {
+            requester,
+            room,
+            revoke,
+        } => {
+            let grant = !revoke;
+            client.consent06(&requester, room.as_deref(), grant).await?;
+            let what = if grant { "granted" } else { "revoked" };
+            Line::new(
+                format!("{what} consent to {requester}"),
+                json!({"type": "consent", "requester": requester, "grant": grant, "room": room}),
+            )
+        }
+        Command::Add06 { room, user, role } => {
+            let role = match role.as_str() {
+                "owner" => mimi_e2e::binding06::roles::OWNER,
+                "guest" => mimi_e2e::binding06::roles::GUEST,
+                _ => mimi_e2e::binding06::roles::MEMBER,
+            };
+            let epoch = client.add06(&room, &user, role).await?;
+            Line::new(
+                format!("added {user} to {room} (epoch {epoch})"),
+                json!({"type": "added", "room": room, "user": user, "epoch": epoch}),
+            )
+        }
+        Command::Send06 { room, text } => {
+            let accepted = client.send06(&room, &text).await?;
+            Line::new(
+                format!("sent to {room}"),
+                json!({"type": "sent", "room": room, "accepted": accepted}),
+            )
+        }
+        Command::Read06 { room } => {
+            let messages = client.read06(&room).await?;
+            let count = messages.len();
+            for m in messages {
+                out.line(Line::new(
+                    format!("{}: {}", m.sender, m.text),
+                    json!({"type": "message", "room": room, "sender": m.sender.to_string(), "text": m.text, "timestamp": m.timestamp}),
+                ))?;
+            }
+            Line::new(
+                format!("{count} new message(s)"),
+                json!({"type": "read", "room": room, "count": count}),
+            )
         }
         Command::Sync => {
             let report = client.sync().await?;

@@ -24,6 +24,9 @@ use crate::plan::{plan_commit, state_after, user_event};
 use crate::store::{Store, StoredMessage};
 
 mod settle;
+mod v06;
+
+pub use v06::Message06;
 
 pub use settle::{JOIN_COMMIT_WAIT, LISTEN_WAIT};
 

@@ -133,6 +133,10 @@ pub enum ClientError {
     /// This client knows no room of that ID (never created, joined, invited or knocked).
     #[error("unknown room {0} (`mimi rooms` lists the rooms this client knows)")]
     UnknownRoom(RoomId),
+    /// The hub of a -06 room refused a request (`notAllowed`, `wrongEpoch`, ...), or a -06
+    /// request could not be made.
+    #[error("-06: {0}")]
+    Refused06(String),
     /// The provider asked found nobody (`discover` answered `not_found`), or another
     /// discovery code that is not a match.
     #[error("{0}")]
@@ -247,6 +251,7 @@ impl ClientError {
         match self {
             ClientError::Usage(_) | ClientError::BadUrl(_) => ErrorKind::Usage,
             ClientError::Refused(_)
+            | ClientError::Refused06(_)
             | ClientError::Rejected(_)
             | ClientError::NotOwnMessage { .. }
             | ClientError::PendingProposals(_)

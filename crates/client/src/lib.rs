@@ -47,7 +47,7 @@ pub mod store;
 pub mod view;
 
 pub use client::{
-    COMMIT_RESENDS, Client, JOIN_COMMIT_WAIT, LISTEN_WAIT, MAX_KEY_PACKAGES_PER_PUBLISH,
+    COMMIT_RESENDS, Client, JOIN_COMMIT_WAIT, LISTEN_WAIT, MAX_KEY_PACKAGES_PER_PUBLISH, Message06,
     Registration, RoomView, SyncReport, answer_lost,
 };
 pub use config::ClientConfig;

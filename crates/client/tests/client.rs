@@ -806,12 +806,18 @@ fn cli_parses_every_command() {
             vec!["create-room", "--join-rule", "knock"],
             Command::CreateRoom {
                 join_rule: JoinRule::Knock,
+                protocol: "1".into(),
+                id: "room".into(),
+                name: String::new(),
             },
         ),
         (
             vec!["create-room"],
             Command::CreateRoom {
                 join_rule: JoinRule::MembersOnly,
+                protocol: "1".into(),
+                id: "room".into(),
+                name: String::new(),
             },
         ),
         (vec!["join", room], Command::Join { room: rid(room) }),

@@ -15,6 +15,7 @@ mod group;
 mod keypackage;
 mod mls;
 mod service;
+pub mod v06;
 
 pub use error::{DsError, DsRule};
 pub use fanout::FanoutPlan;

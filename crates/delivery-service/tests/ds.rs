@@ -1976,3 +1976,6 @@ fn a_commit_removing_the_hub_from_external_senders_is_refused() {
         .unwrap();
     flow.commit(ALICE, &bundle).unwrap();
 }
+
+#[path = "ds/v06.rs"]
+mod v06;

@@ -22,6 +22,10 @@ use openmls_rust_crypto::RustCrypto;
 use openmls_traits::OpenMlsProvider;
 use openmls_traits::storage::StorageProvider as _;
 
+mod v06;
+
+pub use v06::{Commit06, Plan06, Processed06};
+
 use crate::error::{E2eError, MlsObject, Operation};
 use crate::identity::parse_follower_certificate;
 use crate::storage::RedbStorage;
@@ -835,6 +839,12 @@ impl MlsClient {
                 })
             }
             ProcessedMessageContent::OwnPrivateMessage => Ok(Processed::OwnMessage),
+            // A first-version room has no app_data_dictionary to update.
+            ProcessedMessageContent::UnresolvedAppDataCommit(_) => {
+                Err(E2eError::UnexpectedMessage {
+                    expected: MlsObject::ProtocolMessage,
+                })
+            }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
                 let mut user_events = Vec::new();
                 for qp in staged.queued_proposals() {

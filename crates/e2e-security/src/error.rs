@@ -160,6 +160,12 @@ pub enum E2eError {
     /// The message could not be franked (draft-ietf-mimi-protocol-06 §5.4.1).
     #[error("franking: {0}")]
     Franking(#[from] mimi_mls_binding::franking::FrankingError),
+    /// A -06 room's components cannot be read or changed.
+    #[error(transparent)]
+    Room06(#[from] mimi_mls_binding::v06::Room06Error),
+    /// No -06 room with this URI is stored.
+    #[error("unknown -06 room {0}")]
+    UnknownRoom06(String),
     /// openmls refused or failed.
     #[error("MLS {operation} failed: {source}")]
     Mls {

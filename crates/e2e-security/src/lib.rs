@@ -36,12 +36,13 @@ mod identity;
 mod storage;
 
 pub use client::{
-    CIPHERSUITE, CommitPlan, CommitSummary, CreatedRoom, DB_FILE, MessageSender, MlsClient,
-    OwnProposal, Processed, ProposalSummary, RemoveTarget, parse_key_package, room_state_of,
-    room_state_of_group_info,
+    CIPHERSUITE, Commit06, CommitPlan, CommitSummary, CreatedRoom, DB_FILE, MessageSender,
+    MlsClient, OwnProposal, Plan06, Processed, Processed06, ProposalSummary, RemoveTarget,
+    parse_key_package, room_state_of, room_state_of_group_info,
 };
 pub use error::{CredentialError, E2eError, MlsObject, Operation};
 pub use identity::{follower_certificate, parse_follower_certificate};
+pub use mimi_mls_binding::v06 as binding06;
 pub use mimi_mls_binding::{
     client_id_from_credential, credential_for, external_sender, mimi_capabilities,
     mimi_required_capabilities, server_of_external_sender,

@@ -69,6 +69,7 @@ const CONFIRMATION_TAG: &[u8] = b"ConfirmationTag";
 const JOIN_CONFIG: &[u8] = b"MlsGroupJoinConfig";
 const OWN_LEAF_NODES: &[u8] = b"OwnLeafNodes";
 const GROUP_STATE: &[u8] = b"GroupState";
+const APPLICATION_EXPORT_TREE: &[u8] = b"ApplicationExportTree";
 const QUEUED_PROPOSAL: &[u8] = b"QueuedProposal";
 const PROPOSAL_QUEUE_REFS: &[u8] = b"ProposalQueueRefs";
 const OWN_LEAF_NODE_INDEX: &[u8] = b"OwnLeafNodeIndex";
@@ -685,6 +686,37 @@ impl StorageProvider<CURRENT_VERSION> for RedbStorage {
         group_id: &GroupId,
     ) -> Result<()> {
         self.del(CONFIRMATION_TAG, group_id)
+    }
+
+    fn write_application_export_tree<
+        GroupId: traits::GroupId<CURRENT_VERSION>,
+        ApplicationExportTree: traits::ApplicationExportTree<CURRENT_VERSION>,
+    >(
+        &self,
+        group_id: &GroupId,
+        application_export_tree: &ApplicationExportTree,
+    ) -> Result<()> {
+        self.put(APPLICATION_EXPORT_TREE, group_id, application_export_tree)
+    }
+
+    fn application_export_tree<
+        GroupId: traits::GroupId<CURRENT_VERSION>,
+        ApplicationExportTree: traits::ApplicationExportTree<CURRENT_VERSION>,
+    >(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<ApplicationExportTree>> {
+        self.get(APPLICATION_EXPORT_TREE, group_id)
+    }
+
+    fn delete_application_export_tree<
+        GroupId: traits::GroupId<CURRENT_VERSION>,
+        ApplicationExportTree: traits::ApplicationExportTree<CURRENT_VERSION>,
+    >(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<()> {
+        self.del(APPLICATION_EXPORT_TREE, group_id)
     }
 
     fn delete_group_state<GroupId: traits::GroupId<CURRENT_VERSION>>(

@@ -16,8 +16,9 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Request, Response};
 use mimi_client_api::{
     Endpoint, EndpointId, EndpointResponse, Error, ErrorCode, MAX_NAME_PART, MAX_REQUEST_BODY,
-    Metadata, bearer_token, claim_key_packages, create_room, discover, find, hub_removals, inbox,
-    prepare_room, publish_key_packages, register, report_abuse, room_state, submit_event,
+    Metadata, bearer_token, claim_key_packages, create_room, create_room06, discover, find,
+    hub_removals, inbox, messages06, prepare_room, publish_key_packages, register, relay06,
+    report_abuse, room_state, submit_event,
 };
 use mimi_codec::{
     ClientId, CreateGroupRequest, IdentifierRequest, JoinRule, MlsBytes, ParticipationState,
@@ -196,6 +197,9 @@ impl HttpService for ClientApi {
             EndpointId::HubRemovals => answer(endpoint, self.hub_removals(&request).await),
             EndpointId::Inbox => answer(endpoint, self.inbox(&request).await),
             EndpointId::ReportAbuse => answer(endpoint, self.report_abuse(&request).await),
+            EndpointId::CreateRoom06 => answer(endpoint, self.create_room06(&request).await),
+            EndpointId::Relay06 => answer(endpoint, self.relay06(&request).await),
+            EndpointId::Messages06 => answer(endpoint, self.messages06(&request).await),
         };
         let name = format!("{:?}", endpoint.id);
         self.provider
@@ -416,6 +420,55 @@ impl ClientApi {
             .await
             .map_err(api_error)?;
         Ok(create_room::Response { sequence })
+    }
+
+    async fn create_room06(
+        &self,
+        request: &Request<Bytes>,
+    ) -> Result<create_room06::Response, Error> {
+        let (client, body) = self.accept::<create_room06::Request>(request).await?;
+        let room = body
+            .room
+            .parse()
+            .map_err(|e| Error::malformed(format!("room: {e}")))?;
+        let epoch = self
+            .provider
+            .create_room06(&client, &room, &body.group_info, &body.ratchet_tree)
+            .await
+            .map_err(api_error)?;
+        Ok(create_room06::Response { epoch })
+    }
+
+    async fn relay06(&self, request: &Request<Bytes>) -> Result<relay06::Response, Error> {
+        let (client, body) = self.accept::<relay06::Request>(request).await?;
+        let (status, body) = self
+            .provider
+            .relay06(&client, &body.endpoint, &body.variable, body.body)
+            .await
+            .map_err(api_error)?;
+        Ok(relay06::Response { status, body })
+    }
+
+    async fn messages06(&self, request: &Request<Bytes>) -> Result<messages06::Response, Error> {
+        let (_client, body) = self.accept::<messages06::Request>(request).await?;
+        let room = body
+            .room
+            .parse()
+            .map_err(|e| Error::malformed(format!("room: {e}")))?;
+        let messages = self
+            .provider
+            .messages06(&room)
+            .await
+            .map_err(|e| api_error(ApiError::Storage(e)))?;
+        let skip = usize::try_from(body.after).unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        for m in messages.into_iter().skip(skip) {
+            out.push(
+                mimi_codec::Wire::encode(&m)
+                    .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?,
+            );
+        }
+        Ok(messages06::Response { messages: out })
     }
 
     async fn submit_event(

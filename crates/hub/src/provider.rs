@@ -44,6 +44,7 @@ pub struct Provider {
     retry_now: crate::outbox::RetryNow,
     limiter: Limiter,
     franking: Arc<crate::v06::franking::HubFranking>,
+    rooms06: crate::v06::rooms::Rooms06,
 }
 
 impl std::fmt::Debug for Provider {
@@ -85,6 +86,7 @@ impl Provider {
             outbox,
             retry_now: crate::outbox::RetryNow::default(),
             franking,
+            rooms06: crate::v06::rooms::Rooms06::default(),
         })
     }
 
@@ -106,6 +108,11 @@ impl Provider {
     /// The rate limits' buckets.
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
+    }
+
+    /// The lock of the -06 rooms.
+    pub fn rooms06(&self) -> &crate::v06::rooms::Rooms06 {
+        &self.rooms06
     }
 
     /// The room engine.

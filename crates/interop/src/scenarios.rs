@@ -90,6 +90,11 @@ pub const SCENARIOS: &[Scenario] = &[
         run: follower_restart,
     },
     Scenario {
+        name: "example-flow-06",
+        description: "draft-ietf-mimi-protocol-06's example: alice@a creates a room, adds bob@b, bob adds cathy@c (key material through the hub), cathy sends, bob is removed (leaving by proposal is not served yet), cathy adds a device",
+        run: example_flow_06,
+    },
+    Scenario {
         name: "outbox-catch-up",
         description: "a follower is down while the room moves on; the hub's outbox catches it up in order",
         run: outbox_catch_up,
@@ -224,6 +229,129 @@ async fn room_with(
         w.wait_epoch(d, &room, epoch).await?;
     }
     Ok((room, epoch))
+}
+
+/// The -06 example flow (draft-ietf-mimi-protocol-06 §3 and §6): every request a client
+/// makes goes through its provider's client-API relay to the room's hub (a.mimi.test); the
+/// hub fans commits, Welcomes and messages out with `notify`.
+fn example_flow_06(w: &mut World) -> ScenarioFuture<'_> {
+    Box::pin(async move {
+        let mut alice = w.person(0, "alice", Some("alice")).await?;
+        let mut bob = w.person(1, "bob", Some("bob")).await?;
+        let mut cathy = w.person(2, "cathy", Some("cathy")).await?;
+        let uri06 = |d: &Device| {
+            let u = d.user();
+            format!("mimi://{}/u/{}", u.server(), u.localpart())
+        };
+        let (alice_uri, bob_uri, cathy_uri) = (uri06(&alice), uri06(&bob), uri06(&cathy));
+
+        let room = alice
+            .client
+            .create_room06("clubhouse", "Clubhouse")
+            .await
+            .step("alice creates a -06 room")?;
+        let room_uri = room.clone();
+        let room = room.as_str().to_owned();
+        expect_eq("the room", room.as_str(), "mimi://a.mimi.test/r/clubhouse")?;
+        w.say(format!("[a.mimi.test is hub] alice@a created {room}"));
+
+        bob.client
+            .consent06(&alice_uri, Some(&room), true)
+            .await
+            .step("bob grants alice consent")?;
+        let epoch = alice
+            .client
+            .add06(&room, &bob_uri, 2)
+            .await
+            .step("alice adds bob")?;
+        expect_eq("epoch after adding bob", epoch, 1)?;
+        bob.client.read06(&room).await.step("bob reads the room")?;
+        expect_eq(
+            "bob's epoch after the Welcome",
+            bob.client
+                .mls()
+                .epoch06(&room_uri)
+                .map_err(ClientError::from)
+                .step("bob's epoch")?,
+            1,
+        )?;
+        w.say("bob@b joined from the Welcome b.mimi.test received with notify");
+
+        cathy
+            .client
+            .consent06(&bob_uri, Some(&room), true)
+            .await
+            .step("cathy grants bob consent")?;
+        let epoch = bob
+            .client
+            .add06(&room, &cathy_uri, 2)
+            .await
+            .step("bob adds cathy")?;
+        expect_eq("epoch after adding cathy", epoch, 2)?;
+        alice.client.read06(&room).await.step("alice reads")?;
+        cathy.client.read06(&room).await.step("cathy reads")?;
+        w.say("bob@b fetched cathy's key material through a.mimi.test and added cathy@c");
+
+        cathy
+            .client
+            .send06(&room, "Hi everyone")
+            .await
+            .step("cathy sends")?;
+        for (who, d) in [("alice", &mut alice), ("bob", &mut bob)] {
+            let got = d
+                .client
+                .read06(&room)
+                .await
+                .step("reading cathy's message")?;
+            let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
+            expect_eq(format!("what {who} reads"), texts, vec!["Hi everyone"])?;
+        }
+        w.say("cathy@c's message reached alice@a and bob@b");
+
+        let epoch = alice
+            .client
+            .remove06(&room, &bob_uri)
+            .await
+            .step("bob is removed")?;
+        expect_eq("epoch after bob's removal", epoch, 3)?;
+        cathy.client.read06(&room).await.step("cathy reads")?;
+        let participants = alice
+            .client
+            .mls()
+            .participants06(&room_uri)
+            .map_err(ClientError::from)
+            .step("the participant list")?;
+        let users: Vec<String> = participants
+            .participants
+            .iter()
+            .map(|p| p.user.as_str().to_owned())
+            .collect();
+        expect_eq(
+            "participants",
+            users,
+            vec![alice_uri.clone(), cathy_uri.clone()],
+        )?;
+
+        let mut desk = w.second_device(&cathy, "desk").await?;
+        let epoch = cathy
+            .client
+            .add_devices06(&room)
+            .await
+            .step("cathy adds her desk")?;
+        expect_eq("epoch after cathy's device", epoch, 4)?;
+        desk.client.read06(&room).await.step("cathy's desk reads")?;
+        alice.client.read06(&room).await.step("alice reads")?;
+        alice
+            .client
+            .send06(&room, "Welcome, desk")
+            .await
+            .step("alice sends")?;
+        let got = desk.client.read06(&room).await.step("the desk reads")?;
+        let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
+        expect_eq("what cathy's desk reads", texts, vec!["Welcome, desk"])?;
+        w.say("cathy@c added her desk; it reads the room");
+        Ok(())
+    })
 }
 
 fn example_flow(w: &mut World) -> ScenarioFuture<'_> {

@@ -36,6 +36,8 @@
 
 pub mod franking;
 
+pub mod v06;
+
 use mimi_codec::{ClientId, CodecError, IdentifierError, RoomState, ServerName, UserEvent, Wire};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::{
@@ -162,13 +164,18 @@ pub fn user_event_of(proposal: &CustomProposal) -> Option<Result<UserEvent, Code
 
 /// The capabilities every MIMI leaf advertises (creator, key packages, external joiners):
 /// the RoomState extension, the UserEvent proposal and last-resort key packages, beyond
-/// openmls's defaults, and BasicCredentials.
+/// openmls's defaults, and BasicCredentials; and for -06 rooms ([`v06`]) the
+/// `app_data_dictionary` extension and the `AppDataUpdate` proposal.
 pub fn mimi_capabilities() -> Capabilities {
     Capabilities::new(
         None,
         None,
-        Some(&[ROOM_STATE_EXTENSION_TYPE, ExtensionType::LastResort]),
-        Some(&[USER_EVENT_PROPOSAL_TYPE]),
+        Some(&[
+            ROOM_STATE_EXTENSION_TYPE,
+            ExtensionType::LastResort,
+            ExtensionType::AppDataDictionary,
+        ]),
+        Some(&[USER_EVENT_PROPOSAL_TYPE, ProposalType::AppDataUpdate]),
         Some(&[CredentialType::Basic]),
     )
 }

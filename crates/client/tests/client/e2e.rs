@@ -842,3 +842,124 @@ async fn a_commit_whose_answer_is_lost_is_merged() {
     assert_eq!(epoch(&mut bob, &room), Some(2));
     world.stop().await;
 }
+
+/// A -06 room with the client library: Alice (a.example, the hub) creates it, Bob
+/// (b.example) grants her consent, she adds him (his key material through the hub, one
+/// commit), Bob reads the room (joins from the Welcome b.example received with `notify`),
+/// they talk with `submitMessage`; a guest may not add anyone.
+#[tokio::test]
+async fn a_06_room_alice_adds_bob_and_they_talk() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = start(dir.path(), &["a.example", "b.example", "c.example"]).await;
+    let mut alice = world
+        .client(dir.path(), "a.example", "alice", "phone")
+        .await;
+    let mut bob = world.client(dir.path(), "b.example", "bob", "laptop").await;
+    let carol = world.client(dir.path(), "c.example", "carol", "desk").await;
+    let room = alice.create_room06("club", "Club").await.unwrap();
+    assert_eq!(room.as_str(), "mimi://a.example/r/club");
+    let room = room.as_str().to_owned();
+
+    // Without Bob's consent there is no key material.
+    let refused = alice
+        .add06(&room, "mimi://b.example/u/bob", 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ClientError::Refused06(_)), "{refused}");
+    bob.consent06("mimi://a.example/u/alice", Some(&room), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        alice
+            .add06(&room, "mimi://b.example/u/bob", 3)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(bob.read06(&room).await.unwrap().is_empty());
+    assert_eq!(bob.mls().epoch06(&room.parse().unwrap()).unwrap(), 1);
+
+    alice.send06(&room, "hello Bob").await.unwrap();
+    bob.send06(&room, "hi Alice").await.unwrap();
+    let at_bob = bob.read06(&room).await.unwrap();
+    let at_alice = alice.read06(&room).await.unwrap();
+    assert_eq!(
+        at_bob.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["hello Bob"]
+    );
+    assert_eq!(
+        at_alice.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["hi Alice"]
+    );
+    assert_eq!(at_alice[0].sender.as_str(), "@bob:b.example#laptop");
+
+    // Bob is a guest (role 3): adding Carol is not allowed, and nothing changes.
+    carol
+        .consent06("mimi://b.example/u/bob", Some(&room), true)
+        .await
+        .unwrap();
+    let refused = bob
+        .add06(&room, "mimi://c.example/u/carol", 2)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("NotAllowed"), "{refused}");
+    assert_eq!(bob.mls().epoch06(&room.parse().unwrap()).unwrap(), 1);
+
+    // A user of the hub's own provider: the Welcome is in the hub's own log.
+    let mut dave = world.client(dir.path(), "a.example", "dave", "pad").await;
+    dave.consent06("mimi://a.example/u/alice", None, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        alice
+            .add06(&room, "mimi://a.example/u/dave", 2)
+            .await
+            .unwrap(),
+        2
+    );
+    dave.read06(&room).await.unwrap();
+    assert_eq!(dave.mls().epoch06(&room.parse().unwrap()).unwrap(), 2);
+    assert!(bob.read06(&room).await.unwrap().is_empty());
+    assert_eq!(bob.mls().epoch06(&room.parse().unwrap()).unwrap(), 2);
+
+    // The command line: Bob reads and answers; Carol creates a -06 room.
+    drop(bob);
+    drop(carol);
+    alice.send06(&room, "are you there").await.unwrap();
+    let cli = |dir: &str, args: &[&str]| {
+        let mut argv = vec!["--dir".to_owned(), dir.to_owned()];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        mimi_client::cli::parse(&argv).unwrap()
+    };
+    let bob_dir = dir.path().join("bob-laptop");
+    let bob_dir = bob_dir.to_str().unwrap();
+    let out = run(cli(bob_dir, &["read06", &room])).await.unwrap();
+    assert!(
+        out.contains("@alice:a.example#phone: are you there"),
+        "{out}"
+    );
+    assert!(out.contains("1 new message(s)"), "{out}");
+    run(cli(bob_dir, &["send06", &room, "yes"])).await.unwrap();
+    let read = alice.read06(&room).await.unwrap();
+    assert_eq!(
+        read.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["yes"]
+    );
+    let carol_dir = dir.path().join("carol-desk");
+    let out = run(cli(
+        carol_dir.to_str().unwrap(),
+        &[
+            "create-room",
+            "--protocol",
+            "06",
+            "--id",
+            "garden",
+            "--name",
+            "Garden",
+        ],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(out.trim(), "created mimi://c.example/r/garden");
+    world.stop().await;
+}

@@ -214,6 +214,11 @@ fn group_users(group: &HubGroup) -> BTreeSet<UserId> {
 }
 
 impl Rooms {
+    /// This provider's MLS identity as a hub.
+    pub fn identity(&self) -> &HubIdentity {
+        &self.identity
+    }
+
     /// The room engine over the shared context; it wakes `outbox` when fan-out becomes
     /// durable and tells `inbox` when inbox items do.
     pub fn new(

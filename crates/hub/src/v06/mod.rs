@@ -6,14 +6,14 @@
 //! Served: `keyMaterial` (the target provider's side: the request's signature verified,
 //! consent checked, one key package per client handed out once), `requestConsent` and
 //! `updateConsent` (the consent state per requester, target and room), `identifierQuery`
-//! (this provider's directory), `reportAbuse` (the room's hub: franks checked, the report
-//! kept; [`abuse`]). Franking keys and the hub's `frank`: [`franking`]. Not yet served
-//! (answered `501`, and absent from the directory): `update`, `notify`, `submitMessage`,
-//! `groupInfo`; see
+//! (this provider's directory), the rooms ([`rooms`]): `update`, `submitMessage` and
+//! `notify`, `groupInfo`, and `reportAbuse` (the room's hub: franks checked, the report
+//! kept; [`abuse`]). Franking keys and the hub's `frank`: [`franking`]. See
 //! `docs/protocol-coverage.md` ("-06").
 
 pub mod abuse;
 pub mod franking;
+pub mod rooms;
 pub mod state;
 
 use async_trait::async_trait;
@@ -37,8 +37,12 @@ use state::{ConsentState, Consents};
 pub const ED25519_SUITES: [u16; 2] = [0x0001, 0x0003];
 
 /// The endpoints this provider serves in -06 (the directory lists only these).
-pub const SERVED: [Endpoint06; 5] = [
+pub const SERVED: [Endpoint06; 9] = [
     Endpoint06::KeyMaterial,
+    Endpoint06::Update,
+    Endpoint06::Notify,
+    Endpoint06::SubmitMessage,
+    Endpoint06::GroupInfo,
     Endpoint06::RequestConsent,
     Endpoint06::UpdateConsent,
     Endpoint06::IdentifierQuery,
@@ -195,13 +199,17 @@ impl Provider {
         if known.is_none() {
             return answer(KeyMaterialUserCode::UserUnknown, Vec::new());
         }
-        // Consent: the target's grant for this requester, for this room or for any room.
+        // Consent: the target's grant for this requester, for this room or for any room. A
+        // user asking for its own clients' material (to add a device) needs none.
         let room = tbs.room_id.get().cloned();
-        match self
-            .consents()
-            .granted(&tbs.requesting_user, &tbs.target_user, room.as_ref())
-            .await
-        {
+        let consent = if tbs.requesting_user == tbs.target_user {
+            Ok(ConsentState::Granted)
+        } else {
+            self.consents()
+                .granted(&tbs.requesting_user, &tbs.target_user, room.as_ref())
+                .await
+        };
+        match consent {
             Ok(ConsentState::Granted) => {}
             Ok(_) => return answer(KeyMaterialUserCode::NoConsent, Vec::new()),
             Err(e) => return unavailable(e),
@@ -554,11 +562,10 @@ impl Handler06 for Provider {
             Body06::Consent(entry) => self.consent06(endpoint, &from, &variable, entry).await,
             Body06::IdentifierQuery(r) => self.identifier_query06(&variable, r).await,
             Body06::ReportAbuse(r) => self.report_abuse06(&from, &variable, r, &request_raw).await,
-            _ => refuse(
-                StatusCode::NOT_IMPLEMENTED,
-                "not_implemented",
-                format!("{} is not served yet", endpoint.name()),
-            ),
+            Body06::Update(r) => self.update06(&from, &variable, r).await,
+            Body06::SubmitMessage(r) => self.submit06(&from, &variable, r).await,
+            Body06::GroupInfo(r) => self.group_info06(&from, &variable, r).await,
+            Body06::Notify(body) => self.notify06(&from, &variable, body, &request_raw).await,
         }
     }
 }

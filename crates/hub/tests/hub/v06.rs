@@ -85,11 +85,11 @@ async fn the_directory_lists_what_is_served() {
         "https://a.example/mimi/v06/keyMaterial/mimi%3A%2F%2Fa.example%2Fu%2Falice"
     );
     assert!(dir.request_consent.is_some() && dir.identifier_query.is_some());
-    // Not served yet, so not offered.
-    assert!(dir.update.is_none() && dir.notify.is_none());
-    // reportAbuse is served: a report of no message (the draft makes messages optional)
-    // is accepted, 201 without a body.
-    assert!(dir.report_abuse.is_some());
+    // The rooms' endpoints are offered, and reportAbuse.
+    assert!(dir.update.is_some() && dir.notify.is_some() && dir.submit_message.is_some());
+    assert!(dir.group_info.is_some() && dir.report_abuse.is_some());
+    // A report of no message (the draft makes messages optional) is accepted, 201 without
+    // a body.
     let report = AbuseReport {
         reporting_user: OptionalUri::NONE,
         alleged_abuser_uri: uri(BOB),
@@ -994,4 +994,490 @@ async fn a_real_private_message_is_franked_verified_by_its_receiver_and_reported
         None
     );
     world.shutdown().await;
+}
+
+// ---------------------------------------------------------------- -06 rooms
+
+mod rooms {
+    use mimi_codec::v06::room::{ParticipantListUpdate, UserRolePair};
+    use mimi_codec::v06::{
+        FanoutExtra, GroupInfo, GroupInfoOption, MlsMessage, NotifyBody, RatchetTreeOption,
+        SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome, UpdateOutcome, UpdateRequest,
+        UpdateResponse, Welcome,
+    };
+    use mimi_e2e::binding06::{new_room_components, roles};
+    use mimi_e2e::{Commit06, Plan06, Processed06};
+
+    use super::*;
+
+    const ROOM: &str = "mimi://a.example/r/club";
+
+    fn add(user: &str, role: u32) -> ParticipantListUpdate {
+        ParticipantListUpdate {
+            added_participants: BoundedVec::new(vec![UserRolePair {
+                user: uri(user),
+                role_index: role,
+            }])
+            .unwrap(),
+            ..Default::default()
+        }
+    }
+
+    fn update_body(commit: &Commit06) -> Vec<u8> {
+        UpdateRequest::Commit {
+            commit: MlsMessage::from_bytes(&commit.commit).unwrap(),
+            welcome: commit
+                .welcome
+                .as_ref()
+                .map(|w| Welcome::from_bytes(w).unwrap()),
+            group_info_option: GroupInfoOption::Full(
+                GroupInfo::from_bytes(&commit.group_info).unwrap(),
+            ),
+            ratchet_tree_option: RatchetTreeOption::DistributionService,
+        }
+        .encode()
+        .unwrap()
+    }
+
+    /// A client's request relayed by its provider (`POST /v1/v06/relay`'s handler).
+    async fn relay(
+        world: &World,
+        client: &crate::world::Client,
+        endpoint: &str,
+        variable: &str,
+        body: Vec<u8>,
+    ) -> (u16, Vec<u8>) {
+        world
+            .provider(&client.server)
+            .relay06(&client.id, endpoint, variable, body)
+            .await
+            .unwrap()
+    }
+
+    /// `from`'s provider sends a commit to the hub a.example itself.
+    async fn update(world: &World, from: &str, commit: &Commit06) -> UpdateResponse {
+        let (status, body) = post(
+            world,
+            from,
+            A,
+            Endpoint06::Update.path(ROOM),
+            update_body(commit),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        UpdateResponse::decode(&body).unwrap()
+    }
+
+    /// Alice (at a) creates the room through the client API; Bob (at b) gave her consent;
+    /// she asks a for Bob's key material (a relays to b and remembers the package came
+    /// from b) and adds him with `role`. Returns the world, Alice, Bob, and the commit.
+    pub(super) async fn room_with_bob(
+        role: u32,
+    ) -> (World, crate::world::Client, crate::world::Client) {
+        let world = World::start(&[A, B, C]).await;
+        let mut alice = world.client(A, "alice", None).await;
+        let mut bob = world.client(B, "bob", None).await;
+        bob.publish(&world, 1, false).await;
+        let a = world.provider(A);
+        let room = uri(ROOM);
+        let components = new_room_components(&room, "Club", &uri(ALICE)).unwrap();
+        let hub = a.rooms().identity().external_sender().clone();
+        let created = alice.mls.create_room06(&room, &components, hub).unwrap();
+        let epoch = a
+            .create_room06(&alice.id, &room, &created.group_info, &created.ratchet_tree)
+            .await
+            .unwrap();
+        assert_eq!(epoch, 0);
+
+        world
+            .provider(B)
+            .consents()
+            .decide(&uri(ALICE), &uri(BOB), Some(&room), true)
+            .await
+            .unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let body = alice_asks(&key, BOB, ROOM);
+        let (status, answer) = relay(&world, &alice, "keyMaterial", BOB, body).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+        let answer = KeyMaterialResponse::decode(&answer).unwrap();
+        let ClientMaterial::Success(kp) = &answer.clients.as_slice()[0].material else {
+            panic!("a key package expected: {answer:?}");
+        };
+        let commit = alice
+            .mls
+            .commit06(
+                &room,
+                Plan06 {
+                    adds: vec![kp.as_bytes().to_vec()],
+                    participants: Some(add(BOB, role)),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let (status, answer) = relay(&world, &alice, "update", ROOM, update_body(&commit)).await;
+        assert_eq!(status, 200);
+        let answer = UpdateResponse::decode(&answer).unwrap();
+        assert!(
+            matches!(answer.outcome, UpdateOutcome::Success { .. }),
+            "{answer:?}"
+        );
+        alice.mls.merge_pending06(&room).unwrap();
+
+        // b got the commit and the Welcome (the package came from b) in one notify.
+        let received = world.provider(B).messages06(&room).await.unwrap();
+        let welcome = received
+            .iter()
+            .find_map(|m| match &m.extra {
+                FanoutExtra::Welcome {
+                    ratchet_tree_option: RatchetTreeOption::Full(tree),
+                } => Some((m.message.as_bytes().to_vec(), tree.as_slice().to_vec())),
+                _ => None,
+            })
+            .expect("a Welcome for b");
+        assert_eq!(
+            bob.mls
+                .join_from_welcome06(&welcome.0, Some(&welcome.1))
+                .unwrap(),
+            room
+        );
+        assert_eq!(bob.mls.epoch06(&room).unwrap(), 1);
+        (world, alice, bob)
+    }
+
+    /// Alice's signed request (at a) for `target`'s key material in `room`.
+    fn alice_asks(key: &ed25519_dalek::SigningKey, target: &str, room: &str) -> Vec<u8> {
+        let tbs = KeyMaterialRequestTbs {
+            protocol: Protocol::Mls10,
+            requesting_user: uri(ALICE),
+            target_user: uri(target),
+            room_id: uri(room).into(),
+            acceptable_ciphersuites: BoundedVec::new(vec![1]).unwrap(),
+            required_capabilities: Default::default(),
+            requester_signature_key: Opaque::new(key.verifying_key().to_bytes().to_vec()).unwrap(),
+            requester_credential: Credential {
+                credential_type: 1,
+                content: Opaque::new(ALICE.as_bytes().to_vec()).unwrap(),
+            },
+        };
+        let content = sign_content(KEY_MATERIAL_REQUEST_TBS, &tbs.encode().unwrap()).unwrap();
+        KeyMaterialRequest {
+            key_material_request_signature: Opaque::new(key.sign(&content).to_bytes().to_vec())
+                .unwrap(),
+            tbs,
+        }
+        .encode()
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_user_of_b_joins_by_notify_and_sends_with_submit_message() {
+        let (world, mut alice, mut bob) = room_with_bob(roles::MEMBER).await;
+        let room = uri(ROOM);
+        assert_eq!(
+            bob.mls.participants06(&room).unwrap(),
+            alice.mls.participants06(&room).unwrap()
+        );
+
+        // Bob's provider submits his message; the hub fans it out and Alice reads it.
+        let message = bob.mls.encrypt06(&room, b"hello from b").unwrap();
+        let request = SubmitMessageRequest {
+            protocol: Protocol::Mls10,
+            app_message: MlsMessage::from_bytes(&message).unwrap(),
+            sending_uri: uri(BOB),
+        };
+        let (status, body) = relay(
+            &world,
+            &bob,
+            "submitMessage",
+            ROOM,
+            request.encode().unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let answer = SubmitMessageResponse::decode(&body).unwrap();
+        assert!(
+            matches!(answer.outcome, SubmitOutcome::Accepted { frank: None, .. }),
+            "{answer:?}"
+        );
+        let held = world.provider(A).messages06(&room).await.unwrap();
+        let last = held.last().unwrap();
+        assert_eq!(last.message.as_bytes(), message.as_slice());
+        match alice.mls.process06(&room, last.message.as_bytes()).unwrap() {
+            Processed06::Application { sender, plaintext } => {
+                assert_eq!(sender, bob.id);
+                assert_eq!(plaintext, b"hello from b");
+            }
+            other => panic!("{other:?}"),
+        }
+        // b got it too (fanned out to every participant's provider).
+        let at_b = world.provider(B).messages06(&room).await.unwrap();
+        assert_eq!(at_b.last().unwrap().message.as_bytes(), message.as_slice());
+
+        // A provider may not submit for another provider's user.
+        let (status, body) = post(
+            &world,
+            C,
+            A,
+            Endpoint06::SubmitMessage.path(ROOM),
+            request.encode().unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            SubmitMessageResponse::decode(&body).unwrap().outcome,
+            SubmitOutcome::NotAllowed
+        );
+        world.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_by_a_role_without_the_capability_is_not_allowed() {
+        let (world, _alice, mut bob) = room_with_bob(roles::GUEST).await;
+        let room = uri(ROOM);
+        let mut cathy = world.client(C, "cathy", None).await;
+        let kp = cathy.mls.key_package(false).unwrap();
+        let commit = bob
+            .mls
+            .commit06(
+                &room,
+                Plan06 {
+                    adds: vec![kp],
+                    participants: Some(add("mimi://c.example/u/cathy", roles::MEMBER)),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let (status, answer) = relay(&world, &bob, "update", ROOM, update_body(&commit)).await;
+        assert_eq!(status, 200);
+        let answer = UpdateResponse::decode(&answer).unwrap();
+        assert_eq!(answer.outcome, UpdateOutcome::NotAllowed, "{answer:?}");
+        assert!(
+            answer
+                .error_description
+                .as_str()
+                .contains("add a participant"),
+            "{answer:?}"
+        );
+        // Nothing was fanned out: b holds the first commit and the Welcome only.
+        assert_eq!(world.provider(B).messages06(&room).await.unwrap().len(), 2);
+        // The same commit sent by a provider that is not the committer's: notAllowed too.
+        bob.mls.clear_pending06(&room).unwrap();
+        let commit = bob.mls.commit06(&room, Plan06::default()).unwrap();
+        let answer = update(&world, C, &commit).await;
+        assert_eq!(answer.outcome, UpdateOutcome::NotAllowed, "{answer:?}");
+        // A stale epoch is wrongEpoch with the current one.
+        let answer = update(&world, B, &commit).await;
+        assert!(
+            matches!(answer.outcome, UpdateOutcome::Success { .. }),
+            "{answer:?}"
+        );
+        let answer = update(&world, B, &commit).await;
+        assert_eq!(
+            answer.outcome,
+            UpdateOutcome::WrongEpoch { current_epoch: 2 }
+        );
+        world.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_hubs_group_survives_a_restart() {
+        let (mut world, mut alice, mut bob) = room_with_bob(roles::MEMBER).await;
+        let room = uri(ROOM);
+        world.stop(A).await;
+        world.restart(A).await;
+        // The hub reloads the room's group from its storage: a commit and a message of
+        // the current epoch are accepted, a stale one is not.
+        let commit = bob.mls.commit06(&room, Plan06::default()).unwrap();
+        let (status, answer) = relay(&world, &bob, "update", ROOM, update_body(&commit)).await;
+        assert_eq!(status, 200);
+        let answer = UpdateResponse::decode(&answer).unwrap();
+        assert!(
+            matches!(answer.outcome, UpdateOutcome::Success { .. }),
+            "{answer:?}"
+        );
+        bob.mls.merge_pending06(&room).unwrap();
+        let stale = alice.mls.encrypt06(&room, b"old epoch").unwrap();
+        let request = SubmitMessageRequest {
+            protocol: Protocol::Mls10,
+            app_message: MlsMessage::from_bytes(&stale).unwrap(),
+            sending_uri: uri(ALICE),
+        };
+        let (_, body) = relay(
+            &world,
+            &alice,
+            "submitMessage",
+            ROOM,
+            request.encode().unwrap(),
+        )
+        .await;
+        assert_eq!(
+            SubmitMessageResponse::decode(&body).unwrap().outcome,
+            SubmitOutcome::EpochTooOld { current_epoch: 2 }
+        );
+        let held = world.provider(A).messages06(&room).await.unwrap();
+        match alice
+            .mls
+            .process06(&room, held.last().unwrap().message.as_bytes())
+            .unwrap()
+        {
+            Processed06::Commit { epoch, .. } => assert_eq!(epoch, 2),
+            other => panic!("{other:?}"),
+        }
+        world.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_byte_identical_notify_is_processed_once() {
+        let (world, _alice, _bob) = room_with_bob(roles::MEMBER).await;
+        let room = uri(ROOM);
+        let held = world.provider(B).messages06(&room).await.unwrap();
+        let body = NotifyBody {
+            messages: held[..1].to_vec(),
+        }
+        .encode()
+        .unwrap();
+        // a's first notify had the commit and the Welcome; this body is new, then repeated.
+        for _ in 0..2 {
+            let (status, _) = post(&world, A, B, Endpoint06::Notify.path(ROOM), body.clone()).await;
+            assert_eq!(status, 201);
+        }
+        assert_eq!(
+            world.provider(B).messages06(&room).await.unwrap().len(),
+            held.len() + 1
+        );
+        // Only the room's hub may notify.
+        let (status, answer) = post(&world, C, B, Endpoint06::Notify.path(ROOM), body).await;
+        assert_eq!((status, kind(&answer)), (403, "not_allowed"));
+        world.shutdown().await;
+    }
+}
+
+mod group_info {
+    use mimi_codec::v06::labels::{
+        GROUP_INFO_ENCRYPTION, GROUP_INFO_REQUEST_TBS, GROUP_INFO_RESPONSE_TBS, encrypt_context,
+    };
+    use mimi_codec::v06::{
+        GroupInfoCode, GroupInfoRatchetTreeTbe, GroupInfoRequest, GroupInfoResponse,
+        RatchetTreeOption,
+    };
+    use mimi_e2e::binding06::roles;
+    use openmls_rust_crypto::RustCrypto;
+    use openmls_traits::crypto::OpenMlsCrypto as _;
+    use openmls_traits::types::{Ciphersuite, HpkeCiphertext};
+
+    use super::*;
+
+    const ROOM: &str = "mimi://a.example/r/club";
+
+    /// A signed request of `client` (its credential), with a fresh HPKE key pair.
+    fn request(client: &str, key: &ed25519_dalek::SigningKey, hpke_public: &[u8]) -> Vec<u8> {
+        let mut request = GroupInfoRequest {
+            protocol: Protocol::Mls10,
+            cipher_suite: 1,
+            requesting_signature_key: Opaque::new(key.verifying_key().to_bytes().to_vec()).unwrap(),
+            requesting_credential: Credential {
+                credential_type: 1,
+                content: Opaque::new(client.as_bytes().to_vec()).unwrap(),
+            },
+            group_info_public_key: Opaque::new(hpke_public.to_vec()).unwrap(),
+            joining_code: Opaque::default(),
+            signature: Opaque::default(),
+        };
+        let content =
+            sign_content(GROUP_INFO_REQUEST_TBS, &request.tbs().encode().unwrap()).unwrap();
+        request.signature = Opaque::new(key.sign(&content).to_bytes().to_vec()).unwrap();
+        request.encode().unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn group_info_answers_a_signed_sealed_group_info_a_new_device_can_join_with() {
+        let (world, _alice, _bob) = super::rooms::room_with_bob(roles::MEMBER).await;
+        let crypto = RustCrypto::default();
+        let config = || Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519.hpke_config();
+        let hpke = crypto.derive_hpke_keypair(config(), &[3; 32]).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+
+        // Bob's new tablet (Bob is a participant) asks through b.
+        let body = request("@bob:b.example#tablet", &key, &hpke.public);
+        let (status, answer) = post(&world, B, A, Endpoint06::GroupInfo.path(ROOM), body).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+        let response = GroupInfoResponse::decode(&answer).unwrap();
+        let tbs = response.tbs().expect("a success");
+        let (success, signature) = response.result.unwrap();
+        // Signed by the hub's external sender key.
+        let hub_key: [u8; 32] = success
+            .hub_sender
+            .signature_key
+            .as_slice()
+            .try_into()
+            .unwrap();
+        let content = sign_content(GROUP_INFO_RESPONSE_TBS, &tbs.encode().unwrap()).unwrap();
+        ed25519_dalek::VerifyingKey::from_bytes(&hub_key)
+            .unwrap()
+            .verify_strict(
+                &content,
+                &ed25519_dalek::Signature::from_slice(signature.as_slice()).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            success.hub_sender.signature_key.as_slice(),
+            world.provider(A).rooms().identity().signer().public()
+        );
+        // Sealed to the request's key, with the room as context.
+        let sealed = HpkeCiphertext {
+            kem_output: success
+                .encrypted_groupinfo_and_tree
+                .kem_output
+                .as_slice()
+                .to_vec()
+                .into(),
+            ciphertext: success
+                .encrypted_groupinfo_and_tree
+                .ciphertext
+                .as_slice()
+                .to_vec()
+                .into(),
+        };
+        let info = encrypt_context(GROUP_INFO_ENCRYPTION, ROOM.as_bytes()).unwrap();
+        let opened = crypto
+            .hpke_open(config(), &sealed, hpke.private.as_ref(), &info, &[])
+            .unwrap();
+        let tbe = GroupInfoRatchetTreeTbe::decode(&opened).unwrap();
+        let RatchetTreeOption::Full(tree) = &tbe.ratchet_tree_option else {
+            panic!("a full tree expected");
+        };
+        // The GroupInfo verifies: a new client of Bob's joins the group from it.
+        let dir = tempfile::tempdir().unwrap();
+        let mut tablet =
+            mimi_e2e::MlsClient::open(dir.path(), "@bob:b.example#tablet".parse().unwrap())
+                .unwrap();
+        let (room, _commit) = tablet
+            .join_by_external_commit06(tbe.group_info.as_bytes(), tree.as_slice())
+            .unwrap();
+        assert_eq!(room, uri(ROOM));
+        assert_eq!(tablet.epoch06(&room).unwrap(), 2);
+
+        // Cathy is no participant: notAuthorized. An unknown room: noSuchRoom.
+        let body = request("@cathy:c.example#desk", &key, &hpke.public);
+        let (status, answer) = post(&world, C, A, Endpoint06::GroupInfo.path(ROOM), body).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            GroupInfoResponse::decode(&answer).unwrap().status(),
+            GroupInfoCode::NotAuthorized
+        );
+        let body = request("@bob:b.example#tablet", &key, &hpke.public);
+        let other = "mimi://a.example/r/none";
+        let (_, answer) = post(&world, B, A, Endpoint06::GroupInfo.path(other), body).await;
+        assert_eq!(
+            GroupInfoResponse::decode(&answer).unwrap().status(),
+            GroupInfoCode::NoSuchRoom
+        );
+        // A forged request signature: 403.
+        let mut forged = request("@bob:b.example#tablet", &key, &hpke.public);
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let (status, answer) = post(&world, B, A, Endpoint06::GroupInfo.path(ROOM), forged).await;
+        assert_eq!((status, kind(&answer)), (403, "signature"));
+        world.shutdown().await;
+    }
 }
