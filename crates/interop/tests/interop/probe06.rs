@@ -1,0 +1,73 @@
+//! The -06 conformance probe against one of our providers, a real `mimi-hub` process: what
+//! we serve passes, what we do not yet serve is reported unsupported, nothing fails.
+
+use mimi_interop::harness::Network;
+use mimi_interop::probe06::{Counts, ProbeConfig, Verdict, run};
+
+#[test]
+fn the_probe_passes_against_our_provider() {
+    let hub = super::hub();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let network = Network::start(hub).await.unwrap();
+        let a = network.provider("a.mimi.test").unwrap();
+        // We speak as b.mimi.test (a peer of a), with b's certificate from the same CA.
+        let b_dir = network.dir().join("b.mimi.test");
+        let config = ProbeConfig {
+            peer: a.name().clone(),
+            address: a.federation_addr(),
+            prefix: None,
+            ca: network.ca_path().to_owned(),
+            cert: b_dir.join("server.crt"),
+            key: b_dir.join("server.key"),
+            our_domain: "b.mimi.test".parse().unwrap(),
+            hex: true,
+        };
+        let report = run(&config).await.unwrap();
+        let text = report.render(true);
+        for request in [
+            "mutualTls",
+            "directory",
+            "keyMaterial",
+            "identifierQuery",
+            "requestConsent",
+            "updateConsent",
+        ] {
+            assert_eq!(
+                report.verdict(request),
+                Some(&Verdict::Passed),
+                "{request}\n{text}"
+            );
+        }
+        assert_eq!(
+            report.counts(),
+            Counts {
+                passed: 6,
+                failed: 0,
+                unsupported: 5
+            },
+            "{text}"
+        );
+        assert!(
+            text.ends_with("6 passed, 0 failed, 5 unsupported\n"),
+            "{text}"
+        );
+
+        // Speaking as a provider the certificate does not authenticate is refused (403):
+        // the probe reports it as a failure, not a pass.
+        let lying = ProbeConfig {
+            our_domain: "c.mimi.test".parse().unwrap(),
+            ..config
+        };
+        let report = run(&lying).await.unwrap();
+        assert!(
+            matches!(report.verdict("keyMaterial"), Some(Verdict::Failed(r)) if r.contains("403")),
+            "{}",
+            report.render(false)
+        );
+        network.shutdown().await;
+    });
+}
