@@ -14,8 +14,11 @@
 //!   endpoint (the peer says it does not serve it);
 //! - **failed**: anything else, with the reason (status, body, decoding error).
 //!
-//! One more check: a request without a client certificate must be refused (§4.1: "The TLS
-//! connection underlying the HTTPS connection MUST be mutually authenticated").
+//! Two more checks of §4.1: a request without a client certificate must be refused ("The TLS
+//! connection underlying the HTTPS connection MUST be mutually authenticated", `mutualTls`),
+//! and so must a request whose `From` names a provider the client certificate does not
+//! authenticate ("The certificates presented in the TLS handshake MUST authenticate the
+//! source and target provider domains", `fromAuthenticated`).
 
 pub mod mls;
 
@@ -43,6 +46,9 @@ use self::mls::{MlsError, MlsObjects};
 const BASIC_CREDENTIAL: u16 = 1;
 /// The directory's path (§5.1).
 const DIRECTORY_PATH: &str = "/.well-known/mimi-protocol-directory";
+/// The source provider the `fromAuthenticated` check names in `From`, which no probe
+/// certificate authenticates.
+const UNAUTHENTICATED_SOURCE: &str = "not-the-certificate.example";
 /// Longest answer body printed (as text or hex); the rest is elided.
 const MAX_PRINTED_BODY: usize = 512;
 
@@ -763,6 +769,61 @@ pub async fn run(config: &ProbeConfig) -> Result<Report, ProbeError> {
         },
     };
     outcomes.push(verdict);
+
+    // §4.1: the certificates "MUST authenticate the source and target provider domains": a
+    // request whose From names a provider our certificate does not authenticate is refused.
+    let other: Option<ServerName> = UNAUTHENTICATED_SOURCE.parse().ok();
+    let outcome = match (probes.first(), other) {
+        (Some(first), Some(other)) => match path_of(config, &dir, first) {
+            Ok(path) => {
+                let answer = peer
+                    .post06(&config.peer, &other, path.clone(), first.body.clone())
+                    .await;
+                let (status, answer, verdict) = match answer {
+                    Ok((status, body)) if (400..500).contains(&status) => {
+                        (Some(status), show_body(&body), Verdict::Passed)
+                    }
+                    Ok((status, body)) => (
+                        Some(status),
+                        show_body(&body),
+                        Verdict::Failed(format!(
+                            "answered {status} to From: mimi@{UNAUTHENTICATED_SOURCE}, a provider the client certificate does not authenticate (§4.1)"
+                        )),
+                    ),
+                    Err(e) => (
+                        None,
+                        e.to_string(),
+                        Verdict::Failed(format!("no answer: {e}")),
+                    ),
+                };
+                Outcome {
+                    request: "fromAuthenticated",
+                    path,
+                    sent: first.body.clone(),
+                    status,
+                    answer,
+                    verdict,
+                }
+            }
+            Err(reason) => Outcome {
+                request: "fromAuthenticated",
+                path: String::new(),
+                sent: Vec::new(),
+                status: None,
+                answer: String::new(),
+                verdict: Verdict::Failed(reason),
+            },
+        },
+        _ => Outcome {
+            request: "fromAuthenticated",
+            path: String::new(),
+            sent: Vec::new(),
+            status: None,
+            answer: String::new(),
+            verdict: Verdict::Failed("no request to send".into()),
+        },
+    };
+    outcomes.push(outcome);
 
     for probe in probes {
         let path = match path_of(config, &dir, &probe) {

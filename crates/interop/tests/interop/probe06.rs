@@ -30,6 +30,7 @@ fn the_probe_passes_against_our_provider() {
         let text = report.render(true);
         for request in [
             "mutualTls",
+            "fromAuthenticated",
             "directory",
             "keyMaterial",
             "identifierQuery",
@@ -45,14 +46,14 @@ fn the_probe_passes_against_our_provider() {
         assert_eq!(
             report.counts(),
             Counts {
-                passed: 6,
+                passed: 7,
                 failed: 0,
                 unsupported: 5
             },
             "{text}"
         );
         assert!(
-            text.ends_with("6 passed, 0 failed, 5 unsupported\n"),
+            text.ends_with("7 passed, 0 failed, 5 unsupported\n"),
             "{text}"
         );
 
