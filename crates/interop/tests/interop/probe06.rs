@@ -28,6 +28,8 @@ fn the_probe_passes_against_our_provider() {
         };
         let report = run(&config).await.unwrap();
         let text = report.render(true);
+        // `cargo test -p mimi-interop --test interop probe06 -- --nocapture` shows the report.
+        eprintln!("{text}");
         for request in [
             "mutualTls",
             "fromAuthenticated",
