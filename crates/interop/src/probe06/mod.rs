@@ -160,6 +160,11 @@ impl Report {
         c
     }
 
+    /// The outcome of `request`.
+    pub fn outcome(&self, request: &str) -> Option<&Outcome> {
+        self.outcomes.iter().find(|o| o.request == request)
+    }
+
     /// The verdict of `request`.
     pub fn verdict(&self, request: &str) -> Option<&Verdict> {
         self.outcomes
