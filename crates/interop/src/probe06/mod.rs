@@ -938,3 +938,119 @@ pub async fn parse_args(args: &[String]) -> Result<ProbeConfig, ProbeError> {
         hex,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loose(json: &str) -> PeerDirectory {
+        let body = json.as_bytes();
+        PeerDirectory {
+            parsed: Directory::from_json(body).ok(),
+            keys: serde_json::from_slice::<serde_json::Value>(body)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect(),
+        }
+    }
+
+    fn config(prefix: Option<&str>) -> ProbeConfig {
+        ProbeConfig {
+            peer: "b.example".parse().unwrap(),
+            address: "127.0.0.1:1".parse().unwrap(),
+            prefix: prefix.map(str::to_owned),
+            ca: PathBuf::new(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            our_domain: "a.example".parse().unwrap(),
+            hex: false,
+        }
+    }
+
+    fn probe(name: &'static str, expect: Expect) -> Probe {
+        Probe {
+            name,
+            variable: "mimi://b.example/r/x".into(),
+            body: Vec::new(),
+            expect,
+        }
+    }
+
+    #[test]
+    fn paths_come_from_the_prefix_the_template_or_the_directory_s_other_entries() {
+        // A directory in the draft's shape naming keyMaterial only.
+        let ours = loose(r#"{"keyMaterial": "https://b.example/m/keyMaterial/{targetUser}"}"#);
+        let km = probe("keyMaterial", Expect::Ok200(describe_key_material));
+        let notify = probe("notify", Expect::Empty(&[201], "x"));
+        assert_eq!(
+            path_of(&config(None), &ours, &km).unwrap(),
+            "/m/keyMaterial/mimi%3A%2F%2Fb.example%2Fr%2Fx"
+        );
+        assert_eq!(
+            path_of(&config(None), &ours, &notify).unwrap(),
+            "/m/notify/mimi%3A%2F%2Fb.example%2Fr%2Fx"
+        );
+        assert_eq!(
+            path_of(&config(Some("/p/")), &ours, &km).unwrap(),
+            "/p/keyMaterial/mimi%3A%2F%2Fb.example%2Fr%2Fx"
+        );
+        // A document that does not parse as the draft's (an entry without its variable):
+        // the draft's paths under the prefix its entries show.
+        let other =
+            loose(r#"{"notify": "https://b.example/pl/notify", "wireEndpoints": {"x": "y"}}"#);
+        assert!(other.parsed.is_none());
+        assert_eq!(
+            path_of(&config(None), &other, &notify).unwrap(),
+            "/pl/notify/mimi%3A%2F%2Fb.example%2Fr%2Fx"
+        );
+        assert!(path_of(&config(None), &loose("{}"), &notify).is_err());
+    }
+
+    #[test]
+    fn verdicts_follow_the_draft() {
+        let named = loose(r#"{"notify": "https://b.example/pl/notify/{roomId}"}"#);
+        let unnamed = loose("{}");
+        let notify = probe("notify", Expect::Empty(&[201], "x"));
+        let submit = probe("submitMessage", Expect::Ok200(describe_submit));
+        assert_eq!(judge(&notify, &named, 201, b"").1, Verdict::Passed);
+        assert!(matches!(
+            judge(&notify, &named, 201, b"x").1,
+            Verdict::Failed(_)
+        ));
+        assert!(matches!(
+            judge(&notify, &named, 404, b"").1,
+            Verdict::Failed(_)
+        ));
+        assert!(matches!(
+            judge(&notify, &unnamed, 404, b"").1,
+            Verdict::Unsupported(_)
+        ));
+        assert!(matches!(
+            judge(&notify, &named, 501, b"").1,
+            Verdict::Unsupported(_)
+        ));
+        // SubmitMessageResponse { mls10, notAllowed } is an answer; a body that does not
+        // decode, or another status, is not.
+        assert_eq!(judge(&submit, &named, 200, &[1, 1]).1, Verdict::Passed);
+        assert!(matches!(
+            judge(&submit, &named, 200, &[1]).1,
+            Verdict::Failed(_)
+        ));
+        assert!(matches!(
+            judge(&submit, &named, 400, b"").1,
+            Verdict::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn the_peer_url_names_the_provider_and_port() {
+        let (name, port) = parse_peer("https://b.example:8443/").unwrap();
+        assert_eq!((name.as_str(), port), ("b.example", 8443));
+        assert_eq!(parse_peer("https://b.example").unwrap().1, 443);
+        assert!(parse_peer("http://b.example").is_err());
+        assert!(parse_peer("https://b.example:x").is_err());
+    }
+}
