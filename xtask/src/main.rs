@@ -6,7 +6,9 @@
 //! providers and `interop [--list] [-v] [NAME]` the interop suite (`docs/interop.md`);
 //! `vectors` regenerates the conformance vectors `conformance/v1/*.json`
 //! (`docs/wire-format.md` §11); `chaos [--quick]` runs the chaos suite
-//! (`docs/reliability.md`).
+//! (`docs/reliability.md`); `probe06 --peer https://HOST:PORT ...` runs the -06 conformance
+//! probe against a peer provider and `interop-haven --haven PATH` builds, starts and probes
+//! Haven's `mimi-hubd` from a local checkout (`docs/interop.md`; not part of CI).
 
 use std::process::{Command, ExitCode};
 
@@ -23,9 +25,11 @@ fn main() -> ExitCode {
         Some("demo") => return interop("demo", &args[1..]),
         Some("interop") => return interop("interop", &args[1..]),
         Some("chaos") => return interop("chaos", &args[1..]),
+        Some("probe06") => return interop("probe06", &args[1..]),
+        Some("interop-haven") => return interop("interop-haven", &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME] | chaos [--quick] | vectors>"
+                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME] | chaos [--quick] | probe06 --peer https://HOST:PORT [--connect IP:PORT] [--prefix P] --ca CA --cert CERT --key KEY --our-domain D [--hex] | interop-haven --haven PATH | vectors>"
             );
             return ExitCode::from(2);
         }

@@ -20,6 +20,8 @@ mod malformed;
 mod props;
 #[path = "codec/v06_fixtures.rs"]
 mod v06_fixtures;
+#[path = "codec/v06_haven.rs"]
+mod v06_haven;
 #[path = "codec/v06_malformed.rs"]
 mod v06_malformed;
 #[path = "codec/v06_props.rs"]

@@ -16,5 +16,7 @@
 
 pub mod chaos;
 pub mod harness;
+pub mod haven;
+pub mod probe06;
 pub mod scenarios;
 pub mod world;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use mimi_interop::harness::locate_hub_binary;
 use mimi_interop::scenarios::{self, SCENARIOS, Scenario};
 
-const USAGE: &str = "usage: mimi-interop <demo | interop [--list] [-v] [NAME] | chaos [--quick]>";
+const USAGE: &str = "usage: mimi-interop <demo | interop [--list] [-v] [NAME] | chaos [--quick] | interop-haven --haven PATH [--target-dir DIR] [--hex] | probe06 --peer https://HOST:PORT [--connect IP:PORT] [--prefix P] --ca CA --cert CERT --key KEY --our-domain D [--hex]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +23,12 @@ fn main() -> ExitCode {
     };
     if command == "chaos" {
         return chaos(rest);
+    }
+    if command == "probe06" {
+        return probe06(rest);
+    }
+    if command == "interop-haven" {
+        return interop_haven(rest);
     }
     let mut list = false;
     let mut verbose = false;
@@ -133,5 +139,105 @@ fn chaos(args: &[String]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("mimi-interop: cannot start the runtime: {e}");
+            None
+        }
+    }
+}
+
+/// `mimi-interop probe06 ...`: the -06 conformance probe (`mimi_interop::probe06`). Exits
+/// non-zero when a request failed.
+fn probe06(args: &[String]) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let report = runtime.block_on(async {
+        let config = mimi_interop::probe06::parse_args(args).await?;
+        let report = mimi_interop::probe06::run(&config).await?;
+        Ok::<_, mimi_interop::probe06::ProbeError>((report, config.hex))
+    });
+    match report {
+        Ok((report, hex)) => {
+            print!("{}", report.render(hex));
+            if report.counts().failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e @ mimi_interop::probe06::ProbeError::Usage(_)) => {
+            eprintln!("mimi-interop probe06: {e}\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("mimi-interop probe06: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mimi-interop interop-haven --haven PATH [--target-dir DIR] [--hex]`: build Haven's
+/// `mimi-hubd` from the checkout at PATH (into DIR, by default `PATH/target`), start it with
+/// certificates from a fresh CA of ours, run the -06 probe against it and stop it
+/// (`mimi_interop::haven`). Exits non-zero only when the run could not be made: Haven's
+/// divergences are results, recorded in docs/interop.md.
+fn interop_haven(args: &[String]) -> ExitCode {
+    let mut haven = None;
+    let mut target = None;
+    let mut hex = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--haven" => haven = it.next().map(std::path::PathBuf::from),
+            "--target-dir" => target = it.next().map(std::path::PathBuf::from),
+            "--hex" => hex = true,
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(haven) = haven else {
+        eprintln!("interop-haven needs --haven PATH\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let target = target.unwrap_or_else(|| haven.join("target"));
+    let binary = match mimi_interop::haven::build(&haven, &target) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("mimi-interop interop-haven: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ours = mimi_interop::haven::commit_of(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|| "unknown".into());
+    let theirs = mimi_interop::haven::commit_of(&haven).unwrap_or_else(|| "unknown".into());
+    println!(
+        "-06 probe: mimi-rs {ours} (as {}) against Haven mimi-hubd {theirs} (as {})",
+        mimi_interop::haven::PROBE_DOMAIN,
+        mimi_interop::haven::HAVEN_DOMAIN
+    );
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(mimi_interop::haven::run(&binary, hex)) {
+        Ok(report) => {
+            print!("{}", report.render(hex));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mimi-interop interop-haven: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -101,3 +101,6 @@ fn a_failing_scenario_is_counted_as_failed() {
 
 #[path = "interop/cli.rs"]
 mod cli;
+
+#[path = "interop/probe06.rs"]
+mod probe06;

@@ -288,6 +288,17 @@ impl MimiClient {
         Ok((raw.status.as_u16(), raw.body))
     }
 
+    /// A `GET` of `path` on `server` (no `From`): the status and body as received (the
+    /// conformance probe reads a peer's directory this way, to show what did not parse).
+    pub async fn get_raw(
+        &self,
+        server: &ServerName,
+        path: String,
+    ) -> Result<(u16, Bytes), TransportError> {
+        let (raw, _) = self.call(server, Method::GET, path, Bytes::new()).await?;
+        Ok((raw.status.as_u16(), raw.body))
+    }
+
     /// `GET /.well-known/mimi-protocol-directory` on `server`.
     pub async fn directory06(
         &self,
