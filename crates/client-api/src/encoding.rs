@@ -42,6 +42,26 @@ pub mod b64 {
     }
 }
 
+/// Serde: optional bytes as base64 text (absent or `null` for `None`).
+pub mod opt_b64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialize.
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_some(&super::b64_encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserialize.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "super::b64")] Vec<u8>);
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(b)| b))
+    }
+}
+
 /// Serde: a list of byte strings as a list of base64 texts.
 pub mod b64_list {
     use serde::ser::SerializeSeq;

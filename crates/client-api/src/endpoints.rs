@@ -386,6 +386,15 @@ pub mod prepare_room {
         /// The hub's `ExternalSender`, TLS-encoded.
         #[serde(with = "b64")]
         pub hub_external_sender: Vec<u8>,
+        /// The hub's `FrankingAgentData` (draft-ietf-mimi-protocol-06 §5.4.1), TLS-encoded: a
+        /// -06 room's creator puts it in the GroupContext so the hub franks its messages.
+        /// Absent from a provider that does not frank.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::encoding::opt_b64"
+        )]
+        pub franking_agent: Option<Vec<u8>>,
     }
 
     impl crate::Endpoint for Request {

@@ -238,6 +238,13 @@ fn every_response_round_trips() {
         room_id: room(),
         room_state: room_state(),
         hub_external_sender: vec![5; 10],
+        franking_agent: None,
+    });
+    response_round_trip(prepare_room::Response {
+        room_id: room(),
+        room_state: room_state(),
+        hub_external_sender: vec![5; 10],
+        franking_agent: Some(vec![6; 4]),
     });
     response_round_trip(create_room::Response { sequence: 1 });
     response_round_trip(submit_event::Response {

@@ -180,6 +180,12 @@ impl Room06Group {
         participant_list_of(self.group.group_context().extensions()).map_err(state)
     }
 
+    /// The room's `franking_agent` (draft-ietf-mimi-protocol-06 §5.4.1), if it has one.
+    pub fn franking_agent(&self) -> Result<Option<mimi_codec::v06::FrankingAgentData>, Refused06> {
+        mimi_mls_binding::v06::franking_agent_of(self.group.group_context().extensions())
+            .map_err(state)
+    }
+
     fn roles(&self) -> Result<RoleData, Refused06> {
         roles_of(self.group.group_context().extensions()).map_err(state)
     }

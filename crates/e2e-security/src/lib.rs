@@ -42,6 +42,7 @@ pub use client::{
 };
 pub use error::{CredentialError, E2eError, MlsObject, Operation};
 pub use identity::{follower_certificate, parse_follower_certificate};
+pub use mimi_mls_binding::franking;
 pub use mimi_mls_binding::v06 as binding06;
 pub use mimi_mls_binding::{
     client_id_from_credential, credential_for, external_sender, mimi_capabilities,

@@ -400,6 +400,12 @@ impl ClientApi {
             room_id: prepared.room_id,
             room_state: prepared.room_state,
             hub_external_sender: prepared.hub_external_sender,
+            franking_agent: self
+                .provider
+                .franking()
+                .agent(self.provider.server_name())
+                .ok()
+                .and_then(|agent| mimi_codec::Wire::encode(&agent).ok()),
         })
     }
 

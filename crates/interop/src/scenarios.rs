@@ -234,6 +234,7 @@ async fn room_with(
 /// The -06 example flow (draft-ietf-mimi-protocol-06 §3 and §6): every request a client
 /// makes goes through its provider's client-API relay to the room's hub (a.mimi.test); the
 /// hub fans commits, Welcomes and messages out with `notify`.
+/// Rule V06-FLOW-1 (docs/protocol-coverage.md).
 fn example_flow_06(w: &mut World) -> ScenarioFuture<'_> {
     Box::pin(async move {
         let mut alice = w.person(0, "alice", Some("alice")).await?;

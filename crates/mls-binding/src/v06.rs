@@ -54,6 +54,9 @@ pub struct Room06Components {
     pub roles: RoleData,
     /// `room_metadata`.
     pub metadata: RoomMetaData,
+    /// `franking_agent` (draft-ietf-mimi-protocol-06 §5.4.1): the hub's franking signature key,
+    /// when the hub franks; absent, messages of the room are not franked.
+    pub franking_agent: Option<mimi_codec::v06::FrankingAgentData>,
 }
 
 /// The capabilities every -06 leaf advertises beyond [`crate::mimi_capabilities`]: the
@@ -125,6 +128,9 @@ pub fn room06_extensions(
     ] {
         let _ = dictionary.insert(id, bytes);
     }
+    if let Some(agent) = &components.franking_agent {
+        let _ = dictionary.insert(component::FRANKING_AGENT, encoded("franking_agent", agent)?);
+    }
     Extensions::from_vec(vec![
         Extension::AppDataDictionary(AppDataDictionaryExtension::new(dictionary)),
         Extension::ExternalSenders(vec![hub]),
@@ -155,6 +161,17 @@ pub fn participant_list_of(
 ) -> Result<ParticipantListData, Room06Error> {
     let bytes = component_of(extensions, component::PARTICIPANT_LIST, "participant_list")?;
     decoded(&bytes, "participant_list")
+}
+
+/// The `franking_agent` in a group context, if the room has one.
+pub fn franking_agent_of(
+    extensions: &Extensions<GroupContext>,
+) -> Result<Option<mimi_codec::v06::FrankingAgentData>, Room06Error> {
+    match component_of(extensions, component::FRANKING_AGENT, "franking_agent") {
+        Ok(bytes) => decoded(&bytes, "franking_agent").map(Some),
+        Err(Room06Error::Missing(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The roles list in a group context.
@@ -348,5 +365,6 @@ pub fn new_room_components(
             room_subject: Utf8String::new("")?,
             room_mood: Utf8String::new("")?,
         },
+        franking_agent: None,
     })
 }

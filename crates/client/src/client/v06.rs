@@ -46,6 +46,22 @@ pub struct Message06 {
     pub text: String,
     /// The hub's acceptance time (ms since the UNIX epoch).
     pub timestamp: u64,
+    /// The decrypted application data (a MIMI content message).
+    pub content: Vec<u8>,
+    /// The hub's frank, when the room's hub franks (draft-ietf-mimi-protocol-06 §5.4.1).
+    pub frank: Option<mimi_codec::v06::Frank>,
+}
+
+/// The text of a -06 message: its MIMI content's text, or the bytes as UTF-8 when they are
+/// not MIMI content (a client that sends plain text).
+fn text_of(plaintext: &[u8]) -> String {
+    match mimi_content::MimiContent::decode(plaintext) {
+        Ok(content) => mimi_content::read(&content)
+            .text
+            .map(|t| t.text.to_owned())
+            .unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(plaintext).into_owned(),
+    }
 }
 
 impl Client {
@@ -76,6 +92,8 @@ impl Client {
 
     /// Create a -06 room `mimi://<this provider>/r/<id>` named `name`, with this client's
     /// user as its owner and this provider as its hub.
+    ///
+    /// Rule V06-CL-1 (docs/protocol-coverage.md).
     pub async fn create_room06(
         &mut self,
         id: &str,
@@ -94,7 +112,15 @@ impl Client {
             prepared.hub_external_sender.as_slice(),
         )
         .map_err(|_| ClientError::UnexpectedResponse("hub_external_sender does not decode"))?;
-        let components = new_room_components(&room, name, &self.user_uri06()?)?;
+        let mut components = new_room_components(&room, name, &self.user_uri06()?)?;
+        // The hub franks the room's messages when its franking_agent is in the GroupContext.
+        components.franking_agent =
+            match &prepared.franking_agent {
+                Some(bytes) => Some(mimi_codec::v06::FrankingAgentData::decode(bytes).map_err(
+                    |_| ClientError::UnexpectedResponse("franking_agent does not decode"),
+                )?),
+                None => None,
+            };
         let created = self.mls.create_room06(&room, &components, hub)?;
         self.api
             .call(&create_room06::Request {
@@ -352,7 +378,17 @@ impl Client {
     /// epoch is refused (`epochTooOld`).
     pub async fn send06(&mut self, room: &str, text: &str) -> Result<u64, ClientError> {
         let room_uri = uri(room)?;
-        let message = self.mls.encrypt06(&room_uri, text.as_bytes())?;
+        // A MIMI content message (its salt makes it frankable), its franking_tag in the
+        // frank_aad of the PrivateMessage's AAD (draft-ietf-mimi-protocol-06 §5.4.1.1).
+        let salt = crate::messages::fresh_salt();
+        let content = mimi_content::ContentBuilder::new(salt)
+            .sender(self.user_uri06()?.as_str())
+            .room(room_uri.as_str())
+            .plain_text(text)
+            .build()
+            .and_then(|c| c.encode())
+            .map_err(|e| ClientError::Usage(format!("message: {e}")))?;
+        let (message, _tag) = self.mls.encrypt06_franked(&room_uri, &content, &salt.0)?;
         let request = SubmitMessageRequest {
             protocol: Protocol::Mls10,
             app_message: MlsMessage::from_bytes(&message)?,
@@ -411,11 +447,19 @@ impl Client {
                 FanoutExtra::Welcome { .. } => {}
                 _ if !in_room => {}
                 _ => match self.mls.process06(&room_uri, message.message.as_bytes()) {
-                    Ok(Processed06::Application { sender, plaintext }) => out.push(Message06 {
-                        sender,
-                        text: String::from_utf8_lossy(&plaintext).into_owned(),
-                        timestamp: message.timestamp,
-                    }),
+                    Ok(Processed06::Application { sender, plaintext }) => {
+                        let frank = match &message.extra {
+                            FanoutExtra::Application { frank } => frank.clone(),
+                            _ => None,
+                        };
+                        out.push(Message06 {
+                            sender,
+                            text: text_of(&plaintext),
+                            content: plaintext,
+                            timestamp: message.timestamp,
+                            frank,
+                        })
+                    }
                     Ok(_) => {}
                     // A commit of an epoch this client joined after, or its own message.
                     Err(E2eError::WrongEpoch) => {}

@@ -893,6 +893,30 @@ async fn a_06_room_alice_adds_bob_and_they_talk() {
     );
     assert_eq!(at_alice[0].sender.as_str(), "@bob:b.example#laptop");
 
+    // The room names its hub's franking agent (the creator had it from a.example), so the
+    // hub franked both messages; each frank verifies as a receiver checks it (§5.4.1.3), and
+    // a frank moved to the other message does not.
+    let room_uri: mimi_codec::v06::IdentifierUri = room.parse().unwrap();
+    let (agent, suite) = bob.mls().franking_agent06(&room_uri).unwrap();
+    let agent = agent.expect("the room's GroupContext has a franking_agent");
+    let check = |m: &mimi_client::Message06, frank: &mimi_codec::v06::Frank| {
+        let content = mimi_content::MimiContent::decode(&m.content).unwrap();
+        let message = mimi_e2e::franking::FrankedMessage {
+            application_data: &m.content,
+            salt: &content.salt.0,
+            asserted_sender: content.extensions.sender_uri.as_deref().unwrap(),
+            asserted_room: content.extensions.room_uri.as_deref().unwrap(),
+            accepted_timestamp: m.timestamp,
+            frank,
+        };
+        mimi_e2e::franking::verify_received(&message, None, &agent, suite, &room_uri)
+    };
+    for m in at_bob.iter().chain(&at_alice) {
+        let frank = m.frank.as_ref().expect("the hub franked the message");
+        check(m, frank).unwrap();
+    }
+    assert!(check(&at_bob[0], at_alice[0].frank.as_ref().unwrap()).is_err());
+
     // Bob is a guest (role 3): adding Carol is not allowed, and nothing changes.
     carol
         .consent06("mimi://b.example/u/bob", Some(&room), true)

@@ -427,4 +427,34 @@ impl MlsClient {
             .map_err(E2eError::mls(Operation::Encrypt))?;
         to_bytes(&message)
     }
+
+    /// Encrypt `application_data` (a MIMI content message whose salt is `salt`) for the -06
+    /// `room` with its `franking_tag` in the `frank_aad` Safe AAD component
+    /// (draft-ietf-mimi-protocol-06 §5.4.1.1), so the hub franks it; the tag is returned.
+    pub fn encrypt06_franked(
+        &mut self,
+        room: &IdentifierUri,
+        application_data: &[u8],
+        salt: &[u8],
+    ) -> Result<(Vec<u8>, mimi_mls_binding::franking::FrankingTag), E2eError> {
+        use mimi_mls_binding::franking;
+        let tag = franking::franking_tag(salt, application_data)?;
+        let aad = franking::franked_aad(&tag)?;
+        let mut group = self.group06(room)?;
+        group.set_aad(aad);
+        let message = group
+            .create_message(&self.provider, &self.signer, application_data)
+            .map_err(E2eError::mls(Operation::Encrypt))?;
+        Ok((to_bytes(&message)?, tag))
+    }
+
+    /// The -06 `room`'s `franking_agent` and cipher suite, as this client's group has them.
+    pub fn franking_agent06(
+        &self,
+        room: &IdentifierUri,
+    ) -> Result<(Option<mimi_codec::v06::FrankingAgentData>, u16), E2eError> {
+        let group = self.group06(room)?;
+        let agent = mimi_mls_binding::v06::franking_agent_of(group.extensions())?;
+        Ok((agent, u16::from(group.ciphersuite())))
+    }
 }

@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hyper::StatusCode;
 use mimi_codec::v06::labels::{GROUP_INFO_REQUEST_TBS, GROUP_INFO_RESPONSE_TBS, sign_content};
 use mimi_codec::v06::{
-    FanoutExtra, FanoutMessage, GroupInfoCode, GroupInfoOption, GroupInfoRequest,
+    FanoutExtra, FanoutMessage, Frank, GroupInfoCode, GroupInfoOption, GroupInfoRequest,
     GroupInfoResponse, GroupInfoResponseTbs, GroupInfoSuccess, IdentifierUri, MimiUriKind,
     MlsMessage, NotifyBody, Protocol, RatchetTreeOption, SubmitMessageRequest,
     SubmitMessageResponse, SubmitOutcome, UpdateOutcome, UpdateRequest, UpdateResponse, Welcome,
@@ -362,7 +362,7 @@ impl Provider {
         )
     }
 
-    /// Send one `notify` to `dest`. Franking is not applied here (`frank` absent).
+    /// Send one `notify` to `dest`. The messages carry the hub's frank when [`Provider::submit06`] made one.
     ///
     /// Rule V06-NOT-1 (docs/protocol-coverage.md).
     async fn notify_peer06(
@@ -395,7 +395,7 @@ impl Provider {
 
     /// `POST /submitMessage/{roomId}` at the room's hub: an application message of a
     /// participant of the sending provider, checked (epoch, `canSendMessage`) and fanned out
-    /// with `notify`. The answer carries no frank (`frank` absent).
+    /// with `notify`. The answer and the fan-out carry the hub's frank when the room has this hub's `franking_agent` (`frank06`).
     ///
     /// Rule V06-SUB-1 (docs/protocol-coverage.md).
     pub async fn submit06(
@@ -446,10 +446,16 @@ impl Provider {
             Err(Refused06::State(e)) => return unavailable(e),
         }
         let accepted = now_ms();
+        let frank = match self.frank06(&group, &request, &room, accepted) {
+            Ok(frank) => frank,
+            Err(reply) => return reply,
+        };
         let out = FanoutMessage {
             timestamp: accepted,
             message: request.app_message,
-            extra: FanoutExtra::Application { frank: None },
+            extra: FanoutExtra::Application {
+                frank: frank.clone(),
+            },
         };
         if let Err(e) = self.append06(&room, std::slice::from_ref(&out)).await {
             return unavailable(e);
@@ -472,8 +478,49 @@ impl Provider {
         }
         answer(SubmitOutcome::Accepted {
             accepted_timestamp: accepted,
-            frank: None,
+            frank,
         })
+    }
+
+    /// The hub's frank of an accepted application message (draft-ietf-mimi-protocol-06
+    /// §5.4.1.2): made when the room's GroupContext names this hub's `franking_agent` and the
+    /// message carries a `frank_aad`; none otherwise. A message whose AAD is not a `SafeAAD`
+    /// (or whose `frank_aad` is not 32 octets) is refused, not passed on unfranked.
+    ///
+    /// Rule V06-FRANK-6 (docs/protocol-coverage.md).
+    fn frank06(
+        &self,
+        group: &Room06Group,
+        request: &SubmitMessageRequest,
+        room: &IdentifierUri,
+        accepted: u64,
+    ) -> Result<Option<Frank>, Reply06> {
+        let ours = self
+            .franking()
+            .agent(self.server_name())
+            .map_err(|e| unavailable(format!("franking agent: {e}")))?;
+        match group.franking_agent() {
+            Ok(Some(agent)) if agent == ours => {}
+            Ok(_) => return Ok(None),
+            Err(Refused06::State(e)) => return Err(unavailable(e)),
+            Err(e) => return Err(unavailable(format!("{e:?}"))),
+        }
+        self.franking()
+            .frank_message(
+                group.cipher_suite(),
+                &request.app_message,
+                &request.sending_uri,
+                room,
+                accepted,
+            )
+            .map_err(|e| match e {
+                mimi_mls_binding::franking::FrankingError::Malformed(why) => refuse(
+                    StatusCode::BAD_REQUEST,
+                    "malformed",
+                    format!("frank_aad: {why}"),
+                ),
+                e => unavailable(format!("franking: {e}")),
+            })
     }
 
     /// `POST /notify/{roomId}` at a follower: only the room's hub may send it; the messages
