@@ -35,10 +35,131 @@ const ROOM: &[u8] = b"room06/";
 const LOG: &[u8] = b"log06/";
 const SEEN: &[u8] = b"seen06/";
 
-/// The lock of this provider's -06 room operations.
+/// The lock of this provider's -06 room operations, and its `notify` queues.
 #[derive(Debug, Default)]
 pub struct Rooms06 {
     lock: tokio::sync::Mutex<()>,
+    backlog: NotifyBacklog,
+}
+
+/// How long the hub waits for a peer's answer to a `notify` before it answers its own caller
+/// and leaves the delivery to the destination's queue.
+pub const NOTIFY_INLINE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The first pause of a destination's queue after a failed `notify`; it doubles up to
+/// [`NOTIFY_RETRY_MAX`].
+pub const NOTIFY_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(500);
+/// The longest pause between two attempts of a destination's queue.
+pub const NOTIFY_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most `notify` bodies waiting for one destination; past it the oldest is dropped (and
+/// logged): the queue is in memory.
+pub const MAX_NOTIFY_BACKLOG: usize = 10_000;
+
+/// `notify` bodies waiting for a destination that did not answer, in the hub's order.
+type Pending = std::collections::VecDeque<(String, Vec<u8>)>;
+
+/// The destinations with a backlog: one delivery task each while it is not empty.
+#[derive(Debug, Default, Clone)]
+struct NotifyBacklog(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<ServerName, Pending>>>,
+);
+
+impl NotifyBacklog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<ServerName, Pending>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queue `job` behind `dest`'s backlog if it has one; `false` when it has none (the
+    /// caller may send at once).
+    fn behind(&self, dest: &ServerName, job: &(String, Vec<u8>)) -> bool {
+        let mut map = self.lock();
+        match map.get_mut(dest) {
+            Some(queue) => {
+                push_bounded(dest, queue, job.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Start `dest`'s backlog with `job`; `true` when the caller must start its task.
+    fn start(&self, dest: &ServerName, job: (String, Vec<u8>)) -> bool {
+        let mut map = self.lock();
+        match map.get_mut(dest) {
+            Some(queue) => {
+                push_bounded(dest, queue, job);
+                false
+            }
+            None => {
+                map.insert(dest.clone(), Pending::from([job]));
+                true
+            }
+        }
+    }
+
+    fn front(&self, dest: &ServerName) -> Option<(String, Vec<u8>)> {
+        self.lock().get(dest).and_then(|q| q.front().cloned())
+    }
+
+    /// Drop the delivered (or finally refused) front; ends the backlog when it was the last.
+    fn pop(&self, dest: &ServerName) {
+        let mut map = self.lock();
+        let empty = map.get_mut(dest).is_none_or(|q| {
+            q.pop_front();
+            q.is_empty()
+        });
+        if empty {
+            map.remove(dest);
+        }
+    }
+
+    /// How many `notify` bodies wait for `dest`.
+    fn len(&self, dest: &ServerName) -> usize {
+        self.lock().get(dest).map_or(0, Pending::len)
+    }
+}
+
+fn push_bounded(dest: &ServerName, queue: &mut Pending, job: (String, Vec<u8>)) {
+    if queue.len() >= MAX_NOTIFY_BACKLOG {
+        queue.pop_front();
+        tracing::error!(%dest, "-06 notify backlog full: the oldest waiting notify was dropped");
+    }
+    queue.push_back(job);
+}
+
+/// Deliver `dest`'s backlog in order: each body until the peer answers 2xx (delivered) or
+/// 4xx (a final refusal, logged), pausing after a failure; ends with the backlog.
+///
+/// Rule V06-NOT-3 (docs/protocol-coverage.md).
+async fn drain_backlog(
+    backlog: NotifyBacklog,
+    peers: std::sync::Arc<dyn crate::peers::Peers>,
+    own: ServerName,
+    dest: ServerName,
+) {
+    let mut pause = NOTIFY_RETRY_FIRST;
+    while let Some((path, body)) = backlog.front(&dest) {
+        match peers.post06(&dest, &own, path, body).await {
+            Ok((200..=299, _)) => {
+                pause = NOTIFY_RETRY_FIRST;
+                backlog.pop(&dest);
+            }
+            Ok((status @ 400..=499, answer)) => {
+                tracing::warn!(%dest, status, answer = %String::from_utf8_lossy(&answer), "-06 notify refused");
+                backlog.pop(&dest);
+            }
+            failed => {
+                let why = match failed {
+                    Ok((status, _)) => format!("status {status}"),
+                    Err(e) => e.to_string(),
+                };
+                tracing::info!(%dest, waiting = backlog.len(&dest), error = %why, retry_in = ?pause, "-06 notify not delivered");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(NOTIFY_RETRY_MAX);
+            }
+        }
+    }
 }
 
 fn now_ms() -> u64 {
@@ -362,7 +483,9 @@ impl Provider {
         )
     }
 
-    /// Send one `notify` to `dest`. The messages carry the hub's frank when [`Provider::submit06`] made one.
+    /// Send one `notify` to `dest`: at once when nothing waits for it, answered within
+    /// [`NOTIFY_INLINE_WAIT`]; else (or when it fails) through the destination's queue, which
+    /// retries in order without holding up the caller. The messages carry the hub's frank when [`Provider::submit06`] made one.
     ///
     /// Rule V06-NOT-1 (docs/protocol-coverage.md).
     async fn notify_peer06(
@@ -378,19 +501,41 @@ impl Provider {
                 return;
             }
         };
-        let path = Endpoint06::Notify.path(room.as_str());
-        match self
-            .context()
-            .peers
-            .post06(dest, self.server_name(), path, body)
-            .await
-        {
-            Ok((200 | 201, _)) => {}
-            Ok((status, answer)) => {
-                tracing::warn!(%dest, status, answer = %String::from_utf8_lossy(&answer), "-06 notify refused");
-            }
-            Err(e) => tracing::warn!(%dest, error = %e, "-06 notify failed"),
+        let job = (Endpoint06::Notify.path(room.as_str()), body);
+        let backlog = &self.rooms06().backlog;
+        // Behind what already waits for this destination: the hub's order is kept.
+        if backlog.behind(dest, &job) {
+            return;
         }
+        let peers = self.context().peers.clone();
+        let sent = tokio::time::timeout(
+            NOTIFY_INLINE_WAIT,
+            peers.post06(dest, self.server_name(), job.0.clone(), job.1.clone()),
+        )
+        .await;
+        match sent {
+            Ok(Ok((200..=299, _))) => return,
+            Ok(Ok((status @ 400..=499, answer))) => {
+                tracing::warn!(%dest, status, answer = %String::from_utf8_lossy(&answer), "-06 notify refused");
+                return;
+            }
+            _ => {}
+        }
+        // Not delivered (or not yet answered): the destination's queue sends the same bytes
+        // again until the peer answers; a repeat it did receive is processed once (V06-NOT-2).
+        if backlog.start(dest, job) {
+            tokio::spawn(drain_backlog(
+                backlog.clone(),
+                peers,
+                self.server_name().clone(),
+                dest.clone(),
+            ));
+        }
+    }
+
+    /// How many `notify` bodies wait for `dest` (a peer that did not answer).
+    pub fn notify_backlog06(&self, dest: &ServerName) -> usize {
+        self.rooms06().backlog.len(dest)
     }
 
     /// `POST /submitMessage/{roomId}` at the room's hub: an application message of a

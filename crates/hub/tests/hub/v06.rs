@@ -1230,6 +1230,74 @@ mod rooms {
         world.shutdown().await;
     }
 
+    /// A follower that is down does not hold up the hub: Alice's two messages are accepted
+    /// while b is stopped and wait in b's queue, in order; once b is back the queue delivers
+    /// both, in the hub's order, and Bob decrypts them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_notify_to_a_provider_that_is_down_waits_in_its_queue_and_arrives_in_order() {
+        let (mut world, mut alice, mut bob) = room_with_bob(roles::MEMBER).await;
+        let room = uri(ROOM);
+        let before = world.provider(B).messages06(&room).await.unwrap().len();
+        world.stop(B).await;
+        let mut sent = Vec::new();
+        for text in [b"one".as_slice(), b"two"] {
+            let message = alice.mls.encrypt06(&room, text).unwrap();
+            let request = SubmitMessageRequest {
+                protocol: Protocol::Mls10,
+                app_message: MlsMessage::from_bytes(&message).unwrap(),
+                sending_uri: uri(ALICE),
+            };
+            let (status, body) = relay(
+                &world,
+                &alice,
+                "submitMessage",
+                ROOM,
+                request.encode().unwrap(),
+            )
+            .await;
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            assert!(matches!(
+                SubmitMessageResponse::decode(&body).unwrap().outcome,
+                SubmitOutcome::Accepted { .. }
+            ));
+            sent.push(message);
+        }
+        // Both wait for b (the first was not answered, the second queued behind it).
+        assert_eq!(world.provider(A).notify_backlog06(&name(B)), 2);
+
+        world.restart(B).await;
+        // b is a real server again: poll, with a bound, for the queue's deliveries.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let held = loop {
+            let held = world.provider(B).messages06(&room).await.unwrap();
+            if held.len() >= before + 2 {
+                break held;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b never got the queued notifies"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(held.len(), before + 2, "each message once");
+        let texts: Vec<Vec<u8>> = held[before..]
+            .iter()
+            .map(
+                |m| match bob.mls.process06(&room, m.message.as_bytes()).unwrap() {
+                    Processed06::Application { plaintext, .. } => plaintext,
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(texts, [b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(
+            held[before].message.as_bytes(),
+            sent[0].as_slice(),
+            "the hub's order"
+        );
+        world.shutdown().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_commit_by_a_role_without_the_capability_is_not_allowed() {
         let (world, _alice, mut bob) = room_with_bob(roles::GUEST).await;
