@@ -441,7 +441,8 @@ struct Creator {
 const BENCH_RATE_LIMITS: &str = "[rate_limits]\n\
      claims_per_client = { burst = 1000000, refill_ms = 1 }\n\
      claims_per_peer = { burst = 1000000, refill_ms = 1 }\n\
-     registrations = { burst = 1000000, refill_ms = 1 }\n";
+     registrations = { burst = 1000000, refill_ms = 1 }\n\
+     registrations_per_source = { burst = 1000000, refill_ms = 1 }\n";
 
 /// How many users create load rooms at the same time (each one room after another, with
 /// its own MLS client; the hub sees that many room creations in flight).

@@ -24,7 +24,7 @@ use mimi_codec::{
     ClientId, CreateGroupRequest, IdentifierRequest, JoinRule, MlsBytes, ParticipationState,
     RoomId, Text,
 };
-use mimi_transport::{BodyRefusal, HttpConfig, HttpService};
+use mimi_transport::{BodyRefusal, HttpConfig, HttpService, RemoteAddr};
 use tokio::net::TcpListener;
 
 use crate::error::{ApiError, ErrorClass};
@@ -221,21 +221,39 @@ impl HttpService for ClientApi {
     }
 }
 
+/// The address a request came from (the transport's [`RemoteAddr`]; `None` for a request
+/// that did not come through [`mimi_transport::serve_http`]).
+fn source_of(request: &Request<Bytes>) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<RemoteAddr>()
+        .map(|remote| remote.0.ip())
+}
+
 impl ClientApi {
-    /// The authenticated caller: the request must carry a valid bearer token.
+    /// The authenticated caller: the request must carry a valid bearer token. A source
+    /// address over its failed-check limit is answered 429 without its token being checked.
     async fn caller(&self, request: &Request<Bytes>) -> Result<ClientId, Error> {
         let token = bearer_token(request)?
             .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "a bearer token is required"))?;
+        let source = source_of(request);
+        if let Some(address) = source {
+            self.provider
+                .limiter()
+                .source_locked_out(address)
+                .map_err(|l| rate_limited(l, "failed token checks from this address"))?;
+        }
         match self.provider.accounts().authenticate(token).await {
-            Err(ApiError::Unauthorized) => Err(self.failed_auth(token)),
+            Err(ApiError::Unauthorized) => Err(self.failed_auth(token, source)),
             other => other.map_err(api_error),
         }
     }
 
     /// Rule HUB-RATE-2 (docs/protocol-coverage.md): a failed token check counts against
-    /// its source (the client the token names); past the limit it is answered 429, and
-    /// each source is logged at most once per `FAILED_AUTH_LOG_INTERVAL`.
-    fn failed_auth(&self, token: &str) -> Error {
+    /// its source — the client the token names, and the address it came from; past either
+    /// limit it is answered 429, and each source is logged at most once per
+    /// `FAILED_AUTH_LOG_INTERVAL`.
+    fn failed_auth(&self, token: &str, address: Option<std::net::IpAddr>) -> Error {
         let source: String = token
             .split('.')
             .next()
@@ -245,11 +263,15 @@ impl ClientApi {
             .collect();
         let limiter = self.provider.limiter();
         if limiter.log_failed_auth(&source) {
-            tracing::warn!(%source, "a failed token check (logged once a minute per source)");
+            tracing::warn!(%source, address = ?address, "a failed token check (logged once a minute per source)");
         }
-        match limiter.failed_auth.take(&source) {
-            Ok(()) => Error::new(ErrorCode::Unauthorized, "unauthorized"),
-            Err(limited) => rate_limited(limited, "failed token checks"),
+        let by_address = address.map(|a| limiter.failed_auth_per_source.take(&a));
+        match (limiter.failed_auth.take(&source), by_address) {
+            (Err(limited), _) => rate_limited(limited, "failed token checks"),
+            (_, Some(Err(limited))) => {
+                rate_limited(limited, "failed token checks from this address")
+            }
+            _ => Error::new(ErrorCode::Unauthorized, "unauthorized"),
         }
     }
 
@@ -263,10 +285,16 @@ impl ClientApi {
         let by = match bearer_token(request)? {
             Some(_) => Some(self.caller(request).await?),
             None => {
-                // Rule HUB-RATE-1 (docs/protocol-coverage.md): new users, for the whole
-                // provider.
-                self.provider
-                    .limiter()
+                // Rule HUB-RATE-1 (docs/protocol-coverage.md): new users, per source
+                // address and for the whole provider.
+                let limiter = self.provider.limiter();
+                if let Some(address) = source_of(request) {
+                    limiter
+                        .registrations_per_source
+                        .take(&address)
+                        .map_err(|l| rate_limited(l, "registrations from this address"))?;
+                }
+                limiter
                     .registrations
                     .take(&())
                     .map_err(|l| rate_limited(l, "registrations"))?;

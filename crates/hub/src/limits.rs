@@ -1,10 +1,11 @@
-//! Rate limits: a token bucket per key (a client, a user, a peer server, the provider as a
-//! whole), on tokio's clock (so tests run them on paused time). Each kind of request has
+//! Rate limits: a token bucket per key (a client, a user, a peer server, a source address,
+//! the provider as a whole), on tokio's clock (so tests run them on paused time). Each kind of request has
 //! its own [`Rate`] in [`RateLimits`] (`[rate_limits]` in provider.toml; defaults below);
 //! a refused request is told when a token is back.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -48,6 +49,13 @@ pub const DEFAULT_REGISTRATIONS: Rate = Rate::new(20, Duration::from_secs(3));
 /// Default: failed token checks per claimed client (the token's client part): 10 at once,
 /// one more every 6 s. While exhausted, the token is not even checked.
 pub const DEFAULT_FAILED_AUTH: Rate = Rate::new(10, Duration::from_secs(6));
+/// Default: registrations per source address (client API): 10 at once, one more every
+/// 30 s, so that one address cannot take the whole provider's registrations.
+pub const DEFAULT_REGISTRATIONS_PER_SOURCE: Rate = Rate::new(10, Duration::from_secs(30));
+/// Default: failed token checks per source address (client API), whatever client the
+/// tokens name: 30 at once, one more every 2 s. While exhausted, tokens from the address
+/// are not even checked.
+pub const DEFAULT_FAILED_AUTH_PER_SOURCE: Rate = Rate::new(30, Duration::from_secs(2));
 /// Default: identifier discoveries per user: 30 at once, one more every 2 s.
 pub const DEFAULT_DISCOVERIES_PER_USER: Rate = Rate::new(30, Duration::from_secs(2));
 /// How often a source whose token checks fail is logged, at most.
@@ -63,8 +71,12 @@ pub struct RateLimits {
     pub claims_per_peer: Rate,
     /// Registrations, for the provider as a whole.
     pub registrations: Rate,
+    /// Registrations per source address.
+    pub registrations_per_source: Rate,
     /// Failed token checks per claimed client.
     pub failed_auth: Rate,
+    /// Failed token checks per source address.
+    pub failed_auth_per_source: Rate,
     /// Identifier discoveries per user.
     pub discoveries_per_user: Rate,
 }
@@ -75,7 +87,9 @@ impl Default for RateLimits {
             claims_per_client: DEFAULT_CLAIMS_PER_CLIENT,
             claims_per_peer: DEFAULT_CLAIMS_PER_PEER,
             registrations: DEFAULT_REGISTRATIONS,
+            registrations_per_source: DEFAULT_REGISTRATIONS_PER_SOURCE,
             failed_auth: DEFAULT_FAILED_AUTH,
+            failed_auth_per_source: DEFAULT_FAILED_AUTH_PER_SOURCE,
             discoveries_per_user: DEFAULT_DISCOVERIES_PER_USER,
         }
     }
@@ -133,6 +147,30 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
     }
 }
 
+impl<K: Eq + Hash + Clone> Buckets<K> {
+    /// Whether `key`'s bucket has a token now (`Err`: when one is back), without taking it.
+    pub fn peek(&self, key: &K) -> Result<(), Limited> {
+        let now = Instant::now();
+        let burst = f64::from(self.rate.burst.max(1));
+        let refill = self.rate.refill().as_secs_f64();
+        let buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some((tokens, at)) = buckets.get(key) else {
+            return Ok(());
+        };
+        let available = (*tokens + now.duration_since(*at).as_secs_f64() / refill).min(burst);
+        if available >= 1.0 {
+            Ok(())
+        } else {
+            Err(Limited {
+                retry_after: Duration::from_secs_f64((1.0 - available) * refill),
+            })
+        }
+    }
+}
+
 /// The provider's buckets.
 #[derive(Debug)]
 pub struct Limiter {
@@ -142,8 +180,12 @@ pub struct Limiter {
     pub claims_per_peer: Buckets<ServerName>,
     /// Registrations (one key: the provider).
     pub registrations: Buckets<()>,
+    /// Registrations per source address.
+    pub registrations_per_source: Buckets<IpAddr>,
     /// Failed token checks per claimed client (the token's part before its `.`).
     pub failed_auth: Buckets<String>,
+    /// Failed token checks per source address.
+    pub failed_auth_per_source: Buckets<IpAddr>,
     /// When each failing source was last logged.
     pub failed_auth_log: Buckets<String>,
     /// Identifier discoveries per user.
@@ -157,10 +199,18 @@ impl Limiter {
             claims_per_client: Buckets::new(limits.claims_per_client),
             claims_per_peer: Buckets::new(limits.claims_per_peer),
             registrations: Buckets::new(limits.registrations),
+            registrations_per_source: Buckets::new(limits.registrations_per_source),
             failed_auth: Buckets::new(limits.failed_auth),
+            failed_auth_per_source: Buckets::new(limits.failed_auth_per_source),
             failed_auth_log: Buckets::new(Rate::new(1, FAILED_AUTH_LOG_INTERVAL)),
             discoveries_per_user: Buckets::new(limits.discoveries_per_user),
         }
+    }
+
+    /// Whether a source address over its failed-token-check limit: `Err` (when to retry)
+    /// while it is, without using a token (a request of it is not even checked).
+    pub fn source_locked_out(&self, source: IpAddr) -> Result<(), Limited> {
+        self.failed_auth_per_source.peek(&source)
     }
 
     /// Whether a failed token check of `source` may be logged now (one line per source per
@@ -191,5 +241,19 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(b.take(&"a").is_ok());
         assert!(b.take(&"a").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peeking_takes_no_token() {
+        let b = Buckets::new(Rate::new(1, Duration::from_secs(4)));
+        assert!(b.peek(&"a").is_ok(), "an unknown key has a full bucket");
+        assert!(b.peek(&"a").is_ok());
+        assert!(b.take(&"a").is_ok(), "peeking left the token");
+        assert_eq!(
+            b.peek(&"a").unwrap_err().retry_after,
+            Duration::from_secs(4)
+        );
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert!(b.peek(&"a").is_ok());
     }
 }

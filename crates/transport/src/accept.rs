@@ -507,6 +507,11 @@ pub trait HttpService: Send + Sync {
     fn refuse(&self, refusal: BodyRefusal) -> Response<Bytes>;
 }
 
+/// The remote address of the connection a request came on: [`serve_http`] puts it in every
+/// request's extensions, for services that limit per source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr(pub SocketAddr);
+
 /// The configuration of [`serve_http`].
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -537,7 +542,8 @@ impl HttpConfig {
 /// [`serve_connections`] (its connection cap, timeouts and graceful drain): each request's
 /// head goes to [`HttpService::check_head`], its body is read within
 /// [`HttpConfig::max_body`] and [`HttpConfig::body_timeout`] (else
-/// [`HttpService::refuse`] answers), then [`HttpService::call`] answers.
+/// [`HttpService::refuse`] answers), then [`HttpService::call`] answers. Each request
+/// carries its connection's [`RemoteAddr`] in its extensions.
 ///
 /// Rule HUB-API-2 (docs/protocol-coverage.md).
 pub async fn serve_http(
@@ -548,10 +554,12 @@ pub async fn serve_http(
 ) {
     let max_body = config.max_body;
     let body_timeout = config.body_timeout;
-    let make_service = move |_: &Connection<'_>| {
+    let make_service = move |connection: &Connection<'_>| {
         let service = service.clone();
-        let served = service_fn(move |request: Request<Incoming>| {
+        let remote = RemoteAddr(connection.remote);
+        let served = service_fn(move |mut request: Request<Incoming>| {
             let service = service.clone();
+            request.extensions_mut().insert(remote);
             async move {
                 let answer = answer(&*service, request, max_body, body_timeout).await;
                 Ok::<_, Infallible>(answer.map(Full::new))

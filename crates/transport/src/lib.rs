@@ -44,7 +44,7 @@ pub mod v06;
 
 pub use accept::{
     BodyRefusal, Connection, ConnectionLimits, ConnectionMode, HttpConfig, HttpService, LogLimiter,
-    serve_connections, serve_http,
+    RemoteAddr, serve_connections, serve_http,
 };
 pub use backoff::{Jitter, RandomJitter, RetryPolicy};
 pub use check::{check_follower_source, check_sender};

@@ -1129,6 +1129,20 @@ async fn whole_operation_timeout_bounds_the_retries() {
 // ---------------------------------------------------------------------------------------
 // Shutdown
 
+/// Wait until the listener at `addr` is closed (a connection is refused), without sleeping:
+/// the test runtime has one thread, so yielding lets the server's tasks see their shutdown
+/// signal and drop the listener; bounded by [`TASK_BOUND`].
+async fn until_the_listener_closes(addr: SocketAddr) {
+    let deadline = std::time::Instant::now() + TASK_BOUND;
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listener should close on shutdown"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_requests_then_stops() {
     let pki = Pki::new();
@@ -1149,15 +1163,7 @@ async fn graceful_shutdown_finishes_in_flight_requests_then_stops() {
     let handler = server.handler.clone();
     let stopping = tokio::spawn(server.stop());
     // The listener closes while the request is still in the handler.
-    let mut refused = false;
-    for _ in 0..200 {
-        if TcpStream::connect(addr).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(refused, "the listener should close on shutdown");
+    until_the_listener_closes(addr).await;
     release_tx.send(()).unwrap();
 
     let outcome = in_flight.await.unwrap().unwrap();
@@ -1633,15 +1639,7 @@ async fn http_service_drains_in_flight_requests_on_shutdown() {
         );
     entered_rx.await.unwrap();
     let _ = server.stop.send(());
-    let mut refused = false;
-    for _ in 0..200 {
-        if TcpStream::connect(addr).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(refused, "the listener should close on shutdown");
+    until_the_listener_closes(addr).await;
     release_tx.send(()).unwrap();
     let (status, _, body) = in_flight.await.unwrap();
     assert_eq!((status, body.as_ref()), (StatusCode::OK, &b"late"[..]));
@@ -1903,22 +1901,22 @@ async fn connections_over_the_per_address_cap_are_closed_before_the_handshake() 
     let (status, _, _) =
         raw_request(server.addr, certified.clone(), HUB, get(WELL_KNOWN_PATH)).await;
     assert_eq!(status, StatusCode::OK, "another address is served");
-    drop(held.pop());
-    // The server sees the close asynchronously: poll (bounded) until the place is free.
-    let deadline = std::time::Instant::now() + CLOSE_BOUND;
-    loop {
-        if tls_from(ATTACKER_IP, server.addr, certified.clone())
+    // Close one connection and wait until the server has closed its side: it gives the
+    // address's place back in the same step (the test runtime has one thread, so that step
+    // is over before this task reads the end of the stream).
+    let mut closing = held.pop().unwrap();
+    tokio::io::AsyncWriteExt::shutdown(&mut closing)
+        .await
+        .unwrap();
+    tokio::time::timeout(CLOSE_BOUND, read_until_closed(&mut closing))
+        .await
+        .expect("the server closes its side");
+    assert!(
+        tls_from(ATTACKER_IP, server.addr, certified.clone())
             .await
-            .is_ok()
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the freed place is usable"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .is_ok(),
+        "the freed place is usable"
+    );
     server.stop().await;
 }
 
@@ -1983,7 +1981,12 @@ async fn certificate_less_federation_connections_are_closed_promptly() {
         .await
         .unwrap();
     tokio::spawn(connection);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Until the anonymous deadline has passed for the certified connection: a silent
+    // anonymous connection opened after it is closed at that deadline.
+    let later = tls_from("127.0.0.1", server.addr, anonymous.clone())
+        .await
+        .unwrap();
+    idle_until_closed(later).await;
     let response = sender.send_request(get(WELL_KNOWN_PATH)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     server.stop().await;

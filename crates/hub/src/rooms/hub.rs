@@ -57,6 +57,12 @@ impl Rooms {
         loop {
             let mut guard = handle.slot().lock().await;
             self.load(room_id, &mut guard).await.map_err(internal)?;
+            if let Some(key) = request
+                && let Some(seq) = self.in_flight.get(&key)
+            {
+                drop(guard);
+                return self.resent_in_flight(room_id, key, seq).await;
+            }
             let Slot::Hub(hub_room, meta) = &mut *guard else {
                 return Err(match &*guard {
                     Slot::Follower(_) => err(
@@ -119,10 +125,21 @@ impl Rooms {
                         return Err(e);
                     }
                 };
+                // A resend from now until the write settles waits for it.
+                let in_flight = request.map(|key| {
+                    self.in_flight.insert(
+                        key,
+                        sequence,
+                        room_id.clone(),
+                        std::sync::Arc::clone(&self.ctx.storage),
+                    )
+                });
                 drop(guard);
-                self.settle(room_id, &handle, submitted)
-                    .await
-                    .map_err(internal)?;
+                let settled = self.settle(room_id, &handle, submitted).await;
+                if let Some(in_flight) = in_flight {
+                    in_flight.settled();
+                }
+                settled.map_err(internal)?;
                 self.ctx.metrics.event_accepted(&sender.server());
                 tracing::info!(room = %room_id, sequence, r#type = event.event_type(), %sender, "event accepted");
                 return Ok(EventResponse::Ok);
@@ -159,5 +176,32 @@ impl Rooms {
             tracing::debug!(room = %room_id, seq, "a resent event, answered as the first");
         }
         Ok(seq.is_some())
+    }
+
+    /// A resend of the event `seq`, accepted and not yet durable: wait for its write (a
+    /// barrier submitted behind it) and answer as the first copy was: `Ok` if storage now
+    /// holds it, "try again" if its write failed (the room reloads what is durable, and the
+    /// next copy is sequenced afresh).
+    ///
+    /// Rule HUB-ONCE-2 (docs/protocol-coverage.md).
+    async fn resent_in_flight(
+        &self,
+        room_id: &RoomId,
+        request: RequestKey,
+        seq: u64,
+    ) -> Result<EventResponse, EventError> {
+        tracing::debug!(room = %room_id, seq, "a resent event whose first copy is being written");
+        let _ = self
+            .ctx
+            .storage
+            .submit(crate::storage::Batch::new(room_id.clone()))
+            .durable()
+            .await;
+        if self.resent(room_id, request).await? {
+            return Ok(EventResponse::Ok);
+        }
+        Err(internal(format!(
+            "{room_id}: the first copy of this event (sequence {seq}) could not be stored; try again"
+        )))
     }
 }

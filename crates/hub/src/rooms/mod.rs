@@ -170,6 +170,8 @@ pub struct Rooms {
     /// Notified whenever a follower room applies an event (events that arrived before the
     /// one they follow wait for it).
     follower_progress: Notify,
+    /// The request keys of accepted events whose write has not settled yet.
+    in_flight: once::InFlight,
 }
 
 impl std::fmt::Debug for Rooms {
@@ -238,6 +240,7 @@ impl Rooms {
             },
             outbox,
             follower_progress: Notify::new(),
+            in_flight: once::InFlight::default(),
             ctx,
         }
     }

@@ -1,7 +1,8 @@
 //! A [`Storage`] that fails chosen writes: it wraps any storage and answers a batch that a
 //! rule picks with [`StorageError::Backend`] without passing it on, so nothing of it is
 //! written. Tests use it to check that a failed write leaves nothing half-applied; it is
-//! not meant for a running server.
+//! not meant for a running server. It can also hold submitted writes back
+//! ([`FaultyStorage::hold_writes`]), as a slow disk would, until the test releases them.
 
 use super::V06Record;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,8 @@ use super::{
 
 type Rule = Box<dyn FnMut(&Batch) -> bool + Send>;
 
+type Answer = tokio::sync::oneshot::Sender<Result<CommitOutcome, StorageError>>;
+
 /// Wraps a storage and fails the batches a rule picks (see the module documentation).
 pub struct FaultyStorage {
     inner: Arc<dyn Storage>,
@@ -25,6 +28,10 @@ pub struct FaultyStorage {
     unwritable: std::sync::atomic::AtomicBool,
     /// Log entries returned by [`Storage::log_range`] so far.
     log_entries_read: AtomicU64,
+    /// While holding: the submitted batches held back, in order.
+    held: Mutex<Option<Vec<(Batch, Answer)>>>,
+    /// Notified when a batch is held.
+    held_changed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for FaultyStorage {
@@ -43,6 +50,51 @@ impl FaultyStorage {
             directory_fails: std::sync::atomic::AtomicBool::new(false),
             unwritable: std::sync::atomic::AtomicBool::new(false),
             log_entries_read: AtomicU64::new(0),
+            held: Mutex::new(None),
+            held_changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// From now on hold every submitted batch ([`Storage::submit`]) back, unanswered and
+    /// unwritten, in order, until [`FaultyStorage::release_writes`]: a write in flight for
+    /// as long as the test wants. Batches written with [`Storage::commit`] are not held.
+    pub fn hold_writes(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.get_or_insert_with(Vec::new);
+    }
+
+    /// Wait until at least `n` batches are held.
+    pub async fn writes_held(&self, n: usize) {
+        loop {
+            let changed = self.held_changed.notified();
+            let count = self
+                .held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map_or(0, Vec::len);
+            if count >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Stop holding: the held batches are submitted to the wrapped storage in the order
+    /// they came, and each is answered when that storage answers it. Call it from within a
+    /// tokio runtime.
+    pub fn release_writes(&self) {
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
+        for (batch, answer) in held {
+            let pending = self.inner.submit(batch);
+            tokio::spawn(async move {
+                let _ = answer.send(pending.durable().await);
+            });
         }
     }
 
@@ -169,6 +221,15 @@ impl Storage for FaultyStorage {
         }
         if self.fails(&batch) {
             return PendingCommit::ready(Err(injected(&batch)));
+        }
+        {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(held) = held.as_mut() {
+                let (answer, pending) = tokio::sync::oneshot::channel();
+                held.push((batch, answer));
+                self.held_changed.notify_waiters();
+                return PendingCommit::queued(pending);
+            }
         }
         self.inner.submit(batch)
     }

@@ -18,6 +18,7 @@
 //! | `users` | user | (handle?, email?, phone?, display name?) |
 //! | `directory` (multimap) | (field, normalized value) | user |
 //! | `clients` | client | token hash |
+//! | `requests` | (room, request key) | seq (`Storage::request_seq`; one record per key, read only while in the room's last `REQUEST_WINDOW` entries, removed in bulk every `REQUEST_WINDOW` entries) |
 //! | `v06` | key | the second version's records (`Storage::v06_record`); created by its first write, so a file of this schema version without it reads as empty |
 //!
 //! The group state has its own table (since version 2; version 1 kept it in `rooms`, and
@@ -98,9 +99,13 @@ const USERS: TableDefinition<&str, UserValue> = TableDefinition::new("users");
 const DIRECTORY: MultimapTableDefinition<(u8, &str), &str> =
     MultimapTableDefinition::new("directory");
 const CLIENTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("clients");
-/// (room, request key) → sequence number of the entry logged for it.
+/// (room, request key) → sequence number of the entry logged for it: one record per key.
+/// A key is read as forgotten once it leaves the window ([`Storage::request_seq`] compares
+/// with the room's last sequence number) and removed in bulk every [`REQUEST_WINDOW`]
+/// entries of its room ([`record_request`]).
 const REQUESTS: TableDefinition<(&str, [u8; 32]), u64> = TableDefinition::new("requests");
-/// (room, sequence number) → its request key: which keys leave the window.
+/// An index from (room, sequence number) to request key that earlier builds wrote beside
+/// `requests` (a second record per key); dropped when such a file is opened.
 const REQUEST_SEQS: TableDefinition<(&str, u64), [u8; 32]> = TableDefinition::new("request_seqs");
 const V06: TableDefinition<&[u8], &[u8]> = TableDefinition::new("v06");
 
@@ -466,10 +471,13 @@ fn prepare(db: &Database) -> Result<(), StorageError> {
         txn.open_multimap_table(DIRECTORY).bk()?;
         txn.open_table(CLIENTS).bk()?;
         txn.open_table(REQUESTS).bk()?;
-        txn.open_table(REQUEST_SEQS).bk()?;
+        // A file written by an earlier build of this schema version has the second index
+        // of request keys: its records are no longer needed (`requests` alone answers).
+        let dropped_index = txn.delete_table(REQUEST_SEQS).bk()?;
         let mut meta = txn.open_table(META).bk()?;
         let version = meta.get(META_SCHEMA).bk()?.map(|g| g.value());
         match version {
+            Some(SCHEMA_VERSION) if dropped_index => Ok(Finish::Commit(())),
             Some(SCHEMA_VERSION) => Ok(Finish::Abort(())),
             Some(1) => {
                 move_groups_out_of_rooms(txn)?;
@@ -735,7 +743,9 @@ fn apply_batch(
     }))
 }
 
-/// Record the request key of the entry at `seq` and forget those that left the window.
+/// Record the request key of the entry at `seq`; every [`REQUEST_WINDOW`] entries of the
+/// room, remove the keys that left the window (reads ignore them before that, so a key is
+/// stored for between one and two windows, and each key is one record).
 fn record_request(
     txn: &WriteTransaction,
     room: &RoomId,
@@ -743,23 +753,31 @@ fn record_request(
     request: Option<&RequestKey>,
 ) -> Result<(), StorageError> {
     let mut requests = txn.open_table(REQUESTS).bk()?;
-    let mut seqs = txn.open_table(REQUEST_SEQS).bk()?;
     if let Some(key) = request {
         requests.insert((room.as_str(), *key), seq).bk()?;
-        seqs.insert((room.as_str(), seq), *key).bk()?;
     }
-    if let Some(old) = seq.checked_sub(REQUEST_WINDOW) {
+    if seq >= REQUEST_WINDOW && seq.is_multiple_of(REQUEST_WINDOW) {
         let mut forgotten = Vec::new();
-        for item in seqs.range((room.as_str(), 0)..=(room.as_str(), old)).bk()? {
+        for item in requests
+            .range((room.as_str(), [0u8; 32])..=(room.as_str(), [u8::MAX; 32]))
+            .bk()?
+        {
             let (k, v) = item.bk()?;
-            forgotten.push((k.value().1, v.value()));
+            if !in_window(v.value(), Some(seq)) {
+                forgotten.push(k.value().1);
+            }
         }
-        for (s, key) in forgotten {
-            seqs.remove((room.as_str(), s)).bk()?;
+        for key in forgotten {
             requests.remove((room.as_str(), key)).bk()?;
         }
     }
     Ok(())
+}
+
+/// Whether the entry `seq` is among the last [`REQUEST_WINDOW`] entries of a log whose last
+/// entry is `last`.
+fn in_window(seq: u64, last: Option<u64>) -> bool {
+    last.is_some_and(|last| seq.saturating_add(REQUEST_WINDOW) > last)
 }
 
 impl Storage for RedbStorage {
@@ -780,10 +798,16 @@ impl Storage for RedbStorage {
             Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(e).bk(),
         };
-        Ok(requests
+        let Some(seq) = requests
             .get((room.as_str(), *request))
             .bk()?
-            .map(|g| g.value()))
+            .map(|g| g.value())
+        else {
+            return Ok(None);
+        };
+        let rooms = txn.open_table(ROOMS).bk()?;
+        let last = rooms.get(room.as_str()).bk()?.and_then(|g| g.value().3);
+        Ok(in_window(seq, last).then_some(seq))
     }
 
     fn room(&self, room: &RoomId) -> Result<Option<RoomRecord>, StorageError> {

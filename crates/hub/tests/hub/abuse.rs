@@ -13,7 +13,7 @@ use mimi_codec::{Event, EventResponse, IdentifierQuery, ParticipationStateChange
 use mimi_e2e::{CommitPlan, MlsClient, RemoveTarget};
 use mimi_hub::limits::{
     DEFAULT_CLAIMS_PER_CLIENT, DEFAULT_DISCOVERIES_PER_USER, DEFAULT_FAILED_AUTH,
-    DEFAULT_REGISTRATIONS,
+    DEFAULT_FAILED_AUTH_PER_SOURCE, DEFAULT_REGISTRATIONS, DEFAULT_REGISTRATIONS_PER_SOURCE,
 };
 
 use crate::client_api::{Api, error_body, to_hyper};
@@ -245,22 +245,42 @@ async fn key_packages_cannot_be_drained() {
 async fn registration_discovery_and_failed_tokens_are_rate_limited() {
     let world = World::start(&[A]).await;
     let api = Api::start(&world).await;
-    // Registrations: the burst, then 429.
-    let burst = DEFAULT_REGISTRATIONS.burst as usize;
+    // Registrations: an address's burst, then 429 for it (the provider's limit is not
+    // reached yet: another address still registers).
+    let per_source = DEFAULT_REGISTRATIONS_PER_SOURCE.burst as usize;
     let mut token = String::new();
-    for n in 0..burst {
+    for n in 0..per_source {
         let (_, t) = registered(&world, &api, &format!("user{n}")).await;
         token = t;
     }
-    let late = register::Request {
-        localpart: "late".into(),
-        device: "phone".into(),
-        ..register::Request::default()
+    let late = |localpart: &str| {
+        to_hyper(
+            register::Request {
+                localpart: localpart.into(),
+                device: "phone".into(),
+                ..register::Request::default()
+            }
+            .try_into_http_request(None)
+            .unwrap(),
+        )
     };
-    let (status, body) = api
-        .send(&world, to_hyper(late.try_into_http_request(None).unwrap()))
-        .await;
-    assert_rate_limited(status, &body, "registration past the burst");
+    let (status, body) = api.send(&world, late("late")).await;
+    assert_rate_limited(status, &body, "registration past the address's burst");
+    // Another address registers until the provider's burst is used up; then a third is
+    // refused too.
+    let provider_burst = DEFAULT_REGISTRATIONS.burst as usize;
+    for n in per_source..provider_burst {
+        let (status, _) = api
+            .send_from(&world, "127.0.0.2", late(&format!("user{n}")))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "registration {n} from another address"
+        );
+    }
+    let (status, body) = api.send_from(&world, "127.0.0.3", late("later")).await;
+    assert_rate_limited(status, &body, "registration past the provider's burst");
 
     // Discovery, per user.
     let query = discover::Request {
@@ -359,4 +379,44 @@ async fn key_package_fetches_are_limited_per_peer_server() {
     assert!(refused.to_string().contains("503"), "{refused}");
     tokio::time::advance(std::time::Duration::from_secs(10)).await;
     assert_eq!(claim().await.unwrap().len(), 1, "refilled after 10 s");
+}
+
+/// Failed token checks are limited per source address too (issue 17): tokens naming a
+/// different client each time do not escape it; past the burst the address is answered
+/// 429 even with a valid token, while another address goes on.
+#[tokio::test]
+async fn failed_token_checks_are_limited_per_address() {
+    let world = World::start(&[A]).await;
+    let api = Api::start(&world).await;
+    let (_, token) = registered(&world, &api, "alice").await;
+    let state = |token: &str| {
+        to_hyper(
+            room_state::Request {
+                room: "!r:a.example".parse().unwrap(),
+            }
+            .try_into_http_request(Some(token))
+            .unwrap(),
+        )
+    };
+    let mallory = "127.0.0.5";
+    for n in 0..DEFAULT_FAILED_AUTH_PER_SOURCE.burst {
+        let wrong = format!("@user{n}:a.example/phone.0000");
+        let (status, _) = api.send_from(&world, mallory, state(&wrong)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "failed check {n}");
+    }
+    let (status, body) = api
+        .send_from(&world, mallory, state("@someone:a.example/phone.0000"))
+        .await;
+    assert_rate_limited(
+        status,
+        &body,
+        "failed checks from one address past the burst",
+    );
+    let (status, body) = api.send_from(&world, mallory, state(&token)).await;
+    assert_rate_limited(status, &body, "a valid token from the locked-out address");
+    // Another address, with the same valid token: checked as usual (403, not a member).
+    let (status, _) = api.send_from(&world, "127.0.0.6", state(&token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    api.shutdown().await;
+    world.shutdown().await;
 }

@@ -69,6 +69,24 @@ impl Api {
             .await
             .unwrap()
     }
+
+    /// [`Api::send`] from the loopback address `source` (e.g. `127.0.0.2`).
+    pub async fn send_from(
+        &self,
+        world: &World,
+        source: &str,
+        request: Request<Full<Bytes>>,
+    ) -> (StatusCode, Bytes) {
+        crate::world::raw_request_from(
+            Some(source.parse().unwrap()),
+            self.addr,
+            world.pki.client_tls(None),
+            A,
+            request,
+        )
+        .await
+        .unwrap()
+    }
 }
 
 pub fn to_hyper(request: hyper::http::Request<Vec<u8>>) -> Request<Full<Bytes>> {

@@ -74,3 +74,58 @@ async fn a_forward_whose_answer_is_lost_is_logged_once() {
     assert_eq!(alice.texts(), ["once", "after"]);
     assert_gapless(&log_of(&a, &room));
 }
+
+/// A resend that arrives while the first copy's write is still in flight (issue 17): the
+/// hub has accepted the first in memory but storage does not hold it yet, so the durable
+/// check alone would not see it. The resend waits for the first copy's write and is
+/// answered as it was: one log entry, the same answer to both.
+#[tokio::test(start_paused = true)]
+async fn a_resend_while_the_first_write_is_in_flight_is_logged_once() {
+    use mimi_codec::{MessageBody, MimiMessage, Sender};
+    use mimi_transport::Handler;
+
+    let sim = Sim::start(&[A, B], Settings::default(), true);
+    let mut alice = sim.client(A, "alice").await;
+    let mut bob = sim.client(B, "bob").await;
+    bob.publish(&sim, 1, true).await;
+    let room = alice.create_room(&sim).await;
+    alice.add(&sim, &room, &bob.user()).await;
+    bob.sync_until(&sim, "Bob to join", |c| c.in_room(&room))
+        .await;
+    let a = sim.provider(A);
+    let before = log_of(&a, &room).len();
+
+    let ciphertext = bob.mls.encrypt(&room, b"in flight").unwrap();
+    let forward = MimiMessage::new(
+        room.clone(),
+        Sender::User(bob.user()),
+        MessageBody::Event(Event::DsSendMessage(SendMessageRequest {
+            application_message: MlsBytes::new(ciphertext).unwrap(),
+        })),
+    );
+    let storage = sim.storage(A);
+    storage.hold_writes();
+    let first = tokio::spawn({
+        let (a, forward) = (a.clone(), forward.clone());
+        async move { Handler::send(a.as_ref(), &crate::world::name(B), forward).await }
+    });
+    // The first copy is accepted and its write submitted, not yet durable.
+    storage.writes_held(1).await;
+    let second = tokio::spawn({
+        let (a, forward) = (a.clone(), forward.clone());
+        async move { Handler::send(a.as_ref(), &crate::world::name(B), forward).await }
+    });
+    // The resend has reached storage too (its own write, or a wait behind the first).
+    storage.writes_held(2).await;
+    assert!(!first.is_finished(), "answered before its write is durable");
+    storage.release_writes();
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert!(
+        matches!(first, mimi_transport::Reply::Accepted(_)),
+        "{first:?}"
+    );
+    assert_eq!(first, second, "the resend is answered as the first copy");
+    let log = log_of(&a, &room);
+    assert_eq!(log.len(), before + 1, "the resend is not sequenced again");
+    assert_gapless(&log);
+}

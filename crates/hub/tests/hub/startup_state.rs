@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::world::{A, name};
 
@@ -54,29 +54,36 @@ fn start_and_stop(config: &Path) {
     child.wait().unwrap();
 }
 
-/// Start the binary expecting a refusal: it must exit by itself within a bound (a real
-/// process: polled), without listening.
+/// Start the binary expecting a refusal: it must exit by itself within a bound, without
+/// listening. Its exit is waited for (on a thread of its own), not polled.
 fn refused(config: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-hub"))
+    let child = Command::new(env!("CARGO_BIN_EXE_mimi-hub"))
         .arg("--config")
         .arg(config)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
+    let pid = child.id();
+    let (exited, exit) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exited.send(child.wait_with_output());
+    });
+    let out = match exit.recv_timeout(Duration::from_secs(20)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // Still running: it started instead of refusing. Stop it and say what it said.
+            Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap();
+            let out = exit.recv().unwrap().unwrap();
             panic!(
                 "mimi-hub started instead of refusing: {}",
                 String::from_utf8_lossy(&out.stdout)
             );
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "it must not listen");
     out

@@ -1510,6 +1510,42 @@ mod redb_only {
         assert_eq!(s.request_seq(&r, &[7; 32]).unwrap(), Some(0));
     }
 
+    /// A file written by a build that kept a second index of request keys
+    /// (`request_seqs`) opens: the index is dropped and the keys are still answered.
+    #[test]
+    fn request_keys_of_a_file_with_the_old_index_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let r = room("!r:hub.example");
+        {
+            let s = RedbStorage::open(&path).unwrap();
+            let mut b = hub_batch(&r, 0, "e0", &[], &[]);
+            b.request = Some([7; 32]);
+            s.commit(b).unwrap();
+        }
+        let old_index: ::redb::TableDefinition<(&str, u64), [u8; 32]> =
+            ::redb::TableDefinition::new("request_seqs");
+        {
+            let db = ::redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(old_index)
+                .unwrap()
+                .insert((r.as_str(), 0), [7; 32])
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        {
+            let s = RedbStorage::open(&path).unwrap();
+            assert_eq!(s.request_seq(&r, &[7; 32]).unwrap(), Some(0));
+        }
+        let db = ::redb::Database::create(&path).unwrap();
+        let txn = ::redb::ReadableDatabase::begin_read(&db).unwrap();
+        assert!(
+            txn.open_table(old_index).is_err(),
+            "the old index is dropped"
+        );
+    }
+
     #[test]
     fn v06_records_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();

@@ -690,7 +690,28 @@ pub async fn raw_request(
     server: &str,
     request: Request<Full<Bytes>>,
 ) -> Result<(StatusCode, Bytes), String> {
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    raw_request_from(None, addr, tls, server, request).await
+}
+
+/// [`raw_request`] from the local address `source` (another loopback address, such as
+/// 127.0.0.2, is another source to the server).
+pub async fn raw_request_from(
+    source: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    server: &str,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), String> {
+    let tcp = match source {
+        None => TcpStream::connect(addr).await.map_err(|e| e.to_string())?,
+        Some(ip) => {
+            let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+            socket
+                .bind(SocketAddr::new(ip, 0))
+                .map_err(|e| e.to_string())?;
+            socket.connect(addr).await.map_err(|e| e.to_string())?
+        }
+    };
     let tls_name = rustls::pki_types::ServerName::try_from(server.to_string()).unwrap();
     let stream = tokio_rustls::TlsConnector::from(tls)
         .connect(tls_name, tcp)
