@@ -63,7 +63,9 @@
 //! they take with `FOR UPDATE SKIP LOCKED` and delete it in the same statement, so two
 //! concurrent claims never hand out one package twice.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -79,14 +81,14 @@ use pg::types::{FromSql, Type};
 use pg::{Client, Config, NoTls, Row, Statement, Transaction};
 
 use super::{
-    Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate, KeyPackageCount,
-    LogEntry, OutboxEntry, PendingCommit, Plan, REQUEST_WINDOW, RequestKey, RoomRecord, RoomRole,
-    Storage, StorageError, StoredKeyPackage, UserRecord, check_batch, parse_stored, read_limit,
-    writer_gone,
+    Batch, Change, ChangeHook, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate,
+    KeyPackageCount, LogEntry, OutboxEntry, PendingCommit, Plan, REQUEST_WINDOW, RequestKey,
+    RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage, UserRecord, check_batch,
+    parse_stored, read_limit, writer_gone,
 };
 
 /// The schema this build reads and writes: the number of its last migration.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// The pool size when the configuration names none.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
@@ -117,7 +119,28 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, SCHEMA_2),
     (3, SCHEMA_3_V06),
     (4, SCHEMA_4),
+    (5, SCHEMA_5),
 ];
+
+/// Version 5: which instance delivers each destination's outbox entries, until when
+/// ([`Storage::outbox_lease`]).
+const SCHEMA_5: &str = r#"
+CREATE TABLE outbox_leases (
+    dest text COLLATE "C" PRIMARY KEY,
+    holder text NOT NULL,
+    expires timestamptz NOT NULL
+);
+"#;
+
+/// The channel on which writers announce durable outbox and inbox entries to the other
+/// instances (`NOTIFY`, delivered at commit).
+const CHANGES_CHANNEL: &str = "mimi_changes";
+
+/// How often the listener thread looks whether the storage is closing.
+const LISTEN_TICK: Duration = Duration::from_millis(250);
+
+/// How long the listener waits before it connects again after losing its connection.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// Version 2: the request keys of the latest log entries ([`Storage::request_seq`]).
 const SCHEMA_2: &str = r#"
@@ -234,6 +257,12 @@ pub struct PostgresStorage {
     writer: Option<JoinHandle<()>>,
     /// Whether [`PostgresStorage::connect`] created the schema.
     created: bool,
+    /// This process's name among the instances sharing the database: the holder of its
+    /// outbox leases, and the sender of its change notifications.
+    instance: String,
+    config: Config,
+    /// The thread listening for the other instances' changes ([`Storage::watch`]).
+    listener: std::sync::Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -245,6 +274,15 @@ impl std::fmt::Debug for PostgresStorage {
 
 impl Drop for PostgresStorage {
     fn drop(&mut self) {
+        let listener = self
+            .listener
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((stop, thread)) = listener {
+            stop.store(true, Ordering::SeqCst);
+            let _ = thread.join();
+        }
         // Closing the queue ends the writer once it has answered what it holds.
         self.writes = None;
         if let Some(writer) = self.writer.take() {
@@ -266,20 +304,28 @@ impl Drop for PostgresStorage {
 
 /// A write for the writer thread.
 enum Write {
-    Commit(Batch),
+    /// A batch, and whether it is chained ([`Storage::submit_chained`]).
+    Commit(Batch, bool),
     Ack(ServerName, Vec<u64>),
+    /// The room is being read again: its writes submitted from now on are not refused as
+    /// [`Conflict::Superseded`] ([`Storage::reloading`]).
+    Reload(RoomId),
 }
 
 /// What a [`Write`] returns.
 enum Written {
     Commit(CommitOutcome),
     Ack,
+    Nothing,
 }
 
 impl Written {
     /// Whether the write changed anything.
     fn wrote(&self) -> bool {
-        !matches!(self, Written::Commit(CommitOutcome::Duplicate))
+        !matches!(
+            self,
+            Written::Commit(CommitOutcome::Duplicate) | Written::Nothing
+        )
     }
 }
 
@@ -287,6 +333,7 @@ impl Written {
 enum Reply {
     Commit(oneshot::Sender<Result<CommitOutcome, StorageError>>),
     Ack(oneshot::Sender<Result<(), StorageError>>),
+    Nothing,
 }
 
 impl Reply {
@@ -296,14 +343,15 @@ impl Reply {
             Reply::Commit(tx) => {
                 let _ = tx.send(result.and_then(|written| match written {
                     Written::Commit(outcome) => Ok(outcome),
-                    Written::Ack => Err(StorageError::Backend(
-                        "invariant: a commit answered as an ack".into(),
+                    Written::Ack | Written::Nothing => Err(StorageError::Backend(
+                        "invariant: a commit answered as another write".into(),
                     )),
                 }));
             }
             Reply::Ack(tx) => {
                 let _ = tx.send(result.map(|_| ()));
             }
+            Reply::Nothing => {}
         }
     }
 }
@@ -442,9 +490,12 @@ impl PostgresStorage {
             .build(PostgresConnectionManager::new(config.clone(), NoTls))
             .map_err(|e| StorageError::Backend(format!("connection pool: {e}")))?;
         let (writes, queue) = channel();
+        let instance = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         let mut writer = Writer {
-            config,
+            config: config.clone(),
             conn: Some((client, statements)),
+            fenced: HashSet::new(),
+            instance: instance.clone(),
         };
         let writer = std::thread::Builder::new()
             .name("postgres-group-commit".into())
@@ -455,7 +506,16 @@ impl PostgresStorage {
             writes: Some(writes),
             writer: Some(writer),
             created,
+            instance,
+            config,
+            listener: std::sync::Mutex::new(None),
         })
+    }
+
+    /// This process's name among the instances sharing the database (the holder of its
+    /// outbox leases).
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Whether this connection created the schema: the database held no provider before.
@@ -617,7 +677,7 @@ impl Statements {
                      SELECT * FROM unnest($28::text[], $29::bytea[])
                      ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot
                  )
-                 SELECT 1",
+                 SELECT count(pg_notify('mimi_changes', n)) FROM unnest($30::text[]) AS n",
             )?,
         })
     }
@@ -627,6 +687,14 @@ impl Statements {
 struct Writer {
     config: Config,
     conn: Option<(Client, Statements)>,
+    /// The rooms one of whose chained writes ([`Storage::submit_chained`]) was refused (or whose commit's outcome is unknown):
+    /// their later writes are refused as [`Conflict::Superseded`] until a
+    /// [`Write::Reload`]. Another instance may have moved such a room on, and a write this
+    /// process submitted on top of the refused one would pass the sequence check on the
+    /// other instance's entry and fork the room's history.
+    fenced: HashSet<String>,
+    /// The instance's name, in its change notifications.
+    instance: String,
 }
 
 impl Writer {
@@ -687,17 +755,34 @@ fn commit_group(writer: &mut Writer, writes: &[Write]) -> Vec<Result<Written, St
     if writes.len() > 1 {
         match run_group(writer, writes) {
             Ok(results) => return results,
-            Err(GroupFailure::Commit(e)) => return writes.iter().map(|_| Err(e.clone())).collect(),
+            Err(GroupFailure::Commit(e)) => {
+                fence_all(writer, writes);
+                return writes.iter().map(|_| Err(e.clone())).collect();
+            }
             Err(GroupFailure::BeforeCommit) => {}
         }
     }
     writes.iter().map(|w| run_one(writer, w)).collect()
 }
 
+/// After a commit whose outcome is unknown: fence every room it logged an event of.
+fn fence_all(writer: &mut Writer, writes: &[Write]) {
+    for write in writes {
+        if let Write::Commit(batch, true) = write
+            && batch.log.is_some()
+        {
+            writer.fenced.insert(batch.room.as_str().to_owned());
+        }
+    }
+}
+
 fn run_group(
     writer: &mut Writer,
     writes: &[Write],
 ) -> Result<Vec<Result<Written, StorageError>>, GroupFailure> {
+    // The fences as the group leaves them; kept only if the group commits.
+    let mut fenced = writer.fenced.clone();
+    let instance = writer.instance.clone();
     let (client, statements) = writer
         .connection()
         .map_err(|_| GroupFailure::BeforeCommit)?;
@@ -705,14 +790,15 @@ fn run_group(
         .transaction()
         .map_err(|_| GroupFailure::BeforeCommit)?;
     // An error drops the transaction, which rolls it back.
-    let results =
-        apply_writes(&mut txn, statements, writes).map_err(|_| GroupFailure::BeforeCommit)?;
+    let results = apply_writes(&mut txn, statements, writes, &mut fenced, &instance)
+        .map_err(|_| GroupFailure::BeforeCommit)?;
     if results.iter().any(|r| matches!(r, Ok(w) if w.wrote())) {
         txn.commit().map_err(|e| GroupFailure::Commit(backend(e)))?;
     } else {
         // Committing a group in which nothing was written costs a commit for nothing.
         let _ = txn.rollback();
     }
+    writer.fenced = fenced;
     Ok(results)
 }
 
@@ -748,25 +834,39 @@ impl Attempt {
 
 /// One attempt: the write's own result (a refusal included), or how the attempt failed.
 fn try_one(writer: &mut Writer, write: &Write) -> Result<Result<Written, StorageError>, Attempt> {
+    let mut fenced = writer.fenced.clone();
+    let instance = writer.instance.clone();
     let (client, statements) = writer.connection().map_err(Attempt::BeforeCommit)?;
     let mut txn = client
         .transaction()
         .map_err(|e| Attempt::BeforeCommit(backend(e)))?;
-    let result = apply_writes(&mut txn, statements, std::slice::from_ref(write))
-        .map_err(Attempt::BeforeCommit)?
-        .pop()
-        .unwrap_or_else(|| {
-            Err(StorageError::Backend(
-                "invariant: one write, one result".into(),
-            ))
-        });
+    let result = apply_writes(
+        &mut txn,
+        statements,
+        std::slice::from_ref(write),
+        &mut fenced,
+        &instance,
+    )
+    .map_err(Attempt::BeforeCommit)?
+    .pop()
+    .unwrap_or_else(|| {
+        Err(StorageError::Backend(
+            "invariant: one write, one result".into(),
+        ))
+    });
     match &result {
-        Ok(w) if w.wrote() => txn.commit().map_err(|e| Attempt::Commit(backend(e)))?,
+        Ok(w) if w.wrote() => {
+            if let Err(e) = txn.commit() {
+                fence_all(writer, std::slice::from_ref(write));
+                return Err(Attempt::Commit(backend(e)));
+            }
+        }
         // A refusal or a duplicate wrote nothing: its answer stands whatever the rollback.
         _ => {
             let _ = txn.rollback();
         }
     }
+    writer.fenced = fenced;
     Ok(result)
 }
 
@@ -783,6 +883,7 @@ enum Planned {
     Duplicate,
     Committed { outbox: usize, inbox: usize },
     Ack,
+    Nothing,
 }
 
 /// Apply `writes` inside the writer's transaction: each batch checked against the rooms
@@ -793,12 +894,14 @@ fn apply_writes(
     txn: &mut Transaction<'_>,
     s: &Statements,
     writes: &[Write],
+    fenced: &mut HashSet<String>,
+    instance: &str,
 ) -> Result<Vec<Result<Written, StorageError>>, StorageError> {
     let mut names: Vec<&str> = writes
         .iter()
         .filter_map(|w| match w {
-            Write::Commit(batch) => Some(batch.room.as_str()),
-            Write::Ack(..) => None,
+            Write::Commit(batch, _) => Some(batch.room.as_str()),
+            Write::Ack(..) | Write::Reload(_) => None,
         })
         .collect();
     names.sort_unstable();
@@ -830,8 +933,8 @@ fn apply_writes(
     let (mut forget_rooms, mut forget_below) = (Vec::new(), Vec::new());
     let mut planned = Vec::with_capacity(writes.len());
     for write in writes {
-        let batch = match write {
-            Write::Commit(batch) => batch,
+        let (batch, chained) = match write {
+            Write::Commit(batch, chained) => (batch, *chained),
             Write::Ack(dest, ids) => {
                 // An id beyond a bigint was never stored.
                 for id in ids.iter().filter_map(|id| i64::try_from(*id).ok()) {
@@ -841,11 +944,25 @@ fn apply_writes(
                 planned.push(Planned::Ack);
                 continue;
             }
+            Write::Reload(room) => {
+                fenced.remove(room.as_str());
+                planned.push(Planned::Nothing);
+                continue;
+            }
         };
         let room = batch.room.as_str();
         let stored = current.get(room).copied();
+        if chained && batch.log.is_some() && fenced.contains(room) {
+            planned.push(Planned::Refused(StorageError::Conflict(
+                Conflict::Superseded,
+            )));
+            continue;
+        }
         match check_batch(stored, batch) {
             Err(refused) => {
+                if chained && batch.log.is_some() {
+                    fenced.insert(room.to_owned());
+                }
                 planned.push(Planned::Refused(refused));
                 continue;
             }
@@ -979,6 +1096,14 @@ fn apply_writes(
                 }
             }
         }
+        // The other instances wake their outbox workers and long-polling reads.
+        let mut notes: Vec<String> = Vec::new();
+        if !out_dests.is_empty() {
+            notes.push(format!("outbox {instance}"));
+        }
+        if !in_clients.is_empty() {
+            notes.push(format!("inbox {instance}"));
+        }
         let (mut put_groups, mut group_states, mut remove_groups) =
             (Vec::new(), Vec::new(), Vec::new());
         for (room, group) in &groups {
@@ -1022,6 +1147,7 @@ fn apply_writes(
                 &forget_below,
                 &snapshots.keys().copied().collect::<Vec<&str>>(),
                 &snapshots.values().copied().collect::<Vec<&[u8]>>(),
+                &notes,
             ],
         )
         .map_err(backend)?;
@@ -1037,6 +1163,7 @@ fn apply_writes(
                     Planned::Refused(e) => Err(e),
                     Planned::Duplicate => Ok(Written::Commit(CommitOutcome::Duplicate)),
                     Planned::Ack => Ok(Written::Ack),
+                    Planned::Nothing => Ok(Written::Nothing),
                     Planned::Committed { outbox, inbox } => {
                         Ok(Written::Commit(CommitOutcome::Committed {
                             outbox_ids: take(&mut out_ids, outbox)?,
@@ -1052,12 +1179,71 @@ fn apply_writes(
         .map(|p| match p {
             Planned::Refused(e) => Err(e),
             Planned::Duplicate => Ok(Written::Commit(CommitOutcome::Duplicate)),
+            Planned::Nothing => Ok(Written::Nothing),
             // Not reached: a committed batch or an ack writes something.
             Planned::Ack | Planned::Committed { .. } => Err(StorageError::Backend(
                 "invariant: a write planned but not written".into(),
             )),
         })
         .collect())
+}
+
+/// The listener thread: `LISTEN` for the other instances' changes and call `hook` for
+/// each, until `stop`; after a lost connection, connect again and call `hook` for every
+/// kind of change (anything may have been written meanwhile).
+fn listen(config: &Config, instance: &str, hook: &ChangeHook, stop: &AtomicBool) {
+    let mut reconnected = false;
+    while !stop.load(Ordering::SeqCst) {
+        let mut client = match connect(config).and_then(|mut c| {
+            c.batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+                .map(|()| c)
+                .map_err(backend)
+        }) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for the other instances' changes; trying again");
+                let until = std::time::Instant::now() + LISTEN_RETRY;
+                while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(LISTEN_TICK);
+                }
+                reconnected = true;
+                continue;
+            }
+        };
+        if reconnected {
+            hook(Change::Outbox);
+            hook(Change::Inbox);
+        }
+        reconnected = true;
+        while !stop.load(Ordering::SeqCst) {
+            let next = {
+                let mut notifications = client.notifications();
+                pg::fallible_iterator::FallibleIterator::next(
+                    &mut notifications.timeout_iter(LISTEN_TICK),
+                )
+            };
+            match next {
+                Ok(Some(note)) => {
+                    let mut words = note.payload().split(' ');
+                    let kind = match words.next() {
+                        Some("outbox") => Change::Outbox,
+                        Some("inbox") => Change::Inbox,
+                        _ => continue,
+                    };
+                    // This instance woke its own parts already.
+                    if words.next() != Some(instance) {
+                        hook(kind);
+                    }
+                }
+                Ok(None) if client.is_closed() => break,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the connection listening for the other instances' changes");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// The registered clients of `user`, in identifier order.
@@ -1190,7 +1376,13 @@ impl Storage for PostgresStorage {
 
     fn submit(&self, batch: Batch) -> PendingCommit {
         let (tx, rx) = oneshot::channel();
-        self.enqueue(Write::Commit(batch), Reply::Commit(tx));
+        self.enqueue(Write::Commit(batch, false), Reply::Commit(tx));
+        PendingCommit::queued(rx)
+    }
+
+    fn submit_chained(&self, batch: Batch) -> PendingCommit {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Write::Commit(batch, true), Reply::Commit(tx));
         PendingCommit::queued(rx)
     }
 
@@ -1635,5 +1827,88 @@ impl Storage for PostgresStorage {
             .map_err(backend)?;
             Ok(())
         })
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn room_last_seq(&self, room: &RoomId) -> Result<Option<u64>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "SELECT last_seq FROM rooms WHERE room = $1",
+                    &[(&room.as_str(), Type::TEXT)],
+                )
+                .map_err(backend)?;
+            let last: Option<i64> = match row {
+                Some(row) => col(&row, 0)?,
+                None => None,
+            };
+            last.map(|l| unsigned(l, "sequence number")).transpose()
+        })
+    }
+
+    fn reloading(&self, room: &RoomId) {
+        self.enqueue(Write::Reload(room.clone()), Reply::Nothing);
+    }
+
+    fn outbox_lease(&self, dest: &ServerName, ttl: Duration) -> Result<bool, StorageError> {
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        // The database's clock decides for every instance (theirs may disagree).
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "INSERT INTO outbox_leases (dest, holder, expires)
+                     VALUES ($1, $2, clock_timestamp() + $3 * interval '1 millisecond')
+                     ON CONFLICT (dest) DO UPDATE
+                     SET holder = excluded.holder, expires = excluded.expires
+                     WHERE outbox_leases.holder = excluded.holder
+                        OR outbox_leases.expires < clock_timestamp()
+                     RETURNING 1",
+                    &[
+                        (&dest.as_str(), Type::TEXT),
+                        (&self.instance.as_str(), Type::TEXT),
+                        (&ms, Type::INT8),
+                    ],
+                )
+                .map_err(backend)?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn outbox_release(&self, dest: &ServerName) -> Result<(), StorageError> {
+        self.read(|conn| {
+            conn.execute_typed(
+                "DELETE FROM outbox_leases WHERE dest = $1 AND holder = $2",
+                &[
+                    (&dest.as_str(), Type::TEXT),
+                    (&self.instance.as_str(), Type::TEXT),
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn watch(&self, hook: ChangeHook) {
+        let mut listener = self.listener.lock().unwrap_or_else(|p| p.into_inner());
+        if listener.is_some() {
+            tracing::error!("the storage is watched already; a second hook is ignored");
+            return;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (config, instance, flag) = (
+            self.config.clone(),
+            self.instance.clone(),
+            Arc::clone(&stop),
+        );
+        let thread = std::thread::Builder::new()
+            .name("postgres-listen".into())
+            .spawn(move || listen(&config, &instance, &hook, &flag));
+        match thread {
+            Ok(thread) => *listener = Some((stop, thread)),
+            Err(e) => tracing::error!(error = %e, "cannot start the listener thread"),
+        }
     }
 }
