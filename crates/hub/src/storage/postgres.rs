@@ -281,7 +281,11 @@ impl Drop for PostgresStorage {
             .take();
         if let Some((stop, thread)) = listener {
             stop.store(true, Ordering::SeqCst);
-            let _ = thread.join();
+            // The hook may hold the last handle of the storage's owner, and drop it on the
+            // listener thread itself, which ends by itself once it sees `stop`.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
         }
         // Closing the queue ends the writer once it has answered what it holds.
         self.writes = None;

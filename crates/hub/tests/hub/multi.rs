@@ -11,7 +11,7 @@ use mimi_hub::storage::{
 };
 
 use crate::pg;
-use crate::world::{A, B, Client, World, assert_gapless, assert_once_in_order, log_of};
+use crate::world::{A, B, Client, World, assert_gapless, assert_once_in_order, eventually, log_of};
 
 /// The node name of provider A's second instance.
 pub const A2: &str = "a2.instance";
@@ -147,4 +147,205 @@ fn a_write_chained_on_a_refused_one_is_refused_until_the_room_is_reloaded() {
         assert_eq!(two.room_last_seq(&room).unwrap(), Some(4));
         assert!(one.shared());
     });
+}
+
+/// A `mimi-hub` process, killed (SIGKILL, by its own ID) when dropped if still running.
+struct HubProcess {
+    child: std::process::Child,
+}
+
+impl HubProcess {
+    /// Start `mimi-hub --config <config>` and wait for its "listening" line.
+    fn start(config: &std::path::Path, log: &std::path::Path) -> HubProcess {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-hub"))
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with(&format!("mimi-hub {A} listening")),
+            "{line:?}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        HubProcess { child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to give its leases up.
+    fn kill(&mut self) {
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The holder of the outbox lease on `dest`, if any.
+fn lease_holder(db: &pg::PgDatabase, dest: &str) -> Option<String> {
+    pg::off_runtime(|| {
+        let mut client =
+            r2d2_postgres::postgres::Client::connect(db.url(), r2d2_postgres::postgres::NoTls)
+                .unwrap();
+        client
+            .query_opt("SELECT holder FROM outbox_leases WHERE dest = $1", &[&dest])
+            .unwrap()
+            .map(|row| row.get(0))
+    })
+}
+
+/// Two `mimi-hub` processes of A on one database: the one delivering to B (which drops
+/// every connection meanwhile) is killed with SIGKILL mid-delivery; the other takes its
+/// lease over once it expires and delivers every event A accepted, once each and in
+/// order (B's log is A's, and Carol reads each message once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_instance_leaves_its_deliveries_to_the_other() {
+    let Some(db) = pg::database() else { return };
+    let mut world = World::start_on_postgres(&[A, B], &[(A, db.url())]).await;
+    let mut alice = world.client(A, "alice", Some("Alice")).await;
+    let mut carol = world.client(B, "carol", Some("Carol")).await;
+    carol.publish(&world, 2, true).await;
+    let room = alice.create_room(&world).await;
+    alice.add(&world, &room, &carol.user()).await;
+    carol
+        .sync_until(&world, "Carol to join", |c| c.in_room(&room))
+        .await;
+    // B goes away; what A accepts now waits in its outbox.
+    world.stop(B).await;
+    let (black_hole, attempts) = world.black_hole(B).await;
+    const SENT: usize = 30;
+    for i in 0..SENT {
+        alice.say(&world, &room, &format!("message {i}")).await;
+    }
+    // A's in-process instance stops (giving its leases up); two processes take over.
+    world.stop(A).await;
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, cert, key] = world.pki.write_files(dir.path(), A);
+    let hub_key = world.dir.path().join(format!("{A}.hubkey"));
+    let config = dir.path().join("provider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "server_name = \"{A}\"\nlisten = \"127.0.0.1:0\"\napi_listen = \"127.0.0.1:0\"\n\
+             certificate = {cert:?}\nprivate_key = {key:?}\nca = {ca:?}\n\
+             hub_key = {hub_key:?}\noutbox_retry_base_ms = 50\noutbox_retry_cap_ms = 300\n\n\
+             [storage]\nkind = \"postgres\"\nurl = \"{}\"\npool_size = 2\n\n\
+             [peers]\n\"{B}\" = \"{}\"\n",
+            db.url(),
+            world.addr(B)
+        ),
+    )
+    .unwrap();
+    let mut first = HubProcess::start(&config, &dir.path().join("first.log"));
+    let first_pid = first.pid().to_string();
+    // The first process holds the lease and is delivering (B drops its connections).
+    let tried_before = attempts.load(std::sync::atomic::Ordering::SeqCst);
+    eventually("the first process to deliver to B", || {
+        let held = lease_holder(&db, B).is_some_and(|h| h.starts_with(&format!("{first_pid}-")));
+        let tried = attempts.load(std::sync::atomic::Ordering::SeqCst);
+        async move { (held && tried > tried_before).then_some(()) }
+    })
+    .await;
+    let second = HubProcess::start(&config, &dir.path().join("second.log"));
+    let second_pid = second.pid().to_string();
+    first.kill();
+    black_hole.abort();
+    let _ = black_hole.await;
+    world.restart(B).await;
+    carol
+        .sync_until(&world, "Carol to read every message", |c| {
+            c.received.len() >= SENT
+        })
+        .await;
+    let expected: Vec<String> = (0..SENT).map(|i| format!("message {i}")).collect();
+    assert_eq!(carol.texts(), expected, "each message once, in order");
+    assert_once_in_order(&carol.seen);
+    assert!(
+        lease_holder(&db, B).is_some_and(|h| h.starts_with(&format!("{second_pid}-"))),
+        "the second process took the lease over"
+    );
+    let stored = db.storage();
+    let hub_log = pg::off_runtime(|| {
+        stored
+            .log_range(&room, 0, 1024)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.seq)
+            .collect::<Vec<u64>>()
+    });
+    let follower = world.provider(B);
+    let copy: Vec<u64> = pg::off_runtime(|| log_of(&follower, &room))
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    drop(follower);
+    assert_eq!(copy, hub_log, "B's copy is A's log");
+    eventually("A's outbox to empty", || {
+        let left = db.scalar("SELECT count(*) FROM outbox");
+        async move { (left == 0).then_some(()) }
+    })
+    .await;
+    drop(second);
+    pg::off_runtime(|| drop(stored));
+    world.shutdown().await;
+}
+
+/// A long-polling inbox read on instance 2 is woken by an event instance 1 writes
+/// (`LISTEN/NOTIFY`), well before its wait ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_poll_on_one_instance_wakes_for_an_event_written_by_the_other() {
+    let Some(db) = pg::database() else { return };
+    let mut world = World::start_on_postgres(&[A, B], &[(A, db.url())]).await;
+    world.start_instance(A2, A).await;
+    let (room, mut alice, mut bob, _carol) = room_across_instances(&world).await;
+    bob.sync(&world.provider(A2)).await;
+    let (bob_id, cursor) = (bob.id.clone(), bob.cursor);
+    let second = world.provider(A2);
+    // Far longer than the bound below: only a wake-up ends it in time.
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(20);
+    let poll = tokio::spawn(async move {
+        second
+            .inbox()
+            .wait(&bob_id, cursor, 16, WAIT)
+            .await
+            .unwrap()
+    });
+    // The read is waiting (nothing to return yet) before Alice speaks through instance 1.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!poll.is_finished());
+    alice.say(&world, &room, "through instance one").await;
+    let items = tokio::time::timeout(BOUND, poll)
+        .await
+        .expect("the long poll on instance 2 was not woken")
+        .unwrap();
+    assert!(!items.is_empty());
+    bob.sync_until(&world, "Bob to read Alice", |c| !c.received.is_empty())
+        .await;
+    assert_eq!(bob.texts(), ["through instance one"]);
+    world.shutdown().await;
 }

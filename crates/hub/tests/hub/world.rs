@@ -102,6 +102,19 @@ impl Pki {
             .unwrap()
     }
 
+    /// PEM files for a `mimi-hub` process of `server` in `dir`: (CA roots, certificate,
+    /// private key).
+    pub fn write_files(&self, dir: &std::path::Path, server: &str) -> [PathBuf; 3] {
+        let (ca, _) = self.ca.write_pem_files(dir, "ca").unwrap();
+        let (cert, key) = self
+            .ca
+            .issue(&name(server))
+            .unwrap()
+            .write_pem_files(dir, server)
+            .unwrap();
+        [ca, cert, key]
+    }
+
     /// The trust anchors.
     pub fn roots(&self) -> &[CertificateDer<'static>] {
         &self.roots
