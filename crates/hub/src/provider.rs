@@ -17,7 +17,7 @@ use crate::inbox::Inbox;
 use crate::limits::Limiter;
 use crate::peers::Peers;
 use crate::rooms::Rooms;
-use crate::storage::Storage;
+use crate::storage::{Change, Storage};
 
 /// Everything a provider is built from.
 pub struct ProviderParts {
@@ -66,6 +66,21 @@ impl Provider {
         let inbox = Arc::new(Inbox::new(Arc::clone(&ctx)));
         let check_invite = Arc::new(CheckInvite::new(Arc::clone(&ctx)));
         let outbox = Arc::new(Notify::new());
+        // Other instances on the same storage wake this one's outbox workers and
+        // long-polling reads (weakly held: the storage must not keep the parts alive).
+        let (wake_outbox, wake_inbox) = (Arc::downgrade(&outbox), Arc::downgrade(&inbox));
+        ctx.storage.watch(Box::new(move |change| match change {
+            Change::Outbox => {
+                if let Some(outbox) = wake_outbox.upgrade() {
+                    outbox.notify_waiters();
+                }
+            }
+            Change::Inbox => {
+                if let Some(inbox) = wake_inbox.upgrade() {
+                    inbox.items_added();
+                }
+            }
+        }));
         let rooms = Rooms::new(
             Arc::clone(&ctx),
             parts.identity,
