@@ -639,6 +639,32 @@ pub trait Storage: Send + Sync + 'static {
     /// otherwise).
     fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError>;
 
+    /// Create a user as [`put_user`](Storage::put_user) does, unless one with its
+    /// identifier is stored: `false` then, and nothing is written. Registration uses it, so
+    /// that two registrations of one name at the same time (on two instances) create it
+    /// once. The default looks, then writes (atomic only within the process that
+    /// serialises registrations, `accounts.rs`); PostgreSQL does both in one transaction.
+    ///
+    /// Rule HUB-MULTI-4 (docs/protocol-coverage.md).
+    fn create_user(&self, user: &UserRecord) -> Result<bool, StorageError> {
+        if self.user(&user.user_id)?.is_some() {
+            return Ok(false);
+        }
+        self.put_user(user)?;
+        Ok(true)
+    }
+
+    /// Register a client as [`put_client`](Storage::put_client) does, unless it is
+    /// registered: `false` then, and nothing is written (the token of the client that
+    /// registered first stays valid). Atomic as [`create_user`](Storage::create_user) is.
+    fn create_client(&self, client: &ClientRecord) -> Result<bool, StorageError> {
+        if self.client(&client.client_id)?.is_some() {
+            return Ok(false);
+        }
+        self.put_client(client)?;
+        Ok(true)
+    }
+
     /// The registered client, if any.
     fn client(&self, client: &ClientId) -> Result<Option<ClientRecord>, StorageError>;
 

@@ -599,6 +599,94 @@ impl PostgresStorage {
         attempt(&mut *self.working_conn()?).and_then(|result| result)
     }
 
+    /// [`Storage::put_user`], or with `create_only` [`Storage::create_user`] (`false`: the
+    /// user was stored already, and nothing was written).
+    fn write_user(&self, user: &UserRecord, create_only: bool) -> Result<bool, StorageError> {
+        let id = user.user_id.as_str();
+        let keys = user.directory_keys();
+        self.transaction(|txn| {
+            // Created first: a concurrent creation of the same user waits for this
+            // transaction, then finds the row and writes nothing.
+            if create_only {
+                let created = txn
+                    .query_typed_opt(
+                        "INSERT INTO users (user_id, handle, email, phone, display_name)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (user_id) DO NOTHING RETURNING 1",
+                        &[
+                            (&id, Type::TEXT),
+                            (&user.handle.as_deref(), Type::TEXT),
+                            (&user.email.as_deref(), Type::TEXT),
+                            (&user.phone.as_deref(), Type::TEXT),
+                            (&user.display_name.as_deref(), Type::TEXT),
+                        ],
+                    )
+                    .map_err(backend)?;
+                if created.is_none() {
+                    return Ok(false);
+                }
+            }
+            for (field, value) in keys.iter().filter(|(f, _)| f.is_unique()) {
+                let taken = txn
+                    .query_typed_opt(
+                        "SELECT 1 FROM directory WHERE field = $1 AND value = $2 AND user_id <> $3",
+                        &[
+                            (&i16::from(field.to_byte()), Type::INT2),
+                            (&value.as_str(), Type::TEXT),
+                            (&id, Type::TEXT),
+                        ],
+                    )
+                    .map_err(backend)?;
+                if taken.is_some() {
+                    return Err(StorageError::Conflict(Conflict::DirectoryTaken {
+                        field: *field,
+                    }));
+                }
+            }
+            txn.execute_typed(
+                "DELETE FROM directory WHERE user_id = $1",
+                &[(&id, Type::TEXT)],
+            )
+            .map_err(backend)?;
+            for (field, value) in &keys {
+                let inserted = txn.execute_typed(
+                    "INSERT INTO directory (field, value, user_id) VALUES ($1, $2, $3)",
+                    &[
+                        (&i16::from(field.to_byte()), Type::INT2),
+                        (&value.as_str(), Type::TEXT),
+                        (&id, Type::TEXT),
+                    ],
+                );
+                match inserted {
+                    Ok(_) => {}
+                    // Another user took the value concurrently.
+                    Err(e) if unique_violation(&e).is_some() => {
+                        return Err(StorageError::Conflict(Conflict::DirectoryTaken {
+                            field: *field,
+                        }));
+                    }
+                    Err(e) => return Err(backend(e)),
+                }
+            }
+            txn.execute_typed(
+                "INSERT INTO users (user_id, handle, email, phone, display_name)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (user_id) DO UPDATE SET handle = excluded.handle,
+                     email = excluded.email, phone = excluded.phone,
+                     display_name = excluded.display_name",
+                &[
+                    (&id, Type::TEXT),
+                    (&user.handle.as_deref(), Type::TEXT),
+                    (&user.email.as_deref(), Type::TEXT),
+                    (&user.phone.as_deref(), Type::TEXT),
+                    (&user.display_name.as_deref(), Type::TEXT),
+                ],
+            )
+            .map_err(backend)?;
+            Ok(true)
+        })
+    }
+
     /// Hand `write` to the writer; if it has stopped, answer `reply` with the error at once.
     fn enqueue(&self, write: Write, reply: Reply) {
         let queued = Queued { write, reply };
@@ -1605,70 +1693,37 @@ impl Storage for PostgresStorage {
     }
 
     fn put_user(&self, user: &UserRecord) -> Result<(), StorageError> {
-        let id = user.user_id.as_str();
-        let keys = user.directory_keys();
-        self.transaction(|txn| {
-            for (field, value) in keys.iter().filter(|(f, _)| f.is_unique()) {
-                let taken = txn
-                    .query_typed_opt(
-                        "SELECT 1 FROM directory WHERE field = $1 AND value = $2 AND user_id <> $3",
-                        &[
-                            (&i16::from(field.to_byte()), Type::INT2),
-                            (&value.as_str(), Type::TEXT),
-                            (&id, Type::TEXT),
-                        ],
-                    )
-                    .map_err(backend)?;
-                if taken.is_some() {
-                    return Err(StorageError::Conflict(Conflict::DirectoryTaken {
-                        field: *field,
-                    }));
-                }
-            }
-            txn.execute_typed(
-                "DELETE FROM directory WHERE user_id = $1",
-                &[(&id, Type::TEXT)],
-            )
-            .map_err(backend)?;
-            for (field, value) in &keys {
-                let inserted = txn.execute_typed(
-                    "INSERT INTO directory (field, value, user_id) VALUES ($1, $2, $3)",
-                    &[
-                        (&i16::from(field.to_byte()), Type::INT2),
-                        (&value.as_str(), Type::TEXT),
-                        (&id, Type::TEXT),
-                    ],
-                );
-                match inserted {
-                    Ok(_) => {}
-                    // Another user took the value concurrently.
-                    Err(e) if unique_violation(&e).is_some() => {
-                        return Err(StorageError::Conflict(Conflict::DirectoryTaken {
-                            field: *field,
-                        }));
-                    }
-                    Err(e) => return Err(backend(e)),
-                }
-            }
-            txn.execute_typed(
-                "INSERT INTO users (user_id, handle, email, phone, display_name)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (user_id) DO UPDATE SET handle = excluded.handle,
-                     email = excluded.email, phone = excluded.phone,
-                     display_name = excluded.display_name",
-                &[
-                    (&id, Type::TEXT),
-                    (&user.handle.as_deref(), Type::TEXT),
-                    (&user.email.as_deref(), Type::TEXT),
-                    (&user.phone.as_deref(), Type::TEXT),
-                    (&user.display_name.as_deref(), Type::TEXT),
-                ],
-            )
-            .map_err(backend)?;
-            Ok(())
-        })
+        self.write_user(user, false).map(|_| ())
     }
 
+    fn create_user(&self, user: &UserRecord) -> Result<bool, StorageError> {
+        self.write_user(user, true)
+    }
+
+    fn create_client(&self, client: &ClientRecord) -> Result<bool, StorageError> {
+        let user = client.client_id.user();
+        self.read(|conn| {
+            let written = conn.execute_typed(
+                "INSERT INTO clients (client_id, user_id, token_hash) VALUES ($1, $2, $3)
+                 ON CONFLICT (client_id) DO NOTHING",
+                &[
+                    (&client.client_id.as_str(), Type::TEXT),
+                    (&user.as_str(), Type::TEXT),
+                    (&client.token_hash.as_slice(), Type::BYTEA),
+                ],
+            );
+            match written {
+                Ok(n) => Ok(n == 1),
+                Err(e)
+                    if e.as_db_error()
+                        .is_some_and(|db| *db.code() == SqlState::FOREIGN_KEY_VIOLATION) =>
+                {
+                    Err(StorageError::UnknownUser(user.clone()))
+                }
+                Err(e) => Err(backend(e)),
+            }
+        })
+    }
     fn user(&self, user: &UserId) -> Result<Option<UserRecord>, StorageError> {
         self.read(|conn| {
             let row = conn

@@ -349,3 +349,109 @@ async fn a_long_poll_on_one_instance_wakes_for_an_event_written_by_the_other() {
     assert_eq!(bob.texts(), ["through instance one"]);
     world.shutdown().await;
 }
+
+/// Registration, key-package claims and check-invite through two instances at once:
+/// one registration of a name wins (its token works on both instances), each one-time
+/// key package is handed out once, and an invitee registered through one instance is
+/// checked and added through the other, whose cached room was behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registration_claims_and_check_invite_stay_correct_across_instances() {
+    use mimi_hub::accounts::Registration;
+
+    let Some(db) = pg::database() else { return };
+    let mut world = World::start_on_postgres(&[A, B], &[(A, db.url())]).await;
+    world.start_instance(A2, A).await;
+    let instances = [world.provider(A), world.provider(A2)];
+
+    // Eight registrations of one name at once, four through each instance.
+    let mut registrations = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let provider = std::sync::Arc::clone(&instances[i % 2]);
+        registrations.spawn(async move {
+            provider
+                .accounts()
+                .register(
+                    Registration {
+                        localpart: "dave".into(),
+                        device: "phone".into(),
+                        ..Registration::default()
+                    },
+                    None,
+                )
+                .await
+        });
+    }
+    let results = registrations.join_all().await;
+    let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    for provider in &instances {
+        assert_eq!(
+            provider
+                .accounts()
+                .authenticate(&won[0].token)
+                .await
+                .unwrap(),
+            won[0].client_id
+        );
+    }
+
+    // Twenty-four claims of Bob's twelve one-time packages at once, through both.
+    let (room, mut alice, mut bob, _carol) = room_across_instances(&world).await;
+    let published = bob.publish(&world, 12, true).await;
+    let (one_time, last_resort) = published.split_at(12);
+    let mut claims = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let provider = std::sync::Arc::clone(&instances[i % 2]);
+        let (alice_id, room, bob_user) = (alice.id.clone(), room.clone(), bob.user());
+        claims.spawn(async move {
+            provider
+                .accounts()
+                .claim_key_packages(&alice_id, &room, &bob_user, vec![])
+                .await
+                .unwrap()
+        });
+    }
+    let claimed: Vec<Vec<u8>> = claims
+        .join_all()
+        .await
+        .into_iter()
+        .flat_map(|entries| {
+            entries
+                .into_iter()
+                .map(|e| e.key_package.as_slice().to_vec())
+        })
+        .collect();
+    assert_eq!(claimed.len(), 24);
+    // Bob had one one-time package left from joining the room, and twelve new ones: each
+    // of the thirteen handed out once, then the last-resort package.
+    let one_time_claims: Vec<&Vec<u8>> = claimed.iter().filter(|k| **k != last_resort[0]).collect();
+    let distinct: BTreeSet<&Vec<u8>> = one_time_claims.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        one_time_claims.len(),
+        "a package handed out twice"
+    );
+    assert_eq!(one_time_claims.len(), 13);
+    assert!(one_time.iter().all(|k| distinct.contains(k)));
+    // Bob speaks through instance 2, so instance 1's copy of the room falls behind; then
+    // Alice, through instance 1, adds Erin, registered through instance 2 (instance 1
+    // answers the check-invite for her from the shared database).
+    for i in 0..3 {
+        bob.say(&world, &room, &format!("bob {i}")).await;
+    }
+    let mut erin = world.client(A2, "erin", Some("Erin")).await;
+    erin.publish(&world, 1, true).await;
+    alice.add(&world, &room, &erin.user()).await;
+    erin.sync_until(&world, "Erin to join", |c| c.in_room(&room))
+        .await;
+    alice.say(&world, &room, "welcome, Erin").await;
+    erin.sync_until(&world, "Erin to read Alice", |c| !c.received.is_empty())
+        .await;
+    assert_eq!(erin.texts(), ["welcome, Erin"]);
+    let hub = world.provider(A);
+    let log = pg::off_runtime(|| log_of(&hub, &room));
+    drop(hub);
+    assert_gapless(&log);
+    drop(instances);
+    world.shutdown().await;
+}
