@@ -79,6 +79,16 @@ impl Accounts {
         self.auth_cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Forget every cached token hash: another instance wrote a client's token (a
+    /// revocation must take effect here too).
+    ///
+    /// Rule HUB-MULTI-4 (docs/protocol-coverage.md).
+    pub fn forget_tokens(&self) {
+        let mut cache = self.auth_cache();
+        cache.generation = cache.generation.wrapping_add(1);
+        cache.hashes.clear();
+    }
+
     /// Authenticate a bearer token (`<client id>.<secret>`).
     ///
     /// Rule HUB-API-1 (docs/protocol-coverage.md).

@@ -37,7 +37,7 @@ pub struct ProviderParts {
 pub struct Provider {
     ctx: Arc<Context>,
     rooms: Rooms,
-    accounts: Accounts,
+    accounts: Arc<Accounts>,
     inbox: Arc<Inbox>,
     check_invite: Arc<CheckInvite>,
     outbox: Arc<Notify>,
@@ -68,7 +68,9 @@ impl Provider {
         let outbox = Arc::new(Notify::new());
         // Other instances on the same storage wake this one's outbox workers and
         // long-polling reads (weakly held: the storage must not keep the parts alive).
+        let accounts = Arc::new(Accounts::new(Arc::clone(&ctx)));
         let (wake_outbox, wake_inbox) = (Arc::downgrade(&outbox), Arc::downgrade(&inbox));
+        let tokens = Arc::downgrade(&accounts);
         ctx.storage.watch(Box::new(move |change| match change {
             Change::Outbox => {
                 if let Some(outbox) = wake_outbox.upgrade() {
@@ -78,6 +80,11 @@ impl Provider {
             Change::Inbox => {
                 if let Some(inbox) = wake_inbox.upgrade() {
                     inbox.items_added();
+                }
+            }
+            Change::Clients => {
+                if let Some(accounts) = tokens.upgrade() {
+                    accounts.forget_tokens();
                 }
             }
         }));
@@ -90,7 +97,7 @@ impl Provider {
         );
         Arc::new(Provider {
             limiter: Limiter::new(&ctx.settings.rate_limits),
-            accounts: Accounts::new(Arc::clone(&ctx)),
+            accounts,
             ctx,
             rooms,
             inbox,

@@ -151,6 +151,9 @@ pub enum Change {
     Outbox,
     /// Inbox entries became durable.
     Inbox,
+    /// A client's token was written (registered or revoked): cached token hashes may be
+    /// stale.
+    Clients,
 }
 
 /// What [`Storage::watch`] calls, from a thread of the storage's own.
@@ -756,9 +759,10 @@ pub trait Storage: Send + Sync + 'static {
     }
 
     /// Call `hook` whenever another process sharing the storage makes outbox or inbox
-    /// entries durable (and once after a lost notification channel is back, as anything
-    /// may have been written meanwhile), so that this process's outbox workers and
-    /// long-polling reads wake. The default (no other process): never called.
+    /// entries durable or writes a client's token (and once for each kind after a lost
+    /// notification channel is back, as anything may have been written meanwhile), so
+    /// that this process's outbox workers and long-polling reads wake and its token cache
+    /// forgets what a revocation elsewhere changed. The default (no other process): never called.
     ///
     /// Rule HUB-MULTI-3 (docs/protocol-coverage.md).
     fn watch(&self, hook: ChangeHook) {

@@ -1,5 +1,5 @@
 //! [`PostgresStorage`]: the storage in a PostgreSQL database, for a provider that outgrows
-//! one machine (and, later, for several `mimi-hub` instances sharing one database).
+//! one machine, and for several `mimi-hub` instances sharing one database.
 //!
 //! ## Client library
 //! The synchronous `postgres` crate (the blocking face of `tokio-postgres`, the same
@@ -35,6 +35,7 @@
 //! | `clients` | client | user, token hash |
 //! | `requests` | (room, key) | seq (the request keys of the room's latest entries) |
 //! | `v06_records` | key | value (the second version's records; migration 3) |
+//! | `outbox_leases` | dest | holder instance, expiry (migration 5) |
 //!
 //! Migrations are numbered and applied at start, in one transaction under an advisory lock
 //! (so instances starting together do not race); a database whose `schema_version` is
@@ -57,6 +58,15 @@
 //! a new connection if the old one broke); if the `COMMIT` itself fails, the group's
 //! outcome is unknown (the connection may have died after the server committed), so every
 //! write of the group is answered with the error and none is run again.
+//!
+//! ## Several instances
+//! [`Storage::shared`] is `true`: the room's row lock and the expected last sequence
+//! number serialise a room's events across instances; the writer refuses a room's
+//! chained batches after a refused one until [`Storage::reloading`]; outbox leases
+//! (`outbox_leases`) name one delivering instance per destination; a write with outbox or
+//! inbox entries, and a client's token written, `NOTIFY` the channel `mimi_changes` in
+//! their transaction, on which each instance's listener thread (a connection of its own)
+//! waits and calls the [`Storage::watch`] hook.
 //!
 //! The other writes (key packages, users, clients, inbox trimming) run in their own
 //! transaction on a pooled connection. Claims of one-time key packages lock the package
@@ -1305,6 +1315,7 @@ fn listen(config: &Config, instance: &str, hook: &ChangeHook, stop: &AtomicBool)
         if reconnected {
             hook(Change::Outbox);
             hook(Change::Inbox);
+            hook(Change::Clients);
         }
         reconnected = true;
         while !stop.load(Ordering::SeqCst) {
@@ -1320,6 +1331,7 @@ fn listen(config: &Config, instance: &str, hook: &ChangeHook, stop: &AtomicBool)
                     let kind = match words.next() {
                         Some("outbox") => Change::Outbox,
                         Some("inbox") => Change::Inbox,
+                        Some("clients") => Change::Clients,
                         _ => continue,
                     };
                     // This instance woke its own parts already.
@@ -1776,6 +1788,7 @@ impl Storage for PostgresStorage {
 
     fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
         let user = client.client_id.user();
+        let note = format!("clients {}", self.instance);
         self.read(|conn| {
             let written = conn.execute_typed(
                 "INSERT INTO clients (client_id, user_id, token_hash) VALUES ($1, $2, $3)
@@ -1787,7 +1800,11 @@ impl Storage for PostgresStorage {
                 ],
             );
             match written {
-                Ok(_) => Ok(()),
+                // The other instances forget the client's cached token (a revocation).
+                Ok(_) => conn
+                    .execute("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &note])
+                    .map(|_| ())
+                    .map_err(backend),
                 Err(e)
                     if e.as_db_error()
                         .is_some_and(|db| *db.code() == SqlState::FOREIGN_KEY_VIOLATION) =>

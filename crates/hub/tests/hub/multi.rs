@@ -351,7 +351,8 @@ async fn a_long_poll_on_one_instance_wakes_for_an_event_written_by_the_other() {
 }
 
 /// Registration, key-package claims and check-invite through two instances at once:
-/// one registration of a name wins (its token works on both instances), each one-time
+/// one registration of a name wins (its token works on both instances, and a revocation
+/// through one is refused by the other), each one-time
 /// key package is handed out once, and an invitee registered through one instance is
 /// checked and added through the other, whose cached room was behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -394,6 +395,30 @@ async fn registration_claims_and_check_invite_stay_correct_across_instances() {
             won[0].client_id
         );
     }
+
+    // Revoked through instance 1, the token is refused by instance 2 too, which had its
+    // hash cached (instance 1's write tells it to forget).
+    let dave = won[0].clone();
+    assert!(
+        instances[0]
+            .accounts()
+            .revoke(&dave.client_id)
+            .await
+            .unwrap()
+    );
+    let second = std::sync::Arc::clone(&instances[1]);
+    eventually("instance 2 to refuse the revoked token", || {
+        let (second, token) = (std::sync::Arc::clone(&second), dave.token.clone());
+        async move {
+            second
+                .accounts()
+                .authenticate(&token)
+                .await
+                .is_err()
+                .then_some(())
+        }
+    })
+    .await;
 
     // Twenty-four claims of Bob's twelve one-time packages at once, through both.
     let (room, mut alice, mut bob, _carol) = room_across_instances(&world).await;
