@@ -17,7 +17,12 @@ use crate::storage::RequestKey;
 /// each time); then it is answered "unavailable" (`503`) for its sender to try again.
 ///
 /// Rule HUB-MULTI-1 (docs/protocol-coverage.md).
-pub const SEQUENCE_CONFLICT_RETRIES: usize = 16;
+pub const SEQUENCE_CONFLICT_RETRIES: usize = 64;
+
+/// The longest pause before an event is checked again after a lost race (a random pause
+/// up to this, growing with the number of races lost), so that instances writing one room
+/// at once fall out of step instead of refusing each other's writes in turn.
+pub const SEQUENCE_CONFLICT_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn err(code: ErrorCode, detail: impl Into<String>) -> EventError {
     EventError::new(code, detail)
@@ -136,6 +141,11 @@ impl Rooms {
                     Err(e) if e.is_sequence_conflict() && conflicts < SEQUENCE_CONFLICT_RETRIES => {
                         conflicts += 1;
                         tracing::debug!(room = %room_id, sequence, conflicts, "the room moved on meanwhile; checking the event again");
+                        let ceiling = SEQUENCE_CONFLICT_PAUSE_MAX
+                            .as_micros()
+                            .min(500 * conflicts as u128);
+                        let pause = rand::random::<u64>() % (ceiling as u64 + 1);
+                        tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
                         continue;
                     }
                     Err(e) => return Err(internal(e)),
