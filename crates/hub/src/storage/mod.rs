@@ -759,8 +759,9 @@ pub trait Storage: Send + Sync + 'static {
     }
 
     /// Call `hook` whenever another process sharing the storage makes outbox or inbox
-    /// entries durable or writes a client's token (and once for each kind after a lost
-    /// notification channel is back, as anything may have been written meanwhile), so
+    /// entries durable or writes a client's token (and once for each kind whenever the
+    /// notification channel starts listening, at start and after it was lost, as anything
+    /// may have been written before), so
     /// that this process's outbox workers and long-polling reads wake and its token cache
     /// forgets what a revocation elsewhere changed. The default (no other process): never called.
     ///

@@ -1291,10 +1291,10 @@ fn apply_writes(
 }
 
 /// The listener thread: `LISTEN` for the other instances' changes and call `hook` for
-/// each, until `stop`; after a lost connection, connect again and call `hook` for every
-/// kind of change (anything may have been written meanwhile).
+/// each, until `stop`. Each time it starts listening (at start, and again after a lost
+/// connection) it calls `hook` for every kind of change: anything written before was not
+/// announced to it.
 fn listen(config: &Config, instance: &str, hook: &ChangeHook, stop: &AtomicBool) {
-    let mut reconnected = false;
     while !stop.load(Ordering::SeqCst) {
         let mut client = match connect(config).and_then(|mut c| {
             c.batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
@@ -1308,16 +1308,14 @@ fn listen(config: &Config, instance: &str, hook: &ChangeHook, stop: &AtomicBool)
                 while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
                     std::thread::sleep(LISTEN_TICK);
                 }
-                reconnected = true;
                 continue;
             }
         };
-        if reconnected {
-            hook(Change::Outbox);
-            hook(Change::Inbox);
-            hook(Change::Clients);
-        }
-        reconnected = true;
+        // Anything written before this connection listened (at start, or while it was
+        // lost) was not announced to it.
+        hook(Change::Outbox);
+        hook(Change::Inbox);
+        hook(Change::Clients);
         while !stop.load(Ordering::SeqCst) {
             let next = {
                 let mut notifications = client.notifications();
