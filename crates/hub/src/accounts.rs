@@ -48,6 +48,9 @@ struct AuthCache {
 pub struct Accounts {
     ctx: Arc<Context>,
     auth_cache: Mutex<AuthCache>,
+    /// Held while registering: two registrations of one name in this process do not
+    /// interleave (across instances, `Storage::create_user`/`create_client` are atomic).
+    registering: tokio::sync::Mutex<()>,
 }
 
 fn token_hash(secret: &str) -> [u8; 32] {
@@ -68,11 +71,22 @@ impl Accounts {
         Accounts {
             ctx,
             auth_cache: Mutex::new(AuthCache::default()),
+            registering: tokio::sync::Mutex::new(()),
         }
     }
 
     fn auth_cache(&self) -> std::sync::MutexGuard<'_, AuthCache> {
         self.auth_cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forget every cached token hash: another instance wrote a client's token (a
+    /// revocation must take effect here too).
+    ///
+    /// Rule HUB-MULTI-4 (docs/protocol-coverage.md).
+    pub fn forget_tokens(&self) {
+        let mut cache = self.auth_cache();
+        cache.generation = cache.generation.wrapping_add(1);
+        cache.hashes.clear();
     }
 
     /// Authenticate a bearer token (`<client id>.<secret>`).
@@ -170,6 +184,7 @@ impl Accounts {
     ) -> Result<Registered, ApiError> {
         let user_id = UserId::new(&registration.localpart, &self.ctx.server_name)?;
         let client_id = ClientId::new(&user_id, &registration.device)?;
+        let _registering = self.registering.lock().await;
         let u = user_id.clone();
         let existing = self.ctx.blocking(move |s| s.user(&u)).await?;
         match (&existing, &by) {
@@ -192,7 +207,10 @@ impl Accounts {
                 phone: registration.phone,
                 display_name: registration.display_name,
             };
-            self.ctx.blocking(move |s| s.put_user(&record)).await?;
+            // Another instance may have created the user since the look above.
+            if !self.ctx.blocking(move |s| s.create_user(&record)).await? {
+                return Err(ApiError::UserExists(user_id));
+            }
         }
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -201,7 +219,7 @@ impl Accounts {
             client_id: client_id.clone(),
             token_hash: token_hash(&secret),
         };
-        let written = self.ctx.blocking(move |s| s.put_client(&record)).await;
+        let written = self.ctx.blocking(move |s| s.create_client(&record)).await;
         {
             // Whether or not the write went through, no earlier read of this client's
             // token may stay cached.
@@ -209,7 +227,10 @@ impl Accounts {
             cache.generation = cache.generation.wrapping_add(1);
             cache.hashes.remove(&client_id);
         }
-        written?;
+        if !written? {
+            // Registered by another instance since the look above: its token stands.
+            return Err(ApiError::ClientExists(client_id));
+        }
         tracing::info!(client = %client_id, "client registered");
         Ok(Registered {
             token: format!("{client_id}.{secret}"),

@@ -19,6 +19,16 @@
 //! between its answer and its removal is a duplicate the peer recognises by its sequence
 //! number.
 //!
+//! ## Several instances
+//! With a storage other instances of the provider write too ([`Storage::shared`]), each
+//! destination is delivered by one instance at a time: its worker takes a lease on the
+//! destination ([`Storage::outbox_lease`], [`OUTBOX_LEASE`]) and renews it while it
+//! delivers; a worker without the lease sends nothing and tries again later. An instance
+//! that dies leaves the lease to expire and another instance's worker takes it over and
+//! reads the destination's entries from the first: those the dead one had sent but not
+//! yet removed are sent again, and the peer recognises them by their sequence number
+//! (the follower stores a room's event once). A worker stopping gives its leases up.
+//!
 //! ## One retry policy
 //! This loop is the only one that retries a delivery: each send is attempted once by the
 //! transport ([`Attempts::Once`]), and the backoff between a failed chain and the next
@@ -48,6 +58,14 @@ pub const ROOMS_IN_FLIGHT: usize = 32;
 pub const ROOM_WINDOW: usize = 4;
 /// How often an idle worker looks at storage even without a notification.
 pub const IDLE_POLL: Duration = Duration::from_secs(5);
+/// How long an instance's lease on delivering a destination lasts without renewal (with
+/// several instances on one storage): when an instance dies, another takes over its
+/// destinations after at most this long.
+///
+/// Rule HUB-MULTI-2 (docs/protocol-coverage.md).
+pub const OUTBOX_LEASE: Duration = Duration::from_secs(10);
+/// How often a worker renews its lease (or, without it, tries to take it).
+pub const OUTBOX_LEASE_RENEW: Duration = Duration::from_secs(3);
 /// A destination unreachable for longer than this is logged at `warn` (once per outage).
 ///
 /// Rule HUB-LOG-1 (docs/protocol-coverage.md).
@@ -103,8 +121,37 @@ pub async fn run(provider: Arc<Provider>, shutdown: impl std::future::Future<Out
             _ = tokio::time::sleep(IDLE_POLL) => {}
         }
     }
-    for (_, handle) in workers {
+    for (dest, handle) in workers {
         handle.abort();
+        // Another instance takes the destination over at once.
+        if provider.storage().shared() {
+            let storage = Arc::clone(provider.storage());
+            let released = tokio::task::spawn_blocking(move || storage.outbox_release(&dest)).await;
+            if let Ok(Err(e)) = released {
+                tracing::warn!(error = %e, "outbox: cannot give a lease up");
+            }
+        }
+    }
+}
+
+/// Take or renew the lease on delivering `dest` (always held with a storage only this
+/// process writes).
+async fn lease(storage: &Arc<dyn Storage>, dest: &ServerName) -> bool {
+    if !storage.shared() {
+        return true;
+    }
+    let storage = Arc::clone(storage);
+    let d = dest.clone();
+    match tokio::task::spawn_blocking(move || storage.outbox_lease(&d, OUTBOX_LEASE)).await {
+        Ok(Ok(held)) => held,
+        Ok(Err(e)) => {
+            tracing::warn!(%dest, error = %e, "outbox: cannot take or renew the lease");
+            false
+        }
+        Err(e) => {
+            tracing::error!(%dest, error = %e, "outbox: storage task failed");
+            false
+        }
     }
 }
 
@@ -204,11 +251,31 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
     let retry_now = provider.retry_now().signal(&dest);
     // Since when the destination has been unreachable, and whether that was logged.
     let mut down_since: Option<(tokio::time::Instant, bool)> = None;
+    // The lease on the destination (several instances): whether held, and when to renew
+    // it (or try again to take it).
+    let mut leased = false;
+    let mut renew_at = tokio::time::Instant::now();
     loop {
         let notified = notify.notified();
         tokio::pin!(notified);
+        if tokio::time::Instant::now() >= renew_at {
+            let held = lease(&storage, &dest).await;
+            if leased && !held {
+                tracing::warn!(%dest, "outbox: another instance took the destination over");
+            }
+            if held && !leased {
+                // What another instance delivered meanwhile is gone from storage: read
+                // the destination's entries again from the first.
+                look = true;
+            }
+            leased = held;
+            renew_at = tokio::time::Instant::now() + OUTBOX_LEASE_RENEW;
+        }
+        if !leased && chains.is_empty() {
+            queues = Queues::default();
+        }
         let paused = paused_until.is_some_and(|t| tokio::time::Instant::now() < t);
-        if !paused {
+        if leased && !paused {
             paused_until = None;
             if look && queues.held < OUTBOX_BATCH {
                 look = false;
@@ -312,6 +379,7 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
                 }
             }, if paused => {}
             _ = tokio::time::sleep(IDLE_POLL), if idle => look = true,
+            _ = tokio::time::sleep_until(renew_at), if storage.shared() => {}
         }
     }
 }

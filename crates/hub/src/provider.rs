@@ -17,7 +17,7 @@ use crate::inbox::Inbox;
 use crate::limits::Limiter;
 use crate::peers::Peers;
 use crate::rooms::Rooms;
-use crate::storage::Storage;
+use crate::storage::{Change, Storage};
 
 /// Everything a provider is built from.
 pub struct ProviderParts {
@@ -37,7 +37,7 @@ pub struct ProviderParts {
 pub struct Provider {
     ctx: Arc<Context>,
     rooms: Rooms,
-    accounts: Accounts,
+    accounts: Arc<Accounts>,
     inbox: Arc<Inbox>,
     check_invite: Arc<CheckInvite>,
     outbox: Arc<Notify>,
@@ -69,6 +69,28 @@ impl Provider {
         let check_invite = Arc::new(CheckInvite::new(Arc::clone(&ctx)));
         let outbox = Arc::new(Notify::new());
         let franking = Arc::clone(parts.identity.franking());
+        // Other instances on the same storage wake this one's outbox workers and
+        // long-polling reads (weakly held: the storage must not keep the parts alive).
+        let accounts = Arc::new(Accounts::new(Arc::clone(&ctx)));
+        let (wake_outbox, wake_inbox) = (Arc::downgrade(&outbox), Arc::downgrade(&inbox));
+        let tokens = Arc::downgrade(&accounts);
+        ctx.storage.watch(Box::new(move |change| match change {
+            Change::Outbox => {
+                if let Some(outbox) = wake_outbox.upgrade() {
+                    outbox.notify_waiters();
+                }
+            }
+            Change::Inbox => {
+                if let Some(inbox) = wake_inbox.upgrade() {
+                    inbox.items_added();
+                }
+            }
+            Change::Clients => {
+                if let Some(accounts) = tokens.upgrade() {
+                    accounts.forget_tokens();
+                }
+            }
+        }));
         let rooms = Rooms::new(
             Arc::clone(&ctx),
             parts.identity,
@@ -78,7 +100,7 @@ impl Provider {
         );
         Arc::new(Provider {
             limiter: Limiter::new(&ctx.settings.rate_limits),
-            accounts: Accounts::new(Arc::clone(&ctx)),
+            accounts,
             ctx,
             rooms,
             inbox,

@@ -49,3 +49,6 @@ mod exactly_once;
 
 #[path = "hub/v06.rs"]
 mod v06;
+
+#[path = "hub/multi.rs"]
+mod multi;

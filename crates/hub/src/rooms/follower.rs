@@ -17,6 +17,10 @@ use super::{Rooms, Slot, group_users, internal};
 /// again.
 pub const FOLLOWER_GAP_WAIT: Duration = Duration::from_secs(2);
 
+/// With a storage other instances of this provider write too, how often a follower
+/// holding an early event looks whether another instance stored the ones before it.
+pub const SHARED_GAP_POLL: Duration = Duration::from_millis(50);
+
 fn follower_error(e: FollowerError) -> EventError {
     match e {
         FollowerError::Ds(d) => d.to_event_error(),
@@ -48,6 +52,7 @@ impl Rooms {
             let progressed = self.follower_progress.notified();
             let mut guard = handle.slot().lock().await;
             self.load(room_id, &mut guard).await.map_err(internal)?;
+            self.refresh(room_id, &mut guard).await.map_err(internal)?;
             let next = match &*guard {
                 Slot::Follower(room) => room.follower().history().next_sequence(),
                 Slot::Absent | Slot::Unloaded => 0,
@@ -71,9 +76,14 @@ impl Rooms {
                     ),
                 ));
             }
+            let wake = if self.ctx.storage.shared() {
+                deadline.min(tokio::time::Instant::now() + SHARED_GAP_POLL)
+            } else {
+                deadline
+            };
             tokio::select! {
                 _ = progressed => {}
-                _ = tokio::time::sleep_until(deadline) => {}
+                _ = tokio::time::sleep_until(wake) => {}
             }
         };
         let in_group_before = match &*guard {

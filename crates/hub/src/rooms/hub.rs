@@ -12,6 +12,18 @@ use super::once::request_key;
 use super::{Rooms, Slot, group_users, internal};
 use crate::storage::RequestKey;
 
+/// How many times an event is checked again after its write was refused because another
+/// instance of this provider sequenced an event of the room first (the room is reloaded
+/// each time); then it is answered "unavailable" (`503`) for its sender to try again.
+///
+/// Rule HUB-MULTI-1 (docs/protocol-coverage.md).
+pub const SEQUENCE_CONFLICT_RETRIES: usize = 64;
+
+/// The longest pause before an event is checked again after a lost race (a random pause
+/// up to this, growing with the number of races lost), so that instances writing one room
+/// at once fall out of step instead of refusing each other's writes in turn.
+pub const SEQUENCE_CONFLICT_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn err(code: ErrorCode, detail: impl Into<String>) -> EventError {
     EventError::new(code, detail)
 }
@@ -54,6 +66,7 @@ impl Rooms {
         let mut asked: BTreeSet<UserId> = BTreeSet::new();
         // The check made before the lock was released to ask an invitee's server.
         let mut staged: Option<CheckedEvent> = None;
+        let mut conflicts = 0;
         loop {
             let mut guard = handle.slot().lock().await;
             self.load(room_id, &mut guard).await.map_err(internal)?;
@@ -63,6 +76,7 @@ impl Rooms {
                 drop(guard);
                 return self.resent_in_flight(room_id, key, seq).await;
             }
+            self.refresh(room_id, &mut guard).await.map_err(internal)?;
             let Slot::Hub(hub_room, meta) = &mut *guard else {
                 return Err(match &*guard {
                     Slot::Follower(_) => err(
@@ -139,7 +153,22 @@ impl Rooms {
                 if let Some(in_flight) = in_flight {
                     in_flight.settled();
                 }
-                settled.map_err(internal)?;
+                match settled {
+                    Ok(()) => {}
+                    // Another instance sequenced an event of the room first: nothing was
+                    // written; the room is reloaded and the event checked again.
+                    Err(e) if e.is_sequence_conflict() && conflicts < SEQUENCE_CONFLICT_RETRIES => {
+                        conflicts += 1;
+                        tracing::debug!(room = %room_id, sequence, conflicts, "the room moved on meanwhile; checking the event again");
+                        let ceiling = SEQUENCE_CONFLICT_PAUSE_MAX
+                            .as_micros()
+                            .min(500 * conflicts as u128);
+                        let pause = rand::random::<u64>() % (ceiling as u64 + 1);
+                        tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+                        continue;
+                    }
+                    Err(e) => return Err(internal(e)),
+                }
                 self.ctx.metrics.event_accepted(&sender.server());
                 tracing::info!(room = %room_id, sequence, r#type = event.event_type(), %sender, "event accepted");
                 return Ok(EventResponse::Ok);

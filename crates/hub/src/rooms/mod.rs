@@ -39,7 +39,8 @@ use crate::storage::{
 
 use self::persist::{RoomMeta, decode_event, encode_event};
 
-pub use self::follower::FOLLOWER_GAP_WAIT;
+pub use self::follower::{FOLLOWER_GAP_WAIT, SHARED_GAP_POLL};
+pub use self::hub::SEQUENCE_CONFLICT_RETRIES;
 
 /// A room prepared for creation (`POST /v1/rooms/prepare`).
 #[derive(Debug, Clone)]
@@ -261,6 +262,9 @@ impl Rooms {
         if !matches!(slot, Slot::Unloaded) {
             return Ok(());
         }
+        // Writes submitted from now on build on what this reads (a shared storage stops
+        // refusing the room's writes after a refused one).
+        self.ctx.storage.reloading(room);
         let id = room.clone();
         let (record, snapshot) = self
             .ctx
@@ -329,6 +333,44 @@ impl Rooms {
                 )))
             }
         };
+        Ok(())
+    }
+
+    /// With a storage other instances of this provider write too ([`Storage::shared`]):
+    /// read the room again if the stored log is ahead of the cached room (another instance
+    /// accepted events of it), so that an event is checked against the room as it is.
+    /// Writes this instance submitted and that are not durable yet put the cache ahead of
+    /// the stored log, which is not "behind". A race with another instance between this
+    /// look and the write is caught by the write's sequence check (the room is reloaded
+    /// and the event checked again, `hub.rs`).
+    ///
+    /// Rule HUB-MULTI-1 (docs/protocol-coverage.md).
+    ///
+    /// [`Storage::shared`]: crate::storage::Storage::shared
+    async fn refresh(&self, room: &RoomId, slot: &mut Slot) -> Result<(), StorageError> {
+        if !self.ctx.storage.shared() {
+            return Ok(());
+        }
+        let cached_next = match slot {
+            Slot::Hub(h, _) => Some(h.hub().history().next_sequence()),
+            Slot::Follower(f) => Some(f.follower().history().next_sequence()),
+            Slot::Absent => None,
+            Slot::Unloaded => return Ok(()),
+        };
+        let id = room.clone();
+        let behind = match cached_next {
+            Some(next) => {
+                let stored = self.ctx.blocking(move |s| s.room_last_seq(&id)).await?;
+                stored.is_some_and(|last| last >= next)
+            }
+            // Another instance may have created it since.
+            None => self.ctx.blocking(move |s| s.room(&id)).await?.is_some(),
+        };
+        if behind {
+            tracing::debug!(room = %room, ?cached_next, "another instance moved the room on; reloading it");
+            *slot = Slot::Unloaded;
+            self.load(room, slot).await?;
+        }
         Ok(())
     }
 
@@ -547,6 +589,7 @@ impl Rooms {
         let handle = self.cache.hold(room_id);
         let mut guard = handle.slot().lock().await;
         self.load(room_id, &mut guard).await?;
+        self.refresh(room_id, &mut guard).await?;
         let (room, next) = match &*guard {
             Slot::Hub(h, _) => (h.hub().room(), h.hub().history().next_sequence()),
             Slot::Follower(f) => (f.follower().room(), f.follower().history().next_sequence()),

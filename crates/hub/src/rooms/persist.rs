@@ -226,7 +226,7 @@ impl Rooms {
         batch.snapshot = snapshot_due(seq, || hub_room.hub().snapshot())?;
         let has_outbox = !batch.outbox.is_empty();
         let has_inbox = !batch.inbox.is_empty();
-        let pending = self.ctx.storage.submit(batch);
+        let pending = self.ctx.storage.submit_chained(batch);
         *meta = new_meta;
         Ok(Submitted {
             pending,
@@ -333,7 +333,7 @@ impl Rooms {
         }
         let has_inbox = !batch.inbox.is_empty();
         Ok(Submitted {
-            pending: self.ctx.storage.submit(batch),
+            pending: self.ctx.storage.submit_chained(batch),
             has_outbox: false,
             has_inbox,
         })

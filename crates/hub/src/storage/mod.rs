@@ -35,7 +35,8 @@
 //! [`RedbStorage`] commits the writes waiting for it together, one `fdatasync` per group;
 //! [`PostgresStorage`] does the same on one connection and locks the room's row;
 //! [`MemoryStorage`] has a mutex), so [`Batch::expect_last_seq`] is enough for optimistic
-//! concurrency between two writers.
+//! concurrency between two writers. Several processes on one PostgreSQL database are
+//! covered by the methods at the end of the trait ([`Storage::shared`]).
 
 mod faulty;
 mod memory;
@@ -121,7 +122,42 @@ pub enum Conflict {
     /// A key package reference is already stored for another client.
     #[error("that key package reference belongs to another client")]
     KeyPackageRef,
+    /// The batch was chained ([`Storage::submit_chained`]) after an earlier chained batch
+    /// of the same room (from this process) was refused: it builds on a write that did
+    /// not happen, so it is refused too, until the room is reloaded
+    /// ([`Storage::reloading`]). Only a storage shared with other processes
+    /// ([`Storage::shared`]) refuses this way.
+    #[error("an earlier write of the room was refused; the room must be reloaded")]
+    Superseded,
 }
+
+impl StorageError {
+    /// Whether the write was refused because another writer moved the room on (or
+    /// because it built on such a refused write): nothing was written, and the event may
+    /// be checked again against the reloaded room.
+    pub fn is_sequence_conflict(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Conflict(Conflict::LastSeq { .. } | Conflict::Superseded)
+                | StorageError::OutOfOrder { .. }
+        )
+    }
+}
+
+/// What another process sharing the storage wrote ([`Storage::watch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// Outbox entries became durable.
+    Outbox,
+    /// Inbox entries became durable.
+    Inbox,
+    /// A client's token was written (registered or revoked): cached token hashes may be
+    /// stale.
+    Clients,
+}
+
+/// What [`Storage::watch`] calls, from a thread of the storage's own.
+pub type ChangeHook = Box<dyn Fn(Change) + Send + Sync>;
 
 /// Which role this server plays for a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -509,6 +545,21 @@ pub trait Storage: Send + Sync + 'static {
         PendingCommit::ready(self.commit(batch))
     }
 
+    /// Like [`submit`](Storage::submit), for a batch built on the room's batches submitted
+    /// before it (the room engine checks a room's next event while the previous one is
+    /// on its way to disk): with a storage other processes write too
+    /// ([`Storage::shared`]), once a chained batch of a room is refused (or its commit's
+    /// outcome is unknown), the room's later chained batches are refused as
+    /// [`Conflict::Superseded`] until [`Storage::reloading`]. Another process may have
+    /// moved the room on, and a batch built on the refused one could pass the sequence
+    /// check on that process's entry and fork the room's history. The default (only this
+    /// process writes, so the later batches fail their own sequence check): `submit`.
+    ///
+    /// Rule HUB-MULTI-1 (docs/protocol-coverage.md).
+    fn submit_chained(&self, batch: Batch) -> PendingCommit {
+        self.submit(batch)
+    }
+
     /// The servers with undelivered outbox entries, in name order.
     fn outbox_destinations(&self) -> Result<Vec<ServerName>, StorageError>;
 
@@ -591,6 +642,32 @@ pub trait Storage: Send + Sync + 'static {
     /// otherwise).
     fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError>;
 
+    /// Create a user as [`put_user`](Storage::put_user) does, unless one with its
+    /// identifier is stored: `false` then, and nothing is written. Registration uses it, so
+    /// that two registrations of one name at the same time (on two instances) create it
+    /// once. The default looks, then writes (atomic only within the process that
+    /// serialises registrations, `accounts.rs`); PostgreSQL does both in one transaction.
+    ///
+    /// Rule HUB-MULTI-4 (docs/protocol-coverage.md).
+    fn create_user(&self, user: &UserRecord) -> Result<bool, StorageError> {
+        if self.user(&user.user_id)?.is_some() {
+            return Ok(false);
+        }
+        self.put_user(user)?;
+        Ok(true)
+    }
+
+    /// Register a client as [`put_client`](Storage::put_client) does, unless it is
+    /// registered: `false` then, and nothing is written (the token of the client that
+    /// registered first stays valid). Atomic as [`create_user`](Storage::create_user) is.
+    fn create_client(&self, client: &ClientRecord) -> Result<bool, StorageError> {
+        if self.client(&client.client_id)?.is_some() {
+            return Ok(false);
+        }
+        self.put_client(client)?;
+        Ok(true)
+    }
+
     /// The registered client, if any.
     fn client(&self, client: &ClientId) -> Result<Option<ClientRecord>, StorageError>;
 
@@ -646,6 +723,67 @@ pub trait Storage: Send + Sync + 'static {
         Err(StorageError::Backend(
             "this storage backend cannot list -06 records".into(),
         ))
+    }
+
+    // ---- Several processes on one storage (PostgreSQL; docs/operations.md) ----
+
+    /// Whether other processes (other `mimi-hub` instances of the provider) may write this
+    /// storage too. If so, the room engine checks [`Storage::room_last_seq`] before it
+    /// checks an event against its cached room, the outbox leases each destination
+    /// ([`Storage::outbox_lease`]), and the writer refuses a room's writes that build on a
+    /// refused one ([`Conflict::Superseded`]). The default: only this process.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// The sequence number of the room's last stored log entry (`None`: no entry, or no
+    /// such room).
+    ///
+    /// Rule HUB-MULTI-1 (docs/protocol-coverage.md).
+    fn room_last_seq(&self, room: &RoomId) -> Result<Option<u64>, StorageError> {
+        Ok(self.room(room)?.and_then(|r| r.last_seq))
+    }
+
+    /// The room engine is about to read `room` again (after a refused write, or because
+    /// another process moved it on): the room's writes submitted from now on build on what
+    /// is stored, so a shared storage stops refusing them as [`Conflict::Superseded`].
+    /// Ordered with [`Storage::submit`]: writes submitted before are still refused.
+    fn reloading(&self, room: &RoomId) {
+        let _ = room;
+    }
+
+    /// Take or keep the lease on delivering `dest`'s outbox entries for `ttl`: `true` if
+    /// this process holds it now. Only one process at a time holds a destination's lease;
+    /// one that dies leaves it to the others when `ttl` has passed. The default (a storage
+    /// only this process writes): always held.
+    ///
+    /// Rule HUB-MULTI-2 (docs/protocol-coverage.md).
+    fn outbox_lease(
+        &self,
+        dest: &ServerName,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StorageError> {
+        let _ = (dest, ttl);
+        Ok(true)
+    }
+
+    /// Give up the lease on `dest` (a worker stopping), so that another process takes it
+    /// over at once.
+    fn outbox_release(&self, dest: &ServerName) -> Result<(), StorageError> {
+        let _ = dest;
+        Ok(())
+    }
+
+    /// Call `hook` whenever another process sharing the storage makes outbox or inbox
+    /// entries durable or writes a client's token (and once for each kind whenever the
+    /// notification channel starts listening, at start and after it was lost, as anything
+    /// may have been written before), so
+    /// that this process's outbox workers and long-polling reads wake and its token cache
+    /// forgets what a revocation elsewhere changed. The default (no other process): never called.
+    ///
+    /// Rule HUB-MULTI-3 (docs/protocol-coverage.md).
+    fn watch(&self, hook: ChangeHook) {
+        let _ = hook;
     }
 }
 

@@ -1,5 +1,5 @@
 //! [`PostgresStorage`]: the storage in a PostgreSQL database, for a provider that outgrows
-//! one machine (and, later, for several `mimi-hub` instances sharing one database).
+//! one machine, and for several `mimi-hub` instances sharing one database.
 //!
 //! ## Client library
 //! The synchronous `postgres` crate (the blocking face of `tokio-postgres`, the same
@@ -35,6 +35,7 @@
 //! | `clients` | client | user, token hash |
 //! | `requests` | (room, key) | seq (the request keys of the room's latest entries) |
 //! | `v06_records` | key | value (the second version's records; migration 3) |
+//! | `outbox_leases` | dest | holder instance, expiry (migration 5) |
 //!
 //! Migrations are numbered and applied at start, in one transaction under an advisory lock
 //! (so instances starting together do not race); a database whose `schema_version` is
@@ -58,13 +59,24 @@
 //! outcome is unknown (the connection may have died after the server committed), so every
 //! write of the group is answered with the error and none is run again.
 //!
+//! ## Several instances
+//! [`Storage::shared`] is `true`: the room's row lock and the expected last sequence
+//! number serialise a room's events across instances; the writer refuses a room's
+//! chained batches after a refused one until [`Storage::reloading`]; outbox leases
+//! (`outbox_leases`) name one delivering instance per destination; a write with outbox or
+//! inbox entries, and a client's token written, `NOTIFY` the channel `mimi_changes` in
+//! their transaction, on which each instance's listener thread (a connection of its own)
+//! waits and calls the [`Storage::watch`] hook.
+//!
 //! The other writes (key packages, users, clients, inbox trimming) run in their own
 //! transaction on a pooled connection. Claims of one-time key packages lock the package
 //! they take with `FOR UPDATE SKIP LOCKED` and delete it in the same statement, so two
 //! concurrent claims never hand out one package twice.
 
 use super::V06Record;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -80,14 +92,14 @@ use pg::types::{FromSql, Type};
 use pg::{Client, Config, NoTls, Row, Statement, Transaction};
 
 use super::{
-    Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate, KeyPackageCount,
-    LogEntry, OutboxEntry, PendingCommit, Plan, REQUEST_WINDOW, RequestKey, RoomRecord, RoomRole,
-    Storage, StorageError, StoredKeyPackage, UserRecord, check_batch, parse_stored, read_limit,
-    writer_gone,
+    Batch, Change, ChangeHook, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate,
+    KeyPackageCount, LogEntry, OutboxEntry, PendingCommit, Plan, REQUEST_WINDOW, RequestKey,
+    RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage, UserRecord, check_batch,
+    parse_stored, read_limit, writer_gone,
 };
 
 /// The schema this build reads and writes: the number of its last migration.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// The pool size when the configuration names none.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
@@ -118,7 +130,28 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, SCHEMA_2),
     (3, SCHEMA_3_V06),
     (4, SCHEMA_4),
+    (5, SCHEMA_5),
 ];
+
+/// Version 5: which instance delivers each destination's outbox entries, until when
+/// ([`Storage::outbox_lease`]).
+const SCHEMA_5: &str = r#"
+CREATE TABLE outbox_leases (
+    dest text COLLATE "C" PRIMARY KEY,
+    holder text NOT NULL,
+    expires timestamptz NOT NULL
+);
+"#;
+
+/// The channel on which writers announce durable outbox and inbox entries to the other
+/// instances (`NOTIFY`, delivered at commit).
+const CHANGES_CHANNEL: &str = "mimi_changes";
+
+/// How often the listener thread looks whether the storage is closing.
+const LISTEN_TICK: Duration = Duration::from_millis(250);
+
+/// How long the listener waits before it connects again after losing its connection.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// Version 2: the request keys of the latest log entries ([`Storage::request_seq`]).
 const SCHEMA_2: &str = r#"
@@ -235,6 +268,12 @@ pub struct PostgresStorage {
     writer: Option<JoinHandle<()>>,
     /// Whether [`PostgresStorage::connect`] created the schema.
     created: bool,
+    /// This process's name among the instances sharing the database: the holder of its
+    /// outbox leases, and the sender of its change notifications.
+    instance: String,
+    config: Config,
+    /// The thread listening for the other instances' changes ([`Storage::watch`]).
+    listener: std::sync::Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -246,6 +285,19 @@ impl std::fmt::Debug for PostgresStorage {
 
 impl Drop for PostgresStorage {
     fn drop(&mut self) {
+        let listener = self
+            .listener
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((stop, thread)) = listener {
+            stop.store(true, Ordering::SeqCst);
+            // The hook may hold the last handle of the storage's owner, and drop it on the
+            // listener thread itself, which ends by itself once it sees `stop`.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
         // Closing the queue ends the writer once it has answered what it holds.
         self.writes = None;
         if let Some(writer) = self.writer.take() {
@@ -267,20 +319,28 @@ impl Drop for PostgresStorage {
 
 /// A write for the writer thread.
 enum Write {
-    Commit(Batch),
+    /// A batch, and whether it is chained ([`Storage::submit_chained`]).
+    Commit(Batch, bool),
     Ack(ServerName, Vec<u64>),
+    /// The room is being read again: its writes submitted from now on are not refused as
+    /// [`Conflict::Superseded`] ([`Storage::reloading`]).
+    Reload(RoomId),
 }
 
 /// What a [`Write`] returns.
 enum Written {
     Commit(CommitOutcome),
     Ack,
+    Nothing,
 }
 
 impl Written {
     /// Whether the write changed anything.
     fn wrote(&self) -> bool {
-        !matches!(self, Written::Commit(CommitOutcome::Duplicate))
+        !matches!(
+            self,
+            Written::Commit(CommitOutcome::Duplicate) | Written::Nothing
+        )
     }
 }
 
@@ -288,6 +348,7 @@ impl Written {
 enum Reply {
     Commit(oneshot::Sender<Result<CommitOutcome, StorageError>>),
     Ack(oneshot::Sender<Result<(), StorageError>>),
+    Nothing,
 }
 
 impl Reply {
@@ -297,14 +358,15 @@ impl Reply {
             Reply::Commit(tx) => {
                 let _ = tx.send(result.and_then(|written| match written {
                     Written::Commit(outcome) => Ok(outcome),
-                    Written::Ack => Err(StorageError::Backend(
-                        "invariant: a commit answered as an ack".into(),
+                    Written::Ack | Written::Nothing => Err(StorageError::Backend(
+                        "invariant: a commit answered as another write".into(),
                     )),
                 }));
             }
             Reply::Ack(tx) => {
                 let _ = tx.send(result.map(|_| ()));
             }
+            Reply::Nothing => {}
         }
     }
 }
@@ -443,9 +505,12 @@ impl PostgresStorage {
             .build(PostgresConnectionManager::new(config.clone(), NoTls))
             .map_err(|e| StorageError::Backend(format!("connection pool: {e}")))?;
         let (writes, queue) = channel();
+        let instance = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         let mut writer = Writer {
-            config,
+            config: config.clone(),
             conn: Some((client, statements)),
+            fenced: HashSet::new(),
+            instance: instance.clone(),
         };
         let writer = std::thread::Builder::new()
             .name("postgres-group-commit".into())
@@ -456,7 +521,16 @@ impl PostgresStorage {
             writes: Some(writes),
             writer: Some(writer),
             created,
+            instance,
+            config,
+            listener: std::sync::Mutex::new(None),
         })
+    }
+
+    /// This process's name among the instances sharing the database (the holder of its
+    /// outbox leases).
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Whether this connection created the schema: the database held no provider before.
@@ -534,6 +608,94 @@ impl PostgresStorage {
         tracing::warn!(error = %first, "a database connection broke; trying another");
         drop(conn);
         attempt(&mut *self.working_conn()?).and_then(|result| result)
+    }
+
+    /// [`Storage::put_user`], or with `create_only` [`Storage::create_user`] (`false`: the
+    /// user was stored already, and nothing was written).
+    fn write_user(&self, user: &UserRecord, create_only: bool) -> Result<bool, StorageError> {
+        let id = user.user_id.as_str();
+        let keys = user.directory_keys();
+        self.transaction(|txn| {
+            // Created first: a concurrent creation of the same user waits for this
+            // transaction, then finds the row and writes nothing.
+            if create_only {
+                let created = txn
+                    .query_typed_opt(
+                        "INSERT INTO users (user_id, handle, email, phone, display_name)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (user_id) DO NOTHING RETURNING 1",
+                        &[
+                            (&id, Type::TEXT),
+                            (&user.handle.as_deref(), Type::TEXT),
+                            (&user.email.as_deref(), Type::TEXT),
+                            (&user.phone.as_deref(), Type::TEXT),
+                            (&user.display_name.as_deref(), Type::TEXT),
+                        ],
+                    )
+                    .map_err(backend)?;
+                if created.is_none() {
+                    return Ok(false);
+                }
+            }
+            for (field, value) in keys.iter().filter(|(f, _)| f.is_unique()) {
+                let taken = txn
+                    .query_typed_opt(
+                        "SELECT 1 FROM directory WHERE field = $1 AND value = $2 AND user_id <> $3",
+                        &[
+                            (&i16::from(field.to_byte()), Type::INT2),
+                            (&value.as_str(), Type::TEXT),
+                            (&id, Type::TEXT),
+                        ],
+                    )
+                    .map_err(backend)?;
+                if taken.is_some() {
+                    return Err(StorageError::Conflict(Conflict::DirectoryTaken {
+                        field: *field,
+                    }));
+                }
+            }
+            txn.execute_typed(
+                "DELETE FROM directory WHERE user_id = $1",
+                &[(&id, Type::TEXT)],
+            )
+            .map_err(backend)?;
+            for (field, value) in &keys {
+                let inserted = txn.execute_typed(
+                    "INSERT INTO directory (field, value, user_id) VALUES ($1, $2, $3)",
+                    &[
+                        (&i16::from(field.to_byte()), Type::INT2),
+                        (&value.as_str(), Type::TEXT),
+                        (&id, Type::TEXT),
+                    ],
+                );
+                match inserted {
+                    Ok(_) => {}
+                    // Another user took the value concurrently.
+                    Err(e) if unique_violation(&e).is_some() => {
+                        return Err(StorageError::Conflict(Conflict::DirectoryTaken {
+                            field: *field,
+                        }));
+                    }
+                    Err(e) => return Err(backend(e)),
+                }
+            }
+            txn.execute_typed(
+                "INSERT INTO users (user_id, handle, email, phone, display_name)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (user_id) DO UPDATE SET handle = excluded.handle,
+                     email = excluded.email, phone = excluded.phone,
+                     display_name = excluded.display_name",
+                &[
+                    (&id, Type::TEXT),
+                    (&user.handle.as_deref(), Type::TEXT),
+                    (&user.email.as_deref(), Type::TEXT),
+                    (&user.phone.as_deref(), Type::TEXT),
+                    (&user.display_name.as_deref(), Type::TEXT),
+                ],
+            )
+            .map_err(backend)?;
+            Ok(true)
+        })
     }
 
     /// Hand `write` to the writer; if it has stopped, answer `reply` with the error at once.
@@ -618,7 +780,7 @@ impl Statements {
                      SELECT * FROM unnest($28::text[], $29::bytea[])
                      ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot
                  )
-                 SELECT 1",
+                 SELECT count(pg_notify('mimi_changes', n)) FROM unnest($30::text[]) AS n",
             )?,
         })
     }
@@ -628,6 +790,14 @@ impl Statements {
 struct Writer {
     config: Config,
     conn: Option<(Client, Statements)>,
+    /// The rooms one of whose chained writes ([`Storage::submit_chained`]) was refused (or whose commit's outcome is unknown):
+    /// their later writes are refused as [`Conflict::Superseded`] until a
+    /// [`Write::Reload`]. Another instance may have moved such a room on, and a write this
+    /// process submitted on top of the refused one would pass the sequence check on the
+    /// other instance's entry and fork the room's history.
+    fenced: HashSet<String>,
+    /// The instance's name, in its change notifications.
+    instance: String,
 }
 
 impl Writer {
@@ -688,17 +858,34 @@ fn commit_group(writer: &mut Writer, writes: &[Write]) -> Vec<Result<Written, St
     if writes.len() > 1 {
         match run_group(writer, writes) {
             Ok(results) => return results,
-            Err(GroupFailure::Commit(e)) => return writes.iter().map(|_| Err(e.clone())).collect(),
+            Err(GroupFailure::Commit(e)) => {
+                fence_all(writer, writes);
+                return writes.iter().map(|_| Err(e.clone())).collect();
+            }
             Err(GroupFailure::BeforeCommit) => {}
         }
     }
     writes.iter().map(|w| run_one(writer, w)).collect()
 }
 
+/// After a commit whose outcome is unknown: fence every room it logged an event of.
+fn fence_all(writer: &mut Writer, writes: &[Write]) {
+    for write in writes {
+        if let Write::Commit(batch, true) = write
+            && batch.log.is_some()
+        {
+            writer.fenced.insert(batch.room.as_str().to_owned());
+        }
+    }
+}
+
 fn run_group(
     writer: &mut Writer,
     writes: &[Write],
 ) -> Result<Vec<Result<Written, StorageError>>, GroupFailure> {
+    // The fences as the group leaves them; kept only if the group commits.
+    let mut fenced = writer.fenced.clone();
+    let instance = writer.instance.clone();
     let (client, statements) = writer
         .connection()
         .map_err(|_| GroupFailure::BeforeCommit)?;
@@ -706,14 +893,15 @@ fn run_group(
         .transaction()
         .map_err(|_| GroupFailure::BeforeCommit)?;
     // An error drops the transaction, which rolls it back.
-    let results =
-        apply_writes(&mut txn, statements, writes).map_err(|_| GroupFailure::BeforeCommit)?;
+    let results = apply_writes(&mut txn, statements, writes, &mut fenced, &instance)
+        .map_err(|_| GroupFailure::BeforeCommit)?;
     if results.iter().any(|r| matches!(r, Ok(w) if w.wrote())) {
         txn.commit().map_err(|e| GroupFailure::Commit(backend(e)))?;
     } else {
         // Committing a group in which nothing was written costs a commit for nothing.
         let _ = txn.rollback();
     }
+    writer.fenced = fenced;
     Ok(results)
 }
 
@@ -749,25 +937,39 @@ impl Attempt {
 
 /// One attempt: the write's own result (a refusal included), or how the attempt failed.
 fn try_one(writer: &mut Writer, write: &Write) -> Result<Result<Written, StorageError>, Attempt> {
+    let mut fenced = writer.fenced.clone();
+    let instance = writer.instance.clone();
     let (client, statements) = writer.connection().map_err(Attempt::BeforeCommit)?;
     let mut txn = client
         .transaction()
         .map_err(|e| Attempt::BeforeCommit(backend(e)))?;
-    let result = apply_writes(&mut txn, statements, std::slice::from_ref(write))
-        .map_err(Attempt::BeforeCommit)?
-        .pop()
-        .unwrap_or_else(|| {
-            Err(StorageError::Backend(
-                "invariant: one write, one result".into(),
-            ))
-        });
+    let result = apply_writes(
+        &mut txn,
+        statements,
+        std::slice::from_ref(write),
+        &mut fenced,
+        &instance,
+    )
+    .map_err(Attempt::BeforeCommit)?
+    .pop()
+    .unwrap_or_else(|| {
+        Err(StorageError::Backend(
+            "invariant: one write, one result".into(),
+        ))
+    });
     match &result {
-        Ok(w) if w.wrote() => txn.commit().map_err(|e| Attempt::Commit(backend(e)))?,
+        Ok(w) if w.wrote() => {
+            if let Err(e) = txn.commit() {
+                fence_all(writer, std::slice::from_ref(write));
+                return Err(Attempt::Commit(backend(e)));
+            }
+        }
         // A refusal or a duplicate wrote nothing: its answer stands whatever the rollback.
         _ => {
             let _ = txn.rollback();
         }
     }
+    writer.fenced = fenced;
     Ok(result)
 }
 
@@ -784,6 +986,7 @@ enum Planned {
     Duplicate,
     Committed { outbox: usize, inbox: usize },
     Ack,
+    Nothing,
 }
 
 /// Apply `writes` inside the writer's transaction: each batch checked against the rooms
@@ -794,12 +997,14 @@ fn apply_writes(
     txn: &mut Transaction<'_>,
     s: &Statements,
     writes: &[Write],
+    fenced: &mut HashSet<String>,
+    instance: &str,
 ) -> Result<Vec<Result<Written, StorageError>>, StorageError> {
     let mut names: Vec<&str> = writes
         .iter()
         .filter_map(|w| match w {
-            Write::Commit(batch) => Some(batch.room.as_str()),
-            Write::Ack(..) => None,
+            Write::Commit(batch, _) => Some(batch.room.as_str()),
+            Write::Ack(..) | Write::Reload(_) => None,
         })
         .collect();
     names.sort_unstable();
@@ -831,8 +1036,8 @@ fn apply_writes(
     let (mut forget_rooms, mut forget_below) = (Vec::new(), Vec::new());
     let mut planned = Vec::with_capacity(writes.len());
     for write in writes {
-        let batch = match write {
-            Write::Commit(batch) => batch,
+        let (batch, chained) = match write {
+            Write::Commit(batch, chained) => (batch, *chained),
             Write::Ack(dest, ids) => {
                 // An id beyond a bigint was never stored.
                 for id in ids.iter().filter_map(|id| i64::try_from(*id).ok()) {
@@ -842,11 +1047,25 @@ fn apply_writes(
                 planned.push(Planned::Ack);
                 continue;
             }
+            Write::Reload(room) => {
+                fenced.remove(room.as_str());
+                planned.push(Planned::Nothing);
+                continue;
+            }
         };
         let room = batch.room.as_str();
         let stored = current.get(room).copied();
+        if chained && batch.log.is_some() && fenced.contains(room) {
+            planned.push(Planned::Refused(StorageError::Conflict(
+                Conflict::Superseded,
+            )));
+            continue;
+        }
         match check_batch(stored, batch) {
             Err(refused) => {
+                if chained && batch.log.is_some() {
+                    fenced.insert(room.to_owned());
+                }
                 planned.push(Planned::Refused(refused));
                 continue;
             }
@@ -980,6 +1199,14 @@ fn apply_writes(
                 }
             }
         }
+        // The other instances wake their outbox workers and long-polling reads.
+        let mut notes: Vec<String> = Vec::new();
+        if !out_dests.is_empty() {
+            notes.push(format!("outbox {instance}"));
+        }
+        if !in_clients.is_empty() {
+            notes.push(format!("inbox {instance}"));
+        }
         let (mut put_groups, mut group_states, mut remove_groups) =
             (Vec::new(), Vec::new(), Vec::new());
         for (room, group) in &groups {
@@ -1023,6 +1250,7 @@ fn apply_writes(
                 &forget_below,
                 &snapshots.keys().copied().collect::<Vec<&str>>(),
                 &snapshots.values().copied().collect::<Vec<&[u8]>>(),
+                &notes,
             ],
         )
         .map_err(backend)?;
@@ -1038,6 +1266,7 @@ fn apply_writes(
                     Planned::Refused(e) => Err(e),
                     Planned::Duplicate => Ok(Written::Commit(CommitOutcome::Duplicate)),
                     Planned::Ack => Ok(Written::Ack),
+                    Planned::Nothing => Ok(Written::Nothing),
                     Planned::Committed { outbox, inbox } => {
                         Ok(Written::Commit(CommitOutcome::Committed {
                             outbox_ids: take(&mut out_ids, outbox)?,
@@ -1053,12 +1282,71 @@ fn apply_writes(
         .map(|p| match p {
             Planned::Refused(e) => Err(e),
             Planned::Duplicate => Ok(Written::Commit(CommitOutcome::Duplicate)),
+            Planned::Nothing => Ok(Written::Nothing),
             // Not reached: a committed batch or an ack writes something.
             Planned::Ack | Planned::Committed { .. } => Err(StorageError::Backend(
                 "invariant: a write planned but not written".into(),
             )),
         })
         .collect())
+}
+
+/// The listener thread: `LISTEN` for the other instances' changes and call `hook` for
+/// each, until `stop`. Each time it starts listening (at start, and again after a lost
+/// connection) it calls `hook` for every kind of change: anything written before was not
+/// announced to it.
+fn listen(config: &Config, instance: &str, hook: &ChangeHook, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        let mut client = match connect(config).and_then(|mut c| {
+            c.batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+                .map(|()| c)
+                .map_err(backend)
+        }) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for the other instances' changes; trying again");
+                let until = std::time::Instant::now() + LISTEN_RETRY;
+                while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(LISTEN_TICK);
+                }
+                continue;
+            }
+        };
+        // Anything written before this connection listened (at start, or while it was
+        // lost) was not announced to it.
+        hook(Change::Outbox);
+        hook(Change::Inbox);
+        hook(Change::Clients);
+        while !stop.load(Ordering::SeqCst) {
+            let next = {
+                let mut notifications = client.notifications();
+                pg::fallible_iterator::FallibleIterator::next(
+                    &mut notifications.timeout_iter(LISTEN_TICK),
+                )
+            };
+            match next {
+                Ok(Some(note)) => {
+                    let mut words = note.payload().split(' ');
+                    let kind = match words.next() {
+                        Some("outbox") => Change::Outbox,
+                        Some("inbox") => Change::Inbox,
+                        Some("clients") => Change::Clients,
+                        _ => continue,
+                    };
+                    // This instance woke its own parts already.
+                    if words.next() != Some(instance) {
+                        hook(kind);
+                    }
+                }
+                Ok(None) if client.is_closed() => break,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the connection listening for the other instances' changes");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// The registered clients of `user`, in identifier order.
@@ -1191,7 +1479,13 @@ impl Storage for PostgresStorage {
 
     fn submit(&self, batch: Batch) -> PendingCommit {
         let (tx, rx) = oneshot::channel();
-        self.enqueue(Write::Commit(batch), Reply::Commit(tx));
+        self.enqueue(Write::Commit(batch, false), Reply::Commit(tx));
+        PendingCommit::queued(rx)
+    }
+
+    fn submit_chained(&self, batch: Batch) -> PendingCommit {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Write::Commit(batch, true), Reply::Commit(tx));
         PendingCommit::queued(rx)
     }
 
@@ -1410,70 +1704,37 @@ impl Storage for PostgresStorage {
     }
 
     fn put_user(&self, user: &UserRecord) -> Result<(), StorageError> {
-        let id = user.user_id.as_str();
-        let keys = user.directory_keys();
-        self.transaction(|txn| {
-            for (field, value) in keys.iter().filter(|(f, _)| f.is_unique()) {
-                let taken = txn
-                    .query_typed_opt(
-                        "SELECT 1 FROM directory WHERE field = $1 AND value = $2 AND user_id <> $3",
-                        &[
-                            (&i16::from(field.to_byte()), Type::INT2),
-                            (&value.as_str(), Type::TEXT),
-                            (&id, Type::TEXT),
-                        ],
-                    )
-                    .map_err(backend)?;
-                if taken.is_some() {
-                    return Err(StorageError::Conflict(Conflict::DirectoryTaken {
-                        field: *field,
-                    }));
-                }
-            }
-            txn.execute_typed(
-                "DELETE FROM directory WHERE user_id = $1",
-                &[(&id, Type::TEXT)],
-            )
-            .map_err(backend)?;
-            for (field, value) in &keys {
-                let inserted = txn.execute_typed(
-                    "INSERT INTO directory (field, value, user_id) VALUES ($1, $2, $3)",
-                    &[
-                        (&i16::from(field.to_byte()), Type::INT2),
-                        (&value.as_str(), Type::TEXT),
-                        (&id, Type::TEXT),
-                    ],
-                );
-                match inserted {
-                    Ok(_) => {}
-                    // Another user took the value concurrently.
-                    Err(e) if unique_violation(&e).is_some() => {
-                        return Err(StorageError::Conflict(Conflict::DirectoryTaken {
-                            field: *field,
-                        }));
-                    }
-                    Err(e) => return Err(backend(e)),
-                }
-            }
-            txn.execute_typed(
-                "INSERT INTO users (user_id, handle, email, phone, display_name)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (user_id) DO UPDATE SET handle = excluded.handle,
-                     email = excluded.email, phone = excluded.phone,
-                     display_name = excluded.display_name",
-                &[
-                    (&id, Type::TEXT),
-                    (&user.handle.as_deref(), Type::TEXT),
-                    (&user.email.as_deref(), Type::TEXT),
-                    (&user.phone.as_deref(), Type::TEXT),
-                    (&user.display_name.as_deref(), Type::TEXT),
-                ],
-            )
-            .map_err(backend)?;
-            Ok(())
-        })
+        self.write_user(user, false).map(|_| ())
     }
 
+    fn create_user(&self, user: &UserRecord) -> Result<bool, StorageError> {
+        self.write_user(user, true)
+    }
+
+    fn create_client(&self, client: &ClientRecord) -> Result<bool, StorageError> {
+        let user = client.client_id.user();
+        self.read(|conn| {
+            let written = conn.execute_typed(
+                "INSERT INTO clients (client_id, user_id, token_hash) VALUES ($1, $2, $3)
+                 ON CONFLICT (client_id) DO NOTHING",
+                &[
+                    (&client.client_id.as_str(), Type::TEXT),
+                    (&user.as_str(), Type::TEXT),
+                    (&client.token_hash.as_slice(), Type::BYTEA),
+                ],
+            );
+            match written {
+                Ok(n) => Ok(n == 1),
+                Err(e)
+                    if e.as_db_error()
+                        .is_some_and(|db| *db.code() == SqlState::FOREIGN_KEY_VIOLATION) =>
+                {
+                    Err(StorageError::UnknownUser(user.clone()))
+                }
+                Err(e) => Err(backend(e)),
+            }
+        })
+    }
     fn user(&self, user: &UserId) -> Result<Option<UserRecord>, StorageError> {
         self.read(|conn| {
             let row = conn
@@ -1526,6 +1787,7 @@ impl Storage for PostgresStorage {
 
     fn put_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
         let user = client.client_id.user();
+        let note = format!("clients {}", self.instance);
         self.read(|conn| {
             let written = conn.execute_typed(
                 "INSERT INTO clients (client_id, user_id, token_hash) VALUES ($1, $2, $3)
@@ -1537,7 +1799,11 @@ impl Storage for PostgresStorage {
                 ],
             );
             match written {
-                Ok(_) => Ok(()),
+                // The other instances forget the client's cached token (a revocation).
+                Ok(_) => conn
+                    .execute("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &note])
+                    .map(|_| ())
+                    .map_err(backend),
                 Err(e)
                     if e.as_db_error()
                         .is_some_and(|db| *db.code() == SqlState::FOREIGN_KEY_VIOLATION) =>
@@ -1666,5 +1932,87 @@ impl Storage for PostgresStorage {
                 .map(|row| Ok((col::<Vec<u8>>(row, 0)?, col::<Vec<u8>>(row, 1)?)))
                 .collect()
         })
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn room_last_seq(&self, room: &RoomId) -> Result<Option<u64>, StorageError> {
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "SELECT last_seq FROM rooms WHERE room = $1",
+                    &[(&room.as_str(), Type::TEXT)],
+                )
+                .map_err(backend)?;
+            let last: Option<i64> = match row {
+                Some(row) => col(&row, 0)?,
+                None => None,
+            };
+            last.map(|l| unsigned(l, "sequence number")).transpose()
+        })
+    }
+
+    fn reloading(&self, room: &RoomId) {
+        self.enqueue(Write::Reload(room.clone()), Reply::Nothing);
+    }
+
+    fn outbox_lease(&self, dest: &ServerName, ttl: Duration) -> Result<bool, StorageError> {
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        // The database's clock decides for every instance (theirs may disagree).
+        self.read(|conn| {
+            let row = conn
+                .query_typed_opt(
+                    "INSERT INTO outbox_leases (dest, holder, expires)
+                     VALUES ($1, $2, clock_timestamp() + $3 * interval '1 millisecond')
+                     ON CONFLICT (dest) DO UPDATE
+                     SET holder = excluded.holder, expires = excluded.expires
+                     WHERE outbox_leases.holder = excluded.holder
+                        OR outbox_leases.expires < clock_timestamp()
+                     RETURNING 1",
+                    &[
+                        (&dest.as_str(), Type::TEXT),
+                        (&self.instance.as_str(), Type::TEXT),
+                        (&ms, Type::INT8),
+                    ],
+                )
+                .map_err(backend)?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn outbox_release(&self, dest: &ServerName) -> Result<(), StorageError> {
+        self.read(|conn| {
+            conn.execute_typed(
+                "DELETE FROM outbox_leases WHERE dest = $1 AND holder = $2",
+                &[
+                    (&dest.as_str(), Type::TEXT),
+                    (&self.instance.as_str(), Type::TEXT),
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn watch(&self, hook: ChangeHook) {
+        let mut listener = self.listener.lock().unwrap_or_else(|p| p.into_inner());
+        if listener.is_some() {
+            tracing::error!("the storage is watched already; a second hook is ignored");
+            return;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (config, instance, flag) = (
+            self.config.clone(),
+            self.instance.clone(),
+            Arc::clone(&stop),
+        );
+        let thread = std::thread::Builder::new()
+            .name("postgres-listen".into())
+            .spawn(move || listen(&config, &instance, &hook, &flag));
+        match thread {
+            Ok(thread) => *listener = Some((stop, thread)),
+            Err(e) => tracing::error!(error = %e, "cannot start the listener thread"),
+        }
     }
 }

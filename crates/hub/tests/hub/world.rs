@@ -102,6 +102,19 @@ impl Pki {
             .unwrap()
     }
 
+    /// PEM files for a `mimi-hub` process of `server` in `dir`: (CA roots, certificate,
+    /// private key).
+    pub fn write_files(&self, dir: &std::path::Path, server: &str) -> [PathBuf; 3] {
+        let (ca, _) = self.ca.write_pem_files(dir, "ca").unwrap();
+        let (cert, key) = self
+            .ca
+            .issue(&name(server))
+            .unwrap()
+            .write_pem_files(dir, server)
+            .unwrap();
+        [ca, cert, key]
+    }
+
     /// The trust anchors.
     pub fn roots(&self) -> &[CertificateDer<'static>] {
         &self.roots
@@ -134,6 +147,9 @@ pub struct World {
     max_body: HashMap<String, usize>,
     /// The PostgreSQL URL of the providers that keep their state there.
     postgres: HashMap<String, String>,
+    /// Further instances of a provider (on its database, with its hub key): their key
+    /// among the nodes → the provider's name.
+    instances: HashMap<String, String>,
 }
 
 impl World {
@@ -174,6 +190,7 @@ impl World {
                 .iter()
                 .map(|(n, url)| (n.to_string(), url.to_string()))
                 .collect(),
+            instances: HashMap::new(),
         };
         for (n, listener) in listeners {
             let node = world.node(&n, listener);
@@ -191,7 +208,10 @@ impl World {
     pub fn resolver(&self) -> StaticResolver {
         let mut resolver = StaticResolver::new();
         for (n, addr) in &self.addrs {
-            resolver.insert(name(n), *addr);
+            // The other instances of a provider are reached through the first one's name.
+            if !self.instances.contains_key(n) {
+                resolver.insert(name(n), *addr);
+            }
         }
         resolver
     }
@@ -224,7 +244,24 @@ impl World {
         self.dir.path().join(format!("{server}.redb"))
     }
 
-    fn node(&self, server: &str, listener: TcpListener) -> Node {
+    /// Start another instance of the provider `server` (on PostgreSQL) on its database and
+    /// with its hub key, under the node name `key` (which [`World::provider`] and a
+    /// [`Client`]'s `server` take). Peers reach the provider through its first instance.
+    pub async fn start_instance(&mut self, key: &str, server: &str) {
+        assert!(
+            self.postgres.contains_key(server),
+            "{server} is not on PostgreSQL"
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.addrs
+            .insert(key.to_string(), listener.local_addr().unwrap());
+        self.instances.insert(key.to_string(), server.to_string());
+        let node = self.node(key, listener);
+        self.nodes.insert(key.to_string(), node);
+    }
+
+    fn node(&self, key: &str, listener: TcpListener) -> Node {
+        let server = self.instances.get(key).map_or(key, String::as_str);
         let server_name = name(server);
         let storage: Arc<dyn Storage> = match self.postgres.get(server) {
             // Connecting blocks, which the client refuses on the runtime's threads.
