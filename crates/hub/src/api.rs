@@ -484,11 +484,22 @@ impl ClientApi {
     }
 
     async fn messages06(&self, request: &Request<Bytes>) -> Result<messages06::Response, Error> {
-        let (_client, body) = self.accept::<messages06::Request>(request).await?;
+        let (client, body) = self.accept::<messages06::Request>(request).await?;
         let room = body
             .room
             .parse()
             .map_err(|e| Error::malformed(format!("room: {e}")))?;
+        if !self
+            .provider
+            .may_read06(&client, &room)
+            .await
+            .map_err(|e| api_error(ApiError::Storage(e)))?
+        {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                format!("{client} is not a participant of {room}"),
+            ));
+        }
         let messages = self
             .provider
             .messages06(&room)

@@ -931,6 +931,12 @@ async fn a_06_room_alice_adds_bob_and_they_talk() {
 
     // A user of the hub's own provider: the Welcome is in the hub's own log.
     let mut dave = world.client(dir.path(), "a.example", "dave", "pad").await;
+    // Not a participant yet: the hub does not let him read the room.
+    let refused = dave.read06(&room).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("not a participant"),
+        "{refused}"
+    );
     dave.consent06("mimi://a.example/u/alice", None, true)
         .await
         .unwrap();

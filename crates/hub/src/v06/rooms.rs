@@ -238,6 +238,32 @@ impl Provider {
             .await
     }
 
+    /// Whether `client` may read what this provider holds of the -06 `room`: at the room's
+    /// hub, only a client of a participant (the participant list of the current epoch); at a
+    /// follower, any client of this provider (a follower keeps no participant list; what it
+    /// holds is ciphertext and Welcomes for its own users).
+    ///
+    /// Rule V06-API-2 (docs/protocol-coverage.md).
+    pub async fn may_read06(
+        &self,
+        client: &ClientId,
+        room: &IdentifierUri,
+    ) -> Result<bool, StorageError> {
+        if provider_of(room).as_ref() != Some(self.server_name()) {
+            return Ok(true);
+        }
+        let Some(group) = self.load06(room).await? else {
+            return Ok(true);
+        };
+        let Some(user) = mimi_mls_binding::v06::user_uri_of_client(client) else {
+            return Ok(false);
+        };
+        Ok(group
+            .participants()
+            .map(|list| list.participants.iter().any(|p| p.user == user))
+            .unwrap_or(false))
+    }
+
     /// Every `FanoutMessage` of `room` this provider holds, in order (the hub's accepted
     /// messages, or those a follower received with `notify`).
     pub async fn messages06(
