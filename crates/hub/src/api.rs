@@ -502,12 +502,11 @@ impl ClientApi {
         }
         let messages = self
             .provider
-            .messages06(&room)
+            .messages06_after(&room, body.after)
             .await
             .map_err(|e| api_error(ApiError::Storage(e)))?;
-        let skip = usize::try_from(body.after).unwrap_or(usize::MAX);
         let mut out = Vec::new();
-        for m in messages.into_iter().skip(skip) {
+        for m in messages {
             out.push(
                 mimi_codec::Wire::encode(&m)
                     .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?,

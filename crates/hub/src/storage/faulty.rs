@@ -348,6 +348,10 @@ impl Storage for FaultyStorage {
         self.inner.put_v06_record(key, value)
     }
 
+    fn put_v06_records(&self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StorageError> {
+        self.inner.put_v06_records(records)
+    }
+
     fn v06_records_with_prefix(
         &self,
         prefix: &[u8],

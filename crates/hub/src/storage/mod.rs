@@ -709,6 +709,17 @@ pub trait Storage: Send + Sync + 'static {
     /// Write (`Some`) or delete (`None`) the -06 record under `key`, durably.
     fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError>;
 
+    /// Write (or, with `None`, delete) several -06 records, in order; durable when it
+    /// returns. A backend that can writes them in one transaction (redb); the default writes
+    /// them one at a time, so a caller that needs a consistent view writes the record that
+    /// makes the others visible last (the -06 log's count).
+    fn put_v06_records(&self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StorageError> {
+        for (key, value) in records {
+            self.put_v06_record(key, value.as_deref())?;
+        }
+        Ok(())
+    }
+
     /// The -06 records whose key starts with `prefix`, in key order, from the first key at or
     /// after `prefix ++ after` (exclusive of `after` itself when it is not empty), at most
     /// `limit` of them: one page of a listing (the abuse reports). A backend without it

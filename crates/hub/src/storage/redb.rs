@@ -1263,6 +1263,23 @@ impl Storage for RedbStorage {
         })
     }
 
+    fn put_v06_records(&self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StorageError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(V06).bk()?;
+            for (key, value) in records {
+                match value {
+                    Some(v) => {
+                        table.insert(key.as_slice(), v.as_slice()).bk()?;
+                    }
+                    None => {
+                        table.remove(key.as_slice()).bk()?;
+                    }
+                }
+            }
+            Ok(Finish::Commit(()))
+        })
+    }
+
     fn v06_records_with_prefix(
         &self,
         prefix: &[u8],

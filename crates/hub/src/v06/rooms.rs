@@ -33,6 +33,15 @@ use crate::storage::StorageError;
 
 const ROOM: &[u8] = b"room06/";
 const LOG: &[u8] = b"log06/";
+const LOG_COUNT: &[u8] = b"log06n/";
+/// Most -06 log entries read in one storage call.
+pub const LOG_PAGE: usize = 1024;
+
+/// The keys of a room's -06 log entries: its URI then a NUL (no URI holds one), so one
+/// room's entries are never a prefix match of another's.
+fn log_prefix(room: &IdentifierUri) -> Vec<u8> {
+    [LOG, room.as_str().as_bytes(), b"\0"].concat()
+}
 const SEEN: &[u8] = b"seen06/";
 
 /// The lock of this provider's -06 room operations, and its `notify` queues.
@@ -270,28 +279,98 @@ impl Provider {
         &self,
         room: &IdentifierUri,
     ) -> Result<Vec<FanoutMessage>, StorageError> {
-        let k = key(LOG, room);
+        self.messages06_after(room, 0).await
+    }
+
+    /// The `FanoutMessage`s of `room` after the first `after`, in order. Each is its own
+    /// record (`log06/<room>\0<position>`), read in pages of [`LOG_PAGE`]; the count record
+    /// (`log06n/<room>`) says how many are written.
+    ///
+    /// Rule V06-STORE-2 (docs/protocol-coverage.md).
+    pub async fn messages06_after(
+        &self,
+        room: &IdentifierUri,
+        after: u64,
+    ) -> Result<Vec<FanoutMessage>, StorageError> {
+        let count = self.log_count06(room).await?;
+        let prefix = log_prefix(room);
+        let mut cursor: Vec<u8> = match after.checked_sub(1) {
+            Some(last) => last.to_be_bytes().to_vec(),
+            None => Vec::new(),
+        };
+        let mut out = Vec::new();
+        let mut position = after;
+        while position < count {
+            let (p, c) = (prefix.clone(), cursor.clone());
+            let page = self
+                .context()
+                .blocking(move |s| s.v06_records_with_prefix(&p, &c, LOG_PAGE))
+                .await?;
+            let full = page.len() == LOG_PAGE;
+            for (key, value) in page {
+                let Some(at) = key
+                    .get(prefix.len()..)
+                    .and_then(|k| <[u8; 8]>::try_from(k).ok())
+                    .map(u64::from_be_bytes)
+                else {
+                    return Err(StorageError::Corrupt(
+                        "-06 log: a key without a position".into(),
+                    ));
+                };
+                if at >= count {
+                    // Written by an append that did not finish: not part of the log.
+                    return Ok(out);
+                }
+                if at != position {
+                    return Err(StorageError::Corrupt(format!(
+                        "-06 log of {room}: entry {at} where {position} was expected"
+                    )));
+                }
+                out.push(
+                    FanoutMessage::decode(&value)
+                        .map_err(|e| StorageError::Corrupt(format!("-06 log: {e}")))?,
+                );
+                cursor = key[prefix.len()..].to_vec();
+                position += 1;
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn log_count06(&self, room: &IdentifierUri) -> Result<u64, StorageError> {
+        let k = key(LOG_COUNT, room);
         match self.context().blocking(move |s| s.v06_record(&k)).await? {
-            Some(bytes) => Ok(NotifyBody::decode(&bytes)
-                .map_err(|e| StorageError::Corrupt(format!("-06 log: {e}")))?
-                .messages),
-            None => Ok(Vec::new()),
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StorageError::Corrupt("-06 log count".into())),
+            None => Ok(0),
         }
     }
 
+    /// Append to the room's -06 log: each message its own record, then the count (written
+    /// last: an append cut short leaves entries past the count, which are not read and are
+    /// written over by the next append). Callers hold the -06 lock.
     async fn append06(
         &self,
         room: &IdentifierUri,
         messages: &[FanoutMessage],
     ) -> Result<(), StorageError> {
-        let mut all = self.messages06(room).await?;
-        all.extend_from_slice(messages);
-        let bytes = NotifyBody { messages: all }
-            .encode()
-            .map_err(|e| StorageError::Corrupt(format!("-06 log: {e}")))?;
-        let k = key(LOG, room);
+        let count = self.log_count06(room).await?;
+        let prefix = log_prefix(room);
+        let mut records = Vec::with_capacity(messages.len());
+        for (i, m) in (count..).zip(messages) {
+            let bytes = m
+                .encode()
+                .map_err(|e| StorageError::Corrupt(format!("-06 log: {e}")))?;
+            records.push(([prefix.as_slice(), &i.to_be_bytes()].concat(), Some(bytes)));
+        }
+        let total = count + records.len() as u64;
+        records.push((key(LOG_COUNT, room), Some(total.to_be_bytes().to_vec())));
         self.context()
-            .blocking(move |s| s.put_v06_record(&k, Some(&bytes)))
+            .blocking(move |s| s.put_v06_records(&records))
             .await
     }
 
@@ -372,12 +451,9 @@ impl Provider {
         let guard = self.rooms06().lock.lock().await;
         let mut group = match self.load06(&room).await {
             Ok(Some(g)) => g,
+            // The draft has no code for a room the hub does not have (docs/spec-decisions.md).
             Ok(None) => {
-                return refuse(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no room {room}"),
-                );
+                return update_answer(UpdateOutcome::NotAllowed, &format!("no room {room}"));
             }
             Err(e) => return unavailable(e),
         };
@@ -594,13 +670,9 @@ impl Provider {
         let guard = self.rooms06().lock.lock().await;
         let group = match self.load06(&room).await {
             Ok(Some(g)) => g,
-            Ok(None) => {
-                return refuse(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no room {room}"),
-                );
-            }
+            // The draft has no code for a room the hub does not have; the sending provider
+            // is not allowed to submit to it (docs/spec-decisions.md).
+            Ok(None) => return answer(SubmitOutcome::NotAllowed),
             Err(e) => return unavailable(e),
         };
         match group.check_application(request.app_message.as_bytes(), &request.sending_uri) {

@@ -1394,6 +1394,51 @@ mod rooms {
         world.shutdown().await;
     }
 
+    /// The -06 log is one record per message, read in pages: a follower keeps more than one
+    /// notify body can carry (4,096) and more than a page (`LOG_PAGE`), in order, and reads
+    /// from any position.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_06_log_keeps_more_messages_than_a_body_or_a_page_in_order() {
+        let (world, _alice, _bob) = room_with_bob(roles::MEMBER).await;
+        let room = uri(ROOM);
+        let b = world.provider(B);
+        let before = b.messages06(&room).await.unwrap().len() as u64;
+        let held = world.provider(A).messages06(&room).await.unwrap();
+        let mut sent = 0u64;
+        for round in 0..2u64 {
+            let mut messages = Vec::new();
+            for i in 0..3_000u64 {
+                let mut m = held[0].clone();
+                m.timestamp = 1_000_000 * (round + 1) + i;
+                messages.push(m);
+            }
+            let body = NotifyBody { messages }.encode().unwrap();
+            let (status, _) = post(&world, A, B, Endpoint06::Notify.path(ROOM), body).await;
+            assert_eq!(status, 201);
+            sent += 3_000;
+        }
+        let all = b.messages06(&room).await.unwrap();
+        assert_eq!(all.len() as u64, before + sent);
+        let stamps: Vec<u64> = all[before as usize..].iter().map(|m| m.timestamp).collect();
+        assert_eq!(stamps[0], 1_000_000);
+        assert_eq!(stamps[2_999], 1_002_999);
+        assert_eq!(stamps[3_000], 2_000_000);
+        assert_eq!(*stamps.last().unwrap(), 2_002_999);
+        // From a position: the rest, in order.
+        let tail = b.messages06_after(&room, before + 5_990).await.unwrap();
+        assert_eq!(
+            tail.iter().map(|m| m.timestamp).collect::<Vec<_>>(),
+            (2_002_990..2_003_000).collect::<Vec<u64>>()
+        );
+        assert!(
+            b.messages06_after(&room, before + sent)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        world.shutdown().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_byte_identical_notify_is_processed_once() {
         let (world, _alice, _bob) = room_with_bob(roles::MEMBER).await;

@@ -393,6 +393,9 @@ fn probes(config: &ProbeConfig, objects: &MlsObjects) -> Result<Vec<Probe>, Prob
     let our_user = uri(&format!("mimi://{ours}/u/probe"))?;
     let peer_user = uri(&format!("mimi://{peer}/u/probe"))?;
     let room = uri(&format!("mimi://{peer}/r/probe"))?;
+    // `notify` comes from a room's hub to a follower: the probe notifies as the hub of a
+    // room of its own domain (§5.5).
+    let our_room = uri(&format!("mimi://{ours}/r/probe"))?;
     let credential = Credential {
         credential_type: BASIC_CREDENTIAL,
         content: Opaque::new(our_user.to_string().into_bytes())?,
@@ -519,7 +522,7 @@ fn probes(config: &ProbeConfig, objects: &MlsObjects) -> Result<Vec<Probe>, Prob
         },
         Probe {
             name: "notify",
-            variable: room.to_string(),
+            variable: our_room.to_string(),
             body: notify.encode()?,
             expect: Expect::Empty(&[201], "§5.5: 201 Accepted, no body"),
         },
