@@ -1001,9 +1001,7 @@ impl MlsClient {
         application_data: &[u8],
         salt: &[u8],
     ) -> Result<(Vec<u8>, mimi_mls_binding::franking::FrankingTag), E2eError> {
-        use mimi_mls_binding::franking;
-        let tag = franking::franking_tag(salt, application_data)?;
-        let aad = franking::franked_aad(&tag)?;
+        let (tag, aad) = franked_aad_of(application_data, salt)?;
         let (group, _, _) = self.parts(room)?;
         group.set_aad(aad);
         Ok((self.encrypt(room, application_data)?, tag))
@@ -1019,6 +1017,18 @@ impl MlsClient {
         self.groups.remove(room);
         Ok(())
     }
+}
+
+/// The `franking_tag` of `application_data` (whose salt is `salt`) and the PrivateMessage AAD
+/// that carries it in `frank_aad` (draft-ietf-mimi-protocol-06 §5.4.1.1).
+pub(crate) fn franked_aad_of(
+    application_data: &[u8],
+    salt: &[u8],
+) -> Result<(mimi_mls_binding::franking::FrankingTag, Vec<u8>), E2eError> {
+    use mimi_mls_binding::franking;
+    let tag = franking::franking_tag(salt, application_data)?;
+    let aad = franking::franked_aad(&tag)?;
+    Ok((tag, aad))
 }
 
 /// Rule E2E-REM-1 (docs/protocol-coverage.md).

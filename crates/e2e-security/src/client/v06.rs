@@ -437,9 +437,7 @@ impl MlsClient {
         application_data: &[u8],
         salt: &[u8],
     ) -> Result<(Vec<u8>, mimi_mls_binding::franking::FrankingTag), E2eError> {
-        use mimi_mls_binding::franking;
-        let tag = franking::franking_tag(salt, application_data)?;
-        let aad = franking::franked_aad(&tag)?;
+        let (tag, aad) = super::franked_aad_of(application_data, salt)?;
         let mut group = self.group06(room)?;
         group.set_aad(aad);
         let message = group

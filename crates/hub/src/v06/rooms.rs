@@ -23,10 +23,11 @@ use mimi_codec::v06::{
 };
 use mimi_codec::{BoundedVec, ClientId, ServerName, Text, Wire};
 use mimi_ds::v06::{Refused06, Room06Group};
-use mimi_transport::v06::{Endpoint06, Refusal06, Reply06};
+use mimi_transport::v06::{Endpoint06, Reply06};
 use sha2::{Digest, Sha256};
 
 use super::state::KeyPackageSources;
+use super::{encoded, refuse, unavailable};
 use crate::error::ApiError;
 use crate::provider::Provider;
 use crate::storage::StorageError;
@@ -182,27 +183,15 @@ fn key(prefix: &[u8], room: &IdentifierUri) -> Vec<u8> {
     [prefix, room.as_str().as_bytes()].concat()
 }
 
-fn refuse(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Reply06 {
-    Reply06::Refused(Refusal06::new(status, kind, detail))
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Reply06 {
-    refuse(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        e.to_string(),
-    )
-}
-
-fn encoded(value: &impl Wire) -> Reply06 {
-    match value.encode() {
-        Ok(bytes) => Reply06::Ok(bytes),
-        Err(e) => refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("response cannot be encoded: {e}"),
-        ),
-    }
+/// The room a -06 path's `{roomId}` names, or the `400` for one that is not a URI.
+fn room_of(variable: &str) -> Result<IdentifierUri, Reply06> {
+    variable.parse::<IdentifierUri>().map_err(|_| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "the roomId is not a URI",
+        )
+    })
 }
 
 fn update_answer(outcome: UpdateOutcome, description: &str) -> Reply06 {
@@ -428,12 +417,9 @@ impl Provider {
         variable: &str,
         request: UpdateRequest,
     ) -> Reply06 {
-        let Ok(room) = variable.parse::<IdentifierUri>() else {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                "the roomId is not a URI",
-            );
+        let room = match room_of(variable) {
+            Ok(room) => room,
+            Err(reply) => return reply,
         };
         let UpdateRequest::Commit {
             commit,
@@ -651,12 +637,9 @@ impl Provider {
         variable: &str,
         request: SubmitMessageRequest,
     ) -> Reply06 {
-        let Ok(room) = variable.parse::<IdentifierUri>() else {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                "the roomId is not a URI",
-            );
+        let room = match room_of(variable) {
+            Ok(room) => room,
+            Err(reply) => return reply,
         };
         let answer = |outcome| {
             encoded(&SubmitMessageResponse {
@@ -778,12 +761,9 @@ impl Provider {
         body: NotifyBody,
         raw: &[u8],
     ) -> Reply06 {
-        let Ok(room) = variable.parse::<IdentifierUri>() else {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                "the roomId is not a URI",
-            );
+        let room = match room_of(variable) {
+            Ok(room) => room,
+            Err(reply) => return reply,
         };
         if provider_of(&room).as_ref() != Some(from) {
             return refuse(
@@ -830,12 +810,9 @@ impl Provider {
         variable: &str,
         request: GroupInfoRequest,
     ) -> Reply06 {
-        let Ok(room) = variable.parse::<IdentifierUri>() else {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                "the roomId is not a URI",
-            );
+        let room = match room_of(variable) {
+            Ok(room) => room,
+            Err(reply) => return reply,
         };
         let answer = |result| {
             encoded(&GroupInfoResponse {
