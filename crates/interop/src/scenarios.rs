@@ -95,6 +95,16 @@ pub const SCENARIOS: &[Scenario] = &[
         run: example_flow_06,
     },
     Scenario {
+        name: "consent-06",
+        description: "-06 consent: no key material without the target's consent; a grant for one room lets the requester add the target there; a revoked grant stops the next add",
+        run: consent_06,
+    },
+    Scenario {
+        name: "abuse-report-06",
+        description: "-06 franking and abuse reports: the hub franks each message, a receiver reports one through its provider, which checks the frank and sends it to the hub; a tampered frank is refused",
+        run: abuse_report_06,
+    },
+    Scenario {
         name: "outbox-catch-up",
         description: "a follower is down while the room moves on; the hub's outbox catches it up in order",
         run: outbox_catch_up,
@@ -351,6 +361,138 @@ fn example_flow_06(w: &mut World) -> ScenarioFuture<'_> {
         let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
         expect_eq("what cathy's desk reads", texts, vec!["Welcome, desk"])?;
         w.say("cathy@c added her desk; it reads the room");
+        Ok(())
+    })
+}
+
+/// The -06 user URI of a device's user.
+fn uri06(d: &Device) -> String {
+    let u = d.user();
+    format!("mimi://{}/u/{}", u.server(), u.localpart())
+}
+
+/// Whether a -06 client call was refused by the peer (in-band, `Refused06`).
+fn refused06<T: std::fmt::Debug>(
+    what: &str,
+    result: Result<T, ClientError>,
+) -> Result<(), Failure> {
+    match result {
+        Err(ClientError::Refused06(_)) => Ok(()),
+        other => expect_eq(what, format!("{other:?}"), "a -06 refusal".to_owned()),
+    }
+}
+
+/// -06 consent (draft-ietf-mimi-protocol-06 §5.7) across providers.
+///
+/// Rule V06-FLOW-2 (docs/protocol-coverage.md).
+fn consent_06(w: &mut World) -> ScenarioFuture<'_> {
+    Box::pin(async move {
+        let mut alice = w.person(0, "alice", Some("alice")).await?;
+        let mut bob = w.person(1, "bob", Some("bob")).await?;
+        let cathy = w.person(2, "cathy", Some("cathy")).await?;
+        let (alice_uri, bob_uri, cathy_uri) = (uri06(&alice), uri06(&bob), uri06(&cathy));
+        let room = alice
+            .client
+            .create_room06("consent", "Consent")
+            .await
+            .step("alice creates a -06 room")?
+            .as_str()
+            .to_owned();
+        refused06(
+            "alice adds bob without his consent",
+            alice.client.add06(&room, &bob_uri, 2).await,
+        )?;
+        w.say("b.mimi.test handed out no key material without bob's consent");
+        bob.client
+            .consent06(&alice_uri, Some(&room), true)
+            .await
+            .step("bob grants alice consent for the room")?;
+        let epoch = alice
+            .client
+            .add06(&room, &bob_uri, 2)
+            .await
+            .step("alice adds bob")?;
+        expect_eq("epoch after adding bob", epoch, 1)?;
+        bob.client.read06(&room).await.step("bob reads")?;
+        w.say("with bob's grant for this room alice added him");
+
+        cathy
+            .client
+            .consent06(&alice_uri, Some(&room), true)
+            .await
+            .step("cathy grants alice consent")?;
+        cathy
+            .client
+            .consent06(&alice_uri, Some(&room), false)
+            .await
+            .step("cathy revokes it")?;
+        refused06(
+            "alice adds cathy after the revocation",
+            alice.client.add06(&room, &cathy_uri, 2).await,
+        )?;
+        w.say("cathy's revocation reached a.mimi.test's request at c.mimi.test: no key material");
+        Ok(())
+    })
+}
+
+/// -06 franking and an abuse report (draft-ietf-mimi-protocol-06 §5.4.1, §5.9).
+///
+/// Rule V06-FLOW-3 (docs/protocol-coverage.md).
+fn abuse_report_06(w: &mut World) -> ScenarioFuture<'_> {
+    Box::pin(async move {
+        let mut alice = w.person(0, "alice", Some("alice")).await?;
+        let mut bob = w.person(1, "bob", Some("bob")).await?;
+        let (alice_uri, bob_uri) = (uri06(&alice), uri06(&bob));
+        let room = alice
+            .client
+            .create_room06("reports", "Reports")
+            .await
+            .step("alice creates a -06 room")?
+            .as_str()
+            .to_owned();
+        bob.client
+            .consent06(&alice_uri, Some(&room), true)
+            .await
+            .step("bob grants alice consent")?;
+        alice
+            .client
+            .add06(&room, &bob_uri, 2)
+            .await
+            .step("alice adds bob")?;
+        bob.client.read06(&room).await.step("bob reads")?;
+        alice
+            .client
+            .send06(&room, "buy cheap watches")
+            .await
+            .step("alice sends")?;
+        let got = bob
+            .client
+            .read06(&room)
+            .await
+            .step("bob reads alice's message")?;
+        expect_eq("messages bob reads", got.len(), 1)?;
+        expect_eq("the hub franked it", got[0].frank.is_some(), true)?;
+        w.say("a.mimi.test franked alice's message (the room names its franking agent)");
+
+        let reported = bob
+            .client
+            .report_abuse06(&room, &got, "spam")
+            .await
+            .step("bob reports it")?;
+        expect_eq("messages in the report", reported, 1)?;
+        w.say("b.mimi.test checked the frank and a.mimi.test kept bob's report");
+
+        let mut tampered = got.clone();
+        tampered[0].timestamp += 1;
+        match bob.client.report_abuse06(&room, &tampered, "spam").await {
+            Err(ClientError::Api { status: 403, .. }) => {}
+            other => expect_eq(
+                "a report with a tampered frank",
+                format!("{other:?}"),
+                "403 forbidden".to_owned(),
+            )?,
+        }
+        w.say("a frank that does not match its message is refused");
         Ok(())
     })
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use mimi_client_api::{create_room06, messages06, relay06};
+use mimi_client_api::{create_room06, messages06, relay06, report_abuse};
 use mimi_codec::v06::labels::{KEY_MATERIAL_REQUEST_TBS, sign_content};
 use mimi_codec::v06::room::{ParticipantListUpdate, RoleIndex, UserRolePair};
 use mimi_codec::v06::{
@@ -407,6 +407,66 @@ impl Client {
             } => Ok(accepted_timestamp),
             other => Err(refused(format!("submitMessage: {other:?}"))),
         }
+    }
+
+    /// Report `messages` of the -06 `room` (all sent by one user, each with the hub's frank)
+    /// to the room's hub through this user's provider (draft-ietf-mimi-protocol-06 §5.9): the
+    /// provider checks each frank against the room's `franking_agent` and sends the
+    /// `AbuseReport` on. Returns how many messages the report carried.
+    pub async fn report_abuse06(
+        &mut self,
+        room: &str,
+        messages: &[Message06],
+        note: &str,
+    ) -> Result<usize, ClientError> {
+        let room_uri = uri(room)?;
+        let (agent, _) = self.mls.franking_agent06(&room_uri)?;
+        let agent = agent.ok_or_else(|| {
+            ClientError::Usage(format!(
+                "{room} has no franking agent: its messages are not franked"
+            ))
+        })?;
+        let mut abuser: Option<IdentifierUri> = None;
+        let mut reported = Vec::with_capacity(messages.len());
+        for m in messages {
+            let frank = m.frank.clone().ok_or_else(|| {
+                ClientError::Usage("a message without the hub's frank cannot be reported".into())
+            })?;
+            let content = mimi_content::MimiContent::decode(&m.content)?;
+            let sender =
+                content.extensions.sender_uri.as_deref().ok_or_else(|| {
+                    ClientError::Usage("a message without its sender's URI".into())
+                })?;
+            let sender = uri(sender)?;
+            match &abuser {
+                Some(a) if *a != sender => {
+                    return Err(ClientError::Usage(
+                        "a report is about the messages of one user".into(),
+                    ));
+                }
+                _ => abuser = Some(sender),
+            }
+            reported.push(report_abuse::ReportedMessage {
+                content: m.content.clone(),
+                accepted_timestamp: m.timestamp,
+                frank,
+            });
+        }
+        let alleged_abuser =
+            abuser.ok_or_else(|| ClientError::Usage("no message to report".into()))?;
+        let answer = self
+            .api
+            .call(&report_abuse::Request {
+                room: room_uri,
+                alleged_abuser,
+                reason: 0,
+                note: note.to_owned(),
+                anonymous: false,
+                messages: reported,
+                franking_agent: agent,
+            })
+            .await?;
+        Ok(answer.messages)
     }
 
     /// Read what the provider holds for the -06 `room` since the last read: join from a
