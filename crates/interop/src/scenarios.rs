@@ -100,6 +100,11 @@ pub const SCENARIOS: &[Scenario] = &[
         run: consent_06,
     },
     Scenario {
+        name: "identifier-query-06",
+        description: "-06 identifierQuery: bob@b asks a.mimi.test, through his provider, for the handle \"alice\" (success with her URI), an unknown handle (notFound), and his own provider for his handle",
+        run: identifier_query_06,
+    },
+    Scenario {
         name: "abuse-report-06",
         description: "-06 franking and abuse reports: the hub franks each message, a receiver reports one through its provider, which checks the frank and sends it to the hub; a tampered frank is refused",
         run: abuse_report_06,
@@ -431,6 +436,62 @@ fn consent_06(w: &mut World) -> ScenarioFuture<'_> {
             alice.client.add06(&room, &cathy_uri, 2).await,
         )?;
         w.say("cathy's revocation reached a.mimi.test's request at c.mimi.test: no key material");
+        Ok(())
+    })
+}
+
+/// -06 identifier query (draft-ietf-mimi-protocol-06 §5.8) across providers.
+///
+/// Rule V06-FLOW-4 (docs/protocol-coverage.md).
+fn identifier_query_06(w: &mut World) -> ScenarioFuture<'_> {
+    Box::pin(async move {
+        use mimi_codec::v06::{IdentifierQueryCode, SearchField};
+        let alice = w.person(0, "alice", Some("alice")).await?;
+        let mut bob = w.person(1, "bob", Some("bob")).await?;
+        let found = bob
+            .client
+            .identifier_query06("a.mimi.test", SearchField::Handle, "alice")
+            .await
+            .step("bob asks a.mimi.test for the handle alice")?;
+        expect_eq(
+            "the answer about alice",
+            (
+                found.response_code,
+                found
+                    .uri
+                    .as_slice()
+                    .iter()
+                    .map(|u| u.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            ),
+            (IdentifierQueryCode::Success, vec![uri06(&alice)]),
+        )?;
+        w.say("a.mimi.test answered success with mimi://a.mimi.test/u/alice");
+        let none = bob
+            .client
+            .identifier_query06("a.mimi.test", SearchField::Handle, "nobody")
+            .await
+            .step("bob asks for an unknown handle")?;
+        expect_eq(
+            "an unknown handle",
+            none.response_code,
+            IdentifierQueryCode::NotFound,
+        )?;
+        let own = bob
+            .client
+            .identifier_query06("b.mimi.test", SearchField::Handle, "bob")
+            .await
+            .step("bob asks his own provider")?;
+        expect_eq(
+            "bob's own handle at b.mimi.test",
+            own.uri
+                .as_slice()
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect::<Vec<_>>(),
+            vec![uri06(&bob)],
+        )?;
+        w.say("b.mimi.test answered its own user's query itself");
         Ok(())
     })
 }

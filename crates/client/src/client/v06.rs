@@ -409,6 +409,33 @@ impl Client {
         }
     }
 
+    /// Ask the provider `domain` (draft-ietf-mimi-protocol-06 §5.8, through this user's
+    /// provider) which user has `value` as `field`: every element must match.
+    pub async fn identifier_query06(
+        &mut self,
+        domain: &str,
+        field: mimi_codec::v06::SearchField,
+        value: &str,
+    ) -> Result<mimi_codec::v06::IdentifierResponse, ClientError> {
+        let request = mimi_codec::v06::IdentifierRequest {
+            query_elements: BoundedVec::new(vec![mimi_codec::v06::QueryElement {
+                field,
+                search_value: mimi_codec::Text::new(value.to_owned())?,
+            }])?,
+            id_request_extensions: Default::default(),
+        };
+        let (status, body) = self
+            .relay("identifierQuery", domain, request.encode()?)
+            .await?;
+        if status != 200 {
+            return Err(refused(format!(
+                "identifierQuery: {status} {}",
+                String::from_utf8_lossy(&body)
+            )));
+        }
+        Ok(mimi_codec::v06::IdentifierResponse::decode(&body)?)
+    }
+
     /// Report `messages` of the -06 `room` (all sent by one user, each with the hub's frank)
     /// to the room's hub through this user's provider (draft-ietf-mimi-protocol-06 §5.9): the
     /// provider checks each frank against the room's `franking_agent` and sends the

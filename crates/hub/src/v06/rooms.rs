@@ -898,7 +898,8 @@ impl Provider {
     /// (`POST /v1/v06/relay`): `update` and `submitMessage` to the room's hub,
     /// `keyMaterial` to the room's hub when it names a room, else to the target's
     /// provider; `updateConsent` (the caller's grant or revoke) recorded and sent to the
-    /// requester's provider. A request to this provider itself is answered here. The body must speak
+    /// requester's provider; `identifierQuery` to the provider the path's `{domain}` names. A
+    /// request to this provider itself is answered here. The body must speak
     /// for the caller's user (`sending_uri`, `requesting_user`); the hub checks a commit's
     /// committer against this provider.
     ///
@@ -910,7 +911,6 @@ impl Provider {
         variable: &str,
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), ApiError> {
-        let own = self.server_name().clone();
         let me = super::user_uri(&client.user())
             .ok_or_else(|| ApiError::Malformed("the caller has no user URI".into()))?;
         let endpoint = Endpoint06::ALL
@@ -923,35 +923,53 @@ impl Provider {
                         | Endpoint06::SubmitMessage
                         | Endpoint06::KeyMaterial
                         | Endpoint06::UpdateConsent
+                        | Endpoint06::IdentifierQuery
                 )
             })
             .ok_or_else(|| ApiError::Malformed(format!("{endpoint} is not relayed")))?;
         let decoded = mimi_transport::v06::Body06::decode(endpoint, &body)
             .map_err(|e| ApiError::Malformed(format!("body: {e}")))?;
+        if let mimi_transport::v06::Body06::Consent(entry) = &decoded {
+            // The caller's own decision: recorded here and sent to the requester's provider.
+            if entry.target_uri != me {
+                return Err(ApiError::Malformed("targetUri is not the caller".into()));
+            }
+            self.send_consent06(entry).await?;
+            return Ok((201, Vec::new()));
+        }
+        let to = match &decoded {
+            // The variable is the provider asked (§5.8: `identifierQuery/{domain}`).
+            mimi_transport::v06::Body06::IdentifierQuery(_) => variable
+                .parse::<ServerName>()
+                .map_err(|e| ApiError::Malformed(format!("domain: {e}")))?,
+            _ => self.relay_target06(&decoded, variable, &me)?,
+        };
+        self.relay_to06(to, endpoint, variable, decoded, body).await
+    }
+
+    /// Where a relayed -06 request goes: the room's hub, or the key material's target (the
+    /// caller's own consent decision has been sent already and is not relayed further).
+    fn relay_target06(
+        &self,
+        decoded: &mimi_transport::v06::Body06,
+        variable: &str,
+        me: &IdentifierUri,
+    ) -> Result<ServerName, ApiError> {
         let target_of = |uri: &IdentifierUri| {
             provider_of(uri).ok_or_else(|| ApiError::Malformed(format!("{uri} is not a MIMI URI")))
         };
         let variable_uri: IdentifierUri = variable
             .parse()
             .map_err(|e| ApiError::Malformed(format!("variable: {e}")))?;
-        let to = match &decoded {
-            mimi_transport::v06::Body06::Consent(entry) => {
-                // The caller's own decision: recorded here and sent to the requester's
-                // provider.
-                if entry.target_uri != me {
-                    return Err(ApiError::Malformed("targetUri is not the caller".into()));
-                }
-                self.send_consent06(entry).await?;
-                return Ok((201, Vec::new()));
-            }
+        let to = match decoded {
             mimi_transport::v06::Body06::SubmitMessage(r) => {
-                if r.sending_uri != me {
+                if r.sending_uri != *me {
                     return Err(ApiError::Malformed("sendingUri is not the caller".into()));
                 }
                 target_of(&variable_uri)?
             }
             mimi_transport::v06::Body06::KeyMaterial(r) => {
-                if r.tbs.requesting_user != me {
+                if r.tbs.requesting_user != *me {
                     return Err(ApiError::Malformed(
                         "requestingUser is not the caller".into(),
                     ));
@@ -963,6 +981,19 @@ impl Provider {
             }
             _ => target_of(&variable_uri)?,
         };
+        Ok(to)
+    }
+
+    /// Send a relayed -06 request to `to`, or answer it here when `to` is this provider.
+    async fn relay_to06(
+        &self,
+        to: ServerName,
+        endpoint: Endpoint06,
+        variable: &str,
+        decoded: mimi_transport::v06::Body06,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let own = self.server_name().clone();
         if to == own {
             let request = mimi_transport::v06::Request06 {
                 endpoint,
