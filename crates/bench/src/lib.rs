@@ -28,6 +28,8 @@ pub mod loadgen;
 pub mod machine;
 pub mod messages;
 pub mod mls;
+pub mod on_postgres;
+pub mod pg;
 pub mod process;
 pub mod setup;
 pub mod suite;
