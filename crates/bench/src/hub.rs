@@ -1057,6 +1057,42 @@ mod tests {
         }
     }
 
+    /// The configurations the benchmark writes load with the hub's own loader: on redb a
+    /// file beside the configuration, on PostgreSQL the database URL with the hub key beside
+    /// it, and the peers either way.
+    #[test]
+    fn provider_configs_load_with_the_hubs_loader() {
+        use mimi_hub::config::{ProviderConfig, StorageConfig};
+        let names: Vec<ServerName> = PROVIDERS.iter().map(|n| n.parse().unwrap()).collect();
+        let listen: SocketAddr = "127.0.0.1:4001".parse().unwrap();
+        let peers = [
+            (&names[1], "127.0.0.1:4002".parse().unwrap()),
+            (&names[2], "127.0.0.1:4003".parse().unwrap()),
+        ];
+        let base = Path::new("/tmp/bench");
+        let url = "postgresql://postgres@127.0.0.1:5433/a_bench";
+        assert_eq!(database_name(&names[0]), "a_bench");
+        let pg =
+            ProviderConfig::parse(&provider_config(&names[0], listen, &peers, Some(url)), base)
+                .unwrap();
+        match &pg.storage {
+            StorageConfig::Postgres { url: got, .. } => assert_eq!(got, url),
+            other => panic!("not PostgreSQL: {other:?}"),
+        }
+        assert_eq!(pg.hub_key, base.join("a.bench.test.hub-key"));
+        assert_eq!(pg.server_name, names[0]);
+        assert_eq!(pg.listen, listen);
+        assert_eq!(pg.peers.len(), 2);
+        assert_eq!(pg.peers[&names[2]], peers[1].1);
+        let redb =
+            ProviderConfig::parse(&provider_config(&names[0], listen, &peers, None), base).unwrap();
+        match &redb.storage {
+            StorageConfig::Redb { path } => assert_eq!(path, &base.join("a.bench.test.redb")),
+            other => panic!("not redb: {other:?}"),
+        }
+        assert_eq!(redb.peers, pg.peers);
+    }
+
     #[test]
     fn load_rooms_are_the_client_api_request() {
         let room = &rooms(1).rooms[0];

@@ -269,4 +269,27 @@ mod tests {
         assert!(parsed.settings.quick);
         assert_eq!(parsed.rooms, Some(vec![1, 10]));
     }
+
+    #[test]
+    fn storage_is_redb_unless_asked_and_postgres_goes_with_hub() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse(&args(&["hub"])).unwrap().storage, BenchStorage::Redb);
+        for asked in [
+            &["hub", "--storage", "postgres"][..],
+            &["hub", "--postgres"],
+        ] {
+            assert_eq!(parse(&args(asked)).unwrap().storage, BenchStorage::Postgres);
+        }
+        assert_eq!(
+            parse(&args(&["hub", "--storage", "redb"])).unwrap().storage,
+            BenchStorage::Redb
+        );
+        for bad in [
+            &["hub", "--storage"][..],
+            &["hub", "--storage", "sqlite"],
+            &["scale", "--postgres"],
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
 }
