@@ -23,6 +23,9 @@ use crate::setup::ScratchDir;
 
 /// The variable naming the folder of `initdb` and `pg_ctl` (elsewhere than Debian's).
 pub const BINDIR: &str = "MIMI_PG_BINDIR";
+/// The variable that turns "PostgreSQL is not installed" into a failure of `mimi-bench all`
+/// (as in the hub tests; `.ci/run` sets it).
+pub const REQUIRE: &str = "MIMI_REQUIRE_POSTGRES";
 /// How many times a server start is tried on a fresh port (another process may take the
 /// port between our probe and the server's bind).
 const START_ATTEMPTS: usize = 5;
@@ -33,6 +36,11 @@ const MAX_CONNECTIONS: &str = "100";
 /// What the figures say when there is no PostgreSQL to measure.
 pub const NOT_INSTALLED: &str = "PostgreSQL not installed: initdb and pg_ctl were not found \
 (looked in $MIMI_PG_BINDIR, /usr/lib/postgresql/*/bin and the PATH; apt-get install postgresql)";
+
+/// Whether [`REQUIRE`] is `1`.
+pub fn required() -> bool {
+    std::env::var(REQUIRE).is_ok_and(|v| v == "1")
+}
 
 /// Why the PostgreSQL server could not be run.
 #[derive(Debug, thiserror::Error)]
