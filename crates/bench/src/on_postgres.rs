@@ -225,3 +225,111 @@ pub fn postgres_table(level: &ScaleLevel) -> Result<Table, BenchError> {
     storage_rows(&mut table, "PostgreSQL", &level.points)?;
     Ok(table)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::figure::Row;
+    use crate::hub::HubRun;
+    use crate::loadgen::LatencySummary;
+    use crate::process::PerUnit;
+
+    fn level(accepted: f64, database: Option<PerUnit>) -> ScaleLevel {
+        let run = HubRun {
+            accepted,
+            delivered: accepted,
+            latency: LatencySummary {
+                p99: Duration::from_millis(10),
+                ..LatencySummary::default()
+            },
+            probes: 1,
+            messages: 1,
+        };
+        let cost = PerUnit {
+            cpu_micros: 100.0,
+            write_bytes: 1000.0,
+            write_syscalls: 1.0,
+        };
+        ScaleLevel {
+            rooms: HUB_ROOMS,
+            points: vec![HubPoint {
+                saturation: run,
+                half: run,
+                costs: [cost; 3],
+                database,
+            }],
+            creation_rate: 1.0,
+            peak_rss: 0,
+            storage_per_room: 0.0,
+        }
+    }
+
+    fn find<'a>(table: &'a Table, name: &str) -> &'a Row {
+        table
+            .rows()
+            .iter()
+            .find(|r| match r {
+                Row::Measured { figure, .. } => figure.name == name,
+                Row::NotYetMeasured { name: n, .. } => n == name,
+            })
+            .unwrap_or_else(|| panic!("no row {name:?} in\n{table}"))
+    }
+
+    fn median(row: &Row) -> f64 {
+        match row {
+            Row::Measured { figure, .. } => figure.median,
+            other => panic!("not measured: {other:?}"),
+        }
+    }
+
+    /// Without PostgreSQL the table still has redb's rows, and one row saying why there are
+    /// no PostgreSQL figures.
+    #[test]
+    fn without_postgresql_the_table_says_so() {
+        let missing: BenchError = HubBenchError::Postgres(PgError::NotInstalled).into();
+        assert!(is_not_installed(&missing));
+        let table = comparison_table(&level(2000.0, None), Err(&missing)).unwrap();
+        assert_eq!(
+            median(find(&table, "redb: accepted at the hub, saturation")),
+            2000.0
+        );
+        assert!(table.to_string().contains("PostgreSQL not installed"));
+        let failed: BenchError = HubBenchError::Postgres(PgError::Failed("x".into())).into();
+        assert!(!is_not_installed(&failed));
+    }
+
+    /// The server's cost is added to the three providers', and the ratios are PostgreSQL's
+    /// over redb's.
+    #[test]
+    fn the_server_counts_in_the_totals_and_the_ratios() {
+        let server = PerUnit {
+            cpu_micros: 600.0,
+            write_bytes: 3000.0,
+            write_syscalls: 0.0,
+        };
+        let redb = level(2000.0, None);
+        let postgres = level(500.0, Some(server));
+        let table = comparison_table(&redb, Ok(&postgres)).unwrap();
+        let m = |name: &str| median(find(&table, name));
+        assert_eq!(m("redb: CPU per message, 3 providers + server"), 300.0);
+        assert_eq!(
+            m("PostgreSQL: CPU per message, 3 providers + server"),
+            900.0
+        );
+        assert_eq!(
+            m("PostgreSQL: written per message, 3 providers + server"),
+            6.0
+        );
+        assert_eq!(
+            m("PostgreSQL: server processes CPU per message (3 databases)"),
+            600.0
+        );
+        assert_eq!(m("PostgreSQL / redb: accepted at the hub"), 0.25);
+        assert_eq!(
+            m("PostgreSQL / redb: CPU per message, 3 providers + server"),
+            3.0
+        );
+    }
+}
