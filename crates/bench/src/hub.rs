@@ -106,6 +106,9 @@ pub enum HubBenchError {
     /// Files could not be written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The PostgreSQL server could not be run (or is not installed).
+    #[error(transparent)]
+    Postgres(#[from] crate::pg::PgError),
 }
 
 /// A `mimi-hub` process, stopped with SIGTERM (and killed after [`STOP_GRACE`]) when
@@ -464,6 +467,9 @@ pub struct Federation {
     /// The load rooms created so far.
     pub rooms: Vec<LoadRoom>,
     tls: Arc<rustls::ClientConfig>,
+    /// The PostgreSQL server of the providers' databases, if they are on PostgreSQL
+    /// (last: it stops after the processes).
+    pub database: Option<crate::pg::PgServer>,
 }
 
 fn tls_name(name: &str) -> Result<TlsServerName<'static>, HubBenchError> {
@@ -556,16 +562,73 @@ async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoo
     LoadRoom::new(submit_event::Request { room, event }, &token)
 }
 
+/// Where the providers keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchStorage {
+    /// A redb file each (the default).
+    Redb,
+    /// A database each on one private PostgreSQL server ([`crate::pg::PgServer`]).
+    Postgres,
+}
+
+/// The database of provider `name` on the benchmark's PostgreSQL server: its first label
+/// and `_bench` (`a_bench`).
+pub fn database_name(name: &ServerName) -> String {
+    let label = name.as_str().split('.').next().unwrap_or("provider");
+    format!("{label}_bench")
+}
+
+/// The configuration file of provider `name` listening for federation on `listen`, with
+/// `peers`; its storage a redb file beside the configuration, or the PostgreSQL database at
+/// `postgres_url` (with the hub key beside the configuration).
+pub fn provider_config(
+    name: &ServerName,
+    listen: SocketAddr,
+    peers: &[(&ServerName, SocketAddr)],
+    postgres_url: Option<&str>,
+) -> String {
+    let mut config = format!(
+        "server_name = \"{name}\"\nlisten = \"{listen}\"\napi_listen = \"127.0.0.1:0\"\n\
+         certificate = \"{name}.crt\"\nprivate_key = \"{name}.key\"\nca = \"{CA_STEM}.crt\"\n\
+         open_registration = true\n"
+    );
+    match postgres_url {
+        None => config.push_str(&format!("storage = \"{name}.redb\"\n")),
+        Some(_) => config.push_str(&format!("hub_key = \"{name}.hub-key\"\n")),
+    }
+    config.push_str(BENCH_RATE_LIMITS);
+    if let Some(url) = postgres_url {
+        config.push_str(&format!(
+            "[storage]\nkind = \"postgres\"\nurl = \"{url}\"\n"
+        ));
+    }
+    config.push_str("[peers]\n");
+    for (peer, addr) in peers {
+        config.push_str(&format!("\"{peer}\" = \"{addr}\"\n"));
+    }
+    config
+}
+
 impl Federation {
-    /// Write the configurations, start the three providers, register the users.
-    pub async fn start(binary: &Path) -> Result<Federation, BenchError> {
+    /// Write the configurations, start the three providers (and, on PostgreSQL, the server
+    /// they share first), register the users.
+    pub async fn start(binary: &Path, storage: BenchStorage) -> Result<Federation, BenchError> {
         let pki = BenchPki::generate()?;
-        let dir = ScratchDir::new("hub")?;
         let names = PROVIDERS
             .iter()
             .map(|n| n.parse::<ServerName>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(mimi_codec::CodecError::from)?;
+        // Declared before the processes: on an error they stop before the database does.
+        let database = match storage {
+            BenchStorage::Redb => None,
+            BenchStorage::Postgres => {
+                let databases: Vec<String> = names.iter().map(database_name).collect();
+                let databases: Vec<&str> = databases.iter().map(String::as_str).collect();
+                Some(crate::pg::PgServer::start(&databases).map_err(HubBenchError::Postgres)?)
+            }
+        };
+        let dir = ScratchDir::new("hub")?;
         let ports = (0..names.len())
             .map(|_| free_port())
             .collect::<Result<Vec<_>, _>>()
@@ -573,17 +636,15 @@ impl Federation {
         let mut processes = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
             pki.write_server_files(dir.path(), name)?;
-            let mut config = format!(
-                "server_name = \"{name}\"\nlisten = \"{}\"\napi_listen = \"127.0.0.1:0\"\n\
-                 certificate = \"{name}.crt\"\nprivate_key = \"{name}.key\"\nca = \"{CA_STEM}.crt\"\n\
-                 storage = \"{name}.redb\"\nopen_registration = true\n{BENCH_RATE_LIMITS}[peers]\n",
-                ports[i]
-            );
-            for (j, peer) in names.iter().enumerate() {
-                if j != i {
-                    config.push_str(&format!("\"{peer}\" = \"{}\"\n", ports[j]));
-                }
-            }
+            let peers: Vec<(&ServerName, SocketAddr)> = names
+                .iter()
+                .zip(&ports)
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (peer, port))| (peer, *port))
+                .collect();
+            let url = database.as_ref().map(|db| db.url(&database_name(name)));
+            let config = provider_config(name, ports[i], &peers, url.as_deref());
             let path = dir.path().join(format!("{name}.toml"));
             std::fs::write(&path, config).map_err(|source| SetupError::Dir {
                 path: path.clone(),
@@ -647,6 +708,7 @@ impl Federation {
             probe,
             rooms: Vec::new(),
             tls,
+            database,
         };
         for account in federation.probe_followers.iter_mut() {
             account.skip_inbox().await?;
@@ -894,10 +956,21 @@ pub struct HubPoint {
     /// What each provider (A, B, C) spent per message over both runs, from the start of
     /// the saturation run to the followers having every message of the half-load run.
     pub costs: [PerUnit; 3],
+    /// What the PostgreSQL server (all its processes, for the three providers' databases)
+    /// spent per message over the same time, if the providers are on PostgreSQL.
+    pub database: Option<PerUnit>,
 }
 
 fn usages(federation: &Federation) -> Result<Vec<Usage>, ProcessError> {
     federation.processes.iter().map(HubProcess::usage).collect()
+}
+
+fn database_usage(federation: &Federation) -> Result<Option<Usage>, HubBenchError> {
+    Ok(federation
+        .database
+        .as_ref()
+        .map(crate::pg::PgServer::usage)
+        .transpose()?)
 }
 
 /// Warm up, then measure `settings.runs` points against the rooms created so far.
@@ -918,6 +991,7 @@ pub async fn measure(
     let mut points = Vec::with_capacity(settings.runs);
     for _ in 0..settings.runs {
         let before = usages(federation)?;
+        let database_before = database_usage(federation)?;
         let saturation = run(
             federation,
             &target,
@@ -937,7 +1011,12 @@ pub async fn measure(
         )
         .await?;
         let after = usages(federation)?;
+        let database_after = database_usage(federation)?;
         let messages = saturation.messages + half.messages;
+        let database = match (database_before, database_after) {
+            (Some(before), Some(after)) => after.since(&before).per(messages),
+            _ => None,
+        };
         let mut costs = [PerUnit::default(); 3];
         for ((cost, after), before) in costs.iter_mut().zip(&after).zip(&before) {
             *cost = after
@@ -949,6 +1028,7 @@ pub async fn measure(
             saturation,
             half,
             costs,
+            database,
         });
     }
     Ok(points)
@@ -975,6 +1055,42 @@ mod tests {
                 .collect(),
             clients: 4,
         }
+    }
+
+    /// The configurations the benchmark writes load with the hub's own loader: on redb a
+    /// file beside the configuration, on PostgreSQL the database URL with the hub key beside
+    /// it, and the peers either way.
+    #[test]
+    fn provider_configs_load_with_the_hubs_loader() {
+        use mimi_hub::config::{ProviderConfig, StorageConfig};
+        let names: Vec<ServerName> = PROVIDERS.iter().map(|n| n.parse().unwrap()).collect();
+        let listen: SocketAddr = "127.0.0.1:4001".parse().unwrap();
+        let peers = [
+            (&names[1], "127.0.0.1:4002".parse().unwrap()),
+            (&names[2], "127.0.0.1:4003".parse().unwrap()),
+        ];
+        let base = Path::new("/tmp/bench");
+        let url = "postgresql://postgres@127.0.0.1:5433/a_bench";
+        assert_eq!(database_name(&names[0]), "a_bench");
+        let pg =
+            ProviderConfig::parse(&provider_config(&names[0], listen, &peers, Some(url)), base)
+                .unwrap();
+        match &pg.storage {
+            StorageConfig::Postgres { url: got, .. } => assert_eq!(got, url),
+            other => panic!("not PostgreSQL: {other:?}"),
+        }
+        assert_eq!(pg.hub_key, base.join("a.bench.test.hub-key"));
+        assert_eq!(pg.server_name, names[0]);
+        assert_eq!(pg.listen, listen);
+        assert_eq!(pg.peers.len(), 2);
+        assert_eq!(pg.peers[&names[2]], peers[1].1);
+        let redb =
+            ProviderConfig::parse(&provider_config(&names[0], listen, &peers, None), base).unwrap();
+        match &redb.storage {
+            StorageConfig::Redb { path } => assert_eq!(path, &base.join("a.bench.test.redb")),
+            other => panic!("not redb: {other:?}"),
+        }
+        assert_eq!(redb.peers, pg.peers);
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! them.
 //!
 //! The hub and scale figures start three `mimi-hub` processes ([`hub`]) and talk to them
-//! through the client API ([`api`]); the MLS figure ([`mls`]) times `mimi-ds`'s commit
+//! through the client API ([`api`]); the same hub figures run with the providers on a
+//! private PostgreSQL server ([`pg`], run as processes: no database client here) and are
+//! printed beside redb's ([`on_postgres`]); the MLS figure ([`mls`]) times `mimi-ds`'s commit
 //! handling next to openmls `PublicGroup` in process. The Criterion
 //! micro-benchmarks are `benches/codec.rs` and `benches/signaling.rs`.
 
@@ -28,6 +30,8 @@ pub mod loadgen;
 pub mod machine;
 pub mod messages;
 pub mod mls;
+pub mod on_postgres;
+pub mod pg;
 pub mod process;
 pub mod setup;
 pub mod suite;

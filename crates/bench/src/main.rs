@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! mimi-bench [all | ceiling | hub | scale | mls] [--quick] [--runs N] [--seconds S] [--clients N]
-//!            [--rooms N,N,...]
+//!            [--rooms N,N,...] [--storage redb|postgres | --postgres]
 //! mimi-bench serve-ceiling DIR NAME     (the ceiling server process the harness starts)
 //! ```
 //!
@@ -11,17 +11,29 @@
 //! `mimi-hub` binary (beside this one, built first under `cargo run`, or `$MIMI_HUB_BIN`).
 //! `--rooms` replaces the scale suite's room counts (ascending; each level adds rooms to
 //! the one before), for example `--rooms 1,1000,100000`.
+//!
+//! `all` also measures the hub figures with the providers on PostgreSQL (a private server
+//! the benchmark starts; [`mimi_bench::pg`]) and prints them beside redb's, or says that
+//! PostgreSQL is not installed (a failure with `MIMI_REQUIRE_POSTGRES=1`, as in CI). `hub --storage postgres` (or `--postgres`) prints the hub
+//! figures on PostgreSQL only; without PostgreSQL it says so in one line and exits with
+//! [`EXIT_NO_POSTGRES`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use mimi_bench::hub::{BenchStorage, HubBenchError};
 use mimi_bench::machine::Machine;
+use mimi_bench::on_postgres;
+use mimi_bench::pg::PgError;
 use mimi_bench::suite::{self, BenchError, SERVE_CEILING_COMMAND, Settings};
 use mimi_bench::{Table, figure::format_value};
 
 const USAGE: &str = "usage: mimi-bench [all | ceiling | hub | scale | mls] [--quick] \
-[--runs N] [--seconds S] [--clients N] [--rooms N,N,...]";
+[--runs N] [--seconds S] [--clients N] [--rooms N,N,...] [--storage redb|postgres | --postgres]";
+
+/// The exit code of `hub --storage postgres` without PostgreSQL.
+const EXIT_NO_POSTGRES: u8 = 3;
 
 /// The most rooms `--rooms` may ask for.
 const MAX_ROOMS: usize = 1_000_000;
@@ -49,7 +61,19 @@ fn main() -> ExitCode {
         Ok(parsed) => parsed,
         Err(message) => return usage(&message),
     };
-    finish(run(parsed.which, &parsed.settings, parsed.rooms.as_deref()))
+    let result = run(
+        parsed.which,
+        &parsed.settings,
+        parsed.rooms.as_deref(),
+        parsed.storage,
+    );
+    match result {
+        Err(error) if on_postgres::is_not_installed(&error) => {
+            eprintln!("mimi-bench: {error}");
+            ExitCode::from(EXIT_NO_POSTGRES)
+        }
+        result => finish(result),
+    }
 }
 
 fn usage(message: &str) -> ExitCode {
@@ -73,6 +97,8 @@ struct Args {
     settings: Settings,
     /// `--rooms`: the scale suite's room counts instead of the defaults.
     rooms: Option<Vec<usize>>,
+    /// `--storage`: where the providers of `hub` keep their state.
+    storage: BenchStorage,
 }
 
 /// Room counts: positive, ascending, at most [`MAX_ROOMS`].
@@ -95,6 +121,7 @@ fn parse_rooms(value: &str) -> Result<Vec<usize>, String> {
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut rooms = None;
+    let mut storage = BenchStorage::Redb;
     let mut which = Suite::All;
     let mut settings = Settings::FULL;
     let mut overrides: Vec<(&str, &str)> = Vec::new();
@@ -107,6 +134,16 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "scale" => which = Suite::Scale,
             "mls" => which = Suite::Mls,
             "--quick" => settings = Settings::QUICK,
+            "--postgres" => storage = BenchStorage::Postgres,
+            "--storage" => {
+                storage = match rest.next().map(String::as_str) {
+                    Some("redb") => BenchStorage::Redb,
+                    Some("postgres") => BenchStorage::Postgres,
+                    other => {
+                        return Err(format!("--storage needs redb or postgres, got {other:?}"));
+                    }
+                };
+            }
             "--rooms" => {
                 let value = rest.next().ok_or("--rooms needs a value")?;
                 rooms = Some(parse_rooms(value)?);
@@ -136,14 +173,23 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
         }
     }
+    if storage == BenchStorage::Postgres && which != Suite::Hub {
+        return Err("--storage postgres goes with `hub` (`all` measures both storages)".into());
+    }
     Ok(Args {
         which,
         settings,
         rooms,
+        storage,
     })
 }
 
-fn run(which: Suite, settings: &Settings, rooms: Option<&[usize]>) -> Result<(), BenchError> {
+fn run(
+    which: Suite,
+    settings: &Settings,
+    rooms: Option<&[usize]>,
+    storage: BenchStorage,
+) -> Result<(), BenchError> {
     let exe = std::env::current_exe().map_err(BenchError::Runtime)?;
     println!("## mimi-bench");
     println!();
@@ -169,17 +215,32 @@ fn run(which: Suite, settings: &Settings, rooms: Option<&[usize]>) -> Result<(),
             let measured = suite::measure_levels(&exe, settings, levels)?;
             if let Some(level) = measured.iter().find(|l| l.rooms == suite::HUB_ROOMS) {
                 print(suite::hub_table(level, &samples)?);
+                let postgres = on_postgres::measure_hub(&exe, settings);
+                // A missing PostgreSQL is a row of the table (unless MIMI_REQUIRE_POSTGRES=1);
+                // a failed run fails the bench.
+                if let Err(error) = &postgres
+                    && (!on_postgres::is_not_installed(error) || mimi_bench::pg::required())
+                {
+                    return postgres.map(drop);
+                }
+                print(on_postgres::comparison_table(level, postgres.as_ref())?);
             }
             print(suite::scale_table(&measured)?);
             print(suite::measure_mls(settings)?);
         }
         Suite::Ceiling => print(suite::measure_ceiling(&exe, settings)?),
         Suite::Hub => {
+            if storage == BenchStorage::Postgres && mimi_bench::pg::find_binaries().is_none() {
+                return Err(HubBenchError::Postgres(PgError::NotInstalled).into());
+            }
             let (ceiling, samples) = suite::measure_ceiling_samples(&exe, settings)?;
             print(ceiling);
-            let measured = suite::measure_levels(&exe, settings, &[suite::HUB_ROOMS])?;
+            let measured = suite::measure_levels_on(&exe, settings, &[suite::HUB_ROOMS], storage)?;
             for level in &measured {
                 print(suite::hub_table(level, &samples)?);
+                if storage == BenchStorage::Postgres {
+                    print(on_postgres::postgres_table(level)?);
+                }
             }
         }
         Suite::Scale => print(suite::scale_table(&suite::measure_levels(
@@ -208,5 +269,28 @@ mod tests {
         assert_eq!(parsed.which, Suite::Scale);
         assert!(parsed.settings.quick);
         assert_eq!(parsed.rooms, Some(vec![1, 10]));
+    }
+
+    #[test]
+    fn storage_is_redb_unless_asked_and_postgres_goes_with_hub() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse(&args(&["hub"])).unwrap().storage, BenchStorage::Redb);
+        for asked in [
+            &["hub", "--storage", "postgres"][..],
+            &["hub", "--postgres"],
+        ] {
+            assert_eq!(parse(&args(asked)).unwrap().storage, BenchStorage::Postgres);
+        }
+        assert_eq!(
+            parse(&args(&["hub", "--storage", "redb"])).unwrap().storage,
+            BenchStorage::Redb
+        );
+        for bad in [
+            &["hub", "--storage"][..],
+            &["hub", "--storage", "sqlite"],
+            &["scale", "--postgres"],
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?}");
+        }
     }
 }

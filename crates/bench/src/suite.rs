@@ -472,18 +472,32 @@ pub fn measure_levels(
     settings: &Settings,
     levels: &[usize],
 ) -> Result<Vec<ScaleLevel>, BenchError> {
+    measure_levels_on(exe, settings, levels, crate::hub::BenchStorage::Redb)
+}
+
+/// [`measure_levels`] with the providers' state in `storage` (on PostgreSQL the storage
+/// per room is not measured: `storage_per_room` is 0).
+pub fn measure_levels_on(
+    exe: &Path,
+    settings: &Settings,
+    levels: &[usize],
+    storage: crate::hub::BenchStorage,
+) -> Result<Vec<ScaleLevel>, BenchError> {
     let binary = crate::hub::hub_binary(exe)?;
     let runtime = runtime()?;
     runtime.block_on(async {
-        let mut federation = crate::hub::Federation::start(&binary).await?;
+        let mut federation = crate::hub::Federation::start(&binary, storage).await?;
         let mut out = Vec::with_capacity(levels.len());
         for &rooms in levels {
             let before_rooms = federation.rooms.len();
             let seconds = federation.grow_to(rooms).await?;
             let created = rooms.saturating_sub(before_rooms).max(1);
-            let after_bytes = federation.processes[0]
-                .storage_bytes()
-                .map_err(ProcessError::Io)?;
+            let after_bytes = match storage {
+                crate::hub::BenchStorage::Redb => federation.processes[0]
+                    .storage_bytes()
+                    .map_err(ProcessError::Io)?,
+                crate::hub::BenchStorage::Postgres => 0,
+            };
             let points = crate::hub::measure(&mut federation, settings).await?;
             out.push(ScaleLevel {
                 rooms,
