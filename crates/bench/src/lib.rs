@@ -17,13 +17,17 @@
 //!
 //! The hub and scale figures start three `mimi-hub` processes ([`hub`]) and talk to them
 //! through the client API ([`api`]); the MLS figure ([`mls`]) times `mimi-ds`'s commit
-//! handling next to openmls `PublicGroup` in process. The Criterion
+//! handling next to openmls `PublicGroup` in process. The -06 hub figure ([`hub06`],
+//! `mimi-bench hub06 [--haven PATH]`) builds a -06 room with `mimi-client` and sends a
+//! follower's `submitMessage` to the hub, and to Haven's `mimi-hubd` beside it (started
+//! from a checkout, built with `mimi-interop`'s `haven` module). The Criterion
 //! micro-benchmarks are `benches/codec.rs` and `benches/signaling.rs`.
 
 pub mod api;
 pub mod ceiling;
 pub mod figure;
 pub mod hub;
+pub mod hub06;
 pub mod loadgen;
 pub mod machine;
 pub mod messages;

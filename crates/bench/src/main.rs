@@ -20,8 +20,8 @@ use mimi_bench::machine::Machine;
 use mimi_bench::suite::{self, BenchError, SERVE_CEILING_COMMAND, Settings};
 use mimi_bench::{Table, figure::format_value};
 
-const USAGE: &str = "usage: mimi-bench [all | ceiling | hub | scale | mls] [--quick] \
-[--runs N] [--seconds S] [--clients N] [--rooms N,N,...]";
+const USAGE: &str = "usage: mimi-bench [all | ceiling | hub | hub06 | scale | mls] [--quick] \
+[--runs N] [--seconds S] [--clients N] [--rooms N,N,...] [--haven PATH (hub06)]";
 
 /// The most rooms `--rooms` may ask for.
 const MAX_ROOMS: usize = 1_000_000;
@@ -31,6 +31,7 @@ enum Suite {
     All,
     Ceiling,
     Hub,
+    Hub06,
     Scale,
     Mls,
 }
@@ -49,7 +50,12 @@ fn main() -> ExitCode {
         Ok(parsed) => parsed,
         Err(message) => return usage(&message),
     };
-    finish(run(parsed.which, &parsed.settings, parsed.rooms.as_deref()))
+    finish(run(
+        parsed.which,
+        &parsed.settings,
+        parsed.rooms.as_deref(),
+        parsed.haven.as_deref(),
+    ))
 }
 
 fn usage(message: &str) -> ExitCode {
@@ -73,6 +79,7 @@ struct Args {
     settings: Settings,
     /// `--rooms`: the scale suite's room counts instead of the defaults.
     rooms: Option<Vec<usize>>,
+    haven: Option<PathBuf>,
 }
 
 /// Room counts: positive, ascending, at most [`MAX_ROOMS`].
@@ -95,6 +102,7 @@ fn parse_rooms(value: &str) -> Result<Vec<usize>, String> {
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut rooms = None;
+    let mut haven = None;
     let mut which = Suite::All;
     let mut settings = Settings::FULL;
     let mut overrides: Vec<(&str, &str)> = Vec::new();
@@ -104,9 +112,13 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "all" => which = Suite::All,
             "ceiling" => which = Suite::Ceiling,
             "hub" => which = Suite::Hub,
+            "hub06" => which = Suite::Hub06,
             "scale" => which = Suite::Scale,
             "mls" => which = Suite::Mls,
             "--quick" => settings = Settings::QUICK,
+            "--haven" => {
+                haven = Some(PathBuf::from(rest.next().ok_or("--haven needs a path")?));
+            }
             "--rooms" => {
                 let value = rest.next().ok_or("--rooms needs a value")?;
                 rooms = Some(parse_rooms(value)?);
@@ -140,10 +152,16 @@ fn parse(args: &[String]) -> Result<Args, String> {
         which,
         settings,
         rooms,
+        haven,
     })
 }
 
-fn run(which: Suite, settings: &Settings, rooms: Option<&[usize]>) -> Result<(), BenchError> {
+fn run(
+    which: Suite,
+    settings: &Settings,
+    rooms: Option<&[usize]>,
+    haven: Option<&std::path::Path>,
+) -> Result<(), BenchError> {
     let exe = std::env::current_exe().map_err(BenchError::Runtime)?;
     println!("## mimi-bench");
     println!();
@@ -181,6 +199,20 @@ fn run(which: Suite, settings: &Settings, rooms: Option<&[usize]>) -> Result<(),
             for level in &measured {
                 print(suite::hub_table(level, &samples)?);
             }
+        }
+        Suite::Hub06 => {
+            let (ceiling, samples) = suite::measure_ceiling_samples(&exe, settings)?;
+            print(ceiling);
+            let mut ceilings: Vec<f64> = samples
+                .iter()
+                .map(|s| s.point.saturation_throughput)
+                .collect();
+            ceilings.sort_by(f64::total_cmp);
+            let median = ceilings.get(ceilings.len() / 2).copied();
+            println!(
+                "{}",
+                mimi_bench::hub06::run(&exe, settings, haven, median)?
+            );
         }
         Suite::Scale => print(suite::scale_table(&suite::measure_levels(
             &exe, settings, levels,
