@@ -189,6 +189,11 @@ fn run(
                 print(suite::hub_table(level, &samples)?);
             }
             print(suite::scale_table(&measured)?);
+            let ceiling = ceiling_median(&samples);
+            println!(
+                "{}",
+                mimi_bench::hub06::run(&exe, settings, haven, ceiling)?
+            );
             print(suite::measure_mls(settings)?);
         }
         Suite::Ceiling => print(suite::measure_ceiling(&exe, settings)?),
@@ -203,15 +208,10 @@ fn run(
         Suite::Hub06 => {
             let (ceiling, samples) = suite::measure_ceiling_samples(&exe, settings)?;
             print(ceiling);
-            let mut ceilings: Vec<f64> = samples
-                .iter()
-                .map(|s| s.point.saturation_throughput)
-                .collect();
-            ceilings.sort_by(f64::total_cmp);
-            let median = ceilings.get(ceilings.len() / 2).copied();
+            let ceiling = ceiling_median(&samples);
             println!(
                 "{}",
-                mimi_bench::hub06::run(&exe, settings, haven, median)?
+                mimi_bench::hub06::run(&exe, settings, haven, ceiling)?
             );
         }
         Suite::Scale => print(suite::scale_table(&suite::measure_levels(
@@ -220,6 +220,16 @@ fn run(
         Suite::Mls => print(suite::measure_mls(settings)?),
     }
     Ok(())
+}
+
+/// The ceiling's median throughput at saturation (the -06 table's ratio).
+fn ceiling_median(samples: &[suite::CeilingSample]) -> Option<f64> {
+    let mut ceilings: Vec<f64> = samples
+        .iter()
+        .map(|s| s.point.saturation_throughput)
+        .collect();
+    ceilings.sort_by(f64::total_cmp);
+    ceilings.get(ceilings.len() / 2).copied()
 }
 
 #[cfg(test)]
