@@ -27,8 +27,7 @@ use hyper::{Method, Request};
 use mimi_client::api::RegisterRequest;
 use mimi_client::{Client, Registration};
 use mimi_codec::v06::{
-    IdentifierUri, MlsMessage, Protocol, SubmitMessageRequest, SubmitMessageResponse,
-    SubmitOutcome,
+    IdentifierUri, MlsMessage, Protocol, SubmitMessageRequest, SubmitMessageResponse, SubmitOutcome,
 };
 use mimi_codec::{ServerName, Wire};
 use mimi_transport::v06::Endpoint06;
@@ -245,7 +244,9 @@ impl Room06 {
         // The hub logs a byte-identical resend once: the load must be distinct messages.
         let distinct: std::collections::HashSet<&Bytes> = bodies.iter().collect();
         if distinct.len() != bodies.len() {
-            return Err(HubBenchError::Unexpected("two precomputed messages are equal".into()).into());
+            return Err(
+                HubBenchError::Unexpected("two precomputed messages are equal".into()).into(),
+            );
         }
         Ok(Room06 {
             dir,
@@ -259,9 +260,7 @@ impl Room06 {
 
     /// B's client TLS configuration (B's certificate from the benchmark's CA).
     fn b_tls(&self) -> Result<Arc<rustls::ClientConfig>, BenchError> {
-        let b: ServerName = PROVIDERS[1]
-            .parse()
-            .map_err(mimi_codec::CodecError::from)?;
+        let b: ServerName = PROVIDERS[1].parse().map_err(mimi_codec::CodecError::from)?;
         Ok(self.pki.client_config(&b)?)
     }
 
@@ -465,8 +464,14 @@ impl Room06 {
             .env("MIMI_PROVIDER_DOMAIN", PROVIDERS[0])
             .env("MIMI_BIND_ADDR", addr.to_string())
             .env("MIMI_DB_PATH", root.join("haven.db"))
-            .env("MIMI_SERVER_CERT", root.join(format!("{}.crt", PROVIDERS[0])))
-            .env("MIMI_SERVER_KEY", root.join(format!("{}.key", PROVIDERS[0])))
+            .env(
+                "MIMI_SERVER_CERT",
+                root.join(format!("{}.crt", PROVIDERS[0])),
+            )
+            .env(
+                "MIMI_SERVER_KEY",
+                root.join(format!("{}.key", PROVIDERS[0])),
+            )
             .env("MIMI_CLIENT_CA", root.join(format!("{CA_STEM}.crt")))
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())

@@ -563,11 +563,13 @@ impl Client {
                 .await
                 .map_err(RequestError::Body)?
                 .to_bytes();
-            Ok(if status == StatusCode::OK && self.workload.accepts(&answer) {
-                Answer::Accepted
-            } else {
-                Answer::Refused(status)
-            })
+            Ok(
+                if status == StatusCode::OK && self.workload.accepts(&answer) {
+                    Answer::Accepted
+                } else {
+                    Answer::Refused(status)
+                },
+            )
         };
         tokio::time::timeout(self.config.request_timeout, exchange)
             .await
