@@ -50,6 +50,8 @@ const SALT_LEN: usize = 16;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the drainer waits before asking `mimi-hubd`'s empty queue again.
 const DRAIN_POLL: Duration = Duration::from_millis(1);
+/// How many connections take the messages `mimi-hubd` queued (its queue is bounded).
+const HAVEN_DRAINERS: usize = 4;
 /// How long `mimi-hubd` may take to accept connections.
 const HAVEN_START: Duration = Duration::from_secs(30);
 
@@ -582,16 +584,22 @@ pub fn run(
                 Pace::Saturate,
                 Stop::After(Duration::ZERO),
             );
-            let drainer = tokio::spawn(drain_haven(
-                config,
-                room.room.as_str().to_owned(),
-                stop.clone(),
-            ));
+            let drainers: Vec<_> = (0..HAVEN_DRAINERS)
+                .map(|_| {
+                    tokio::spawn(drain_haven(
+                        config.clone(),
+                        room.room.as_str().to_owned(),
+                        stop.clone(),
+                    ))
+                })
+                .collect();
             let figures = measure("Haven mimi-hubd", &target, haven.child.id(), settings).await;
             stop.store(true, Ordering::Release);
-            drainer
-                .await
-                .map_err(|e| HubBenchError::Unexpected(format!("drainer: {e}")))??;
+            for drainer in drainers {
+                drainer
+                    .await
+                    .map_err(|e| HubBenchError::Unexpected(format!("drainer: {e}")))??;
+            }
             rows.push(figures?);
             drop(haven);
         }
