@@ -612,14 +612,14 @@ pub fn table(rows: &[ServerFigures], messages: usize, ceiling: Option<f64>) -> S
     let mut out = format!(
         "### -06 submitMessage (a follower's message to the room's hub; {messages} distinct \
          SubmitMessageRequest bodies, same client certificate and headers)\n\n\
-         | server | accepted/s (median) | min | max | refused | CPU µs/msg | bytes written/msg | of ceiling |\n\
+         | server | accepted/s (median) | min | max | refused | CPU µs/msg | bytes written/msg | throughput / ceiling |\n\
          |---|---|---|---|---|---|---|---|\n"
     );
     for row in rows {
         let min = row.accepted.iter().copied().fold(f64::INFINITY, f64::min);
         let max = row.accepted.iter().copied().fold(0.0, f64::max);
         let m = median(&row.accepted);
-        let ratio = ceiling.map_or("-".to_owned(), |c| format!("{:.1} %", 100.0 * m / c));
+        let ratio = ceiling.map_or("-".to_owned(), |c| format!("{:.4}", m / c));
         out.push_str(&format!(
             "| {} | {m:.0} | {min:.0} | {max:.0} | {} | {:.0} | {:.0} | {ratio} |\n",
             row.label, row.refused, row.cost.cpu_micros, row.cost.write_bytes
