@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         Some("interop-haven") => return interop("interop-haven", &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] | demo | interop [--list] [-v] [NAME] | chaos [--quick] | probe06 --peer https://HOST:PORT [--connect IP:PORT] [--prefix P] --ca CA --cert CERT --key KEY --our-domain D [--hex] | interop-haven --haven PATH | vectors>"
+                "usage: cargo xtask <ci | fuzz TARGET SECONDS | bench [SUITE] [--quick] [--rooms N,N,...] [--haven PATH] | demo | interop [--list] [-v] [NAME] | chaos [--quick] | probe06 --peer https://HOST:PORT [--connect IP:PORT] [--prefix P] --ca CA --cert CERT --key KEY --our-domain D [--hex] | interop-haven --haven PATH | vectors>"
             );
             return ExitCode::from(2);
         }

@@ -167,6 +167,11 @@ impl HubProcess {
         }
     }
 
+    /// The process's ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The process's peak RSS so far, in bytes.
     pub fn peak_rss_bytes(&self) -> Result<u64, ProcessError> {
         peak_rss_bytes(self.child.id())
@@ -244,7 +249,7 @@ pub fn hub_binary(exe: &Path) -> Result<PathBuf, HubBenchError> {
     }
 }
 
-fn free_port() -> Result<SocketAddr, std::io::Error> {
+pub(crate) fn free_port() -> Result<SocketAddr, std::io::Error> {
     TcpListener::bind(("127.0.0.1", 0))?.local_addr()
 }
 
@@ -441,7 +446,7 @@ struct Creator {
 /// The benchmark claims key packages and registers users far faster than the
 /// providers' default rate limits allow a client or a peer server (`docs/operations.md`,
 /// "Limits"): its providers are configured without practical limits.
-const BENCH_RATE_LIMITS: &str = "[rate_limits]\n\
+pub(crate) const BENCH_RATE_LIMITS: &str = "[rate_limits]\n\
      claims_per_client = { burst = 1000000, refill_ms = 1 }\n\
      claims_per_peer = { burst = 1000000, refill_ms = 1 }\n\
      registrations = { burst = 1000000, refill_ms = 1 }\n\
@@ -472,7 +477,7 @@ pub struct Federation {
     pub database: Option<crate::pg::PgServer>,
 }
 
-fn tls_name(name: &str) -> Result<TlsServerName<'static>, HubBenchError> {
+pub(crate) fn tls_name(name: &str) -> Result<TlsServerName<'static>, HubBenchError> {
     TlsServerName::try_from(name.to_owned())
         .map_err(|_| HubBenchError::Unexpected(format!("{name} is not a TLS name")))
 }

@@ -19,13 +19,17 @@
 //! through the client API ([`api`]); the same hub figures run with the providers on a
 //! private PostgreSQL server ([`pg`], run as processes: no database client here) and are
 //! printed beside redb's ([`on_postgres`]); the MLS figure ([`mls`]) times `mimi-ds`'s commit
-//! handling next to openmls `PublicGroup` in process. The Criterion
+//! handling next to openmls `PublicGroup` in process. The -06 hub figure ([`hub06`],
+//! `mimi-bench hub06 [--haven PATH]`) builds a -06 room with `mimi-client` and sends a
+//! follower's `submitMessage` to the hub, and to Haven's `mimi-hubd` beside it (started
+//! from a checkout, built with `mimi-interop`'s `haven` module). The Criterion
 //! micro-benchmarks are `benches/codec.rs` and `benches/signaling.rs`.
 
 pub mod api;
 pub mod ceiling;
 pub mod figure;
 pub mod hub;
+pub mod hub06;
 pub mod loadgen;
 pub mod machine;
 pub mod messages;

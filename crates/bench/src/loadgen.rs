@@ -25,7 +25,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName as TlsServerName;
@@ -83,6 +83,17 @@ pub trait Workload: Send + Sync {
     /// [`LoadConfig::authorization`] (for example the token of each room's member).
     fn authorization(&self, _client: usize, _sequence: u64) -> Option<&HeaderValue> {
         None
+    }
+
+    /// More headers of every request (for example -06's `From: mimi@<provider>`).
+    fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &[]
+    }
+
+    /// Whether a `200` answer with this body counts as accepted (a -06 `submitMessage`
+    /// answers `200` with `notAllowed` too).
+    fn accepts(&self, _body: &[u8]) -> bool {
+        true
     }
 }
 
@@ -272,10 +283,10 @@ pub fn latency_histogram() -> Result<Histogram<u64>, hdrhistogram::CreationError
     Histogram::new_with_bounds(HISTOGRAM_LOW_US, HISTOGRAM_HIGH_US, HISTOGRAM_SIGFIG)
 }
 
-type Sender = SendRequest<Full<Bytes>>;
+pub(crate) type Sender = SendRequest<Full<Bytes>>;
 
 /// Open one kept-alive HTTPS/1.1 connection with the client certificate.
-async fn connect(config: &LoadConfig) -> Result<Sender, ConnectError> {
+pub(crate) async fn connect(config: &LoadConfig) -> Result<Sender, ConnectError> {
     let open = async {
         let tcp = TcpStream::connect(config.addr)
             .await
@@ -541,18 +552,24 @@ impl Client {
             if let Some(authorization) = authorization {
                 request = request.header(AUTHORIZATION, authorization);
             }
+            for (name, value) in self.workload.headers() {
+                request = request.header(name, value);
+            }
             let request = request.body(Full::new(body))?;
             let response = sender.send_request(request).await?;
             let status = response.status();
-            Limited::new(response.into_body(), MAX_RESPONSE_BODY)
+            let answer = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
                 .collect()
                 .await
-                .map_err(RequestError::Body)?;
-            Ok(if status == StatusCode::OK {
-                Answer::Accepted
-            } else {
-                Answer::Refused(status)
-            })
+                .map_err(RequestError::Body)?
+                .to_bytes();
+            Ok(
+                if status == StatusCode::OK && self.workload.accepts(&answer) {
+                    Answer::Accepted
+                } else {
+                    Answer::Refused(status)
+                },
+            )
         };
         tokio::time::timeout(self.config.request_timeout, exchange)
             .await

@@ -29,8 +29,9 @@ use mimi_bench::pg::PgError;
 use mimi_bench::suite::{self, BenchError, SERVE_CEILING_COMMAND, Settings};
 use mimi_bench::{Table, figure::format_value};
 
-const USAGE: &str = "usage: mimi-bench [all | ceiling | hub | scale | mls] [--quick] \
-[--runs N] [--seconds S] [--clients N] [--rooms N,N,...] [--storage redb|postgres | --postgres]";
+const USAGE: &str = "usage: mimi-bench [all | ceiling | hub | hub06 | scale | mls] [--quick] \
+[--runs N] [--seconds S] [--clients N] [--rooms N,N,...] [--storage redb|postgres | --postgres] \
+[--haven PATH (hub06)]";
 
 /// The exit code of `hub --storage postgres` without PostgreSQL.
 const EXIT_NO_POSTGRES: u8 = 3;
@@ -43,6 +44,7 @@ enum Suite {
     All,
     Ceiling,
     Hub,
+    Hub06,
     Scale,
     Mls,
 }
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         &parsed.settings,
         parsed.rooms.as_deref(),
         parsed.storage,
+        parsed.haven.as_deref(),
     );
     match result {
         Err(error) if on_postgres::is_not_installed(&error) => {
@@ -99,6 +102,7 @@ struct Args {
     rooms: Option<Vec<usize>>,
     /// `--storage`: where the providers of `hub` keep their state.
     storage: BenchStorage,
+    haven: Option<PathBuf>,
 }
 
 /// Room counts: positive, ascending, at most [`MAX_ROOMS`].
@@ -122,6 +126,7 @@ fn parse_rooms(value: &str) -> Result<Vec<usize>, String> {
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut rooms = None;
     let mut storage = BenchStorage::Redb;
+    let mut haven = None;
     let mut which = Suite::All;
     let mut settings = Settings::FULL;
     let mut overrides: Vec<(&str, &str)> = Vec::new();
@@ -131,6 +136,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "all" => which = Suite::All,
             "ceiling" => which = Suite::Ceiling,
             "hub" => which = Suite::Hub,
+            "hub06" => which = Suite::Hub06,
             "scale" => which = Suite::Scale,
             "mls" => which = Suite::Mls,
             "--quick" => settings = Settings::QUICK,
@@ -143,6 +149,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
                         return Err(format!("--storage needs redb or postgres, got {other:?}"));
                     }
                 };
+            }
+            "--haven" => {
+                haven = Some(PathBuf::from(rest.next().ok_or("--haven needs a path")?));
             }
             "--rooms" => {
                 let value = rest.next().ok_or("--rooms needs a value")?;
@@ -181,6 +190,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         settings,
         rooms,
         storage,
+        haven,
     })
 }
 
@@ -189,6 +199,7 @@ fn run(
     settings: &Settings,
     rooms: Option<&[usize]>,
     storage: BenchStorage,
+    haven: Option<&std::path::Path>,
 ) -> Result<(), BenchError> {
     let exe = std::env::current_exe().map_err(BenchError::Runtime)?;
     println!("## mimi-bench");
@@ -226,6 +237,11 @@ fn run(
                 print(on_postgres::comparison_table(level, postgres.as_ref())?);
             }
             print(suite::scale_table(&measured)?);
+            let ceiling = ceiling_median(&samples);
+            println!(
+                "{}",
+                mimi_bench::hub06::run(&exe, settings, haven, ceiling)?
+            );
             print(suite::measure_mls(settings)?);
         }
         Suite::Ceiling => print(suite::measure_ceiling(&exe, settings)?),
@@ -243,12 +259,31 @@ fn run(
                 }
             }
         }
+        Suite::Hub06 => {
+            let (ceiling, samples) = suite::measure_ceiling_samples(&exe, settings)?;
+            print(ceiling);
+            let ceiling = ceiling_median(&samples);
+            println!(
+                "{}",
+                mimi_bench::hub06::run(&exe, settings, haven, ceiling)?
+            );
+        }
         Suite::Scale => print(suite::scale_table(&suite::measure_levels(
             &exe, settings, levels,
         )?)?),
         Suite::Mls => print(suite::measure_mls(settings)?),
     }
     Ok(())
+}
+
+/// The ceiling's median throughput at saturation (the -06 table's ratio).
+fn ceiling_median(samples: &[suite::CeilingSample]) -> Option<f64> {
+    let mut ceilings: Vec<f64> = samples
+        .iter()
+        .map(|s| s.point.saturation_throughput)
+        .collect();
+    ceilings.sort_by(f64::total_cmp);
+    ceilings.get(ceilings.len() / 2).copied()
 }
 
 #[cfg(test)]
