@@ -48,8 +48,11 @@ pub struct Message06 {
     pub timestamp: u64,
     /// The decrypted application data (a MIMI content message).
     pub content: Vec<u8>,
-    /// The hub's frank, when the room's hub franks (draft-ietf-mimi-protocol-06 §5.4.1).
+    /// The hub's frank, when the room's hub franks (draft-ietf-mimi-protocol-06 §5.4.1)
+    /// and it verified (§5.4.1.3).
     pub frank: Option<mimi_codec::v06::Frank>,
+    /// Why the message's frank was dropped, when it came with one that did not verify.
+    pub frank_refused: Option<String>,
 }
 
 /// The text of a -06 message: its MIMI content's text, or the bytes as UTF-8 when they are
@@ -436,6 +439,61 @@ impl Client {
         Ok(mimi_codec::v06::IdentifierResponse::decode(&body)?)
     }
 
+    /// The hub's `frank` of a received message if it verifies as draft-ietf-mimi-protocol-06
+    /// §5.4.1.3 says: the room names a `franking_agent` of its hub; the integrity signature
+    /// over the content's sender and room and the acceptance time; the AAD's `franking_tag`
+    /// from the content and its salt; the content's sender is the MLS sender's user. A frank
+    /// that does not verify is dropped (the message is kept, but cannot be reported) with
+    /// the reason in [`Message06::frank_refused`].
+    ///
+    /// Rule V06-FRANK-7 (docs/protocol-coverage.md).
+    fn verified_frank06(
+        &self,
+        room: &IdentifierUri,
+        message: &FanoutMessage,
+        frank: &mimi_codec::v06::Frank,
+        sender: &ClientId,
+        plaintext: &[u8],
+    ) -> Result<(), String> {
+        use mimi_e2e::franking;
+        {
+            let (agent, suite) = self.mls.franking_agent06(room).map_err(|e| e.to_string())?;
+            let agent = agent.ok_or("the room names no franking agent")?;
+            let tag = franking::franking_tag_of_message(message.message.as_bytes())
+                .map_err(|e| e.to_string())?
+                .ok_or("the message carries no franking_tag")?;
+            let content =
+                mimi_content::MimiContent::decode(plaintext).map_err(|e| e.to_string())?;
+            let asserted_sender = content
+                .extensions
+                .sender_uri
+                .as_deref()
+                .ok_or("the content asserts no sender")?;
+            let sender_uri = mimi_e2e::binding06::user_uri_of_client(sender)
+                .ok_or("the sender has no user URI")?;
+            if asserted_sender != sender_uri.as_str() {
+                return Err(format!(
+                    "the content asserts {asserted_sender}, the MLS sender is {sender_uri}"
+                ));
+            }
+            let franked = franking::FrankedMessage {
+                application_data: plaintext,
+                salt: &content.salt.0,
+                asserted_sender,
+                asserted_room: content
+                    .extensions
+                    .room_uri
+                    .as_deref()
+                    .ok_or("the content asserts no room")?,
+                accepted_timestamp: message.timestamp,
+                frank,
+            };
+            franking::verify_received(&franked, Some(&tag), &agent, suite, room)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+    }
+
     /// Report `messages` of the -06 `room` (all sent by one user, each with the hub's frank)
     /// to the room's hub through this user's provider (draft-ietf-mimi-protocol-06 §5.9): the
     /// provider checks each frank against the room's `franking_agent` and sends the
@@ -535,9 +593,14 @@ impl Client {
                 _ if !in_room => {}
                 _ => match self.mls.process06(&room_uri, message.message.as_bytes()) {
                     Ok(Processed06::Application { sender, plaintext }) => {
-                        let frank = match &message.extra {
-                            FanoutExtra::Application { frank } => frank.clone(),
-                            _ => None,
+                        let (frank, frank_refused) = match &message.extra {
+                            FanoutExtra::Application { frank: Some(frank) } => match self
+                                .verified_frank06(&room_uri, &message, frank, &sender, &plaintext)
+                            {
+                                Ok(()) => (Some(frank.clone()), None),
+                                Err(why) => (None, Some(why)),
+                            },
+                            _ => (None, None),
                         };
                         out.push(Message06 {
                             sender,
@@ -545,6 +608,7 @@ impl Client {
                             content: plaintext,
                             timestamp: message.timestamp,
                             frank,
+                            frank_refused,
                         })
                     }
                     Ok(_) => {}

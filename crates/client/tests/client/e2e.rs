@@ -912,6 +912,7 @@ async fn a_06_room_alice_adds_bob_and_they_talk() {
         mimi_e2e::franking::verify_received(&message, None, &agent, suite, &room_uri)
     };
     for m in at_bob.iter().chain(&at_alice) {
+        assert_eq!(m.frank_refused, None, "the reader verified the frank");
         let frank = m.frank.as_ref().expect("the hub franked the message");
         check(m, frank).unwrap();
     }
