@@ -69,13 +69,15 @@ type Pending = std::collections::VecDeque<(String, Vec<u8>)>;
 
 /// The destinations with a backlog: one delivery task each while it is not empty.
 #[derive(Debug, Default, Clone)]
-struct NotifyBacklog(
-    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<ServerName, Pending>>>,
-);
+struct NotifyBacklog {
+    queues: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<ServerName, Pending>>>,
+    /// Woken whenever a destination's backlog ends.
+    drained: std::sync::Arc<tokio::sync::Notify>,
+}
 
 impl NotifyBacklog {
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<ServerName, Pending>> {
-        self.0
+        self.queues
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -121,6 +123,21 @@ impl NotifyBacklog {
         });
         if empty {
             map.remove(dest);
+            drop(map);
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Wait until nothing waits for `dest`.
+    async fn drained(&self, dest: &ServerName) {
+        loop {
+            let woken = self.drained.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.len(dest) == 0 {
+                return;
+            }
+            woken.await;
         }
     }
 
@@ -624,6 +641,12 @@ impl Provider {
     /// How many `notify` bodies wait for `dest` (a peer that did not answer).
     pub fn notify_backlog06(&self, dest: &ServerName) -> usize {
         self.rooms06().backlog.len(dest)
+    }
+
+    /// Wait until no `notify` body waits for `dest`: every one was answered (delivered, or
+    /// finally refused).
+    pub async fn notify_drained06(&self, dest: &ServerName) {
+        self.rooms06().backlog.drained(dest).await;
     }
 
     /// `POST /submitMessage/{roomId}` at the room's hub: an application message of a

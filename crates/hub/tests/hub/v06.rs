@@ -1266,19 +1266,14 @@ mod rooms {
         assert_eq!(world.provider(A).notify_backlog06(&name(B)), 2);
 
         world.restart(B).await;
-        // b is a real server again: poll, with a bound, for the queue's deliveries.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-        let held = loop {
-            let held = world.provider(B).messages06(&room).await.unwrap();
-            if held.len() >= before + 2 {
-                break held;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "b never got the queued notifies"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        };
+        // The queue ends once b has answered both (b stores a notify before its answer).
+        tokio::time::timeout(
+            std::time::Duration::from_secs(90),
+            world.provider(A).notify_drained06(&name(B)),
+        )
+        .await
+        .expect("b never got the queued notifies");
+        let held = world.provider(B).messages06(&room).await.unwrap();
         assert_eq!(held.len(), before + 2, "each message once");
         let texts: Vec<Vec<u8>> = held[before..]
             .iter()
