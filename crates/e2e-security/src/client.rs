@@ -939,26 +939,7 @@ impl MlsClient {
                     .map_err(E2eError::malformed(MlsObject::RatchetTree))?,
             );
         }
-        let credential = self.credential_with_key();
-        let (group, bundle) = builder
-            .build_group(&self.provider, group_info, credential)
-            .map_err(E2eError::mls(Operation::ExternalJoin))?
-            .leaf_node_parameters(
-                LeafNodeParameters::builder()
-                    .with_capabilities(mimi_capabilities())
-                    .build(),
-            )
-            .load_psks(self.provider.storage())
-            .map_err(E2eError::mls(Operation::ExternalJoin))?
-            .build(
-                self.provider.rand(),
-                self.provider.crypto(),
-                &self.signer,
-                |_| true,
-            )
-            .map_err(E2eError::mls(Operation::ExternalJoin))?
-            .finalize(&self.provider)
-            .map_err(E2eError::mls(Operation::ExternalJoin))?;
+        let (group, bundle) = self.finish_external_join(builder, group_info)?;
         let room = room_of(&group)?;
         self.groups.insert(room.clone(), group);
         let (commit, _welcome, group_info) = bundle.into_messages();
@@ -1016,6 +997,37 @@ impl MlsClient {
             .map_err(E2eError::mls(Operation::Delete))?;
         self.groups.remove(room);
         Ok(())
+    }
+}
+
+impl MlsClient {
+    /// Finish an external join from `builder` (its configuration and ratchet tree set):
+    /// this client's credential and MIMI capabilities, every proposal taken, the group
+    /// stored. One place for both versions' external joins.
+    pub(crate) fn finish_external_join(
+        &self,
+        builder: ExternalCommitBuilder,
+        group_info: openmls::messages::group_info::VerifiableGroupInfo,
+    ) -> Result<(MlsGroup, CommitMessageBundle), E2eError> {
+        builder
+            .build_group(&self.provider, group_info, self.credential_with_key())
+            .map_err(E2eError::mls(Operation::ExternalJoin))?
+            .leaf_node_parameters(
+                LeafNodeParameters::builder()
+                    .with_capabilities(mimi_capabilities())
+                    .build(),
+            )
+            .load_psks(self.provider.storage())
+            .map_err(E2eError::mls(Operation::ExternalJoin))?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.signer,
+                |_| true,
+            )
+            .map_err(E2eError::mls(Operation::ExternalJoin))?
+            .finalize(&self.provider)
+            .map_err(E2eError::mls(Operation::ExternalJoin))
     }
 }
 

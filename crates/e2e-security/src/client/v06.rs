@@ -376,27 +376,10 @@ impl MlsClient {
         };
         let tree = RatchetTreeIn::tls_deserialize_exact(ratchet_tree)
             .map_err(E2eError::malformed(MlsObject::RatchetTree))?;
-        let (group, bundle) = MlsGroup::external_commit_builder()
+        let builder = MlsGroup::external_commit_builder()
             .with_config(join_config())
-            .with_ratchet_tree(tree)
-            .build_group(&self.provider, group_info, self.credential_with_key())
-            .map_err(E2eError::mls(Operation::ExternalJoin))?
-            .leaf_node_parameters(
-                LeafNodeParameters::builder()
-                    .with_capabilities(mimi_capabilities())
-                    .build(),
-            )
-            .load_psks(self.provider.storage())
-            .map_err(E2eError::mls(Operation::ExternalJoin))?
-            .build(
-                self.provider.rand(),
-                self.provider.crypto(),
-                &self.signer,
-                |_| true,
-            )
-            .map_err(E2eError::mls(Operation::ExternalJoin))?
-            .finalize(&self.provider)
-            .map_err(E2eError::mls(Operation::ExternalJoin))?;
+            .with_ratchet_tree(tree);
+        let (group, bundle) = self.finish_external_join(builder, group_info)?;
         let room = std::str::from_utf8(group.group_id().as_slice())
             .ok()
             .and_then(|s| s.parse::<IdentifierUri>().ok())
