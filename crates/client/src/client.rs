@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use mimi_codec::{
-    Event, EventResponse, GroupInfoRequest, JoinRule, MlsBytes, ParticipationState,
+    ErrorCode, Event, EventResponse, GroupInfoRequest, JoinRule, MlsBytes, ParticipationState,
     ParticipationStateChange as Change, ProposalRequest, RoomId, RoomState, SendMessageRequest,
     UserEvent, UserId,
 };
@@ -571,20 +571,33 @@ impl Client {
         room: &RoomId,
         action: &Compose,
     ) -> Result<StoredMessage, ClientError> {
-        let epoch = self.in_group(room).await?;
-        self.commit_pending(room, epoch).await?;
         let (body, stored) =
             messages::compose(&self.config.user_id, room, action, messages::fresh_salt())?;
-        let ciphertext = self.mls.encrypt(room, &body)?;
-        let request = SendMessageRequest {
-            application_message: MlsBytes::new(ciphertext.clone())?,
-        };
-        self.api
-            .submit(room, &Event::DsSendMessage(request))
-            .await?;
-        self.store.mark_submitted(&ciphertext)?;
-        self.store.add_message(room, stored.clone())?;
-        Ok(stored)
+        let mut stale_epochs = 0;
+        loop {
+            let epoch = self.in_group(room).await?;
+            self.commit_pending(room, epoch).await?;
+            let ciphertext = self.mls.encrypt(room, &body)?;
+            let request = SendMessageRequest {
+                application_message: MlsBytes::new(ciphertext.clone())?,
+            };
+            match self.api.submit(room, &Event::DsSendMessage(request)).await {
+                // A commit (another member's, or a joiner's external commit) was accepted
+                // between this client's sync and its message: catch up and encrypt the
+                // same content again in the new epoch.
+                Err(ClientError::Refused(e))
+                    if e.code == ErrorCode::StaleEpoch && stale_epochs < STALE_EPOCH_RETRIES =>
+                {
+                    stale_epochs += 1;
+                }
+                Err(e) => return Err(e),
+                Ok(_) => {
+                    self.store.mark_submitted(&ciphertext)?;
+                    self.store.add_message(room, stored.clone())?;
+                    return Ok(stored);
+                }
+            }
+        }
     }
 
     /// Resolve a message ID (full hex or unique prefix) in the room's log.
@@ -623,6 +636,12 @@ impl Client {
         })
     }
 }
+
+/// How many times a message refused for a stale epoch is encrypted again after a sync: a
+/// commit can land between the sync and the message, rarely twice in a row.
+///
+/// Rule CL-SEND-1 (docs/protocol-coverage.md).
+pub const STALE_EPOCH_RETRIES: u32 = 3;
 
 /// How many times a commit whose answer was lost is sent again: the hub recognises the
 /// resend and answers it as the first (HUB-ONCE-1), so the client learns whether it was
