@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use crate::context::Context;
 use crate::error::ApiError;
-use crate::storage::{Batch, StorageError};
+use crate::storage::{Batch, Payload, StorageError};
 
 /// The inbox part (see the module documentation).
 #[derive(Debug)]
@@ -91,7 +91,7 @@ impl Inbox {
         room: &Room,
         logged: &LoggedEvent,
         in_group_before: BTreeSet<UserId>,
-        message: &[u8],
+        message: &Payload,
     ) -> Result<(), StorageError> {
         let name = &self.ctx.server_name;
         let mut users: BTreeSet<UserId> = room
@@ -124,7 +124,7 @@ impl Inbox {
             })
             .await?;
         for client in clients {
-            batch.inbox.push((client, message.to_vec()));
+            batch.inbox.push((client, message.clone()));
         }
         Ok(())
     }

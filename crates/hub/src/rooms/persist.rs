@@ -19,8 +19,9 @@ use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize};
 
 use super::{Rooms, Submitted, internal};
 use crate::storage::{
-    Batch, GroupUpdate, LogEntry, MAX_READ_LIMIT, RequestKey, RoomRole, RoomUpdate,
+    Batch, GroupUpdate, LogEntry, MAX_READ_LIMIT, Payload, RequestKey, RoomRole, RoomUpdate,
 };
+use tls_codec::Size;
 
 /// How often a room's signaling snapshot is stored: with every event whose sequence
 /// number is a multiple of this. Loading a room then reads its create event, the
@@ -53,11 +54,53 @@ impl Wire for StoredEvent {}
 
 /// Encode a logged event for the room log.
 pub fn encode_event(room: &RoomId, event: &LoggedEvent) -> Result<Vec<u8>, CodecError> {
-    StoredEvent {
+    encode_logged(room, event).map(|(entry, _)| entry)
+}
+
+/// Encode a logged event for the room log, with the length of the entry's prefix that is
+/// the message as fanned out ([`LoggedEvent::message`]): the outbox and inbox entries of
+/// the event point at that prefix ([`Payload::Logged`]) instead of holding copies.
+///
+/// Rule HUB-STORE-10 (docs/protocol-coverage.md).
+pub fn encode_logged(room: &RoomId, event: &LoggedEvent) -> Result<(Vec<u8>, u32), CodecError> {
+    let stored = StoredEvent {
         message: event.message(room),
         changes: BoundedVec::new(event.changes.clone())?,
+    };
+    let len = u32::try_from(stored.message.tls_serialized_len())
+        .map_err(|_| CodecError::Malformed("a log entry longer than 4 GiB".into()))?;
+    Ok((stored.encode()?, len))
+}
+
+/// Whether the message a destination gets for `event` ([`message_for`] with `welcomes`)
+/// is the logged message itself, so that its queued entry can point into the log entry:
+/// always, except for a `ds.commit` whose Welcomes for the destination are not the ones
+/// logged with it.
+fn is_logged_form(event: &LoggedEvent, welcomes: Option<&[mimi_codec::MlsBytes]>) -> bool {
+    match &event.fanout.event {
+        mimi_codec::Event::DsCommit(commit) => {
+            commit.welcomes.as_slice() == welcomes.unwrap_or_default()
+        }
+        _ => true,
     }
-    .encode()
+}
+
+/// What a destination's queued entry for `event` holds: a pointer to the first
+/// `logged_len` bytes of its log entry if that is the destination's message, else the
+/// message.
+fn payload_for(
+    room: &RoomId,
+    event: &LoggedEvent,
+    welcomes: Option<&[mimi_codec::MlsBytes]>,
+    logged_len: u32,
+) -> Result<Payload, CodecError> {
+    if is_logged_form(event, welcomes) {
+        Ok(Payload::Logged { len: logged_len })
+    } else {
+        message_for(room, event, welcomes)
+            .encode()
+            .map(Payload::Bytes)
+    }
 }
 
 /// Decode a room-log entry back into a logged event (its hash recomputed).
@@ -166,10 +209,8 @@ impl Rooms {
         let mut batch = Batch::new(room_id.clone());
         batch.request = request;
         batch.expect_last_seq = Some(seq.checked_sub(1));
-        batch.log = Some(LogEntry {
-            seq,
-            entry: encode_event(room_id, logged).map_err(internal)?,
-        });
+        let (entry, logged_len) = encode_logged(room_id, logged).map_err(internal)?;
+        batch.log = Some(LogEntry { seq, entry });
         let mut new_meta = meta.clone();
         let history = hub_room.hub().history();
         for dest in accepted.plan.destinations() {
@@ -191,19 +232,15 @@ impl Rooms {
                 let msg = message_for(room_id, earlier, None);
                 batch
                     .outbox
-                    .push((dest.clone(), msg.encode().map_err(internal)?));
+                    .push((dest.clone(), msg.encode().map_err(internal)?.into()));
             }
             let welcomes = accepted.plan.welcomes_to.get(&dest).map(Vec::as_slice);
-            let msg = message_for(room_id, logged, welcomes);
-            batch
-                .outbox
-                .push((dest.clone(), msg.encode().map_err(internal)?));
+            let payload = payload_for(room_id, logged, welcomes, logged_len).map_err(internal)?;
+            batch.outbox.push((dest.clone(), payload));
             new_meta.sent_up_to(&dest, seq + 1).map_err(internal)?;
         }
         let own_welcomes = accepted.plan.welcomes_to.get(name).map(Vec::as_slice);
-        let own_msg = message_for(room_id, logged, own_welcomes)
-            .encode()
-            .map_err(internal)?;
+        let own_msg = payload_for(room_id, logged, own_welcomes, logged_len).map_err(internal)?;
         self.inbox
             .queue_event(
                 &mut batch,
@@ -299,9 +336,10 @@ impl Rooms {
             .ok_or_else(|| internal("received event missing from the history"))?;
         let mut batch = Batch::new(room_id.clone());
         batch.dedup = true;
+        let (entry, logged_len) = encode_logged(room_id, &logged).map_err(internal)?;
         batch.log = Some(LogEntry {
             seq: sequence,
-            entry: encode_event(room_id, &logged).map_err(internal)?,
+            entry,
         });
         batch.room_update = Some(RoomUpdate {
             role: RoomRole::Follower,
@@ -314,8 +352,8 @@ impl Rooms {
             },
         });
         // The message as received (with the Welcomes meant for this server) goes to the
-        // local clients.
-        let msg = logged.message(room_id).encode().map_err(internal)?;
+        // local clients: the log entry's prefix.
+        let msg = Payload::Logged { len: logged_len };
         self.inbox
             .queue_event(
                 &mut batch,

@@ -9,16 +9,17 @@ use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 
 use super::{
     Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, FIRST_ID, KeyPackageCount,
-    LogEntry, OutboxEntry, Plan, REQUEST_WINDOW, RequestKey, RoomRecord, Storage, StorageError,
-    StoredKeyPackage, UserRecord, check_batch, read_limit, updated_room,
+    LogEntry, OutboxEntry, Payload, Plan, REQUEST_WINDOW, RequestKey, RoomRecord, Storage,
+    StorageError, StoredKeyPackage, UserRecord, check_batch, read_limit, updated_room,
 };
 
 /// A key package's place: (client, cipher suite, last resort, reference). One-time packages
 /// sort before the last-resort one of the same suite.
 type KeyPackageKey = (ClientId, u16, bool, Vec<u8>);
 
-/// A queued outbox message: (room, sequence number, message).
-type Queued = (RoomId, Option<u64>, Vec<u8>);
+/// A queued outbox or inbox entry: (room, sequence number of its batch's log entry, what it
+/// delivers; a [`Payload::Logged`] is resolved from the log when read).
+type Queued = (RoomId, Option<u64>, Payload);
 
 /// Storage in memory behind one mutex, with exactly the semantics of
 /// [`RedbStorage`](super::RedbStorage) except that nothing survives the process.
@@ -34,7 +35,7 @@ struct Inner {
     log: BTreeMap<(RoomId, u64), Vec<u8>>,
     outbox: BTreeMap<(ServerName, u64), Queued>,
     next_outbox_id: u64,
-    inbox: BTreeMap<(ClientId, u64), Vec<u8>>,
+    inbox: BTreeMap<(ClientId, u64), Queued>,
     next_inbox_cursor: u64,
     key_packages: BTreeMap<KeyPackageKey, Vec<u8>>,
     key_package_refs: BTreeMap<Vec<u8>, KeyPackageKey>,
@@ -44,6 +45,14 @@ struct Inner {
     requests: BTreeMap<(RoomId, RequestKey), u64>,
     request_seqs: BTreeMap<(RoomId, u64), RequestKey>,
     v06: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Inner {
+    /// The bytes a queued entry delivers.
+    fn resolve(&self, (room, seq, payload): &Queued) -> Result<Vec<u8>, StorageError> {
+        let entry = seq.and_then(|seq| self.log.get(&(room.clone(), seq)));
+        Ok(payload.resolve(entry.map(Vec::as_slice))?.to_vec())
+    }
 }
 
 impl Default for Inner {
@@ -191,7 +200,9 @@ impl Storage for MemoryStorage {
                 .insert((dest, *id), (room.clone(), seq, message));
         }
         for (cursor, (client, message)) in inbox_cursors.iter().zip(inbox) {
-            inner.inbox.insert((client, *cursor), message);
+            inner
+                .inbox
+                .insert((client, *cursor), (room.clone(), seq, message));
         }
         inner.next_outbox_id = next_outbox;
         inner.next_inbox_cursor = next_inbox;
@@ -226,19 +237,21 @@ impl Storage for MemoryStorage {
             return Ok(Vec::new());
         };
         let inner = self.lock()?;
-        Ok(inner
+        inner
             .outbox
             .range((dest.clone(), first)..)
             .take_while(|((d, _), _)| d == dest)
             .take(read_limit(limit))
-            .map(|((dest, id), (room, seq, message))| OutboxEntry {
-                id: *id,
-                dest: dest.clone(),
-                room: room.clone(),
-                seq: *seq,
-                message: message.clone(),
+            .map(|((dest, id), queued)| {
+                Ok(OutboxEntry {
+                    id: *id,
+                    dest: dest.clone(),
+                    room: queued.0.clone(),
+                    seq: queued.1,
+                    message: inner.resolve(queued)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn outbox_ack(&self, dest: &ServerName, ids: &[u64]) -> Result<(), StorageError> {
@@ -460,13 +473,13 @@ impl Storage for MemoryStorage {
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         let inner = self.lock()?;
-        Ok(inner
+        inner
             .inbox
             .range((Bound::Excluded((client.clone(), after)), Bound::Unbounded))
             .take_while(|((c, _), _)| c == client)
             .take(read_limit(limit))
-            .map(|((_, cursor), message)| (*cursor, message.clone()))
-            .collect())
+            .map(|((_, cursor), queued)| Ok((*cursor, inner.resolve(queued)?)))
+            .collect()
     }
 
     fn inbox_trim(&self, client: &ClientId, up_to: u64) -> Result<(), StorageError> {

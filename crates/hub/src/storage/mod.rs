@@ -90,6 +90,10 @@ pub enum StorageError {
     /// A room's sequence numbers are used up (its last entry has sequence number `u64::MAX`).
     #[error("the room's log sequence numbers are exhausted")]
     SequenceExhausted,
+    /// A batch that cannot be written as it is (an entry pointing into a log entry the
+    /// batch does not have, or past its end); nothing was written.
+    #[error("invalid batch: {0}")]
+    Invalid(String),
     /// A batch for a room that is not stored and that the batch does not create.
     #[error("unknown room {0}")]
     UnknownRoom(RoomId),
@@ -239,6 +243,58 @@ pub struct LogEntry {
     pub entry: Vec<u8>,
 }
 
+/// What one outbox or inbox entry of a [`Batch`] delivers: its own bytes, or a reference
+/// into the batch's log entry, so that an event fanned out to several servers and clients
+/// is stored once (issue 13: "store each event once").
+///
+/// A reader gets the same bytes either way ([`OutboxEntry::message`],
+/// [`Storage::inbox_read`]): a reference is resolved from the room's log, which is never
+/// trimmed, when the entry is read.
+///
+/// Rule HUB-STORE-10 (docs/protocol-coverage.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// The first `len` bytes of the batch's own log entry ([`Batch::log`]): the room
+    /// engine's log entry begins with the message as it is fanned out. A batch without a
+    /// log entry, or whose entry is shorter, is refused ([`StorageError::Invalid`]).
+    Logged {
+        /// How many bytes of the log entry.
+        len: u32,
+    },
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(bytes: Vec<u8>) -> Self {
+        Payload::Bytes(bytes)
+    }
+}
+
+impl Payload {
+    /// The bytes this payload delivers, given the log entry it may point into.
+    pub(crate) fn resolve<'a>(
+        &'a self,
+        log_entry: Option<&'a [u8]>,
+    ) -> Result<&'a [u8], StorageError> {
+        match self {
+            Payload::Bytes(b) => Ok(b),
+            Payload::Logged { len } => resolve_logged(log_entry, *len),
+        }
+    }
+}
+
+/// The first `len` bytes of a log entry an entry points into; a missing or shorter entry
+/// is corruption when read, a refused batch when written.
+pub(crate) fn resolve_logged(log_entry: Option<&[u8]>, len: u32) -> Result<&[u8], StorageError> {
+    let len = usize::try_from(len).map_err(|_| StorageError::Corrupt("payload length".into()))?;
+    log_entry.and_then(|e| e.get(..len)).ok_or_else(|| {
+        StorageError::Corrupt(format!(
+            "a queued entry points past its log entry ({len} bytes)"
+        ))
+    })
+}
+
 /// Everything accepting (or, on a follower, receiving) one event writes, committed in one
 /// transaction by [`Storage::commit`].
 ///
@@ -260,9 +316,9 @@ pub struct Batch {
     pub log: Option<LogEntry>,
     /// Messages for other servers, in order; each becomes one outbox entry carrying the
     /// room and the sequence number of `log`.
-    pub outbox: Vec<(ServerName, Vec<u8>)>,
+    pub outbox: Vec<(ServerName, Payload)>,
     /// Deliveries to this provider's own clients, in order; each becomes one inbox entry.
-    pub inbox: Vec<(ClientId, Vec<u8>)>,
+    pub inbox: Vec<(ClientId, Payload)>,
     /// Optimistic concurrency: `Some(x)` fails with [`Conflict::LastSeq`] unless the
     /// room's last sequence number is `x` (`Some(None)`: the room has no log entry or is not
     /// stored).
@@ -836,6 +892,21 @@ pub(crate) fn check_batch(
             expected,
             actual: last,
         }));
+    }
+    let logged_len = batch.log.as_ref().map(|e| e.entry.len());
+    for payload in batch
+        .outbox
+        .iter()
+        .map(|(_, p)| p)
+        .chain(batch.inbox.iter().map(|(_, p)| p))
+    {
+        if let Payload::Logged { len } = payload
+            && !logged_len.is_some_and(|l| usize::try_from(*len).is_ok_and(|len| len <= l))
+        {
+            return Err(StorageError::Invalid(format!(
+                "an entry points at {len} bytes of a log entry of {logged_len:?} bytes"
+            )));
+        }
     }
     if let Some(entry) = &batch.log {
         let expected = match (last, role) {

@@ -27,8 +27,8 @@
 //! | `room_snapshots` | room | the room's latest signaling snapshot (since version 4) |
 //! | `log` | (room, seq) | entry |
 //! | `counters` | name | next outbox id / next inbox cursor |
-//! | `outbox` | (dest, id) | room, seq?, message |
-//! | `inbox` | (client, cursor) | message |
+//! | `outbox` | (dest, id) | room, seq?, message? or logged len? (the first bytes of the log entry (room, seq); migration 6) |
+//! | `inbox` | (client, cursor) | message? or room, seq and logged len (migration 6) |
 //! | `key_packages` | ref | client, suite, last resort, package |
 //! | `users` | user | handle?, email?, phone?, display name? |
 //! | `directory` | (field, value, user) | (unique per (field, value) for unique fields) |
@@ -93,13 +93,13 @@ use pg::{Client, Config, NoTls, Row, Statement, Transaction};
 
 use super::{
     Batch, Change, ChangeHook, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate,
-    KeyPackageCount, LogEntry, OutboxEntry, PendingCommit, Plan, REQUEST_WINDOW, RequestKey,
-    RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage, UserRecord, check_batch,
-    parse_stored, read_limit, writer_gone,
+    KeyPackageCount, LogEntry, OutboxEntry, Payload, PendingCommit, Plan, REQUEST_WINDOW,
+    RequestKey, RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage, UserRecord,
+    check_batch, parse_stored, read_limit, writer_gone,
 };
 
 /// The schema this build reads and writes: the number of its last migration.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// The pool size when the configuration names none.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
@@ -131,7 +131,26 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, SCHEMA_3_V06),
     (4, SCHEMA_4),
     (5, SCHEMA_5),
+    (6, SCHEMA_6),
 ];
+
+/// Version 6: an outbox or inbox entry may point into the room's log instead of holding a
+/// copy of its message ([`Payload::Logged`]): exactly one of `message` and `logged_len`.
+const SCHEMA_6: &str = r#"
+ALTER TABLE outbox
+    ALTER COLUMN message DROP NOT NULL,
+    ADD COLUMN logged_len integer CHECK (logged_len >= 0),
+    ADD CONSTRAINT outbox_one_payload CHECK (
+        (message IS NULL) = (logged_len IS NOT NULL) AND (logged_len IS NULL OR seq IS NOT NULL));
+ALTER TABLE inbox
+    ALTER COLUMN message DROP NOT NULL,
+    ADD COLUMN room text COLLATE "C",
+    ADD COLUMN seq bigint,
+    ADD COLUMN logged_len integer CHECK (logged_len >= 0),
+    ADD CONSTRAINT inbox_one_payload CHECK (
+        (message IS NULL) = (logged_len IS NOT NULL)
+        AND (logged_len IS NULL OR (room IS NOT NULL AND seq IS NOT NULL)));
+"#;
 
 /// Version 5: which instance delivers each destination's outbox entries, until when
 /// ([`Storage::outbox_lease`]).
@@ -394,6 +413,41 @@ fn unique_violation(e: &pg::Error) -> Option<&str> {
     match e.as_db_error() {
         Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => Some(db.constraint().unwrap_or("")),
         _ => None,
+    }
+}
+
+/// How a batch's outbox or inbox entry is stored: (message, logged length), one of them.
+fn stored_payload(payload: &Payload) -> Result<(Option<&[u8]>, Option<i32>), StorageError> {
+    Ok(match payload {
+        Payload::Bytes(b) => (Some(b.as_slice()), None),
+        Payload::Logged { len } => {
+            (
+                None,
+                Some(i32::try_from(*len).map_err(|_| {
+                    StorageError::Invalid(format!("a logged length of {len} bytes"))
+                })?),
+            )
+        }
+    })
+}
+
+/// The message of a queued entry read with its columns (message, logged len, the log
+/// entry's prefix) from `first` on: the message, or the prefix of the log entry it points
+/// into (which must be there, and that long).
+fn resolved(row: &Row, first: usize) -> Result<Vec<u8>, StorageError> {
+    let message: Option<Vec<u8>> = col(row, first)?;
+    let len: Option<i32> = col(row, first + 1)?;
+    let prefix: Option<Vec<u8>> = col(row, first + 2)?;
+    match (message, len) {
+        (Some(message), None) => Ok(message),
+        (None, Some(len)) => {
+            let len =
+                u32::try_from(len).map_err(|_| StorageError::Corrupt("logged length".into()))?;
+            super::resolve_logged(prefix.as_deref(), len).map(<[u8]>::to_vec)
+        }
+        _ => Err(StorageError::Corrupt(
+            "a queued entry has both or neither of a message and a logged length".into(),
+        )),
     }
 }
 
@@ -759,12 +813,13 @@ impl Statements {
                      INSERT INTO log (room, seq, entry)
                      SELECT * FROM unnest($10::text[], $11::int8[], $12::bytea[])
                  ), queue_outbox AS (
-                     INSERT INTO outbox (dest, id, room, seq, message)
+                     INSERT INTO outbox (dest, id, room, seq, message, logged_len)
                      SELECT * FROM unnest($13::text[], $14::int8[], $15::text[], $16::int8[],
-                                          $17::bytea[])
+                                          $17::bytea[], $31::int4[])
                  ), queue_inbox AS (
-                     INSERT INTO inbox (client, cursor, message)
-                     SELECT * FROM unnest($18::text[], $19::int8[], $20::bytea[])
+                     INSERT INTO inbox (client, cursor, message, room, seq, logged_len)
+                     SELECT * FROM unnest($18::text[], $19::int8[], $20::bytea[], $32::text[],
+                                          $33::int8[], $34::int4[])
                  ), ack AS (
                      DELETE FROM outbox o USING unnest($21::text[], $22::int8[]) AS a(dest, id)
                      WHERE o.dest = a.dest AND o.id = a.id
@@ -1031,6 +1086,8 @@ fn apply_writes(
     let (mut out_dests, mut out_rooms, mut out_seqs, mut out_messages) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut in_clients, mut in_messages) = (Vec::new(), Vec::new());
+    let (mut out_lens, mut in_rooms, mut in_seqs, mut in_lens) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut ack_dests, mut ack_ids) = (Vec::new(), Vec::new());
     let (mut req_rooms, mut req_keys, mut req_seqs) = (Vec::new(), Vec::new(), Vec::new());
     let (mut forget_rooms, mut forget_below) = (Vec::new(), Vec::new());
@@ -1149,11 +1206,17 @@ fn apply_writes(
             out_dests.push(dest.as_str());
             out_rooms.push(room);
             out_seqs.push(seq);
-            out_messages.push(message.as_slice());
+            let (bytes, len) = stored_payload(message)?;
+            out_messages.push(bytes);
+            out_lens.push(len);
         }
         for (client, message) in &batch.inbox {
+            let (bytes, len) = stored_payload(message)?;
             in_clients.push(client.as_str());
-            in_messages.push(message.as_slice());
+            in_messages.push(bytes);
+            in_rooms.push(room);
+            in_seqs.push(seq);
+            in_lens.push(len);
         }
         planned.push(Planned::Committed {
             outbox: batch.outbox.len(),
@@ -1251,6 +1314,10 @@ fn apply_writes(
                 &snapshots.keys().copied().collect::<Vec<&str>>(),
                 &snapshots.values().copied().collect::<Vec<&[u8]>>(),
                 &notes,
+                &out_lens,
+                &in_rooms,
+                &in_seqs,
+                &in_lens,
             ],
         )
         .map_err(backend)?;
@@ -1521,8 +1588,11 @@ impl Storage for PostgresStorage {
         self.read(|conn| {
             let rows = conn
                 .query_typed(
-                    "SELECT id, room, seq, message FROM outbox
-                 WHERE dest = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    "SELECT o.id, o.room, o.seq, o.message, o.logged_len,
+                        substring(l.entry FROM 1 FOR o.logged_len)
+                     FROM outbox o LEFT JOIN log l
+                         ON o.logged_len IS NOT NULL AND l.room = o.room AND l.seq = o.seq
+                     WHERE o.dest = $1 AND o.id > $2 ORDER BY o.id LIMIT $3",
                     &[
                         (&dest.as_str(), Type::TEXT),
                         (&bound(after), Type::INT8),
@@ -1538,7 +1608,7 @@ impl Storage for PostgresStorage {
                         dest: dest.clone(),
                         room: parse_stored(col::<&str>(row, 1)?, "room ID")?,
                         seq: seq.map(|s| unsigned(s, "sequence number")).transpose()?,
-                        message: col(row, 3)?,
+                        message: resolved(row, 3)?,
                     })
                 })
                 .collect()
@@ -1848,8 +1918,11 @@ impl Storage for PostgresStorage {
         self.read(|conn| {
             let rows = conn
                 .query_typed(
-                    "SELECT cursor, message FROM inbox
-                 WHERE client = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
+                    "SELECT i.cursor, i.message, i.logged_len,
+                        substring(l.entry FROM 1 FOR i.logged_len)
+                     FROM inbox i LEFT JOIN log l
+                         ON i.logged_len IS NOT NULL AND l.room = i.room AND l.seq = i.seq
+                     WHERE i.client = $1 AND i.cursor > $2 ORDER BY i.cursor LIMIT $3",
                     &[
                         (&client.as_str(), Type::TEXT),
                         (&bound(after), Type::INT8),
@@ -1858,7 +1931,7 @@ impl Storage for PostgresStorage {
                 )
                 .map_err(backend)?;
             rows.iter()
-                .map(|row| Ok((unsigned(col(row, 0)?, "inbox cursor")?, col(row, 1)?)))
+                .map(|row| Ok((unsigned(col(row, 0)?, "inbox cursor")?, resolved(row, 1)?)))
                 .collect()
         })
     }

@@ -60,13 +60,13 @@ use tokio::sync::oneshot;
 
 use super::{
     Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, FIRST_ID, GroupUpdate,
-    KeyPackageCount, LogEntry, OutboxEntry, PendingCommit, Plan, REQUEST_WINDOW, RequestKey,
-    RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage, UserRecord, check_batch,
-    parse_stored, read_limit, writer_gone,
+    KeyPackageCount, LogEntry, OutboxEntry, Payload, PendingCommit, Plan, REQUEST_WINDOW,
+    RequestKey, RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage, UserRecord,
+    check_batch, parse_stored, read_limit, writer_gone,
 };
 
 /// The schema this build reads and writes; a file with another version is refused.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 const META_SCHEMA: &str = "schema_version";
 const META_NEXT_OUTBOX: &str = "next_outbox_id";
@@ -74,8 +74,13 @@ const META_NEXT_INBOX: &str = "next_inbox_cursor";
 
 /// (role, state, group, last seq).
 type RoomValue = (u8, &'static [u8], Option<&'static [u8]>, Option<u64>);
-/// (room, seq, message).
-type QueuedValue = (&'static str, Option<u64>, &'static [u8]);
+/// (room, seq, message): the outbox of schema 2 and before.
+type OldQueuedValue = (&'static str, Option<u64>, &'static [u8]);
+/// An outbox or inbox entry: (room, seq of its batch's log entry, length of the prefix of
+/// that log entry it delivers, bytes it delivers otherwise). With a length, the bytes are
+/// empty and the message is read from `log` ([`Payload::Logged`]); inbox entries moved
+/// from schema 2 have no room (`""`) and their bytes.
+type QueuedValue = (&'static str, Option<u64>, Option<u32>, &'static [u8]);
 /// (handle, email, phone, display name).
 type UserValue = (
     Option<&'static str>,
@@ -89,8 +94,14 @@ const ROOMS: TableDefinition<&str, RoomValue> = TableDefinition::new("rooms");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
-const OUTBOX: TableDefinition<(&str, u64), QueuedValue> = TableDefinition::new("outbox");
-const INBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("inbox");
+/// (dest, id) → entry.
+const OUTBOX: TableDefinition<(&str, u64), QueuedValue> = TableDefinition::new("outbox3");
+/// (client, cursor) → entry.
+const INBOX: TableDefinition<(&str, u64), QueuedValue> = TableDefinition::new("inbox3");
+/// The outbox and inbox of schema 2 and before, each entry a copy of its message; moved
+/// into `outbox3` and `inbox3` when such a file is opened.
+const OLD_OUTBOX: TableDefinition<(&str, u64), OldQueuedValue> = TableDefinition::new("outbox");
+const OLD_INBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("inbox");
 const KEY_PACKAGES: TableDefinition<(&str, u16, bool, &[u8]), &[u8]> =
     TableDefinition::new("key_packages");
 const KEY_PACKAGE_REFS: TableDefinition<&[u8], (&str, u16, bool)> =
@@ -395,9 +406,12 @@ impl RedbStorage {
         copy_table(&src, &dst, META)?;
         copy_table(&src, &dst, ROOMS)?;
         copy_table(&src, &dst, GROUPS)?;
+        copy_table(&src, &dst, SNAPSHOTS)?;
         copy_table(&src, &dst, LOG)?;
         copy_table(&src, &dst, OUTBOX)?;
         copy_table(&src, &dst, INBOX)?;
+        copy_table(&src, &dst, REQUESTS)?;
+        copy_table(&src, &dst, V06)?;
         copy_table(&src, &dst, KEY_PACKAGES)?;
         copy_table(&src, &dst, KEY_PACKAGE_REFS)?;
         copy_table(&src, &dst, USERS)?;
@@ -479,8 +493,11 @@ fn prepare(db: &Database) -> Result<(), StorageError> {
         match version {
             Some(SCHEMA_VERSION) if dropped_index => Ok(Finish::Commit(())),
             Some(SCHEMA_VERSION) => Ok(Finish::Abort(())),
-            Some(1) => {
-                move_groups_out_of_rooms(txn)?;
+            Some(old @ (1 | 2)) => {
+                if old == 1 {
+                    move_groups_out_of_rooms(txn)?;
+                }
+                move_queues_to_schema_3(txn)?;
                 meta.insert(META_SCHEMA, SCHEMA_VERSION).bk()?;
                 Ok(Finish::Commit(()))
             }
@@ -611,6 +628,57 @@ fn apply(txn: &WriteTransaction, write: &Write) -> Applied {
     }
 }
 
+/// Schema 2 → 3: the outbox and inbox entries move to the tables whose entries may point
+/// into the log; each keeps its id or cursor and its bytes.
+fn move_queues_to_schema_3(txn: &WriteTransaction) -> Result<(), StorageError> {
+    {
+        let old = txn.open_table(OLD_OUTBOX).bk()?;
+        let mut new = txn.open_table(OUTBOX).bk()?;
+        for item in old.iter().bk()? {
+            let (key, value) = item.bk()?;
+            let (room, seq, message) = value.value();
+            new.insert(key.value(), (room, seq, None, message)).bk()?;
+        }
+    }
+    {
+        let old = txn.open_table(OLD_INBOX).bk()?;
+        let mut new = txn.open_table(INBOX).bk()?;
+        for item in old.iter().bk()? {
+            let (key, message) = item.bk()?;
+            new.insert(key.value(), ("", None, None, message.value()))
+                .bk()?;
+        }
+    }
+    txn.delete_table(OLD_OUTBOX).bk()?;
+    txn.delete_table(OLD_INBOX).bk()?;
+    Ok(())
+}
+
+/// The bytes a stored outbox or inbox entry delivers, read from `log` if it points there.
+fn resolve(
+    log: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    (room, seq, len, bytes): (&str, Option<u64>, Option<u32>, &[u8]),
+) -> Result<Vec<u8>, StorageError> {
+    match (len, seq) {
+        (None, _) => Ok(bytes.to_vec()),
+        (Some(len), Some(seq)) => {
+            let entry = log.get((room, seq)).bk()?;
+            Ok(super::resolve_logged(entry.as_ref().map(|e| e.value()), len)?.to_vec())
+        }
+        (Some(_), None) => Err(StorageError::Corrupt(
+            "a queued entry points into the log without a sequence number".into(),
+        )),
+    }
+}
+
+/// How a batch's outbox or inbox entry is stored: (prefix length, bytes).
+fn stored_payload(payload: &Payload) -> (Option<u32>, &[u8]) {
+    match payload {
+        Payload::Bytes(b) => (None, b.as_slice()),
+        Payload::Logged { len } => (Some(*len), NO_BYTES),
+    }
+}
+
 /// Schema 1 → 2: every room's group state moves from `rooms` to `groups`.
 fn move_groups_out_of_rooms(txn: &WriteTransaction) -> Result<(), StorageError> {
     let mut rooms = txn.open_table(ROOMS).bk()?;
@@ -714,11 +782,9 @@ fn apply_batch(
         let mut table = txn.open_table(OUTBOX).bk()?;
         for (dest, message) in outbox {
             let id = next_id(&mut next)?;
+            let (len, bytes) = stored_payload(message);
             table
-                .insert(
-                    (dest.as_str(), id),
-                    (room.as_str(), seq, message.as_slice()),
-                )
+                .insert((dest.as_str(), id), (room.as_str(), seq, len, bytes))
                 .bk()?;
             outbox_ids.push(id);
         }
@@ -730,8 +796,9 @@ fn apply_batch(
         let mut table = txn.open_table(INBOX).bk()?;
         for (client, message) in inbox {
             let cursor = next_id(&mut next)?;
+            let (len, bytes) = stored_payload(message);
             table
-                .insert((client.as_str(), cursor), message.as_slice())
+                .insert((client.as_str(), cursor), (room.as_str(), seq, len, bytes))
                 .bk()?;
             inbox_cursors.push(cursor);
         }
@@ -911,19 +978,20 @@ impl Storage for RedbStorage {
         };
         let txn = self.read()?;
         let outbox = txn.open_table(OUTBOX).bk()?;
+        let log = txn.open_table(LOG).bk()?;
         let range = outbox
             .range((dest.as_str(), first)..=(dest.as_str(), u64::MAX))
             .bk()?;
         let mut out = Vec::new();
         for item in range.take(read_limit(limit)) {
             let (key, value) = item.bk()?;
-            let (room, seq, message) = value.value();
+            let value = value.value();
             out.push(OutboxEntry {
                 id: key.value().1,
                 dest: dest.clone(),
-                room: parse_stored(room, "room ID")?,
-                seq,
-                message: message.to_vec(),
+                room: parse_stored(value.0, "room ID")?,
+                seq: value.1,
+                message: resolve(&log, value)?,
             });
         }
         Ok(out)
@@ -1213,14 +1281,15 @@ impl Storage for RedbStorage {
     ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         let txn = self.read()?;
         let inbox = txn.open_table(INBOX).bk()?;
+        let log = txn.open_table(LOG).bk()?;
         let range = (
             Bound::Excluded((client.as_str(), after)),
             Bound::Included((client.as_str(), u64::MAX)),
         );
         let mut out = Vec::new();
         for item in inbox.range(range).bk()?.take(read_limit(limit)) {
-            let (key, message) = item.bk()?;
-            out.push((key.value().1, message.value().to_vec()));
+            let (key, value) = item.bk()?;
+            out.push((key.value().1, resolve(&log, value.value())?));
         }
         Ok(out)
     }

@@ -7,8 +7,8 @@
 use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 use mimi_hub::storage::{
     Batch, ClientRecord, CommitOutcome, Conflict, DirectoryField, GroupUpdate, KeyPackageCount,
-    LogEntry, MAX_READ_LIMIT, MemoryStorage, OutboxEntry, REQUEST_WINDOW, RedbStorage, RoomRecord,
-    RoomRole, RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
+    LogEntry, MAX_READ_LIMIT, MemoryStorage, OutboxEntry, Payload, REQUEST_WINDOW, RedbStorage,
+    RoomRecord, RoomRole, RoomUpdate, Storage, StorageError, StoredKeyPackage, UserRecord,
 };
 
 fn room(s: &str) -> RoomId {
@@ -51,11 +51,11 @@ fn hub_batch(r: &RoomId, seq: u64, tag: &str, outbox: &[&str], inbox: &[&str]) -
     b.log = entry(seq, tag.as_bytes());
     b.outbox = outbox
         .iter()
-        .map(|d| (server(d), format!("{tag}->{d}").into_bytes()))
+        .map(|d| (server(d), format!("{tag}->{d}").into_bytes().into()))
         .collect();
     b.inbox = inbox
         .iter()
-        .map(|c| (client(c), format!("{tag}->{c}").into_bytes()))
+        .map(|c| (client(c), format!("{tag}->{c}").into_bytes().into()))
         .collect();
     b
 }
@@ -266,7 +266,7 @@ mod cases {
         let r = room("!nowhere:hub.example");
         let mut b = Batch::new(r.clone());
         b.log = entry(0, b"e0");
-        b.inbox = vec![(client("@u:hub.example#phone"), b"x".to_vec())];
+        b.inbox = vec![(client("@u:hub.example#phone"), b"x".to_vec().into())];
         assert_eq!(s.commit(b), Err(StorageError::UnknownRoom(r.clone())));
         assert_eq!(s.rooms().unwrap(), Vec::<RoomId>::new());
         assert_eq!(
@@ -287,7 +287,7 @@ mod cases {
                 GroupUpdate::Keep,
             );
             b.log = entry(seq, tag.as_bytes());
-            b.inbox = vec![(client(c), tag.as_bytes().to_vec())];
+            b.inbox = vec![(client(c), tag.as_bytes().to_vec().into())];
             b.dedup = true;
             b
         };
@@ -515,9 +515,12 @@ mod cases {
 
         // A batch without a log entry queues messages without a sequence number.
         let mut notice = Batch::new(a.clone());
-        notice.outbox = vec![(server(d2), b"notice".to_vec())];
+        notice.outbox = vec![(server(d2), b"notice".to_vec().into())];
         assert_eq!(s.commit(notice).unwrap(), committed(vec![6], vec![]));
-        assert_eq!(peek(d2, 10), vec![(6, a.clone(), None, b"notice".to_vec())]);
+        assert_eq!(
+            peek(d2, 10),
+            vec![(6, a.clone(), None, b"notice".to_vec())]
+        );
     }
 
     pub fn outbox_ack_is_idempotent_and_exact(s: &impl Storage) {
@@ -841,10 +844,10 @@ mod cases {
         let c = "@u:hub.example#one";
         let mut b = hub_batch(&r, 0, "e0", &["a.example"], &[]);
         b.inbox = (0..=MAX_READ_LIMIT)
-            .map(|i| (client(c), i.to_be_bytes().to_vec()))
+            .map(|i| (client(c), i.to_be_bytes().to_vec().into()))
             .collect();
         b.outbox = (0..=MAX_READ_LIMIT)
-            .map(|i| (server("a.example"), i.to_be_bytes().to_vec()))
+            .map(|i| (server("a.example"), i.to_be_bytes().to_vec().into()))
             .collect();
         s.commit(b).unwrap();
         let inbox = s.inbox_read(&client(c), 0, usize::MAX).unwrap();
@@ -853,6 +856,80 @@ mod cases {
         let outbox = s.outbox_peek(&server("a.example"), usize::MAX).unwrap();
         assert_eq!(outbox.len(), MAX_READ_LIMIT);
         assert_eq!(outbox[MAX_READ_LIMIT - 1].id, MAX_READ_LIMIT as u64);
+    }
+
+    /// Outbox and inbox entries that point into their batch's log entry
+    /// ([`Payload::Logged`]) read as that entry's prefix, beside entries with their own
+    /// bytes, in commit order; an entry pointing past the log entry, or a batch without one,
+    /// is refused and writes nothing. Rule HUB-STORE-10.
+    pub fn queued_entries_point_into_the_log(s: &impl Storage) {
+        let r = room("!r:hub.example");
+        let c = client("@u:hub.example#phone");
+        register(s, &["@u:hub.example#phone"]);
+        let mut b = hub_batch(&r, 0, "e0", &[], &[]);
+        b.log = entry(0, b"message0|changes");
+        b.outbox = vec![
+            (server("b.example"), Payload::Logged { len: 8 }),
+            (server("c.example"), b"own bytes".to_vec().into()),
+        ];
+        b.inbox = vec![(c.clone(), Payload::Logged { len: 8 })];
+        s.commit(b).unwrap();
+        let mut b = hub_batch(&r, 1, "e1", &[], &[]);
+        b.log = entry(1, b"message-one|more changes");
+        b.outbox = vec![(server("b.example"), Payload::Logged { len: 11 })];
+        b.inbox = vec![
+            (c.clone(), b"inline".to_vec().into()),
+            (c.clone(), Payload::Logged { len: 0 }),
+            (c.clone(), Payload::Logged { len: 24 }),
+        ];
+        s.commit(b).unwrap();
+        let to_b: Vec<(Option<u64>, Vec<u8>)> = s
+            .outbox_peek(&server("b.example"), 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.seq, e.message))
+            .collect();
+        assert_eq!(
+            to_b,
+            vec![
+                (Some(0), b"message0".to_vec()),
+                (Some(1), b"message-one".to_vec())
+            ]
+        );
+        assert_eq!(
+            s.outbox_peek(&server("c.example"), 10).unwrap()[0].message,
+            b"own bytes".to_vec()
+        );
+        let inbox: Vec<Vec<u8>> = s
+            .inbox_read(&c, 0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(
+            inbox,
+            vec![
+                b"message0".to_vec(),
+                b"inline".to_vec(),
+                Vec::new(),
+                b"message-one|more changes".to_vec()
+            ]
+        );
+        // Past the end of the log entry, or without one: refused, nothing written.
+        let mut b = hub_batch(&r, 2, "e2", &[], &[]);
+        b.outbox = vec![(server("b.example"), Payload::Logged { len: 3 })];
+        assert!(matches!(s.commit(b), Err(StorageError::Invalid(_))));
+        let mut b = Batch::new(r.clone());
+        b.inbox = vec![(c.clone(), Payload::Logged { len: 0 })];
+        assert!(matches!(s.commit(b), Err(StorageError::Invalid(_))));
+        assert_eq!(s.room(&r).unwrap().unwrap().last_seq, Some(1));
+        assert_eq!(s.outbox_peek(&server("b.example"), 10).unwrap().len(), 2);
+        assert_eq!(s.inbox_read(&c, 0, 10).unwrap().len(), 4);
+        // An acknowledged entry goes; the log entry it pointed into stays, and so do the
+        // entries pointing into it.
+        s.outbox_ack(&server("b.example"), &[1]).unwrap();
+        assert_eq!(s.log_range(&r, 0, 10).unwrap().len(), 2);
+        assert_eq!(s.inbox_read(&c, 0, 1).unwrap()[0].1, b"message0".to_vec());
     }
 
     /// Batches submitted without waiting are applied in submission order, each checked
@@ -919,12 +996,12 @@ mod cases {
                     // A new state, the group kept, no entry.
                     2 => b.room_update = update(RoomRole::Hub, b"state-2", GroupUpdate::Keep),
                     // A notice for another server, nothing else.
-                    3 => b.outbox = vec![(server("c.example"), b"notice".to_vec())],
+                    3 => b.outbox = vec![(server("c.example"), b"notice".to_vec().into())],
                     // Handed over: the group state goes, with an entry.
                     4 => {
                         b.room_update = update(RoomRole::Follower, b"state-4", GroupUpdate::Remove);
                         b.log = entry(2, b"e2");
-                        b.inbox = vec![(client(c), b"e2".to_vec())];
+                        b.inbox = vec![(client(c), b"e2".to_vec().into())];
                     }
                     // A duplicate, and then a refusal: neither writes.
                     5 => {
@@ -933,7 +1010,7 @@ mod cases {
                     }
                     _ => {
                         b.log = entry(9, b"gap");
-                        b.outbox = vec![(server("b.example"), b"never".to_vec())];
+                        b.outbox = vec![(server("b.example"), b"never".to_vec().into())];
                     }
                 }
                 pending.push(s.submit(b));
@@ -1394,6 +1471,7 @@ macro_rules! suite {
                 users_are_listed_in_pages,
                 inbox_cursors_only_grow,
                 reads_are_bounded,
+                queued_entries_point_into_the_log,
                 submitted_batches_apply_in_order,
                 submitted_batches_of_every_shape_end_as_committed_one_by_one,
                 concurrent_writers_each_get_their_own_answer,
@@ -1458,15 +1536,24 @@ mod redb_only {
             ))
             .unwrap();
         }
+        // The snapshot, a request key and a -06 record are in the backup too.
+        let mut b = hub_batch(&r, 3, "e3", &[], &[]);
+        b.snapshot = Some(b"snapshot3".to_vec());
+        b.request = Some([7; 32]);
+        s.commit(b).unwrap();
+        s.put_v06_record(b"k06", Some(b"v06")).unwrap();
         let out = dir.path().join("backup.redb");
         s.backup(&out).unwrap();
         // Not over an existing file.
         assert!(s.backup(&out).is_err());
         // The original goes on.
-        s.commit(hub_batch(&r, 3, "e3", &[], &[])).unwrap();
+        s.commit(hub_batch(&r, 4, "e4", &[], &[])).unwrap();
         let copy = RedbStorage::open(&out).unwrap();
-        assert_eq!(copy.room(&r).unwrap().unwrap().last_seq, Some(2));
-        assert_eq!(copy.log_range(&r, 0, 10).unwrap().len(), 3);
+        assert_eq!(copy.room(&r).unwrap().unwrap().last_seq, Some(3));
+        assert_eq!(copy.log_range(&r, 0, 10).unwrap().len(), 4);
+        assert_eq!(copy.room_snapshot(&r).unwrap(), Some(b"snapshot3".to_vec()));
+        assert_eq!(copy.request_seq(&r, &[7; 32]).unwrap(), Some(3));
+        assert_eq!(copy.v06_record(b"k06").unwrap(), Some(b"v06".to_vec()));
         assert_eq!(copy.outbox_peek(&server("f.example"), 10).unwrap().len(), 3);
         assert_eq!(
             copy.inbox_read(&client("@a:hub.example#phone"), 0, 10)
@@ -1477,7 +1564,7 @@ mod redb_only {
         assert_eq!(copy.users(None, 10).unwrap(), vec![user("@a:hub.example")]);
         // Counters were copied: the copy's next outbox id follows the original's.
         let ids = match copy
-            .commit(hub_batch(&r, 3, "e3", &["f.example"], &[]))
+            .commit(hub_batch(&r, 4, "e4", &["f.example"], &[]))
             .unwrap()
         {
             CommitOutcome::Committed { outbox_ids, .. } => outbox_ids,
@@ -1610,14 +1697,14 @@ mod redb_only {
                 let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
                 txn.open_table(meta)
                     .unwrap()
-                    .insert("schema_version", 3)
+                    .insert("schema_version", 4)
                     .unwrap();
             }
             txn.commit().unwrap();
         }
         assert_eq!(
             RedbStorage::open(&path).unwrap_err(),
-            StorageError::Corrupt("schema version 3; this build reads version 2".into())
+            StorageError::Corrupt("schema version 4; this build reads version 3".into())
         );
     }
 
@@ -1684,6 +1771,76 @@ mod redb_only {
         // Opened again, it is a version 2 file and stays as it is.
         let s = RedbStorage::open(&path).unwrap();
         assert_eq!(s.room(&with_group).unwrap().unwrap().last_seq, Some(8));
+    }
+
+    /// A version 2 file's outbox and inbox (each entry a copy of its message) move to
+    /// version 3's tables on open: every entry keeps its id or cursor and its bytes, the
+    /// counters go on, and new entries may point into the log.
+    #[test]
+    fn a_version_2_databases_queues_are_moved_to_version_3() {
+        type Old = (&'static str, Option<u64>, &'static [u8]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let r = room("!r:hub.example");
+        let c = client("@u:hub.example#phone");
+        {
+            let db = ::redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
+                let mut meta = txn.open_table(meta).unwrap();
+                meta.insert("schema_version", 2).unwrap();
+                meta.insert("next_outbox_id", 8).unwrap();
+                meta.insert("next_inbox_cursor", 5).unwrap();
+                let outbox: ::redb::TableDefinition<(&str, u64), Old> =
+                    ::redb::TableDefinition::new("outbox");
+                let mut outbox = txn.open_table(outbox).unwrap();
+                outbox
+                    .insert(("b.example", 7), (r.as_str(), Some(3), &b"old seven"[..]))
+                    .unwrap();
+                let inbox: ::redb::TableDefinition<(&str, u64), &[u8]> =
+                    ::redb::TableDefinition::new("inbox");
+                txn.open_table(inbox)
+                    .unwrap()
+                    .insert((c.as_str(), 4), &b"old four"[..])
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        let out = s.outbox_peek(&server("b.example"), 10).unwrap();
+        assert_eq!(
+            out,
+            vec![OutboxEntry {
+                id: 7,
+                dest: server("b.example"),
+                room: r.clone(),
+                seq: Some(3),
+                message: b"old seven".to_vec()
+            }]
+        );
+        assert_eq!(
+            s.inbox_read(&c, 0, 10).unwrap(),
+            vec![(4, b"old four".to_vec())]
+        );
+        drop(s);
+        let s = RedbStorage::open(&path).unwrap();
+        register(&s, &["@u:hub.example#phone"]);
+        let mut b = hub_batch(&r, 0, "e0", &[], &[]);
+        b.outbox = vec![(server("b.example"), Payload::Logged { len: 2 })];
+        b.inbox = vec![(c.clone(), Payload::Logged { len: 1 })];
+        match s.commit(b).unwrap() {
+            CommitOutcome::Committed {
+                outbox_ids,
+                inbox_cursors,
+            } => assert_eq!((outbox_ids, inbox_cursors), (vec![8], vec![5])),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            s.outbox_peek(&server("b.example"), 10).unwrap()[1].message,
+            b"e0".to_vec()
+        );
+        assert_eq!(s.inbox_read(&c, 4, 10).unwrap(), vec![(5, b"e".to_vec())]);
     }
 
     /// A version 2 file from before snapshots (no `snapshots` table) has none, and takes
@@ -1791,7 +1948,7 @@ mod postgres_only {
         let mut b = Batch::new(r.clone());
         b.room_update = update(RoomRole::Follower, b"state", GroupUpdate::Keep);
         b.log = entry(1 << 63, b"e");
-        b.inbox = vec![(client("@u:hub.example#phone"), b"x".to_vec())];
+        b.inbox = vec![(client("@u:hub.example#phone"), b"x".to_vec().into())];
         b.dedup = true;
         assert_eq!(s.commit(b), Err(StorageError::SequenceExhausted));
         assert_eq!(s.room(&r).unwrap(), None);
