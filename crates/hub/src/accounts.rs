@@ -3,7 +3,8 @@
 //! their key packages (publishing, claiming them locally or at the user's provider with
 //! `ds.fetch_key_packages`, and answering that request from peers), and identifier
 //! discovery (answering for this server's directory, asking peers for theirs). It owns the
-//! token cache; it knows nothing of rooms.
+//! token cache and the cache of each user's clients (which inboxes an event goes to); it
+//! knows nothing of rooms.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,10 @@ use crate::storage::{ClientRecord, DirectoryField, StoredKeyPackage, UserRecord}
 /// cache starts again empty.
 pub const AUTH_CACHE_MAX: usize = 100_000;
 
+/// Most users whose clients [`Accounts::clients_of`] keeps in memory; beyond it the cache
+/// starts again empty.
+pub const CLIENTS_CACHE_MAX: usize = 100_000;
+
 /// A new client's registration: the client API's `POST /v1/register` request, defined once
 /// in `mimi-client-api`.
 pub use mimi_client_api::register::Request as Registration;
@@ -43,11 +48,23 @@ struct AuthCache {
     hashes: HashMap<ClientId, [u8; 32]>,
 }
 
+/// Each user's clients as read from storage. `generation` grows whenever a client is
+/// written, so that a list read before that write is never cached after it.
+#[derive(Debug, Default)]
+struct ClientsCache {
+    generation: u64,
+    of: HashMap<UserId, Arc<[ClientId]>>,
+}
+
+/// A user's registered clients, shared between the cache and its readers.
+type ClientList = Arc<[ClientId]>;
+
 /// The accounts part (see the module documentation).
 #[derive(Debug)]
 pub struct Accounts {
     ctx: Arc<Context>,
     auth_cache: Mutex<AuthCache>,
+    clients_cache: Mutex<ClientsCache>,
     /// Held while registering: two registrations of one name in this process do not
     /// interleave (across instances, `Storage::create_user`/`create_client` are atomic).
     registering: tokio::sync::Mutex<()>,
@@ -71,6 +88,7 @@ impl Accounts {
         Accounts {
             ctx,
             auth_cache: Mutex::new(AuthCache::default()),
+            clients_cache: Mutex::new(ClientsCache::default()),
             registering: tokio::sync::Mutex::new(()),
         }
     }
@@ -79,14 +97,93 @@ impl Accounts {
         self.auth_cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Forget every cached token hash: another instance wrote a client's token (a
-    /// revocation must take effect here too).
+    fn clients_cache(&self) -> std::sync::MutexGuard<'_, ClientsCache> {
+        self.clients_cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forget every cached token hash and client list: another instance wrote a client's
+    /// token (a revocation must take effect here too, and a new client must get its
+    /// inbox items).
     ///
     /// Rule HUB-MULTI-4 (docs/protocol-coverage.md).
     pub fn forget_tokens(&self) {
         let mut cache = self.auth_cache();
         cache.generation = cache.generation.wrapping_add(1);
         cache.hashes.clear();
+        drop(cache);
+        let mut clients = self.clients_cache();
+        clients.generation = clients.generation.wrapping_add(1);
+        clients.of.clear();
+    }
+
+    /// Forget `user`'s cached client list (one of its clients is being written).
+    fn forget_clients_of(&self, user: &UserId) {
+        let mut clients = self.clients_cache();
+        clients.generation = clients.generation.wrapping_add(1);
+        clients.of.remove(user);
+    }
+
+    /// The registered clients of `users`, user by user in the order given: from memory for
+    /// the users read before, the others in one storage trip (then kept, unless a client
+    /// was written meanwhile). The inbox asks this for every event; a registration on this
+    /// instance forgets the user's list before it answers, one on another instance
+    /// ([`Accounts::forget_tokens`]) every list.
+    ///
+    /// Rule HUB-INBOX-2 (docs/protocol-coverage.md).
+    pub async fn clients_of(
+        &self,
+        users: impl IntoIterator<Item = UserId>,
+    ) -> Result<Vec<ClientId>, crate::storage::StorageError> {
+        let (generation, known): (u64, Vec<(UserId, Option<ClientList>)>) = {
+            let cache = self.clients_cache();
+            let known = users
+                .into_iter()
+                .map(|u| {
+                    let clients = cache.of.get(&u).cloned();
+                    (u, clients)
+                })
+                .collect();
+            (cache.generation, known)
+        };
+        let missing: Vec<UserId> = known
+            .iter()
+            .filter(|(_, c)| c.is_none())
+            .map(|(u, _)| u.clone())
+            .collect();
+        let mut read: HashMap<UserId, Arc<[ClientId]>> = HashMap::new();
+        if !missing.is_empty() {
+            let lists = self
+                .ctx
+                .blocking(move |s| {
+                    missing
+                        .into_iter()
+                        .map(|u| {
+                            let clients = s.clients_of(&u)?;
+                            Ok((u, clients))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await?;
+            let mut cache = self.clients_cache();
+            let fresh = cache.generation == generation;
+            if fresh && cache.of.len() + lists.len() > CLIENTS_CACHE_MAX {
+                cache.of.clear();
+            }
+            for (user, clients) in lists {
+                let clients: Arc<[ClientId]> = clients.into();
+                if fresh {
+                    cache.of.insert(user.clone(), Arc::clone(&clients));
+                }
+                read.insert(user, clients);
+            }
+        }
+        let mut out = Vec::new();
+        for (user, clients) in known {
+            if let Some(clients) = clients.or_else(|| read.get(&user).cloned()) {
+                out.extend(clients.iter().cloned());
+            }
+        }
+        Ok(out)
     }
 
     /// Authenticate a bearer token (`<client id>.<secret>`).
@@ -171,6 +268,7 @@ impl Accounts {
             cache.generation = cache.generation.wrapping_add(1);
             cache.hashes.remove(client);
         }
+        self.forget_clients_of(&client.user());
         written?;
         tracing::info!(%client, "client revoked");
         Ok(true)
@@ -227,6 +325,7 @@ impl Accounts {
             cache.generation = cache.generation.wrapping_add(1);
             cache.hashes.remove(&client_id);
         }
+        self.forget_clients_of(&user_id);
         if !written? {
             // Registered by another instance since the look above: its token stands.
             return Err(ApiError::ClientExists(client_id));

@@ -14,6 +14,7 @@ use mimi_codec::{ClientId, Sender, UserId};
 use mimi_signaling::{LoggedEvent, Room};
 use tokio::sync::Notify;
 
+use crate::accounts::Accounts;
 use crate::context::Context;
 use crate::error::ApiError;
 use crate::storage::{Batch, Payload, StorageError};
@@ -22,15 +23,18 @@ use crate::storage::{Batch, Payload, StorageError};
 #[derive(Debug)]
 pub struct Inbox {
     ctx: Arc<Context>,
+    /// Whose clients a user has.
+    accounts: Arc<Accounts>,
     /// Notified whenever inbox items of local clients become durable.
     added: Notify,
 }
 
 impl Inbox {
-    /// The inbox over the shared context.
-    pub fn new(ctx: Arc<Context>) -> Inbox {
+    /// The inbox over the shared context, delivering to the clients `accounts` knows.
+    pub fn new(ctx: Arc<Context>, accounts: Arc<Accounts>) -> Inbox {
         Inbox {
             ctx,
+            accounts,
             added: Notify::new(),
         }
     }
@@ -112,17 +116,8 @@ impl Inbox {
         if users.is_empty() {
             return Ok(());
         }
-        // One trip to the storage thread pool for all of them.
-        let clients = self
-            .ctx
-            .blocking(move |s| {
-                let mut clients = Vec::new();
-                for user in &users {
-                    clients.extend(s.clients_of(user)?);
-                }
-                Ok(clients)
-            })
-            .await?;
+        // From the accounts' cache; at most one trip to storage for all of them.
+        let clients = self.accounts.clients_of(users).await?;
         for client in clients {
             batch.inbox.push((client, message.clone()));
         }

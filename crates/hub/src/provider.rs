@@ -65,13 +65,14 @@ impl Provider {
             settings: parts.settings,
             metrics: Arc::new(crate::metrics::Metrics::new()),
         });
-        let inbox = Arc::new(Inbox::new(Arc::clone(&ctx)));
+
         let check_invite = Arc::new(CheckInvite::new(Arc::clone(&ctx)));
         let outbox = Arc::new(Notify::new());
         let franking = Arc::clone(parts.identity.franking());
         // Other instances on the same storage wake this one's outbox workers and
         // long-polling reads (weakly held: the storage must not keep the parts alive).
         let accounts = Arc::new(Accounts::new(Arc::clone(&ctx)));
+        let inbox = Arc::new(Inbox::new(Arc::clone(&ctx), Arc::clone(&accounts)));
         let (wake_outbox, wake_inbox) = (Arc::downgrade(&outbox), Arc::downgrade(&inbox));
         let tokens = Arc::downgrade(&accounts);
         ctx.storage.watch(Box::new(move |change| match change {

@@ -545,3 +545,69 @@ async fn loading_a_room_reads_the_same_events_whatever_the_length_of_its_history
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].seq, long_messages + 2);
 }
+
+/// The sequence numbers in `client`'s inbox at `server`, once it holds `until` (waiting
+/// on paused time while the outbox delivers).
+async fn inbox_until(
+    sim: &Sim,
+    server: &str,
+    client: &mimi_codec::ClientId,
+    until: u64,
+) -> Vec<u64> {
+    let provider = sim.provider(server);
+    let (mut cursor, mut seqs) = (0, Vec::new());
+    // A bound on paused time: far beyond any delivery here, so a missing item fails.
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while !seqs.contains(&until) {
+        assert!(
+            Instant::now() < give_up,
+            "{client} at {server} never got event {until}; it got {seqs:?}"
+        );
+        // Answers as soon as an item after `cursor` is durable.
+        for (c, m) in provider
+            .inbox()
+            .wait(client, cursor, MAX_READ_LIMIT, Duration::from_secs(5))
+            .await
+            .unwrap()
+        {
+            cursor = c;
+            seqs.push(sequence_of(&m));
+        }
+    }
+    seqs
+}
+
+/// A device registered after its user's clients were read (and kept in memory by the
+/// accounts) gets the next event in its inbox, at the hub and at a follower, and not the
+/// events before it. Rule HUB-INBOX-2.
+#[tokio::test(start_paused = true)]
+async fn a_device_registered_after_its_users_clients_were_read_gets_the_next_event() {
+    let sim = Sim::start(&[A, B], Settings::default(), true);
+    let (room, mut alice, bob) = room_with_bob(&sim).await;
+    alice.say(&sim, &room, "before").await;
+    // Event 3 went into Alice's inbox at A and Bob's at B: both users' clients were read.
+    assert!(inbox_until(&sim, A, &alice.id, 3).await.contains(&3));
+    assert!(inbox_until(&sim, B, &bob.id, 3).await.contains(&3));
+    let laptop = |localpart: &str| mimi_hub::accounts::Registration {
+        localpart: localpart.into(),
+        device: "laptop".into(),
+        ..Default::default()
+    };
+    let alice_laptop = sim
+        .provider(A)
+        .accounts()
+        .register(laptop("alice"), Some(alice.id.clone()))
+        .await
+        .unwrap()
+        .client_id;
+    let bob_laptop = sim
+        .provider(B)
+        .accounts()
+        .register(laptop("bob"), Some(bob.id.clone()))
+        .await
+        .unwrap()
+        .client_id;
+    alice.say(&sim, &room, "after").await;
+    assert_eq!(inbox_until(&sim, A, &alice_laptop, 4).await, vec![4]);
+    assert_eq!(inbox_until(&sim, B, &bob_laptop, 4).await, vec![4]);
+}

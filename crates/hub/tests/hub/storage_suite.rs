@@ -517,10 +517,7 @@ mod cases {
         let mut notice = Batch::new(a.clone());
         notice.outbox = vec![(server(d2), b"notice".to_vec().into())];
         assert_eq!(s.commit(notice).unwrap(), committed(vec![6], vec![]));
-        assert_eq!(
-            peek(d2, 10),
-            vec![(6, a.clone(), None, b"notice".to_vec())]
-        );
+        assert_eq!(peek(d2, 10), vec![(6, a.clone(), None, b"notice".to_vec())]);
     }
 
     pub fn outbox_ack_is_idempotent_and_exact(s: &impl Storage) {
