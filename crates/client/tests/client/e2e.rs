@@ -31,6 +31,8 @@ pub(super) struct World {
     pub(super) ca: PathBuf,
     /// (server name, client API address) of each provider.
     pub(super) apis: Vec<(String, SocketAddr)>,
+    /// (server name, provider) of each provider.
+    providers: Vec<(String, Arc<Provider>)>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -170,6 +172,7 @@ async fn start_with(dir: &Path, names: &[&str], first_api: Option<FirstApi>) -> 
     };
     let mut tasks = Vec::new();
     let mut apis = Vec::new();
+    let mut providers = Vec::new();
     for (server_name, federation, api) in bound {
         let issued = ca.issue(&server_name).unwrap();
         let provider = Provider::new(ProviderParts {
@@ -190,6 +193,7 @@ async fn start_with(dir: &Path, names: &[&str], first_api: Option<FirstApi>) -> 
             },
         });
         apis.push((server_name.to_string(), api.local_addr().unwrap()));
+        providers.push((server_name.to_string(), provider.clone()));
         tasks.push(tokio::spawn(mimi_transport::serve(
             federation,
             ServerConfig::new(
@@ -237,6 +241,7 @@ async fn start_with(dir: &Path, names: &[&str], first_api: Option<FirstApi>) -> 
     World {
         ca: ca_pem,
         apis,
+        providers,
         stop,
         tasks,
     }
@@ -269,6 +274,11 @@ impl World {
         .unwrap();
         assert_eq!(client.publish_key_packages(2, true).await.unwrap(), 3);
         client
+    }
+
+    /// The provider named `name`.
+    pub(super) fn provider(&self, name: &str) -> &Provider {
+        &self.providers.iter().find(|(n, _)| n == name).unwrap().1
     }
 
     pub(super) async fn stop(self) {
