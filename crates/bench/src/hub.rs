@@ -630,7 +630,7 @@ impl Federation {
             BenchStorage::Postgres => {
                 let databases: Vec<String> = names.iter().map(database_name).collect();
                 let databases: Vec<&str> = databases.iter().map(String::as_str).collect();
-                Some(crate::pg::PgServer::start(&databases).map_err(HubBenchError::Postgres)?)
+                Some(crate::pg::start(&databases).map_err(HubBenchError::Postgres)?)
             }
         };
         let dir = ScratchDir::new("hub")?;
@@ -974,7 +974,7 @@ fn database_usage(federation: &Federation) -> Result<Option<Usage>, HubBenchErro
     Ok(federation
         .database
         .as_ref()
-        .map(crate::pg::PgServer::usage)
+        .map(crate::pg::usage)
         .transpose()?)
 }
 

@@ -198,6 +198,11 @@ impl From<Rejection> for ClientError {
     }
 }
 
+/// The exit status of an authentication failure: the provider answered 401 `unauthorized`
+/// (a revoked or unknown token). Kept apart from a refusal (3) so that a script can tell
+/// "register again or get a new token" from "not allowed".
+pub const EXIT_UNAUTHORIZED: u8 = 7;
+
 /// What kind of failure an error is, for the command line's exit status
 /// (`docs/client.md`, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +212,7 @@ pub enum ErrorKind {
     /// Bad command-line usage: exit 2.
     Usage,
     /// Refused by the room's rules (by its hub, or locally before sending) or by the
-    /// provider (`forbidden`, `unauthorized`, `conflict`): exit 3.
+    /// provider (`forbidden`, `conflict`): exit 3.
     Refused,
     /// Something named does not exist (a room, a message, a user, a key package): exit 4.
     NotFound,
@@ -216,6 +221,9 @@ pub enum ErrorKind {
     Network,
     /// The local state folder: not registered, unreadable, corrupt, or locked: exit 6.
     LocalState,
+    /// The provider did not authenticate this client (`unauthorized`, 401: a revoked or
+    /// unknown token): exit 7.
+    Unauthorized,
 }
 
 impl ErrorKind {
@@ -228,6 +236,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 4,
             ErrorKind::Network => 5,
             ErrorKind::LocalState => 6,
+            ErrorKind::Unauthorized => EXIT_UNAUTHORIZED,
         }
     }
 
@@ -240,6 +249,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Network => "network",
             ErrorKind::LocalState => "local_state",
+            ErrorKind::Unauthorized => "unauthorized",
         }
     }
 }
@@ -265,7 +275,8 @@ impl ClientError {
             | ClientError::AmbiguousMessage(_)
             | ClientError::NoSuchReaction { .. } => ErrorKind::NotFound,
             ClientError::Api { code, .. } => match code {
-                Code::Forbidden | Code::Unauthorized | Code::Conflict => ErrorKind::Refused,
+                Code::Unauthorized => ErrorKind::Unauthorized,
+                Code::Forbidden | Code::Conflict => ErrorKind::Refused,
                 Code::NotFound => ErrorKind::NotFound,
                 Code::Remote | Code::Unavailable | Code::Internal | Code::RateLimited => {
                     ErrorKind::Network

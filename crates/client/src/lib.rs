@@ -51,6 +51,6 @@ pub use client::{
     Registration, RoomView, SyncReport, answer_lost,
 };
 pub use config::ClientConfig;
-pub use error::{ClientError, ErrorKind};
+pub use error::{ClientError, EXIT_UNAUTHORIZED, ErrorKind};
 pub use peek::epoch_of;
 pub use store::Store;

@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use mimi_client::ClientError;
 use mimi_client::messages::Compose;
+use mimi_codec::v06::IdentifierUri;
 use mimi_codec::{ErrorCode, JoinRule, ParticipationState as State, ParticipationStateChange};
 
 use crate::harness::Network;
@@ -255,57 +256,17 @@ fn example_flow_06(w: &mut World) -> ScenarioFuture<'_> {
         let mut alice = w.person(0, "alice", Some("alice")).await?;
         let mut bob = w.person(1, "bob", Some("bob")).await?;
         let mut cathy = w.person(2, "cathy", Some("cathy")).await?;
-        let uri06 = |d: &Device| {
-            let u = d.user();
-            format!("mimi://{}/u/{}", u.server(), u.localpart())
-        };
         let (alice_uri, bob_uri, cathy_uri) = (uri06(&alice), uri06(&bob), uri06(&cathy));
 
-        let room = alice
-            .client
-            .create_room06("clubhouse", "Clubhouse")
-            .await
-            .step("alice creates a -06 room")?;
-        let room_uri = room.clone();
-        let room = room.as_str().to_owned();
+        let room_uri = create06(w, &mut alice, "clubhouse", "Clubhouse").await?;
+        let room = room_uri.as_str().to_owned();
         expect_eq("the room", room.as_str(), "mimi://a.mimi.test/r/clubhouse")?;
-        w.say(format!("[a.mimi.test is hub] alice@a created {room}"));
 
-        bob.client
-            .consent06(&alice_uri, Some(&room), true)
-            .await
-            .step("bob grants alice consent")?;
-        let epoch = alice
-            .client
-            .add06(&room, &bob_uri, 2)
-            .await
-            .step("alice adds bob")?;
-        expect_eq("epoch after adding bob", epoch, 1)?;
-        bob.client.read06(&room).await.step("bob reads the room")?;
-        expect_eq(
-            "bob's epoch after the Welcome",
-            bob.client
-                .mls()
-                .epoch06(&room_uri)
-                .map_err(ClientError::from)
-                .step("bob's epoch")?,
-            1,
-        )?;
+        consent_and_add06(&room_uri, &mut alice, &mut bob, 1).await?;
         w.say("bob@b joined from the Welcome b.mimi.test received with notify");
 
-        cathy
-            .client
-            .consent06(&bob_uri, Some(&room), true)
-            .await
-            .step("cathy grants bob consent")?;
-        let epoch = bob
-            .client
-            .add06(&room, &cathy_uri, 2)
-            .await
-            .step("bob adds cathy")?;
-        expect_eq("epoch after adding cathy", epoch, 2)?;
+        consent_and_add06(&room_uri, &mut bob, &mut cathy, 2).await?;
         alice.client.read06(&room).await.step("alice reads")?;
-        cathy.client.read06(&room).await.step("cathy reads")?;
         w.say("bob@b fetched cathy's key material through a.mimi.test and added cathy@c");
 
         cathy
@@ -376,6 +337,67 @@ fn uri06(d: &Device) -> String {
     format!("mimi://{}/u/{}", u.server(), u.localpart())
 }
 
+/// `owner` creates the -06 room `id` named `name` on its provider (the room's hub).
+/// Returns the room's URI.
+async fn create06(
+    w: &World,
+    owner: &mut Device,
+    id: &str,
+    name: &str,
+) -> Result<IdentifierUri, Failure> {
+    let room = owner
+        .client
+        .create_room06(id, name)
+        .await
+        .step(format!("{} creates a -06 room", owner.label))?;
+    w.say(format!(
+        "[{} is hub] {} created {room}",
+        owner.user().server(),
+        owner.label
+    ));
+    Ok(room)
+}
+
+/// `target` grants `adder` consent for `room`, `adder` adds `target` (role 2, member), the
+/// room reaching `epoch`, and `target` reads the room (joins from the Welcome its provider
+/// received with `notify`) and is in the group at that epoch.
+async fn consent_and_add06(
+    room: &IdentifierUri,
+    adder: &mut Device,
+    target: &mut Device,
+    epoch: u64,
+) -> Result<(), Failure> {
+    let (by, whom) = (adder.label.clone(), target.label.clone());
+    let room_uri = room;
+    let room = room.as_str();
+    target
+        .client
+        .consent06(&uri06(adder), Some(room), true)
+        .await
+        .step(format!("{whom} grants {by} consent"))?;
+    let added = adder
+        .client
+        .add06(room, &uri06(target), 2)
+        .await
+        .step(format!("{by} adds {whom}"))?;
+    expect_eq(format!("epoch after adding {whom}"), added, epoch)?;
+    target
+        .client
+        .read06(room)
+        .await
+        .step(format!("{whom} reads the room"))?;
+    expect_eq(
+        format!("{whom}'s epoch after the Welcome"),
+        target
+            .client
+            .mls()
+            .epoch06(room_uri)
+            .map_err(ClientError::from)
+            .step(format!("{whom}'s epoch"))?,
+        epoch,
+    )
+}
+
 /// Whether a -06 client call was refused by the peer (in-band, `Refused06`).
 fn refused06<T: std::fmt::Debug>(
     what: &str,
@@ -396,29 +418,14 @@ fn consent_06(w: &mut World) -> ScenarioFuture<'_> {
         let mut bob = w.person(1, "bob", Some("bob")).await?;
         let cathy = w.person(2, "cathy", Some("cathy")).await?;
         let (alice_uri, bob_uri, cathy_uri) = (uri06(&alice), uri06(&bob), uri06(&cathy));
-        let room = alice
-            .client
-            .create_room06("consent", "Consent")
-            .await
-            .step("alice creates a -06 room")?
-            .as_str()
-            .to_owned();
+        let room_uri = create06(w, &mut alice, "consent", "Consent").await?;
+        let room = room_uri.as_str().to_owned();
         refused06(
             "alice adds bob without his consent",
             alice.client.add06(&room, &bob_uri, 2).await,
         )?;
         w.say("b.mimi.test handed out no key material without bob's consent");
-        bob.client
-            .consent06(&alice_uri, Some(&room), true)
-            .await
-            .step("bob grants alice consent for the room")?;
-        let epoch = alice
-            .client
-            .add06(&room, &bob_uri, 2)
-            .await
-            .step("alice adds bob")?;
-        expect_eq("epoch after adding bob", epoch, 1)?;
-        bob.client.read06(&room).await.step("bob reads")?;
+        consent_and_add06(&room_uri, &mut alice, &mut bob, 1).await?;
         w.say("with bob's grant for this room alice added him");
 
         cathy
@@ -503,24 +510,9 @@ fn abuse_report_06(w: &mut World) -> ScenarioFuture<'_> {
     Box::pin(async move {
         let mut alice = w.person(0, "alice", Some("alice")).await?;
         let mut bob = w.person(1, "bob", Some("bob")).await?;
-        let (alice_uri, bob_uri) = (uri06(&alice), uri06(&bob));
-        let room = alice
-            .client
-            .create_room06("reports", "Reports")
-            .await
-            .step("alice creates a -06 room")?
-            .as_str()
-            .to_owned();
-        bob.client
-            .consent06(&alice_uri, Some(&room), true)
-            .await
-            .step("bob grants alice consent")?;
-        alice
-            .client
-            .add06(&room, &bob_uri, 2)
-            .await
-            .step("alice adds bob")?;
-        bob.client.read06(&room).await.step("bob reads")?;
+        let room_uri = create06(w, &mut alice, "reports", "Reports").await?;
+        let room = room_uri.as_str().to_owned();
+        consent_and_add06(&room_uri, &mut alice, &mut bob, 1).await?;
         alice
             .client
             .send06(&room, "buy cheap watches")

@@ -41,7 +41,14 @@ impl Client {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.kind(), ErrorKind::Network | ErrorKind::LocalState) => Err(e),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Network | ErrorKind::LocalState | ErrorKind::Unauthorized
+                ) =>
+            {
+                Err(e)
+            }
             Err(e) => Err(ClientError::CommitNeeded {
                 room: room.clone(),
                 count,

@@ -312,6 +312,28 @@ async fn exit_codes_local_checks_and_message_commands() {
     assert_eq!(error["type"], "error");
     assert_eq!(error["error"], "network");
     assert_eq!(error["exit_code"], 5);
+    // Authentication: 7 (the operator revoked the client's token; the provider answers 401).
+    let dan = tmp.path().join("dan");
+    register(&world, &dan, "a.example", "dan").await;
+    let _ = ok(&dan, &["sync"]).await;
+    let client: mimi_codec::ClientId = "@dan:a.example#d".parse().unwrap();
+    assert!(
+        world
+            .provider("a.example")
+            .accounts()
+            .revoke(&client)
+            .await
+            .unwrap()
+    );
+    let err = fails(&dan, &["--json", "sync"], 7).await;
+    let error: Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(error["error"], "unauthorized");
+    assert_eq!(
+        error["exit_code"],
+        i64::from(mimi_client::EXIT_UNAUTHORIZED)
+    );
+    let err = fails(&dan, &["send", &room, "still here?"], 7).await;
+    assert!(err.contains("unauthorized"), "{err}");
 
     // `discover` finds Bob; standard input as the message; a text starting with `--`.
     let found = ok_json(&alice, &["discover", "b.example", "handle", "bob"]).await;

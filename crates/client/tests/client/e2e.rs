@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -31,13 +31,23 @@ pub(super) struct World {
     pub(super) ca: PathBuf,
     /// (server name, client API address) of each provider.
     pub(super) apis: Vec<(String, SocketAddr)>,
+    /// (server name, provider) of each provider.
+    providers: Vec<(String, Arc<Provider>)>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Start one provider per name: federation server, client API and outbox runner each.
 pub(super) async fn start(dir: &Path, names: &[&str]) -> World {
-    start_losing(dir, names, None).await
+    start_with(dir, names, None).await
+}
+
+/// What the first provider's client API does besides answering.
+enum FirstApi {
+    /// Lose answers to event submissions ([`LosingApi`]).
+    Lose(Arc<AtomicUsize>),
+    /// Alter the franks of the -06 messages it hands out ([`TamperingApi`]).
+    TamperFranks(Arc<AtomicBool>),
 }
 
 /// The client API of the first provider, whose answers to event submissions are lost
@@ -87,7 +97,62 @@ impl LosingApi {
     }
 }
 
-async fn start_losing(dir: &Path, names: &[&str], lose: Option<Arc<AtomicUsize>>) -> World {
+/// The client API of the first provider, which, while `tamper` is set, flips one bit of the
+/// hub's integrity signature in the frank of every franked application message its
+/// `/v1/v06/messages` answers carry: everything else is the bytes the provider produced.
+struct TamperingApi {
+    inner: mimi_hub::api::ClientApi,
+    tamper: Arc<AtomicBool>,
+}
+
+impl HttpService for TamperingApi {
+    fn check_head(&self, head: &hyper::http::request::Parts) -> Option<hyper::Response<Bytes>> {
+        self.inner.check_head(head)
+    }
+
+    fn call<'a, 'f>(
+        &'a self,
+        request: hyper::Request<Bytes>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Response<Bytes>> + Send + 'f>>
+    where
+        'a: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.tamper_franks(request))
+    }
+
+    fn refuse(&self, refusal: BodyRefusal) -> hyper::Response<Bytes> {
+        self.inner.refuse(refusal)
+    }
+}
+
+impl TamperingApi {
+    async fn tamper_franks(&self, request: hyper::Request<Bytes>) -> hyper::Response<Bytes> {
+        use mimi_client_api::EndpointResponse as _;
+        use mimi_client_api::messages06;
+        use mimi_codec::Wire as _;
+        use mimi_codec::v06::{FanoutExtra, FanoutMessage};
+
+        let read = request.uri().path() == messages06::METADATA.path;
+        let answer = self.inner.call(request).await;
+        if !read || !self.tamper.load(Ordering::SeqCst) || answer.status() != 200 {
+            return answer;
+        }
+        let mut page = messages06::Response::try_from_http_response(&answer).unwrap();
+        for bytes in &mut page.messages {
+            let mut message = FanoutMessage::decode(bytes).unwrap();
+            if let FanoutExtra::Application { frank: Some(frank) } = &mut message.extra {
+                let mut signature = frank.franking_integrity_signature.as_slice().to_vec();
+                signature[0] ^= 1;
+                frank.franking_integrity_signature = mimi_codec::Opaque::new(signature).unwrap();
+                *bytes = message.encode().unwrap();
+            }
+        }
+        page.try_into_http_response().unwrap().map(Bytes::from)
+    }
+}
+
+async fn start_with(dir: &Path, names: &[&str], first_api: Option<FirstApi>) -> World {
     let ca = CertificateAuthority::generate("test CA").unwrap();
     let (ca_pem, _) = ca.write_pem_files(dir, "ca").unwrap();
     let roots = ca.roots().unwrap();
@@ -107,6 +172,7 @@ async fn start_losing(dir: &Path, names: &[&str], lose: Option<Arc<AtomicUsize>>
     };
     let mut tasks = Vec::new();
     let mut apis = Vec::new();
+    let mut providers = Vec::new();
     for (server_name, federation, api) in bound {
         let issued = ca.issue(&server_name).unwrap();
         let provider = Provider::new(ProviderParts {
@@ -127,6 +193,7 @@ async fn start_losing(dir: &Path, names: &[&str], lose: Option<Arc<AtomicUsize>>
             },
         });
         apis.push((server_name.to_string(), api.local_addr().unwrap()));
+        providers.push((server_name.to_string(), provider.clone()));
         tasks.push(tokio::spawn(mimi_transport::serve(
             federation,
             ServerConfig::new(
@@ -137,12 +204,21 @@ async fn start_losing(dir: &Path, names: &[&str], lose: Option<Arc<AtomicUsize>>
             stopped(rx.clone()),
         )));
         let api_tls = server_config_without_client_auth(issued.identity().unwrap()).unwrap();
-        match lose.clone().filter(|_| apis.len() == 1) {
-            Some(lose) => {
-                let service: Arc<dyn HttpService> = Arc::new(LosingApi {
-                    inner: mimi_hub::api::ClientApi::new(provider.clone()),
-                    lose,
-                });
+        let inner = || mimi_hub::api::ClientApi::new(provider.clone());
+        let wrapped: Option<Arc<dyn HttpService>> = match &first_api {
+            _ if apis.len() != 1 => None,
+            None => None,
+            Some(FirstApi::Lose(lose)) => Some(Arc::new(LosingApi {
+                inner: inner(),
+                lose: lose.clone(),
+            })),
+            Some(FirstApi::TamperFranks(tamper)) => Some(Arc::new(TamperingApi {
+                inner: inner(),
+                tamper: tamper.clone(),
+            })),
+        };
+        match wrapped {
+            Some(service) => {
                 tasks.push(tokio::spawn(mimi_transport::serve_http(
                     api,
                     mimi_hub::api::config(api_tls),
@@ -165,6 +241,7 @@ async fn start_losing(dir: &Path, names: &[&str], lose: Option<Arc<AtomicUsize>>
     World {
         ca: ca_pem,
         apis,
+        providers,
         stop,
         tasks,
     }
@@ -197,6 +274,11 @@ impl World {
         .unwrap();
         assert_eq!(client.publish_key_packages(2, true).await.unwrap(), 3);
         client
+    }
+
+    /// The provider named `name`.
+    pub(super) fn provider(&self, name: &str) -> &Provider {
+        &self.providers.iter().find(|(n, _)| n == name).unwrap().1
     }
 
     pub(super) async fn stop(self) {
@@ -816,7 +898,12 @@ async fn a_refused_invite_does_not_block_the_next_commit() {
 async fn a_commit_whose_answer_is_lost_is_merged() {
     let dir = tempfile::tempdir().unwrap();
     let lose = Arc::new(AtomicUsize::new(0));
-    let world = start_losing(dir.path(), &["a.example"], Some(lose.clone())).await;
+    let world = start_with(
+        dir.path(),
+        &["a.example"],
+        Some(FirstApi::Lose(lose.clone())),
+    )
+    .await;
     let mut alice = world
         .client(dir.path(), "a.example", "alice", "phone")
         .await;
@@ -992,5 +1079,69 @@ async fn a_06_room_alice_adds_bob_and_they_talk() {
     .await
     .unwrap();
     assert_eq!(out.trim(), "created mimi://c.example/r/garden");
+    world.stop().await;
+}
+
+/// Rule V06-FRANK-7's failing path end to end: Bob's message reaches Alice with the hub's
+/// frank, but its integrity signature was altered on the way (one bit flipped in the bytes
+/// a.example produced, by its client API). Alice's client keeps the message, drops the frank
+/// (`frank` is `None`: it cannot be reported) and says why in `frank_refused`. The same
+/// room's untouched message before it verifies.
+#[tokio::test]
+async fn a_06_message_whose_frank_does_not_verify_is_kept_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tamper = Arc::new(AtomicBool::new(false));
+    let world = start_with(
+        dir.path(),
+        &["a.example", "b.example"],
+        Some(FirstApi::TamperFranks(tamper.clone())),
+    )
+    .await;
+    let mut alice = world
+        .client(dir.path(), "a.example", "alice", "phone")
+        .await;
+    let mut bob = world.client(dir.path(), "b.example", "bob", "laptop").await;
+    let room = alice.create_room06("club", "Club").await.unwrap();
+    let room = room.as_str().to_owned();
+    bob.consent06("mimi://a.example/u/alice", Some(&room), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        alice
+            .add06(&room, "mimi://b.example/u/bob", 2)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(bob.read06(&room).await.unwrap().is_empty());
+
+    // Untouched: the frank verifies.
+    bob.send06(&room, "as sent").await.unwrap();
+    let read = alice.read06(&room).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].frank_refused, None);
+    assert!(read[0].frank.is_some(), "the hub franked the message");
+
+    // Altered: the message is kept, its frank is not.
+    tamper.store(true, Ordering::SeqCst);
+    let accepted = bob.send06(&room, "franked, then tampered").await.unwrap();
+    let read = alice.read06(&room).await.unwrap();
+    let [m] = read.as_slice() else {
+        panic!("one message expected: {read:?}");
+    };
+    assert_eq!(m.text, "franked, then tampered");
+    assert_eq!(m.sender.as_str(), "@bob:b.example#laptop");
+    assert_eq!(m.timestamp, accepted);
+    assert_eq!(m.frank, None);
+    assert_eq!(
+        m.frank_refused.as_deref(),
+        Some("the franking_integrity_signature does not verify")
+    );
+    // Without the frank the message cannot be reported.
+    let refused = alice
+        .report_abuse06(&room, &read, "spam")
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ClientError::Usage(_)), "{refused:?}");
     world.stop().await;
 }

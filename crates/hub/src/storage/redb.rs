@@ -327,6 +327,9 @@ fn next_id(counter: &mut u64) -> Result<u64, StorageError> {
     Ok(id)
 }
 
+/// The mode of a backup file: read and write for its owner only.
+const BACKUP_MODE: u32 = 0o600;
+
 impl RedbStorage {
     /// Open the database at `path`, creating it if the file does not exist or is empty.
     ///
@@ -389,15 +392,31 @@ impl RedbStorage {
     }
 
     /// Write a consistent copy of the whole database to a new redb file at `out` (which
-    /// must not exist): one read transaction (a snapshot; writers go on meanwhile) copied
+    /// must not exist; created with mode 0600, the owner's only: it holds every client's
+    /// token hash and the rooms' state): one read transaction (a snapshot; writers go on meanwhile) copied
     /// table by table into the new file, committed durably. The copy opens with
     /// [`RedbStorage::open`] like the original.
     pub fn backup_to(&self, out: &Path) -> Result<(), StorageError> {
-        if out.exists() {
-            return Err(StorageError::Backend(format!(
-                "{} exists; a backup is written to a new file",
-                out.display()
-            )));
+        // Created empty, owner-only, and only if it does not exist; redb then initializes
+        // the empty file as a database (keeping its mode).
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(BACKUP_MODE);
+        }
+        match options.open(out) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StorageError::Backend(format!(
+                    "{} exists; a backup is written to a new file",
+                    out.display()
+                )));
+            }
+            Err(e) => {
+                return Err(StorageError::Backend(format!("{}: {e}", out.display())));
+            }
         }
         let src = self.read()?;
         let copy = Builder::new().create(out).bk()?;

@@ -82,31 +82,19 @@ impl NotifyBacklog {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queue `job` behind `dest`'s backlog if it has one; `false` when it has none (the
-    /// caller may send at once).
-    fn behind(&self, dest: &ServerName, job: &(String, Vec<u8>)) -> bool {
+    /// Queue `job` behind `dest`'s backlog when it has one. When it has none: with `start`,
+    /// begin the backlog with `job` (the caller must start its delivery task); without,
+    /// hand `job` back (the caller may send it at once).
+    fn enqueue(&self, dest: &ServerName, job: (String, Vec<u8>), start: bool) -> Enqueued {
         let mut map = self.lock();
-        match map.get_mut(dest) {
-            Some(queue) => {
-                push_bounded(dest, queue, job.clone());
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Start `dest`'s backlog with `job`; `true` when the caller must start its task.
-    fn start(&self, dest: &ServerName, job: (String, Vec<u8>)) -> bool {
-        let mut map = self.lock();
-        match map.get_mut(dest) {
-            Some(queue) => {
-                push_bounded(dest, queue, job);
-                false
-            }
-            None => {
-                map.insert(dest.clone(), Pending::from([job]));
-                true
-            }
+        if let Some(queue) = map.get_mut(dest) {
+            push_bounded(dest, queue, job);
+            Enqueued::Behind
+        } else if start {
+            map.insert(dest.clone(), Pending::from([job]));
+            Enqueued::Started
+        } else {
+            Enqueued::NoBacklog(job)
         }
     }
 
@@ -145,6 +133,16 @@ impl NotifyBacklog {
     fn len(&self, dest: &ServerName) -> usize {
         self.lock().get(dest).map_or(0, Pending::len)
     }
+}
+
+/// What [`NotifyBacklog::enqueue`] did with a job.
+enum Enqueued {
+    /// Queued behind the destination's backlog (its task delivers it).
+    Behind,
+    /// The destination's backlog begins with it: the caller starts the delivery task.
+    Started,
+    /// Not queued (the destination has no backlog): the job, back.
+    NoBacklog((String, Vec<u8>)),
 }
 
 fn push_bounded(dest: &ServerName, queue: &mut Pending, job: (String, Vec<u8>)) {
@@ -609,9 +607,9 @@ impl Provider {
         let job = (Endpoint06::Notify.path(room.as_str()), body);
         let backlog = &self.rooms06().backlog;
         // Behind what already waits for this destination: the hub's order is kept.
-        if backlog.behind(dest, &job) {
+        let Enqueued::NoBacklog(job) = backlog.enqueue(dest, job, false) else {
             return;
-        }
+        };
         let peers = self.context().peers.clone();
         let sent = tokio::time::timeout(
             NOTIFY_INLINE_WAIT,
@@ -628,7 +626,7 @@ impl Provider {
         }
         // Not delivered (or not yet answered): the destination's queue sends the same bytes
         // again until the peer answers; a repeat it did receive is processed once (V06-NOT-2).
-        if backlog.start(dest, job) {
+        if let Enqueued::Started = backlog.enqueue(dest, job, true) {
             tokio::spawn(drain_backlog(
                 backlog.clone(),
                 peers,

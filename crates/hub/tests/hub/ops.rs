@@ -556,6 +556,10 @@ async fn init_makes_a_provider_that_passes_check_runs_and_is_operated_without_le
         backup.to_str().unwrap(),
     ]);
     assert!(ok, "{out}");
+    // Written by the running server, readable by its owner only.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     let copy = mimi_hub::storage::RedbStorage::open(&backup).unwrap();
     let alice: mimi_codec::UserId = "@alice:a.example".parse().unwrap();
     assert_eq!(copy.clients_of(&alice).unwrap().len(), 2);

@@ -1,41 +1,23 @@
-//! A real PostgreSQL server for the tests: Debian's binaries (`/usr/lib/postgresql/*/bin`,
-//! or `initdb` and `pg_ctl` on the `PATH`), a cluster `initdb`ed into a temporary directory,
-//! started with `pg_ctl` on a free port of 127.0.0.1 and stopped (`pg_ctl stop -m fast`)
-//! when the last test using it lets go of it, also when a test panics.
+//! A real PostgreSQL server for the tests ([`mimi_pg_server::PgServer`]: a cluster
+//! `initdb`ed into a temporary directory, started with `pg_ctl` on a free port of 127.0.0.1,
+//! stopped when the last test using it lets go of it, also when a test panics).
 //!
 //! Tests running at the same time share one server and each gets a database of its own
-//! ([`database`]). As root (CI), the cluster belongs to the `postgres` user the Debian
-//! package creates, since `initdb` refuses to run as root.
-//!
-//! `MIMI_PG_BINDIR` names the binaries' folder where they are elsewhere. A test process
-//! killed outright (SIGKILL) cannot stop its server: `pg_ctl stop -D /tmp/mimi-pg-*/data`
-//! (as `postgres` when root) ends it.
+//! ([`database`]).
 //!
 //! Without PostgreSQL the tests say loudly that they were SKIPPED and how to install it,
 //! and pass; with `MIMI_REQUIRE_POSTGRES=1` in the environment they fail instead (CI sets it).
 
 use std::io::Write as _;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 
 use mimi_hub::storage::PostgresStorage;
+use mimi_pg_server::{BINDIR, PgError, PgServer, REQUIRE};
 use r2d2_postgres::postgres;
 
-/// The variable that turns "PostgreSQL is not installed" into a failure.
-pub const REQUIRE: &str = "MIMI_REQUIRE_POSTGRES";
-
-/// The variable naming the folder of `initdb` and `pg_ctl` (elsewhere than Debian's).
-pub const BINDIR: &str = "MIMI_PG_BINDIR";
-
-/// How many times a server start is tried on a fresh port (another process may take the
-/// port between our probe and the server's bind).
-const START_ATTEMPTS: usize = 5;
-
-/// `pg_ctl`'s wait for the server to start or stop, in seconds.
-const PG_CTL_WAIT_SECS: &str = "60";
+/// The server's `max_connections`: tests running at the same time, each with its pools.
+const MAX_CONNECTIONS: u32 = 200;
 
 /// The pool size of the storage the tests open.
 pub const TEST_POOL_SIZE: u32 = 4;
@@ -45,17 +27,6 @@ static SHARED: Mutex<Weak<PgServer>> = Mutex::new(Weak::new());
 
 /// Database names, unique in this process.
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
-
-/// A PostgreSQL cluster in a temporary directory, running until dropped.
-pub struct PgServer {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    /// The user the server runs as, if not the current one (`postgres` when we are root).
-    run_as: Option<String>,
-    /// Removed after the server stopped (fields drop after `Drop::drop`).
-    dir: tempfile::TempDir,
-}
 
 /// A database of its own for one test, on a shared server; dropped with the test.
 pub struct PgDatabase {
@@ -100,7 +71,7 @@ impl Drop for PgDatabase {
             return;
         }
         off_runtime(|| {
-            if let Ok(mut admin) = self.server.admin() {
+            if let Ok(mut admin) = admin(&self.server) {
                 let _ = admin.batch_execute(&format!(
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                     self.name
@@ -110,138 +81,9 @@ impl Drop for PgDatabase {
     }
 }
 
-impl PgServer {
-    fn url(&self, database: &str) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-
-    fn admin(&self) -> Result<postgres::Client, postgres::Error> {
-        postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
-    }
-
-    /// A command running `tool` of the PostgreSQL binaries as the server's user.
-    fn tool(bin: &Path, run_as: Option<&str>, tool: &str) -> Command {
-        match run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(bin.join(tool));
-                c
-            }
-            None => Command::new(bin.join(tool)),
-        }
-    }
-
-    /// `initdb` a new cluster and start it.
-    fn start(bin: PathBuf) -> Result<PgServer, String> {
-        let run_as = if is_root()? {
-            Some("postgres".to_owned())
-        } else {
-            None
-        };
-        let dir = tempfile::Builder::new()
-            .prefix("mimi-pg-")
-            .tempdir()
-            .map_err(|e| e.to_string())?;
-        let data = dir.path().join("data");
-        let sockets = dir.path().join("sockets");
-        std::fs::create_dir(&sockets).map_err(|e| e.to_string())?;
-        if let Some(user) = &run_as {
-            let (uid, gid) = (id(&["-u", user])?, id(&["-g", user])?);
-            for path in [dir.path(), &sockets] {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid))
-                    .map_err(|e| format!("chown {}: {e}", path.display()))?;
-            }
-        }
-        let initdb = PgServer::tool(&bin, run_as.as_deref(), "initdb")
-            .current_dir(dir.path())
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
-            .output()
-            .map_err(|e| format!("initdb: {e}"))?;
-        check(&initdb, "initdb")?;
-        let log = dir.path().join("server.log");
-        let mut last_error = String::new();
-        for _ in 0..START_ATTEMPTS {
-            let port = free_port()?;
-            let options = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
-                sockets.display()
-            );
-            let started = PgServer::tool(&bin, run_as.as_deref(), "pg_ctl")
-                .current_dir(dir.path())
-                .args(["start", "-w", "-t", PG_CTL_WAIT_SECS, "-D"])
-                .arg(&data)
-                .arg("-l")
-                .arg(&log)
-                .args(["-o", &options])
-                .output()
-                .map_err(|e| format!("pg_ctl: {e}"))?;
-            if started.status.success() {
-                return Ok(PgServer {
-                    bin,
-                    data,
-                    port,
-                    run_as,
-                    dir,
-                });
-            }
-            last_error = format!(
-                "{}\n{}",
-                String::from_utf8_lossy(&started.stderr),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        Err(format!("pg_ctl start failed: {last_error}"))
-    }
-}
-
-impl Drop for PgServer {
-    fn drop(&mut self) {
-        let stopped = PgServer::tool(&self.bin, self.run_as.as_deref(), "pg_ctl")
-            .current_dir(self.dir.path())
-            .args(["stop", "-w", "-t", PG_CTL_WAIT_SECS, "-m", "fast", "-D"])
-            .arg(&self.data)
-            .output();
-        if !matches!(&stopped, Ok(o) if o.status.success()) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "warning: could not stop the test PostgreSQL server in {}: {stopped:?}",
-                self.data.display()
-            );
-        }
-    }
-}
-
-/// Whether this process runs as root.
-fn is_root() -> Result<bool, String> {
-    Ok(id(&["-u"])? == 0)
-}
-
-/// A number `id` prints.
-fn id(args: &[&str]) -> Result<u32, String> {
-    let out = Command::new("id")
-        .args(args)
-        .output()
-        .map_err(|e| format!("id: {e}"))?;
-    check(&out, "id")?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .map_err(|e| format!("id {args:?}: {e}"))
-}
-
-fn check(out: &Output, what: &str) -> Result<(), String> {
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+/// A connection to the server's `postgres` database as its superuser.
+fn admin(server: &PgServer) -> Result<postgres::Client, postgres::Error> {
+    postgres::Client::connect(&server.url("postgres"), postgres::NoTls)
 }
 
 /// Run `f` on a thread of its own and wait for it: the synchronous PostgreSQL client
@@ -253,38 +95,6 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// A port of 127.0.0.1 nobody listens on right now.
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
-}
-
-/// The folder of `initdb` and `pg_ctl`: [`BINDIR`] if set, else Debian's newest version,
-/// else the `PATH`.
-fn find_binaries() -> Option<PathBuf> {
-    let usable = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(dir) = std::env::var_os(BINDIR) {
-        let dir = PathBuf::from(dir);
-        return usable(&dir).then_some(dir);
-    }
-    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let version = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            (bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()).then_some((version, bin))
-        })
-        .collect();
-    debian.sort();
-    if let Some((_, bin)) = debian.pop() {
-        return Some(bin);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find(|dir| usable(dir))
-}
-
 /// The shared server, started if no test holds one. `None`: PostgreSQL is not installed
 /// (and not required).
 fn server() -> Option<Arc<PgServer>> {
@@ -292,11 +102,14 @@ fn server() -> Option<Arc<PgServer>> {
     if let Some(server) = shared.upgrade() {
         return Some(server);
     }
-    let Some(bin) = find_binaries() else {
-        skipped();
-        return None;
+    let server = match PgServer::start(MAX_CONNECTIONS, &[]) {
+        Ok(server) => Arc::new(server),
+        Err(PgError::NotInstalled) => {
+            skipped();
+            return None;
+        }
+        Err(e) => panic!("{e}"),
     };
-    let server = Arc::new(PgServer::start(bin).unwrap_or_else(|e| panic!("{e}")));
     *shared = Arc::downgrade(&server);
     Some(server)
 }
@@ -307,7 +120,7 @@ fn skipped() {
         .name()
         .unwrap_or("a PostgreSQL test")
         .to_owned();
-    if std::env::var(REQUIRE).is_ok_and(|v| v == "1") {
+    if mimi_pg_server::required() {
         panic!(
             "{test}: PostgreSQL is required ({REQUIRE}=1) but initdb and pg_ctl were not found \
              (install: apt-get install postgresql)"
@@ -338,7 +151,7 @@ pub fn database() -> Option<PgDatabase> {
         NEXT_DB.fetch_add(1, Ordering::Relaxed)
     );
     off_runtime(|| {
-        let mut admin = server.admin().unwrap();
+        let mut admin = admin(&server).unwrap();
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();

@@ -1541,8 +1541,14 @@ mod redb_only {
         s.put_v06_record(b"k06", Some(b"v06")).unwrap();
         let out = dir.path().join("backup.redb");
         s.backup(&out).unwrap();
-        // Not over an existing file.
+        // Readable by its owner only (it holds the clients' token hashes).
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        // Not over an existing file, which stays as it was.
+        let before = std::fs::read(&out).unwrap();
         assert!(s.backup(&out).is_err());
+        assert_eq!(std::fs::read(&out).unwrap(), before);
         // The original goes on.
         s.commit(hub_batch(&r, 4, "e4", &[], &[])).unwrap();
         let copy = RedbStorage::open(&out).unwrap();

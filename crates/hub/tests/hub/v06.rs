@@ -72,6 +72,13 @@ async fn post(world: &World, from: &str, to: &str, path: String, body: Vec<u8>) 
     (status, body.to_vec())
 }
 
+/// `from` posts `body` to `to`'s -06 `path`, answered 200; the answer decoded.
+async fn post_ok<R: Wire>(world: &World, from: &str, to: &str, path: String, body: Vec<u8>) -> R {
+    let (status, answer) = post(world, from, to, path, body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    R::decode(&answer).unwrap()
+}
+
 fn kind(body: &[u8]) -> &str {
     Refusal06::kind_of(body).unwrap()
 }
@@ -121,11 +128,7 @@ async fn key_material_needs_consent_and_hands_each_key_package_out_once() {
         let body = key_material_request(&key, room);
         let world = &world;
         let path = path.clone();
-        async move {
-            let (status, body) = post(world, B, A, path, body).await;
-            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-            KeyMaterialResponse::decode(&body).unwrap()
-        }
+        async move { post_ok::<KeyMaterialResponse>(world, B, A, path, body).await }
     };
 
     // No consent: nothing is handed out (and nothing claimed).
@@ -218,9 +221,8 @@ async fn the_rooms_hub_relays_key_material_and_remembers_where_each_package_came
 
     // b asks a (the room's hub) for Cathy's key material; a asks c.
     let body = key_material_request_for(&key, cathy_uri, Some(room));
-    let (status, answer) = post(&world, B, A, Endpoint06::KeyMaterial.path(cathy_uri), body).await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
-    let answer = KeyMaterialResponse::decode(&answer).unwrap();
+    let answer: KeyMaterialResponse =
+        post_ok(&world, B, A, Endpoint06::KeyMaterial.path(cathy_uri), body).await;
     assert_eq!(answer.user_status, KeyMaterialUserCode::Success);
     let ClientMaterial::Success(kp) = &answer.clients.as_slice()[0].material else {
         panic!("a key package expected: {answer:?}");
@@ -250,12 +252,9 @@ async fn the_rooms_hub_relays_key_material_and_remembers_where_each_package_came
     assert_eq!((status, kind(&answer)), (421, "misdirected"));
     // c's refusal (no consent without the room) comes back as c's answer.
     let body = key_material_request_for(&key, cathy_uri, Some("mimi://a.example/r/else"));
-    let (status, answer) = post(&world, B, A, Endpoint06::KeyMaterial.path(cathy_uri), body).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        KeyMaterialResponse::decode(&answer).unwrap().user_status,
-        KeyMaterialUserCode::NoConsent
-    );
+    let answer: KeyMaterialResponse =
+        post_ok(&world, B, A, Endpoint06::KeyMaterial.path(cathy_uri), body).await;
+    assert_eq!(answer.user_status, KeyMaterialUserCode::NoConsent);
     world.shutdown().await;
 }
 
@@ -418,16 +417,11 @@ async fn identifier_query_finds_a_handle() {
         .unwrap()
     };
     let path = Endpoint06::IdentifierQuery.path("a.example");
-    let (status, body) = post(&world, B, A, path.clone(), query("alice")).await;
-    assert_eq!(status, 200);
-    let answer = IdentifierResponse::decode(&body).unwrap();
+    let answer: IdentifierResponse = post_ok(&world, B, A, path.clone(), query("alice")).await;
     assert_eq!(answer.response_code, IdentifierQueryCode::Success);
     assert_eq!(answer.uri.as_slice(), &[uri(ALICE)]);
-    let (_, body) = post(&world, B, A, path, query("nobody")).await;
-    assert_eq!(
-        IdentifierResponse::decode(&body).unwrap().response_code,
-        IdentifierQueryCode::NotFound
-    );
+    let answer: IdentifierResponse = post_ok(&world, B, A, path, query("nobody")).await;
+    assert_eq!(answer.response_code, IdentifierQueryCode::NotFound);
     world.shutdown().await;
 }
 
@@ -1054,18 +1048,65 @@ mod rooms {
             .unwrap()
     }
 
+    /// A client's request relayed by its provider, answered 200, the answer decoded.
+    async fn relay_ok<R: Wire>(
+        world: &World,
+        client: &crate::world::Client,
+        endpoint: &str,
+        variable: &str,
+        body: Vec<u8>,
+    ) -> R {
+        let (status, answer) = relay(world, client, endpoint, variable, body).await;
+        assert_eq!(
+            status,
+            200,
+            "{endpoint}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        R::decode(&answer).unwrap()
+    }
+
+    /// The `submitMessage` body of `sender`'s application message `message`.
+    fn submit_body(sender: &str, message: &[u8]) -> Vec<u8> {
+        SubmitMessageRequest {
+            protocol: Protocol::Mls10,
+            app_message: MlsMessage::from_bytes(message).unwrap(),
+            sending_uri: uri(sender),
+        }
+        .encode()
+        .unwrap()
+    }
+
+    /// `client` (the user `sender`) submits `message` to the room through its provider.
+    async fn submit(
+        world: &World,
+        client: &crate::world::Client,
+        sender: &str,
+        message: &[u8],
+    ) -> SubmitMessageResponse {
+        let body = submit_body(sender, message);
+        relay_ok(world, client, "submitMessage", ROOM, body).await
+    }
+
+    /// `client`'s commit relayed by its provider to the room's hub.
+    async fn relay_update(
+        world: &World,
+        client: &crate::world::Client,
+        commit: &Commit06,
+    ) -> UpdateResponse {
+        relay_ok(world, client, "update", ROOM, update_body(commit)).await
+    }
+
     /// `from`'s provider sends a commit to the hub a.example itself.
     async fn update(world: &World, from: &str, commit: &Commit06) -> UpdateResponse {
-        let (status, body) = post(
+        post_ok(
             world,
             from,
             A,
             Endpoint06::Update.path(ROOM),
             update_body(commit),
         )
-        .await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        UpdateResponse::decode(&body).unwrap()
+        .await
     }
 
     /// Alice (at a) creates the room through the client API; Bob (at b) gave her consent;
@@ -1097,9 +1138,7 @@ mod rooms {
             .unwrap();
         let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
         let body = alice_asks(&key, BOB, ROOM);
-        let (status, answer) = relay(&world, &alice, "keyMaterial", BOB, body).await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
-        let answer = KeyMaterialResponse::decode(&answer).unwrap();
+        let answer: KeyMaterialResponse = relay_ok(&world, &alice, "keyMaterial", BOB, body).await;
         let ClientMaterial::Success(kp) = &answer.clients.as_slice()[0].material else {
             panic!("a key package expected: {answer:?}");
         };
@@ -1114,9 +1153,7 @@ mod rooms {
                 },
             )
             .unwrap();
-        let (status, answer) = relay(&world, &alice, "update", ROOM, update_body(&commit)).await;
-        assert_eq!(status, 200);
-        let answer = UpdateResponse::decode(&answer).unwrap();
+        let answer = relay_update(&world, &alice, &commit).await;
         assert!(
             matches!(answer.outcome, UpdateOutcome::Success { .. }),
             "{answer:?}"
@@ -1180,21 +1217,7 @@ mod rooms {
 
         // Bob's provider submits his message; the hub fans it out and Alice reads it.
         let message = bob.mls.encrypt06(&room, b"hello from b").unwrap();
-        let request = SubmitMessageRequest {
-            protocol: Protocol::Mls10,
-            app_message: MlsMessage::from_bytes(&message).unwrap(),
-            sending_uri: uri(BOB),
-        };
-        let (status, body) = relay(
-            &world,
-            &bob,
-            "submitMessage",
-            ROOM,
-            request.encode().unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        let answer = SubmitMessageResponse::decode(&body).unwrap();
+        let answer = submit(&world, &bob, BOB, &message).await;
         assert!(
             matches!(answer.outcome, SubmitOutcome::Accepted { frank: None, .. }),
             "{answer:?}"
@@ -1214,19 +1237,15 @@ mod rooms {
         assert_eq!(at_b.last().unwrap().message.as_bytes(), message.as_slice());
 
         // A provider may not submit for another provider's user.
-        let (status, body) = post(
+        let answer: SubmitMessageResponse = post_ok(
             &world,
             C,
             A,
             Endpoint06::SubmitMessage.path(ROOM),
-            request.encode().unwrap(),
+            submit_body(BOB, &message),
         )
         .await;
-        assert_eq!(status, 200);
-        assert_eq!(
-            SubmitMessageResponse::decode(&body).unwrap().outcome,
-            SubmitOutcome::NotAllowed
-        );
+        assert_eq!(answer.outcome, SubmitOutcome::NotAllowed);
         world.shutdown().await;
     }
 
@@ -1242,22 +1261,8 @@ mod rooms {
         let mut sent = Vec::new();
         for text in [b"one".as_slice(), b"two"] {
             let message = alice.mls.encrypt06(&room, text).unwrap();
-            let request = SubmitMessageRequest {
-                protocol: Protocol::Mls10,
-                app_message: MlsMessage::from_bytes(&message).unwrap(),
-                sending_uri: uri(ALICE),
-            };
-            let (status, body) = relay(
-                &world,
-                &alice,
-                "submitMessage",
-                ROOM,
-                request.encode().unwrap(),
-            )
-            .await;
-            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
             assert!(matches!(
-                SubmitMessageResponse::decode(&body).unwrap().outcome,
+                submit(&world, &alice, ALICE, &message).await.outcome,
                 SubmitOutcome::Accepted { .. }
             ));
             sent.push(message);
@@ -1310,9 +1315,7 @@ mod rooms {
                 },
             )
             .unwrap();
-        let (status, answer) = relay(&world, &bob, "update", ROOM, update_body(&commit)).await;
-        assert_eq!(status, 200);
-        let answer = UpdateResponse::decode(&answer).unwrap();
+        let answer = relay_update(&world, &bob, &commit).await;
         assert_eq!(answer.outcome, UpdateOutcome::NotAllowed, "{answer:?}");
         assert!(
             answer
@@ -1351,30 +1354,15 @@ mod rooms {
         // The hub reloads the room's group from its storage: a commit and a message of
         // the current epoch are accepted, a stale one is not.
         let commit = bob.mls.commit06(&room, Plan06::default()).unwrap();
-        let (status, answer) = relay(&world, &bob, "update", ROOM, update_body(&commit)).await;
-        assert_eq!(status, 200);
-        let answer = UpdateResponse::decode(&answer).unwrap();
+        let answer = relay_update(&world, &bob, &commit).await;
         assert!(
             matches!(answer.outcome, UpdateOutcome::Success { .. }),
             "{answer:?}"
         );
         bob.mls.merge_pending06(&room).unwrap();
         let stale = alice.mls.encrypt06(&room, b"old epoch").unwrap();
-        let request = SubmitMessageRequest {
-            protocol: Protocol::Mls10,
-            app_message: MlsMessage::from_bytes(&stale).unwrap(),
-            sending_uri: uri(ALICE),
-        };
-        let (_, body) = relay(
-            &world,
-            &alice,
-            "submitMessage",
-            ROOM,
-            request.encode().unwrap(),
-        )
-        .await;
         assert_eq!(
-            SubmitMessageResponse::decode(&body).unwrap().outcome,
+            submit(&world, &alice, ALICE, &stale).await.outcome,
             SubmitOutcome::EpochTooOld { current_epoch: 2 }
         );
         let held = world.provider(A).messages06(&room).await.unwrap();
@@ -1507,9 +1495,8 @@ mod group_info {
 
         // Bob's new tablet (Bob is a participant) asks through b.
         let body = request("@bob:b.example#tablet", &key, &hpke.public);
-        let (status, answer) = post(&world, B, A, Endpoint06::GroupInfo.path(ROOM), body).await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
-        let response = GroupInfoResponse::decode(&answer).unwrap();
+        let response: GroupInfoResponse =
+            post_ok(&world, B, A, Endpoint06::GroupInfo.path(ROOM), body).await;
         let tbs = response.tbs().expect("a success");
         let (success, signature) = response.result.unwrap();
         // Signed by the hub's external sender key.
@@ -1567,19 +1554,14 @@ mod group_info {
 
         // Cathy is no participant: notAuthorized. An unknown room: noSuchRoom.
         let body = request("@cathy:c.example#desk", &key, &hpke.public);
-        let (status, answer) = post(&world, C, A, Endpoint06::GroupInfo.path(ROOM), body).await;
-        assert_eq!(status, 200);
-        assert_eq!(
-            GroupInfoResponse::decode(&answer).unwrap().status(),
-            GroupInfoCode::NotAuthorized
-        );
+        let answer: GroupInfoResponse =
+            post_ok(&world, C, A, Endpoint06::GroupInfo.path(ROOM), body).await;
+        assert_eq!(answer.status(), GroupInfoCode::NotAuthorized);
         let body = request("@bob:b.example#tablet", &key, &hpke.public);
         let other = "mimi://a.example/r/none";
-        let (_, answer) = post(&world, B, A, Endpoint06::GroupInfo.path(other), body).await;
-        assert_eq!(
-            GroupInfoResponse::decode(&answer).unwrap().status(),
-            GroupInfoCode::NoSuchRoom
-        );
+        let answer: GroupInfoResponse =
+            post_ok(&world, B, A, Endpoint06::GroupInfo.path(other), body).await;
+        assert_eq!(answer.status(), GroupInfoCode::NoSuchRoom);
         // A forged request signature: 403.
         let mut forged = request("@bob:b.example#tablet", &key, &hpke.public);
         let last = forged.len() - 1;
