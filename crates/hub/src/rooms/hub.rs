@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use mimi_codec::{ErrorCode, Event, EventError, EventResponse, RoomId, Sender, UserId};
 use mimi_ds::CheckedEvent;
 
-use super::once::request_key;
+use super::once::{Since, request_key};
 use super::{Rooms, Slot, group_users, internal};
 use crate::storage::RequestKey;
 
@@ -67,6 +67,18 @@ impl Rooms {
         // The check made before the lock was released to ask an invitee's server.
         let mut staged: Option<CheckedEvent> = None;
         let mut conflicts = 0;
+        // With storage this process alone writes, the durable check of a resend runs
+        // before the room's lock; what it may have missed is asked of `in_flight` under it.
+        let early = match request {
+            Some(key) if !self.ctx.storage.shared() => {
+                let mark = self.in_flight.mark();
+                if self.resent(room_id, key).await? {
+                    return Ok(EventResponse::Ok);
+                }
+                Some(mark)
+            }
+            _ => None,
+        };
         loop {
             let mut guard = handle.slot().lock().await;
             self.load(room_id, &mut guard).await.map_err(internal)?;
@@ -98,10 +110,19 @@ impl Rooms {
                 }
                 _ => {}
             }
-            if let Some(key) = request
-                && self.resent(room_id, key).await?
-            {
-                return Ok(EventResponse::Ok);
+            if let Some(key) = request {
+                let durable = match early.map(|mark| self.in_flight.since(mark, &key)) {
+                    Some(Since::Durable) => true,
+                    Some(Since::Nothing) => false,
+                    Some(Since::InFlight(seq)) => {
+                        drop(guard);
+                        return self.resent_in_flight(room_id, key, seq).await;
+                    }
+                    Some(Since::Unknown) | None => self.resent(room_id, key).await?,
+                };
+                if durable {
+                    return Ok(EventResponse::Ok);
+                }
             }
             let checked = match staged.take() {
                 Some(checked) if hub_room.is_current(&checked) => checked,
@@ -151,7 +172,7 @@ impl Rooms {
                 drop(guard);
                 let settled = self.settle(room_id, &handle, submitted).await;
                 if let Some(in_flight) = in_flight {
-                    in_flight.settled();
+                    in_flight.settled(settled.is_ok());
                 }
                 match settled {
                     Ok(()) => {}
