@@ -44,21 +44,23 @@ pub(super) async fn start(dir: &Path, names: &[&str]) -> World {
 
 /// What the first provider's client API does besides answering.
 enum FirstApi {
-    /// Lose answers to event submissions ([`LosingApi`]).
+    /// Lose answers to event submissions while above zero (each loss counts it down): the
+    /// event is handled, and a gateway answers 502 in place of the answer, as a proxy
+    /// whose upstream connection broke.
     Lose(Arc<AtomicUsize>),
-    /// Alter the franks of the -06 messages it hands out ([`TamperingApi`]).
+    /// While set, flip one bit of the hub's integrity signature in the frank of every
+    /// franked application message its `/v1/v06/messages` answers carry: everything else
+    /// is the bytes the provider produced.
     TamperFranks(Arc<AtomicBool>),
 }
 
-/// The client API of the first provider, whose answers to event submissions are lost
-/// while `lose` is above zero (each loss counts it down): the event is handled, and a
-/// gateway answers 502 in place of the answer, as a proxy whose upstream connection broke.
-struct LosingApi {
+/// The first provider's client API, doing what [`FirstApi`] says besides answering.
+struct WrappedApi {
     inner: mimi_hub::api::ClientApi,
-    lose: Arc<AtomicUsize>,
+    first: FirstApi,
 }
 
-impl HttpService for LosingApi {
+impl HttpService for WrappedApi {
     fn check_head(&self, head: &hyper::http::request::Parts) -> Option<hyper::Response<Bytes>> {
         self.inner.check_head(head)
     }
@@ -71,7 +73,10 @@ impl HttpService for LosingApi {
         'a: 'f,
         Self: 'f,
     {
-        Box::pin(self.lose_answer(request))
+        match &self.first {
+            FirstApi::Lose(lose) => Box::pin(self.lose_answer(request, lose)),
+            FirstApi::TamperFranks(tamper) => Box::pin(self.tamper_franks(request, tamper)),
+        }
     }
 
     fn refuse(&self, refusal: BodyRefusal) -> hyper::Response<Bytes> {
@@ -79,13 +84,16 @@ impl HttpService for LosingApi {
     }
 }
 
-impl LosingApi {
-    async fn lose_answer(&self, request: hyper::Request<Bytes>) -> hyper::Response<Bytes> {
+impl WrappedApi {
+    async fn lose_answer(
+        &self,
+        request: hyper::Request<Bytes>,
+        lose: &AtomicUsize,
+    ) -> hyper::Response<Bytes> {
         let event = request.uri().path().ends_with("/events");
         let answer = self.inner.call(request).await;
         let lost = event
-            && self
-                .lose
+            && lose
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
         if !lost {
@@ -95,39 +103,12 @@ impl LosingApi {
         *gateway.status_mut() = hyper::StatusCode::BAD_GATEWAY;
         gateway
     }
-}
 
-/// The client API of the first provider, which, while `tamper` is set, flips one bit of the
-/// hub's integrity signature in the frank of every franked application message its
-/// `/v1/v06/messages` answers carry: everything else is the bytes the provider produced.
-struct TamperingApi {
-    inner: mimi_hub::api::ClientApi,
-    tamper: Arc<AtomicBool>,
-}
-
-impl HttpService for TamperingApi {
-    fn check_head(&self, head: &hyper::http::request::Parts) -> Option<hyper::Response<Bytes>> {
-        self.inner.check_head(head)
-    }
-
-    fn call<'a, 'f>(
-        &'a self,
+    async fn tamper_franks(
+        &self,
         request: hyper::Request<Bytes>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Response<Bytes>> + Send + 'f>>
-    where
-        'a: 'f,
-        Self: 'f,
-    {
-        Box::pin(self.tamper_franks(request))
-    }
-
-    fn refuse(&self, refusal: BodyRefusal) -> hyper::Response<Bytes> {
-        self.inner.refuse(refusal)
-    }
-}
-
-impl TamperingApi {
-    async fn tamper_franks(&self, request: hyper::Request<Bytes>) -> hyper::Response<Bytes> {
+        tamper: &AtomicBool,
+    ) -> hyper::Response<Bytes> {
         use mimi_client_api::EndpointResponse as _;
         use mimi_client_api::messages06;
         use mimi_codec::Wire as _;
@@ -135,7 +116,7 @@ impl TamperingApi {
 
         let read = request.uri().path() == messages06::METADATA.path;
         let answer = self.inner.call(request).await;
-        if !read || !self.tamper.load(Ordering::SeqCst) || answer.status() != 200 {
+        if !read || !tamper.load(Ordering::SeqCst) || answer.status() != 200 {
             return answer;
         }
         let mut page = messages06::Response::try_from_http_response(&answer).unwrap();
@@ -152,7 +133,7 @@ impl TamperingApi {
     }
 }
 
-async fn start_with(dir: &Path, names: &[&str], first_api: Option<FirstApi>) -> World {
+async fn start_with(dir: &Path, names: &[&str], mut first_api: Option<FirstApi>) -> World {
     let ca = CertificateAuthority::generate("test CA").unwrap();
     let (ca_pem, _) = ca.write_pem_files(dir, "ca").unwrap();
     let roots = ca.roots().unwrap();
@@ -204,18 +185,15 @@ async fn start_with(dir: &Path, names: &[&str], first_api: Option<FirstApi>) -> 
             stopped(rx.clone()),
         )));
         let api_tls = server_config_without_client_auth(issued.identity().unwrap()).unwrap();
-        let inner = || mimi_hub::api::ClientApi::new(provider.clone());
-        let wrapped: Option<Arc<dyn HttpService>> = match &first_api {
-            _ if apis.len() != 1 => None,
-            None => None,
-            Some(FirstApi::Lose(lose)) => Some(Arc::new(LosingApi {
-                inner: inner(),
-                lose: lose.clone(),
+        let wrapped: Option<Arc<dyn HttpService>> = match first_api.take() {
+            Some(first) if apis.len() == 1 => Some(Arc::new(WrappedApi {
+                inner: mimi_hub::api::ClientApi::new(provider.clone()),
+                first,
             })),
-            Some(FirstApi::TamperFranks(tamper)) => Some(Arc::new(TamperingApi {
-                inner: inner(),
-                tamper: tamper.clone(),
-            })),
+            other => {
+                first_api = other;
+                None
+            }
         };
         match wrapped {
             Some(service) => {

@@ -577,6 +577,21 @@ async fn inbox_until(
     seqs
 }
 
+/// Register a second device, "laptop", for the user of `client` at `server`.
+async fn laptop(sim: &Sim, server: &str, client: &mimi_codec::ClientId) -> mimi_codec::ClientId {
+    let registration = mimi_hub::accounts::Registration {
+        localpart: client.user().localpart().to_owned(),
+        device: "laptop".into(),
+        ..Default::default()
+    };
+    sim.provider(server)
+        .accounts()
+        .register(registration, Some(client.clone()))
+        .await
+        .unwrap()
+        .client_id
+}
+
 /// A device registered after its user's clients were read (and kept in memory by the
 /// accounts) gets the next event in its inbox, at the hub and at a follower, and not the
 /// events before it. Rule HUB-INBOX-2.
@@ -588,25 +603,8 @@ async fn a_device_registered_after_its_users_clients_were_read_gets_the_next_eve
     // Event 3 went into Alice's inbox at A and Bob's at B: both users' clients were read.
     assert!(inbox_until(&sim, A, &alice.id, 3).await.contains(&3));
     assert!(inbox_until(&sim, B, &bob.id, 3).await.contains(&3));
-    let laptop = |localpart: &str| mimi_hub::accounts::Registration {
-        localpart: localpart.into(),
-        device: "laptop".into(),
-        ..Default::default()
-    };
-    let alice_laptop = sim
-        .provider(A)
-        .accounts()
-        .register(laptop("alice"), Some(alice.id.clone()))
-        .await
-        .unwrap()
-        .client_id;
-    let bob_laptop = sim
-        .provider(B)
-        .accounts()
-        .register(laptop("bob"), Some(bob.id.clone()))
-        .await
-        .unwrap()
-        .client_id;
+    let alice_laptop = laptop(&sim, A, &alice.id).await;
+    let bob_laptop = laptop(&sim, B, &bob.id).await;
     alice.say(&sim, &room, "after").await;
     assert_eq!(inbox_until(&sim, A, &alice_laptop, 4).await, vec![4]);
     assert_eq!(inbox_until(&sim, B, &bob_laptop, 4).await, vec![4]);
