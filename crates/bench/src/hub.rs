@@ -453,8 +453,10 @@ pub(crate) const BENCH_RATE_LIMITS: &str = "[rate_limits]\n\
      registrations_per_source = { burst = 1000000, refill_ms = 1 }\n";
 
 /// How many users create load rooms at the same time (each one room after another, with
-/// its own MLS client; the hub sees that many room creations in flight).
-pub const CREATORS: usize = 8;
+/// its own MLS client; the hub sees that many room creations in flight). Sixteen rather
+/// than eight: a room's creation is a chain of round trips, and with eight the 2 CPUs were
+/// not kept busy (docs/performance.md, "Room creation (issue 13, item 5)").
+pub const CREATORS: usize = 16;
 
 /// Three providers and the benchmark's users.
 pub struct Federation {
