@@ -453,8 +453,10 @@ pub(crate) const BENCH_RATE_LIMITS: &str = "[rate_limits]\n\
      registrations_per_source = { burst = 1000000, refill_ms = 1 }\n";
 
 /// How many users create load rooms at the same time (each one room after another, with
-/// its own MLS client; the hub sees that many room creations in flight).
-pub const CREATORS: usize = 8;
+/// its own MLS client; the hub sees that many room creations in flight). Sixteen rather
+/// than eight: a room's creation is a chain of round trips, and with eight the 2 CPUs were
+/// not kept busy (docs/performance.md, "Room creation (issue 13, item 5)").
+pub const CREATORS: usize = 16;
 
 /// Three providers and the benchmark's users.
 pub struct Federation {
@@ -496,8 +498,97 @@ fn join(target: &UserId) -> UserEvent {
     }
 }
 
+/// The steps of one room's creation, in order, as [`CreationProfile`] names them.
+pub const CREATION_STEPS: [&str; 7] = [
+    "prepare_room",
+    "MLS create",
+    "create_room",
+    "claims",
+    "MLS commit",
+    "ds.commit",
+    "MLS merge+encrypt",
+];
+
+/// Set to print where room creation's time and CPU went ([`CreationProfile`]) after each
+/// [`Federation::grow_to`], on standard error.
+pub const CREATION_PROFILE_VAR: &str = "MIMI_BENCH_CREATION_PROFILE";
+
+/// Wall time spent in each of [`CREATION_STEPS`], summed over the creators.
+#[derive(Debug, Default)]
+struct StepTimes([AtomicU64; CREATION_STEPS.len()]);
+
+impl StepTimes {
+    /// Add the time since `*mark` to step `step`; the mark moves to now.
+    fn lap(&self, step: usize, mark: &mut Instant) {
+        let micros = u64::try_from(mark.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if let Some(total) = self.0.get(step) {
+            total.fetch_add(micros, Ordering::Relaxed);
+        }
+        *mark = Instant::now();
+    }
+}
+
+/// Where the time and CPU of growing the rooms went: the mean wall time per room of each
+/// step (per creator: [`CREATORS`] run at once), and CPU and bytes written per room of
+/// the benchmark process (the creators' MLS clients) and of A, B and C.
+#[derive(Debug, Clone)]
+pub struct CreationProfile {
+    /// Rooms created.
+    pub rooms: usize,
+    /// Seconds to create them and for the followers to have every event.
+    pub seconds: f64,
+    /// Mean milliseconds per room of each of [`CREATION_STEPS`].
+    pub step_ms: [f64; CREATION_STEPS.len()],
+    /// The benchmark process, then A, B, C: CPU and bytes written per room.
+    pub costs: [PerUnit; 4],
+}
+
+impl std::fmt::Display for CreationProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "creation profile: {} rooms in {:.2} s ({:.1} rooms/s); ms per room per creator:",
+            self.rooms,
+            self.seconds,
+            self.rooms as f64 / self.seconds.max(f64::MIN_POSITIVE)
+        )?;
+        for (name, ms) in CREATION_STEPS.iter().zip(self.step_ms) {
+            write!(f, " {name} {ms:.2};")?;
+        }
+        write!(f, " CPU µs and kB written per room:")?;
+        for (name, cost) in ["bench", "A", "B", "C"].iter().zip(&self.costs) {
+            write!(
+                f,
+                " {name} {:.0} µs {:.1} kB;",
+                cost.cpu_micros,
+                cost.write_bytes / 1000.0
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Run a creator's MLS operation (CPU, and the `fsync` of its client's state) without
+/// holding up the other creators' requests: on a multi-threaded runtime the worker thread
+/// hands its other tasks over first.
+fn mls_work<T>(operation: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(operation),
+        _ => operation(),
+    }
+}
+
+fn usage_error(e: ProcessError) -> HubBenchError {
+    HubBenchError::Unexpected(format!("process usage: {e}"))
+}
+
 /// Create a room at A, add `others` in one commit, and encrypt its load message.
-async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoom, HubBenchError> {
+async fn create_room(
+    creator: &mut Creator,
+    others: &[UserId],
+    steps: &StepTimes,
+) -> Result<LoadRoom, HubBenchError> {
+    let mut mark = Instant::now();
     let token = creator.account.token.clone();
     let user = creator.account.user.clone();
     let api = &mut creator.account.api;
@@ -508,7 +599,9 @@ async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoo
     let hub = ExternalSender::tls_deserialize_exact(&prepared.hub_external_sender)
         .map_err(|e| HubBenchError::Unexpected(format!("hub external sender: {e}")))?;
     let room = prepared.room_id;
-    let created = creator.mls.create_room(&room_state, hub)?;
+    steps.lap(0, &mut mark);
+    let created = mls_work(|| creator.mls.create_room(&room_state, hub))?;
+    steps.lap(1, &mut mark);
     let request = create_room::Request {
         room_id: room.clone(),
         join_rule: None,
@@ -516,6 +609,7 @@ async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoo
         ratchet_tree: created.ratchet_tree,
     };
     api.call(&request, Some(&token)).await?;
+    steps.lap(2, &mut mark);
     let mut adds = Vec::new();
     for user in others {
         let request = claim_key_packages::Request {
@@ -526,26 +620,27 @@ async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoo
         let claimed = api.call(&request, Some(&token)).await?;
         adds.extend(claimed.key_packages.into_iter().map(|e| e.key_package));
     }
+    steps.lap(3, &mut mark);
     let changes: Vec<UserEvent> = others.iter().map(join).collect();
     let mut signaling = mimi_signaling::Room::from_room_state(&room_state)
         .map_err(|e| HubBenchError::Signaling(e.to_string()))?;
     signaling
         .accept_all(&Sender::User(user), &changes)
         .map_err(|e| HubBenchError::Signaling(format!("{e:?}")))?;
-    let request = creator.mls.commit(
-        &room,
-        CommitPlan {
-            user_events: changes,
-            adds,
-            new_room_state: Some(signaling.to_room_state()),
-            ..CommitPlan::default()
-        },
-    )?;
+    let plan = CommitPlan {
+        user_events: changes,
+        adds,
+        new_room_state: Some(signaling.to_room_state()),
+        ..CommitPlan::default()
+    };
+    let request = mls_work(|| creator.mls.commit(&room, plan))?;
     let commit = submit_event::Request {
         room: room.clone(),
         event: Event::DsCommit(request),
     };
+    steps.lap(4, &mut mark);
     let answer = api.call(&commit, Some(&token)).await;
+    steps.lap(5, &mut mark);
     let refusal = match answer {
         Ok(submit_event::Response {
             response: EventResponse::Error(e),
@@ -559,8 +654,11 @@ async fn create_room(creator: &mut Creator, others: &[UserId]) -> Result<LoadRoo
             "the commit adding {others:?} was answered: {refusal}"
         )));
     }
-    creator.mls.merge_pending_commit(&room)?;
-    let ciphertext = creator.mls.encrypt(&room, &[0x42; PLAINTEXT_LEN])?;
+    let ciphertext = mls_work(|| {
+        creator.mls.merge_pending_commit(&room)?;
+        creator.mls.encrypt(&room, &[0x42; PLAINTEXT_LEN])
+    })?;
+    steps.lap(6, &mut mark);
     let event = Event::DsSendMessage(SendMessageRequest {
         application_message: MlsBytes::new(ciphertext)?,
     });
@@ -702,7 +800,7 @@ impl Federation {
             .try_into()
             .map_err(|_| HubBenchError::Unexpected("four accounts".into()))?;
         let probe_users = [probe_bob.user.clone(), probe_carol.user.clone()];
-        let probe = create_room(&mut alice, &probe_users).await?;
+        let probe = create_room(&mut alice, &probe_users, &StepTimes::default()).await?;
         let mut federation = Federation {
             _dir: dir,
             processes,
@@ -724,6 +822,8 @@ impl Federation {
     /// Create load rooms (a creator at A, Bob at B, Carol at C) until there are `count`,
     /// [`CREATORS`] at a time; returns the seconds it took.
     pub async fn grow_to(&mut self, count: usize) -> Result<f64, HubBenchError> {
+        let before = self.creation_usages().map_err(usage_error)?;
+        let steps = Arc::new(StepTimes::default());
         let start = Instant::now();
         let others = [
             self.followers[0].user.clone(),
@@ -736,10 +836,11 @@ impl Federation {
         for (i, mut creator) in creators.into_iter().enumerate() {
             let share = missing / n + usize::from(i < missing % n);
             let others = others.clone();
+            let steps = Arc::clone(&steps);
             tasks.spawn(async move {
                 let mut rooms = Vec::with_capacity(share);
                 for _ in 0..share {
-                    match create_room(&mut creator, &others).await {
+                    match create_room(&mut creator, &others, &steps).await {
                         Ok(room) => rooms.push(room),
                         Err(e) => return (creator, rooms, Some(e)),
                     }
@@ -763,7 +864,34 @@ impl Federation {
         for account in self.followers.iter_mut() {
             account.skip_inbox().await?;
         }
-        Ok(start.elapsed().as_secs_f64())
+        let seconds = start.elapsed().as_secs_f64();
+        if missing > 0 && std::env::var_os(CREATION_PROFILE_VAR).is_some() {
+            let after = self.creation_usages().map_err(usage_error)?;
+            let mut costs = [PerUnit::default(); 4];
+            for ((cost, after), before) in costs.iter_mut().zip(&after).zip(&before) {
+                *cost = after.since(before).per(missing as u64).unwrap_or_default();
+            }
+            let step_ms = std::array::from_fn(|i| {
+                steps.0[i].load(Ordering::Relaxed) as f64 / 1000.0 / missing as f64
+            });
+            let profile = CreationProfile {
+                rooms: missing,
+                seconds,
+                step_ms,
+                costs,
+            };
+            eprintln!("{profile}");
+        }
+        Ok(seconds)
+    }
+
+    /// The usage of this process (the creators' MLS clients), then of A, B and C.
+    fn creation_usages(&self) -> Result<Vec<Usage>, ProcessError> {
+        let mut out = vec![usage(std::process::id())?];
+        for process in &self.processes {
+            out.push(process.usage()?);
+        }
+        Ok(out)
     }
 
     /// The load generator's target: A's client API, Alice's token, every room.
@@ -1096,6 +1224,43 @@ mod tests {
             other => panic!("not redb: {other:?}"),
         }
         assert_eq!(redb.peers, pg.peers);
+    }
+
+    /// Each lap adds to its own step (a step out of range adds to none), and the profile
+    /// names every step and process with its per-room figure.
+    #[test]
+    fn creation_steps_add_up_and_the_profile_names_them() {
+        let steps = StepTimes::default();
+        let mut mark = Instant::now() - Duration::from_millis(5);
+        steps.lap(1, &mut mark);
+        assert!(steps.0[1].load(Ordering::Relaxed) >= 5_000);
+        assert!(mark.elapsed() < Duration::from_secs(1));
+        steps.lap(CREATION_STEPS.len(), &mut mark);
+        for (i, step) in steps.0.iter().enumerate() {
+            if i != 1 {
+                assert_eq!(step.load(Ordering::Relaxed), 0);
+            }
+        }
+        let cost = PerUnit {
+            cpu_micros: 2150.0,
+            write_bytes: 160_500.0,
+            write_syscalls: 1.0,
+        };
+        let profile = CreationProfile {
+            rooms: 400,
+            seconds: 2.0,
+            step_ms: [1.0; CREATION_STEPS.len()],
+            costs: [cost; 4],
+        };
+        let text = profile.to_string();
+        assert!(
+            text.contains("400 rooms in 2.00 s (200.0 rooms/s)"),
+            "{text}"
+        );
+        for name in CREATION_STEPS {
+            assert!(text.contains(&format!("{name} 1.00;")), "{text}");
+        }
+        assert!(text.contains("A 2150 µs 160.5 kB;"), "{text}");
     }
 
     #[test]

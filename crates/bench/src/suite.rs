@@ -439,8 +439,10 @@ const MIB: f64 = (1u64 << 20) as f64;
 /// Rooms of the hub figures.
 pub const HUB_ROOMS: usize = 100;
 /// Room counts of the scale figures (the full benchmark). Creating the 100,000 rooms
-/// through the client API takes about 20 minutes on 2 CPUs, and the three providers and
-/// the benchmark's clients need about 18 GiB of memory at that level.
+/// through the client API took about 20 minutes on 2 CPUs before issue 13's item 5 (about
+/// 9 minutes at the 190 rooms/s measured since up to 2,000 rooms; not measured at
+/// 100,000), and the three providers and the benchmark's clients need about 18 GiB of
+/// memory at that level.
 pub const SCALE_ROOMS_FULL: [usize; 5] = [1, HUB_ROOMS, 1_000, 10_000, 100_000];
 /// Room counts of the scale figures with `--quick`.
 pub const SCALE_ROOMS_QUICK: [usize; 2] = [1, HUB_ROOMS];

@@ -423,12 +423,32 @@ impl MlsClient {
         Ok(self.parts(room)?.0)
     }
 
+    /// Run one client operation with its storage writes grouped: openmls's writes during
+    /// it are committed without `fsync`, and made durable together when it ends (whether it
+    /// succeeded or not), so an operation costs one `fsync` and a crash leaves the state
+    /// before or after it (`RedbStorage::begin_group`).
+    fn grouped<T>(
+        &mut self,
+        operation: impl FnOnce(&mut Self) -> Result<T, E2eError>,
+    ) -> Result<T, E2eError> {
+        self.provider.storage.begin_group();
+        let result = operation(self);
+        let durable = self.provider.storage.end_group();
+        let value = result?;
+        durable?;
+        Ok(value)
+    }
+
     /// A new key package (an MLSMessage) advertising the MIMI capabilities. Its private
     /// keys stay in storage until a Welcome consumes them; a `last_resort` one is kept
     /// after use and may be used by several rooms.
     ///
     /// Rule E2E-KP-1 (docs/protocol-coverage.md).
     pub fn key_package(&mut self, last_resort: bool) -> Result<Vec<u8>, E2eError> {
+        self.grouped(|c| c.key_package_ungrouped(last_resort))
+    }
+
+    fn key_package_ungrouped(&mut self, last_resort: bool) -> Result<Vec<u8>, E2eError> {
         let mut builder = KeyPackage::builder().leaf_node_capabilities(mimi_capabilities());
         if last_resort {
             builder = builder.mark_as_last_resort();
@@ -459,6 +479,14 @@ impl MlsClient {
     ///
     /// Rules E2E-GRP-1, E2E-GRP-2 (docs/protocol-coverage.md).
     pub fn create_room(
+        &mut self,
+        room_state: &RoomState,
+        hub: ExternalSender,
+    ) -> Result<CreatedRoom, E2eError> {
+        self.grouped(|c| c.create_room_ungrouped(room_state, hub))
+    }
+
+    fn create_room_ungrouped(
         &mut self,
         room_state: &RoomState,
         hub: ExternalSender,
@@ -654,6 +682,14 @@ impl MlsClient {
     ///
     /// Rules E2E-GRP-4, E2E-COMMIT-1, E2E-COMMIT-2, E2E-REM-1 (docs/protocol-coverage.md).
     pub fn commit(&mut self, room: &RoomId, plan: CommitPlan) -> Result<CommitRequest, E2eError> {
+        self.grouped(|c| c.commit_ungrouped(room, plan))
+    }
+
+    fn commit_ungrouped(
+        &mut self,
+        room: &RoomId,
+        plan: CommitPlan,
+    ) -> Result<CommitRequest, E2eError> {
         let CommitPlan {
             user_events,
             adds,
@@ -766,6 +802,10 @@ impl MlsClient {
 
     /// Apply the staged commit (the hub accepted it).
     pub fn merge_pending_commit(&mut self, room: &RoomId) -> Result<(), E2eError> {
+        self.grouped(|c| c.merge_pending_commit_ungrouped(room))
+    }
+
+    fn merge_pending_commit_ungrouped(&mut self, room: &RoomId) -> Result<(), E2eError> {
         let (group, provider, _) = self.parts(room)?;
         if group.pending_commit().is_none() {
             return Err(E2eError::PendingCommit);
@@ -789,6 +829,10 @@ impl MlsClient {
     ///
     /// Rules E2E-GRP-2, E2E-COMMIT-1 (docs/protocol-coverage.md).
     pub fn process(&mut self, room: &RoomId, message: &[u8]) -> Result<Processed, E2eError> {
+        self.grouped(|c| c.process_ungrouped(room, message))
+    }
+
+    fn process_ungrouped(&mut self, room: &RoomId, message: &[u8]) -> Result<Processed, E2eError> {
         let protocol = MlsMessageIn::tls_deserialize_exact(message)
             .map_err(E2eError::malformed(MlsObject::ProtocolMessage))?
             .try_into_protocol_message()
@@ -896,6 +940,10 @@ impl MlsClient {
     ///
     /// Rule E2E-JOIN-1 (docs/protocol-coverage.md).
     pub fn join_from_welcome(&mut self, welcome: &[u8]) -> Result<RoomId, E2eError> {
+        self.grouped(|c| c.join_from_welcome_ungrouped(welcome))
+    }
+
+    fn join_from_welcome_ungrouped(&mut self, welcome: &[u8]) -> Result<RoomId, E2eError> {
         let welcome = match parse_message(welcome, MlsObject::Welcome)? {
             MlsMessageBodyIn::Welcome(w) => w,
             _ => {
@@ -959,6 +1007,10 @@ impl MlsClient {
 
     /// Encrypt an application message (a PrivateMessage) for the room.
     pub fn encrypt(&mut self, room: &RoomId, plaintext: &[u8]) -> Result<Vec<u8>, E2eError> {
+        self.grouped(|c| c.encrypt_ungrouped(room, plaintext))
+    }
+
+    fn encrypt_ungrouped(&mut self, room: &RoomId, plaintext: &[u8]) -> Result<Vec<u8>, E2eError> {
         let (group, provider, signer) = self.parts(room)?;
         let message = group
             .create_message(provider, signer, plaintext)

@@ -8,7 +8,11 @@
 //! (`own_leaf_nodes`, the proposal queue) are stored as one JSON array of JSON items.
 //!
 //! Every openmls call is one committed redb write transaction (the proposal queue's two
-//! writes share one), so a crash leaves either the state before or after the call. The
+//! writes share one), so a crash leaves either the state before or after the call. Inside a
+//! group of writes ([`RedbStorage::begin_group`], which [`crate::MlsClient`] opens around
+//! each of its operations), those transactions are committed without `fsync` and the
+//! group's end commits them all durably at once: one `fsync` per client operation instead of
+//! one per openmls call, and a crash leaves the state before or after the whole operation. The
 //! semantics follow openmls's own in-memory provider: missing lists read as empty, deleting
 //! what is absent is not an error.
 //!
@@ -17,9 +21,10 @@
 //! identity again.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use openmls_traits::storage::{CURRENT_VERSION, StorageProvider, traits};
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -47,6 +52,7 @@ macro_rules! db_error {
     )*};
 }
 db_error!(
+    redb::SetDurabilityError,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
@@ -81,6 +87,9 @@ const MESSAGE_SECRETS: &[u8] = b"MessageSecrets";
 #[derive(Debug)]
 pub struct RedbStorage {
     db: Database,
+    /// How many groups of writes are open ([`RedbStorage::begin_group`]): while any is,
+    /// writes are committed without `fsync`.
+    groups: AtomicUsize,
 }
 
 fn storage_key<K: Serialize + ?Sized>(label: &[u8], key: &K) -> Result<Vec<u8>> {
@@ -111,12 +120,45 @@ impl RedbStorage {
         tx.open_table(OPENMLS)?;
         tx.open_table(CLIENT)?;
         tx.commit()?;
-        Ok(RedbStorage { db })
+        Ok(RedbStorage {
+            db,
+            groups: AtomicUsize::new(0),
+        })
+    }
+
+    /// Open a group of writes: until the matching [`end_group`](Self::end_group), each
+    /// write is committed (visible to this process's reads) but not made durable.
+    pub fn begin_group(&self) {
+        self.groups.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Close a group of writes; closing the outermost one commits every write since it
+    /// opened durably (one empty transaction with `fsync`, which persists the non-durable
+    /// ones before it). Call it whether the grouped operation succeeded or not: what the
+    /// operation wrote stays, as it would without a group.
+    pub fn end_group(&self) -> Result<()> {
+        let before = self
+            .groups
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .unwrap_or(0);
+        if before == 1 {
+            self.db.begin_write()?.commit()?;
+        }
+        Ok(())
+    }
+
+    /// A write transaction: durable at commit, unless a group of writes is open.
+    fn begin_write(&self) -> Result<redb::WriteTransaction> {
+        let mut tx = self.db.begin_write()?;
+        if self.groups.load(Ordering::SeqCst) > 0 {
+            tx.set_durability(Durability::None)?;
+        }
+        Ok(tx)
     }
 
     /// Run `f` on the openmls table in one write transaction and commit it.
     fn write(&self, f: impl FnOnce(&mut OpenMlsTable<'_>) -> Result<()>) -> Result<()> {
-        let tx = self.db.begin_write()?;
+        let tx = self.begin_write()?;
         {
             let mut table = tx.open_table(OPENMLS)?;
             f(&mut table)?;
@@ -866,6 +908,38 @@ mod tests {
         // Same key, another label: a different value.
         assert_eq!(s.get::<_, V>(GROUP_STATE, b"g1".as_slice()).unwrap(), None);
         assert_eq!(s.count_label("Tree").unwrap(), 1);
+    }
+
+    /// A group's writes are read back inside it, and are on disk once the outermost group
+    /// ends (a nested group's end does not end the outer one); an end without a begin
+    /// leaves writes durable one by one.
+    #[test]
+    fn grouped_writes_are_visible_at_once_and_durable_when_the_group_ends() {
+        let (dir, s) = open();
+        s.begin_group();
+        s.put(TREE, b"g1".as_slice(), &V(1)).unwrap();
+        s.begin_group();
+        s.append(OWN_LEAF_NODES, b"g1".as_slice(), &V(2)).unwrap();
+        s.end_group().unwrap();
+        assert_eq!(s.groups.load(Ordering::SeqCst), 1);
+        s.put(TREE, b"g2".as_slice(), &V(3)).unwrap();
+        assert_eq!(s.get::<_, V>(TREE, b"g1".as_slice()).unwrap(), Some(V(1)));
+        s.end_group().unwrap();
+        assert_eq!(s.groups.load(Ordering::SeqCst), 0);
+        drop(s);
+        let s = RedbStorage::open(&dir.path().join("db")).unwrap();
+        assert_eq!(s.get::<_, V>(TREE, b"g1".as_slice()).unwrap(), Some(V(1)));
+        assert_eq!(s.get::<_, V>(TREE, b"g2".as_slice()).unwrap(), Some(V(3)));
+        assert_eq!(
+            s.list::<_, V>(OWN_LEAF_NODES, b"g1".as_slice()).unwrap(),
+            vec![V(2)]
+        );
+        s.end_group().unwrap();
+        assert_eq!(s.groups.load(Ordering::SeqCst), 0);
+        s.put(TREE, b"g3".as_slice(), &V(4)).unwrap();
+        drop(s);
+        let s = RedbStorage::open(&dir.path().join("db")).unwrap();
+        assert_eq!(s.get::<_, V>(TREE, b"g3".as_slice()).unwrap(), Some(V(4)));
     }
 
     #[test]

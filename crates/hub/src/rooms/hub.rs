@@ -1,9 +1,12 @@
 //! The hub path: a limited event for a room created on this server, from one of its own
-//! clients or from a peer the transport authenticated. Check, ask each invitee's server
+//! clients or from a peer the transport authenticated. Check, ask the invitees' servers at once
 //! (check-invite) with the room's lock released, check again if the room moved on
 //! meanwhile, accept, submit the write, answer once it is durable.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use mimi_codec::{ErrorCode, Event, EventError, EventResponse, RoomId, Sender, UserId};
 use mimi_ds::CheckedEvent;
@@ -26,6 +29,34 @@ pub const SEQUENCE_CONFLICT_PAUSE_MAX: std::time::Duration = std::time::Duration
 
 fn err(code: ErrorCode, detail: impl Into<String>) -> EventError {
     EventError::new(code, detail)
+}
+
+/// Run `futures` concurrently on the calling task; their outputs in their order.
+async fn all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut running: Vec<Option<Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, output) in running.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *output = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 impl Rooms {
@@ -198,10 +229,18 @@ impl Rooms {
             // about the state after the whole event, without the room's lock.
             let after = checked.room_state_after();
             drop(guard);
-            for invitee in to_ask {
-                self.check_invite
-                    .ask(room_id, &sender, &event, &invitee, after.clone())
-                    .await?;
+            // Every invitee's server is asked at once; the answers are read in the
+            // invitees' order, so the first refusal in that order is the one returned.
+            let answers = all(to_ask
+                .iter()
+                .map(|invitee| {
+                    self.check_invite
+                        .ask(room_id, &sender, &event, invitee, after.clone())
+                })
+                .collect())
+            .await;
+            for (invitee, answer) in to_ask.into_iter().zip(answers) {
+                answer?;
                 asked.insert(invitee);
             }
             staged = Some(checked);

@@ -511,6 +511,11 @@ impl Rooms {
             .group()
             .to_bytes()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // Both batches are submitted before either is awaited (the second is chained on
+        // the first: applied after it, refused if it is), so that they reach the disk in
+        // one group commit when nothing else is waiting; the room is answered once both
+        // are durable.
+        let mut pending = Vec::with_capacity(2);
         for (logged, group) in [
             (&create, GroupUpdate::Keep),
             (&create_group, GroupUpdate::Replace(group_bytes)),
@@ -527,7 +532,14 @@ impl Rooms {
                 state: state.clone(),
                 group,
             });
-            self.ctx.blocking(move |s| s.commit(batch)).await?;
+            pending.push(self.ctx.storage.submit_chained(batch));
+        }
+        for write in pending {
+            if let Err(e) = write.durable().await {
+                // What is durable of the room (maybe its create event) is read again.
+                *guard = Slot::Unloaded;
+                return Err(e.into());
+            }
         }
         *guard = Slot::Hub(Box::new(hub_room), meta);
         tracing::info!(room = %room_id, sequence = create_group.fanout.sequence, %creator, "room created");

@@ -129,3 +129,63 @@ async fn a_resend_while_the_first_write_is_in_flight_is_logged_once() {
     assert_eq!(log.len(), before + 1, "the resend is not sequenced again");
     assert_gapless(&log);
 }
+
+/// `create_room`'s two writes (the create event, `ds.create_group`) are both submitted
+/// before either is awaited, so they can reach the disk together; the room is answered
+/// only once both are durable.
+#[tokio::test(start_paused = true)]
+async fn a_new_rooms_two_writes_go_out_together_and_are_answered_once_durable() {
+    use mimi_codec::{CreateGroupRequest, JoinRule};
+    use mimi_e2e::ExternalSender;
+    use openmls::prelude::tls_codec::Deserialize as _;
+
+    let sim = Sim::start(&[A], Settings::default(), true);
+    let mut alice = sim.client(A, "alice").await;
+    let a = sim.provider(A);
+    let prepared = a
+        .rooms()
+        .prepare_room(&alice.id, JoinRule::MembersOnly)
+        .unwrap();
+    let hub =
+        ExternalSender::tls_deserialize_exact(prepared.hub_external_sender.as_slice()).unwrap();
+    let created = alice.mls.create_room(&prepared.room_state, hub).unwrap();
+    let storage = sim.storage(A);
+    storage.hold_writes();
+    let creating = tokio::spawn({
+        let (a, id, room) = (a.clone(), alice.id.clone(), prepared.room_id.clone());
+        async move {
+            a.rooms()
+                .create_room(
+                    &id,
+                    &room,
+                    JoinRule::MembersOnly,
+                    CreateGroupRequest {
+                        group_info: MlsBytes::new(created.group_info).unwrap(),
+                        ratchet_tree: MlsBytes::new(created.ratchet_tree).unwrap(),
+                    },
+                )
+                .await
+        }
+    });
+    // Both writes are in flight at once; one after the other, the second would wait for
+    // the first to be durable.
+    tokio::time::timeout(std::time::Duration::from_secs(1), storage.writes_held(2))
+        .await
+        .expect("both writes submitted before either is durable");
+    assert!(
+        !creating.is_finished(),
+        "answered before its writes are durable"
+    );
+    storage.release_writes();
+    assert_eq!(creating.await.unwrap().unwrap(), 1);
+    let log = log_of(&a, &prepared.room_id);
+    assert_eq!(log.len(), 2);
+    assert_gapless(&log);
+    let (state, sequence) = a
+        .rooms()
+        .room_state(&alice.id, &prepared.room_id)
+        .await
+        .unwrap();
+    assert_eq!(sequence, 1);
+    assert_eq!(state.room_id, prepared.room_id);
+}

@@ -111,6 +111,81 @@ async fn a_failed_write_leaves_nothing_and_the_next_event_starts_from_what_is_du
     assert_eq!(a.rooms().cached(), 1);
 }
 
+/// A commit inviting users of two servers asks both servers at once: neither answers, and
+/// the invite is refused one timeout after both were asked (not two), naming the first
+/// invitee's server.
+#[tokio::test(start_paused = true)]
+async fn the_invitees_servers_are_asked_at_once() {
+    let timeout = Duration::from_secs(2);
+    let settings = Settings {
+        check_invite_timeout: timeout,
+        ..Settings::default()
+    };
+    let sim = Sim::start(&[A, B, C], settings, false);
+    sim.net.set(B, Endpoint::CheckInvite, Answer::Never);
+    sim.net.set(C, Endpoint::CheckInvite, Answer::Never);
+    let mut alice = sim.client(A, "alice").await;
+    let bob = sim.client(B, "bob").await;
+    let cathy = sim.client(C, "cathy").await;
+    let room = alice.create_room(&sim).await;
+    let invites = vec![
+        user_event(&bob.user(), ParticipationStateChange::Invite),
+        user_event(&cathy.user(), ParticipationStateChange::Invite),
+    ];
+    let state = alice.state_after(&sim, &room, &invites).await;
+    let commit = alice
+        .mls
+        .commit(
+            &room,
+            CommitPlan {
+                user_events: invites,
+                new_room_state: Some(state),
+                ..CommitPlan::default()
+            },
+        )
+        .unwrap();
+    let a = sim.provider(A);
+    let inviting = tokio::spawn({
+        let (a, id, room) = (a.clone(), alice.id.clone(), room.clone());
+        async move {
+            let answer = a
+                .rooms()
+                .submit(&id, &room, Event::DsCommit(commit))
+                .await
+                .unwrap();
+            (answer, Instant::now())
+        }
+    });
+    // One after the other, C would be asked only once B's exchange timed out.
+    let both = sim.net.wait_for(|calls| {
+        calls
+            .iter()
+            .filter(|c| c.endpoint == Endpoint::CheckInvite)
+            .count()
+            == 2
+    });
+    let calls = tokio::time::timeout(timeout / 2, both)
+        .await
+        .expect("both servers are asked before either exchange times out");
+    let asked: Vec<_> = calls
+        .iter()
+        .filter(|c| c.endpoint == Endpoint::CheckInvite)
+        .collect();
+    let mut servers: Vec<_> = asked.iter().map(|c| c.to.clone()).collect();
+    servers.sort();
+    assert_eq!(servers, vec![name(B), name(C)]);
+    assert_eq!(asked[0].at, asked[1].at);
+    let (answer, refused_at) = inviting.await.unwrap();
+    assert_eq!(refused_at - asked[0].at, timeout);
+    match answer {
+        (false, EventResponse::Error(e)) => {
+            assert_eq!(e.code, ErrorCode::InviteRejected);
+            assert!(e.detail.as_str().contains(B), "{}", e.detail.as_str());
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_peer_that_never_answers_check_invite_stalls_nothing_and_the_invite_is_refused_in_time() {
     let timeout = Duration::from_secs(2);
