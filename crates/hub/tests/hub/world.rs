@@ -286,6 +286,17 @@ impl World {
             identity,
             settings: Settings {
                 open_registration: true,
+                // Under the whole suite's load a follower may answer 503 while an early
+                // event waits for its predecessor (`FOLLOWER_GAP_WAIT`), a few times in a
+                // row; with the default cap (30 s) the outbox's backoff could then outlast
+                // `PATIENCE` although every event is delivered in the end. Tests keep the
+                // backoff short; its exact schedule is tested on paused time
+                // (`paused::the_outbox_backs_off_exactly_as_configured`).
+                outbox_retry: RetryPolicy {
+                    max_attempts: u32::MAX,
+                    base: Duration::from_millis(100),
+                    cap: Duration::from_secs(2),
+                },
                 ..Settings::default()
             },
         });
