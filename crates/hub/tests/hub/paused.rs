@@ -61,6 +61,24 @@ pub(crate) fn outbox(sim: &Sim, server: &str, dest: &str) -> Vec<OutboxEntry> {
         .unwrap()
 }
 
+/// Submit Alice's `commit` at `a` in its own task: the answer and when it came.
+fn submit_commit(
+    a: &std::sync::Arc<mimi_hub::provider::Provider>,
+    id: &mimi_codec::ClientId,
+    room: &RoomId,
+    commit: mimi_codec::CommitRequest,
+) -> tokio::task::JoinHandle<((bool, EventResponse), Instant)> {
+    let (a, id, room) = (a.clone(), id.clone(), room.clone());
+    tokio::spawn(async move {
+        let answer = a
+            .rooms()
+            .submit(&id, &room, Event::DsCommit(commit))
+            .await
+            .unwrap();
+        (answer, Instant::now())
+    })
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_write_leaves_nothing_and_the_next_event_starts_from_what_is_durable() {
     let sim = Sim::start(&[A, B], Settings::default(), false);
@@ -145,17 +163,7 @@ async fn the_invitees_servers_are_asked_at_once() {
         )
         .unwrap();
     let a = sim.provider(A);
-    let inviting = tokio::spawn({
-        let (a, id, room) = (a.clone(), alice.id.clone(), room.clone());
-        async move {
-            let answer = a
-                .rooms()
-                .submit(&id, &room, Event::DsCommit(commit))
-                .await
-                .unwrap();
-            (answer, Instant::now())
-        }
-    });
+    let inviting = submit_commit(&a, &alice.id, &room, commit);
     // One after the other, C would be asked only once B's exchange timed out.
     let both = sim.net.wait_for(|calls| {
         calls
@@ -215,17 +223,7 @@ async fn a_peer_that_never_answers_check_invite_stalls_nothing_and_the_invite_is
         )
         .unwrap();
     let a = sim.provider(A);
-    let inviting = tokio::spawn({
-        let (a, id, room) = (a.clone(), alice.id.clone(), room.clone());
-        async move {
-            let answer = a
-                .rooms()
-                .submit(&id, &room, Event::DsCommit(commit))
-                .await
-                .unwrap();
-            (answer, Instant::now())
-        }
-    });
+    let inviting = submit_commit(&a, &alice.id, &room, commit);
     let calls = sim
         .net
         .wait_for(|calls| calls.iter().any(|c| c.endpoint == Endpoint::CheckInvite))
