@@ -125,6 +125,22 @@ pub struct HubProcess {
 }
 
 impl HubProcess {
+    /// Write `config` to `NAME.toml` in `dir` and start `mimi-hub` on it, with its storage
+    /// at `NAME.redb` there.
+    pub fn start(
+        binary: &Path,
+        dir: &Path,
+        name: &dyn std::fmt::Display,
+        config: String,
+    ) -> Result<Self, BenchError> {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).map_err(|source| SetupError::Dir {
+            path: path.clone(),
+            source,
+        })?;
+        Self::spawn(binary, &path, dir.join(format!("{name}.redb")))
+    }
+
     /// Start `mimi-hub --config CONFIG` and read its `mimi-hub NAME listening
     /// federation=ADDR api=ADDR` line.
     pub fn spawn(binary: &Path, config: &Path, storage: PathBuf) -> Result<Self, BenchError> {
@@ -748,16 +764,7 @@ impl Federation {
                 .collect();
             let url = database.as_ref().map(|db| db.url(&database_name(name)));
             let config = provider_config(name, ports[i], &peers, url.as_deref());
-            let path = dir.path().join(format!("{name}.toml"));
-            std::fs::write(&path, config).map_err(|source| SetupError::Dir {
-                path: path.clone(),
-                source,
-            })?;
-            processes.push(HubProcess::spawn(
-                binary,
-                &path,
-                dir.path().join(format!("{name}.redb")),
-            )?);
+            processes.push(HubProcess::start(binary, dir.path(), name, config)?);
         }
         let tls = pki.client_config(
             &"loadgen.bench.test"

@@ -35,7 +35,7 @@ use mimi_transport::v06::Endpoint06;
 use crate::hub::{BENCH_RATE_LIMITS, HubBenchError, HubProcess, free_port, tls_name};
 use crate::loadgen::{LoadConfig, LoadReport, Pace, Sender, Stop, Workload};
 use crate::process::{PerUnit, Usage, usage};
-use crate::setup::{BenchPki, CA_STEM, ScratchDir, SetupError};
+use crate::setup::{BenchPki, CA_STEM, ScratchDir};
 use crate::suite::{BenchError, Settings, Target};
 
 /// The three providers: A (the room's hub), B and C (followers).
@@ -187,16 +187,7 @@ impl Room06 {
                     config.push_str(&format!("\"{peer}\" = \"{}\"\n", ports[j]));
                 }
             }
-            let path = dir.path().join(format!("{name}.toml"));
-            std::fs::write(&path, config).map_err(|source| SetupError::Dir {
-                path: path.clone(),
-                source,
-            })?;
-            processes.push(HubProcess::spawn(
-                binary,
-                &path,
-                dir.path().join(format!("{name}.redb")),
-            )?);
+            processes.push(HubProcess::start(binary, dir.path(), name, config)?);
         }
         let ca = dir.path().join(format!("{CA_STEM}.crt"));
         let clients = dir.path().join("clients");
