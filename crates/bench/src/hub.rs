@@ -1227,7 +1227,7 @@ mod tests {
         let redb =
             ProviderConfig::parse(&provider_config(&names[0], listen, &peers, None), base).unwrap();
         match &redb.storage {
-            StorageConfig::Redb { path } => assert_eq!(path, &base.join("a.bench.test.redb")),
+            StorageConfig::Redb { path, .. } => assert_eq!(path, &base.join("a.bench.test.redb")),
             other => panic!("not redb: {other:?}"),
         }
         assert_eq!(redb.peers, pg.peers);

@@ -39,6 +39,9 @@
 //! [storage]
 //! kind = "redb"                        # the default: one file, one machine
 //! path = "a.example.redb"
+//! journal = true                       # optional; the default: the event path's writes
+//!                                      # go to a journal beside the file (a.example.redb.journal/)
+//!                                      # and into the file at a checkpoint every second
 //! ```
 //! ```toml
 //! [storage]
@@ -259,6 +262,7 @@ struct RawStorage {
     path: Option<PathBuf>,
     url: Option<String>,
     pool_size: Option<u32>,
+    journal: Option<bool>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -275,6 +279,10 @@ pub enum StorageConfig {
     Redb {
         /// The file.
         path: PathBuf,
+        /// Whether the event path's writes are journaled beside the file (`journal`,
+        /// default `true`; `false` commits each group durably in redb, the layout before
+        /// the journal, kept to measure one against the other: docs/performance.md).
+        journal: bool,
     },
     /// A PostgreSQL database.
     Postgres {
@@ -289,7 +297,11 @@ pub enum StorageConfig {
 impl std::fmt::Debug for StorageConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StorageConfig::Redb { path } => f.debug_struct("Redb").field("path", path).finish(),
+            StorageConfig::Redb { path, journal } => f
+                .debug_struct("Redb")
+                .field("path", path)
+                .field("journal", journal)
+                .finish(),
             // Not the URL: it may hold a password.
             StorageConfig::Postgres { pool_size, .. } => f
                 .debug_struct("Postgres")
@@ -306,6 +318,7 @@ impl StorageConfig {
             toml::Value::String(path) => {
                 return Ok(StorageConfig::Redb {
                     path: abs(PathBuf::from(path)),
+                    journal: true,
                 });
             }
             table @ toml::Value::Table(_) => {
@@ -321,11 +334,14 @@ impl StorageConfig {
                     );
                 }
                 let path = raw.path.ok_or("storage: kind = \"redb\" needs a path")?;
-                Ok(StorageConfig::Redb { path: abs(path) })
+                Ok(StorageConfig::Redb {
+                    path: abs(path),
+                    journal: raw.journal.unwrap_or(true),
+                })
             }
             StorageKind::Postgres => {
-                if raw.path.is_some() {
-                    return Err("storage: path is for kind = \"redb\" only".into());
+                if raw.path.is_some() || raw.journal.is_some() {
+                    return Err("storage: path and journal are for kind = \"redb\" only".into());
                 }
                 let url = raw.url.ok_or("storage: kind = \"postgres\" needs a url")?;
                 check_url(&url).map_err(|e| format!("storage.url: {e}"))?;
@@ -405,7 +421,7 @@ impl ProviderConfig {
         let storage = StorageConfig::parse(raw.storage, abs)?;
         let hub_key = match (raw.hub_key, &storage) {
             (Some(path), _) => abs(path),
-            (None, StorageConfig::Redb { path }) => path.with_extension("hub-key"),
+            (None, StorageConfig::Redb { path, .. }) => path.with_extension("hub-key"),
             (None, StorageConfig::Postgres { .. }) => {
                 return Err(
                     "hub_key: required with kind = \"postgres\" (every instance shares the key)"
@@ -627,15 +643,19 @@ mod tests {
         assert_eq!(
             c.storage,
             StorageConfig::Redb {
-                path: PathBuf::from("/etc/mimi/state/a.redb")
+                path: PathBuf::from("/etc/mimi/state/a.redb"),
+                journal: true,
             }
         );
         assert_eq!(c.hub_key, PathBuf::from("/etc/mimi/state/a.hub-key"));
-        let c = with_storage("[storage]\nkind = \"redb\"\npath = \"/var/a.redb\"\n").unwrap();
+        let c =
+            with_storage("[storage]\nkind = \"redb\"\npath = \"/var/a.redb\"\njournal = false\n")
+                .unwrap();
         assert_eq!(
             c.storage,
             StorageConfig::Redb {
-                path: PathBuf::from("/var/a.redb")
+                path: PathBuf::from("/var/a.redb"),
+                journal: false,
             }
         );
     }

@@ -303,7 +303,7 @@ pub fn check(path: &Path) -> Vec<String> {
         problems.push(format!("ca: {e}"));
     }
     match &config.storage {
-        StorageConfig::Redb { path } if path.exists() => {
+        StorageConfig::Redb { path, .. } if path.exists() => {
             if let Err(e) = crate::storage::RedbStorage::open(path) {
                 problems.push(format!(
                     "storage {}: {e} (is the provider running? check it stopped)",
@@ -311,7 +311,7 @@ pub fn check(path: &Path) -> Vec<String> {
                 ));
             }
         }
-        StorageConfig::Redb { path } => {
+        StorageConfig::Redb { path, .. } => {
             let folder = path.parent().unwrap_or(Path::new("."));
             if let Err(e) = writable(folder) {
                 problems.push(format!(

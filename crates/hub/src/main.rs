@@ -565,7 +565,7 @@ async fn open_checked(config: &ProviderConfig) -> Result<Arc<dyn Storage>, Start
         database_exists,
     };
     let start = match &config.storage {
-        StorageConfig::Redb { path } => {
+        StorageConfig::Redb { path, .. } => {
             let found = found(path.display().to_string(), startup::redb_file_exists(path));
             let start = startup::check_state(&found)?;
             (start, open_storage(config.storage.clone()).await?)
@@ -594,12 +594,16 @@ async fn open_checked(config: &ProviderConfig) -> Result<Arc<dyn Storage>, Start
 /// connects to PostgreSQL and migrates it).
 async fn open_storage(config: StorageConfig) -> Result<Arc<dyn Storage>, StartError> {
     tokio::task::spawn_blocking(move || match &config {
-        StorageConfig::Redb { path } => RedbStorage::open(path)
-            .map(|s| Arc::new(s) as Arc<dyn Storage>)
-            .map_err(|source| StartError::Storage {
-                what: path.display().to_string(),
-                source,
-            }),
+        StorageConfig::Redb { path, journal } => if *journal {
+            RedbStorage::open(path)
+        } else {
+            RedbStorage::open_without_journal(path)
+        }
+        .map(|s| Arc::new(s) as Arc<dyn Storage>)
+        .map_err(|source| StartError::Storage {
+            what: path.display().to_string(),
+            source,
+        }),
         StorageConfig::Postgres { url, pool_size } => PostgresStorage::connect(url, *pool_size)
             .map(|s| Arc::new(s) as Arc<dyn Storage>)
             .map_err(|source| StartError::Storage {

@@ -39,6 +39,7 @@
 //! covered by the methods at the end of the trait ([`Storage::shared`]).
 
 mod faulty;
+mod journal;
 mod memory;
 pub mod postgres;
 mod redb;
@@ -50,7 +51,7 @@ use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 pub use self::faulty::FaultyStorage;
 pub use self::memory::MemoryStorage;
 pub use self::postgres::PostgresStorage;
-pub use self::redb::RedbStorage;
+pub use self::redb::{Checkpoints, RedbStorage};
 
 /// The most entries one read ([`Storage::log_range`], [`Storage::outbox_peek`],
 /// [`Storage::inbox_read`]) returns, whatever limit the caller asks for: one read never

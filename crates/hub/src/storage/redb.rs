@@ -28,8 +28,24 @@
 //! sake and is always empty. The `snapshots` table came later within version 2: a file
 //! without it has no snapshots (reads find none; the first write of one creates it).
 //!
-//! Every write is committed in a redb write transaction with [`Durability::Immediate`]: it
-//! is on disk when the call returns `Ok`, and a failed check writes nothing of it.
+//! Every write is on disk when the call returns `Ok`, and a failed check writes nothing of
+//! it. The writes outside the event path (users, clients, key packages, -06 records,
+//! acknowledged inbox entries) are redb transactions with [`Durability::Immediate`]. The
+//! event path's ([`Storage::commit`], [`Storage::outbox_ack`]) are journaled, below.
+//!
+//! ## Journal
+//! [`RedbStorage::open`] keeps a journal beside the file ([`RedbStorage::journal_dir`]:
+//! `hub.redb.journal/`, an append-only segment log, `storage::journal`). The group writer
+//! applies a group's writes in one redb transaction, appends them to the journal as one
+//! record (`fdatasync`), and only then commits the transaction, without a sync of its own
+//! ([`Durability::None`]), and answers. redb keeps those commits' pages in memory and writes
+//! them at a checkpoint ([`Checkpoints`]: every second while writes come, after 200 ms
+//! without any, and on close), a durable commit that records the journal position it
+//! covers. Opening after a crash replays the records after that position. So a message is
+//! written about twice (journal, then its share of the checkpoint's pages), where a
+//! durable commit per group wrote every touched B-tree page each time
+//! (docs/performance.md, "The journal"). [`RedbStorage::open_with_backend`] has no journal:
+//! every write is a durable commit, as before.
 //!
 //! ## Group commit
 //! [`Storage::commit`] and [`Storage::outbox_ack`], the writes on the path of every event,
@@ -47,9 +63,11 @@
 use super::V06Record;
 use std::ops::Bound;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use ::redb::{
     Builder, Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase,
@@ -64,6 +82,11 @@ use super::{
     RequestKey, RoomRecord, RoomRole, Storage, StorageError, StoredKeyPackage, UserRecord,
     check_batch, parse_stored, read_limit, writer_gone,
 };
+
+#[path = "redb_journaled.rs"]
+mod journaled;
+pub use journaled::Checkpoints;
+use journaled::Journaled;
 
 /// The schema this build reads and writes; a file with another version is refused.
 pub const SCHEMA_VERSION: u64 = 3;
@@ -185,6 +208,8 @@ pub const GROUP_COMMIT_MAX: usize = 512;
 /// Storage in one redb file. Cloning is not offered: share it behind an `Arc`.
 pub struct RedbStorage {
     db: Arc<Reopening>,
+    /// The journal beside the file (`None`: every write is a durable redb commit).
+    journal: Option<Arc<Journaled>>,
     /// The group-commit writer's queue (`None` only while dropping). It is not bounded
     /// here: every caller waits for its own write's answer, so what bounds the callers
     /// (the servers' connection limits) bounds the queue.
@@ -338,14 +363,64 @@ impl RedbStorage {
     /// another schema version, is an error too.
     ///
     /// Rule HUB-STORE-8 (docs/protocol-coverage.md).
+    ///
+    /// The writes on the path of every event are journaled (module docs, "Journal"): the
+    /// journal is the directory [`RedbStorage::journal_dir`] names beside the file, and
+    /// opening replays what it holds that the file does not.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_with_checkpoints(path, Checkpoints::default())
+    }
+
+    /// [`RedbStorage::open`], checkpointing the journal as `checkpoints` says.
+    pub fn open_with_checkpoints(
+        path: impl AsRef<Path>,
+        checkpoints: Checkpoints,
+    ) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
-        Self::open_with(Box::new(move || {
-            Builder::new()
-                .set_check_integrity_on_open(true)
-                .create(&path)
-                .bk()
-        }))
+        let journal = Arc::new(Journaled::new(Self::journal_dir(&path), checkpoints));
+        Self::open_with(
+            Box::new(move || {
+                Builder::new()
+                    .set_check_integrity_on_open(true)
+                    .create(&path)
+                    .bk()
+            }),
+            Some(journal),
+        )
+    }
+
+    /// Open the database at `path` without a journal: every write is a durable redb
+    /// commit (the layout before the journal; configuration `journal = false`). A journal
+    /// left beside the file by a journaled run that did not stop cleanly is applied first.
+    pub fn open_without_journal(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let path = path.as_ref().to_path_buf();
+        if Self::journal_dir(&path).exists() {
+            // Closing it checkpoints everything, so the journal holds nothing more.
+            drop(Self::open(&path)?);
+        }
+        Self::open_with(
+            Box::new(move || {
+                Builder::new()
+                    .set_check_integrity_on_open(true)
+                    .create(&path)
+                    .bk()
+            }),
+            None,
+        )
+    }
+
+    /// The journal directory of the database file `path`: `path` with `.journal` added
+    /// (`hub.redb` → `hub.redb.journal`).
+    pub fn journal_dir(path: &Path) -> PathBuf {
+        let mut dir = path.as_os_str().to_owned();
+        dir.push(".journal");
+        PathBuf::from(dir)
+    }
+
+    /// How many journal records the opens of this store applied because the file did not
+    /// hold them yet: zero after a clean stop, more after a crash.
+    pub fn journal_replayed(&self) -> u64 {
+        self.journal.as_ref().map_or(0, |j| j.replayed())
     }
 
     /// Open a database kept by a redb [`StorageBackend`](::redb::StorageBackend) that
@@ -354,18 +429,25 @@ impl RedbStorage {
     pub fn open_with_backend<B: ::redb::StorageBackend>(
         backend: impl Fn() -> Result<B, StorageError> + Send + Sync + 'static,
     ) -> Result<Self, StorageError> {
-        Self::open_with(Box::new(move || {
-            Builder::new()
-                .set_check_integrity_on_open(true)
-                .create_with_backend(backend()?)
-                .bk()
-        }))
+        Self::open_with(
+            Box::new(move || {
+                Builder::new()
+                    .set_check_integrity_on_open(true)
+                    .create_with_backend(backend()?)
+                    .bk()
+            }),
+            None,
+        )
     }
 
-    fn open_with(open: Opener) -> Result<Self, StorageError> {
+    fn open_with(open: Opener, journal: Option<Arc<Journaled>>) -> Result<Self, StorageError> {
+        let opener_journal = journal.clone();
         let open: Opener = Box::new(move || {
             let db = open()?;
             prepare(&db)?;
+            if let Some(journal) = &opener_journal {
+                journal.recover(&db)?;
+            }
             Ok(db)
         });
         // At start an I/O error is no passing fault but a file that cannot be used (not a
@@ -380,12 +462,14 @@ impl RedbStorage {
         });
         let (writes, queue) = channel();
         let writer_db = Arc::clone(&db);
+        let writer_journal = journal.clone();
         let writer = std::thread::Builder::new()
             .name("redb-group-commit".into())
-            .spawn(move || group_writer(&writer_db, &queue))
+            .spawn(move || group_writer(&writer_db, &queue, writer_journal.as_deref()))
             .map_err(|e| StorageError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(RedbStorage {
             db,
+            journal,
             writes: Some(writes),
             writer: Some(writer),
         })
@@ -423,6 +507,9 @@ impl RedbStorage {
         let mut dst = copy.begin_write().bk()?;
         dst.set_durability(Durability::Immediate).bk()?;
         copy_table(&src, &dst, META)?;
+        // The copy is whole without the journal (it is read from the latest state), and a
+        // journal of its own begins when it is opened.
+        journaled::forget_journal(&dst)?;
         copy_table(&src, &dst, ROOMS)?;
         copy_table(&src, &dst, GROUPS)?;
         copy_table(&src, &dst, SNAPSHOTS)?;
@@ -558,9 +645,41 @@ fn write_txn<T>(
 }
 
 /// The group-commit writer: until the queue closes, take every waiting write, commit them
-/// together and answer each.
-fn group_writer(db: &Reopening, queue: &Receiver<Queued>) {
-    while let Ok(first) = queue.recv() {
+/// together and answer each. With a journal, checkpoint as its [`Checkpoints`] say, and
+/// when the queue closes.
+fn group_writer(db: &Reopening, queue: &Receiver<Queued>, journal: Option<&Journaled>) {
+    // Journaled writes redb has not made durable yet, and when it last did.
+    let mut behind = false;
+    let mut checkpointed = Instant::now();
+    let checkpoint = |journal: &Journaled| match db.get() {
+        Ok(handle) => {
+            let result = journal.checkpoint(&handle);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "storage: checkpoint failed; the journal keeps the writes");
+            }
+            db.note(&handle, &result);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storage: checkpoint failed; the journal keeps the writes")
+        }
+    };
+    loop {
+        let first = match journal {
+            Some(j) if behind => match queue.recv_timeout(j.checkpoints.idle) {
+                Ok(first) => first,
+                Err(RecvTimeoutError::Timeout) => {
+                    checkpoint(j);
+                    behind = false;
+                    checkpointed = Instant::now();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+            _ => match queue.recv() {
+                Ok(first) => first,
+                Err(_) => break,
+            },
+        };
         let mut group = vec![first];
         while group.len() < GROUP_COMMIT_MAX {
             match queue.try_recv() {
@@ -572,7 +691,7 @@ fn group_writer(db: &Reopening, queue: &Receiver<Queued>) {
             group.into_iter().map(|q| (q.write, q.reply)).unzip();
         let results = match db.get() {
             Ok(handle) => {
-                let results = commit_group(&handle, writes);
+                let results = commit_group(&handle, journal, &writes);
                 for result in &results {
                     db.note(&handle, result);
                 }
@@ -583,46 +702,69 @@ fn group_writer(db: &Reopening, queue: &Receiver<Queued>) {
         for (reply, result) in replies.into_iter().zip(results) {
             reply.send(result);
         }
+        if let Some(j) = journal {
+            behind = true;
+            if checkpointed.elapsed() >= j.checkpoints.interval {
+                checkpoint(j);
+                behind = false;
+                checkpointed = Instant::now();
+            }
+        }
+    }
+    if let Some(j) = journal
+        && behind
+    {
+        checkpoint(j);
     }
 }
 
 /// Commit `writes` in one transaction, falling back to one transaction each if any of them
 /// fails after it began writing; one result per write, in order.
-fn commit_group(db: &Database, writes: Vec<Write>) -> Vec<Result<Written, StorageError>> {
-    if writes.len() == 1 {
-        return writes
-            .into_iter()
-            .map(|w| write_txn(db, |txn| Ok(finish(apply(txn, &w)?))).and_then(|r| r))
-            .collect();
+fn commit_group(
+    db: &Database,
+    journal: Option<&Journaled>,
+    writes: &[Write],
+) -> Vec<Result<Written, StorageError>> {
+    let all: Vec<&Write> = writes.iter().collect();
+    if all.len() > 1
+        && let Ok(results) = commit_writes(db, journal, &all)
+    {
+        return results;
     }
-    let together = write_txn(db, |txn| {
+    all.iter()
+        .map(|w| {
+            commit_writes(db, journal, &[*w]).and_then(|results| {
+                results.into_iter().next().unwrap_or_else(|| {
+                    Err(StorageError::Backend("a write without a result".into()))
+                })
+            })
+        })
+        .collect()
+}
+
+/// Apply `writes` in one transaction, committed (journaled, or durably without a journal)
+/// if any of them wrote; one result per write. The outer error: nothing of them was kept.
+fn commit_writes(
+    db: &Database,
+    journal: Option<&Journaled>,
+    writes: &[&Write],
+) -> Result<Vec<Result<Written, StorageError>>, StorageError> {
+    if let Some(journal) = journal {
+        return journal.commit(db, writes);
+    }
+    write_txn(db, |txn| {
         let mut results = Vec::with_capacity(writes.len());
-        for write in &writes {
+        for write in writes {
             results.push(apply(txn, write)?);
         }
-        // Committing a group in which nothing was written costs a commit for nothing.
+        // Committing a transaction in which nothing was written costs a commit for nothing.
         let wrote = results.iter().any(|r| matches!(r, Ok(w) if w.wrote()));
         Ok(if wrote {
             Finish::Commit(results)
         } else {
             Finish::Abort(results)
         })
-    });
-    match together {
-        Ok(results) => results,
-        Err(_) => writes
-            .into_iter()
-            .map(|w| write_txn(db, |txn| Ok(finish(apply(txn, &w)?))).and_then(|r| r))
-            .collect(),
-    }
-}
-
-/// A lone write's transaction outcome: commit what it wrote, abort a refusal or a no-op.
-fn finish(result: Result<Written, StorageError>) -> Finish<Result<Written, StorageError>> {
-    match &result {
-        Ok(w) if w.wrote() => Finish::Commit(result),
-        _ => Finish::Abort(result),
-    }
+    })
 }
 
 impl Written {

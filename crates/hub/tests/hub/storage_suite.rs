@@ -1576,6 +1576,118 @@ mod redb_only {
         assert_eq!(ids, vec![4]);
     }
 
+    /// The child's part of `acknowledged_writes_survive_a_crash`: what it writes, each
+    /// write answered before the next, before it aborts without closing anything.
+    const CRASH_CHILD: &str = "MIMI_TEST_JOURNAL_CRASH_DIR";
+    const CRASH_EVENTS: u64 = 40;
+
+    fn write_then_abort(dir: &std::path::Path) -> ! {
+        // No checkpoint after opening: every write below lives in the journal only.
+        let long = mimi_hub::storage::Checkpoints {
+            interval: std::time::Duration::from_secs(3600),
+            idle: std::time::Duration::from_secs(3600),
+        };
+        let s = RedbStorage::open_with_checkpoints(dir.join("hub.redb"), long).unwrap();
+        let r = room("!r:hub.example");
+        register(&s, &["@a:hub.example#phone"]);
+        // Half the events one by one, half submitted together (one group, one record).
+        for seq in 0..CRASH_EVENTS / 2 {
+            let mut b = hub_batch(&r, seq, &format!("e{seq}"), &["f.example"], &[]);
+            b.request = Some([seq as u8; 32]);
+            b.inbox = vec![(client("@a:hub.example#phone"), Payload::Logged { len: 2 })];
+            s.commit(b).unwrap();
+        }
+        // A durable write outside the journal between them.
+        s.put_v06_record(b"between", Some(b"yes")).unwrap();
+        let pending: Vec<_> = (CRASH_EVENTS / 2..CRASH_EVENTS)
+            .map(|seq| {
+                let mut b = hub_batch(&r, seq, &format!("e{seq}"), &["f.example"], &[]);
+                b.request = Some([seq as u8; 32]);
+                s.submit(b)
+            })
+            .collect();
+        for p in pending {
+            p.wait().unwrap();
+        }
+        // The first ten deliveries acknowledged.
+        s.outbox_ack(&server("f.example"), &(1..=10).collect::<Vec<_>>())
+            .unwrap();
+        println!("written");
+        std::process::abort();
+    }
+
+    /// Every write the journaled store answered survives a crash of the process: a real
+    /// abort, with nothing closed, after which redb's file alone has none of the journaled
+    /// writes (no checkpoint ran); opening the store applies them from the journal.
+    ///
+    /// Rule HUB-STORE-11 (docs/protocol-coverage.md).
+    #[test]
+    fn acknowledged_writes_survive_a_crash() {
+        if let Some(dir) = std::env::var_os(CRASH_CHILD) {
+            write_then_abort(std::path::Path::new(&dir));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "storage_suite::redb_only::acknowledged_writes_survive_a_crash",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CRASH_CHILD, dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !out.status.success() && stdout.contains("written"),
+            "the child did not write and abort: {:?}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s = RedbStorage::open(dir.path().join("hub.redb")).unwrap();
+        assert!(s.journal_replayed() > 0, "nothing was replayed");
+        let r = room("!r:hub.example");
+        assert_eq!(
+            s.room(&r).unwrap().unwrap().last_seq,
+            Some(CRASH_EVENTS - 1)
+        );
+        let log = s.log_range(&r, 0, 100).unwrap();
+        assert_eq!(log.len() as u64, CRASH_EVENTS);
+        for (seq, entry) in log.iter().enumerate() {
+            assert_eq!(entry.seq, seq as u64);
+            assert_eq!(entry.entry, format!("e{seq}").as_bytes());
+        }
+        for seq in 0..CRASH_EVENTS {
+            assert_eq!(s.request_seq(&r, &[seq as u8; 32]).unwrap(), Some(seq));
+        }
+        assert_eq!(s.v06_record(b"between").unwrap(), Some(b"yes".to_vec()));
+        // The acknowledged deliveries are gone, the others wait, in order.
+        let waiting = s.outbox_peek(&server("f.example"), 100).unwrap();
+        let ids: Vec<u64> = waiting.iter().map(|e| e.id).collect();
+        assert_eq!(ids, (11..=CRASH_EVENTS).collect::<Vec<_>>());
+        assert_eq!(waiting[0].message, b"e10->f.example");
+        // Inbox entries pointing into the log resolve.
+        let inbox = s
+            .inbox_read(&client("@a:hub.example#phone"), 0, 100)
+            .unwrap();
+        assert_eq!(inbox.len() as u64, CRASH_EVENTS / 2);
+        assert_eq!(inbox[3].1, b"e3");
+        // The counters went on: the next outbox id follows the last.
+        let next = match s
+            .commit(hub_batch(&r, CRASH_EVENTS, "next", &["f.example"], &[]))
+            .unwrap()
+        {
+            CommitOutcome::Committed { outbox_ids, .. } => outbox_ids,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(next, vec![CRASH_EVENTS + 1]);
+        // Closed cleanly, the file holds everything: nothing is replayed again.
+        drop(s);
+        let s = RedbStorage::open(dir.path().join("hub.redb")).unwrap();
+        assert_eq!(s.journal_replayed(), 0);
+        assert_eq!(s.room(&r).unwrap().unwrap().last_seq, Some(CRASH_EVENTS));
+    }
+
     #[test]
     fn everything_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
