@@ -200,7 +200,16 @@ impl HubProcess {
 
     /// The storage file's size in bytes.
     pub fn storage_bytes(&self) -> Result<u64, std::io::Error> {
-        Ok(std::fs::metadata(&self.storage)?.len())
+        let mut bytes = std::fs::metadata(&self.storage)?.len();
+        // And its journal's segments, if it keeps one.
+        let mut journal = self.storage.as_os_str().to_owned();
+        journal.push(".journal");
+        if let Ok(entries) = std::fs::read_dir(std::path::PathBuf::from(journal)) {
+            for entry in entries {
+                bytes += entry?.metadata()?.len();
+            }
+        }
+        Ok(bytes)
     }
 
     fn terminate(&mut self) -> Result<(), std::io::Error> {
@@ -684,8 +693,11 @@ async fn create_room(
 /// Where the providers keep their state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchStorage {
-    /// A redb file each (the default).
+    /// A redb file each, with its journal (the default).
     Redb,
+    /// A redb file each without a journal (`journal = false`: every group of writes a
+    /// durable redb commit, the layout before the journal).
+    RedbUnjournaled,
     /// A database each on one private PostgreSQL server ([`crate::pg::PgServer`]).
     Postgres,
 }
@@ -699,12 +711,14 @@ pub fn database_name(name: &ServerName) -> String {
 
 /// The configuration file of provider `name` listening for federation on `listen`, with
 /// `peers`; its storage a redb file beside the configuration, or the PostgreSQL database at
-/// `postgres_url` (with the hub key beside the configuration).
+/// `postgres_url` (with the hub key beside the configuration); a redb file without a
+/// journal if `journal` is false.
 pub fn provider_config(
     name: &ServerName,
     listen: SocketAddr,
     peers: &[(&ServerName, SocketAddr)],
     postgres_url: Option<&str>,
+    journal: bool,
 ) -> String {
     let mut config = format!(
         "server_name = \"{name}\"\nlisten = \"{listen}\"\napi_listen = \"127.0.0.1:0\"\n\
@@ -712,13 +726,19 @@ pub fn provider_config(
          open_registration = true\n"
     );
     match postgres_url {
-        None => config.push_str(&format!("storage = \"{name}.redb\"\n")),
+        None if journal => config.push_str(&format!("storage = \"{name}.redb\"\n")),
+        // A [storage] table below.
+        None => {}
         Some(_) => config.push_str(&format!("hub_key = \"{name}.hub-key\"\n")),
     }
     config.push_str(BENCH_RATE_LIMITS);
     if let Some(url) = postgres_url {
         config.push_str(&format!(
             "[storage]\nkind = \"postgres\"\nurl = \"{url}\"\n"
+        ));
+    } else if !journal {
+        config.push_str(&format!(
+            "[storage]\npath = \"{name}.redb\"\njournal = false\n"
         ));
     }
     config.push_str("[peers]\n");
@@ -740,7 +760,7 @@ impl Federation {
             .map_err(mimi_codec::CodecError::from)?;
         // Declared before the processes: on an error they stop before the database does.
         let database = match storage {
-            BenchStorage::Redb => None,
+            BenchStorage::Redb | BenchStorage::RedbUnjournaled => None,
             BenchStorage::Postgres => {
                 let databases: Vec<String> = names.iter().map(database_name).collect();
                 let databases: Vec<&str> = databases.iter().map(String::as_str).collect();
@@ -763,7 +783,8 @@ impl Federation {
                 .map(|(_, (peer, port))| (peer, *port))
                 .collect();
             let url = database.as_ref().map(|db| db.url(&database_name(name)));
-            let config = provider_config(name, ports[i], &peers, url.as_deref());
+            let journal = storage != BenchStorage::RedbUnjournaled;
+            let config = provider_config(name, ports[i], &peers, url.as_deref(), journal);
             processes.push(HubProcess::start(binary, dir.path(), name, config)?);
         }
         let tls = pki.client_config(
@@ -1212,9 +1233,11 @@ mod tests {
         let base = Path::new("/tmp/bench");
         let url = "postgresql://postgres@127.0.0.1:5433/a_bench";
         assert_eq!(database_name(&names[0]), "a_bench");
-        let pg =
-            ProviderConfig::parse(&provider_config(&names[0], listen, &peers, Some(url)), base)
-                .unwrap();
+        let pg = ProviderConfig::parse(
+            &provider_config(&names[0], listen, &peers, Some(url), true),
+            base,
+        )
+        .unwrap();
         match &pg.storage {
             StorageConfig::Postgres { url: got, .. } => assert_eq!(got, url),
             other => panic!("not PostgreSQL: {other:?}"),
@@ -1224,13 +1247,29 @@ mod tests {
         assert_eq!(pg.listen, listen);
         assert_eq!(pg.peers.len(), 2);
         assert_eq!(pg.peers[&names[2]], peers[1].1);
-        let redb =
-            ProviderConfig::parse(&provider_config(&names[0], listen, &peers, None), base).unwrap();
+        let redb = ProviderConfig::parse(
+            &provider_config(&names[0], listen, &peers, None, true),
+            base,
+        )
+        .unwrap();
         match &redb.storage {
             StorageConfig::Redb { path, .. } => assert_eq!(path, &base.join("a.bench.test.redb")),
             other => panic!("not redb: {other:?}"),
         }
         assert_eq!(redb.peers, pg.peers);
+        let unjournaled = ProviderConfig::parse(
+            &provider_config(&names[0], listen, &peers, None, false),
+            base,
+        )
+        .unwrap();
+        assert_eq!(
+            unjournaled.storage,
+            StorageConfig::Redb {
+                path: base.join("a.bench.test.redb"),
+                journal: false
+            }
+        );
+        assert_eq!(unjournaled.hub_key, redb.hub_key);
     }
 
     /// Each lap adds to its own step (a step out of range adds to none), and the profile

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! mimi-bench [all | ceiling | hub | scale | mls] [--quick] [--runs N] [--seconds S] [--clients N]
-//!            [--rooms N,N,...] [--storage redb|postgres | --postgres]
+//!            [--rooms N,N,...] [--storage redb|redb-unjournaled|postgres | --postgres]
 //! mimi-bench serve-ceiling DIR NAME     (the ceiling server process the harness starts)
 //! ```
 //!
@@ -30,7 +30,7 @@ use mimi_bench::suite::{self, BenchError, SERVE_CEILING_COMMAND, Settings};
 use mimi_bench::{Table, figure::format_value};
 
 const USAGE: &str = "usage: mimi-bench [all | ceiling | hub | hub06 | scale | mls] [--quick] \
-[--runs N] [--seconds S] [--clients N] [--rooms N,N,...] [--storage redb|postgres | --postgres] \
+[--runs N] [--seconds S] [--clients N] [--rooms N,N,...] [--storage redb|redb-unjournaled|postgres | --postgres] \
 [--haven PATH (hub06)]";
 
 /// The exit code of `hub --storage postgres` without PostgreSQL.
@@ -144,9 +144,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--storage" => {
                 storage = match rest.next().map(String::as_str) {
                     Some("redb") => BenchStorage::Redb,
+                    Some("redb-unjournaled") => BenchStorage::RedbUnjournaled,
                     Some("postgres") => BenchStorage::Postgres,
                     other => {
-                        return Err(format!("--storage needs redb or postgres, got {other:?}"));
+                        return Err(format!(
+                            "--storage needs redb, redb-unjournaled or postgres, got {other:?}"
+                        ));
                     }
                 };
             }

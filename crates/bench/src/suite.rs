@@ -495,9 +495,11 @@ pub fn measure_levels_on(
             let seconds = federation.grow_to(rooms).await?;
             let created = rooms.saturating_sub(before_rooms).max(1);
             let after_bytes = match storage {
-                crate::hub::BenchStorage::Redb => federation.processes[0]
-                    .storage_bytes()
-                    .map_err(ProcessError::Io)?,
+                crate::hub::BenchStorage::Redb | crate::hub::BenchStorage::RedbUnjournaled => {
+                    federation.processes[0]
+                        .storage_bytes()
+                        .map_err(ProcessError::Io)?
+                }
                 crate::hub::BenchStorage::Postgres => 0,
             };
             let points = crate::hub::measure(&mut federation, settings).await?;
