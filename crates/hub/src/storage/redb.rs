@@ -502,6 +502,19 @@ impl RedbStorage {
                 return Err(StorageError::Backend(format!("{}: {e}", out.display())));
             }
         }
+        // A copy that fails partway is no backup: its file goes, so that the path can be
+        // used again and nobody mistakes it for one.
+        let copied = self.copy_into(out);
+        if copied.is_err()
+            && let Err(e) = std::fs::remove_file(out)
+        {
+            tracing::error!(file = %out.display(), error = %e, "backup: the partial copy could not be removed");
+        }
+        copied
+    }
+
+    /// Copy every table into the new (empty) database file `out`.
+    fn copy_into(&self, out: &Path) -> Result<(), StorageError> {
         let src = self.read()?;
         let copy = Builder::new().create(out).bk()?;
         let mut dst = copy.begin_write().bk()?;

@@ -17,6 +17,7 @@ use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
 
 const ENOSPC: i32 = 28;
+const EIO: i32 = 5;
 
 fn full() -> std::io::Error {
     std::io::Error::from_raw_os_error(ENOSPC)
@@ -27,6 +28,8 @@ fn full() -> std::io::Error {
 struct Disk {
     file: FileBackend,
     full: Arc<AtomicBool>,
+    /// Reads fail (EIO) while set.
+    unreadable: Arc<AtomicBool>,
 }
 
 impl StorageBackend for Disk {
@@ -34,6 +37,9 @@ impl StorageBackend for Disk {
         self.file.len()
     }
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        if self.unreadable.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(EIO));
+        }
         self.file.read(offset, out)
     }
     fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
@@ -82,6 +88,10 @@ impl StorageBackend for Disk {
 }
 
 fn open(path: PathBuf, full: Arc<AtomicBool>) -> RedbStorage {
+    open_faulty(path, full, Arc::new(AtomicBool::new(false)))
+}
+
+fn open_faulty(path: PathBuf, full: Arc<AtomicBool>, unreadable: Arc<AtomicBool>) -> RedbStorage {
     RedbStorage::open_with_backend(move || {
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -93,6 +103,7 @@ fn open(path: PathBuf, full: Arc<AtomicBool>) -> RedbStorage {
         Ok(Disk {
             file: FileBackend::new(file).map_err(|e| StorageError::Backend(e.to_string()))?,
             full: Arc::clone(&full),
+            unreadable: Arc::clone(&unreadable),
         })
     })
     .unwrap()
@@ -156,4 +167,36 @@ fn a_full_disk_that_is_freed_needs_no_restart() {
     let again = RedbStorage::open(&path).unwrap();
     assert_eq!(logged(&again, &room).len(), 3);
     assert_eq!(again.room(&room).unwrap().unwrap().last_seq, Some(2));
+}
+
+/// A backup that fails partway (the database cannot be read) leaves no file behind: the
+/// path can be used again, and nobody mistakes a partial copy for a backup.
+#[test]
+fn a_backup_that_fails_partway_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.redb");
+    let room: RoomId = "!faults:a.example".parse().unwrap();
+    {
+        let storage = open(path.clone(), Arc::new(AtomicBool::new(false)));
+        for seq in 0..40 {
+            storage.commit(event(&room, seq)).unwrap();
+        }
+    }
+    let unreadable = Arc::new(AtomicBool::new(false));
+    let storage = open_faulty(
+        path.clone(),
+        Arc::new(AtomicBool::new(false)),
+        Arc::clone(&unreadable),
+    );
+    unreadable.store(true, Ordering::SeqCst);
+    let out = dir.path().join("backup.redb");
+    let e = storage.backup(&out).unwrap_err();
+    assert!(!out.exists(), "a partial backup was left: {e:?}");
+    // Readable again, the same path takes a whole backup.
+    unreadable.store(false, Ordering::SeqCst);
+    drop(storage);
+    let storage = open(path, Arc::new(AtomicBool::new(false)));
+    storage.backup(&out).unwrap();
+    drop(storage);
+    assert_eq!(logged(&RedbStorage::open(&out).unwrap(), &room).len(), 40);
 }
