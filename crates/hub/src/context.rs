@@ -97,6 +97,15 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
+    /// Run a storage read: in place where the storage's reads are quick
+    /// ([`Storage::quick_reads`]), off the async runtime otherwise.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Storage) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        crate::storage::read(&self.storage, f).await
+    }
+
     /// Run a storage call off the async runtime.
     pub async fn blocking<T: Send + 'static>(
         &self,

@@ -54,7 +54,7 @@ impl Inbox {
         let c = client.clone();
         Ok(self
             .ctx
-            .blocking(move |s| s.inbox_read(&c, after, limit))
+            .read(move |s| s.inbox_read(&c, after, limit))
             .await?)
     }
 

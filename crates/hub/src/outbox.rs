@@ -161,16 +161,11 @@ async fn read_after(
     after: u64,
     limit: usize,
 ) -> Option<Vec<OutboxEntry>> {
-    let storage = Arc::clone(storage);
     let d = dest.clone();
-    match tokio::task::spawn_blocking(move || storage.outbox_after(&d, after, limit)).await {
-        Ok(Ok(entries)) => Some(entries),
-        Ok(Err(e)) => {
-            tracing::error!(%dest, error = %e, "outbox: cannot read");
-            None
-        }
+    match crate::storage::read(storage, move |s| s.outbox_after(&d, after, limit)).await {
+        Ok(entries) => Some(entries),
         Err(e) => {
-            tracing::error!(%dest, error = %e, "outbox: storage task failed");
+            tracing::error!(%dest, error = %e, "outbox: cannot read");
             None
         }
     }

@@ -258,7 +258,7 @@ impl Rooms {
         let room = room_id.clone();
         let seq = self
             .ctx
-            .blocking(move |s| s.request_seq(&room, &request))
+            .read(move |s| s.request_seq(&room, &request))
             .await
             .map_err(internal)?;
         if let Some(seq) = seq {

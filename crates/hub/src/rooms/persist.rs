@@ -297,7 +297,7 @@ impl Rooms {
             let limit = usize::try_from(until - next).unwrap_or(MAX_READ_LIMIT);
             let page = self
                 .ctx
-                .blocking(move |s| s.log_range(&id, next, limit))
+                .read(move |s| s.log_range(&id, next, limit))
                 .await
                 .map_err(internal)?;
             if page.is_empty() {

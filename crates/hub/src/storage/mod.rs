@@ -45,6 +45,7 @@ pub mod postgres;
 mod redb;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 
@@ -793,6 +794,18 @@ pub trait Storage: Send + Sync + 'static {
         ))
     }
 
+    /// Whether reads are answered in microseconds, from this process's memory or a local
+    /// file's page cache (redb): the server then runs the reads on an event's path on the
+    /// async runtime itself ([`read`]) instead of handing each to a blocking thread, a hand-off
+    /// of two thread switches that cost more than such a read (issue 13, item 3). A
+    /// storage that reads over a network (PostgreSQL) says no, the default. Writes always go
+    /// off the runtime.
+    ///
+    /// Rule HUB-STORE-12 (docs/protocol-coverage.md).
+    fn quick_reads(&self) -> bool {
+        false
+    }
+
     // ---- Several processes on one storage (PostgreSQL; docs/operations.md) ----
 
     /// Whether other processes (other `mimi-hub` instances of the provider) may write this
@@ -871,6 +884,21 @@ pub(crate) enum Plan {
 /// stored room's role and last sequence number.
 ///
 /// Rules HUB-STORE-1, HUB-STORE-2, HUB-STORE-3 (docs/protocol-coverage.md).
+/// Run the read `f` on `storage`: in place if its reads are quick
+/// ([`Storage::quick_reads`]), on a blocking thread otherwise.
+pub async fn read<T: Send + 'static>(
+    storage: &Arc<dyn Storage>,
+    f: impl FnOnce(&dyn Storage) -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    if storage.quick_reads() {
+        return f(storage.as_ref());
+    }
+    let storage = Arc::clone(storage);
+    tokio::task::spawn_blocking(move || f(storage.as_ref()))
+        .await
+        .map_err(|e| StorageError::Backend(format!("storage task failed: {e}")))?
+}
+
 pub(crate) fn check_batch(
     current: Option<(RoomRole, Option<u64>)>,
     batch: &Batch,

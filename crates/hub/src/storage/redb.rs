@@ -1022,6 +1022,11 @@ fn in_window(seq: u64, last: Option<u64>) -> bool {
 }
 
 impl Storage for RedbStorage {
+    /// Reads come from redb's cache of the file (or the OS's page cache).
+    fn quick_reads(&self) -> bool {
+        true
+    }
+
     fn backup(&self, out: &Path) -> Result<(), StorageError> {
         self.backup_to(out)
     }

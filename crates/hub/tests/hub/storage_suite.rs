@@ -1517,6 +1517,25 @@ suite!(postgres, crate::pg::storage());
 mod redb_only {
     use super::*;
 
+    /// redb's reads run where they are asked (no hand-off to a blocking thread); a storage
+    /// without quick reads still gets a blocking thread.
+    ///
+    /// Rule HUB-STORE-12 (docs/protocol-coverage.md).
+    #[tokio::test]
+    async fn quick_reads_run_in_place_and_others_on_a_blocking_thread() {
+        use std::sync::Arc;
+        let (redb, _dir) = temp_redb();
+        let redb: Arc<dyn Storage> = Arc::new(redb);
+        let here = std::thread::current().id();
+        let read = |s: &dyn Storage| {
+            s.rooms()?;
+            Ok(std::thread::current().id())
+        };
+        assert_eq!(mimi_hub::storage::read(&redb, read).await.unwrap(), here);
+        let memory: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        assert_ne!(mimi_hub::storage::read(&memory, read).await.unwrap(), here);
+    }
+
     #[test]
     fn a_backup_is_a_database_with_everything_and_the_original_goes_on() {
         let dir = tempfile::tempdir().unwrap();
