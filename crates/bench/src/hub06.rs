@@ -298,17 +298,7 @@ async fn saturate(
     duration: Duration,
     phase: &str,
 ) -> Result<LoadReport, BenchError> {
-    let mut config = LoadConfig::new(
-        target.addr,
-        target.server_name.clone(),
-        target.tls.clone(),
-        target.path.clone(),
-        clients,
-        Pace::Saturate,
-        Stop::After(duration),
-    );
-    config.request_timeout = target.request_timeout;
-    let report = crate::loadgen::run(Arc::new(config), target.workload.clone()).await?;
+    let report = target.run(clients, Pace::Saturate, duration).await?;
     if report.failed > 0 {
         return Err(HubBenchError::Unexpected(format!(
             "{phase}: {} requests got no answer (first: {:?})",

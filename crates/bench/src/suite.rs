@@ -156,6 +156,38 @@ pub struct Target {
     pub request_timeout: Duration,
 }
 
+impl Target {
+    /// The load generator's configuration for one run against this target: `clients`
+    /// connections sending at `pace` for `duration`, with the target's path, bearer token
+    /// and request bound.
+    pub fn load_config(&self, clients: usize, pace: Pace, duration: Duration) -> LoadConfig {
+        let mut config = LoadConfig::new(
+            self.addr,
+            self.server_name.clone(),
+            self.tls.clone(),
+            self.path.clone(),
+            clients,
+            pace,
+            Stop::After(duration),
+        );
+        config.authorization = self.authorization.clone();
+        config.request_timeout = self.request_timeout;
+        config
+    }
+
+    /// One run of the load generator against this target ([`Target::load_config`], the
+    /// target's workload); what counts as a failed run is the caller's to judge.
+    pub async fn run(
+        &self,
+        clients: usize,
+        pace: Pace,
+        duration: Duration,
+    ) -> Result<LoadReport, LoadError> {
+        let config = self.load_config(clients, pace, duration);
+        loadgen::run(Arc::new(config), self.workload.clone()).await
+    }
+}
+
 /// One point: a saturation run, then a run at half of its throughput.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PointSample {
@@ -192,18 +224,7 @@ pub async fn load(
     duration: Duration,
     phase: &str,
 ) -> Result<LoadReport, BenchError> {
-    let mut config = LoadConfig::new(
-        target.addr,
-        target.server_name.clone(),
-        target.tls.clone(),
-        target.path.clone(),
-        clients,
-        pace,
-        Stop::After(duration),
-    );
-    config.authorization = target.authorization.clone();
-    config.request_timeout = target.request_timeout;
-    let report = loadgen::run(Arc::new(config), target.workload.clone()).await?;
+    let report = target.run(clients, pace, duration).await?;
     if report.refused > 0 || report.failed > 0 {
         return Err(BenchError::NotAllAccepted {
             phase: phase.to_owned(),
@@ -810,4 +831,38 @@ pub fn measure_mls(settings: &Settings) -> Result<Table, BenchError> {
         settings.runs,
         TARGET_MLS_RATIO,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every load run (the suite's `load`, the -06 benchmark's `saturate`) is configured by
+    /// `Target::load_config`: the target's address, name, path, token and request bound,
+    /// the caller's clients, pace and duration.
+    #[test]
+    fn a_targets_load_config_carries_the_target_and_the_run() {
+        let pki = crate::setup::BenchPki::generate().unwrap();
+        let name: mimi_codec::ServerName = "b.bench.test".parse().unwrap();
+        let target = Target {
+            addr: "127.0.0.1:4433".parse().unwrap(),
+            server_name: TlsServerName::try_from("a.bench.test").unwrap(),
+            tls: pki.client_config(&name).unwrap(),
+            path: "/send".to_owned(),
+            workload: Arc::new(FixedBody(bytes::Bytes::from_static(b"x"))),
+            authorization: Some(hyper::header::HeaderValue::from_static("Bearer t")),
+            request_timeout: Duration::from_millis(1234),
+        };
+        let config = target.load_config(7, Pace::Saturate, Duration::from_secs(3));
+        assert_eq!(config.addr, target.addr);
+        assert_eq!(config.server_name, target.server_name);
+        assert!(Arc::ptr_eq(&config.tls, &target.tls));
+        assert_eq!(config.path, "/send");
+        assert_eq!(config.clients, 7);
+        assert_eq!(config.pace, Pace::Saturate);
+        assert_eq!(config.stop, Stop::After(Duration::from_secs(3)));
+        assert_eq!(config.authorization, target.authorization);
+        assert_eq!(config.request_timeout, Duration::from_millis(1234));
+        assert_eq!(config.connect_timeout, loadgen::DEFAULT_CONNECT_TIMEOUT);
+    }
 }

@@ -629,6 +629,27 @@ fn mimi10_after_version<R: Read>(r: &mut R) -> Result<MimiMessage, tls_codec::Er
     })
 }
 
+/// The `sequence` of an encoded `mimi10` MIMIMessage carrying a fully-formed event, read
+/// from its header without decoding the rest (no allocation): the version, the lengths of
+/// the room and the sender (skipped), the message type, then the sequence. `None` if the
+/// bytes do not start so (another message type, another version, a short or non-minimal
+/// header). Only the header is read: the rest of the message is not checked.
+pub fn fanout_sequence(bytes: &[u8]) -> Option<u64> {
+    let mut r = bytes;
+    let version = u16::tls_deserialize(&mut r).ok()?;
+    if ProtocolVersion::from_wire(version) != Some(ProtocolVersion::Mimi10) {
+        return None;
+    }
+    for _ in 0..2 {
+        let len = crate::bounded::read_varint(&mut r).ok()?;
+        r = r.get(len..)?;
+    }
+    if MimiMessageType::tls_deserialize(&mut r).ok()? != MimiMessageType::Fanout {
+        return None;
+    }
+    u64::tls_deserialize(&mut r).ok()
+}
+
 /// The body of `POST /check-invite`.
 ///
 /// ```text

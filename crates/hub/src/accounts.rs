@@ -7,6 +7,7 @@
 //! knows nothing of rooms.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use mimi_codec::mls_ids::DEFAULT_CIPHER_SUITE;
@@ -40,20 +41,73 @@ pub use mimi_client_api::register::Request as Registration;
 /// A registered client and its bearer token (shown once): the client API's answer.
 pub use mimi_client_api::register::Response as Registered;
 
-/// Token hashes read from storage. `generation` grows whenever a client's token is
-/// written, so that a hash read before that write is never cached after it.
-#[derive(Debug, Default)]
-struct AuthCache {
+/// Values read from storage, by key, kept until what they were read from is written: the
+/// token hashes ([`Accounts::authenticate`]) and each user's clients
+/// ([`Accounts::clients_of`]).
+///
+/// `generation` grows whenever the cache forgets (a write), and a reader keeps what it read
+/// only if the generation is still the one it noted before reading ([`Self::keep`]): a value
+/// read before a write is never cached after it. At most `max` entries: keeping more
+/// empties the cache first.
+#[derive(Debug)]
+struct GenerationCache<K, V> {
     generation: u64,
-    hashes: HashMap<ClientId, [u8; 32]>,
+    map: HashMap<K, V>,
+    max: usize,
 }
 
-/// Each user's clients as read from storage. `generation` grows whenever a client is
-/// written, so that a list read before that write is never cached after it.
-#[derive(Debug, Default)]
-struct ClientsCache {
-    generation: u64,
-    of: HashMap<UserId, Arc<[ClientId]>>,
+impl<K: Eq + Hash, V: Clone> GenerationCache<K, V> {
+    fn new(max: usize) -> Self {
+        GenerationCache {
+            generation: 0,
+            map: HashMap::new(),
+            max,
+        }
+    }
+
+    /// The generation to note before reading what is not cached.
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        self.map.get(key).cloned()
+    }
+
+    /// Keep `entries`, read from storage after [`Self::generation`] was `read_at`; nothing
+    /// if the cache forgot anything since (their source may have been written).
+    fn keep<I>(&mut self, read_at: u64, entries: I)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        if self.generation != read_at {
+            return;
+        }
+        let entries = entries.into_iter();
+        if self.map.len() + entries.len() > self.max {
+            self.map.clear();
+        }
+        self.map.extend(entries);
+    }
+
+    /// Forget `key` (its source is being written).
+    fn forget(&mut self, key: &K) {
+        self.generation = self.generation.wrapping_add(1);
+        self.map.remove(key);
+    }
+
+    /// Forget everything (another instance wrote something).
+    fn forget_all(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.map.clear();
+    }
+}
+
+/// Lock a cache: one whose lock was poisoned is still consistent (every change is one map
+/// operation after the generation's increment), so it is used as it is.
+fn lock<T>(cache: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    cache.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A user's registered clients, shared between the cache and its readers.
@@ -63,8 +117,10 @@ type ClientList = Arc<[ClientId]>;
 #[derive(Debug)]
 pub struct Accounts {
     ctx: Arc<Context>,
-    auth_cache: Mutex<AuthCache>,
-    clients_cache: Mutex<ClientsCache>,
+    /// Each client's token hash.
+    auth_cache: Mutex<GenerationCache<ClientId, [u8; 32]>>,
+    /// Each user's clients.
+    clients_cache: Mutex<GenerationCache<UserId, ClientList>>,
     /// Held while registering: two registrations of one name in this process do not
     /// interleave (across instances, `Storage::create_user`/`create_client` are atomic).
     registering: tokio::sync::Mutex<()>,
@@ -87,18 +143,10 @@ impl Accounts {
     pub fn new(ctx: Arc<Context>) -> Accounts {
         Accounts {
             ctx,
-            auth_cache: Mutex::new(AuthCache::default()),
-            clients_cache: Mutex::new(ClientsCache::default()),
+            auth_cache: Mutex::new(GenerationCache::new(AUTH_CACHE_MAX)),
+            clients_cache: Mutex::new(GenerationCache::new(CLIENTS_CACHE_MAX)),
             registering: tokio::sync::Mutex::new(()),
         }
-    }
-
-    fn auth_cache(&self) -> std::sync::MutexGuard<'_, AuthCache> {
-        self.auth_cache.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn clients_cache(&self) -> std::sync::MutexGuard<'_, ClientsCache> {
-        self.clients_cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Forget every cached token hash and client list: another instance wrote a client's
@@ -107,20 +155,13 @@ impl Accounts {
     ///
     /// Rule HUB-MULTI-4 (docs/protocol-coverage.md).
     pub fn forget_tokens(&self) {
-        let mut cache = self.auth_cache();
-        cache.generation = cache.generation.wrapping_add(1);
-        cache.hashes.clear();
-        drop(cache);
-        let mut clients = self.clients_cache();
-        clients.generation = clients.generation.wrapping_add(1);
-        clients.of.clear();
+        lock(&self.auth_cache).forget_all();
+        lock(&self.clients_cache).forget_all();
     }
 
     /// Forget `user`'s cached client list (one of its clients is being written).
     fn forget_clients_of(&self, user: &UserId) {
-        let mut clients = self.clients_cache();
-        clients.generation = clients.generation.wrapping_add(1);
-        clients.of.remove(user);
+        lock(&self.clients_cache).forget(user);
     }
 
     /// The registered clients of `users`, user by user in the order given: from memory for
@@ -135,22 +176,22 @@ impl Accounts {
         users: impl IntoIterator<Item = UserId>,
     ) -> Result<Vec<ClientId>, crate::storage::StorageError> {
         let (generation, known): (u64, Vec<(UserId, Option<ClientList>)>) = {
-            let cache = self.clients_cache();
+            let cache = lock(&self.clients_cache);
             let known = users
                 .into_iter()
                 .map(|u| {
-                    let clients = cache.of.get(&u).cloned();
+                    let clients = cache.get(&u);
                     (u, clients)
                 })
                 .collect();
-            (cache.generation, known)
+            (cache.generation(), known)
         };
         let missing: Vec<UserId> = known
             .iter()
             .filter(|(_, c)| c.is_none())
             .map(|(u, _)| u.clone())
             .collect();
-        let mut read: HashMap<UserId, Arc<[ClientId]>> = HashMap::new();
+        let mut read: HashMap<UserId, ClientList> = HashMap::new();
         if !missing.is_empty() {
             let lists = self
                 .ctx
@@ -164,18 +205,15 @@ impl Accounts {
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .await?;
-            let mut cache = self.clients_cache();
-            let fresh = cache.generation == generation;
-            if fresh && cache.of.len() + lists.len() > CLIENTS_CACHE_MAX {
-                cache.of.clear();
-            }
-            for (user, clients) in lists {
-                let clients: Arc<[ClientId]> = clients.into();
-                if fresh {
-                    cache.of.insert(user.clone(), Arc::clone(&clients));
-                }
-                read.insert(user, clients);
-            }
+            read.extend(
+                lists
+                    .into_iter()
+                    .map(|(user, clients)| (user, ClientList::from(clients))),
+            );
+            lock(&self.clients_cache).keep(
+                generation,
+                read.iter().map(|(u, c)| (u.clone(), Arc::clone(c))),
+            );
         }
         let mut out = Vec::new();
         for (user, clients) in known {
@@ -193,8 +231,8 @@ impl Accounts {
         let (id, secret) = token.rsplit_once('.').ok_or(ApiError::Unauthorized)?;
         let client: ClientId = id.parse().map_err(|_| ApiError::Unauthorized)?;
         let (cached, generation) = {
-            let cache = self.auth_cache();
-            (cache.hashes.get(&client).copied(), cache.generation)
+            let cache = lock(&self.auth_cache);
+            (cache.get(&client), cache.generation())
         };
         let stored = match cached {
             Some(hash) => hash,
@@ -206,13 +244,7 @@ impl Accounts {
                     .await?
                     .ok_or(ApiError::Unauthorized)?
                     .token_hash;
-                let mut cache = self.auth_cache();
-                if cache.generation == generation {
-                    if cache.hashes.len() >= AUTH_CACHE_MAX {
-                        cache.hashes.clear();
-                    }
-                    cache.hashes.insert(client.clone(), hash);
-                }
+                lock(&self.auth_cache).keep(generation, [(client.clone(), hash)]);
                 hash
             }
         };
@@ -263,11 +295,7 @@ impl Accounts {
             token_hash: token_hash(&hex::encode(secret)),
         };
         let written = self.ctx.blocking(move |s| s.put_client(&record)).await;
-        {
-            let mut cache = self.auth_cache();
-            cache.generation = cache.generation.wrapping_add(1);
-            cache.hashes.remove(client);
-        }
+        lock(&self.auth_cache).forget(client);
         self.forget_clients_of(&client.user());
         written?;
         tracing::info!(%client, "client revoked");
@@ -318,13 +346,9 @@ impl Accounts {
             token_hash: token_hash(&secret),
         };
         let written = self.ctx.blocking(move |s| s.create_client(&record)).await;
-        {
-            // Whether or not the write went through, no earlier read of this client's
-            // token may stay cached.
-            let mut cache = self.auth_cache();
-            cache.generation = cache.generation.wrapping_add(1);
-            cache.hashes.remove(&client_id);
-        }
+        // Whether or not the write went through, no earlier read of this client's token
+        // may stay cached.
+        lock(&self.auth_cache).forget(&client_id);
         self.forget_clients_of(&user_id);
         if !written? {
             // Registered by another instance since the look above: its token stands.
@@ -527,5 +551,52 @@ impl Accounts {
             [one] => response(IdentifierDiscoveryCode::Success, one.as_str()),
             _ => response(IdentifierDiscoveryCode::Ambiguous, ""),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_read_before_a_forget_is_not_kept() {
+        let mut cache: GenerationCache<u32, &str> = GenerationCache::new(10);
+        let before = cache.generation();
+        cache.keep(before, [(1, "one")]);
+        assert_eq!(cache.get(&1), Some("one"));
+        // A reader notes the generation, another forgets (a write), the reader's value
+        // comes back: it is not kept.
+        let read_at = cache.generation();
+        cache.forget(&2);
+        cache.keep(read_at, [(2, "stale")]);
+        assert_eq!(cache.get(&2), None);
+        assert_eq!(cache.get(&1), Some("one"));
+        let read_at = cache.generation();
+        cache.forget_all();
+        cache.keep(read_at, [(3, "stale")]);
+        assert_eq!((cache.get(&1), cache.get(&3)), (None, None));
+        // Read after the last forget: kept.
+        let read_at = cache.generation();
+        cache.keep(read_at, [(3, "three"), (4, "four")]);
+        assert_eq!(
+            (cache.get(&3), cache.get(&4)),
+            (Some("three"), Some("four"))
+        );
+    }
+
+    #[test]
+    fn keeping_more_than_max_empties_the_cache_first() {
+        let mut cache: GenerationCache<u32, u32> = GenerationCache::new(3);
+        let g = cache.generation();
+        cache.keep(g, [(1, 1), (2, 2), (3, 3)]);
+        assert_eq!(cache.map.len(), 3);
+        cache.keep(g, [(4, 4)]);
+        assert_eq!(cache.map.len(), 1);
+        assert_eq!((cache.get(&1), cache.get(&4)), (None, Some(4)));
+        cache.keep(g, [(5, 5), (6, 6)]);
+        assert_eq!(cache.map.len(), 3);
+        cache.keep(g, [(7, 7), (8, 8)]);
+        assert_eq!(cache.map.len(), 2);
+        assert_eq!((cache.get(&6), cache.get(&8)), (None, Some(8)));
     }
 }

@@ -40,7 +40,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mimi_codec::{MimiMessage, RoomId, ServerName, Wire};
+use bytes::Bytes;
+use mimi_codec::message::fanout_sequence;
+use mimi_codec::{RoomId, ServerName};
 use mimi_transport::TransportError;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -390,29 +392,42 @@ async fn deliver_chain(
 ) -> ChainDone {
     let mut answered = Vec::with_capacity(chain.len());
     let mut unsent = Vec::new();
-    let mut window: VecDeque<(OutboxEntry, JoinHandle<bool>)> = VecDeque::new();
+    // Each entry in flight, its stored bytes (moved out of it into a shared buffer that the
+    // send holds too: not copied), and its send.
+    let mut window: VecDeque<(OutboxEntry, Bytes, JoinHandle<bool>)> = VecDeque::new();
     let mut entries = chain.into_iter();
     let mut failed = false;
     loop {
         while !failed && window.len() < ROOM_WINDOW {
-            let Some(entry) = entries.next() else { break };
+            let Some(mut entry) = entries.next() else {
+                break;
+            };
+            let body = Bytes::from(std::mem::take(&mut entry.message));
             let p = Arc::clone(provider);
             let d = dest.clone();
-            let e = entry.clone();
+            let sent = Sent {
+                id: entry.id,
+                room: entry.room.clone(),
+                seq: entry.seq,
+                body: body.clone(),
+            };
             window.push_back((
                 entry,
-                tokio::spawn(async move { deliver_one(&p, &d, &e).await }),
+                body,
+                tokio::spawn(async move { deliver_one(&p, &d, sent).await }),
             ));
         }
-        let Some((entry, sending)) = window.pop_front() else {
+        let Some((mut entry, body, sending)) = window.pop_front() else {
             break;
         };
         if sending.await.unwrap_or(false) {
             answered.push(entry.id);
         } else {
             // Stop sending; what is in flight still finishes, and whatever was not
-            // answered goes back, in order.
+            // answered goes back, in order, with its bytes (the send has let go of them,
+            // so they are taken back without a copy).
             failed = true;
+            entry.message = Vec::from(body);
             unsent.push(entry);
         }
     }
@@ -424,32 +439,41 @@ async fn deliver_chain(
     }
 }
 
-/// Send one entry. `true` once the peer answered it, accepted or refused (a refusal is an
-/// answer: retrying it would block every later entry of its room); `false` if the peer
-/// could not be reached, to be retried.
-async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry) -> bool {
-    let message = match MimiMessage::decode(&entry.message) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(%dest, id = entry.id, error = %e, "outbox: stored message does not decode; dropping it");
-            return true;
-        }
-    };
-    // The event's own position in the room's history (a batch may queue a destination's
-    // backlog, so the entry's batch sequence is not always the event's).
-    let seq = match &message.body {
-        mimi_codec::MessageBody::Fanout(f) => Some(f.sequence),
-        _ => entry.seq,
-    };
+/// What one send of an outbox entry needs: the entry's stored bytes and what its log lines
+/// say.
+struct Sent {
+    id: u64,
+    room: RoomId,
+    seq: Option<u64>,
+    body: Bytes,
+}
+
+/// Send one entry's stored bytes as they are (never decoded here: a stored entry that is
+/// not a message is the peer's `400`, an answer like any refusal). `true` once the peer
+/// answered it, accepted or refused (a refusal is an answer: retrying it would block every
+/// later entry of its room); `false` if the peer could not be reached, to be retried.
+///
+/// Rule HUB-OUT-5 (docs/protocol-coverage.md).
+async fn deliver_one(provider: &Provider, dest: &ServerName, sent: Sent) -> bool {
+    let Sent {
+        id,
+        room,
+        seq,
+        body,
+    } = sent;
+    // The event's own position in the room's history, read from the header (a batch may
+    // queue a destination's backlog, so the entry's batch sequence is not always the
+    // event's); the batch's for a message that does not read as a fanned-out event.
+    let seq = fanout_sequence(&body).or(seq);
     match provider
         .context()
         .peers
-        .send(dest, &message, Attempts::Once)
+        .send_encoded(dest, body, Attempts::Once)
         .await
     {
         Ok(_) => {
             provider.context().metrics.delivered(dest);
-            tracing::debug!(%dest, room = %entry.room, ?seq, "delivered");
+            tracing::debug!(%dest, %room, id, ?seq, "delivered");
             true
         }
         Err(
@@ -459,12 +483,12 @@ async fn deliver_one(provider: &Provider, dest: &ServerName, entry: &OutboxEntry
             | TransportError::InvalidResponse(_)),
         ) => {
             provider.context().metrics.delivered(dest);
-            tracing::warn!(%dest, room = %entry.room, ?seq, error = %e, "peer refused a fanned-out event");
+            tracing::warn!(%dest, %room, id, ?seq, error = %e, "outbox entry refused (by the peer, or too long to send); dropping it");
             true
         }
         Err(e) => {
             provider.context().metrics.delivery_failed(dest);
-            tracing::info!(%dest, room = %entry.room, ?seq, error = %e, "delivery failed");
+            tracing::info!(%dest, %room, id, ?seq, error = %e, "delivery failed");
             false
         }
     }

@@ -1,6 +1,7 @@
 //! Every call this server makes to another provider, behind one trait ([`Peers`]): sending a
-//! MIMI message (`/send`), asking about an invite (`/check-invite`), identifier discovery,
-//! and the second version's requests (`post06`).
+//! MIMI message (`/send`; the outbox sends its stored bytes as they are,
+//! [`Peers::send_encoded`]), asking about an invite (`/check-invite`), identifier
+//! discovery, and the second version's requests (`post06`).
 //! [`HttpsPeers`] implements it over the transport's HTTPS client with mutual TLS; tests
 //! implement it in process (routing to other in-process providers, or failing and never
 //! answering on demand) so that the hub is tested without sockets and with paused time.
@@ -15,8 +16,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use mimi_codec::{
-    CheckInviteRequest, IdentifierRequest, IdentifierResponse, MimiMessage, ServerName,
+    CheckInviteRequest, IdentifierRequest, IdentifierResponse, MimiMessage, ServerName, Wire,
 };
 use mimi_transport::{
     CheckInviteOutcome, ClientConfig, MimiClient, Resolver, RetryPolicy, SendOutcome,
@@ -36,10 +38,26 @@ pub enum Attempts {
 #[async_trait]
 pub trait Peers: Send + Sync + std::fmt::Debug {
     /// `POST /send` of `message` to `server`. A `400` is [`TransportError::Refused`].
+    /// Encodes the message and sends it as [`Peers::send_encoded`] does.
     async fn send(
         &self,
         server: &ServerName,
         message: &MimiMessage,
+        attempts: Attempts,
+    ) -> Result<SendOutcome, TransportError> {
+        let body = Bytes::from(message.encode()?);
+        self.send_encoded(server, body, attempts).await
+    }
+
+    /// `POST /send` to `server` of a MIMIMessage already encoded (the outbox sends its
+    /// entries as stored), handed over without a copy. Only the length is checked before
+    /// it goes; the peer decodes it, and bytes that are not a message are its `400`
+    /// ([`TransportError::Refused`]), or its `413` ([`TransportError::TooLarge`]) for a
+    /// field over its limit.
+    async fn send_encoded(
+        &self,
+        server: &ServerName,
+        body: Bytes,
         attempts: Attempts,
     ) -> Result<SendOutcome, TransportError>;
 
@@ -97,15 +115,15 @@ impl HttpsPeers {
 
 #[async_trait]
 impl Peers for HttpsPeers {
-    async fn send(
+    async fn send_encoded(
         &self,
         server: &ServerName,
-        message: &MimiMessage,
+        body: Bytes,
         attempts: Attempts,
     ) -> Result<SendOutcome, TransportError> {
         match attempts {
-            Attempts::Transport => self.retried.send(server, message).await,
-            Attempts::Once => self.once.send(server, message).await,
+            Attempts::Transport => self.retried.send_encoded(server, body).await,
+            Attempts::Once => self.once.send_encoded(server, body).await,
         }
     }
 

@@ -23,8 +23,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use mimi_codec::{
-    CheckInviteRequest, EventError, IdentifierRequest, IdentifierResponse, MimiMessage, ServerName,
-    Wire, limits::MAX_MESSAGE_LEN,
+    CheckInviteRequest, CodecError, EventError, IdentifierRequest, IdentifierResponse, MimiMessage,
+    ServerName, Wire, limits::MAX_MESSAGE_LEN,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -181,7 +181,26 @@ impl MimiClient {
         server: &ServerName,
         message: &MimiMessage,
     ) -> Result<SendOutcome, TransportError> {
-        let body = Bytes::from(message.encode()?);
+        self.send_encoded(server, Bytes::from(message.encode()?))
+            .await
+    }
+
+    /// `POST /send` to `server` of a MIMIMessage already encoded (an outbox entry as
+    /// stored), handed to the request as it is, without a copy. Only its length is checked
+    /// here (at most [`MAX_MESSAGE_LEN`], as [`Wire::encode`] would refuse, with the same
+    /// error); the peer decodes it and answers as for [`MimiClient::send`], so bytes that are
+    /// not a message are its `400` ([`TransportError::Refused`]).
+    pub async fn send_encoded(
+        &self,
+        server: &ServerName,
+        body: Bytes,
+    ) -> Result<SendOutcome, TransportError> {
+        if body.len() > MAX_MESSAGE_LEN {
+            return Err(TransportError::Decode(CodecError::TooLong {
+                len: body.len(),
+                max: MAX_MESSAGE_LEN,
+            }));
+        }
         let (raw, attempts) = self
             .call(server, Method::POST, SEND_PATH.to_owned(), body)
             .await?;

@@ -673,6 +673,48 @@ async fn follower_accepts_the_hub_relaying_another_servers_event() {
     follower.stop().await;
 }
 
+/// An already-encoded message goes out as it is: the peer decodes it into the same message
+/// and answers as for `send`; bytes that are not a message are the peer's `400` (an answer,
+/// once, never retried); a body over the limit is refused before any connection is made.
+#[tokio::test]
+async fn send_encoded_posts_the_bytes_as_they_are() {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let (relay, accepted) = counting_relay(server.addr).await;
+    let client = client_to(pki.client_tls(Some(B)), &[(HUB, relay)]);
+    let message = event_from("@bob:b.example", 8);
+
+    let too_long = Bytes::from(vec![0u8; mimi_codec::limits::MAX_MESSAGE_LEN + 1]);
+    match client.send_encoded(&name(HUB), too_long).await {
+        Err(TransportError::Decode(mimi_codec::CodecError::TooLong { len, max })) => {
+            assert_eq!((len, max), (max + 1, mimi_codec::limits::MAX_MESSAGE_LEN));
+        }
+        other => panic!("expected the length to be refused, got {other:?}"),
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+    let outcome = client
+        .send_encoded(&name(HUB), Bytes::from(message.encode().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(outcome.response, Some(ack(&room(), &name(HUB))));
+    assert_eq!(outcome.attempts, 1);
+
+    match client
+        .send_encoded(&name(HUB), Bytes::from_static(&[0, 1, 0xff]))
+        .await
+    {
+        Err(TransportError::Refused { status: 400, error }) => {
+            assert_eq!(error.unwrap().code, ErrorCode::Malformed)
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
+    // The handler saw the one message; the garbage was refused before it.
+    assert_eq!(server.handler.sends(), vec![(name(B), message)]);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    server.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Bodies, statuses, routing
 

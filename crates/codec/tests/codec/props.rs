@@ -375,6 +375,22 @@ proptest! {
     #[test]
     fn mimi_message_round_trips(v in mimi_message()) { round_trip(&v)?; }
 
+    /// The header read of a fanned-out event's sequence agrees with the whole decode, and
+    /// reads nothing from other message types or from bytes cut inside the header.
+    #[test]
+    fn fanout_sequence_agrees_with_the_decode(v in mimi_message(), cut in 0usize..64) {
+        let bytes = v.encode().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let expected = match &v.body {
+            MessageBody::Fanout(f) => Some(f.sequence),
+            _ => None,
+        };
+        prop_assert_eq!(message::fanout_sequence(&bytes), expected);
+        // version, room, sender, message type, sequence
+        let header = 2 + v.room_id.tls_serialized_len() + v.sender.tls_serialized_len() + 1 + 8;
+        let cut = cut.min(header - 1).min(bytes.len());
+        prop_assert_eq!(message::fanout_sequence(&bytes[..cut]), None);
+    }
+
     #[test]
     fn check_invite_request_round_trips(v in check_invite_request()) { round_trip(&v)?; }
 

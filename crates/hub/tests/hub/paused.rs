@@ -1,7 +1,7 @@
 //! Deterministic tests of the hub on paused tokio time: in-process providers (`sim`), a
 //! storage that fails chosen writes, peers that fail or never answer. Nothing here sleeps
 //! in real time; every instant asserted is exact. Rules: HUB-DUR-2, HUB-INV-2, HUB-OUT-4,
-//! HUB-OUT-3 (the gap wait), HUB-CACHE-1, HUB-CACHE-2.
+//! HUB-OUT-3 (the gap wait), HUB-OUT-5, HUB-CACHE-1, HUB-CACHE-2.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use mimi_e2e::CommitPlan;
 use mimi_hub::context::Settings;
 use mimi_hub::error::{ApiError, ErrorClass};
 use mimi_hub::rooms::FOLLOWER_GAP_WAIT;
-use mimi_hub::storage::{MAX_READ_LIMIT, OutboxEntry};
+use mimi_hub::storage::{Batch, MAX_READ_LIMIT, OutboxEntry, Payload};
 use mimi_transport::{Handler, Reply, RetryPolicy};
 use tokio::time::Instant;
 
@@ -362,6 +362,61 @@ async fn the_outbox_backs_off_exactly_as_configured() {
     assert!(outbox(&sim, A, B).is_empty());
 }
 
+/// The outbox sends its stored bytes as they are: a stored entry that is not a message goes
+/// to the peer too, which refuses it with `400`; that is an answer, so the entry is removed
+/// and the room's later entries go on (a refusal retried would block them for ever).
+#[tokio::test(start_paused = true)]
+async fn an_undecodable_outbox_entry_is_refused_by_the_peer_and_blocks_nothing() {
+    let settings = Settings {
+        outbox_retry: RetryPolicy {
+            max_attempts: u32::MAX,
+            base: 100 * MS,
+            cap: 400 * MS,
+        },
+        jitter: Arc::new(CeilingJitter),
+        ..Settings::default()
+    };
+    let sim = Sim::start(&[A, B], settings, true);
+    sim.net.set(B, Endpoint::Deliver, Answer::Fail);
+    let (room, mut alice, _bob) = room_with_bob(&sim).await;
+    let a = sim.provider(A);
+    // Between events 2 and 3, an entry for B whose bytes are not a MIMIMessage.
+    let garbage = vec![0, 1, 0xff];
+    let mut batch = Batch::new(room.clone());
+    batch
+        .outbox
+        .push((name(B), Payload::Bytes(garbage.clone())));
+    a.storage().commit(batch).unwrap();
+    alice.say(&sim, &room, "after the garbage").await;
+    let queued = outbox(&sim, A, B);
+    let messages: Vec<&[u8]> = queued.iter().map(|e| e.message.as_slice()).collect();
+    assert_eq!(messages.len(), 5, "events 0 to 2, the garbage, event 3");
+    assert_eq!(messages[3], &garbage[..]);
+    assert_eq!(sequence_of(messages[4]), 3);
+
+    // The calls from here on (the test's runtime has one thread: nothing is recorded
+    // between these two lines).
+    let before = sim.net.calls().len();
+    sim.net.set(B, Endpoint::Deliver, Answer::Route);
+    let b = sim.provider(B);
+    for _ in 0..100 {
+        if log_of(&b, &room).len() == 4 && outbox(&sim, A, B).is_empty() {
+            break;
+        }
+        tokio::time::sleep(100 * MS).await;
+    }
+    // Event 3, queued behind the garbage, reached B, and nothing is left to send.
+    assert_eq!(log_of(&b, &room), log_of(&a, &room));
+    assert_eq!(log_of(&b, &room).len(), 4);
+    assert!(outbox(&sim, A, B).is_empty());
+    // The garbage was offered to B (one call per entry once B answers), not dropped unsent.
+    let delivered = sim.net.calls()[before..]
+        .iter()
+        .filter(|c| c.endpoint == Endpoint::Deliver && c.to == name(B))
+        .count();
+    assert_eq!(delivered, 5, "events 0 to 3 and the garbage, one call each");
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_early_event_waits_for_the_gap_then_is_answered_unavailable() {
     let sim = Sim::start(&[A, B], Settings::default(), false);
@@ -421,12 +476,12 @@ async fn looking_up_unknown_rooms_leaves_nothing_in_memory() {
             a.rooms().propose_pending_removals(&here).await,
             Err(ApiError::NotHub { .. })
         ));
-        // A room of B: A asks B, its hub.
-        let answer = a
-            .rooms()
-            .submit(&alice.id, &there, message(vec![1]))
-            .await
-            .unwrap();
+        // A room of B: A asks B, its hub (with a message that encodes, as it must to go
+        // out).
+        let framed = Event::DsSendMessage(SendMessageRequest {
+            application_message: crate::world::private_message(1, 8),
+        });
+        let answer = a.rooms().submit(&alice.id, &there, framed).await.unwrap();
         assert_eq!(refused_with(answer), ErrorCode::UnknownRoom);
     }
     assert_eq!(a.rooms().cached(), 0);

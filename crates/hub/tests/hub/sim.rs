@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use mimi_codec::{
-    CheckInviteRequest, EventResponse, IdentifierRequest, IdentifierResponse, MessageBody,
-    MimiMessage, ServerName,
+    CheckInviteRequest, EventError, EventResponse, IdentifierRequest, IdentifierResponse,
+    MessageBody, MimiMessage, ServerName, Wire,
 };
 use mimi_hub::context::Settings;
 use mimi_hub::identity::HubIdentity;
@@ -177,10 +178,14 @@ impl InProcessPeers {
 
 #[async_trait]
 impl Peers for InProcessPeers {
-    async fn send(
+    /// The call is made (recorded, and failed or routed as the test says); then, as the
+    /// peer's transport does, the bytes are decoded first, and bytes that are not a message
+    /// are refused as it refuses them (`400`, or `413` for a field over its limit) before
+    /// the peer's handler sees anything.
+    async fn send_encoded(
         &self,
         server: &ServerName,
-        message: &MimiMessage,
+        body: Bytes,
         attempts: Attempts,
     ) -> Result<SendOutcome, TransportError> {
         let endpoint = match attempts {
@@ -189,12 +194,25 @@ impl Peers for InProcessPeers {
         };
         let lose_first = self.net.answer(server, endpoint) == Answer::LostOnce;
         let peer = self.begin(server, endpoint, None).await?;
+        let message = match MimiMessage::decode(&body) {
+            Ok(message) => message,
+            Err(e) => {
+                let code = e.error_code();
+                return Err(match code.http_status() {
+                    413 => TransportError::TooLarge,
+                    status => TransportError::Refused {
+                        status,
+                        error: Some(EventError::new(code, format!("body does not decode: {e}"))),
+                    },
+                });
+            }
+        };
         if lose_first {
             // Handled, answer lost; the retry below is a second call.
             let _lost = Handler::send(peer.as_ref(), &self.from, message.clone()).await;
             self.begin(server, endpoint, None).await?;
         }
-        match Handler::send(peer.as_ref(), &self.from, message.clone()).await {
+        match Handler::send(peer.as_ref(), &self.from, message).await {
             Reply::Accepted(response) => Ok(SendOutcome {
                 response,
                 attempts: 1,
