@@ -266,12 +266,14 @@ impl Journal {
     /// Begin segment `segment` (which must not exist) as the journal's last.
     fn create(dir: &Path, id: u64, segment: u64) -> Result<Journal, StorageError> {
         let path = dir.join(segment_name(segment));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| io("creating", &path, e))?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            // The journal holds what the database holds: its owner's only.
+            options.mode(0o600);
+        }
+        let mut file = options.open(&path).map_err(|e| io("creating", &path, e))?;
         file.write_all(&header(id))
             .and_then(|()| file.sync_all())
             .map_err(|e| io("writing", &path, e))?;
@@ -419,6 +421,11 @@ mod tests {
         drop(j);
         let (_, seen) = collect(&jdir, 7, None);
         assert_eq!(seen, vec![(a, b"one".to_vec()), (b, b"two".to_vec())]);
+        // Readable by the owner only, in a directory of the owner's only.
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&jdir.join(segment_name(a.segment))), 0o600);
+        assert_eq!(mode(&jdir), 0o700);
         let (_, seen) = collect(&jdir, 7, Some(a));
         assert_eq!(seen, vec![(b, b"two".to_vec())]);
         let (_, seen) = collect(&jdir, 7, Some(b));
