@@ -378,15 +378,7 @@ impl RedbStorage {
     ) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
         let journal = Arc::new(Journaled::new(Self::journal_dir(&path), checkpoints));
-        Self::open_with(
-            Box::new(move || {
-                Builder::new()
-                    .set_check_integrity_on_open(true)
-                    .create(&path)
-                    .bk()
-            }),
-            Some(journal),
-        )
+        Self::open_with(file_opener(path), Some(journal))
     }
 
     /// Open the database at `path` without a journal: every write is a durable redb
@@ -398,15 +390,7 @@ impl RedbStorage {
             // Closing it checkpoints everything, so the journal holds nothing more.
             drop(Self::open(&path)?);
         }
-        Self::open_with(
-            Box::new(move || {
-                Builder::new()
-                    .set_check_integrity_on_open(true)
-                    .create(&path)
-                    .bk()
-            }),
-            None,
-        )
+        Self::open_with(file_opener(path), None)
     }
 
     /// The journal directory of the database file `path`: `path` with `.journal` added
@@ -586,6 +570,16 @@ impl RedbStorage {
             q.reply.send(Err(writer_gone()));
         }
     }
+}
+
+/// Opens the redb file at `path` (created if missing or empty), checked whole.
+fn file_opener(path: PathBuf) -> Opener {
+    Box::new(move || {
+        Builder::new()
+            .set_check_integrity_on_open(true)
+            .create(&path)
+            .bk()
+    })
 }
 
 /// Create every table (so that reads never meet a missing one) and check the schema

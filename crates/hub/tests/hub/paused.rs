@@ -311,9 +311,9 @@ async fn check_invite_is_asked_about_the_state_after_the_whole_event() {
     assert_eq!(sent, &state);
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_outbox_backs_off_exactly_as_configured() {
-    let settings = Settings {
+/// Settings whose outbox retries after 100 ms, doubling up to 400 ms, without jitter.
+fn backoff_100_to_400_ms() -> Settings {
+    Settings {
         outbox_retry: RetryPolicy {
             max_attempts: u32::MAX,
             base: 100 * MS,
@@ -321,8 +321,12 @@ async fn the_outbox_backs_off_exactly_as_configured() {
         },
         jitter: Arc::new(CeilingJitter),
         ..Settings::default()
-    };
-    let sim = Sim::start(&[A, B], settings, true);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_outbox_backs_off_exactly_as_configured() {
+    let sim = Sim::start(&[A, B], backoff_100_to_400_ms(), true);
     sim.net.set(B, Endpoint::Deliver, Answer::Fail);
     let (room, _alice, _bob) = room_with_bob(&sim).await;
     let attempts = |calls: &[crate::sim::Call]| {
@@ -367,16 +371,7 @@ async fn the_outbox_backs_off_exactly_as_configured() {
 /// and the room's later entries go on (a refusal retried would block them for ever).
 #[tokio::test(start_paused = true)]
 async fn an_undecodable_outbox_entry_is_refused_by_the_peer_and_blocks_nothing() {
-    let settings = Settings {
-        outbox_retry: RetryPolicy {
-            max_attempts: u32::MAX,
-            base: 100 * MS,
-            cap: 400 * MS,
-        },
-        jitter: Arc::new(CeilingJitter),
-        ..Settings::default()
-    };
-    let sim = Sim::start(&[A, B], settings, true);
+    let sim = Sim::start(&[A, B], backoff_100_to_400_ms(), true);
     sim.net.set(B, Endpoint::Deliver, Answer::Fail);
     let (room, mut alice, _bob) = room_with_bob(&sim).await;
     let a = sim.provider(A);
