@@ -1635,16 +1635,9 @@ mod redb_only {
         std::process::abort();
     }
 
-    /// Every write the journaled store answered survives a crash of the process: a real
-    /// abort, with nothing closed, after which redb's file alone has none of the journaled
-    /// writes (no checkpoint ran); opening the store applies them from the journal.
-    ///
-    /// Rule HUB-STORE-11 (docs/protocol-coverage.md).
-    #[test]
-    fn acknowledged_writes_survive_a_crash() {
-        if let Some(dir) = std::env::var_os(CRASH_CHILD) {
-            write_then_abort(std::path::Path::new(&dir));
-        }
+    /// A directory where a child process wrote with the journal and aborted
+    /// (`write_then_abort`).
+    fn crash_a_writer() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
@@ -1663,6 +1656,48 @@ mod redb_only {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
+        dir
+    }
+
+    /// A store opened without a journal (`journal = false`) after a journaled run that
+    /// crashed applies the journal first: switching the journal off loses nothing.
+    #[test]
+    fn an_unjournaled_open_applies_a_crashed_runs_journal_first() {
+        let dir = crash_a_writer();
+        let s = RedbStorage::open_without_journal(dir.path().join("hub.redb")).unwrap();
+        let r = room("!r:hub.example");
+        assert_eq!(
+            s.room(&r).unwrap().unwrap().last_seq,
+            Some(CRASH_EVENTS - 1)
+        );
+        assert_eq!(s.log_range(&r, 0, 100).unwrap().len() as u64, CRASH_EVENTS);
+        let ids: Vec<u64> = s
+            .outbox_peek(&server("f.example"), 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, (11..=CRASH_EVENTS).collect::<Vec<_>>());
+        // Its own writes are durable redb commits: they survive without the journal.
+        s.commit(hub_batch(&r, CRASH_EVENTS, "next", &[], &[]))
+            .unwrap();
+        drop(s);
+        std::fs::remove_dir_all(RedbStorage::journal_dir(&dir.path().join("hub.redb"))).unwrap();
+        let s = RedbStorage::open_without_journal(dir.path().join("hub.redb")).unwrap();
+        assert_eq!(s.room(&r).unwrap().unwrap().last_seq, Some(CRASH_EVENTS));
+    }
+
+    /// Every write the journaled store answered survives a crash of the process: a real
+    /// abort, with nothing closed, after which redb's file alone has none of the journaled
+    /// writes (no checkpoint ran); opening the store applies them from the journal.
+    ///
+    /// Rule HUB-STORE-11 (docs/protocol-coverage.md).
+    #[test]
+    fn acknowledged_writes_survive_a_crash() {
+        if let Some(dir) = std::env::var_os(CRASH_CHILD) {
+            write_then_abort(std::path::Path::new(&dir));
+        }
+        let dir = crash_a_writer();
         let s = RedbStorage::open(dir.path().join("hub.redb")).unwrap();
         assert!(s.journal_replayed() > 0, "nothing was replayed");
         let r = room("!r:hub.example");
