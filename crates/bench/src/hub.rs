@@ -485,9 +485,10 @@ pub const CREATORS: usize = 16;
 
 /// Three providers and the benchmark's users.
 pub struct Federation {
-    _dir: ScratchDir,
-    /// A (the hub), B, C.
+    /// A (the hub), B, C. Declared before the scratch directory: fields drop in order, and
+    /// a provider writes its storage (the journal's last checkpoint) until it has stopped.
     pub processes: Vec<HubProcess>,
+    _dir: ScratchDir,
     alice: Creator,
     /// The users at A who create the load rooms.
     creators: Vec<Creator>,

@@ -114,10 +114,11 @@ impl Workload for SubmitWorkload {
 
 /// Three providers, the room, and Bob's precomputed messages.
 pub struct Room06 {
+    /// A, B, C. Declared before the scratch directory: fields drop in order, and a
+    /// provider writes its storage until it has stopped.
+    pub processes: Vec<HubProcess>,
     dir: ScratchDir,
     pki: BenchPki,
-    /// A, B, C.
-    pub processes: Vec<HubProcess>,
     /// The room's URI.
     pub room: IdentifierUri,
     /// Bob's URI (the messages' `sendingUri`).
