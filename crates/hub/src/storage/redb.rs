@@ -221,18 +221,23 @@ pub struct RedbStorage {
 enum Write {
     Commit(Batch),
     Ack(ServerName, Vec<u64>),
+    /// The second version's records: each key's new value, or its removal.
+    V06(Vec<(Vec<u8>, Option<Vec<u8>>)>),
 }
 
 /// What a [`Write`] returns.
 enum Written {
     Commit(CommitOutcome),
-    Ack,
+    /// An acknowledgement or records written: nothing to return.
+    Done,
 }
 
 /// Where a write's result goes.
 enum Reply {
     Commit(oneshot::Sender<Result<CommitOutcome, StorageError>>),
-    Ack(oneshot::Sender<Result<(), StorageError>>),
+    /// A write with nothing to return (an acknowledgement, -06 records), whose caller
+    /// waits on a blocking thread.
+    Done(std::sync::mpsc::SyncSender<Result<(), StorageError>>),
 }
 
 impl Reply {
@@ -243,12 +248,12 @@ impl Reply {
                 let _ = tx.send(result.and_then(|written| match written {
                     Written::Commit(outcome) => Ok(outcome),
                     // `apply` answers a commit with a commit's result.
-                    Written::Ack => {
+                    Written::Done => {
                         Err(StorageError::Backend("a commit answered as an ack".into()))
                     }
                 }));
             }
-            Reply::Ack(tx) => {
+            Reply::Done(tx) => {
                 let _ = tx.send(result.map(|_| ()));
             }
         }
@@ -791,7 +796,21 @@ fn apply(txn: &WriteTransaction, write: &Write) -> Applied {
             for id in ids {
                 outbox.remove((dest.as_str(), *id)).bk()?;
             }
-            Ok(Ok(Written::Ack))
+            Ok(Ok(Written::Done))
+        }
+        Write::V06(records) => {
+            let mut table = txn.open_table(V06).bk()?;
+            for (key, value) in records {
+                match value {
+                    Some(v) => {
+                        table.insert(key.as_slice(), v.as_slice()).bk()?;
+                    }
+                    None => {
+                        table.remove(key.as_slice()).bk()?;
+                    }
+                }
+            }
+            Ok(Ok(Written::Done))
         }
     }
 }
@@ -1174,9 +1193,9 @@ impl Storage for RedbStorage {
         if ids.is_empty() {
             return Ok(());
         }
-        let (tx, rx) = oneshot::channel();
-        self.enqueue(Write::Ack(dest.clone(), ids.to_vec()), Reply::Ack(tx));
-        rx.blocking_recv().unwrap_or_else(|_| Err(writer_gone()))
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.enqueue(Write::Ack(dest.clone(), ids.to_vec()), Reply::Done(tx));
+        rx.recv().unwrap_or_else(|_| Err(writer_gone()))
     }
 
     fn publish_key_packages(
@@ -1491,35 +1510,18 @@ impl Storage for RedbStorage {
     }
 
     fn put_v06_record(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
-        self.write(|txn| {
-            let mut table = txn.open_table(V06).bk()?;
-            match value {
-                Some(v) => {
-                    table.insert(key, v).bk()?;
-                }
-                None => {
-                    table.remove(key).bk()?;
-                }
-            }
-            Ok(Finish::Commit(()))
-        })
+        self.put_v06_records(&[(key.to_vec(), value.map(<[u8]>::to_vec))])
     }
 
+    /// Through the group writer (journaled, with the event path's writes): a -06 message
+    /// writes its records with each event.
     fn put_v06_records(&self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StorageError> {
-        self.write(|txn| {
-            let mut table = txn.open_table(V06).bk()?;
-            for (key, value) in records {
-                match value {
-                    Some(v) => {
-                        table.insert(key.as_slice(), v.as_slice()).bk()?;
-                    }
-                    None => {
-                        table.remove(key.as_slice()).bk()?;
-                    }
-                }
-            }
-            Ok(Finish::Commit(()))
-        })
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.enqueue(Write::V06(records.to_vec()), Reply::Done(tx));
+        rx.recv().unwrap_or_else(|_| Err(writer_gone()))
     }
 
     fn v06_records_with_prefix(

@@ -296,6 +296,20 @@ pub(super) fn encode(writes: &[&Write]) -> Result<Vec<u8>, StorageError> {
                     out.u64(*id);
                 }
             }
+            Write::V06(records) => {
+                out.u8(3);
+                out.len(records.len())?;
+                for (key, value) in records {
+                    out.bytes(key)?;
+                    match value {
+                        None => out.u8(0),
+                        Some(v) => {
+                            out.u8(1);
+                            out.bytes(v)?;
+                        }
+                    }
+                }
+            }
         }
     }
     Ok(out.0)
@@ -394,6 +408,20 @@ pub(super) fn decode(record: &[u8]) -> Result<Vec<Write>, StorageError> {
                     ids.push(r.u64()?);
                 }
                 Write::Ack(dest, ids)
+            }
+            3 => {
+                let count = r.len()?;
+                let mut records = Vec::with_capacity(count.min(1024));
+                for _ in 0..count {
+                    let key = r.bytes()?.to_vec();
+                    let value = match r.u8()? {
+                        0 => None,
+                        1 => Some(r.bytes()?.to_vec()),
+                        other => return Err(bad(&format!("-06 value tag {other}"))),
+                    };
+                    records.push((key, value));
+                }
+                Write::V06(records)
             }
             other => return Err(bad(&format!("write kind {other}"))),
         });
@@ -606,22 +634,35 @@ mod tests {
             state: Vec::new(),
             group: GroupUpdate::Remove,
         });
+        let records = vec![
+            (b"consent/x".to_vec(), Some(vec![2])),
+            (b"gone".to_vec(), None),
+            (b"empty".to_vec(), Some(Vec::new())),
+        ];
         let writes = [
             Write::Commit(full.clone()),
             Write::Ack("b.example".parse().unwrap(), vec![1, 2, u64::MAX]),
             Write::Commit(bare.clone()),
             Write::Commit(removing.clone()),
+            Write::V06(records.clone()),
         ];
         let record = encode(&writes.iter().collect::<Vec<_>>()).unwrap();
         let back = decode(&record).unwrap();
-        assert_eq!(back.len(), 4);
-        match (&back[0], &back[1], &back[2], &back[3]) {
-            (Write::Commit(a), Write::Ack(dest, ids), Write::Commit(c), Write::Commit(d)) => {
+        assert_eq!(back.len(), 5);
+        match (&back[0], &back[1], &back[2], &back[3], &back[4]) {
+            (
+                Write::Commit(a),
+                Write::Ack(dest, ids),
+                Write::Commit(c),
+                Write::Commit(d),
+                Write::V06(v),
+            ) => {
                 assert_eq!(a, &full);
                 assert_eq!(dest.as_str(), "b.example");
                 assert_eq!(ids, &vec![1, 2, u64::MAX]);
                 assert_eq!(c, &bare);
                 assert_eq!(d, &removing);
+                assert_eq!(v, &records);
             }
             _ => panic!("the writes came back as other kinds"),
         }

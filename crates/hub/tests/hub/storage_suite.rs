@@ -1616,7 +1616,8 @@ mod redb_only {
             b.inbox = vec![(client("@a:hub.example#phone"), Payload::Logged { len: 2 })];
             s.commit(b).unwrap();
         }
-        // A durable write outside the journal between them.
+        // A durable write outside the journal between them, and a journaled -06 record.
+        register(&s, &["@b:hub.example#phone"]);
         s.put_v06_record(b"between", Some(b"yes")).unwrap();
         let pending: Vec<_> = (CRASH_EVENTS / 2..CRASH_EVENTS)
             .map(|seq| {
@@ -1715,6 +1716,7 @@ mod redb_only {
             assert_eq!(s.request_seq(&r, &[seq as u8; 32]).unwrap(), Some(seq));
         }
         assert_eq!(s.v06_record(b"between").unwrap(), Some(b"yes".to_vec()));
+        assert!(s.client(&client("@b:hub.example#phone")).unwrap().is_some());
         // The acknowledged deliveries are gone, the others wait, in order.
         let waiting = s.outbox_peek(&server("f.example"), 100).unwrap();
         let ids: Vec<u64> = waiting.iter().map(|e| e.id).collect();
