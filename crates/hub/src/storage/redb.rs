@@ -29,9 +29,10 @@
 //! without it has no snapshots (reads find none; the first write of one creates it).
 //!
 //! Every write is on disk when the call returns `Ok`, and a failed check writes nothing of
-//! it. The writes outside the event path (users, clients, key packages, -06 records,
-//! acknowledged inbox entries) are redb transactions with [`Durability::Immediate`]. The
-//! event path's ([`Storage::commit`], [`Storage::outbox_ack`]) are journaled, below.
+//! it. The writes outside the event path (users, clients, key packages, acknowledged inbox
+//! entries) are redb transactions with [`Durability::Immediate`]. The event path's
+//! ([`Storage::commit`], [`Storage::outbox_ack`], and the -06 records of
+//! [`Storage::put_v06_records`]) go to the group writer and are journaled, below.
 //!
 //! ## Journal
 //! [`RedbStorage::open`] keeps a journal beside the file ([`RedbStorage::journal_dir`]:

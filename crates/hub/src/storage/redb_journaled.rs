@@ -17,7 +17,7 @@
 //! records the journal position it covers (`meta`: `journal_segment`, `journal_offset`);
 //! every record after it is applied again, in order, to the same state it was first
 //! applied to, so each write has the same effect and the same ids. Writes outside the
-//! group writer (users, clients, key packages, -06 records) are durable redb commits, as
+//! group writer (users, clients, key packages, inbox trims) are durable redb commits, as
 //! before: each persists the journaled commits before it too, and the position with them.
 //!
 //! Rule HUB-STORE-11 (docs/protocol-coverage.md).
