@@ -15,8 +15,11 @@ use super::e2e::{World, start};
 
 /// How long `listen` may take to print a message sent from another provider.
 const LISTEN_LATENCY: Duration = Duration::from_secs(1);
-/// How many times [`sync_until`] runs `mimi sync` before giving up.
-const SYNC_ATTEMPTS: usize = 200;
+/// How long [`sync_until`] runs `mimi sync` before giving up. A bound in time, not in
+/// attempts: each attempt is a process (and the event awaited may come from another
+/// process, `mimi join`), which a loaded machine slows down; 200 attempts (about 5-7 s)
+/// once ran out in CI while the awaited join was still on its way.
+const SYNC_PATIENCE: Duration = Duration::from_secs(60);
 
 fn mimi_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mimi"));
@@ -114,13 +117,14 @@ async fn register(world: &World, dir: &Path, provider: &str, user: &str) {
 /// Run `mimi sync --json` until an output line satisfies `done` (fan-out to another
 /// provider is asynchronous); bounded.
 async fn sync_until(dir: &Path, what: &str, done: impl Fn(&Value) -> bool) {
-    for _ in 0..SYNC_ATTEMPTS {
+    let deadline = tokio::time::Instant::now() + SYNC_PATIENCE;
+    while tokio::time::Instant::now() < deadline {
         if ok_json(dir, &["sync"]).await.iter().any(&done) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("{}: never saw {what}", dir.display());
+    panic!("{}: never saw {what} in {SYNC_PATIENCE:?}", dir.display());
 }
 
 fn joined(v: &Value) -> bool {
@@ -226,7 +230,8 @@ async fn listen_json_concurrency_and_the_send_after_a_leave() {
     assert_eq!(left[0]["action"], "leave");
     // Alice's group holds Carol's leave and self-remove proposals once she has them.
     let mut stored = 0;
-    for _ in 0..SYNC_ATTEMPTS {
+    let deadline = tokio::time::Instant::now() + SYNC_PATIENCE;
+    while tokio::time::Instant::now() < deadline {
         stored += ok_json(&alice, &["sync"])
             .await
             .iter()
