@@ -1267,7 +1267,8 @@ mod tests {
             unjournaled.storage,
             StorageConfig::Redb {
                 path: base.join("a.bench.test.redb"),
-                journal: false
+                journal: false,
+                checkpoint: mimi_hub::storage::CHECKPOINT_INTERVAL,
             }
         );
         assert_eq!(unjournaled.hub_key, redb.hub_key);

@@ -42,6 +42,7 @@
 //! journal = true                       # optional; the default: the event path's writes
 //!                                      # go to a journal beside the file (a.example.redb.journal/)
 //!                                      # and into the file at a checkpoint every second
+//! checkpoint_ms = 1000                 # optional; that interval (10 to 60,000)
 //! ```
 //! ```toml
 //! [storage]
@@ -263,7 +264,11 @@ struct RawStorage {
     url: Option<String>,
     pool_size: Option<u32>,
     journal: Option<bool>,
+    checkpoint_ms: Option<u64>,
 }
+
+/// The shortest and longest checkpoint intervals `checkpoint_ms` accepts (milliseconds).
+pub const CHECKPOINT_MS_RANGE: std::ops::RangeInclusive<u64> = 10..=60_000;
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 #[serde(rename_all = "lowercase")]
@@ -283,6 +288,11 @@ pub enum StorageConfig {
         /// default `true`; `false` commits each group durably in redb, the layout before
         /// the journal, kept to measure one against the other: docs/performance.md).
         journal: bool,
+        /// How often the journal is checkpointed into the file while writes come
+        /// (`checkpoint_ms`, default 1,000): shorter bounds the stall a checkpoint causes
+        /// at many rooms, at the cost of throughput and bytes written (docs/performance.md,
+        /// "A shorter interval, measured").
+        checkpoint: Duration,
     },
     /// A PostgreSQL database.
     Postgres {
@@ -297,10 +307,15 @@ pub enum StorageConfig {
 impl std::fmt::Debug for StorageConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StorageConfig::Redb { path, journal } => f
+            StorageConfig::Redb {
+                path,
+                journal,
+                checkpoint,
+            } => f
                 .debug_struct("Redb")
                 .field("path", path)
                 .field("journal", journal)
+                .field("checkpoint", checkpoint)
                 .finish(),
             // Not the URL: it may hold a password.
             StorageConfig::Postgres { pool_size, .. } => f
@@ -319,6 +334,7 @@ impl StorageConfig {
                 return Ok(StorageConfig::Redb {
                     path: abs(PathBuf::from(path)),
                     journal: true,
+                    checkpoint: crate::storage::CHECKPOINT_INTERVAL,
                 });
             }
             table @ toml::Value::Table(_) => {
@@ -334,14 +350,29 @@ impl StorageConfig {
                     );
                 }
                 let path = raw.path.ok_or("storage: kind = \"redb\" needs a path")?;
+                let checkpoint = match raw.checkpoint_ms {
+                    None => crate::storage::CHECKPOINT_INTERVAL,
+                    Some(ms) if CHECKPOINT_MS_RANGE.contains(&ms) => Duration::from_millis(ms),
+                    Some(ms) => {
+                        return Err(format!(
+                            "storage.checkpoint_ms: {ms} is not between {} and {}",
+                            CHECKPOINT_MS_RANGE.start(),
+                            CHECKPOINT_MS_RANGE.end()
+                        ));
+                    }
+                };
                 Ok(StorageConfig::Redb {
                     path: abs(path),
                     journal: raw.journal.unwrap_or(true),
+                    checkpoint,
                 })
             }
             StorageKind::Postgres => {
-                if raw.path.is_some() || raw.journal.is_some() {
-                    return Err("storage: path and journal are for kind = \"redb\" only".into());
+                if raw.path.is_some() || raw.journal.is_some() || raw.checkpoint_ms.is_some() {
+                    return Err(
+                        "storage: path, journal and checkpoint_ms are for kind = \"redb\" only"
+                            .into(),
+                    );
                 }
                 let url = raw.url.ok_or("storage: kind = \"postgres\" needs a url")?;
                 check_url(&url).map_err(|e| format!("storage.url: {e}"))?;
@@ -645,17 +676,19 @@ mod tests {
             StorageConfig::Redb {
                 path: PathBuf::from("/etc/mimi/state/a.redb"),
                 journal: true,
+                checkpoint: Duration::from_secs(1),
             }
         );
         assert_eq!(c.hub_key, PathBuf::from("/etc/mimi/state/a.hub-key"));
         let c =
-            with_storage("[storage]\nkind = \"redb\"\npath = \"/var/a.redb\"\njournal = false\n")
+            with_storage("[storage]\nkind = \"redb\"\npath = \"/var/a.redb\"\njournal = false\ncheckpoint_ms = 250\n")
                 .unwrap();
         assert_eq!(
             c.storage,
             StorageConfig::Redb {
                 path: PathBuf::from("/var/a.redb"),
                 journal: false,
+                checkpoint: Duration::from_millis(250),
             }
         );
     }
@@ -713,5 +746,14 @@ mod tests {
             "url",
         );
         refused("storage = 5\n", "storage");
+        refused(
+            "[storage]\npath = \"a.redb\"\ncheckpoint_ms = 0\n",
+            "checkpoint_ms",
+        );
+        refused(
+            "[storage]\npath = \"a.redb\"\ncheckpoint_ms = 60001\n",
+            "checkpoint_ms",
+        );
+        refused(&format!("{pg}checkpoint_ms = 500\n"), "checkpoint_ms");
     }
 }

@@ -594,8 +594,16 @@ async fn open_checked(config: &ProviderConfig) -> Result<Arc<dyn Storage>, Start
 /// connects to PostgreSQL and migrates it).
 async fn open_storage(config: StorageConfig) -> Result<Arc<dyn Storage>, StartError> {
     tokio::task::spawn_blocking(move || match &config {
-        StorageConfig::Redb { path, journal } => if *journal {
-            RedbStorage::open(path)
+        StorageConfig::Redb {
+            path,
+            journal,
+            checkpoint,
+        } => if *journal {
+            let checkpoints = mimi_hub::storage::Checkpoints {
+                interval: *checkpoint,
+                ..Default::default()
+            };
+            RedbStorage::open_with_checkpoints(path, checkpoints)
         } else {
             RedbStorage::open_without_journal(path)
         }

@@ -52,7 +52,7 @@ use mimi_codec::{ClientId, RoomId, ServerName, UserId};
 pub use self::faulty::FaultyStorage;
 pub use self::memory::MemoryStorage;
 pub use self::postgres::PostgresStorage;
-pub use self::redb::{Checkpoints, RedbStorage};
+pub use self::redb::{CHECKPOINT_INTERVAL, Checkpoints, RedbStorage};
 
 /// The most entries one read ([`Storage::log_range`], [`Storage::outbox_peek`],
 /// [`Storage::inbox_read`]) returns, whatever limit the caller asks for: one read never

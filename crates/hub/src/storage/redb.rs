@@ -86,8 +86,8 @@ use super::{
 
 #[path = "redb_journaled.rs"]
 mod journaled;
-pub use journaled::Checkpoints;
 use journaled::Journaled;
+pub use journaled::{CHECKPOINT_INTERVAL, Checkpoints};
 
 /// The schema this build reads and writes; a file with another version is refused.
 pub const SCHEMA_VERSION: u64 = 3;
