@@ -111,9 +111,6 @@ impl Context {
         &self,
         f: impl FnOnce(&dyn Storage) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let storage = Arc::clone(&self.storage);
-        tokio::task::spawn_blocking(move || f(storage.as_ref()))
-            .await
-            .map_err(|e| StorageError::Backend(format!("storage task failed: {e}")))?
+        crate::storage::blocking(&self.storage, f).await
     }
 }

@@ -880,12 +880,19 @@ pub(crate) enum Plan {
     Apply,
 }
 
-/// The checks of [`Batch`], shared by every backend so that they agree. `current` is the
-/// stored room's role and last sequence number.
-///
-/// Rules HUB-STORE-1, HUB-STORE-2, HUB-STORE-3 (docs/protocol-coverage.md).
+/// Run the storage call `f` on a blocking thread, off the async runtime.
+pub async fn blocking<T: Send + 'static>(
+    storage: &Arc<dyn Storage>,
+    f: impl FnOnce(&dyn Storage) -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    let storage = Arc::clone(storage);
+    tokio::task::spawn_blocking(move || f(storage.as_ref()))
+        .await
+        .map_err(|e| StorageError::Backend(format!("storage task failed: {e}")))?
+}
+
 /// Run the read `f` on `storage`: in place if its reads are quick
-/// ([`Storage::quick_reads`]), on a blocking thread otherwise.
+/// ([`Storage::quick_reads`]), on a blocking thread ([`blocking`]) otherwise.
 pub async fn read<T: Send + 'static>(
     storage: &Arc<dyn Storage>,
     f: impl FnOnce(&dyn Storage) -> Result<T, StorageError> + Send + 'static,
@@ -893,12 +900,13 @@ pub async fn read<T: Send + 'static>(
     if storage.quick_reads() {
         return f(storage.as_ref());
     }
-    let storage = Arc::clone(storage);
-    tokio::task::spawn_blocking(move || f(storage.as_ref()))
-        .await
-        .map_err(|e| StorageError::Backend(format!("storage task failed: {e}")))?
+    blocking(storage, f).await
 }
 
+/// The checks of [`Batch`], shared by every backend so that they agree. `current` is the
+/// stored room's role and last sequence number.
+///
+/// Rules HUB-STORE-1, HUB-STORE-2, HUB-STORE-3 (docs/protocol-coverage.md).
 pub(crate) fn check_batch(
     current: Option<(RoomRole, Option<u64>)>,
     batch: &Batch,
