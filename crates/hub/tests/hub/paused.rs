@@ -311,6 +311,19 @@ async fn check_invite_is_asked_about_the_state_after_the_whole_event() {
     assert_eq!(sent, &state);
 }
 
+/// Let paused time run (100 ms at a time, up to 10 s of it: no real waiting) until B's log
+/// of `room` holds `entries` entries and A's outbox for B is empty; the caller asserts
+/// what it needs after.
+async fn until_b_has(sim: &Sim, room: &RoomId, entries: usize) {
+    let b = sim.provider(B);
+    for _ in 0..100 {
+        if log_of(&b, room).len() == entries && outbox(sim, A, B).is_empty() {
+            return;
+        }
+        tokio::time::sleep(100 * MS).await;
+    }
+}
+
 /// Settings whose outbox retries after 100 ms, doubling up to 400 ms, without jitter.
 fn backoff_100_to_400_ms() -> Settings {
     Settings {
@@ -356,12 +369,7 @@ async fn the_outbox_backs_off_exactly_as_configured() {
     // Once B answers, the next attempt delivers everything and the outbox empties.
     sim.net.set(B, Endpoint::Deliver, Answer::Route);
     let b = sim.provider(B);
-    for _ in 0..100 {
-        if log_of(&b, &room).len() == 3 && outbox(&sim, A, B).is_empty() {
-            break;
-        }
-        tokio::time::sleep(100 * MS).await;
-    }
+    until_b_has(&sim, &room, 3).await;
     assert_eq!(log_of(&b, &room), log_of(&sim.provider(A), &room));
     assert!(outbox(&sim, A, B).is_empty());
 }
@@ -394,12 +402,7 @@ async fn an_undecodable_outbox_entry_is_refused_by_the_peer_and_blocks_nothing()
     let before = sim.net.calls().len();
     sim.net.set(B, Endpoint::Deliver, Answer::Route);
     let b = sim.provider(B);
-    for _ in 0..100 {
-        if log_of(&b, &room).len() == 4 && outbox(&sim, A, B).is_empty() {
-            break;
-        }
-        tokio::time::sleep(100 * MS).await;
-    }
+    until_b_has(&sim, &room, 4).await;
     // Event 3, queued behind the garbage, reached B, and nothing is left to send.
     assert_eq!(log_of(&b, &room), log_of(&a, &room));
     assert_eq!(log_of(&b, &room).len(), 4);
