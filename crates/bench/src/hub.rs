@@ -726,22 +726,14 @@ pub fn provider_config(
          certificate = \"{name}.crt\"\nprivate_key = \"{name}.key\"\nca = \"{CA_STEM}.crt\"\n\
          open_registration = true\n"
     );
-    match postgres_url {
-        None if journal => config.push_str(&format!("storage = \"{name}.redb\"\n")),
-        // A [storage] table below.
-        None => {}
-        Some(_) => config.push_str(&format!("hub_key = \"{name}.hub-key\"\n")),
+    if postgres_url.is_some() {
+        config.push_str(&format!("hub_key = \"{name}.hub-key\"\n"));
     }
     config.push_str(BENCH_RATE_LIMITS);
-    if let Some(url) = postgres_url {
-        config.push_str(&format!(
-            "[storage]\nkind = \"postgres\"\nurl = \"{url}\"\n"
-        ));
-    } else if !journal {
-        config.push_str(&format!(
-            "[storage]\npath = \"{name}.redb\"\njournal = false\n"
-        ));
-    }
+    config.push_str(&match postgres_url {
+        Some(url) => format!("[storage]\nkind = \"postgres\"\nurl = \"{url}\"\n"),
+        None => format!("[storage]\npath = \"{name}.redb\"\njournal = {journal}\n"),
+    });
     config.push_str("[peers]\n");
     for (peer, addr) in peers {
         config.push_str(&format!("\"{peer}\" = \"{addr}\"\n"));

@@ -378,9 +378,11 @@ fn segment_id(path: &Path) -> Result<Option<u64>, StorageError> {
     let file = File::open(path).map_err(|e| io("opening", path, e))?;
     let mut h = [0u8; HEADER_LEN as usize];
     match file.read_exact_at(&mut h, 0) {
-        Ok(()) if &h[..8] == MAGIC => Ok(Some(u64::from_le_bytes(
-            h[8..].try_into().unwrap_or_default(),
-        ))),
+        Ok(()) if &h[..8] == MAGIC => {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&h[8..]);
+            Ok(Some(u64::from_le_bytes(id)))
+        }
         Ok(()) => Ok(Some(0)),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
         Err(e) => Err(io("reading", path, e)),
