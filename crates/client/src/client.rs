@@ -515,9 +515,9 @@ impl Client {
                 .any(|p| p.user_id == me && p.state == ParticipationState::Join)
         });
         if !joined {
-            if let Some(state) = &state {
-                state_after(state, &me, &[user_event(me.clone(), Change::Join)])?;
-            }
+            // Not checked against this provider's copy of the room first: it may not have
+            // the invite yet (fan-out from the hub is asynchronous), and the hub, which
+            // holds the room's state, refuses a join the policy does not allow.
             self.unsigned(room, Change::Join).await?;
         }
         let info = match self
