@@ -12,6 +12,14 @@
 //! ([`Attempts::Once`]) is made once: the outbox keeps the entry and retries it with its own
 //! policy (`outbox`), so that exactly one loop decides when a delivery is tried again.
 //! Check-invite is made once too, bounded by the hub's `check_invite_timeout`.
+//!
+//! ## Connections kept
+//! Each client keeps at least [`IDLE_CONNECTIONS_PER_PEER`] idle connections to a peer: as
+//! many as the outbox has requests in flight to one destination. With fewer, every burst
+//! beyond the bound closed its extra connections when they fell idle and opened them again
+//! for the next (a TCP and mutual-TLS handshake each, on both sides): that churn cost the
+//! hub about a third of its CPU per message and the followers more (docs/performance.md,
+//! "Connections kept for the outbox").
 
 use std::sync::Arc;
 
@@ -24,6 +32,12 @@ use mimi_transport::{
     CheckInviteOutcome, ClientConfig, MimiClient, Resolver, RetryPolicy, SendOutcome,
     TransportError,
 };
+
+/// Idle connections each client keeps to one peer, at least: the outbox's requests in
+/// flight to one destination ([`crate::outbox::ROOMS_IN_FLIGHT`] rooms, each up to
+/// [`crate::outbox::ROOM_WINDOW`] entries at once), so that its bursts reuse them.
+pub const IDLE_CONNECTIONS_PER_PEER: usize =
+    crate::outbox::ROOMS_IN_FLIGHT * crate::outbox::ROOM_WINDOW;
 
 /// How many times a call is attempted by the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,9 +111,11 @@ pub struct HttpsPeers {
 }
 
 impl HttpsPeers {
-    /// Clients built from `config` that find servers through `resolver`. Must be created
+    /// Clients built from `config` that find servers through `resolver`, each keeping at
+    /// least [`IDLE_CONNECTIONS_PER_PEER`] idle connections to a peer. Must be created
     /// inside a Tokio runtime's context.
-    pub fn new(config: ClientConfig, resolver: Arc<dyn Resolver>) -> HttpsPeers {
+    pub fn new(mut config: ClientConfig, resolver: Arc<dyn Resolver>) -> HttpsPeers {
+        config.max_idle_per_server = config.max_idle_per_server.max(IDLE_CONNECTIONS_PER_PEER);
         let mut single = config.clone();
         single.retry = RetryPolicy {
             max_attempts: 1,
@@ -155,5 +171,31 @@ impl Peers for HttpsPeers {
     ) -> Result<(u16, Vec<u8>), TransportError> {
         let (status, body) = self.retried.post06(server, from, path, body).await?;
         Ok((status, body.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mimi_transport::StaticResolver;
+
+    /// Both clients keep as many idle connections to a peer as the outbox has requests in
+    /// flight to it, whatever smaller bound the configuration asked for.
+    #[tokio::test]
+    async fn the_clients_keep_a_connection_for_each_request_the_outbox_has_in_flight() {
+        let ca = mimi_transport::pki::CertificateAuthority::generate("test CA").expect("a CA");
+        let roots = ca.roots().expect("its certificate");
+        let tls = mimi_transport::tls::client_config(None, &roots).expect("a configuration");
+        let mut config = ClientConfig::new(tls);
+        config.max_idle_per_server = 2;
+        let peers = HttpsPeers::new(config, Arc::new(StaticResolver::new()));
+        for client in [&peers.retried, &peers.once] {
+            assert_eq!(
+                client.config().max_idle_per_server,
+                IDLE_CONNECTIONS_PER_PEER
+            );
+        }
+        assert_eq!(peers.once.config().retry.max_attempts, 1);
+        const { assert!(IDLE_CONNECTIONS_PER_PEER >= 128) };
     }
 }

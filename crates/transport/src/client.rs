@@ -174,6 +174,11 @@ impl MimiClient {
         }
     }
 
+    /// The configuration this client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
     /// `POST /send` to `server`. `Ok` for `200`; a `400` is
     /// [`TransportError::Refused`] with the peer's error.
     pub async fn send(

@@ -103,6 +103,8 @@ struct Recorder {
     silent: std::sync::atomic::AtomicBool,
     /// When set, the next send signals `entered` and waits for `release`.
     gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+    /// When set, every send waits at it (so that a burst is in flight all at once).
+    barrier: std::sync::Mutex<Option<Arc<tokio::sync::Barrier>>>,
 }
 
 impl Recorder {
@@ -142,6 +144,10 @@ impl Handler for Recorder {
         if let Some((entered, release)) = gate {
             entered.send(()).unwrap();
             release.await.unwrap();
+        }
+        let barrier = self.barrier.lock().unwrap().clone();
+        if let Some(barrier) = barrier {
+            barrier.wait().await;
         }
         if self.unavailable.load(Ordering::SeqCst) {
             return Reply::Unavailable(EventError::new(ErrorCode::Internal, "storage is down"));
@@ -1010,6 +1016,45 @@ async fn sequential_requests_reuse_one_connection() {
     assert_eq!(server.handler.sends().len(), 5);
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     server.stop().await;
+}
+
+/// Two bursts of `burst` sends, each all in flight at once (the server holds every send
+/// until the whole burst has arrived), from a client that keeps `idle` connections: how
+/// many connections the server accepted.
+async fn connections_for_two_bursts(burst: usize, idle: usize) -> usize {
+    let pki = Pki::new();
+    let server = start(&pki, HUB, HUB).await;
+    let (relay, accepted) = counting_relay(server.addr).await;
+    let mut config = quick_config(pki.client_tls(Some(B)));
+    config.max_idle_per_server = idle;
+    let client = MimiClient::new(config, resolver(&[(HUB, relay)]));
+    *server.handler.barrier.lock().unwrap() = Some(Arc::new(tokio::sync::Barrier::new(burst)));
+    for _ in 0..2 {
+        let mut sends = tokio::task::JoinSet::new();
+        for i in 0..burst {
+            let client = client.clone();
+            sends.spawn(async move {
+                client
+                    .send(&name(HUB), &event_from("@bob:b.example", i))
+                    .await
+            });
+        }
+        while let Some(outcome) = sends.join_next().await {
+            assert_eq!(outcome.unwrap().unwrap().attempts, 1);
+        }
+    }
+    assert_eq!(server.handler.sends().len(), 2 * burst);
+    server.stop().await;
+    accepted.load(Ordering::SeqCst)
+}
+
+/// A burst of concurrent requests up to `max_idle_per_server` keeps its connections for the
+/// next burst; beyond it, the connections over the bound are closed and opened again (a
+/// TLS handshake each): the bound a hub's outbox needs (Rule TR-POOL-1).
+#[tokio::test]
+async fn concurrent_requests_within_the_idle_bound_reuse_their_connections() {
+    assert_eq!(connections_for_two_bursts(24, 24).await, 24);
+    assert_eq!(connections_for_two_bursts(24, 8).await, 24 + 16);
 }
 
 /// A port that nothing listens on (bound, then released).
