@@ -7,7 +7,7 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `meta` | name | `u64` (schema version, next outbox id, next inbox cursor) |
-//! | `rooms` | room | (role, state, *unused*, last seq?) |
+//! | `rooms` | room | (role, state, *unused*, last seq? of a file before version 4) |
 //! | `groups` | room | the delivery service's group state |
 //! | `snapshots` | room | the room's latest signaling snapshot (`Batch::snapshot`) |
 //! | `log` | (room, seq) | entry |
@@ -20,6 +20,13 @@
 //! | `clients` | client | token hash |
 //! | `requests` | (room, request key) | seq (`Storage::request_seq`; one record per key, read only while in the room's last `REQUEST_WINDOW` entries, removed in bulk every `REQUEST_WINDOW` entries) |
 //! | `v06` | key | the second version's records (`Storage::v06_record`); created by its first write, so a file of this schema version without it reads as empty |
+//!
+//! A room's last sequence number is its last `log` key (since version 4): the room's record
+//! is written only when the room's role or state changes, not with every event (issue 13,
+//! item 2; a large room's state is tens of kB). Records written before version 4 still hold
+//! the last sequence number of their time, which the log can only have passed: the greater
+//! of the two is the room's. Version 4 changes no data; it is a new number so that an older
+//! build, which would take the record's stale number for the room's, refuses the file.
 //!
 //! The group state has its own table (since version 2; version 1 kept it in `rooms`, and
 //! opening such a file moves it, once): most events leave the group as it is, and a room's
@@ -90,7 +97,7 @@ use journaled::Journaled;
 pub use journaled::{CHECKPOINT_INTERVAL, Checkpoints};
 
 /// The schema this build reads and writes; a file with another version is refused.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 const META_SCHEMA: &str = "schema_version";
 const META_NEXT_OUTBOX: &str = "next_outbox_id";
@@ -612,11 +619,13 @@ fn prepare(db: &Database) -> Result<(), StorageError> {
         match version {
             Some(SCHEMA_VERSION) if dropped_index => Ok(Finish::Commit(())),
             Some(SCHEMA_VERSION) => Ok(Finish::Abort(())),
-            Some(old @ (1 | 2)) => {
+            Some(old @ (1..=3)) => {
                 if old == 1 {
                     move_groups_out_of_rooms(txn)?;
                 }
-                move_queues_to_schema_3(txn)?;
+                if old <= 2 {
+                    move_queues_to_schema_3(txn)?;
+                }
                 meta.insert(META_SCHEMA, SCHEMA_VERSION).bk()?;
                 Ok(Finish::Commit(()))
             }
@@ -906,7 +915,12 @@ fn apply_batch(
         .bk()?
         .map(|g| decode_room(g.value()))
         .transpose()?;
-    let current = stored.as_ref().map(|r| (r.role, r.last_seq));
+    let mut log_table = txn.open_table(LOG).bk()?;
+    let stored_last = stored.as_ref().and_then(|r| r.last_seq);
+    let current = match &stored {
+        Some(r) => Some((r.role, last_seq_of(&log_table, &batch.room, stored_last)?)),
+        None => None,
+    };
     match check_batch(current, batch) {
         Err(refused) => return Ok(Err(refused)),
         Ok(Plan::Duplicate) => return Ok(Ok(CommitOutcome::Duplicate)),
@@ -922,43 +936,36 @@ fn apply_batch(
         ..
     } = batch;
     let seq = log.as_ref().map(|l| l.seq);
-    let last_seq = seq.or(stored.as_ref().and_then(|r| r.last_seq));
     if let Some(snapshot) = snapshot {
         let mut table = txn.open_table(SNAPSHOTS).bk()?;
         table.insert(room.as_str(), snapshot.as_slice()).bk()?;
     }
-    match (room_update, &stored) {
-        (Some(update), _) => {
-            let value = (
-                update.role.to_byte(),
-                update.state.as_slice(),
-                None,
-                last_seq,
-            );
-            rooms.insert(room.as_str(), value).bk()?;
-            match &update.group {
-                GroupUpdate::Keep => {}
-                GroupUpdate::Replace(group) => {
-                    let mut groups = txn.open_table(GROUPS).bk()?;
-                    groups.insert(room.as_str(), group.as_slice()).bk()?;
-                }
-                GroupUpdate::Remove => {
-                    let mut groups = txn.open_table(GROUPS).bk()?;
-                    groups.remove(room.as_str()).bk()?;
-                }
+    if let Some(update) = room_update {
+        // The last sequence number is the log's; a pre-version-4 number is kept (it can
+        // only be behind the log's).
+        let value = (
+            update.role.to_byte(),
+            update.state.as_slice(),
+            None,
+            stored_last,
+        );
+        rooms.insert(room.as_str(), value).bk()?;
+        match &update.group {
+            GroupUpdate::Keep => {}
+            GroupUpdate::Replace(group) => {
+                let mut groups = txn.open_table(GROUPS).bk()?;
+                groups.insert(room.as_str(), group.as_slice()).bk()?;
+            }
+            GroupUpdate::Remove => {
+                let mut groups = txn.open_table(GROUPS).bk()?;
+                groups.remove(room.as_str()).bk()?;
             }
         }
-        (None, Some(r)) if seq.is_some() => {
-            let value = (r.role.to_byte(), r.state.as_slice(), None, last_seq);
-            rooms.insert(room.as_str(), value).bk()?;
-        }
-        // Nothing about the room changes (a room the batch does not create is stored:
-        // check_batch refused the batch otherwise).
-        (None, _) => {}
     }
+    // Otherwise nothing about the room's record changes (a room the batch does not create
+    // is stored: check_batch refused the batch otherwise).
     if let Some(entry) = log {
-        let mut table = txn.open_table(LOG).bk()?;
-        table
+        log_table
             .insert((room.as_str(), entry.seq), entry.entry.as_slice())
             .bk()?;
         record_request(txn, room, entry.seq, batch.request.as_ref())?;
@@ -996,6 +1003,24 @@ fn apply_batch(
         outbox_ids,
         inbox_cursors,
     }))
+}
+
+/// The room's last sequence number: its last `log` key, or `stored` (a record written
+/// before schema version 4) if that is greater.
+fn last_seq_of(
+    log: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    room: &RoomId,
+    stored: Option<u64>,
+) -> Result<Option<u64>, StorageError> {
+    let logged = match log
+        .range((room.as_str(), 0)..=(room.as_str(), u64::MAX))
+        .bk()?
+        .next_back()
+    {
+        Some(item) => Some(item.bk()?.0.value().1),
+        None => None,
+    };
+    Ok(logged.max(stored))
 }
 
 /// Record the request key of the entry at `seq`; every [`REQUEST_WINDOW`] entries of the
@@ -1066,7 +1091,8 @@ impl Storage for RedbStorage {
             return Ok(None);
         };
         let rooms = txn.open_table(ROOMS).bk()?;
-        let last = rooms.get(room.as_str()).bk()?.and_then(|g| g.value().3);
+        let stored = rooms.get(room.as_str()).bk()?.and_then(|g| g.value().3);
+        let last = last_seq_of(&txn.open_table(LOG).bk()?, room, stored)?;
         Ok(in_window(seq, last).then_some(seq))
     }
 
@@ -1083,6 +1109,7 @@ impl Storage for RedbStorage {
         };
         let groups = txn.open_table(GROUPS).bk()?;
         record.group = groups.get(room.as_str()).bk()?.map(|g| g.value().to_vec());
+        record.last_seq = last_seq_of(&txn.open_table(LOG).bk()?, room, record.last_seq)?;
         Ok(Some(record))
     }
 

@@ -1857,6 +1857,106 @@ mod redb_only {
         ));
     }
 
+    type RawRoom = (u8, &'static [u8], Option<&'static [u8]>, Option<u64>);
+    const RAW_ROOMS: ::redb::TableDefinition<&str, RawRoom> = ::redb::TableDefinition::new("rooms");
+    const RAW_LOG: ::redb::TableDefinition<(&str, u64), &[u8]> =
+        ::redb::TableDefinition::new("log");
+
+    /// The room's record as stored: (role, state, last seq field).
+    fn raw_room(path: &std::path::Path, r: &RoomId) -> (u8, Vec<u8>, Option<u64>) {
+        use ::redb::ReadableDatabase as _;
+        let db = ::redb::Database::open(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let rooms = txn.open_table(RAW_ROOMS).unwrap();
+        let value = rooms.get(r.as_str()).unwrap().unwrap();
+        let (role, state, _, last) = value.value();
+        (role, state.to_vec(), last)
+    }
+
+    /// An event that changes nothing about the room writes its log entry and leaves the
+    /// room's record as it was: the last sequence number is the log's (schema version 4).
+    ///
+    /// Rule HUB-STORE-13 (docs/protocol-coverage.md).
+    #[test]
+    fn an_event_that_does_not_change_the_room_leaves_its_record_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let r = room("!r:hub.example");
+        {
+            let s = RedbStorage::open(&path).unwrap();
+            s.commit(hub_batch(&r, 0, "e0", &[], &[])).unwrap();
+            for seq in 1..=3 {
+                let mut b = hub_batch(&r, seq, &format!("e{seq}"), &["b.example"], &[]);
+                b.room_update = None;
+                s.commit(b).unwrap();
+            }
+            assert_eq!(s.room(&r).unwrap().unwrap().last_seq, Some(3));
+            // The next event must be 4, and 3 again is refused as out of order.
+            let mut again = hub_batch(&r, 3, "e3 again", &[], &[]);
+            again.room_update = None;
+            assert_eq!(
+                s.commit(again),
+                Err(StorageError::OutOfOrder {
+                    expected: 4,
+                    got: 3
+                })
+            );
+        }
+        // The record is the one sequence 0 wrote, with no sequence number in it.
+        assert_eq!(raw_room(&path, &r), (0, b"state0".to_vec(), None));
+        let s = RedbStorage::open(&path).unwrap();
+        assert_eq!(s.room(&r).unwrap().unwrap().last_seq, Some(3));
+        assert_eq!(s.room_last_seq(&r).unwrap(), Some(3));
+    }
+
+    /// A version 3 file (the last sequence number kept in the room's record, rewritten with
+    /// every event) opens as version 4 with the same last sequence number, and goes on from
+    /// it; a record's number behind its log (never the case in a file a build wrote) is
+    /// passed by the log's.
+    #[test]
+    fn a_version_3_database_goes_on_from_its_last_sequence_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let (r, behind) = (room("!r:hub.example"), room("!behind:hub.example"));
+        {
+            let db = ::redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
+                txn.open_table(meta)
+                    .unwrap()
+                    .insert("schema_version", 3)
+                    .unwrap();
+                let mut rooms = txn.open_table(RAW_ROOMS).unwrap();
+                rooms
+                    .insert(r.as_str(), (0, &b"s"[..], None, Some(5)))
+                    .unwrap();
+                rooms
+                    .insert(behind.as_str(), (0, &b"s"[..], None, Some(1)))
+                    .unwrap();
+                let mut log = txn.open_table(RAW_LOG).unwrap();
+                for seq in 0..=5 {
+                    log.insert((r.as_str(), seq), &b"e"[..]).unwrap();
+                    log.insert((behind.as_str(), seq), &b"e"[..]).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        assert_eq!(s.room(&r).unwrap().unwrap().last_seq, Some(5));
+        assert_eq!(s.room(&behind).unwrap().unwrap().last_seq, Some(5));
+        let mut b = hub_batch(&r, 6, "e6", &[], &[]);
+        b.room_update = None;
+        assert!(matches!(s.commit(b), Ok(CommitOutcome::Committed { .. })));
+        let mut dup = hub_batch(&r, 5, "e5", &[], &[]);
+        dup.room_update = None;
+        dup.dedup = true;
+        assert_eq!(s.commit(dup), Ok(CommitOutcome::Duplicate));
+        drop(s);
+        let s = RedbStorage::open(&path).unwrap();
+        assert_eq!(s.room(&r).unwrap().unwrap().last_seq, Some(6));
+    }
+
     #[test]
     fn a_database_of_another_schema_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -1868,14 +1968,14 @@ mod redb_only {
                 let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
                 txn.open_table(meta)
                     .unwrap()
-                    .insert("schema_version", 4)
+                    .insert("schema_version", 5)
                     .unwrap();
             }
             txn.commit().unwrap();
         }
         assert_eq!(
             RedbStorage::open(&path).unwrap_err(),
-            StorageError::Corrupt("schema version 4; this build reads version 3".into())
+            StorageError::Corrupt("schema version 5; this build reads version 4".into())
         );
     }
 
@@ -1939,7 +2039,7 @@ mod redb_only {
             Some(b"group".to_vec())
         );
         drop(s);
-        // Opened again, it is a version 2 file and stays as it is.
+        // Opened again, it is a file of the current version and stays as it is.
         let s = RedbStorage::open(&path).unwrap();
         assert_eq!(s.room(&with_group).unwrap().unwrap().last_seq, Some(8));
     }
