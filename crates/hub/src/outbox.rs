@@ -252,6 +252,10 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
     // it (or try again to take it).
     let mut leased = false;
     let mut renew_at = tokio::time::Instant::now();
+    // When an idle worker reads storage again although nobody told it of new entries. A
+    // deadline kept across the loop's turns: a timer made afresh each turn would never
+    // fire while another one (the lease's renewal, every 3 s) ends the turns sooner.
+    let mut poll_at = tokio::time::Instant::now() + IDLE_POLL;
     loop {
         let notified = notify.notified();
         tokio::pin!(notified);
@@ -284,6 +288,7 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
                         queues.push(entry);
                     }
                 }
+                poll_at = tokio::time::Instant::now() + IDLE_POLL;
             }
             while chains.len() < ROOMS_IN_FLIGHT {
                 let Some((room, chain)) = queues.next_chain() else {
@@ -375,7 +380,10 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
                     None => std::future::pending().await,
                 }
             }, if paused => {}
-            _ = tokio::time::sleep(IDLE_POLL), if idle => look = true,
+            _ = tokio::time::sleep_until(poll_at), if idle => {
+                look = true;
+                poll_at = tokio::time::Instant::now() + IDLE_POLL;
+            }
             _ = tokio::time::sleep_until(renew_at), if storage.shared() => {}
         }
     }

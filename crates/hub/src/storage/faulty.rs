@@ -26,6 +26,8 @@ pub struct FaultyStorage {
     failed: Mutex<Vec<Batch>>,
     directory_fails: std::sync::atomic::AtomicBool,
     unwritable: std::sync::atomic::AtomicBool,
+    /// What [`Storage::shared`] answers (the inner storage's answer until set).
+    shared: Mutex<Option<bool>>,
     /// Log entries returned by [`Storage::log_range`] so far.
     log_entries_read: AtomicU64,
     /// While holding: the submitted batches held back, in order.
@@ -49,6 +51,7 @@ impl FaultyStorage {
             failed: Mutex::new(Vec::new()),
             directory_fails: std::sync::atomic::AtomicBool::new(false),
             unwritable: std::sync::atomic::AtomicBool::new(false),
+            shared: Mutex::new(None),
             log_entries_read: AtomicU64::new(0),
             held: Mutex::new(None),
             held_changed: tokio::sync::Notify::new(),
@@ -133,6 +136,13 @@ impl FaultyStorage {
             .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Answer [`Storage::shared`] with `on` from now on, as a storage other instances write
+    /// too would: the outbox then leases its destinations and, without a notification of
+    /// the others' writes, finds them only by looking again.
+    pub fn set_shared(&self, on: bool) {
+        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(on);
+    }
+
     fn unwritable(&self) -> Result<(), StorageError> {
         if self.unwritable.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StorageError::Unavailable(
@@ -183,6 +193,11 @@ fn injected(batch: &Batch) -> StorageError {
 }
 
 impl Storage for FaultyStorage {
+    fn shared(&self) -> bool {
+        let set = *self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        set.unwrap_or_else(|| self.inner.shared())
+    }
+
     fn room(&self, room: &RoomId) -> Result<Option<RoomRecord>, StorageError> {
         self.inner.room(room)
     }

@@ -415,6 +415,37 @@ async fn an_undecodable_outbox_entry_is_refused_by_the_peer_and_blocks_nothing()
     assert_eq!(delivered, 5, "events 0 to 3 and the garbage, one call each");
 }
 
+/// On a storage other instances write too, an entry another instance queued (nobody in
+/// this process tells the worker of it, and its notification may be lost) is found by the
+/// idle worker's next look, within `IDLE_POLL`, although the lease's renewal every 3 s
+/// ends the worker's waits sooner (a poll timer made afresh at each wait never fired).
+#[tokio::test(start_paused = true)]
+async fn a_shared_storages_idle_outbox_finds_another_instances_entry_within_its_poll() {
+    let sim = Sim::start(&[A, B], backoff_100_to_400_ms(), true);
+    sim.storage(A).set_shared(true);
+    let (room, _alice, _bob) = room_with_bob(&sim).await;
+    until_b_has(&sim, &room, 3).await;
+    assert!(outbox(&sim, A, B).is_empty());
+    let mut batch = Batch::new(room.clone());
+    batch
+        .outbox
+        .push((name(B), Payload::Bytes(vec![0, 1, 0xff])));
+    sim.provider(A).storage().commit(batch).unwrap();
+    let written = Instant::now();
+    while !outbox(&sim, A, B).is_empty() {
+        assert!(
+            written.elapsed() < 4 * mimi_hub::outbox::IDLE_POLL,
+            "the entry was never sent"
+        );
+        tokio::time::sleep(10 * MS).await;
+    }
+    assert!(
+        written.elapsed() <= mimi_hub::outbox::IDLE_POLL + 10 * MS,
+        "sent {:?} after it was written",
+        written.elapsed()
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_early_event_waits_for_the_gap_then_is_answered_unavailable() {
     let sim = Sim::start(&[A, B], Settings::default(), false);
