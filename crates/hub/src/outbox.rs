@@ -256,9 +256,13 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
     // deadline kept across the loop's turns: a timer made afresh each turn would never
     // fire while another one (the lease's renewal, every 3 s) ends the turns sooner.
     let mut poll_at = tokio::time::Instant::now() + IDLE_POLL;
+    // The wake-up for new entries: one that lives across the loop's turns and is replaced
+    // only once it fired (before the read that the wake-up asks for). One made afresh at
+    // each turn missed a notification sent between two turns (the storage's listener
+    // thread sends them at any moment), and nothing looked again until the idle poll.
+    let notified = notify.notified();
+    tokio::pin!(notified);
     loop {
-        let notified = notify.notified();
-        tokio::pin!(notified);
         if tokio::time::Instant::now() >= renew_at {
             let held = lease(&storage, &dest).await;
             if leased && !held {
@@ -368,7 +372,10 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
                     Err(e) => tracing::error!(%dest, error = %e, "outbox: storage task failed"),
                 }
             }
-            _ = &mut notified => look = true,
+            _ = &mut notified => {
+                notified.set(notify.notified());
+                look = true;
+            }
             _ = retry_now.notified() => {
                 paused_until = None;
                 failures = 0;

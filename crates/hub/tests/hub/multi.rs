@@ -66,9 +66,10 @@ async fn two_instances_sequence_one_room_into_one_log() {
     assert_eq!(hashes.len(), log.len());
     // Carol reads every message; if she does not in time, the failure says where the
     // messages stopped. It failed about one run in 20 under load: the instance holding
-    // B's lease missed the wake-up for the other instance's last entry, and its idle poll
-    // never fired (a timer made afresh at each wait, which the lease's renewal every 3 s
-    // cut short). The poll now keeps its deadline; such a run takes about 5 s longer.
+    // B's lease missed the wake-up for the other instance's last entry (sent between two
+    // turns of its worker's loop, when no wake-up was armed), and its idle poll never
+    // fired (a timer made afresh at each wait, which the lease's renewal every 3 s cut
+    // short). Both are mended (`outbox.rs` `deliver`).
     let b = world.provider(B);
     let deadline = tokio::time::Instant::now() + crate::world::PATIENCE;
     while carol.received.len() < 2 * EACH {
