@@ -256,10 +256,11 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
     // deadline kept across the loop's turns: a timer made afresh each turn would never
     // fire while another one (the lease's renewal, every 3 s) ends the turns sooner.
     let mut poll_at = tokio::time::Instant::now() + IDLE_POLL;
-    // The wake-up for new entries: one that lives across the loop's turns and is replaced
-    // only once it fired (before the read that the wake-up asks for). One made afresh at
-    // each turn missed a notification sent between two turns (the storage's listener
-    // thread sends them at any moment), and nothing looked again until the idle poll.
+    // The wake-up for new entries: one that lives across the loop's turns, replaced when it
+    // fired and before each read (which answers every wake-up before it). One made afresh
+    // at each turn missed a notification sent between two turns (the storage's listener
+    // thread sends them at any moment), or one that came with another branch of the
+    // select, and nothing looked again until the idle poll.
     let notified = notify.notified();
     tokio::pin!(notified);
     loop {
@@ -284,6 +285,8 @@ async fn deliver(provider: Arc<Provider>, dest: ServerName, notify: Arc<Notify>)
             paused_until = None;
             if look && queues.held < OUTBOX_BATCH {
                 look = false;
+                // This read answers every wake-up so far: arm for the ones after it.
+                notified.set(notify.notified());
                 let limit = OUTBOX_BATCH - queues.held;
                 if let Some(entries) = read_after(&storage, &dest, queues.read_up_to, limit).await {
                     // A full read may have left more behind: read again once there is room.
