@@ -29,9 +29,9 @@
 //! build, which would take the record's stale number for the room's, refuses the file.
 //!
 //! The group state has its own table (since version 2; version 1 kept it in `rooms`, and
-//! opening such a file moves it, once): most events leave the group as it is, and a room's
-//! record is rewritten with every event, so the group state (large for a large group) is
-//! written only when it changes. The third field of `rooms` stays for the value type's
+//! opening such a file moves it, once): most events leave the group as it is, and the
+//! room's record changed with every event until version 4, so the group state (large for a
+//! large group) is written only when it changes. The third field of `rooms` stays for the value type's
 //! sake and is always empty. The `snapshots` table came later within version 2: a file
 //! without it has no snapshots (reads find none; the first write of one creates it).
 //!
@@ -583,6 +583,14 @@ impl RedbStorage {
             q.reply.send(Err(writer_gone()));
         }
     }
+
+    /// Hand `write`, which has nothing to return, to the group writer and wait (on this
+    /// blocking thread) until it is committed.
+    fn write_and_wait(&self, write: Write) -> Result<(), StorageError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.enqueue(write, Reply::Done(tx));
+        rx.recv().unwrap_or_else(|_| Err(writer_gone()))
+    }
 }
 
 /// Opens the redb file at `path` (created if missing or empty), checked whole.
@@ -917,10 +925,10 @@ fn apply_batch(
         .transpose()?;
     let mut log_table = txn.open_table(LOG).bk()?;
     let stored_last = stored.as_ref().and_then(|r| r.last_seq);
-    let current = match &stored {
-        Some(r) => Some((r.role, last_seq_of(&log_table, &batch.room, stored_last)?)),
-        None => None,
-    };
+    let current = stored
+        .as_ref()
+        .map(|r| Ok((r.role, last_seq_of(&log_table, &batch.room, stored_last)?)))
+        .transpose()?;
     match check_batch(current, batch) {
         Err(refused) => return Ok(Err(refused)),
         Ok(Plan::Duplicate) => return Ok(Ok(CommitOutcome::Duplicate)),
@@ -1012,14 +1020,12 @@ fn last_seq_of(
     room: &RoomId,
     stored: Option<u64>,
 ) -> Result<Option<u64>, StorageError> {
-    let logged = match log
+    let logged = log
         .range((room.as_str(), 0)..=(room.as_str(), u64::MAX))
         .bk()?
         .next_back()
-    {
-        Some(item) => Some(item.bk()?.0.value().1),
-        None => None,
-    };
+        .map(|item| item.bk().map(|(key, _)| key.value().1))
+        .transpose()?;
     Ok(logged.max(stored))
 }
 
@@ -1221,9 +1227,7 @@ impl Storage for RedbStorage {
         if ids.is_empty() {
             return Ok(());
         }
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.enqueue(Write::Ack(dest.clone(), ids.to_vec()), Reply::Done(tx));
-        rx.recv().unwrap_or_else(|_| Err(writer_gone()))
+        self.write_and_wait(Write::Ack(dest.clone(), ids.to_vec()))
     }
 
     fn publish_key_packages(
@@ -1547,9 +1551,7 @@ impl Storage for RedbStorage {
         if records.is_empty() {
             return Ok(());
         }
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.enqueue(Write::V06(records.to_vec()), Reply::Done(tx));
-        rx.recv().unwrap_or_else(|_| Err(writer_gone()))
+        self.write_and_wait(Write::V06(records.to_vec()))
     }
 
     fn v06_records_with_prefix(
