@@ -430,19 +430,33 @@ async fn a_shared_storages_idle_outbox_finds_another_instances_entry_within_its_
     batch
         .outbox
         .push((name(B), Payload::Bytes(vec![0, 1, 0xff])));
+    let to_b = |calls: &[crate::sim::Call]| {
+        calls
+            .iter()
+            .filter(|c| c.endpoint == Endpoint::Deliver && c.from == name(A) && c.to == name(B))
+            .count()
+    };
+    let before = to_b(&sim.net.calls());
     sim.provider(A).storage().commit(batch).unwrap();
     let written = Instant::now();
-    while !outbox(&sim, A, B).is_empty() {
-        assert!(
-            written.elapsed() < 4 * mimi_hub::outbox::IDLE_POLL,
-            "the entry was never sent"
-        );
-        tokio::time::sleep(10 * MS).await;
-    }
+    // Wait for the send itself (the simulated network records it), for a bounded stretch
+    // of paused time: the lease's renewal keeps a timer running, so a worker that never
+    // looks again would keep the test waiting for ever.
+    let calls = tokio::time::timeout(
+        4 * mimi_hub::outbox::IDLE_POLL,
+        sim.net.wait_for(|calls| to_b(calls) > before),
+    )
+    .await
+    .expect("the entry was never sent");
+    let sent = calls
+        .iter()
+        .rfind(|c| c.endpoint == Endpoint::Deliver && c.from == name(A) && c.to == name(B))
+        .unwrap()
+        .at;
     assert!(
-        written.elapsed() <= mimi_hub::outbox::IDLE_POLL + 10 * MS,
+        sent - written <= mimi_hub::outbox::IDLE_POLL + 10 * MS,
         "sent {:?} after it was written",
-        written.elapsed()
+        sent - written
     );
 }
 

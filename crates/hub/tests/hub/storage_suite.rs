@@ -1873,6 +1873,26 @@ mod redb_only {
         (role, state.to_vec(), last)
     }
 
+    /// Write a database file of an earlier (or later) schema `version`: its `meta` table
+    /// names the version, and `fill` writes the rest in the same transaction.
+    fn old_file(
+        path: &std::path::Path,
+        version: u64,
+        fill: impl FnOnce(&::redb::WriteTransaction),
+    ) {
+        let db = ::redb::Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
+            txn.open_table(meta)
+                .unwrap()
+                .insert("schema_version", version)
+                .unwrap();
+            fill(&txn);
+        }
+        txn.commit().unwrap();
+    }
+
     /// An event that changes nothing about the room writes its log entry and leaves the
     /// room's record as it was: the last sequence number is the log's (schema version 4).
     ///
@@ -1918,30 +1938,20 @@ mod redb_only {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.redb");
         let (r, behind) = (room("!r:hub.example"), room("!behind:hub.example"));
-        {
-            let db = ::redb::Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            {
-                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
-                txn.open_table(meta)
-                    .unwrap()
-                    .insert("schema_version", 3)
-                    .unwrap();
-                let mut rooms = txn.open_table(RAW_ROOMS).unwrap();
-                rooms
-                    .insert(r.as_str(), (0, &b"s"[..], None, Some(5)))
-                    .unwrap();
-                rooms
-                    .insert(behind.as_str(), (0, &b"s"[..], None, Some(1)))
-                    .unwrap();
-                let mut log = txn.open_table(RAW_LOG).unwrap();
-                for seq in 0..=5 {
-                    log.insert((r.as_str(), seq), &b"e"[..]).unwrap();
-                    log.insert((behind.as_str(), seq), &b"e"[..]).unwrap();
-                }
+        old_file(&path, 3, |txn| {
+            let mut rooms = txn.open_table(RAW_ROOMS).unwrap();
+            rooms
+                .insert(r.as_str(), (0, &b"s"[..], None, Some(5)))
+                .unwrap();
+            rooms
+                .insert(behind.as_str(), (0, &b"s"[..], None, Some(1)))
+                .unwrap();
+            let mut log = txn.open_table(RAW_LOG).unwrap();
+            for seq in 0..=5 {
+                log.insert((r.as_str(), seq), &b"e"[..]).unwrap();
+                log.insert((behind.as_str(), seq), &b"e"[..]).unwrap();
             }
-            txn.commit().unwrap();
-        }
+        });
         let s = RedbStorage::open(&path).unwrap();
         assert_eq!(s.room(&r).unwrap().unwrap().last_seq, Some(5));
         assert_eq!(s.room(&behind).unwrap().unwrap().last_seq, Some(5));
@@ -1961,18 +1971,7 @@ mod redb_only {
     fn a_database_of_another_schema_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.redb");
-        {
-            let db = ::redb::Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            {
-                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
-                txn.open_table(meta)
-                    .unwrap()
-                    .insert("schema_version", 5)
-                    .unwrap();
-            }
-            txn.commit().unwrap();
-        }
+        old_file(&path, 5, |_| {});
         assert_eq!(
             RedbStorage::open(&path).unwrap_err(),
             StorageError::Corrupt("schema version 5; this build reads version 4".into())
@@ -1983,34 +1982,21 @@ mod redb_only {
     /// (the group state in its own table) on open, keeping every room as it was.
     #[test]
     fn a_version_1_database_is_upgraded_in_place() {
-        type RoomValue = (u8, &'static [u8], Option<&'static [u8]>, Option<u64>);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.redb");
         let (with_group, without) = (room("!g:hub.example"), room("!f:hub.example"));
-        {
-            let db = ::redb::Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            {
-                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
-                txn.open_table(meta)
-                    .unwrap()
-                    .insert("schema_version", 1)
-                    .unwrap();
-                let rooms: ::redb::TableDefinition<&str, RoomValue> =
-                    ::redb::TableDefinition::new("rooms");
-                let mut rooms = txn.open_table(rooms).unwrap();
-                rooms
-                    .insert(
-                        with_group.as_str(),
-                        (0, &b"state"[..], Some(&b"group"[..]), Some(7)),
-                    )
-                    .unwrap();
-                rooms
-                    .insert(without.as_str(), (1, &b"meta"[..], None, None))
-                    .unwrap();
-            }
-            txn.commit().unwrap();
-        }
+        old_file(&path, 1, |txn| {
+            let mut rooms = txn.open_table(RAW_ROOMS).unwrap();
+            rooms
+                .insert(
+                    with_group.as_str(),
+                    (0, &b"state"[..], Some(&b"group"[..]), Some(7)),
+                )
+                .unwrap();
+            rooms
+                .insert(without.as_str(), (1, &b"meta"[..], None, None))
+                .unwrap();
+        });
         let s = RedbStorage::open(&path).unwrap();
         assert_eq!(
             s.room(&with_group).unwrap(),
@@ -2054,30 +2040,24 @@ mod redb_only {
         let path = dir.path().join("hub.redb");
         let r = room("!r:hub.example");
         let c = client("@u:hub.example#phone");
-        {
-            let db = ::redb::Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            {
-                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
-                let mut meta = txn.open_table(meta).unwrap();
-                meta.insert("schema_version", 2).unwrap();
-                meta.insert("next_outbox_id", 8).unwrap();
-                meta.insert("next_inbox_cursor", 5).unwrap();
-                let outbox: ::redb::TableDefinition<(&str, u64), Old> =
-                    ::redb::TableDefinition::new("outbox");
-                let mut outbox = txn.open_table(outbox).unwrap();
-                outbox
-                    .insert(("b.example", 7), (r.as_str(), Some(3), &b"old seven"[..]))
-                    .unwrap();
-                let inbox: ::redb::TableDefinition<(&str, u64), &[u8]> =
-                    ::redb::TableDefinition::new("inbox");
-                txn.open_table(inbox)
-                    .unwrap()
-                    .insert((c.as_str(), 4), &b"old four"[..])
-                    .unwrap();
-            }
-            txn.commit().unwrap();
-        }
+        old_file(&path, 2, |txn| {
+            let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
+            let mut meta = txn.open_table(meta).unwrap();
+            meta.insert("next_outbox_id", 8).unwrap();
+            meta.insert("next_inbox_cursor", 5).unwrap();
+            let outbox: ::redb::TableDefinition<(&str, u64), Old> =
+                ::redb::TableDefinition::new("outbox");
+            let mut outbox = txn.open_table(outbox).unwrap();
+            outbox
+                .insert(("b.example", 7), (r.as_str(), Some(3), &b"old seven"[..]))
+                .unwrap();
+            let inbox: ::redb::TableDefinition<(&str, u64), &[u8]> =
+                ::redb::TableDefinition::new("inbox");
+            txn.open_table(inbox)
+                .unwrap()
+                .insert((c.as_str(), 4), &b"old four"[..])
+                .unwrap();
+        });
         let s = RedbStorage::open(&path).unwrap();
         let out = s.outbox_peek(&server("b.example"), 10).unwrap();
         assert_eq!(
@@ -2121,18 +2101,7 @@ mod redb_only {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.redb");
         let r = room("!r:hub.example");
-        {
-            let db = ::redb::Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            {
-                let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
-                txn.open_table(meta)
-                    .unwrap()
-                    .insert("schema_version", 2)
-                    .unwrap();
-            }
-            txn.commit().unwrap();
-        }
+        old_file(&path, 2, |_| {});
         let s = RedbStorage::open(&path).unwrap();
         s.commit(hub_batch(&r, 0, "e0", &[], &[])).unwrap();
         assert_eq!(s.room_snapshot(&r).unwrap(), None);
