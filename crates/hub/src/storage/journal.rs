@@ -10,7 +10,11 @@
 //! record: length (u32 LE) | CRC-32 of the payload (u32 LE) | payload (length bytes)
 //! ```
 //!
-//! A record is durable when [`Journal::append`] returns: it is written and `fdatasync`ed.
+//! A record appended with [`Flush::Now`] is durable when [`Journal::append`] returns: it
+//! is written and `fdatasync`ed, and so is every record before it. One appended with
+//! [`Flush::Later`] is only written: it becomes durable with the next synced append or
+//! [`Journal::sync`]. A crash of the machine before then may lose it, and only it and the
+//! unsynced records after it, never a record before the last sync.
 //! A record cut short by a crash (or whose checksum fails) at the end of the last segment
 //! was never acknowledged, and is cut off when the journal is opened; the same damage in
 //! an earlier segment is corruption, and the journal refuses to open.
@@ -47,6 +51,15 @@ pub(crate) struct Position {
     pub offset: u64,
 }
 
+/// Whether [`Journal::append`] makes its record durable before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// Written and `fdatasync`ed (with every record before it).
+    Now,
+    /// Written only; durable with the next sync.
+    Later,
+}
+
 /// An open journal, appended to at the end of its last segment.
 #[derive(Debug)]
 pub(crate) struct Journal {
@@ -55,6 +68,11 @@ pub(crate) struct Journal {
     segment: u64,
     file: File,
     len: u64,
+    /// How much of the last segment is known durable (`fdatasync`ed): `len` unless
+    /// records were appended with [`Flush::Later`] since.
+    synced: u64,
+    /// How many times the journal synced a segment's data (for tests and measurements).
+    syncs: u64,
     /// An append failed and could not be cut back off: nothing more is appended until the
     /// journal is opened again (and its tail checked).
     poisoned: bool,
@@ -259,6 +277,8 @@ impl Journal {
             segment: last,
             file,
             len: end,
+            synced: end,
+            syncs: 0,
             poisoned: false,
         })
     }
@@ -284,6 +304,8 @@ impl Journal {
             segment,
             file,
             len: HEADER_LEN,
+            synced: HEADER_LEN,
+            syncs: 0,
             poisoned: false,
         })
     }
@@ -301,8 +323,13 @@ impl Journal {
         self.len
     }
 
-    /// Append one record and make it durable; the position after it.
-    pub(crate) fn append(&mut self, payload: &[u8]) -> Result<Position, StorageError> {
+    /// Append one record, made durable now or with the next sync (`flush`); the position
+    /// after it.
+    pub(crate) fn append(
+        &mut self,
+        payload: &[u8],
+        flush: Flush,
+    ) -> Result<Position, StorageError> {
         if self.poisoned {
             return Err(StorageError::Unavailable(
                 "journal: an earlier append failed and could not be undone".into(),
@@ -321,20 +348,48 @@ impl Journal {
         let written = self
             .file
             .write_all_at(&frame, self.len)
-            .and_then(|()| self.file.sync_data());
+            .and_then(|()| match flush {
+                Flush::Now => self.file.sync_data().map(|()| self.syncs += 1),
+                Flush::Later => Ok(()),
+            });
         if let Err(e) = written {
             self.undo_to(self.len);
             return Err(io("appending to", &self.path(), e));
         }
         self.len += frame.len() as u64;
+        if flush == Flush::Now {
+            self.synced = self.len;
+        }
         Ok(self.end())
+    }
+
+    /// Make every record appended so far durable (nothing to do if they are).
+    pub(crate) fn sync(&mut self) -> Result<(), StorageError> {
+        if self.synced == self.len {
+            return Ok(());
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| io("syncing", &self.path(), e))?;
+        self.syncs += 1;
+        self.synced = self.len;
+        Ok(())
+    }
+
+    /// How many times this journal (since it was opened) synced its data.
+    pub(crate) fn syncs(&self) -> u64 {
+        self.syncs
     }
 
     /// Cut the last segment back to `len` after a failed write, or after a record whose
     /// transaction did not commit; if even that fails, append nothing more.
     pub(crate) fn undo_to(&mut self, len: u64) {
         match self.file.set_len(len).and_then(|()| self.file.sync_data()) {
-            Ok(()) => self.len = len,
+            Ok(()) => {
+                self.len = len;
+                self.synced = len;
+                self.syncs += 1;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "storage: the journal could not be cut back; appends stop until it is reopened");
                 self.poisoned = true;
@@ -344,6 +399,7 @@ impl Journal {
 
     /// Begin a new segment after the last; the position of its first record.
     pub(crate) fn rotate(&mut self) -> Result<Position, StorageError> {
+        self.sync()?;
         let next = Journal::create(&self.dir, self.id, self.segment + 1)?;
         *self = next;
         Ok(self.end())
@@ -412,14 +468,43 @@ mod tests {
         (j, seen)
     }
 
+    /// Records appended to sync later cost no sync of their own; the next synced append,
+    /// or `sync`, makes them durable with it; all come back in order.
+    #[test]
+    fn records_appended_to_sync_later_are_synced_by_the_next_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let jdir = dir.path().join("j");
+        let (mut j, _) = collect(&jdir, 7, None);
+        let start = j.syncs();
+        j.append(b"ack1", Flush::Later).unwrap();
+        j.append(b"ack2", Flush::Later).unwrap();
+        assert_eq!(j.syncs(), start);
+        j.sync().unwrap();
+        assert_eq!(j.syncs(), start + 1);
+        j.sync().unwrap();
+        assert_eq!(j.syncs(), start + 1, "nothing new to sync");
+        j.append(b"ack3", Flush::Later).unwrap();
+        let end = j.append(b"event", Flush::Now).unwrap();
+        assert_eq!(
+            j.syncs(),
+            start + 2,
+            "one sync for the record and the one before it"
+        );
+        drop(j);
+        let (j, seen) = collect(&jdir, 7, None);
+        let records: Vec<&[u8]> = seen.iter().map(|(_, r)| r.as_slice()).collect();
+        assert_eq!(records, [&b"ack1"[..], b"ack2", b"ack3", b"event"]);
+        assert_eq!(j.end(), end);
+    }
+
     #[test]
     fn records_come_back_in_order_from_a_position() {
         let dir = tempfile::tempdir().unwrap();
         let jdir = dir.path().join("j");
         let (mut j, seen) = collect(&jdir, 7, None);
         assert!(seen.is_empty());
-        let a = j.append(b"one").unwrap();
-        let b = j.append(b"two").unwrap();
+        let a = j.append(b"one", Flush::Now).unwrap();
+        let b = j.append(b"two", Flush::Now).unwrap();
         drop(j);
         let (_, seen) = collect(&jdir, 7, None);
         assert_eq!(seen, vec![(a, b"one".to_vec()), (b, b"two".to_vec())]);
@@ -439,7 +524,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let jdir = dir.path().join("j");
         let (mut j, _) = collect(&jdir, 7, None);
-        let a = j.append(b"whole").unwrap();
+        let a = j.append(b"whole", Flush::Now).unwrap();
         let path = j.path();
         drop(j);
         // Half a record: a frame promising 100 bytes, and 3 of them.
@@ -450,7 +535,7 @@ mod tests {
         let (mut j, seen) = collect(&jdir, 7, None);
         assert_eq!(seen, vec![(a, b"whole".to_vec())]);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), a.offset);
-        let b = j.append(b"next").unwrap();
+        let b = j.append(b"next", Flush::Now).unwrap();
         drop(j);
         let (_, seen) = collect(&jdir, 7, None);
         assert_eq!(seen, vec![(a, b"whole".to_vec()), (b, b"next".to_vec())]);
@@ -461,9 +546,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let jdir = dir.path().join("j");
         let (mut j, _) = collect(&jdir, 7, None);
-        let a = j.append(b"first").unwrap();
-        j.append(b"second").unwrap();
-        j.append(b"third").unwrap();
+        let a = j.append(b"first", Flush::Now).unwrap();
+        j.append(b"second", Flush::Now).unwrap();
+        j.append(b"third", Flush::Now).unwrap();
         let path = j.path();
         drop(j);
         // One bit of the second record's payload flipped.
@@ -480,10 +565,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let jdir = dir.path().join("j");
         let (mut j, _) = collect(&jdir, 7, None);
-        let a = j.append(b"a").unwrap();
+        let a = j.append(b"a", Flush::Now).unwrap();
         let second = j.rotate().unwrap();
         assert_eq!(second.segment, a.segment + 1);
-        let b = j.append(b"b").unwrap();
+        let b = j.append(b"b", Flush::Now).unwrap();
         drop(j);
         let (j, seen) = collect(&jdir, 7, None);
         assert_eq!(seen, vec![(a, b"a".to_vec()), (b, b"b".to_vec())]);
@@ -495,7 +580,7 @@ mod tests {
         // A damaged record in a segment that is not the last is corruption.
         let (mut j, _) = collect(&jdir, 7, Some(second));
         j.rotate().unwrap();
-        j.append(b"c").unwrap();
+        j.append(b"c", Flush::Now).unwrap();
         drop(j);
         let first = jdir.join(segment_name(second.segment));
         let mut bytes = std::fs::read(&first).unwrap();
@@ -511,7 +596,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let jdir = dir.path().join("hub.redb.journal");
         let (mut j, _) = collect(&jdir, 7, None);
-        j.append(b"theirs").unwrap();
+        j.append(b"theirs", Flush::Now).unwrap();
         drop(j);
         let (_, seen) = collect(&jdir, 8, None);
         assert!(seen.is_empty());

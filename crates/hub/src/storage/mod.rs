@@ -643,8 +643,16 @@ pub trait Storage: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StorageError>;
 
-    /// Remove the entries `ids` for `dest` once the peer acknowledged them, in one durable
-    /// write. Removing an entry that is not there (acknowledged before) is not an error.
+    /// Remove the entries `ids` for `dest` once the peer acknowledged them. Removing an
+    /// entry that is not there (acknowledged before) is not an error.
+    ///
+    /// Readers see the entries gone when this returns, but the removal need not be
+    /// durable yet: it is at the latest with the next durable write after it, or within
+    /// about a second ([`RedbStorage`]'s checkpoint, [`PostgresStorage`]'s WAL writer). A crash
+    /// of the machine before then brings the entries back, and the outbox sends them
+    /// again; the peer recognises each by its sequence number or request key. Nothing else
+    /// is lost with it: a write that was durable before it stays so, and one after it that
+    /// is durable makes it durable too (rule HUB-STORE-14).
     fn outbox_ack(&self, dest: &ServerName, ids: &[u64]) -> Result<(), StorageError>;
 
     /// Store key packages of a registered client. A package whose `hash_ref` is stored for

@@ -43,7 +43,8 @@
 //!
 //! ## Writes
 //! Every connection runs with `synchronous_commit = on`: a write is durable (flushed to the
-//! server's write-ahead log) when the call returns `Ok`. [`Storage::commit`] and
+//! server's write-ahead log) when the call returns `Ok`, except a group of outbox
+//! acknowledgements only, which sets it `off` for its transaction (rule HUB-STORE-14). [`Storage::commit`] and
 //! [`Storage::outbox_ack`] go to one writer thread with its own connection and prepared
 //! statements. Like redb's writer it takes every write that is waiting (up to
 //! [`GROUP_COMMIT_MAX`]) and commits them in one transaction: one WAL flush for the group.
@@ -947,6 +948,7 @@ fn run_group(
     let mut txn = client
         .transaction()
         .map_err(|_| GroupFailure::BeforeCommit)?;
+    sync_later_if_acks_only(&mut txn, writes).map_err(|_| GroupFailure::BeforeCommit)?;
     // An error drops the transaction, which rolls it back.
     let results = apply_writes(&mut txn, statements, writes, &mut fenced, &instance)
         .map_err(|_| GroupFailure::BeforeCommit)?;
@@ -958,6 +960,21 @@ fn run_group(
     }
     writer.fenced = fenced;
     Ok(results)
+}
+
+/// A transaction of outbox acknowledgements only commits without waiting for its WAL
+/// flush (rule HUB-STORE-14, [`Storage::outbox_ack`]): the WAL writer flushes it within
+/// `wal_writer_delay`s, and any later synchronous commit flushes it with its own, as the
+/// WAL is written in order.
+fn sync_later_if_acks_only(
+    txn: &mut Transaction<'_>,
+    writes: &[Write],
+) -> Result<(), StorageError> {
+    if writes.iter().all(|w| matches!(w, Write::Ack(..))) {
+        txn.batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// One write in its own transaction. A connection found broken before the commit (the
@@ -998,6 +1015,8 @@ fn try_one(writer: &mut Writer, write: &Write) -> Result<Result<Written, Storage
     let mut txn = client
         .transaction()
         .map_err(|e| Attempt::BeforeCommit(backend(e)))?;
+    sync_later_if_acks_only(&mut txn, std::slice::from_ref(write))
+        .map_err(Attempt::BeforeCommit)?;
     let result = apply_writes(
         &mut txn,
         statements,

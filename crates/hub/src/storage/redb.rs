@@ -35,7 +35,8 @@
 //! sake and is always empty. The `snapshots` table came later within version 2: a file
 //! without it has no snapshots (reads find none; the first write of one creates it).
 //!
-//! Every write is on disk when the call returns `Ok`, and a failed check writes nothing of
+//! Every write is on disk when the call returns `Ok` (but an outbox acknowledgement, which
+//! is durable with the next write that is, below), and a failed check writes nothing of
 //! it. The writes outside the event path (users, clients, key packages, acknowledged inbox
 //! entries) are redb transactions with [`Durability::Immediate`]. The event path's
 //! ([`Storage::commit`], [`Storage::outbox_ack`], and the -06 records of
@@ -49,7 +50,10 @@
 //! ([`Durability::None`]), and answers. redb keeps those commits' pages in memory and writes
 //! them at a checkpoint ([`Checkpoints`]: every second while writes come, after 200 ms
 //! without any, and on close), a durable commit that records the journal position it
-//! covers. Opening after a crash replays the records after that position. So a message is
+//! covers. Opening after a crash replays the records after that position. A group of
+//! outbox acknowledgements only is journaled without a sync of its own (rule
+//! HUB-STORE-14): the next synced group or checkpoint makes it durable, and a crash of the
+//! machine before then only has the outbox send those entries again. So a message is
 //! written about twice (journal, then its share of the checkpoint's pages), where a
 //! durable commit per group wrote every touched B-tree page each time
 //! (docs/performance.md, "The journal"). [`RedbStorage::open_with_backend`] has no journal:
@@ -418,6 +422,12 @@ impl RedbStorage {
     /// hold them yet: zero after a clean stop, more after a crash.
     pub fn journal_replayed(&self) -> u64 {
         self.journal.as_ref().map_or(0, |j| j.replayed())
+    }
+
+    /// How many times the journal synced its data since the store was opened (0 without
+    /// a journal): for tests and measurements.
+    pub fn journal_syncs(&self) -> u64 {
+        self.journal.as_ref().map_or(0, |j| j.syncs())
     }
 
     /// Open a database kept by a redb [`StorageBackend`](::redb::StorageBackend) that

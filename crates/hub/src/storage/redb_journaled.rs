@@ -31,7 +31,7 @@ use ::redb::{Database, Durability, ReadableDatabase, WriteTransaction};
 use mimi_codec::{ClientId, RoomId, ServerName};
 
 use super::{Applied, Finish, GroupUpdate, META, OrBackend as _, Write, Written, apply, write_txn};
-use crate::storage::journal::{HEADER_LEN, Journal, Position, SEGMENT_MAX};
+use crate::storage::journal::{Flush, HEADER_LEN, Journal, Position, SEGMENT_MAX};
 use crate::storage::{
     Batch, LogEntry, Payload, RequestKey, RoomRole, RoomUpdate, StorageError, parse_stored,
 };
@@ -91,6 +91,12 @@ impl Journaled {
 
     pub(super) fn replayed(&self) -> u64 {
         self.replayed.load(Ordering::Relaxed)
+    }
+
+    /// How many times the journal synced its data since the store was opened (0 if it
+    /// is not open).
+    pub(super) fn syncs(&self) -> u64 {
+        self.lock().as_ref().map_or(0, Journal::syncs)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Journal>> {
@@ -190,6 +196,17 @@ impl Journaled {
             txn.abort().bk()?;
             return Ok(results);
         }
+        // A group of acknowledgements only is not synced on its own (rule HUB-STORE-14):
+        // the next group that is, or the next checkpoint, makes it durable. Lost in a
+        // crash of the machine, it only has the outbox send those entries again. Its
+        // transaction leaves the recorded position where it was, so a durable commit never
+        // records a position past what the journal has synced; replayed over a state that
+        // already holds it, an acknowledgement changes nothing.
+        let flush = if kept.iter().all(|w| matches!(w, Write::Ack(..))) {
+            Flush::Later
+        } else {
+            Flush::Now
+        };
         let record = encode(&kept)?;
         let mut guard = self.lock();
         let Some(journal) = guard.as_mut() else {
@@ -197,14 +214,16 @@ impl Journaled {
             return Err(StorageError::Unavailable("the journal is not open".into()));
         };
         let before = journal.segment_len();
-        let end = match journal.append(&record) {
+        let end = match journal.append(&record, flush) {
             Ok(end) => end,
             Err(e) => {
                 let _ = txn.abort();
                 return Err(e);
             }
         };
-        if let Err(e) = set_position(&txn, end) {
+        if flush == Flush::Now
+            && let Err(e) = set_position(&txn, end)
+        {
             let _ = txn.abort();
             journal.undo_to(before);
             return Err(e);
@@ -236,6 +255,8 @@ fn set_position(txn: &WriteTransaction, at: Position) -> Result<(), StorageError
 }
 
 fn checkpoint_journal(db: &Database, journal: &mut Journal) -> Result<(), StorageError> {
+    // The position recorded durably must be one the journal has synced.
+    journal.sync()?;
     let end = journal.end();
     write_txn(db, |txn| {
         set_position(txn, end)?;

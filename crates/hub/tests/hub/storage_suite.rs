@@ -1598,15 +1598,16 @@ mod redb_only {
     /// The child's part of `acknowledged_writes_survive_a_crash`: what it writes, each
     /// write answered before the next, before it aborts without closing anything.
     const CRASH_CHILD: &str = "MIMI_TEST_JOURNAL_CRASH_DIR";
+    /// Checkpoints that never come while a test runs.
+    const NO_CHECKPOINT: mimi_hub::storage::Checkpoints = mimi_hub::storage::Checkpoints {
+        interval: std::time::Duration::from_secs(3600),
+        idle: std::time::Duration::from_secs(3600),
+    };
     const CRASH_EVENTS: u64 = 40;
 
     fn write_then_abort(dir: &std::path::Path) -> ! {
         // No checkpoint after opening: every write below lives in the journal only.
-        let long = mimi_hub::storage::Checkpoints {
-            interval: std::time::Duration::from_secs(3600),
-            idle: std::time::Duration::from_secs(3600),
-        };
-        let s = RedbStorage::open_with_checkpoints(dir.join("hub.redb"), long).unwrap();
+        let s = RedbStorage::open_with_checkpoints(dir.join("hub.redb"), NO_CHECKPOINT).unwrap();
         let r = room("!r:hub.example");
         register(&s, &["@a:hub.example#phone"]);
         // Half the events one by one, half submitted together (one group, one record).
@@ -1639,25 +1640,153 @@ mod redb_only {
     /// A directory where a child process wrote with the journal and aborted
     /// (`write_then_abort`).
     fn crash_a_writer() -> tempfile::TempDir {
+        crash_child(
+            "storage_suite::redb_only::acknowledged_writes_survive_a_crash",
+            CRASH_CHILD,
+        )
+        .0
+    }
+
+    /// Run the test `test` of this binary as a child process with `env` naming a new
+    /// directory, which the child writes in and then aborts; the directory and what the
+    /// child printed.
+    fn crash_child(test: &str, env: &str) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "storage_suite::redb_only::acknowledged_writes_survive_a_crash",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CRASH_CHILD, dir.path())
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(env, dir.path())
             .output()
             .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             !out.status.success() && stdout.contains("written"),
             "the child did not write and abort: {:?}\n{stdout}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        dir
+        (dir, stdout)
+    }
+
+    /// The journal's one segment in `dir` (a store that never rotated).
+    fn only_segment(dir: &std::path::Path) -> std::path::PathBuf {
+        let journal = RedbStorage::journal_dir(&dir.join("hub.redb"));
+        let segments: Vec<_> = std::fs::read_dir(&journal)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+            .collect();
+        assert_eq!(segments.len(), 1, "{segments:?}");
+        segments.into_iter().next().unwrap()
+    }
+
+    /// An acknowledgement alone costs no sync: the journal syncs for the events, not for
+    /// the acknowledgements between them, which the next event's sync makes durable.
+    ///
+    /// Rule HUB-STORE-14 (docs/protocol-coverage.md).
+    #[test]
+    fn an_acknowledgement_is_synced_with_the_next_write_not_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        // No checkpoint while it runs: a checkpoint syncs what the journal holds.
+        let s =
+            RedbStorage::open_with_checkpoints(dir.path().join("hub.redb"), NO_CHECKPOINT).unwrap();
+        let r = room("!r:hub.example");
+        for seq in 0..3 {
+            s.commit(hub_batch(&r, seq, &format!("e{seq}"), &["f.example"], &[]))
+                .unwrap();
+        }
+        let synced = s.journal_syncs();
+        s.outbox_ack(&server("f.example"), &[1]).unwrap();
+        s.outbox_ack(&server("f.example"), &[2]).unwrap();
+        assert_eq!(
+            s.journal_syncs(),
+            synced,
+            "an acknowledgement synced on its own"
+        );
+        let ids: Vec<u64> = s
+            .outbox_peek(&server("f.example"), 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(
+            ids,
+            vec![3],
+            "readers see the acknowledged entries gone at once"
+        );
+        s.commit(hub_batch(&r, 3, "e3", &["f.example"], &[]))
+            .unwrap();
+        assert_eq!(s.journal_syncs(), synced + 1);
+    }
+
+    const ACK_LOSS_CHILD: &str = "MIMI_TEST_JOURNAL_ACK_LOSS_DIR";
+
+    /// The child's part of `an_acknowledgement_lost_with_the_machine_only_sends_its_entries_again`.
+    fn write_ack_then_abort(dir: &std::path::Path) -> ! {
+        let s = RedbStorage::open_with_checkpoints(dir.join("hub.redb"), NO_CHECKPOINT).unwrap();
+        let r = room("!r:hub.example");
+        for seq in 0..5 {
+            s.commit(hub_batch(&r, seq, &format!("e{seq}"), &["f.example"], &[]))
+                .unwrap();
+        }
+        let synced = std::fs::metadata(only_segment(dir)).unwrap().len();
+        println!("synced {synced}");
+        s.outbox_ack(&server("f.example"), &[1, 2]).unwrap();
+        // A durable redb commit outside the journal: it holds the acknowledgement before it.
+        register(&s, &["@b:hub.example#phone"]);
+        s.outbox_ack(&server("f.example"), &[3]).unwrap();
+        println!("written");
+        std::process::abort();
+    }
+
+    /// A crash of the machine may lose the journal's unsynced tail: here, the two
+    /// acknowledgements' records, cut off as the crash could leave the segment. The
+    /// entries whose acknowledgement only the journal held are back to be sent again;
+    /// every event, the durable write between them and the acknowledgement that write
+    /// made durable are kept, and the ids go on after the last.
+    ///
+    /// Rule HUB-STORE-14 (docs/protocol-coverage.md).
+    #[test]
+    fn an_acknowledgement_lost_with_the_machine_only_sends_its_entries_again() {
+        if let Some(dir) = std::env::var_os(ACK_LOSS_CHILD) {
+            write_ack_then_abort(std::path::Path::new(&dir));
+        }
+        let (dir, stdout) = crash_child(
+            "storage_suite::redb_only::an_acknowledgement_lost_with_the_machine_only_sends_its_entries_again",
+            ACK_LOSS_CHILD,
+        );
+        let synced: u64 = stdout
+            .lines()
+            .find_map(|l| l.split("synced ").nth(1))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("the child printed the synced length");
+        let segment = only_segment(dir.path());
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap();
+        assert!(
+            file.metadata().unwrap().len() > synced,
+            "the acknowledgements were not journaled"
+        );
+        file.set_len(synced).unwrap();
+        drop(file);
+
+        let s = RedbStorage::open(dir.path().join("hub.redb")).unwrap();
+        let r = room("!r:hub.example");
+        assert_eq!(s.log_range(&r, 0, 100).unwrap().len(), 5);
+        assert!(s.client(&client("@b:hub.example#phone")).unwrap().is_some());
+        let waiting = s.outbox_peek(&server("f.example"), 100).unwrap();
+        let ids: Vec<u64> = waiting.iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec![3, 4, 5]);
+        assert_eq!(waiting[0].message, b"e2->f.example");
+        let next = match s
+            .commit(hub_batch(&r, 5, "e5", &["f.example"], &[]))
+            .unwrap()
+        {
+            CommitOutcome::Committed { outbox_ids, .. } => outbox_ids,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(next, vec![6]);
     }
 
     /// A store opened without a journal (`journal = false`) after a journaled run that
