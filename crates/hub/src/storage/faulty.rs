@@ -34,6 +34,8 @@ pub struct FaultyStorage {
     held: Mutex<Option<Vec<(Batch, Answer)>>>,
     /// Notified when a batch is held.
     held_changed: tokio::sync::Notify,
+    /// Counts the writes passed on and answered `Ok` ([`FaultyStorage::writes`]).
+    written: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for FaultyStorage {
@@ -55,7 +57,21 @@ impl FaultyStorage {
             log_entries_read: AtomicU64::new(0),
             held: Mutex::new(None),
             held_changed: tokio::sync::Notify::new(),
+            written: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// A receiver that sees a change after each write passed on to the wrapped storage and
+    /// answered `Ok` from now on (a batch, an outbox acknowledgement): a test waits on it
+    /// for a state the storage reaches, instead of polling. A submitted batch counts when
+    /// the wrapped storage has taken it ([`MemoryStorage`](super::MemoryStorage) has then
+    /// applied it) or, if it was held, when it is answered.
+    pub fn writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.written.subscribe()
+    }
+
+    fn wrote(&self) {
+        self.written.send_modify(|n| *n += 1);
     }
 
     /// From now on hold every submitted batch ([`Storage::submit`]) back, unanswered and
@@ -95,8 +111,13 @@ impl FaultyStorage {
             .unwrap_or_default();
         for (batch, answer) in held {
             let pending = self.inner.submit(batch);
+            let written = Arc::clone(&self.written);
             tokio::spawn(async move {
-                let _ = answer.send(pending.durable().await);
+                let result = pending.durable().await;
+                if result.is_ok() {
+                    written.send_modify(|n| *n += 1);
+                }
+                let _ = answer.send(result);
             });
         }
     }
@@ -227,7 +248,9 @@ impl Storage for FaultyStorage {
         if self.fails(&batch) {
             return Err(injected(&batch));
         }
-        self.inner.commit(batch)
+        let outcome = self.inner.commit(batch)?;
+        self.wrote();
+        Ok(outcome)
     }
 
     fn submit(&self, batch: Batch) -> PendingCommit {
@@ -246,7 +269,9 @@ impl Storage for FaultyStorage {
                 return PendingCommit::queued(pending);
             }
         }
-        self.inner.submit(batch)
+        let pending = self.inner.submit(batch);
+        self.wrote();
+        pending
     }
 
     fn request_seq(
@@ -272,7 +297,9 @@ impl Storage for FaultyStorage {
 
     fn outbox_ack(&self, dest: &ServerName, ids: &[u64]) -> Result<(), StorageError> {
         self.unwritable()?;
-        self.inner.outbox_ack(dest, ids)
+        self.inner.outbox_ack(dest, ids)?;
+        self.wrote();
+        Ok(())
     }
 
     fn publish_key_packages(

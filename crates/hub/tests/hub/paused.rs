@@ -311,17 +311,34 @@ async fn check_invite_is_asked_about_the_state_after_the_whole_event() {
     assert_eq!(sent, &state);
 }
 
-/// Let paused time run (100 ms at a time, up to 10 s of it: no real waiting) until B's log
-/// of `room` holds `entries` entries and A's outbox for B is empty; the caller asserts
-/// what it needs after.
+/// Wait until B's log of `room` holds `entries` entries and A's outbox for B is empty,
+/// looking again after each write to A's or B's storage (no polling); fails if that takes
+/// more than 10 s of paused time.
 async fn until_b_has(sim: &Sim, room: &RoomId, entries: usize) {
     let b = sim.provider(B);
-    for _ in 0..100 {
-        if log_of(&b, room).len() == entries && outbox(sim, A, B).is_empty() {
-            return;
+    // Subscribed before the first look: a write after it is seen by `changed`.
+    let mut a_writes = sim.storage(A).writes();
+    let mut b_writes = sim.storage(B).writes();
+    let reached = async {
+        loop {
+            if log_of(&b, room).len() == entries && outbox(sim, A, B).is_empty() {
+                return;
+            }
+            tokio::select! {
+                changed = a_writes.changed() => changed.expect("A's storage is kept"),
+                changed = b_writes.changed() => changed.expect("B's storage is kept"),
+            }
         }
-        tokio::time::sleep(100 * MS).await;
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(10), reached)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "B never held {entries} entries with A's outbox for it empty (it holds {}, {} waiting)",
+                log_of(&b, room).len(),
+                outbox(sim, A, B).len()
+            )
+        });
 }
 
 /// Settings whose outbox retries after 100 ms, doubling up to 400 ms, without jitter.
