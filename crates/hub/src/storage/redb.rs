@@ -67,7 +67,9 @@
 //! sees the earlier ones' writes, as if they had been committed one by one in that order),
 //! and commits once: one `fdatasync` for the group instead of one per write. Callers are
 //! answered only after that commit. While one group commits, the next one gathers, so the
-//! group grows with the load and a lone write waits for nothing but its own commit. If a
+//! group grows with the load and a lone write waits for nothing but its own commit. The
+//! tables every event touches (`meta`, `rooms`, `log`, `requests`, `outbox`, `inbox`) are
+//! opened once per group, not once per write. If a
 //! write fails after it began writing (a backend error, a counter used up), the group is
 //! aborted and each of its writes is run again in its own transaction, so one write's
 //! failure is never another's.
@@ -794,9 +796,11 @@ fn commit_writes(
     }
     write_txn(db, |txn| {
         let mut results = Vec::with_capacity(writes.len());
+        let mut tables = GroupTables::open(txn)?;
         for write in writes {
-            results.push(apply(txn, write)?);
+            results.push(apply(&mut tables, write)?);
         }
+        drop(tables);
         // Committing a transaction in which nothing was written costs a commit for nothing.
         let wrote = results.iter().any(|r| matches!(r, Ok(w) if w.wrote()));
         Ok(if wrote {
@@ -815,19 +819,46 @@ impl Written {
     }
 }
 
+/// The tables every event's write touches, opened once for a whole group of writes
+/// rather than once per write (opening a table looks it up and checks its types, and
+/// closing it records its root: issue 13, item 3). While they are open, nothing else in
+/// the transaction may open them; the other tables are opened where they are needed.
+struct GroupTables<'t> {
+    txn: &'t WriteTransaction,
+    meta: ::redb::Table<'t, &'static str, u64>,
+    rooms: ::redb::Table<'t, &'static str, RoomValue>,
+    log: ::redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    requests: ::redb::Table<'t, (&'static str, [u8; 32]), u64>,
+    outbox: ::redb::Table<'t, (&'static str, u64), QueuedValue>,
+    inbox: ::redb::Table<'t, (&'static str, u64), QueuedValue>,
+}
+
+impl<'t> GroupTables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<GroupTables<'t>, StorageError> {
+        Ok(GroupTables {
+            txn,
+            meta: txn.open_table(META).bk()?,
+            rooms: txn.open_table(ROOMS).bk()?,
+            log: txn.open_table(LOG).bk()?,
+            requests: txn.open_table(REQUESTS).bk()?,
+            outbox: txn.open_table(OUTBOX).bk()?,
+            inbox: txn.open_table(INBOX).bk()?,
+        })
+    }
+}
+
 /// Apply one write inside a group transaction.
-fn apply(txn: &WriteTransaction, write: &Write) -> Applied {
+fn apply(tables: &mut GroupTables<'_>, write: &Write) -> Applied {
     match write {
-        Write::Commit(batch) => Ok(apply_batch(txn, batch)?.map(Written::Commit)),
+        Write::Commit(batch) => Ok(apply_batch(tables, batch)?.map(Written::Commit)),
         Write::Ack(dest, ids) => {
-            let mut outbox = txn.open_table(OUTBOX).bk()?;
             for id in ids {
-                outbox.remove((dest.as_str(), *id)).bk()?;
+                tables.outbox.remove((dest.as_str(), *id)).bk()?;
             }
             Ok(Ok(Written::Done))
         }
         Write::V06(records) => {
-            let mut table = txn.open_table(V06).bk()?;
+            let mut table = tables.txn.open_table(V06).bk()?;
             for (key, value) in records {
                 match value {
                     Some(v) => {
@@ -923,21 +954,21 @@ fn move_groups_out_of_rooms(txn: &WriteTransaction) -> Result<(), StorageError> 
 
 /// Check `batch` against what the transaction holds and, if it passes, write it.
 fn apply_batch(
-    txn: &WriteTransaction,
+    tables: &mut GroupTables<'_>,
     batch: &Batch,
 ) -> Result<Result<CommitOutcome, StorageError>, StorageError> {
-    let mut rooms = txn.open_table(ROOMS).bk()?;
+    let txn = tables.txn;
     // The room's record without its group state (that is in `groups`, read by nobody here).
-    let stored = rooms
+    let stored = tables
+        .rooms
         .get(batch.room.as_str())
         .bk()?
         .map(|g| decode_room(g.value()))
         .transpose()?;
-    let mut log_table = txn.open_table(LOG).bk()?;
     let stored_last = stored.as_ref().and_then(|r| r.last_seq);
     let current = stored
         .as_ref()
-        .map(|r| Ok((r.role, last_seq_of(&log_table, &batch.room, stored_last)?)))
+        .map(|r| Ok((r.role, last_seq_of(&tables.log, &batch.room, stored_last)?)))
         .transpose()?;
     match check_batch(current, batch) {
         Err(refused) => return Ok(Err(refused)),
@@ -967,7 +998,7 @@ fn apply_batch(
             None,
             stored_last,
         );
-        rooms.insert(room.as_str(), value).bk()?;
+        tables.rooms.insert(room.as_str(), value).bk()?;
         match &update.group {
             GroupUpdate::Keep => {}
             GroupUpdate::Replace(group) => {
@@ -983,39 +1014,44 @@ fn apply_batch(
     // Otherwise nothing about the room's record changes (a room the batch does not create
     // is stored: check_batch refused the batch otherwise).
     if let Some(entry) = log {
-        log_table
+        tables
+            .log
             .insert((room.as_str(), entry.seq), entry.entry.as_slice())
             .bk()?;
-        record_request(txn, room, entry.seq, batch.request.as_ref())?;
+        record_request(
+            &mut tables.requests,
+            room,
+            entry.seq,
+            batch.request.as_ref(),
+        )?;
     }
-    let mut meta = txn.open_table(META).bk()?;
     let mut outbox_ids = Vec::with_capacity(outbox.len());
     if !outbox.is_empty() {
-        let mut next = counter(&meta, META_NEXT_OUTBOX)?;
-        let mut table = txn.open_table(OUTBOX).bk()?;
+        let mut next = counter(&tables.meta, META_NEXT_OUTBOX)?;
         for (dest, message) in outbox {
             let id = next_id(&mut next)?;
             let (len, bytes) = stored_payload(message);
-            table
+            tables
+                .outbox
                 .insert((dest.as_str(), id), (room.as_str(), seq, len, bytes))
                 .bk()?;
             outbox_ids.push(id);
         }
-        meta.insert(META_NEXT_OUTBOX, next).bk()?;
+        tables.meta.insert(META_NEXT_OUTBOX, next).bk()?;
     }
     let mut inbox_cursors = Vec::with_capacity(inbox.len());
     if !inbox.is_empty() {
-        let mut next = counter(&meta, META_NEXT_INBOX)?;
-        let mut table = txn.open_table(INBOX).bk()?;
+        let mut next = counter(&tables.meta, META_NEXT_INBOX)?;
         for (client, message) in inbox {
             let cursor = next_id(&mut next)?;
             let (len, bytes) = stored_payload(message);
-            table
+            tables
+                .inbox
                 .insert((client.as_str(), cursor), (room.as_str(), seq, len, bytes))
                 .bk()?;
             inbox_cursors.push(cursor);
         }
-        meta.insert(META_NEXT_INBOX, next).bk()?;
+        tables.meta.insert(META_NEXT_INBOX, next).bk()?;
     }
     Ok(Ok(CommitOutcome::Committed {
         outbox_ids,
@@ -1043,12 +1079,11 @@ fn last_seq_of(
 /// room, remove the keys that left the window (reads ignore them before that, so a key is
 /// stored for between one and two windows, and each key is one record).
 fn record_request(
-    txn: &WriteTransaction,
+    requests: &mut ::redb::Table<'_, (&'static str, [u8; 32]), u64>,
     room: &RoomId,
     seq: u64,
     request: Option<&RequestKey>,
 ) -> Result<(), StorageError> {
-    let mut requests = txn.open_table(REQUESTS).bk()?;
     if let Some(key) = request {
         requests.insert((room.as_str(), *key), seq).bk()?;
     }

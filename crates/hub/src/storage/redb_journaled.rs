@@ -30,7 +30,10 @@ use std::time::Duration;
 use ::redb::{Database, Durability, ReadableDatabase, WriteTransaction};
 use mimi_codec::{ClientId, RoomId, ServerName};
 
-use super::{Applied, Finish, GroupUpdate, META, OrBackend as _, Write, Written, apply, write_txn};
+use super::{
+    Applied, Finish, GroupTables, GroupUpdate, META, OrBackend as _, Write, Written, apply,
+    write_txn,
+};
 use crate::storage::journal::{Flush, HEADER_LEN, Journal, Position, SEGMENT_MAX};
 use crate::storage::{
     Batch, LogEntry, Payload, RequestKey, RoomRole, RoomUpdate, StorageError, parse_stored,
@@ -177,14 +180,15 @@ impl Journaled {
         let mut txn = db.begin_write().bk()?;
         txn.set_durability(Durability::None).bk()?;
         let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
-            match apply(&txn, write) {
-                Ok(result) => results.push(result),
-                Err(e) => {
-                    let _ = txn.abort();
-                    return Err(e);
-                }
+        let applied = GroupTables::open(&txn).and_then(|mut tables| {
+            for write in writes {
+                results.push(apply(&mut tables, write)?);
             }
+            Ok(())
+        });
+        if let Err(e) = applied {
+            let _ = txn.abort();
+            return Err(e);
         }
         let kept: Vec<&Write> = writes
             .iter()
@@ -279,8 +283,9 @@ fn replay(db: &Database, record: &[u8], end: Position) -> Result<(), StorageErro
     let writes = decode(record)?;
     let mut txn = db.begin_write().bk()?;
     txn.set_durability(Durability::None).bk()?;
+    let mut tables = GroupTables::open(&txn)?;
     for write in &writes {
-        let applied: Applied = apply(&txn, write);
+        let applied: Applied = apply(&mut tables, write);
         match applied {
             Ok(Ok(_)) => {}
             Ok(Err(refused)) => {
@@ -289,11 +294,13 @@ fn replay(db: &Database, record: &[u8], end: Position) -> Result<(), StorageErro
                 tracing::error!(error = %refused, ?end, "storage: a journaled write is refused on replay");
             }
             Err(e) => {
+                drop(tables);
                 let _ = txn.abort();
                 return Err(e);
             }
         }
     }
+    drop(tables);
     set_position(&txn, end)?;
     txn.commit().bk()
 }
