@@ -10,7 +10,8 @@
 //! | `rooms` | room | (role, state, *unused*, last seq? of a file before version 4) |
 //! | `groups` | room | the delivery service's group state |
 //! | `snapshots` | room | the room's latest signaling snapshot (`Batch::snapshot`) |
-//! | `log` | (room, seq) | entry |
+//! | `log_index` | (room, seq) | the entry's id in `log_bodies` |
+//! | `log_bodies` | id | entry (ids in commit order, whatever the room) |
 //! | `outbox` | (destination, id) | (room, seq?, message) |
 //! | `inbox` | (client, cursor) | message |
 //! | `key_packages` | (client, suite, last resort, ref) | key package |
@@ -21,7 +22,16 @@
 //! | `requests` | (room, request key) | seq (`Storage::request_seq`; one record per key, read only while in the room's last `REQUEST_WINDOW` entries, removed in bulk every `REQUEST_WINDOW` entries) |
 //! | `v06` | key | the second version's records (`Storage::v06_record`); created by its first write, so a file of this schema version without it reads as empty |
 //!
-//! A room's last sequence number is its last `log` key (since version 4): the room's record
+//! A room's log is two tables (since version 5; before, one table `log` keyed by (room,
+//! seq) held the entries). The entries' bytes take ids in the order they are committed, so
+//! each is appended at the right end of `log_bodies`, whose leaves redb then writes full
+//! and once; keyed by (room, seq), every room's entries went into the middle of one tree,
+//! where a full leaf splits into two half-full ones and each room's last leaf was written
+//! again at every checkpoint (docs/performance.md, "The log in commit order"). `log_index`
+//! maps (room, seq) to the id, a few dozen bytes per entry. Opening a version 4 file moves
+//! its log, once.
+//!
+//! A room's last sequence number is its last `log_index` key (since version 4): the room's record
 //! is written only when the room's role or state changes, not with every event (issue 13,
 //! item 2; a large room's state is tens of kB). Records written before version 4 still hold
 //! the last sequence number of their time, which the log can only have passed: the greater
@@ -103,7 +113,7 @@ use journaled::Journaled;
 pub use journaled::{CHECKPOINT_INTERVAL, Checkpoints};
 
 /// The schema this build reads and writes; a file with another version is refused.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 const META_SCHEMA: &str = "schema_version";
 const META_NEXT_OUTBOX: &str = "next_outbox_id";
@@ -130,7 +140,17 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ROOMS: TableDefinition<&str, RoomValue> = TableDefinition::new("rooms");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
-const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
+/// A room's log (since version 5): (room, seq) → the id of the entry's bytes in
+/// [`LOG_BODIES`].
+const LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("log_index");
+/// The log entries' bytes by id (since version 5). Ids grow with every entry, whatever its
+/// room, so each entry is appended at the right end of this tree, whose leaves are then
+/// written full and once; keyed by (room, seq), an entry went into the middle of the tree,
+/// where each full leaf splits in two halves and a room's last leaf is written again at
+/// every checkpoint.
+const LOG_BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("log_bodies");
+/// The log of versions 1 to 4: (room, seq) → entry.
+const OLD_LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
 /// (dest, id) → entry.
 const OUTBOX: TableDefinition<(&str, u64), QueuedValue> = TableDefinition::new("outbox3");
 /// (client, cursor) → entry.
@@ -536,6 +556,7 @@ impl RedbStorage {
         copy_table(&src, &dst, GROUPS)?;
         copy_table(&src, &dst, SNAPSHOTS)?;
         copy_table(&src, &dst, LOG)?;
+        copy_table(&src, &dst, LOG_BODIES)?;
         copy_table(&src, &dst, OUTBOX)?;
         copy_table(&src, &dst, INBOX)?;
         copy_table(&src, &dst, REQUESTS)?;
@@ -623,6 +644,7 @@ fn prepare(db: &Database) -> Result<(), StorageError> {
         txn.open_table(GROUPS).bk()?;
         txn.open_table(SNAPSHOTS).bk()?;
         txn.open_table(LOG).bk()?;
+        txn.open_table(LOG_BODIES).bk()?;
         txn.open_table(OUTBOX).bk()?;
         txn.open_table(INBOX).bk()?;
         txn.open_table(KEY_PACKAGES).bk()?;
@@ -639,13 +661,14 @@ fn prepare(db: &Database) -> Result<(), StorageError> {
         match version {
             Some(SCHEMA_VERSION) if dropped_index => Ok(Finish::Commit(())),
             Some(SCHEMA_VERSION) => Ok(Finish::Abort(())),
-            Some(old @ (1..=3)) => {
+            Some(old @ (1..=4)) => {
                 if old == 1 {
                     move_groups_out_of_rooms(txn)?;
                 }
                 if old <= 2 {
                     move_queues_to_schema_3(txn)?;
                 }
+                move_log_to_schema_5(txn)?;
                 meta.insert(META_SCHEMA, SCHEMA_VERSION).bk()?;
                 Ok(Finish::Commit(()))
             }
@@ -827,7 +850,10 @@ struct GroupTables<'t> {
     txn: &'t WriteTransaction,
     meta: ::redb::Table<'t, &'static str, u64>,
     rooms: ::redb::Table<'t, &'static str, RoomValue>,
-    log: ::redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    log: ::redb::Table<'t, (&'static str, u64), u64>,
+    log_bodies: ::redb::Table<'t, u64, &'static [u8]>,
+    /// The id the next log entry's bytes take (read from `log_bodies` when first needed).
+    next_body: Option<u64>,
     requests: ::redb::Table<'t, (&'static str, [u8; 32]), u64>,
     outbox: ::redb::Table<'t, (&'static str, u64), QueuedValue>,
     inbox: ::redb::Table<'t, (&'static str, u64), QueuedValue>,
@@ -840,10 +866,30 @@ impl<'t> GroupTables<'t> {
             meta: txn.open_table(META).bk()?,
             rooms: txn.open_table(ROOMS).bk()?,
             log: txn.open_table(LOG).bk()?,
+            log_bodies: txn.open_table(LOG_BODIES).bk()?,
+            next_body: None,
             requests: txn.open_table(REQUESTS).bk()?,
             outbox: txn.open_table(OUTBOX).bk()?,
             inbox: txn.open_table(INBOX).bk()?,
         })
+    }
+
+    /// Store a log entry's bytes under the next id; its id.
+    fn append_body(&mut self, entry: &[u8]) -> Result<u64, StorageError> {
+        let mut next = match self.next_body {
+            Some(next) => next,
+            None => match self.log_bodies.last().bk()? {
+                Some((last, _)) => last
+                    .value()
+                    .checked_add(1)
+                    .ok_or_else(|| StorageError::Corrupt("log entry ids exhausted".into()))?,
+                None => FIRST_ID,
+            },
+        };
+        let id = next_id(&mut next)?;
+        self.next_body = Some(next);
+        self.log_bodies.insert(id, entry).bk()?;
+        Ok(id)
     }
 }
 
@@ -900,15 +946,72 @@ fn move_queues_to_schema_3(txn: &WriteTransaction) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// The bytes a stored outbox or inbox entry delivers, read from `log` if it points there.
+/// Schema 4 → 5: every log entry moves from `log` to `log_bodies` and `log_index`; the
+/// ids follow the old table's order (room by room, then by sequence number).
+fn move_log_to_schema_5(txn: &WriteTransaction) -> Result<(), StorageError> {
+    {
+        let old = txn.open_table(OLD_LOG).bk()?;
+        let mut index = txn.open_table(LOG).bk()?;
+        let mut bodies = txn.open_table(LOG_BODIES).bk()?;
+        let mut next = FIRST_ID;
+        for item in old.iter().bk()? {
+            let (key, entry) = item.bk()?;
+            let id = next_id(&mut next)?;
+            bodies.insert(id, entry.value()).bk()?;
+            index.insert(key.value(), id).bk()?;
+        }
+    }
+    txn.delete_table(OLD_LOG).bk()?;
+    Ok(())
+}
+
+/// A read transaction's log: its index and its entries' bytes.
+struct LogTables {
+    index: ::redb::ReadOnlyTable<(&'static str, u64), u64>,
+    bodies: ::redb::ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl LogTables {
+    fn open(txn: &ReadTransaction) -> Result<LogTables, StorageError> {
+        Ok(LogTables {
+            index: txn.open_table(LOG).bk()?,
+            bodies: txn.open_table(LOG_BODIES).bk()?,
+        })
+    }
+
+    /// The entry `seq` of `room`, if it is logged.
+    fn entry(
+        &self,
+        room: &str,
+        seq: u64,
+    ) -> Result<Option<::redb::AccessGuard<'_, &'static [u8]>>, StorageError> {
+        let Some(id) = self.index.get((room, seq)).bk()?.map(|g| g.value()) else {
+            return Ok(None);
+        };
+        body(&self.bodies, id).map(Some)
+    }
+}
+
+/// The bytes of the log entry `id`, which the index names: missing, the file is damaged.
+fn body<'a>(
+    bodies: &'a impl ReadableTable<u64, &'static [u8]>,
+    id: u64,
+) -> Result<::redb::AccessGuard<'a, &'static [u8]>, StorageError> {
+    bodies
+        .get(id)
+        .bk()?
+        .ok_or_else(|| StorageError::Corrupt(format!("log entry {id} is indexed but missing")))
+}
+
+/// The bytes a stored outbox or inbox entry delivers, read from the log if it points there.
 fn resolve(
-    log: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    log: &LogTables,
     (room, seq, len, bytes): (&str, Option<u64>, Option<u32>, &[u8]),
 ) -> Result<Vec<u8>, StorageError> {
     match (len, seq) {
         (None, _) => Ok(bytes.to_vec()),
         (Some(len), Some(seq)) => {
-            let entry = log.get((room, seq)).bk()?;
+            let entry = log.entry(room, seq)?;
             Ok(super::resolve_logged(entry.as_ref().map(|e| e.value()), len)?.to_vec())
         }
         (Some(_), None) => Err(StorageError::Corrupt(
@@ -1014,10 +1117,8 @@ fn apply_batch(
     // Otherwise nothing about the room's record changes (a room the batch does not create
     // is stored: check_batch refused the batch otherwise).
     if let Some(entry) = log {
-        tables
-            .log
-            .insert((room.as_str(), entry.seq), entry.entry.as_slice())
-            .bk()?;
+        let id = tables.append_body(&entry.entry)?;
+        tables.log.insert((room.as_str(), entry.seq), id).bk()?;
         record_request(
             &mut tables.requests,
             room,
@@ -1062,7 +1163,7 @@ fn apply_batch(
 /// The room's last sequence number: its last `log` key, or `stored` (a record written
 /// before schema version 4) if that is greater.
 fn last_seq_of(
-    log: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    log: &impl ReadableTable<(&'static str, u64), u64>,
     room: &RoomId,
     stored: Option<u64>,
 ) -> Result<Option<u64>, StorageError> {
@@ -1193,16 +1294,17 @@ impl Storage for RedbStorage {
         limit: usize,
     ) -> Result<Vec<LogEntry>, StorageError> {
         let txn = self.read()?;
-        let log = txn.open_table(LOG).bk()?;
+        let log = LogTables::open(&txn)?;
         let range = log
+            .index
             .range((room.as_str(), from_seq)..=(room.as_str(), u64::MAX))
             .bk()?;
         let mut out = Vec::new();
         for item in range.take(read_limit(limit)) {
-            let (key, entry) = item.bk()?;
+            let (key, id) = item.bk()?;
             out.push(LogEntry {
                 seq: key.value().1,
-                entry: entry.value().to_vec(),
+                entry: body(&log.bodies, id.value())?.value().to_vec(),
             });
         }
         Ok(out)
@@ -1249,7 +1351,7 @@ impl Storage for RedbStorage {
         };
         let txn = self.read()?;
         let outbox = txn.open_table(OUTBOX).bk()?;
-        let log = txn.open_table(LOG).bk()?;
+        let log = LogTables::open(&txn)?;
         let range = outbox
             .range((dest.as_str(), first)..=(dest.as_str(), u64::MAX))
             .bk()?;
@@ -1550,7 +1652,7 @@ impl Storage for RedbStorage {
     ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         let txn = self.read()?;
         let inbox = txn.open_table(INBOX).bk()?;
-        let log = txn.open_table(LOG).bk()?;
+        let log = LogTables::open(&txn)?;
         let range = (
             Bound::Excluded((client.as_str(), after)),
             Bound::Included((client.as_str(), u64::MAX)),

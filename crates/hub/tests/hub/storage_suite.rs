@@ -2100,11 +2100,150 @@ mod redb_only {
     fn a_database_of_another_schema_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.redb");
-        old_file(&path, 5, |_| {});
+        old_file(&path, 6, |_| {});
         assert_eq!(
             RedbStorage::open(&path).unwrap_err(),
-            StorageError::Corrupt("schema version 5; this build reads version 4".into())
+            StorageError::Corrupt("schema version 6; this build reads version 5".into())
         );
+    }
+
+    const RAW_LOG_INDEX: ::redb::TableDefinition<(&str, u64), u64> =
+        ::redb::TableDefinition::new("log_index");
+    const RAW_LOG_BODIES: ::redb::TableDefinition<u64, &[u8]> =
+        ::redb::TableDefinition::new("log_bodies");
+
+    /// The log entries' (id, bytes) as stored, in id order.
+    fn raw_bodies(path: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
+        use ::redb::{ReadableDatabase as _, ReadableTable as _};
+        let db = ::redb::Database::open(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let bodies = txn.open_table(RAW_LOG_BODIES).unwrap();
+        bodies
+            .iter()
+            .unwrap()
+            .map(|item| {
+                let (id, entry) = item.unwrap();
+                (id.value(), entry.value().to_vec())
+            })
+            .collect()
+    }
+
+    /// Log entries are stored in the order they are committed, whatever their room: each
+    /// takes the next id in `log_bodies` (appended at the right end of its tree, so its
+    /// leaves are written full, once), and `log_index` maps (room, seq) to it (schema
+    /// version 5).
+    ///
+    /// Rule HUB-STORE-15 (docs/protocol-coverage.md).
+    #[test]
+    fn log_entries_are_stored_in_commit_order_whatever_their_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let (r1, r2) = (room("!one:hub.example"), room("!two:hub.example"));
+        {
+            let s = RedbStorage::open(&path).unwrap();
+            s.commit(hub_batch(&r2, 0, "two-0", &[], &[])).unwrap();
+            s.commit(hub_batch(&r1, 0, "one-0", &["b.example"], &[]))
+                .unwrap();
+            // Submitted together: one group, one transaction.
+            let pending = [
+                s.submit(hub_batch(&r2, 1, "two-1", &[], &[])),
+                s.submit(hub_batch(&r1, 1, "one-1", &[], &[])),
+            ];
+            for p in pending {
+                p.wait().unwrap();
+            }
+            s.commit(hub_batch(&r2, 2, "two-2", &[], &[])).unwrap();
+        }
+        let bodies = raw_bodies(&path);
+        let ids: Vec<u64> = bodies.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+        let entries: Vec<&[u8]> = bodies.iter().map(|(_, e)| e.as_slice()).collect();
+        assert_eq!(
+            entries,
+            [&b"two-0"[..], b"one-0", b"two-1", b"one-1", b"two-2"]
+        );
+        // Read back by room, in sequence order, and through the outbox.
+        let s = RedbStorage::open(&path).unwrap();
+        let log = |r: &RoomId| -> Vec<Vec<u8>> {
+            s.log_range(r, 0, 10)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.entry)
+                .collect()
+        };
+        assert_eq!(log(&r1), [b"one-0".to_vec(), b"one-1".to_vec()]);
+        assert_eq!(log(&r2).len(), 3);
+        assert_eq!(s.log_range(&r2, 2, 10).unwrap()[0].entry, b"two-2");
+        assert_eq!(s.room(&r2).unwrap().unwrap().last_seq, Some(2));
+        // A new group goes on from the last id.
+        s.commit(hub_batch(&r1, 2, "one-2", &[], &[])).unwrap();
+        drop(s);
+        assert_eq!(raw_bodies(&path).last().unwrap(), &(6, b"one-2".to_vec()));
+    }
+
+    /// A version 4 file's log (one table keyed by room and sequence number) is moved to
+    /// version 5's two tables on open: every entry reads back as it was, queued entries
+    /// that point into the log still resolve, the old table is gone, and the rooms go on.
+    ///
+    /// Rule HUB-STORE-15 (docs/protocol-coverage.md).
+    #[test]
+    fn a_version_4_databases_log_is_moved_to_version_5() {
+        type RawQueued = (&'static str, Option<u64>, Option<u32>, &'static [u8]);
+        const RAW_OUTBOX: ::redb::TableDefinition<(&str, u64), RawQueued> =
+            ::redb::TableDefinition::new("outbox3");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.redb");
+        let (r1, r2) = (room("!one:hub.example"), room("!two:hub.example"));
+        old_file(&path, 4, |txn| {
+            let mut rooms = txn.open_table(RAW_ROOMS).unwrap();
+            let mut log = txn.open_table(RAW_LOG).unwrap();
+            for r in [&r1, &r2] {
+                rooms
+                    .insert(r.as_str(), (0, &b"state"[..], None, None))
+                    .unwrap();
+                for seq in 0..3u64 {
+                    let entry = format!("{}-{seq}", r.as_str());
+                    log.insert((r.as_str(), seq), entry.as_bytes()).unwrap();
+                }
+            }
+            // Delivers the first 5 bytes of r2's entry 1.
+            let mut outbox = txn.open_table(RAW_OUTBOX).unwrap();
+            outbox
+                .insert(("b.example", 1), (r2.as_str(), Some(1), Some(5), &b""[..]))
+                .unwrap();
+        });
+        let s = RedbStorage::open(&path).unwrap();
+        for r in [&r1, &r2] {
+            let log = s.log_range(r, 0, 10).unwrap();
+            assert_eq!(log.len(), 3);
+            for (seq, e) in log.iter().enumerate() {
+                assert_eq!(e.seq, seq as u64);
+                assert_eq!(e.entry, format!("{}-{seq}", r.as_str()).as_bytes());
+            }
+            assert_eq!(s.room(r).unwrap().unwrap().last_seq, Some(2));
+        }
+        let queued = s.outbox_peek(&server("b.example"), 10).unwrap();
+        assert_eq!(queued[0].message, b"!two:");
+        let mut b = hub_batch(&r1, 3, "one-3", &[], &[]);
+        b.room_update = None;
+        s.commit(b).unwrap();
+        drop(s);
+        {
+            use ::redb::ReadableDatabase as _;
+            let db = ::redb::Database::open(&path).unwrap();
+            let txn = db.begin_read().unwrap();
+            assert!(
+                matches!(
+                    txn.open_table(RAW_LOG),
+                    Err(::redb::TableError::TableDoesNotExist(_))
+                ),
+                "the old log table is still there"
+            );
+            let index = txn.open_table(RAW_LOG_INDEX).unwrap();
+            assert_eq!(index.get((r1.as_str(), 3)).unwrap().unwrap().value(), 7);
+        }
+        let s = RedbStorage::open(&path).unwrap();
+        assert_eq!(s.log_range(&r1, 3, 10).unwrap()[0].entry, b"one-3");
     }
 
     /// A version 1 file (the group state inside the room record) is moved to version 2
