@@ -78,8 +78,8 @@
 //! and commits once: one `fdatasync` for the group instead of one per write. Callers are
 //! answered only after that commit. While one group commits, the next one gathers, so the
 //! group grows with the load and a lone write waits for nothing but its own commit. The
-//! tables every event touches (`meta`, `rooms`, `log`, `requests`, `outbox`, `inbox`) are
-//! opened once per group, not once per write. If a
+//! tables every event touches (`meta`, `rooms`, `log_index`, `log_bodies`, `requests`,
+//! `outbox`, `inbox`) are opened once per group, not once per write. If a
 //! write fails after it began writing (a backend error, a counter used up), the group is
 //! aborted and each of its writes is run again in its own transaction, so one write's
 //! failure is never another's.
@@ -1160,7 +1160,7 @@ fn apply_batch(
     }))
 }
 
-/// The room's last sequence number: its last `log` key, or `stored` (a record written
+/// The room's last sequence number: its last `log_index` key, or `stored` (a record written
 /// before schema version 4) if that is greater.
 fn last_seq_of(
     log: &impl ReadableTable<(&'static str, u64), u64>,
