@@ -60,6 +60,14 @@ fn hub_batch(r: &RoomId, seq: u64, tag: &str, outbox: &[&str], inbox: &[&str]) -
     b
 }
 
+/// The outbox ids a commit took; panics on any other outcome.
+fn outbox_ids_of(outcome: Result<CommitOutcome, StorageError>) -> Vec<u64> {
+    match outcome {
+        Ok(CommitOutcome::Committed { outbox_ids, .. }) => outbox_ids,
+        other => panic!("{other:?}"),
+    }
+}
+
 fn committed(outbox_ids: Vec<u64>, inbox_cursors: Vec<u64>) -> CommitOutcome {
     CommitOutcome::Committed {
         outbox_ids,
@@ -1585,13 +1593,7 @@ mod redb_only {
         );
         assert_eq!(copy.users(None, 10).unwrap(), vec![user("@a:hub.example")]);
         // Counters were copied: the copy's next outbox id follows the original's.
-        let ids = match copy
-            .commit(hub_batch(&r, 4, "e4", &["f.example"], &[]))
-            .unwrap()
-        {
-            CommitOutcome::Committed { outbox_ids, .. } => outbox_ids,
-            other => panic!("{other:?}"),
-        };
+        let ids = outbox_ids_of(copy.commit(hub_batch(&r, 4, "e4", &["f.example"], &[])));
         assert_eq!(ids, vec![4]);
     }
 
@@ -1779,13 +1781,7 @@ mod redb_only {
         let ids: Vec<u64> = waiting.iter().map(|e| e.id).collect();
         assert_eq!(ids, vec![3, 4, 5]);
         assert_eq!(waiting[0].message, b"e2->f.example");
-        let next = match s
-            .commit(hub_batch(&r, 5, "e5", &["f.example"], &[]))
-            .unwrap()
-        {
-            CommitOutcome::Committed { outbox_ids, .. } => outbox_ids,
-            other => panic!("{other:?}"),
-        };
+        let next = outbox_ids_of(s.commit(hub_batch(&r, 5, "e5", &["f.example"], &[])));
         assert_eq!(next, vec![6]);
     }
 
@@ -1858,13 +1854,8 @@ mod redb_only {
         assert_eq!(inbox.len() as u64, CRASH_EVENTS / 2);
         assert_eq!(inbox[3].1, b"e3");
         // The counters went on: the next outbox id follows the last.
-        let next = match s
-            .commit(hub_batch(&r, CRASH_EVENTS, "next", &["f.example"], &[]))
-            .unwrap()
-        {
-            CommitOutcome::Committed { outbox_ids, .. } => outbox_ids,
-            other => panic!("{other:?}"),
-        };
+        let next =
+            outbox_ids_of(s.commit(hub_batch(&r, CRASH_EVENTS, "next", &["f.example"], &[])));
         assert_eq!(next, vec![CRASH_EVENTS + 1]);
         // Closed cleanly, the file holds everything: nothing is replayed again.
         drop(s);
