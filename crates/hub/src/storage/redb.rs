@@ -954,12 +954,18 @@ fn move_log_to_schema_5(txn: &WriteTransaction) -> Result<(), StorageError> {
         let mut index = txn.open_table(LOG).bk()?;
         let mut bodies = txn.open_table(LOG_BODIES).bk()?;
         let mut next = FIRST_ID;
+        let started = Instant::now();
         for item in old.iter().bk()? {
             let (key, entry) = item.bk()?;
             let id = next_id(&mut next)?;
             bodies.insert(id, entry.value()).bk()?;
             index.insert(key.value(), id).bk()?;
         }
+        tracing::info!(
+            entries = next - FIRST_ID,
+            ms = started.elapsed().as_millis() as u64,
+            "storage: moved the log to schema version 5 (log_index and log_bodies)"
+        );
     }
     txn.delete_table(OLD_LOG).bk()?;
     Ok(())
