@@ -268,7 +268,9 @@ impl AdminState {
         let dest: ServerName = PROBE_DESTINATION
             .parse()
             .map_err(|e| format!("probe destination: {e}"))?;
-        // Id 0 is never assigned (`storage::FIRST_ID`): the write removes nothing.
+        // Id 0 is never assigned (`storage::FIRST_ID`): the write removes nothing. It goes
+        // through the writer and the journal the events use, but, like every
+        // acknowledgement, waits for no sync of its own (rule HUB-STORE-14).
         let write = ctx.blocking(move |s| s.outbox_ack(&dest, &[0]));
         match tokio::time::timeout(READY_PROBE_TIMEOUT, write).await {
             Ok(Ok(())) => Ok(()),
