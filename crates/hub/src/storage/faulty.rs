@@ -34,7 +34,7 @@ pub struct FaultyStorage {
     held: Mutex<Option<Vec<(Batch, Answer)>>>,
     /// Notified when a batch is held.
     held_changed: tokio::sync::Notify,
-    /// Counts the writes passed on and answered `Ok` ([`FaultyStorage::writes`]).
+    /// Counts the writes passed on to the wrapped storage ([`FaultyStorage::writes`]).
     written: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
@@ -71,7 +71,7 @@ impl FaultyStorage {
     }
 
     fn wrote(&self) {
-        self.written.send_modify(|n| *n += 1);
+        count_write(&self.written);
     }
 
     /// From now on hold every submitted batch ([`Storage::submit`]) back, unanswered and
@@ -115,7 +115,7 @@ impl FaultyStorage {
             tokio::spawn(async move {
                 let result = pending.durable().await;
                 if result.is_ok() {
-                    written.send_modify(|n| *n += 1);
+                    count_write(&written);
                 }
                 let _ = answer.send(result);
             });
@@ -207,6 +207,11 @@ impl FaultyStorage {
         }
         fail
     }
+}
+
+/// One more write seen by [`FaultyStorage::writes`]'s receivers.
+fn count_write(written: &tokio::sync::watch::Sender<u64>) {
+    written.send_modify(|n| *n += 1);
 }
 
 fn injected(batch: &Batch) -> StorageError {

@@ -44,9 +44,9 @@
 //! ## Writes
 //! Every connection runs with `synchronous_commit = on`: a write is durable (flushed to the
 //! server's write-ahead log) when the call returns `Ok`, except a group of outbox
-//! acknowledgements only, which sets it `off` for its transaction (rule HUB-STORE-14). [`Storage::commit`] and
-//! [`Storage::outbox_ack`] go to one writer thread with its own connection and prepared
-//! statements. Like redb's writer it takes every write that is waiting (up to
+//! acknowledgements only, which sets it `off` for its transaction (rule HUB-STORE-14).
+//! [`Storage::commit`] and [`Storage::outbox_ack`] go to one writer thread with its own
+//! connection and prepared statements. Like redb's writer it takes every write that is waiting (up to
 //! [`GROUP_COMMIT_MAX`]) and commits them in one transaction: one WAL flush for the group.
 //! The transaction costs three round trips whatever the group's size: the rows of the
 //! group's rooms are locked (`SELECT ... FOR UPDATE`, in name order, so writers elsewhere

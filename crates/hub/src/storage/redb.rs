@@ -142,7 +142,7 @@ const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 /// A room's log (since version 5): (room, seq) → the id of the entry's bytes in
 /// [`LOG_BODIES`].
-const LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("log_index");
+const LOG_INDEX: TableDefinition<(&str, u64), u64> = TableDefinition::new("log_index");
 /// The log entries' bytes by id (since version 5). Ids grow with every entry, whatever its
 /// room, so each entry is appended at the right end of this tree, whose leaves are then
 /// written full and once; keyed by (room, seq), an entry went into the middle of the tree,
@@ -555,7 +555,7 @@ impl RedbStorage {
         copy_table(&src, &dst, ROOMS)?;
         copy_table(&src, &dst, GROUPS)?;
         copy_table(&src, &dst, SNAPSHOTS)?;
-        copy_table(&src, &dst, LOG)?;
+        copy_table(&src, &dst, LOG_INDEX)?;
         copy_table(&src, &dst, LOG_BODIES)?;
         copy_table(&src, &dst, OUTBOX)?;
         copy_table(&src, &dst, INBOX)?;
@@ -643,7 +643,7 @@ fn prepare(db: &Database) -> Result<(), StorageError> {
         txn.open_table(ROOMS).bk()?;
         txn.open_table(GROUPS).bk()?;
         txn.open_table(SNAPSHOTS).bk()?;
-        txn.open_table(LOG).bk()?;
+        txn.open_table(LOG_INDEX).bk()?;
         txn.open_table(LOG_BODIES).bk()?;
         txn.open_table(OUTBOX).bk()?;
         txn.open_table(INBOX).bk()?;
@@ -850,7 +850,7 @@ struct GroupTables<'t> {
     txn: &'t WriteTransaction,
     meta: ::redb::Table<'t, &'static str, u64>,
     rooms: ::redb::Table<'t, &'static str, RoomValue>,
-    log: ::redb::Table<'t, (&'static str, u64), u64>,
+    log_index: ::redb::Table<'t, (&'static str, u64), u64>,
     log_bodies: ::redb::Table<'t, u64, &'static [u8]>,
     /// The id the next log entry's bytes take (read from `log_bodies` when first needed).
     next_body: Option<u64>,
@@ -865,7 +865,7 @@ impl<'t> GroupTables<'t> {
             txn,
             meta: txn.open_table(META).bk()?,
             rooms: txn.open_table(ROOMS).bk()?,
-            log: txn.open_table(LOG).bk()?,
+            log_index: txn.open_table(LOG_INDEX).bk()?,
             log_bodies: txn.open_table(LOG_BODIES).bk()?,
             next_body: None,
             requests: txn.open_table(REQUESTS).bk()?,
@@ -951,7 +951,7 @@ fn move_queues_to_schema_3(txn: &WriteTransaction) -> Result<(), StorageError> {
 fn move_log_to_schema_5(txn: &WriteTransaction) -> Result<(), StorageError> {
     {
         let old = txn.open_table(OLD_LOG).bk()?;
-        let mut index = txn.open_table(LOG).bk()?;
+        let mut index = txn.open_table(LOG_INDEX).bk()?;
         let mut bodies = txn.open_table(LOG_BODIES).bk()?;
         let mut next = FIRST_ID;
         let started = Instant::now();
@@ -980,7 +980,7 @@ struct LogTables {
 impl LogTables {
     fn open(txn: &ReadTransaction) -> Result<LogTables, StorageError> {
         Ok(LogTables {
-            index: txn.open_table(LOG).bk()?,
+            index: txn.open_table(LOG_INDEX).bk()?,
             bodies: txn.open_table(LOG_BODIES).bk()?,
         })
     }
@@ -1077,7 +1077,12 @@ fn apply_batch(
     let stored_last = stored.as_ref().and_then(|r| r.last_seq);
     let current = stored
         .as_ref()
-        .map(|r| Ok((r.role, last_seq_of(&tables.log, &batch.room, stored_last)?)))
+        .map(|r| {
+            Ok((
+                r.role,
+                last_seq_of(&tables.log_index, &batch.room, stored_last)?,
+            ))
+        })
         .transpose()?;
     match check_batch(current, batch) {
         Err(refused) => return Ok(Err(refused)),
@@ -1124,7 +1129,10 @@ fn apply_batch(
     // is stored: check_batch refused the batch otherwise).
     if let Some(entry) = log {
         let id = tables.append_body(&entry.entry)?;
-        tables.log.insert((room.as_str(), entry.seq), id).bk()?;
+        tables
+            .log_index
+            .insert((room.as_str(), entry.seq), id)
+            .bk()?;
         record_request(
             &mut tables.requests,
             room,
@@ -1250,7 +1258,7 @@ impl Storage for RedbStorage {
         };
         let rooms = txn.open_table(ROOMS).bk()?;
         let stored = rooms.get(room.as_str()).bk()?.and_then(|g| g.value().3);
-        let last = last_seq_of(&txn.open_table(LOG).bk()?, room, stored)?;
+        let last = last_seq_of(&txn.open_table(LOG_INDEX).bk()?, room, stored)?;
         Ok(in_window(seq, last).then_some(seq))
     }
 
@@ -1267,7 +1275,7 @@ impl Storage for RedbStorage {
         };
         let groups = txn.open_table(GROUPS).bk()?;
         record.group = groups.get(room.as_str()).bk()?.map(|g| g.value().to_vec());
-        record.last_seq = last_seq_of(&txn.open_table(LOG).bk()?, room, record.last_seq)?;
+        record.last_seq = last_seq_of(&txn.open_table(LOG_INDEX).bk()?, room, record.last_seq)?;
         Ok(Some(record))
     }
 

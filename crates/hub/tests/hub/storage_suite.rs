@@ -2050,7 +2050,8 @@ mod redb_only {
     }
 
     /// A version 3 file (the last sequence number kept in the room's record, rewritten with
-    /// every event) opens as version 4 with the same last sequence number, and goes on from
+    /// every event) opens as the current version with the same last sequence number (the
+    /// record stops carrying it at version 4, the log moves at version 5), and goes on from
     /// it; a record's number behind its log (never the case in a file a build wrote) is
     /// passed by the log's.
     #[test]
