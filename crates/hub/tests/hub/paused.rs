@@ -341,6 +341,11 @@ async fn until_b_has(sim: &Sim, room: &RoomId, entries: usize) {
         });
 }
 
+/// Whether `call` is a delivery from A's outbox to B.
+fn delivers_a_to_b(call: &crate::sim::Call) -> bool {
+    call.endpoint == Endpoint::Deliver && call.from == name(A) && call.to == name(B)
+}
+
 /// Settings whose outbox retries after 100 ms, doubling up to 400 ms, without jitter.
 fn backoff_100_to_400_ms() -> Settings {
     Settings {
@@ -362,7 +367,7 @@ async fn the_outbox_backs_off_exactly_as_configured() {
     let attempts = |calls: &[crate::sim::Call]| {
         let mut instants: Vec<Instant> = calls
             .iter()
-            .filter(|c| c.endpoint == Endpoint::Deliver && c.from == name(A) && c.to == name(B))
+            .filter(|c| delivers_a_to_b(c))
             .map(|c| c.at)
             .collect();
         instants.dedup();
@@ -447,12 +452,7 @@ async fn a_shared_storages_idle_outbox_finds_another_instances_entry_within_its_
     batch
         .outbox
         .push((name(B), Payload::Bytes(vec![0, 1, 0xff])));
-    let to_b = |calls: &[crate::sim::Call]| {
-        calls
-            .iter()
-            .filter(|c| c.endpoint == Endpoint::Deliver && c.from == name(A) && c.to == name(B))
-            .count()
-    };
+    let to_b = |calls: &[crate::sim::Call]| calls.iter().filter(|c| delivers_a_to_b(c)).count();
     let before = to_b(&sim.net.calls());
     sim.provider(A).storage().commit(batch).unwrap();
     let written = Instant::now();
@@ -465,11 +465,7 @@ async fn a_shared_storages_idle_outbox_finds_another_instances_entry_within_its_
     )
     .await
     .expect("the entry was never sent");
-    let sent = calls
-        .iter()
-        .rfind(|c| c.endpoint == Endpoint::Deliver && c.from == name(A) && c.to == name(B))
-        .unwrap()
-        .at;
+    let sent = calls.iter().rfind(|c| delivers_a_to_b(c)).unwrap().at;
     assert!(
         sent - written <= mimi_hub::outbox::IDLE_POLL + 10 * MS,
         "sent {:?} after it was written",
